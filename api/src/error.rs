@@ -1,0 +1,116 @@
+//! The one place where service errors become HTTP responses in the seed's envelope:
+//! `{"success":false,"error":{"code","message","data"}}`.
+
+use actix_web::{
+    body::BoxBody,
+    http::{header, StatusCode},
+    HttpResponse, ResponseError,
+};
+use serde::Serialize;
+use serde_json::Value;
+use shared::error::{ErrorCode, ServiceError};
+use utoipa::ToSchema;
+
+/// HTTP status for each stable error code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::ValidationError => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::AuthenticationRequired | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientPermissions => StatusCode::FORBIDDEN,
+        ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Conflict | ErrorCode::JobNotReady => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The code for a status produced outside our handlers (router, extractors).
+pub fn code_of(status: StatusCode) -> ErrorCode {
+    match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::AuthenticationRequired,
+        StatusCode::FORBIDDEN => ErrorCode::InsufficientPermissions,
+        StatusCode::NOT_FOUND => ErrorCode::ResourceNotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimitExceeded,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::ServiceUnavailable,
+        s if s.is_client_error() => ErrorCode::ValidationError,
+        _ => ErrorCode::InternalServerError,
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// The error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always false.
+    pub success: bool,
+    pub error: ErrorBody,
+}
+
+/// A service error on its way to the client, with an optional status override for the few
+/// cases where the same code means a different status (a syntactically broken body is 400).
+#[derive(Debug)]
+pub struct ApiError {
+    pub error: ServiceError,
+    pub status: Option<StatusCode>,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self { error: ServiceError::new(ErrorCode::ValidationError, message), status: Some(StatusCode::BAD_REQUEST) }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        Self { error, status: None }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+pub fn envelope(status: StatusCode, code: ErrorCode, message: &str, data: Option<&Value>) -> HttpResponse {
+    HttpResponse::build(status).insert_header((header::CACHE_CONTROL, "no-store")).json(ErrorEnvelope {
+        success: false,
+        error: ErrorBody {
+            code,
+            message: message.to_owned(),
+            data: data.cloned().unwrap_or_else(|| Value::Object(Default::default())),
+        },
+    })
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| status_of(self.error.code))
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self.error, "request failed");
+        } else {
+            tracing::info!(error = %self.error, "request refused");
+        }
+        envelope(status, self.error.code, &self.error.message, self.error.data.as_ref())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,8 @@
+//! The HTTP API: thin handlers over the services in `shared`.
+
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod upload;

@@ -1,0 +1,150 @@
+//! `/api/auth`: register, login, refresh, logout, me. Bodies and responses follow seed 001.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::{
+    auth::{Email, Password, TokenPair},
+    models::User,
+};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiResult, ErrorEnvelope},
+    state::{AppState, Caller},
+};
+
+#[derive(Deserialize, ToSchema)]
+pub struct Credentials {
+    #[schema(example = "user@example.com")]
+    pub email: String,
+    /// 10 to 128 characters, at least one letter and one digit, not a common password.
+    #[schema(example = "SecurePassword123!")]
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub user_id: Uuid,
+    pub email: String,
+    /// `free` or `pro`.
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self { user_id: user.id, email: user.email, plan: user.plan, created_at: user.created_at }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    pub user_id: Uuid,
+    /// Single-use: each refresh returns a new one and revokes the old.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token,
+            token_type: "bearer",
+            user_id: pair.user_id,
+            refresh_token: pair.refresh_token,
+            expires_in: pair.expires_in,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Accepts the refresh token as a form field (as the seed shows) or as JSON.
+type RefreshBody = web::Either<web::Form<RefreshRequest>, web::Json<RefreshRequest>>;
+
+fn refresh_token(body: RefreshBody) -> String {
+    match body {
+        web::Either::Left(form) => form.into_inner().refresh_token,
+        web::Either::Right(json) => json.into_inner().refresh_token,
+    }
+}
+
+/// Create an account.
+#[utoipa::path(
+    post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, body = UserView),
+        (status = 409, description = "Email already registered", body = ErrorEnvelope),
+        (status = 422, description = "Malformed email or weak password", body = ErrorEnvelope),
+    )
+)]
+#[post("/register")]
+pub async fn register(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+    let Credentials { email, password } = body.into_inner();
+    let email = Email::parse(&email)?;
+    let password = Password::parse(&password)?;
+    let user = state.auth.register(email, password).await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+/// Exchange email and password for an access token and a refresh token.
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Wrong email or password (never says which)", body = ErrorEnvelope),
+    )
+)]
+#[post("/login")]
+pub async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+    let Credentials { email, password } = body.into_inner();
+    let pair = state.auth.login(&email, password).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse::from(pair)))
+}
+
+/// Rotate a refresh token: returns a new pair; the presented token stops working.
+#[utoipa::path(
+    post, path = "/api/auth/refresh", tag = "auth",
+    request_body(content = RefreshRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorEnvelope),
+    )
+)]
+#[post("/refresh")]
+pub async fn refresh(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
+    let pair = state.auth.refresh(&refresh_token(body)).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse::from(pair)))
+}
+
+/// Revoke a refresh token. Idempotent.
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "auth",
+    request_body(content = RefreshRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 204, description = "Revoked"), (status = 422, body = ErrorEnvelope))
+)]
+#[post("/logout")]
+pub async fn logout(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
+    state.auth.logout(&refresh_token(body)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The authenticated user.
+#[utoipa::path(
+    get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope))
+)]
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let user = state.auth.user(caller.0).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
+}

@@ -1,0 +1,336 @@
+//! `/api/v2/jobs`: create (multipart), status, list, download.
+
+use actix_multipart::Multipart;
+use actix_web::{get, http::header, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::{
+    error::ServiceError,
+    jobs::{JobDetails, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE},
+    models::{JobOutputRow, JobRow},
+    queue::RenderJob,
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiResult, ErrorEnvelope},
+    state::{AppState, Caller},
+    upload::{Upload, UploadLimits},
+};
+
+/// The success envelope of the jobs API.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub data: T,
+}
+
+fn ok<T: Serialize>(data: T) -> Envelope<T> {
+    Envelope { success: true, data }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobCreated {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Progress {
+    pub percent: u8,
+    pub stage: Option<Stage>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobFailure {
+    /// Stable code, e.g. `INVALID_MEDIA`.
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobOutputView {
+    pub format: OutputFormat,
+    pub width: i32,
+    pub height: i32,
+    /// Seconds.
+    pub duration: f64,
+    /// Bytes.
+    pub size: i64,
+    /// Relative URL that redirects to a short-lived download link.
+    pub download_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobOptionsView {
+    pub target_duration: i32,
+    pub style: String,
+    pub formats: Vec<String>,
+    pub hud_remove: bool,
+    pub watermark: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobView {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+    pub stage: Option<Stage>,
+    pub progress: Progress,
+    pub options: JobOptionsView,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    /// Present when the job FAILED.
+    pub error: Option<JobFailure>,
+    /// Present when the job succeeded.
+    pub outputs: Vec<JobOutputView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobSummary {
+    pub job_id: Uuid,
+    pub status: JobStatus,
+    pub stage: Option<Stage>,
+    pub progress: Progress,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobSummary>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn status_of(job: &JobRow) -> JobStatus {
+    // The check constraint admits only known statuses.
+    job.status.parse().unwrap_or(JobStatus::Failed)
+}
+
+fn progress_of(job: &JobRow) -> Progress {
+    Progress { percent: job.progress.clamp(0, 100) as u8, stage: job.stage.as_deref().and_then(|s| s.parse().ok()) }
+}
+
+fn output_view(job_id: Uuid, output: JobOutputRow) -> Option<JobOutputView> {
+    let format: OutputFormat = output.format.parse().ok()?;
+    Some(JobOutputView {
+        format,
+        width: output.width,
+        height: output.height,
+        duration: output.duration_seconds,
+        size: output.size_bytes,
+        download_url: format!("/api/v2/jobs/{job_id}/download?format={format}"),
+    })
+}
+
+impl From<JobDetails> for JobView {
+    fn from(JobDetails { job, outputs }: JobDetails) -> Self {
+        let error = match (&job.error_code, &job.error_message) {
+            (Some(code), Some(message)) => Some(JobFailure { code: code.clone(), message: message.clone() }),
+            _ => None,
+        };
+        JobView {
+            job_id: job.id,
+            status: status_of(&job),
+            stage: job.stage.as_deref().and_then(|s| s.parse().ok()),
+            progress: progress_of(&job),
+            options: JobOptionsView {
+                target_duration: job.target_duration,
+                style: job.style.clone(),
+                formats: job.formats.clone(),
+                hud_remove: job.hud_remove,
+                watermark: job.watermark,
+            },
+            attempts: job.attempts,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            updated_at: job.updated_at,
+            error,
+            outputs: outputs.into_iter().filter_map(|o| output_view(job.id, o)).collect(),
+        }
+    }
+}
+
+/// The multipart form of a new job. It exists only to describe the form in the OpenAPI
+/// document; the handler reads the parts as a stream.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateJobForm {
+    /// 1 to 20 video files (MP4, MOV, WebM, MKV, AVI, FLV, MPEG-TS), repeated field.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
+    /// Seconds, 10 up to the plan's limit (60 on the free plan). Default 60.
+    target_duration: Option<u32>,
+    /// Default `cinematic`.
+    style: Option<Style>,
+    /// Comma-separated list of `landscape`, `portrait`. Default `landscape`.
+    formats: Option<String>,
+    hud_remove: Option<bool>,
+    watermark: Option<bool>,
+}
+
+/// Upload clips and start a montage job.
+#[utoipa::path(
+    post, path = "/api/v2/jobs", tag = "jobs", security(("bearer" = [])),
+    request_body(content = CreateJobForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = inline(Envelope<JobCreated>)),
+        (status = 400, description = "Malformed multipart body", body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope),
+        (status = 413, description = "A file or the whole upload exceeds its limit", body = ErrorEnvelope),
+        (status = 415, description = "Not multipart, or a file is not a recognised video container", body = ErrorEnvelope),
+        (status = 422, description = "Unknown field, bad value, no files or too many", body = ErrorEnvelope),
+        (status = 503, description = "Storage or queue unavailable; nothing was kept", body = ErrorEnvelope),
+    )
+)]
+#[post("")]
+pub async fn create_job(state: web::Data<AppState>, caller: Caller, multipart: Multipart) -> ApiResult<HttpResponse> {
+    let limits = &state.config.limits;
+    let job_id = Uuid::now_v7();
+    let mut upload = Upload::new(
+        &state.storage,
+        UploadLimits {
+            max_file_bytes: limits.max_file_bytes,
+            max_total_bytes: limits.max_upload_bytes,
+            max_files: limits.max_files,
+            part_bytes: limits.upload_part_bytes,
+            part_concurrency: limits.upload_part_concurrency,
+        },
+        job_id,
+    );
+    let created = async {
+        upload.receive(multipart).await?;
+        if upload.inputs.is_empty() {
+            return Err(ServiceError::invalid_field("files", "Attach at least one video file in the `files` field").into());
+        }
+        let options = std::mem::take(&mut upload.form).finish(limits.free_max_duration)?;
+        let job = state.jobs.create(caller.0, job_id, options, upload.inputs.clone()).await?;
+        if let Err(err) = state.queue.enqueue(RenderJob { job_id }).await {
+            // Refuse cleanly rather than keep a job no worker will hear of.
+            state.jobs.discard(job_id).await?;
+            return Err(err.into());
+        }
+        Ok(job)
+    }
+    .await;
+    match created {
+        Ok(job) => {
+            tracing::info!(%job_id, files = upload.inputs.len(), "job created");
+            Ok(HttpResponse::Created()
+                .insert_header((header::LOCATION, format!("/api/v2/jobs/{job_id}")))
+                .json(ok(JobCreated { job_id, status: status_of(&job), created_at: job.created_at })))
+        }
+        Err(err) => {
+            upload.discard().await;
+            Err(err)
+        }
+    }
+}
+
+/// A job's status, progress, error and outputs.
+#[utoipa::path(
+    get, path = "/api/v2/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses(
+        (status = 200, body = inline(Envelope<JobView>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
+    )
+)]
+#[get("/{job_id}")]
+pub async fn get_job(state: web::Data<AppState>, caller: Caller, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let details = state.jobs.get(caller.0, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ok(JobView::from(details))))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct Page {
+    /// 1 to 100 (larger values are capped); default 20.
+    limit: Option<i64>,
+    /// Default 0.
+    offset: Option<i64>,
+}
+
+/// The caller's jobs, newest first.
+#[utoipa::path(
+    get, path = "/api/v2/jobs", tag = "jobs", security(("bearer" = [])), params(Page),
+    responses(
+        (status = 200, body = inline(Envelope<JobList>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope),
+    )
+)]
+#[get("")]
+pub async fn list_jobs(state: web::Data<AppState>, caller: Caller, page: web::Query<Page>) -> ApiResult<HttpResponse> {
+    let limit = page.limit.unwrap_or(20);
+    let offset = page.offset.unwrap_or(0);
+    if limit < 1 {
+        return Err(ServiceError::invalid_field("limit", "limit must be at least 1").into());
+    }
+    if offset < 0 {
+        return Err(ServiceError::invalid_field("offset", "offset must not be negative").into());
+    }
+    let limit = limit.min(MAX_PAGE_SIZE);
+    let page = state.jobs.list(caller.0, limit, offset).await?;
+    let jobs = page
+        .jobs
+        .iter()
+        .map(|job| JobSummary {
+            job_id: job.id,
+            status: status_of(job),
+            stage: job.stage.as_deref().and_then(|s| s.parse().ok()),
+            progress: progress_of(job),
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ok(JobList { jobs, total: page.total, limit, offset })))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct DownloadQuery {
+    /// `landscape` (default) or `portrait`.
+    format: Option<String>,
+}
+
+/// Redirects to a short-lived link to the rendered video.
+#[utoipa::path(
+    get, path = "/api/v2/jobs/{job_id}/download", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path), DownloadQuery),
+    responses(
+        (status = 302, description = "Location: presigned URL, valid for a few minutes"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such job, or not yours, or that format was not requested", body = ErrorEnvelope),
+        (status = 409, description = "The job has not succeeded (yet)", body = ErrorEnvelope),
+        (status = 422, description = "Unknown format", body = ErrorEnvelope),
+    )
+)]
+#[get("/{job_id}/download")]
+pub async fn download(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    query: web::Query<DownloadQuery>,
+) -> ApiResult<HttpResponse> {
+    let raw = query.format.as_deref().unwrap_or("landscape");
+    let format: OutputFormat = raw.trim().to_lowercase().parse().map_err(|()| {
+        ServiceError::invalid_field(
+            "format",
+            format!("Unknown format {raw:?}; use one of {}", OutputFormat::names()),
+        )
+    })?;
+    let job_id = path.into_inner();
+    let output = state.jobs.output(caller.0, job_id, format).await?;
+    let url = state.storage.presign_get(&output.storage_key, &format!("montage-{job_id}-{format}.mp4")).await?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}

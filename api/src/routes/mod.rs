@@ -1,0 +1,89 @@
+pub mod auth;
+pub mod docs;
+pub mod health;
+pub mod jobs;
+
+use actix_web::{
+    error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
+    web, HttpRequest,
+};
+
+use crate::error::ApiError;
+
+/// Registers every route. Extractor failures answer in the envelope like everything else.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(json_error))
+        .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(form_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .service(health::health)
+        .service(docs::openapi_json)
+        .service(docs::docs_page)
+        .service(
+            web::scope("/api/auth")
+                .service(auth::register)
+                .service(auth::login)
+                .service(auth::refresh)
+                .service(auth::logout)
+                .service(auth::me),
+        )
+        .service(
+            web::scope("/api/v2/jobs")
+                .service(jobs::create_job)
+                .service(jobs::list_jobs)
+                .service(jobs::get_job)
+                .service(jobs::download),
+        );
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::from(shared::error::ServiceError::new(
+                shared::error::ErrorCode::ValidationError,
+                format!("Invalid request body: {e}"),
+            ))
+        }
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::from(shared::error::ServiceError::too_large("Request body is too large", 16 * 1024))
+        }
+        JsonPayloadError::ContentType => ApiError {
+            error: shared::error::ServiceError::new(
+                shared::error::ErrorCode::UnsupportedMediaType,
+                "Expected Content-Type: application/json",
+            ),
+            status: None,
+        },
+        other => ApiError::bad_request(format!("Malformed JSON body: {other}")),
+    };
+    api.into()
+}
+
+fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        UrlencodedError::Overflow { .. } => {
+            ApiError::from(shared::error::ServiceError::too_large("Request body is too large", 16 * 1024))
+        }
+        UrlencodedError::ContentType => ApiError {
+            error: shared::error::ServiceError::new(
+                shared::error::ErrorCode::UnsupportedMediaType,
+                "Expected Content-Type: application/x-www-form-urlencoded or application/json",
+            ),
+            status: None,
+        },
+        other => ApiError::bad_request(format!("Malformed form body: {other}")),
+    };
+    api.into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::from(shared::error::ServiceError::new(
+        shared::error::ErrorCode::ValidationError,
+        format!("Invalid query string: {err}"),
+    ))
+    .into()
+}
+
+fn path_error(_: PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::from(shared::error::ServiceError::not_found("Resource")).into()
+}

@@ -1,0 +1,56 @@
+//! Everything a handler may use, built once at start-up.
+
+use std::sync::Arc;
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures::future::{ready, Ready};
+use shared::{
+    auth::{AuthService, AuthUser},
+    config::Config,
+    db::Db,
+    error::ServiceError,
+    heartbeat::WorkerRegistry,
+    jobs::JobService,
+    queue::JobQueue,
+    storage::Storage,
+};
+
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub auth: AuthService,
+    pub jobs: JobService,
+    pub storage: Storage,
+    pub queue: JobQueue,
+    pub workers: WorkerRegistry,
+}
+
+/// The caller, authenticated by `Authorization: Bearer <access token>`.
+pub struct Caller(pub AuthUser);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = (|| -> Result<Caller, ServiceError> {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ServiceError::internal("application state missing"))?;
+            let header = req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| ServiceError::unauthenticated("Authentication required: send Authorization: Bearer <token>"))?;
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .ok_or_else(|| ServiceError::unauthenticated("Authorization header must use the Bearer scheme"))?;
+            Ok(Caller(state.auth.authenticate(token.trim())?))
+        })();
+        ready(result.map_err(ApiError::from))
+    }
+}

@@ -1,0 +1,202 @@
+//! Receives a job-creation multipart body, streaming each file part straight into object
+//! storage. Nothing is held whole in memory or written to local disk; on any error every
+//! object already written for the request is removed.
+
+use actix_multipart::{Field, Multipart};
+use futures::TryStreamExt;
+use shared::{
+    error::{ErrorCode, ServiceError, ServiceResult},
+    jobs::{input_key, JobOptionsForm, StoredInput},
+    sniff,
+    storage::{ObjectWriter, Storage},
+};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Longest text field accepted; every real value is far shorter.
+const MAX_TEXT_FIELD: usize = 1024;
+
+pub struct UploadLimits {
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    pub max_files: usize,
+    pub part_bytes: usize,
+    pub part_concurrency: usize,
+}
+
+/// The parts of one request received so far.
+pub struct Upload<'a> {
+    storage: &'a Storage,
+    limits: UploadLimits,
+    job_id: Uuid,
+    pub form: JobOptionsForm,
+    pub inputs: Vec<StoredInput>,
+    total_bytes: u64,
+}
+
+impl<'a> Upload<'a> {
+    pub fn new(storage: &'a Storage, limits: UploadLimits, job_id: Uuid) -> Self {
+        Self { storage, limits, job_id, form: JobOptionsForm::default(), inputs: Vec::new(), total_bytes: 0 }
+    }
+
+    /// Reads the whole body. On error, call [`Upload::discard`].
+    pub async fn receive(&mut self, mut multipart: Multipart) -> Result<(), ApiError> {
+        while let Some(field) = multipart.try_next().await.map_err(malformed)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "files" {
+                self.receive_file(field).await?;
+            } else {
+                let text = read_text(field, &name).await?;
+                self.form.set(&name, &text)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn receive_file(&mut self, mut field: Field) -> Result<(), ApiError> {
+        let position = self.inputs.len();
+        if position >= self.limits.max_files {
+            return Err(ServiceError::invalid_field(
+                "files",
+                format!("At most {} files per job", self.limits.max_files),
+            )
+            .into());
+        }
+        let label = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .and_then(sanitize_label)
+            .unwrap_or_else(|| format!("clip-{}", position + 1));
+        let mut writer =
+            self.storage.writer(input_key(self.job_id, position), self.limits.part_bytes, self.limits.part_concurrency);
+        match self.stream_file(&mut field, &mut writer, &label).await {
+            Ok(container) => {
+                let size_bytes = writer.finish().await?;
+                self.inputs.push(StoredInput {
+                    storage_key: input_key(self.job_id, position),
+                    label,
+                    container: container.to_owned(),
+                    size_bytes,
+                });
+                Ok(())
+            }
+            Err(err) => {
+                writer.abort().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Copies one part into `writer`, checking limits as bytes arrive and the container as
+    /// soon as enough of the head is in.
+    async fn stream_file(
+        &mut self,
+        field: &mut Field,
+        writer: &mut ObjectWriter,
+        label: &str,
+    ) -> Result<&'static str, ApiError> {
+        let mut head: Vec<u8> = Vec::with_capacity(sniff::SNIFF_LEN);
+        let mut container = None;
+        while let Some(chunk) = field.try_next().await.map_err(malformed)? {
+            self.total_bytes += chunk.len() as u64;
+            if writer.written() + chunk.len() as u64 > self.limits.max_file_bytes {
+                return Err(ServiceError::too_large(
+                    format!("{label} is larger than the {} MiB per-file limit", self.limits.max_file_bytes >> 20),
+                    self.limits.max_file_bytes,
+                )
+                .into());
+            }
+            if self.total_bytes > self.limits.max_total_bytes {
+                return Err(ServiceError::too_large(
+                    format!("The upload is larger than the {} MiB total limit", self.limits.max_total_bytes >> 20),
+                    self.limits.max_total_bytes,
+                )
+                .into());
+            }
+            if container.is_none() {
+                let wanted = sniff::SNIFF_LEN - head.len();
+                head.extend_from_slice(&chunk[..chunk.len().min(wanted)]);
+                if head.len() >= sniff::SNIFF_LEN {
+                    container = Some(recognise(&head, label)?);
+                }
+            }
+            writer.write(&chunk).await?;
+        }
+        if head.is_empty() {
+            return Err(ServiceError::invalid_field("files", format!("{label} is empty")).into());
+        }
+        match container {
+            Some(container) => Ok(container),
+            None => Ok(recognise(&head, label)?),
+        }
+    }
+
+    /// Removes every object this request stored.
+    pub async fn discard(&self) {
+        let keys: Vec<String> = self.inputs.iter().map(|i| i.storage_key.clone()).collect();
+        if let Err(err) = self.storage.delete(&keys).await {
+            tracing::warn!(error = %err, job_id = %self.job_id, "could not remove uploaded inputs");
+        }
+    }
+}
+
+fn recognise(head: &[u8], label: &str) -> ServiceResult<&'static str> {
+    sniff::container(head).ok_or_else(|| {
+        ServiceError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("{label} is not a video file this service can read (MP4, MOV, WebM, MKV, AVI, FLV, MPEG-TS)"),
+        )
+        .with_data(serde_json::json!({ "field": "files", "file": label }))
+    })
+}
+
+async fn read_text(mut field: Field, name: &str) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.try_next().await.map_err(malformed)? {
+        if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(ServiceError::invalid_field(name, format!("{name} is too long")).into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ServiceError::invalid_field(name, format!("{name} must be UTF-8 text")).into())
+}
+
+fn malformed(err: actix_multipart::MultipartError) -> ApiError {
+    match err {
+        actix_multipart::MultipartError::ContentTypeMissing
+        | actix_multipart::MultipartError::ContentTypeParse
+        | actix_multipart::MultipartError::ContentTypeIncompatible => ApiError::from(ServiceError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Expected Content-Type: multipart/form-data",
+        )),
+        other => ApiError::bad_request(format!("Malformed multipart body: {other}")),
+    }
+}
+
+/// Keeps a client file name only as a label: the last path component, printable
+/// characters, at most 128 of them.
+pub fn sanitize_label(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let label: String = base
+        .chars()
+        .filter(|c| c.is_alphanumeric() || " ._-()[]".contains(*c))
+        .take(128)
+        .collect();
+    let label = label.trim().trim_start_matches('.').to_owned();
+    (!label.is_empty()).then_some(label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_label;
+
+    #[test]
+    fn labels_keep_only_a_safe_base_name() {
+        assert_eq!(sanitize_label("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(sanitize_label("C:\\clips\\ace <1>.mp4").as_deref(), Some("ace 1.mp4"));
+        assert_eq!(sanitize_label("..").as_deref(), None);
+        assert_eq!(sanitize_label("\u{202e}evil\u{0}.mp4").as_deref(), Some("evil.mp4"));
+    }
+}

@@ -1,0 +1,218 @@
+//! Configuration from environment variables, with defaults that work on a developer machine.
+//! In production (`APP_ENV=production`) start-up refuses the development secrets.
+
+use std::{env, str::FromStr, time::Duration};
+
+use crate::error::ConfigError;
+
+/// The development JWT secret; refused when `APP_ENV=production`.
+pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-0123456789abcdef";
+const DEV_S3_SECRET: &str = "montage-dev-secret";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub redis_url: String,
+    /// Redis key namespace for the render queue and heartbeats; lets several deployments
+    /// (or test runs) share one Redis.
+    pub queue_name: String,
+    pub auth: AuthConfig,
+    pub s3: S3Config,
+    pub limits: Limits,
+    pub render: RenderConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub jwt_secret: String,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub presign_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_file_bytes: u64,
+    pub max_upload_bytes: u64,
+    pub max_files: usize,
+    /// Longest montage a free account may ask for, in seconds.
+    pub free_max_duration: u32,
+    pub upload_part_bytes: usize,
+    pub upload_part_concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderConfig {
+    pub x264_preset: String,
+    /// 0 lets libx264 choose.
+    pub encoder_threads: usize,
+    pub worker_concurrency: usize,
+    pub heartbeat_interval: Duration,
+    pub missed_heartbeats: usize,
+    pub scratch_dir: std::path::PathBuf,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| env::var(key).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can build one without touching the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str, default: &str| lookup(key).unwrap_or_else(|| default.to_owned());
+        let environment = match get("APP_ENV", "development").as_str() {
+            "production" => Environment::Production,
+            "development" | "dev" | "test" => Environment::Development,
+            other => return Err(ConfigError::invalid("APP_ENV", other)),
+        };
+        let mib = |key: &str, default: u64| -> Result<u64, ConfigError> {
+            Ok(parse::<u64>(&lookup, key, default)? * 1024 * 1024)
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let config = Config {
+            environment,
+            database_url: get("DATABASE_URL", "postgres://montage@127.0.0.1:5433/montage"),
+            database_pool_size: parse(&lookup, "DATABASE_POOL_SIZE", 10)?,
+            redis_url: get("REDIS_URL", "redis://127.0.0.1:6380/"),
+            queue_name: get("QUEUE_NAME", "montage"),
+            auth: AuthConfig {
+                jwt_secret: get("JWT_SECRET", DEV_JWT_SECRET),
+                issuer: get("JWT_ISSUER", "montage-api"),
+                audience: get("JWT_AUDIENCE", "montage-clients"),
+                access_ttl: Duration::from_secs(parse(&lookup, "ACCESS_TOKEN_TTL_SECS", 900)?),
+                refresh_ttl: Duration::from_secs(
+                    parse::<u64>(&lookup, "REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
+                ),
+            },
+            s3: S3Config {
+                endpoint: get("S3_ENDPOINT", "http://127.0.0.1:9000"),
+                region: get("S3_REGION", "us-east-1"),
+                bucket: get("S3_BUCKET", "montage"),
+                access_key: get("S3_ACCESS_KEY", "montage-dev"),
+                secret_key: get("S3_SECRET_KEY", DEV_S3_SECRET),
+                presign_ttl: Duration::from_secs(parse(&lookup, "PRESIGN_TTL_SECS", 300)?),
+            },
+            limits: Limits {
+                max_file_bytes: mib("MAX_FILE_MIB", 500)?,
+                max_upload_bytes: mib("MAX_UPLOAD_MIB", 2048)?,
+                max_files: parse(&lookup, "MAX_FILES", 20)?,
+                free_max_duration: parse(&lookup, "FREE_MAX_DURATION_SECS", 60)?,
+                upload_part_bytes: mib("UPLOAD_PART_MIB", 8)? as usize,
+                upload_part_concurrency: parse(&lookup, "UPLOAD_PART_CONCURRENCY", 2)?,
+            },
+            render: RenderConfig {
+                x264_preset: get("X264_PRESET", "veryfast"),
+                encoder_threads: parse(&lookup, "ENCODER_THREADS", 0)?,
+                worker_concurrency: parse(&lookup, "WORKER_CONCURRENCY", cores.div_ceil(2))?,
+                heartbeat_interval: Duration::from_secs(parse(
+                    &lookup,
+                    "WORKER_HEARTBEAT_SECS",
+                    10,
+                )?),
+                missed_heartbeats: parse(&lookup, "WORKER_MISSED_HEARTBEATS", 3)?,
+                scratch_dir: get("WORKER_SCRATCH_DIR", &env::temp_dir().join("montage-worker").to_string_lossy()).into(),
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.environment == Environment::Production {
+            if self.auth.jwt_secret == DEV_JWT_SECRET {
+                return Err(ConfigError::DefaultSecret("JWT_SECRET"));
+            }
+            if self.s3.secret_key == DEV_S3_SECRET {
+                return Err(ConfigError::DefaultSecret("S3_SECRET_KEY"));
+            }
+        }
+        if self.auth.jwt_secret.len() < 32 {
+            return Err(ConfigError::invalid("JWT_SECRET", "shorter than 32 bytes"));
+        }
+        if self.limits.upload_part_bytes < 5 * 1024 * 1024 {
+            // S3 refuses multipart parts under 5 MiB (except the last).
+            return Err(ConfigError::invalid("UPLOAD_PART_MIB", "below 5"));
+        }
+        if self.limits.upload_part_concurrency == 0 || self.render.worker_concurrency == 0 {
+            return Err(ConfigError::invalid("UPLOAD_PART_CONCURRENCY/WORKER_CONCURRENCY", "0"));
+        }
+        if self.limits.free_max_duration < crate::jobs::MIN_TARGET_DURATION {
+            return Err(ConfigError::invalid("FREE_MAX_DURATION_SECS", "below the 10 s minimum"));
+        }
+        Ok(())
+    }
+
+    /// How long a worker may stay silent before its in-flight jobs count as orphaned.
+    pub fn worker_stale_after(&self) -> Duration {
+        self.render.heartbeat_interval * self.render.missed_heartbeats as u32
+    }
+}
+
+fn parse<T: FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match lookup(key) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|_| ConfigError::invalid(key, &raw)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|key| {
+            vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_work_in_development() {
+        let config = config(&[]).expect("defaults are valid");
+        assert_eq!(config.limits.max_file_bytes, 500 * 1024 * 1024);
+        assert_eq!(config.limits.max_upload_bytes, 2048 * 1024 * 1024);
+        assert_eq!(config.auth.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn production_refuses_the_default_secret() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err();
+        assert!(matches!(err, ConfigError::DefaultSecret("JWT_SECRET")), "{err:?}");
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::DefaultSecret("S3_SECRET_KEY")), "{err:?}");
+    }
+
+    #[test]
+    fn malformed_numbers_are_refused() {
+        let err = config(&[("MAX_FILE_MIB", "lots")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { key, .. } if key == "MAX_FILE_MIB"));
+    }
+}

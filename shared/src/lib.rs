@@ -1,0 +1,15 @@
+//! The domain and infrastructure that the API and the workers share.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod heartbeat;
+pub mod jobs;
+pub mod models;
+pub mod montage;
+pub mod queue;
+pub mod schema;
+pub mod sniff;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,75 @@
+// Diesel schema, kept by hand in step with `migrations/`.
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        password_hash -> Text,
+        plan -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        family_id -> Uuid,
+        token_hash -> Bytea,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        status -> Text,
+        stage -> Nullable<Text>,
+        progress -> Int2,
+        target_duration -> Int4,
+        style -> Text,
+        formats -> Array<Text>,
+        hud_remove -> Bool,
+        watermark -> Bool,
+        attempts -> Int4,
+        error_code -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    job_inputs (job_id, position) {
+        job_id -> Uuid,
+        position -> Int2,
+        storage_key -> Text,
+        label -> Text,
+        container -> Text,
+        size_bytes -> Int8,
+    }
+}
+
+diesel::table! {
+    job_outputs (job_id, format) {
+        job_id -> Uuid,
+        format -> Text,
+        storage_key -> Text,
+        width -> Int4,
+        height -> Int4,
+        duration_seconds -> Float8,
+        size_bytes -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(jobs -> users (user_id));
+diesel::joinable!(job_inputs -> jobs (job_id));
+diesel::joinable!(job_outputs -> jobs (job_id));
+diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens, jobs, job_inputs, job_outputs);

@@ -1,0 +1,76 @@
+//! Render workers: consume job ids from the apalis queue and render in-process.
+
+pub mod media;
+mod process;
+
+use std::{future::Future, sync::Arc};
+
+use apalis::prelude::*;
+use apalis_redis::RedisStorage;
+use shared::{
+    config::Config, db::Db, heartbeat::WorkerRegistry, jobs::JobService, queue, storage::Storage,
+};
+
+use crate::{media::render::EncoderSettings, process::WorkerContext};
+
+/// A name no other worker process has: apalis tracks liveness per name, and two processes
+/// sharing one would keep each other's orphaned jobs from ever being recovered.
+pub fn unique_worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "host".into());
+    format!("worker-{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Runs one worker process until `shutdown` resolves, then lets in-flight jobs finish.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    media::init();
+    let name = unique_worker_name();
+    // Anything left here belongs to a previous run of this process slot.
+    let scratch_dir = config.render.scratch_dir.join(&name);
+    tokio::fs::create_dir_all(&scratch_dir).await?;
+
+    let db = Db::new(&config.database_url, config.database_pool_size);
+    let redis = queue::connect(&config.redis_url, std::time::Duration::from_secs(30)).await?;
+    let registry = WorkerRegistry::new(redis.clone(), &config.queue_name);
+    let context = Arc::new(WorkerContext {
+        jobs: JobService::new(db),
+        storage: Storage::new(&config.s3),
+        scratch_dir: scratch_dir.clone(),
+        encoder: EncoderSettings { preset: config.render.x264_preset.clone(), threads: config.render.encoder_threads },
+    });
+
+    let heartbeat = {
+        let (registry, name, interval) = (registry.clone(), name.clone(), config.render.heartbeat_interval);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                ticker.tick().await;
+                if let Err(err) = registry.beat(&name).await {
+                    tracing::warn!(error = %err, "heartbeat failed");
+                }
+            }
+        })
+    };
+
+    let backend = RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
+    let worker = WorkerBuilder::new(name.clone())
+        .backend(backend)
+        .data(context)
+        .concurrency(config.render.worker_concurrency)
+        .build(handle);
+    tracing::info!(%name, concurrency = config.render.worker_concurrency, "worker started");
+    let result = worker
+        .run_until(async move {
+            shutdown.await;
+            Ok::<(), std::io::Error>(())
+        })
+        .await;
+    heartbeat.abort();
+    let _ = registry.leave(&name).await;
+    let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
+    tracing::info!(%name, "worker stopped");
+    result.map_err(|e| anyhow::anyhow!("worker failed: {e}"))
+}
+
+async fn handle(job: queue::RenderJob, context: Data<Arc<WorkerContext>>) -> Result<(), BoxDynError> {
+    process::process(job, Arc::clone(&context)).await.map_err(|e| Box::new(e) as BoxDynError)
+}

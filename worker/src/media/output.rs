@@ -1,0 +1,114 @@
+//! One MP4 output: an H.264 encoder of its own, the shared AAC stream, index at the front.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next::{
+    codec, encoder, format, util::frame, Dictionary, Packet, Rational,
+};
+use shared::montage::OUTPUT_FPS;
+
+use super::{audio::AacEncoder, MediaError};
+
+/// x264 settings.
+#[derive(Debug, Clone)]
+pub struct EncoderSettings {
+    pub preset: String,
+    /// 0 lets libx264 decide.
+    pub threads: usize,
+}
+
+pub struct OutputFile {
+    context: format::context::Output,
+    video: encoder::Video,
+    video_index: usize,
+    audio_index: usize,
+    path: PathBuf,
+    width: u32,
+    height: u32,
+}
+
+const VIDEO_TIME_BASE: Rational = Rational(1, OUTPUT_FPS as i32);
+
+impl OutputFile {
+    pub fn create(
+        path: &Path,
+        (width, height): (u32, u32),
+        audio: &AacEncoder,
+        settings: &EncoderSettings,
+    ) -> Result<Self, MediaError> {
+        let mut context = format::output_as(path, "mp4")?;
+        let h264 = encoder::find_by_name("libx264")
+            .ok_or_else(|| MediaError::Internal("libx264 is not available".into()))?;
+        let mut video = codec::context::Context::new_with_codec(h264).encoder().video()?;
+        video.set_width(width);
+        video.set_height(height);
+        video.set_format(format::Pixel::YUV420P);
+        video.set_time_base(VIDEO_TIME_BASE);
+        video.set_frame_rate(Some(Rational(OUTPUT_FPS as i32, 1)));
+        video.set_aspect_ratio(Rational(1, 1));
+        video.set_flags(codec::Flags::GLOBAL_HEADER);
+        let mut options = Dictionary::new();
+        options.set("preset", &settings.preset);
+        options.set("crf", "21");
+        options.set("profile", "high");
+        if settings.threads > 0 {
+            options.set("threads", &settings.threads.to_string());
+        }
+        let video = video.open_with(options)?;
+
+        let video_index = {
+            let mut stream = context.add_stream(h264)?;
+            stream.set_parameters(&video);
+            stream.set_time_base(VIDEO_TIME_BASE);
+            stream.index()
+        };
+        let audio_index = {
+            let mut stream = context.add_stream(audio.encoder().codec())?;
+            stream.set_parameters(audio.encoder());
+            stream.set_time_base(audio.time_base());
+            stream.index()
+        };
+        let mut header = Dictionary::new();
+        // Index first, so players start before the whole file has arrived.
+        header.set("movflags", "+faststart");
+        context.write_header_with(header)?;
+        Ok(Self { context, video, video_index, audio_index, path: path.to_owned(), width, height })
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    pub fn encode_video(&mut self, frame: &frame::Video) -> Result<(), MediaError> {
+        self.video.send_frame(frame)?;
+        self.write_video_packets()
+    }
+
+    fn write_video_packets(&mut self) -> Result<(), MediaError> {
+        let mut packet = Packet::empty();
+        let stream_time_base = self.context.stream(self.video_index).expect("added above").time_base();
+        while self.video.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(self.video_index);
+            packet.rescale_ts(VIDEO_TIME_BASE, stream_time_base);
+            packet.write_interleaved(&mut self.context)?;
+        }
+        Ok(())
+    }
+
+    pub fn write_audio(&mut self, packet: &Packet, time_base: Rational) -> Result<(), MediaError> {
+        let mut packet = packet.clone();
+        let stream_time_base = self.context.stream(self.audio_index).expect("added above").time_base();
+        packet.set_stream(self.audio_index);
+        packet.rescale_ts(time_base, stream_time_base);
+        packet.write_interleaved(&mut self.context)?;
+        Ok(())
+    }
+
+    /// Flushes the encoder and completes the file (moving the index to the front).
+    pub fn finish(mut self) -> Result<PathBuf, MediaError> {
+        self.video.send_eof()?;
+        self.write_video_packets()?;
+        self.context.write_trailer()?;
+        Ok(self.path)
+    }
+}

@@ -1,0 +1,203 @@
+//! Renders a planned montage: one decode per segment, every output fed from that decode.
+
+use std::path::PathBuf;
+
+use ffmpeg_next::{self as ffmpeg, codec, ffi, format, media, util::frame, Packet};
+use shared::{
+    jobs::OutputFormat,
+    montage::{Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
+};
+
+use super::{
+    audio::{frame_pts, AacEncoder, SegmentAudio},
+    output::OutputFile,
+    probe::ClipInfo,
+    video::{FrameSelector, VideoGraph},
+    MediaError,
+};
+pub use super::output::EncoderSettings;
+
+pub struct ClipSource {
+    pub path: PathBuf,
+    pub info: ClipInfo,
+}
+
+pub struct OutputTarget {
+    pub format: OutputFormat,
+    pub path: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct RenderedOutput {
+    pub format: OutputFormat,
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub duration_seconds: f64,
+}
+
+/// How far past a segment's end the demuxer reads for late audio before giving up on it.
+const AUDIO_LAG_SECONDS: f64 = 2.0;
+
+/// Renders `segments` of `clips` into every target. `progress` receives the fraction done.
+pub fn render(
+    clips: &[ClipSource],
+    segments: &[Segment],
+    targets: &[OutputTarget],
+    settings: &EncoderSettings,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Vec<RenderedOutput>, MediaError> {
+    let mut aac = AacEncoder::new()?;
+    let mut outputs = targets
+        .iter()
+        .map(|t| OutputFile::create(&t.path, t.format.dimensions(), &aac, settings))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total_frames: u64 = segments.iter().map(|s| u64::from(s.frames)).sum();
+    let mut frames_done = 0u64;
+    for segment in segments {
+        let clip = &clips[segment.clip];
+        render_segment(clip, segment, &mut outputs, &mut aac, frames_done, &mut |done| {
+            progress((frames_done + u64::from(done)) as f64 / total_frames as f64)
+        })
+        .map_err(|err| match err {
+            MediaError::Invalid(why) => MediaError::Invalid(format!("Clip {} {why}", segment.clip + 1)),
+            other => other,
+        })?;
+        frames_done += u64::from(segment.frames);
+    }
+    let audio_time_base = aac.time_base();
+    aac.finish(&mut |packet: &Packet| {
+        outputs.iter_mut().try_for_each(|o| o.write_audio(packet, audio_time_base))
+    })?;
+    let duration_seconds = total_frames as f64 / f64::from(OUTPUT_FPS);
+    targets
+        .iter()
+        .zip(outputs)
+        .map(|(target, output)| {
+            let (width, height) = output.size();
+            let path = output.finish()?;
+            Ok(RenderedOutput { format: target.format, path, width, height, duration_seconds })
+        })
+        .collect()
+}
+
+fn render_segment(
+    clip: &ClipSource,
+    segment: &Segment,
+    outputs: &mut [OutputFile],
+    aac: &mut AacEncoder,
+    frame_offset: u64,
+    progress: &mut dyn FnMut(u32),
+) -> Result<(), MediaError> {
+    let mut input = format::input(&clip.path).map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
+    let video_stream = input.streams().best(media::Type::Video).ok_or_else(|| MediaError::Invalid("has no video".into()))?;
+    let video_index = video_stream.index();
+    let video_time_base = f64::from(video_stream.time_base());
+    let origin = match video_stream.start_time() {
+        ffi::AV_NOPTS_VALUE => 0.0,
+        start => start as f64 * video_time_base,
+    };
+    let mut video_context = codec::context::Context::from_parameters(video_stream.parameters())?;
+    video_context.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
+    let mut video_decoder = video_context.decoder().video()?;
+
+    let audio = if clip.info.has_audio { input.streams().best(media::Type::Audio) } else { None };
+    let audio_index = audio.as_ref().map(|s| s.index());
+    let audio_time_base = audio.as_ref().map(|s| s.time_base()).unwrap_or(ffmpeg::Rational(1, SAMPLE_RATE as i32));
+    let mut audio_decoder = match &audio {
+        Some(stream) => Some(codec::context::Context::from_parameters(stream.parameters())?.decoder().audio()?),
+        None => None,
+    };
+    let origin_in_audio = (origin / f64::from(audio_time_base)).round() as i64;
+    let mut segment_audio = SegmentAudio::new(
+        audio_decoder.as_ref(),
+        audio_time_base,
+        (segment.start_seconds * f64::from(SAMPLE_RATE)).round() as i64,
+        (segment.frames * SAMPLES_PER_FRAME) as usize,
+    )?;
+
+    if segment.start_seconds > 0.0 {
+        let target = ((origin + segment.start_seconds) * f64::from(ffi::AV_TIME_BASE)) as i64;
+        // Lands on the keyframe at or before the target; decoding then walks up to it.
+        if let Err(err) = input.seek(target, ..target) {
+            tracing::debug!(error = %err, "seek failed; decoding from the start");
+        }
+    }
+
+    let sizes: Vec<(u32, u32)> = outputs.iter().map(OutputFile::size).collect();
+    let mut graph: Option<VideoGraph> = None;
+    let mut scaled = frame::Video::empty();
+    let mut emit = |picked: &mut frame::Video, slot: u32| -> Result<(), MediaError> {
+        let graph = match graph.as_mut() {
+            Some(graph) => graph,
+            None => graph.insert(VideoGraph::new(picked, clip.info.rotation, &sizes)?),
+        };
+        graph.push(picked, i64::from(slot))?;
+        for (index, output) in outputs.iter_mut().enumerate() {
+            while graph.pull(index, &mut scaled) {
+                scaled.set_pts(Some((frame_offset + u64::from(slot)) as i64));
+                output.encode_video(&scaled)?;
+            }
+        }
+        if slot % OUTPUT_FPS == 0 {
+            progress(slot);
+        }
+        Ok(())
+    };
+
+    let mut selector = FrameSelector::new(segment.start_seconds, segment.frames);
+    let segment_end = segment.start_seconds + segment.duration_seconds();
+    let mut decoded = frame::Video::empty();
+    let mut decoded_audio = frame::Audio::empty();
+    let mut audio_expected = 0i64;
+    for (stream, packet) in input.packets() {
+        let index = stream.index();
+        if index == video_index && !selector.is_done() {
+            // A corrupt packet loses a frame, not the job; the selector repeats its neighbour.
+            if video_decoder.send_packet(&packet).is_ok() {
+                while video_decoder.receive_frame(&mut decoded).is_ok() {
+                    let time = decoded.timestamp().map_or(0.0, |ts| ts as f64 * video_time_base - origin);
+                    selector.offer(std::mem::replace(&mut decoded, frame::Video::empty()), time, &mut emit)?;
+                }
+            }
+        } else if Some(index) == audio_index && !segment_audio.is_complete() {
+            if let Some(decoder) = audio_decoder.as_mut() {
+                if decoder.send_packet(&packet).is_ok() {
+                    while decoder.receive_frame(&mut decoded_audio).is_ok() {
+                        let pts = frame_pts(&decoded_audio, audio_expected);
+                        audio_expected = pts + decoded_audio.samples() as i64;
+                        decoded_audio.set_pts(Some(pts - origin_in_audio));
+                        segment_audio.push(&decoded_audio)?;
+                    }
+                }
+            }
+        }
+        let packet_time = packet.pts().map_or(0.0, |pts| pts as f64 * f64::from(stream.time_base()) - origin);
+        if selector.is_done() && (segment_audio.is_complete() || packet_time > segment_end + AUDIO_LAG_SECONDS) {
+            break;
+        }
+    }
+    if !selector.is_done() {
+        let _ = video_decoder.send_eof();
+        while video_decoder.receive_frame(&mut decoded).is_ok() {
+            let time = decoded.timestamp().map_or(0.0, |ts| ts as f64 * video_time_base - origin);
+            selector.offer(std::mem::replace(&mut decoded, frame::Video::empty()), time, &mut emit)?;
+        }
+        selector.finish(&mut emit)?;
+    }
+    if let Some(decoder) = audio_decoder.as_mut().filter(|_| !segment_audio.is_complete()) {
+        let _ = decoder.send_eof();
+        while decoder.receive_frame(&mut decoded_audio).is_ok() {
+            let pts = frame_pts(&decoded_audio, audio_expected);
+            audio_expected = pts + decoded_audio.samples() as i64;
+            decoded_audio.set_pts(Some(pts - origin_in_audio));
+            segment_audio.push(&decoded_audio)?;
+        }
+    }
+    let (left, right) = segment_audio.finish()?;
+    let time_base = aac.time_base();
+    aac.push(&left, &right, &mut |packet: &Packet| {
+        outputs.iter_mut().try_for_each(|o| o.write_audio(packet, time_base))
+    })?;
+    Ok(())
+}

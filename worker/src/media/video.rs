@@ -1,0 +1,207 @@
+//! Video: picks frames onto the constant output frame rate, and scales each picked frame
+//! into every requested layout through one libavfilter graph per clip.
+
+use ffmpeg_next::{self as ffmpeg, ffi, filter, util::frame};
+use shared::montage::OUTPUT_FPS;
+
+use super::MediaError;
+
+/// Slack when comparing a frame's time with an output slot's time (floating point).
+const TIME_EPSILON: f64 = 0.000_5;
+
+/// Chooses, for each output frame slot of a segment, the latest decoded frame shown at
+/// that instant: frames between slots are dropped, and a frame is repeated while the
+/// source has none newer (what the `fps` filter does, but with an exact slot count).
+pub struct FrameSelector {
+    start: f64,
+    slots: u32,
+    next: u32,
+    pending: Option<frame::Video>,
+}
+
+impl FrameSelector {
+    pub fn new(start: f64, slots: u32) -> Self {
+        Self { start, slots, next: 0, pending: None }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.next >= self.slots
+    }
+
+    fn slot_time(&self, slot: u32) -> f64 {
+        self.start + f64::from(slot) / f64::from(OUTPUT_FPS)
+    }
+
+    /// Takes a decoded frame shown from `time` (seconds from the clip's start) and emits
+    /// every slot that is now decided.
+    pub fn offer(
+        &mut self,
+        decoded: frame::Video,
+        time: f64,
+        mut emit: impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        // The first frame also covers any slots before it (after an inexact seek).
+        let mut incoming = Some(decoded);
+        if self.pending.is_none() {
+            self.pending = incoming.take();
+        }
+        while !self.is_done() && self.slot_time(self.next) + TIME_EPSILON < time {
+            let slot = self.next;
+            emit(self.pending.as_mut().expect("set above"), slot)?;
+            self.next += 1;
+        }
+        if incoming.is_some() {
+            self.pending = incoming;
+        }
+        Ok(())
+    }
+
+    /// At the end of the clip: the last frame holds for the remaining slots.
+    pub fn finish(
+        &mut self,
+        mut emit: impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        let Some(last) = self.pending.as_mut() else {
+            return Err(MediaError::Invalid("has no decodable frames in the chosen segment".into()));
+        };
+        while self.next < self.slots {
+            emit(last, self.next)?;
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One clip's filter graph: upright the picture, then one branch per output layout that
+/// scales to fit and pads to the exact frame size, in yuv420p.
+pub struct VideoGraph {
+    graph: filter::Graph,
+    outputs: usize,
+}
+
+fn transpose_for(rotation: u32) -> &'static str {
+    match rotation {
+        90 => "transpose=clock,",
+        180 => "hflip,vflip,",
+        270 => "transpose=cclock,",
+        _ => "",
+    }
+}
+
+impl VideoGraph {
+    /// Builds the graph for frames shaped like `sample`.
+    pub fn new(sample: &frame::Video, rotation: u32, sizes: &[(u32, u32)]) -> Result<Self, MediaError> {
+        let mut graph = filter::Graph::new();
+        let aspect = sample.aspect_ratio();
+        let (sar_num, sar_den) =
+            if aspect.numerator() > 0 && aspect.denominator() > 0 { (aspect.numerator(), aspect.denominator()) } else { (1, 1) };
+        let args = format!(
+            "video_size={}x{}:pix_fmt={}:time_base=1/{OUTPUT_FPS}:pixel_aspect={sar_num}/{sar_den}",
+            sample.width(),
+            sample.height(),
+            ffi::AVPixelFormat::from(sample.format()) as i32,
+        );
+        let buffer = filter::find("buffer").ok_or_else(|| MediaError::Internal("no buffer filter".into()))?;
+        let sink = filter::find("buffersink").ok_or_else(|| MediaError::Internal("no buffersink filter".into()))?;
+        graph.add(&buffer, "in", &args)?;
+        let mut spec = format!("[in]{}split={}", transpose_for(rotation), sizes.len());
+        for index in 0..sizes.len() {
+            spec.push_str(&format!("[s{index}]"));
+        }
+        for (index, (width, height)) in sizes.iter().enumerate() {
+            graph.add(&sink, &format!("out{index}"), "")?;
+            spec.push_str(&format!(
+                ";[s{index}]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic,\
+                 pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p[out{index}]"
+            ));
+        }
+        let mut parser = graph.output("in", 0)?;
+        for index in 0..sizes.len() {
+            parser = parser.input(&format!("out{index}"), 0)?;
+        }
+        parser.parse(&spec)?;
+        graph.validate()?;
+        Ok(Self { graph, outputs: sizes.len() })
+    }
+
+    /// Feeds a frame (kept by the caller: it may be fed again for a repeated slot).
+    pub fn push(&mut self, frame: &mut frame::Video, pts: i64) -> Result<(), MediaError> {
+        frame.set_pts(Some(pts));
+        let mut source = self.graph.get("in").ok_or_else(|| MediaError::Internal("graph lost its source".into()))?;
+        // SAFETY: both pointers are valid; KEEP_REF makes libav take a new reference
+        // instead of emptying our frame.
+        let status = unsafe {
+            ffi::av_buffersrc_add_frame_flags(
+                source.as_mut_ptr(),
+                frame.as_mut_ptr(),
+                ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32,
+            )
+        };
+        if status < 0 {
+            return Err(ffmpeg::Error::from(status).into());
+        }
+        Ok(())
+    }
+
+    /// The next scaled frame for output `index`, if one is ready.
+    pub fn pull(&mut self, index: usize, into: &mut frame::Video) -> bool {
+        debug_assert!(index < self.outputs);
+        self.graph.get(&format!("out{index}")).is_some_and(|mut sink| sink.sink().frame(into).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_at(marker: u32) -> frame::Video {
+        let mut f = frame::Video::new(ffmpeg::format::Pixel::GRAY8, 2, 2);
+        f.set_pts(Some(i64::from(marker)));
+        f
+    }
+
+    /// Feeds frames at the given times and returns, per slot, which frame filled it.
+    fn select(start: f64, slots: u32, times: &[f64]) -> Vec<i64> {
+        let mut selector = FrameSelector::new(start, slots);
+        let mut picked = Vec::new();
+        for (i, time) in times.iter().enumerate() {
+            selector
+                .offer(frame_at(i as u32), *time, |f, _| {
+                    picked.push(f.pts().unwrap());
+                    Ok(())
+                })
+                .unwrap();
+        }
+        selector
+            .finish(|f, _| {
+                picked.push(f.pts().unwrap());
+                Ok(())
+            })
+            .unwrap();
+        picked
+    }
+
+    #[test]
+    fn sixty_fps_drops_every_other_frame() {
+        let times: Vec<f64> = (0..12).map(|i| f64::from(i) / 60.0).collect();
+        assert_eq!(select(0.0, 6, &times), vec![0, 2, 4, 6, 8, 10]);
+    }
+
+    #[test]
+    fn fifteen_fps_repeats_each_frame() {
+        let times: Vec<f64> = (0..3).map(|i| f64::from(i) / 15.0).collect();
+        assert_eq!(select(0.0, 6, &times), vec![0, 0, 1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn starts_at_the_frame_shown_at_the_segment_start() {
+        // Decoding after a seek starts at a keyframe before the segment.
+        let times: Vec<f64> = (0..60).map(|i| f64::from(i) / 30.0).collect();
+        assert_eq!(select(1.0, 3, &times), vec![30, 31, 32]);
+    }
+
+    #[test]
+    fn a_short_clip_holds_its_last_frame() {
+        assert_eq!(select(0.0, 4, &[0.0, 1.0 / 30.0]), vec![0, 1, 1, 1]);
+    }
+}

@@ -1,0 +1,176 @@
+//! One render job, from claim to SUCCESS or FAILED.
+
+use std::{path::{Path, PathBuf}, sync::Arc, time::Duration};
+
+use shared::{
+    error::ServiceError,
+    jobs::{output_key, JobService, OutputFormat, Stage},
+    models::{JobInputRow, JobOutputRow, JobRow},
+    montage::plan_segments,
+    queue::RenderJob,
+    storage::Storage,
+};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::media::{
+    probe::probe,
+    render::{render, ClipSource, EncoderSettings, OutputTarget},
+    MediaError,
+};
+
+/// What a worker process shares between its jobs.
+pub struct WorkerContext {
+    pub jobs: JobService,
+    pub storage: Storage,
+    pub scratch_dir: PathBuf,
+    pub encoder: EncoderSettings,
+}
+
+/// Why a job failed, as its owner will read it.
+#[derive(Debug)]
+pub struct JobFailure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl JobFailure {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<ServiceError> for JobFailure {
+    fn from(err: ServiceError) -> Self {
+        tracing::error!(error = %err, "job step failed");
+        Self::new("INFRASTRUCTURE_ERROR", err.message)
+    }
+}
+
+impl From<MediaError> for JobFailure {
+    fn from(err: MediaError) -> Self {
+        match err {
+            MediaError::Invalid(message) => Self::new("INVALID_MEDIA", message),
+            MediaError::Internal(message) => {
+                tracing::error!(%message, "render failed");
+                Self::new("RENDER_FAILED", "The montage could not be rendered")
+            }
+        }
+    }
+}
+
+/// Handles one queue delivery. A job that is gone or already finished is acknowledged
+/// without work, so redelivery is harmless.
+pub async fn process(job: RenderJob, ctx: Arc<WorkerContext>) -> Result<(), ServiceError> {
+    let Some((row, inputs)) = ctx.jobs.claim(job.job_id).await? else {
+        tracing::info!(job_id = %job.job_id, "job already finished or deleted; skipping");
+        return Ok(());
+    };
+    let scratch = ctx.scratch_dir.join(job.job_id.to_string());
+    let result = run(&ctx, &row, &inputs, &scratch).await;
+    if let Err(err) = tokio::fs::remove_dir_all(&scratch).await {
+        tracing::warn!(error = %err, path = %scratch.display(), "could not remove scratch directory");
+    }
+    match result {
+        Ok(outputs) => {
+            ctx.jobs.succeed(row.id, outputs).await?;
+            tracing::info!(job_id = %row.id, "job succeeded");
+        }
+        Err(failure) => {
+            tracing::warn!(job_id = %row.id, code = failure.code, message = %failure.message, "job failed");
+            ctx.jobs.fail(row.id, failure.code, &failure.message).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn run(
+    ctx: &WorkerContext,
+    job: &JobRow,
+    inputs: &[JobInputRow],
+    scratch: &Path,
+) -> Result<Vec<JobOutputRow>, JobFailure> {
+    tokio::fs::create_dir_all(scratch).await.map_err(|e| JobFailure::from(MediaError::from(e)))?;
+
+    let mut paths = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let path = scratch.join(format!("input-{:02}", input.position));
+        ctx.storage.download_to(&input.storage_key, &path).await?;
+        paths.push(path);
+    }
+
+    ctx.jobs.set_progress(job.id, Stage::Probing, 5).await?;
+    let mut clips = Vec::with_capacity(paths.len());
+    for (input, path) in inputs.iter().zip(paths) {
+        let probe_path = path.clone();
+        let info = tokio::task::spawn_blocking(move || probe(&probe_path))
+            .await
+            .map_err(|e| JobFailure::from(ServiceError::internal(e)))?
+            .map_err(|err| match err {
+                MediaError::Invalid(why) => JobFailure::new(
+                    "INVALID_MEDIA",
+                    format!("Clip {} ({}) {why}", input.position + 1, input.label),
+                ),
+                other => other.into(),
+            })?;
+        tracing::debug!(job_id = %job.id, clip = input.position, ?info, "probed");
+        clips.push(ClipSource { path, info });
+    }
+
+    let durations: Vec<f64> = clips.iter().map(|c| c.info.duration_seconds).collect();
+    let segments = plan_segments(&durations, job.target_duration as u32);
+    if segments.is_empty() {
+        return Err(JobFailure::new("CLIPS_TOO_SHORT", "The clips hold no usable video"));
+    }
+
+    ctx.jobs.set_progress(job.id, Stage::Rendering, 10).await?;
+    let formats: Vec<OutputFormat> = job.formats.iter().filter_map(|f| f.parse().ok()).collect();
+    let targets: Vec<OutputTarget> = formats
+        .iter()
+        .map(|&format| OutputTarget { format, path: scratch.join(format!("{format}.mp4")) })
+        .collect();
+    let rendered = {
+        let (progress_tx, progress_rx) = watch::channel(0u8);
+        let reporter = tokio::spawn(report_progress(ctx.jobs.clone(), job.id, progress_rx));
+        let settings = ctx.encoder.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            render(&clips, &segments, &targets, &settings, &mut |fraction| {
+                // Rendering spans 10 % to 90 % of the job.
+                let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
+            })
+        })
+        .await;
+        reporter.abort();
+        result.map_err(|e| JobFailure::from(ServiceError::internal(e)))??
+    };
+
+    ctx.jobs.set_progress(job.id, Stage::Uploading, 90).await?;
+    let mut outputs = Vec::with_capacity(rendered.len());
+    for output in rendered {
+        let key = output_key(job.id, output.format);
+        let size = tokio::fs::metadata(&output.path).await.map_err(|e| JobFailure::from(MediaError::from(e)))?.len();
+        ctx.storage.put_file(&key, &output.path, "video/mp4").await?;
+        outputs.push(JobOutputRow {
+            job_id: job.id,
+            format: output.format.as_str().to_owned(),
+            storage_key: key,
+            width: output.width as i32,
+            height: output.height as i32,
+            duration_seconds: output.duration_seconds,
+            size_bytes: size as i64,
+            created_at: chrono::Utc::now(),
+        });
+    }
+    Ok(outputs)
+}
+
+/// Writes render progress to the job row, at most twice a second.
+async fn report_progress(jobs: JobService, job_id: Uuid, mut progress: watch::Receiver<u8>) {
+    while progress.changed().await.is_ok() {
+        let percent = *progress.borrow_and_update();
+        if let Err(err) = jobs.set_progress(job_id, Stage::Rendering, percent).await {
+            tracing::warn!(error = %err, "could not record progress");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
