@@ -140,12 +140,17 @@ impl Storage {
         Ok(())
     }
 
-    pub async fn exists(&self, key: &str) -> ServiceResult<bool> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-            Err(err) => Err(storage_error(err)),
-        }
+    /// Keys that start with `prefix` (at most 1 000).
+    pub async fn keys_under(&self, prefix: &str) -> ServiceResult<Vec<String>> {
+        let listing = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(storage_error)?;
+        Ok(listing.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect())
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/api/auth`: register, login, refresh, logout, me. Bodies and responses follow seed 001.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
@@ -87,7 +87,6 @@ fn refresh_token(body: RefreshBody) -> String {
         (status = 422, description = "Malformed email or weak password", body = ErrorEnvelope),
     )
 )]
-#[post("/register")]
 pub async fn register(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
     let Credentials { email, password } = body.into_inner();
     let email = Email::parse(&email)?;
@@ -104,7 +103,6 @@ pub async fn register(state: web::Data<AppState>, body: web::Json<Credentials>) 
         (status = 401, description = "Wrong email or password (never says which)", body = ErrorEnvelope),
     )
 )]
-#[post("/login")]
 pub async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
     let Credentials { email, password } = body.into_inner();
     let pair = state.auth.login(&email, password).await?;
@@ -120,7 +118,6 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> 
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorEnvelope),
     )
 )]
-#[post("/refresh")]
 pub async fn refresh(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
     let pair = state.auth.refresh(&refresh_token(body)).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse::from(pair)))
@@ -132,7 +129,6 @@ pub async fn refresh(state: web::Data<AppState>, body: RefreshBody) -> ApiResult
     request_body(content = RefreshRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 204, description = "Revoked"), (status = 422, body = ErrorEnvelope))
 )]
-#[post("/logout")]
 pub async fn logout(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
     state.auth.logout(&refresh_token(body)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -143,7 +139,6 @@ pub async fn logout(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<
     get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope))
 )]
-#[get("/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let user = state.auth.user(caller.0).await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))

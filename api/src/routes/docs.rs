@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers, and an interactive page over it.
 
-use actix_web::{get, HttpResponse};
+use actix_web::HttpResponse;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
@@ -53,14 +53,12 @@ impl Modify for BearerAuth {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")))]
-#[get("/openapi.json")]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
 /// Interactive documentation (Swagger UI, loaded by the browser from its CDN).
 #[utoipa::path(get, path = "/docs", tag = "system", responses((status = 200, description = "HTML page")))]
-#[get("/docs")]
 pub async fn docs_page() -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_PAGE)
 }

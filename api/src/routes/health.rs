@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,7 +36,6 @@ async fn within<T, E>(check: impl std::future::Future<Output = Result<T, E>>) ->
     get, path = "/health", tag = "system",
     responses((status = 200, body = Health), (status = 503, description = "A dependency is down", body = Health))
 )]
-#[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let stale_after = state.config.worker_stale_after();
     let (database, redis, storage, workers) = tokio::join!(

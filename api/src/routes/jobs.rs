@@ -1,7 +1,7 @@
 //! `/api/v2/jobs`: create (multipart), status, list, download.
 
 use actix_multipart::Multipart;
-use actix_web::{get, http::header, post, web, HttpResponse};
+use actix_web::{http::header, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
@@ -190,7 +190,6 @@ pub struct CreateJobForm {
         (status = 503, description = "Storage or queue unavailable; nothing was kept", body = ErrorEnvelope),
     )
 )]
-#[post("")]
 pub async fn create_job(state: web::Data<AppState>, caller: Caller, multipart: Multipart) -> ApiResult<HttpResponse> {
     let limits = &state.config.limits;
     let job_id = Uuid::now_v7();
@@ -244,7 +243,6 @@ pub async fn create_job(state: web::Data<AppState>, caller: Caller, multipart: M
         (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
     )
 )]
-#[get("/{job_id}")]
 pub async fn get_job(state: web::Data<AppState>, caller: Caller, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let details = state.jobs.get(caller.0, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ok(JobView::from(details))))
@@ -267,7 +265,6 @@ pub struct Page {
         (status = 422, body = ErrorEnvelope),
     )
 )]
-#[get("")]
 pub async fn list_jobs(state: web::Data<AppState>, caller: Caller, page: web::Query<Page>) -> ApiResult<HttpResponse> {
     let limit = page.limit.unwrap_or(20);
     let offset = page.offset.unwrap_or(0);
@@ -312,7 +309,6 @@ pub struct DownloadQuery {
         (status = 422, description = "Unknown format", body = ErrorEnvelope),
     )
 )]
-#[get("/{job_id}/download")]
 pub async fn download(
     state: web::Data<AppState>,
     caller: Caller,

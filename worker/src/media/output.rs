@@ -89,6 +89,9 @@ impl OutputFile {
         let stream_time_base = self.context.stream(self.video_index).expect("added above").time_base();
         while self.video.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.video_index);
+            // Each packet is one frame at the constant rate; without this the muxer cannot
+            // know the last frame's length and the stream reads one frame short.
+            packet.set_duration(1);
             packet.rescale_ts(VIDEO_TIME_BASE, stream_time_base);
             packet.write_interleaved(&mut self.context)?;
         }

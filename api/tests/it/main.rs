@@ -1,0 +1,11 @@
+//! Integration tests against real PostgreSQL, Redis, S3 (s3s-fs) and libav, as started by
+//! `scripts/test`. Each test gets its own database (cloned from a migrated template), its
+//! own queue namespace and its own bucket.
+
+mod auth;
+mod errors;
+mod helpers;
+mod jobs;
+mod media;
+mod render;
+mod system;

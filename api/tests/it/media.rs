@@ -1,0 +1,87 @@
+//! Test clips made with the ffmpeg CLI from lavfi sources, and ffprobe checks of outputs.
+
+use std::{path::{Path, PathBuf}, process::Command};
+
+use serde_json::Value;
+
+use crate::helpers::clip_dir;
+
+/// Generates (once per run) a clip with `args` between the inputs and the output name.
+/// Parallel test processes may race: each writes a private file and renames it in place.
+pub fn clip(name: &str, args: &[&str]) -> PathBuf {
+    let path = clip_dir().join(name);
+    if path.exists() {
+        return path;
+    }
+    let partial = clip_dir().join(format!("{}.{}.partial.{}", std::process::id(), uuid::Uuid::new_v4().simple(), name));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(&partial)
+        .status()
+        .expect("ffmpeg CLI is installed (scripts/test installs it)");
+    assert!(status.success(), "ffmpeg could not make {name}");
+    std::fs::rename(&partial, &path).unwrap();
+    path
+}
+
+/// 1080p60 H.264 with 44.1 kHz AAC.
+pub fn h264_1080p60() -> PathBuf {
+    clip(
+        "h264-1080p60.mp4",
+        &["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=60", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+          "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"],
+    )
+}
+
+/// 720p VP9 with Opus in WebM.
+pub fn vp9_720p_webm() -> PathBuf {
+    clip(
+        "vp9-720p.webm",
+        &["-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000",
+          "-t", "4", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", "-shortest"],
+    )
+}
+
+/// Portrait 720x1280 at 25 fps, no audio track at all.
+pub fn portrait_no_audio() -> PathBuf {
+    clip(
+        "portrait-silent.mp4",
+        &["-f", "lavfi", "-i", "mandelbrot=size=720x1280:rate=25", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+    )
+}
+
+/// A small landscape clip, 640x360 at 30 fps with mono 22 kHz audio, stored with a
+/// 90-degree rotation flag so players show it portrait.
+pub fn rotated_small() -> PathBuf {
+    clip(
+        "rotated-small.mov",
+        &["-f", "lavfi", "-i", "smptebars=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=22050",
+          "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1",
+          "-metadata:s:v:0", "rotate=90", "-shortest"],
+    )
+}
+
+/// Runs ffprobe and returns its JSON (streams and format).
+pub fn ffprobe(path: &Path) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format", "-count_frames"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed");
+    assert!(output.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream in {probe}"))
+}
+
+pub fn seconds(value: &Value) -> f64 {
+    value.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a duration: {value}"))
+}

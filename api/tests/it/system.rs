@@ -1,0 +1,80 @@
+//! Health and the OpenAPI document.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_each_dependency_and_needs_a_live_worker() {
+    let mut app = spawn_app().await;
+    let response = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), 503, "no worker yet");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["database"], "connected");
+    assert_eq!(body["redis"], "connected");
+    assert_eq!(body["storage"], "accessible");
+    assert_eq!(body["worker"], "disconnected");
+
+    app.start_worker().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response = app.client.get(app.url("/health")).send().await.unwrap();
+        if response.status() == 200 {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["status"], "healthy");
+            assert_eq!(body["worker"], "connected");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "worker never reported healthy");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Every route the service has, as (method, path template).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+    ("post", "/api/auth/register"),
+    ("post", "/api/auth/login"),
+    ("post", "/api/auth/refresh"),
+    ("post", "/api/auth/logout"),
+    ("get", "/api/auth/me"),
+    ("post", "/api/v2/jobs"),
+    ("get", "/api/v2/jobs"),
+    ("get", "/api/v2/jobs/{job_id}"),
+    ("get", "/api/v2/jobs/{job_id}/download"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route_and_only_real_ones() {
+    let app = spawn_app().await;
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
+        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, expected, "OpenAPI paths differ from the routes");
+
+    // Each documented route is served (not the router's 404/405).
+    for (method, path) in &expected {
+        let concrete = path.replace("{job_id}", &uuid::Uuid::nil().to_string());
+        let request = app.client.request(method.to_uppercase().parse().unwrap(), app.url(&concrete));
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let unrouted = status == 405 || (status == 404 && body["error"]["message"] == "No such route");
+        assert!(!unrouted, "{method} {path} is documented but not routed ({status})");
+    }
+    for schema in ["ErrorEnvelope", "ErrorCode"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} documented");
+    }
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert!(docs.text().await.unwrap().contains("/openapi.json"));
+}

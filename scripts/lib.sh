@@ -1,0 +1,128 @@
+# Shared by scripts/dev and scripts/test: install what is missing, start project-local
+# PostgreSQL, Redis and S3 (s3s-fs) under .data/, and stop them again.
+# Every setting can be overridden from the environment.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DATA=${DATA_DIR:-$ROOT/.data}
+PG_PORT=${PG_PORT:-5433}
+REDIS_PORT=${REDIS_PORT:-6380}
+S3_PORT=${S3_PORT:-9000}
+export DATABASE_URL=${DATABASE_URL:-postgres://montage@127.0.0.1:$PG_PORT/montage}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/}
+export S3_ENDPOINT=${S3_ENDPOINT:-http://127.0.0.1:$S3_PORT}
+export S3_ACCESS_KEY=${S3_ACCESS_KEY:-montage-dev}
+export S3_SECRET_KEY=${S3_SECRET_KEY:-montage-dev-secret}
+export S3_BUCKET=${S3_BUCKET:-montage}
+S3S_VERSION=0.14.1
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && echo "$dir"
+}
+
+# Debian packages for the services, libav headers for ffmpeg-next, and the ffmpeg CLI
+# that tests use to make clips and check outputs.
+ensure_packages() {
+  local missing=()
+  [ -n "$(pg_bin)" ] || missing+=(postgresql)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v clang >/dev/null || missing+=(clang)
+  [ -e /usr/lib/llvm-14/lib/libclang.so ] || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+  for lib in libavcodec libavformat libavfilter libavdevice libswscale libswresample libavutil; do
+    pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "Installing: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! command -v s3s-fs >/dev/null; then
+    log "Installing s3s-fs $S3S_VERSION (S3-compatible server)"
+    cargo install "s3s-fs@$S3S_VERSION" --locked --features binary
+  fi
+}
+
+wait_for_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$name did not start on port $port; see $DATA/$name.log" >&2
+  return 1
+}
+
+# PostgreSQL will not run as root: the cluster belongs to the postgres user when we are root.
+pg_run() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+  local bin; bin=$(pg_bin)
+  mkdir -p "$DATA"
+  if [ ! -s "$DATA/pg/PG_VERSION" ]; then
+    log "Creating PostgreSQL cluster in $DATA/pg"
+    mkdir -p "$DATA/pg"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$DATA/pg"
+    pg_run "$bin/initdb" -D "$DATA/pg" -U montage --auth=trust -E UTF8 >/dev/null
+  fi
+  if ! pg_run "$bin/pg_ctl" -D "$DATA/pg" status >/dev/null 2>&1; then
+    log "Starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    touch "$DATA/postgres.log"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$DATA/postgres.log"
+    pg_run "$bin/pg_ctl" -D "$DATA/pg" -l "$DATA/postgres.log" -w \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c fsync=${PG_FSYNC:-on} -c max_connections=300" start >/dev/null
+  fi
+  if ! psql -h 127.0.0.1 -p "$PG_PORT" -U montage -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='montage'" | grep -q 1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U montage -d postgres -qc "CREATE DATABASE montage"
+  fi
+}
+
+start_redis() {
+  mkdir -p "$DATA/redis"
+  if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    log "Starting Redis on 127.0.0.1:$REDIS_PORT"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" --appendonly yes \
+      --daemonize yes --pidfile "$DATA/redis.pid" --logfile "$DATA/redis.log"
+    wait_for_port "$REDIS_PORT" redis
+  fi
+}
+
+start_s3() {
+  mkdir -p "$DATA/s3"
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then
+    log "Starting s3s-fs on 127.0.0.1:$S3_PORT"
+    nohup s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_ACCESS_KEY" \
+      --secret-key "$S3_SECRET_KEY" "$DATA/s3" >"$DATA/s3.log" 2>&1 &
+    echo $! >"$DATA/s3.pid"
+    wait_for_port "$S3_PORT" s3
+  fi
+}
+
+start_services() {
+  ensure_packages
+  start_postgres
+  start_redis
+  start_s3
+}
+
+stop_services() {
+  local bin; bin=$(pg_bin || true)
+  if [ -n "$bin" ] && [ -s "$DATA/pg/PG_VERSION" ]; then
+    pg_run "$bin/pg_ctl" -D "$DATA/pg" -m fast stop >/dev/null 2>&1 || true
+  fi
+  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  if [ -s "$DATA/s3.pid" ]; then
+    kill "$(cat "$DATA/s3.pid")" 2>/dev/null || true
+    rm -f "$DATA/s3.pid"
+  fi
+}
