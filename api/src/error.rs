@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::ValidationError => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::AuthenticationRequired | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        ErrorCode::AuthenticationRequired | ErrorCode::InvalidCredentials => {
+            StatusCode::UNAUTHORIZED
+        }
         ErrorCode::InsufficientPermissions => StatusCode::FORBIDDEN,
         ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -70,13 +72,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self { error: ServiceError::new(ErrorCode::ValidationError, message), status: Some(StatusCode::BAD_REQUEST) }
+        Self {
+            error: ServiceError::new(ErrorCode::ValidationError, message),
+            status: Some(StatusCode::BAD_REQUEST),
+        }
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
-        Self { error, status: None }
+        Self {
+            error,
+            status: None,
+        }
     }
 }
 
@@ -86,15 +94,24 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-pub fn envelope(status: StatusCode, code: ErrorCode, message: &str, data: Option<&Value>) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::CACHE_CONTROL, "no-store")).json(ErrorEnvelope {
-        success: false,
-        error: ErrorBody {
-            code,
-            message: message.to_owned(),
-            data: data.cloned().unwrap_or_else(|| Value::Object(Default::default())),
-        },
-    })
+pub fn envelope(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    data: Option<&Value>,
+) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ErrorEnvelope {
+            success: false,
+            error: ErrorBody {
+                code,
+                message: message.to_owned(),
+                data: data
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Default::default())),
+            },
+        })
 }
 
 impl ResponseError for ApiError {
@@ -109,7 +126,12 @@ impl ResponseError for ApiError {
         } else {
             tracing::info!(error = %self.error, "request refused");
         }
-        envelope(status, self.error.code, &self.error.message, self.error.data.as_ref())
+        envelope(
+            status,
+            self.error.code,
+            &self.error.message,
+            self.error.data.as_ref(),
+        )
     }
 }
 

@@ -10,7 +10,10 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init("info,actix_server=warn");
     let config = Config::from_env().context("invalid configuration")?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
-        Db::new(&config.database_url, 1).migrate().await.context("migration failed")?;
+        Db::new(&config.database_url, 1)
+            .migrate()
+            .await
+            .context("migration failed")?;
         tracing::info!("migrations applied");
         return Ok(());
     }

@@ -20,7 +20,9 @@ pub struct RequestId(pub String);
 fn valid_request_id(value: &HeaderValue) -> Option<String> {
     let id = value.to_str().ok()?;
     let ok = (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| id.to_owned())
 }
 
@@ -47,7 +49,11 @@ pub async fn request_context(
     .await;
     let mut response = response?;
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request finished")
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request finished"
+        )
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -68,7 +74,10 @@ fn into_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody>
     let message = match status.as_u16() {
         404 => "No such route".to_owned(),
         405 => "Method not allowed on this route".to_owned(),
-        _ => status.canonical_reason().unwrap_or("Request failed").to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("Request failed")
+            .to_owned(),
     };
     let (request, original) = response.into_parts();
     let mut replaced = envelope(status, code_of(status), &message, None);

@@ -44,11 +44,17 @@ impl FromRequest for Caller {
                 .headers()
                 .get(actix_web::http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| ServiceError::unauthenticated("Authentication required: send Authorization: Bearer <token>"))?;
+                .ok_or_else(|| {
+                    ServiceError::unauthenticated(
+                        "Authentication required: send Authorization: Bearer <token>",
+                    )
+                })?;
             let token = header
                 .strip_prefix("Bearer ")
                 .or_else(|| header.strip_prefix("bearer "))
-                .ok_or_else(|| ServiceError::unauthenticated("Authorization header must use the Bearer scheme"))?;
+                .ok_or_else(|| {
+                    ServiceError::unauthenticated("Authorization header must use the Bearer scheme")
+                })?;
             Ok(Caller(state.auth.authenticate(token.trim())?))
         })();
         ready(result.map_err(ApiError::from))

@@ -37,7 +37,14 @@ pub struct Upload<'a> {
 
 impl<'a> Upload<'a> {
     pub fn new(storage: &'a Storage, limits: UploadLimits, job_id: Uuid) -> Self {
-        Self { storage, limits, job_id, form: JobOptionsForm::default(), inputs: Vec::new(), total_bytes: 0 }
+        Self {
+            storage,
+            limits,
+            job_id,
+            form: JobOptionsForm::default(),
+            inputs: Vec::new(),
+            total_bytes: 0,
+        }
     }
 
     /// Reads the whole body. On error, call [`Upload::discard`].
@@ -68,8 +75,11 @@ impl<'a> Upload<'a> {
             .and_then(|cd| cd.get_filename())
             .and_then(sanitize_label)
             .unwrap_or_else(|| format!("clip-{}", position + 1));
-        let mut writer =
-            self.storage.writer(input_key(self.job_id, position), self.limits.part_bytes, self.limits.part_concurrency);
+        let mut writer = self.storage.writer(
+            input_key(self.job_id, position),
+            self.limits.part_bytes,
+            self.limits.part_concurrency,
+        );
         match self.stream_file(&mut field, &mut writer, &label).await {
             Ok(container) => {
                 let size_bytes = writer.finish().await?;
@@ -102,14 +112,20 @@ impl<'a> Upload<'a> {
             self.total_bytes += chunk.len() as u64;
             if writer.written() + chunk.len() as u64 > self.limits.max_file_bytes {
                 return Err(ServiceError::too_large(
-                    format!("{label} is larger than the {} MiB per-file limit", self.limits.max_file_bytes >> 20),
+                    format!(
+                        "{label} is larger than the {} MiB per-file limit",
+                        self.limits.max_file_bytes >> 20
+                    ),
                     self.limits.max_file_bytes,
                 )
                 .into());
             }
             if self.total_bytes > self.limits.max_total_bytes {
                 return Err(ServiceError::too_large(
-                    format!("The upload is larger than the {} MiB total limit", self.limits.max_total_bytes >> 20),
+                    format!(
+                        "The upload is larger than the {} MiB total limit",
+                        self.limits.max_total_bytes >> 20
+                    ),
                     self.limits.max_total_bytes,
                 )
                 .into());
@@ -167,10 +183,12 @@ fn malformed(err: actix_multipart::MultipartError) -> ApiError {
     match err {
         actix_multipart::MultipartError::ContentTypeMissing
         | actix_multipart::MultipartError::ContentTypeParse
-        | actix_multipart::MultipartError::ContentTypeIncompatible => ApiError::from(ServiceError::new(
-            ErrorCode::UnsupportedMediaType,
-            "Expected Content-Type: multipart/form-data",
-        )),
+        | actix_multipart::MultipartError::ContentTypeIncompatible => {
+            ApiError::from(ServiceError::new(
+                ErrorCode::UnsupportedMediaType,
+                "Expected Content-Type: multipart/form-data",
+            ))
+        }
         other => ApiError::bad_request(format!("Malformed multipart body: {other}")),
     }
 }
@@ -194,9 +212,18 @@ mod tests {
 
     #[test]
     fn labels_keep_only_a_safe_base_name() {
-        assert_eq!(sanitize_label("../../etc/passwd").as_deref(), Some("passwd"));
-        assert_eq!(sanitize_label("C:\\clips\\ace <1>.mp4").as_deref(), Some("ace 1.mp4"));
+        assert_eq!(
+            sanitize_label("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(
+            sanitize_label("C:\\clips\\ace <1>.mp4").as_deref(),
+            Some("ace 1.mp4")
+        );
         assert_eq!(sanitize_label("..").as_deref(), None);
-        assert_eq!(sanitize_label("\u{202e}evil\u{0}.mp4").as_deref(), Some("evil.mp4"));
+        assert_eq!(
+            sanitize_label("\u{202e}evil\u{0}.mp4").as_deref(),
+            Some("evil.mp4")
+        );
     }
 }

@@ -62,8 +62,18 @@ pub const PASSWORD_RULE: &str =
     "Passwords need 10 to 128 characters, with at least one letter and one digit, and must not be a common password";
 
 const COMMON_PASSWORDS: &[&str] = &[
-    "password12", "password123", "password1234", "1234567890a", "qwerty12345", "qwertyuiop1",
-    "iloveyou123", "abc1234567", "letmein1234", "welcome1234", "passw0rd123", "admin12345",
+    "password12",
+    "password123",
+    "password1234",
+    "1234567890a",
+    "qwerty12345",
+    "qwertyuiop1",
+    "iloveyou123",
+    "abc1234567",
+    "letmein1234",
+    "welcome1234",
+    "passw0rd123",
+    "admin12345",
 ];
 
 impl Password {
@@ -126,7 +136,11 @@ fn hash_password(password: &str) -> String {
 
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -156,7 +170,15 @@ impl AuthService {
         validation.leeway = 5;
         let encoding = EncodingKey::from_secret(config.jwt_secret.as_bytes());
         let decoding = DecodingKey::from_secret(config.jwt_secret.as_bytes());
-        Self { db, inner: Arc::new(Keys { config, encoding, decoding, validation }) }
+        Self {
+            db,
+            inner: Arc::new(Keys {
+                config,
+                encoding,
+                decoding,
+                validation,
+            }),
+        }
     }
 
     pub async fn register(&self, email: Email, password: Password) -> ServiceResult<User> {
@@ -173,25 +195,25 @@ impl AuthService {
         };
         self.db
             .run(move |conn| {
-                diesel::insert_into(users::table).values(&user).execute(conn).map_err(|e| {
-                    match e {
+                diesel::insert_into(users::table)
+                    .values(&user)
+                    .execute(conn)
+                    .map_err(|e| match e {
                         diesel::result::Error::DatabaseError(
                             DatabaseErrorKind::UniqueViolation,
                             _,
                         ) => ServiceError::conflict("An account with this email already exists")
                             .with_data(serde_json::json!({ "field": "email" })),
                         other => other.into(),
-                    }
-                })?;
+                    })?;
                 Ok(user)
             })
             .await
     }
 
     pub async fn login(&self, email: &str, password: String) -> ServiceResult<TokenPair> {
-        let invalid = || {
-            ServiceError::new(ErrorCode::InvalidCredentials, "Incorrect email or password")
-        };
+        let invalid =
+            || ServiceError::new(ErrorCode::InvalidCredentials, "Incorrect email or password");
         // An unparsable email cannot belong to an account; answer as for a wrong password.
         let email = Email::parse(email).ok();
         let user = match email {
@@ -208,14 +230,18 @@ impl AuthService {
             }
             None => None,
         };
-        let hash = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
+        let hash = user
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
         let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(ServiceError::internal)?;
         match user {
             Some(user) if verified => {
                 let user_id = user.id;
-                let refresh = self.issue_refresh_token(user_id, Uuid::now_v7(), None).await?;
+                let refresh = self
+                    .issue_refresh_token(user_id, Uuid::now_v7(), None)
+                    .await?;
                 self.token_pair(user_id, refresh)
             }
             _ => Err(invalid()),
@@ -240,12 +266,16 @@ impl AuthService {
         if row.revoked_at.is_some() {
             let family = row.family_id;
             self.db.run(move |conn| revoke_family(conn, family)).await?;
-            return Err(ServiceError::unauthenticated("Refresh token was already used"));
+            return Err(ServiceError::unauthenticated(
+                "Refresh token was already used",
+            ));
         }
         if row.expires_at <= Utc::now() {
             return Err(ServiceError::unauthenticated("Refresh token has expired"));
         }
-        let refresh = self.issue_refresh_token(row.user_id, row.family_id, Some(row.id)).await?;
+        let refresh = self
+            .issue_refresh_token(row.user_id, row.family_id, Some(row.id))
+            .await?;
         self.token_pair(row.user_id, refresh)
     }
 
@@ -283,7 +313,9 @@ impl AuthService {
     /// Checks an access token: HS256 only, right issuer and audience, not expired.
     pub fn authenticate(&self, token: &str) -> ServiceResult<AuthUser> {
         jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
-            .map(|data| AuthUser { id: data.claims.sub })
+            .map(|data| AuthUser {
+                id: data.claims.sub,
+            })
             .map_err(|e| {
                 let message = match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => "Access token has expired",
@@ -303,10 +335,18 @@ impl AuthService {
             iat: now,
             exp: now + config.access_ttl.as_secs() as i64,
         };
-        let access_token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)
-                .map_err(ServiceError::internal)?;
-        Ok(TokenPair { access_token, refresh_token, user_id, expires_in: config.access_ttl.as_secs() })
+        let access_token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.inner.encoding,
+        )
+        .map_err(ServiceError::internal)?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            user_id,
+            expires_in: config.access_ttl.as_secs(),
+        })
     }
 
     async fn issue_refresh_token(
@@ -346,7 +386,9 @@ impl AuthService {
                             ));
                         }
                     }
-                    diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
+                    diesel::insert_into(refresh_tokens::table)
+                        .values(&row)
+                        .execute(conn)?;
                     Ok(())
                 })
             })
@@ -372,8 +414,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Player@Example.COM ").unwrap().as_str(), "player@example.com");
-        for bad in ["", "no-at-sign", "a@b", "@example.com", "a b@example.com", "a@@example.com", "a@example..com"] {
+        assert_eq!(
+            Email::parse("  Player@Example.COM ").unwrap().as_str(),
+            "player@example.com"
+        );
+        for bad in [
+            "",
+            "no-at-sign",
+            "a@b",
+            "@example.com",
+            "a b@example.com",
+            "a@@example.com",
+            "a@example..com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -381,7 +434,13 @@ mod tests {
     #[test]
     fn passwords_follow_the_rule() {
         assert!(Password::parse("SecurePassword123!").is_ok());
-        for weak in ["short1", "allletterslong", "1234567890123", "password123", "Password123"] {
+        for weak in [
+            "short1",
+            "allletterslong",
+            "1234567890123",
+            "password123",
+            "Password123",
+        ] {
             assert!(Password::parse(weak).is_err(), "{weak:?} should be refused");
         }
     }

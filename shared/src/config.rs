@@ -131,7 +131,11 @@ impl Config {
                     10,
                 )?),
                 missed_heartbeats: parse(&lookup, "WORKER_MISSED_HEARTBEATS", 3)?,
-                scratch_dir: get("WORKER_SCRATCH_DIR", &env::temp_dir().join("montage-worker").to_string_lossy()).into(),
+                scratch_dir: get(
+                    "WORKER_SCRATCH_DIR",
+                    &env::temp_dir().join("montage-worker").to_string_lossy(),
+                )
+                .into(),
             },
         };
         config.validate()?;
@@ -155,10 +159,16 @@ impl Config {
             return Err(ConfigError::invalid("UPLOAD_PART_MIB", "below 5"));
         }
         if self.limits.upload_part_concurrency == 0 || self.render.worker_concurrency == 0 {
-            return Err(ConfigError::invalid("UPLOAD_PART_CONCURRENCY/WORKER_CONCURRENCY", "0"));
+            return Err(ConfigError::invalid(
+                "UPLOAD_PART_CONCURRENCY/WORKER_CONCURRENCY",
+                "0",
+            ));
         }
         if self.limits.free_max_duration < crate::jobs::MIN_TARGET_DURATION {
-            return Err(ConfigError::invalid("FREE_MAX_DURATION_SECS", "below the 10 s minimum"));
+            return Err(ConfigError::invalid(
+                "FREE_MAX_DURATION_SECS",
+                "below the 10 s minimum",
+            ));
         }
         Ok(())
     }
@@ -176,7 +186,10 @@ fn parse<T: FromStr>(
 ) -> Result<T, ConfigError> {
     match lookup(key) {
         None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|_| ConfigError::invalid(key, &raw)),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::invalid(key, &raw)),
     }
 }
 
@@ -186,7 +199,9 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_lookup(|key| {
-            vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+            vars.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
         })
     }
 
@@ -201,13 +216,19 @@ mod tests {
     #[test]
     fn production_refuses_the_default_secret() {
         let err = config(&[("APP_ENV", "production")]).unwrap_err();
-        assert!(matches!(err, ConfigError::DefaultSecret("JWT_SECRET")), "{err:?}");
+        assert!(
+            matches!(err, ConfigError::DefaultSecret("JWT_SECRET")),
+            "{err:?}"
+        );
         let err = config(&[
             ("APP_ENV", "production"),
             ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
         ])
         .unwrap_err();
-        assert!(matches!(err, ConfigError::DefaultSecret("S3_SECRET_KEY")), "{err:?}");
+        assert!(
+            matches!(err, ConfigError::DefaultSecret("S3_SECRET_KEY")),
+            "{err:?}"
+        );
     }
 
     #[test]

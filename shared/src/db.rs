@@ -47,7 +47,9 @@ impl Db {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| ServiceError::unavailable("database", e))?;
+            let mut conn = pool
+                .get()
+                .map_err(|e| ServiceError::unavailable("database", e))?;
             f(&mut conn)
         })
         .await

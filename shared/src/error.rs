@@ -15,7 +15,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(key: &str, value: &str) -> Self {
-        Self::Invalid { key: key.to_owned(), value: value.to_owned() }
+        Self::Invalid {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }
     }
 }
 
@@ -88,13 +91,20 @@ impl fmt::Display for ServiceError {
 
 impl std::error::Error for ServiceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
 impl ServiceError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), data: None, source: None }
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+            source: None,
+        }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {
@@ -140,8 +150,11 @@ impl ServiceError {
     }
 
     pub fn internal(source: impl Into<Source>) -> Self {
-        Self::new(ErrorCode::InternalServerError, "An unexpected error occurred")
-            .with_source(source)
+        Self::new(
+            ErrorCode::InternalServerError,
+            "An unexpected error occurred",
+        )
+        .with_source(source)
     }
 }
 

@@ -14,12 +14,17 @@ pub struct WorkerRegistry {
 }
 
 fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl WorkerRegistry {
     pub fn new(conn: ConnectionManager, queue_name: &str) -> Self {
-        Self { conn, key: format!("{queue_name}:worker-heartbeats") }
+        Self {
+            conn,
+            key: format!("{queue_name}:worker-heartbeats"),
+        }
     }
 
     pub async fn beat(&self, worker_name: &str) -> ServiceResult<()> {

@@ -106,8 +106,14 @@ pub struct JobOptionsForm {
     watermark: Option<bool>,
 }
 
-pub const FORM_FIELDS: &[&str] =
-    &["files", "target_duration", "style", "formats", "hud_remove", "watermark"];
+pub const FORM_FIELDS: &[&str] = &[
+    "files",
+    "target_duration",
+    "style",
+    "formats",
+    "hud_remove",
+    "watermark",
+];
 
 impl JobOptionsForm {
     pub fn set(&mut self, field: &str, raw: &str) -> ServiceResult<()> {
@@ -128,14 +134,19 @@ impl JobOptionsForm {
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
             other => Err(ServiceError::invalid_field(
                 other,
-                format!("Unknown field {other:?}; accepted fields are {}", FORM_FIELDS.join(", ")),
+                format!(
+                    "Unknown field {other:?}; accepted fields are {}",
+                    FORM_FIELDS.join(", ")
+                ),
             )),
         }
     }
 
     /// Applies defaults and the caller's plan limit.
     pub fn finish(self, max_duration: u32) -> ServiceResult<JobOptions> {
-        let target_duration = self.target_duration.unwrap_or(DEFAULT_TARGET_DURATION.min(max_duration));
+        let target_duration = self
+            .target_duration
+            .unwrap_or(DEFAULT_TARGET_DURATION.min(max_duration));
         if target_duration > max_duration {
             return Err(ServiceError::invalid_field(
                 "target_duration",
@@ -148,7 +159,9 @@ impl JobOptionsForm {
         Ok(JobOptions {
             target_duration,
             style: self.style.unwrap_or(Style::Cinematic),
-            formats: self.formats.unwrap_or_else(|| vec![OutputFormat::Landscape]),
+            formats: self
+                .formats
+                .unwrap_or_else(|| vec![OutputFormat::Landscape]),
             hud_remove: self.hud_remove.unwrap_or(false),
             watermark: self.watermark.unwrap_or(false),
         })
@@ -157,7 +170,10 @@ impl JobOptionsForm {
 
 fn set_once<T>(slot: &mut Option<T>, field: &str, value: T) -> ServiceResult<()> {
     if slot.is_some() {
-        return Err(ServiceError::invalid_field(field, format!("{field} was given more than once")));
+        return Err(ServiceError::invalid_field(
+            field,
+            format!("{field} was given more than once"),
+        ));
     }
     *slot = Some(value);
     Ok(())
@@ -182,7 +198,10 @@ fn parse_formats(value: &str) -> ServiceResult<Vec<OutputFormat>> {
         let format: OutputFormat = name.to_lowercase().parse().map_err(|()| {
             ServiceError::invalid_field(
                 "formats",
-                format!("Unknown format {name:?}; use a comma-separated list of {}", OutputFormat::names()),
+                format!(
+                    "Unknown format {name:?}; use a comma-separated list of {}",
+                    OutputFormat::names()
+                ),
             )
         })?;
         if !formats.contains(&format) {
@@ -196,7 +215,10 @@ fn parse_bool(field: &str, value: &str) -> ServiceResult<bool> {
     match value.to_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ServiceError::invalid_field(field, format!("{field} must be true or false"))),
+        _ => Err(ServiceError::invalid_field(
+            field,
+            format!("{field} must be true or false"),
+        )),
     }
 }
 
@@ -262,7 +284,11 @@ impl JobService {
                             stage: Some(Stage::Queued.as_str().to_owned()),
                             target_duration: options.target_duration as i32,
                             style: options.style.as_str().to_owned(),
-                            formats: options.formats.iter().map(|f| f.as_str().to_owned()).collect(),
+                            formats: options
+                                .formats
+                                .iter()
+                                .map(|f| f.as_str().to_owned())
+                                .collect(),
                             hud_remove: options.hud_remove,
                             watermark: options.watermark,
                         })
@@ -280,7 +306,9 @@ impl JobService {
                             size_bytes: input.size_bytes as i64,
                         })
                         .collect();
-                    diesel::insert_into(job_inputs::table).values(&rows).execute(conn)?;
+                    diesel::insert_into(job_inputs::table)
+                        .values(&rows)
+                        .execute(conn)?;
                     Ok(job)
                 })
             })
@@ -329,7 +357,10 @@ impl JobService {
                     .offset(offset)
                     .select(JobRow::as_select())
                     .load(conn)?;
-                let total = jobs::table.filter(jobs::user_id.eq(user.id)).count().get_result(conn)?;
+                let total = jobs::table
+                    .filter(jobs::user_id.eq(user.id))
+                    .count()
+                    .get_result(conn)?;
                 Ok(JobPage { jobs, total })
             })
             .await
@@ -353,10 +384,14 @@ impl JobService {
             )
             .with_data(serde_json::json!({ "status": status })));
         }
-        details.outputs.into_iter().find(|o| o.format == format.as_str()).ok_or_else(|| {
-            ServiceError::not_found(&format!("The {format} output of this job"))
-                .with_data(serde_json::json!({ "format": format }))
-        })
+        details
+            .outputs
+            .into_iter()
+            .find(|o| o.format == format.as_str())
+            .ok_or_else(|| {
+                ServiceError::not_found(&format!("The {format} output of this job"))
+                    .with_data(serde_json::json!({ "format": format }))
+            })
     }
 
     // ---- Worker side -------------------------------------------------------------
@@ -368,22 +403,22 @@ impl JobService {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let now = Utc::now();
-                    let job = diesel::update(
-                        jobs::table.find(job_id).filter(
-                            jobs::status.eq_any([JobStatus::Pending.as_str(), JobStatus::Processing.as_str()]),
-                        ),
-                    )
-                    .set((
-                        jobs::status.eq(JobStatus::Processing.as_str()),
-                        jobs::stage.eq(Stage::Downloading.as_str()),
-                        jobs::progress.eq(0),
-                        jobs::attempts.eq(jobs::attempts + 1),
-                        jobs::started_at.eq(now),
-                        jobs::updated_at.eq(now),
-                    ))
-                    .returning(JobRow::as_returning())
-                    .get_result(conn)
-                    .optional()?;
+                    let job =
+                        diesel::update(jobs::table.find(job_id).filter(jobs::status.eq_any([
+                            JobStatus::Pending.as_str(),
+                            JobStatus::Processing.as_str(),
+                        ])))
+                        .set((
+                            jobs::status.eq(JobStatus::Processing.as_str()),
+                            jobs::stage.eq(Stage::Downloading.as_str()),
+                            jobs::progress.eq(0),
+                            jobs::attempts.eq(jobs::attempts + 1),
+                            jobs::started_at.eq(now),
+                            jobs::updated_at.eq(now),
+                        ))
+                        .returning(JobRow::as_returning())
+                        .get_result(conn)
+                        .optional()?;
                     let Some(job) = job else { return Ok(None) };
                     let inputs = job_inputs::table
                         .filter(job_inputs::job_id.eq(job_id))
@@ -399,13 +434,17 @@ impl JobService {
     pub async fn set_progress(&self, job_id: Uuid, stage: Stage, percent: u8) -> ServiceResult<()> {
         self.db
             .run(move |conn| {
-                diesel::update(jobs::table.find(job_id).filter(jobs::status.eq(JobStatus::Processing.as_str())))
-                    .set((
-                        jobs::stage.eq(stage.as_str()),
-                        jobs::progress.eq(i16::from(percent.min(100))),
-                        jobs::updated_at.eq(Utc::now()),
-                    ))
-                    .execute(conn)?;
+                diesel::update(
+                    jobs::table
+                        .find(job_id)
+                        .filter(jobs::status.eq(JobStatus::Processing.as_str())),
+                )
+                .set((
+                    jobs::stage.eq(stage.as_str()),
+                    jobs::progress.eq(i16::from(percent.min(100))),
+                    jobs::updated_at.eq(Utc::now()),
+                ))
+                .execute(conn)?;
                 Ok(())
             })
             .await
@@ -500,7 +539,10 @@ mod tests {
         .unwrap();
         assert_eq!(options.target_duration, 30);
         assert_eq!(options.style, Style::Energetic);
-        assert_eq!(options.formats, vec![OutputFormat::Portrait, OutputFormat::Landscape]);
+        assert_eq!(
+            options.formats,
+            vec![OutputFormat::Portrait, OutputFormat::Landscape]
+        );
         assert!(options.hud_remove && !options.watermark);
     }
 

@@ -32,7 +32,13 @@ impl Segment {
 pub fn plan_segments(clip_durations: &[f64], target_seconds: u32) -> Vec<Segment> {
     let available: Vec<u64> = clip_durations
         .iter()
-        .map(|d| if d.is_finite() && *d > 0.0 { (d * f64::from(OUTPUT_FPS)).floor() as u64 } else { 0 })
+        .map(|d| {
+            if d.is_finite() && *d > 0.0 {
+                (d * f64::from(OUTPUT_FPS)).floor() as u64
+            } else {
+                0
+            }
+        })
         .collect();
     let wanted = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
     let mut remaining = wanted.min(available.iter().sum());
@@ -84,9 +90,15 @@ mod tests {
     fn fills_the_target_exactly_from_clips_in_order() {
         let plan = plan_segments(&[20.0, 20.0, 20.0], 30);
         assert_eq!(total_frames(&plan), 30 * OUTPUT_FPS);
-        assert_eq!(plan.iter().map(|s| s.clip).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(
+            plan.iter().map(|s| s.clip).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
         assert!(plan.iter().all(|s| s.frames == 300));
-        assert!((plan[0].start_seconds - 5.0).abs() < 1e-9, "taken from the middle");
+        assert!(
+            (plan[0].start_seconds - 5.0).abs() < 1e-9,
+            "taken from the middle"
+        );
     }
 
     #[test]

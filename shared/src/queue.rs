@@ -56,7 +56,9 @@ pub struct JobQueue {
 
 impl JobQueue {
     pub fn new(conn: ConnectionManager, config: &Config) -> Self {
-        Self { storage: RedisStorage::new(conn).with_config(storage_config(config)) }
+        Self {
+            storage: RedisStorage::new(conn).with_config(storage_config(config)),
+        }
     }
 
     pub async fn enqueue(&self, job: RenderJob) -> ServiceResult<()> {

@@ -61,16 +61,33 @@ impl Storage {
 
     /// Creates the bucket unless it exists.
     pub async fn ensure_bucket(&self) -> ServiceResult<()> {
-        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
-        self.client.create_bucket().bucket(&self.bucket).send().await.map_err(storage_error)?;
+        self.client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(storage_error)?;
         Ok(())
     }
 
     /// Whether the bucket answers, for health checks.
     pub async fn check(&self) -> ServiceResult<()> {
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(storage_error)?;
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(storage_error)?;
         Ok(())
     }
 
@@ -92,7 +109,9 @@ impl Storage {
     }
 
     pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> ServiceResult<()> {
-        let body = ByteStream::from_path(path).await.map_err(ServiceError::internal)?;
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(ServiceError::internal)?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -106,10 +125,18 @@ impl Storage {
     }
 
     pub async fn download_to(&self, key: &str, path: &Path) -> ServiceResult<u64> {
-        let object =
-            self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(storage_error)?;
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(storage_error)?;
         let mut reader = object.body.into_async_read();
-        let mut file = tokio::fs::File::create(path).await.map_err(ServiceError::internal)?;
+        let mut file = tokio::fs::File::create(path)
+            .await
+            .map_err(ServiceError::internal)?;
         let copied = tokio::io::copy(&mut reader, &mut file)
             .await
             .map_err(|e| ServiceError::unavailable("storage", e))?;
@@ -119,7 +146,8 @@ impl Storage {
 
     /// A time-limited GET URL; `filename` becomes the download's suggested name.
     pub async fn presign_get(&self, key: &str, filename: &str) -> ServiceResult<String> {
-        let presigning = PresigningConfig::expires_in(self.presign_ttl).map_err(ServiceError::internal)?;
+        let presigning =
+            PresigningConfig::expires_in(self.presign_ttl).map_err(ServiceError::internal)?;
         let request = self
             .client
             .get_object()
@@ -135,7 +163,13 @@ impl Storage {
     /// Deletes objects; missing ones are not an error.
     pub async fn delete(&self, keys: &[String]) -> ServiceResult<()> {
         for key in keys {
-            self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(storage_error)?;
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(storage_error)?;
         }
         Ok(())
     }
@@ -150,7 +184,11 @@ impl Storage {
             .send()
             .await
             .map_err(storage_error)?;
-        Ok(listing.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect())
+        Ok(listing
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect())
     }
 }
 
@@ -211,8 +249,11 @@ impl ObjectWriter {
         while self.in_flight.len() >= self.concurrency {
             self.collect_one().await?;
         }
-        let (client, bucket, key) =
-            (self.storage.client.clone(), self.storage.bucket.clone(), self.key.clone());
+        let (client, bucket, key) = (
+            self.storage.client.clone(),
+            self.storage.bucket.clone(),
+            self.key.clone(),
+        );
         let number = self.next_part;
         self.next_part += 1;
         self.in_flight.spawn(async move {
@@ -226,7 +267,10 @@ impl ObjectWriter {
                 .send()
                 .await
                 .map_err(storage_error)?;
-            Ok(CompletedPart::builder().set_e_tag(uploaded.e_tag).part_number(number).build())
+            Ok(CompletedPart::builder()
+                .set_e_tag(uploaded.e_tag)
+                .part_number(number)
+                .build())
         });
         Ok(())
     }
@@ -269,7 +313,11 @@ impl ObjectWriter {
             .bucket(&self.storage.bucket)
             .key(&self.key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(storage_error)?;

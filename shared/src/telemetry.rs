@@ -3,7 +3,8 @@
 use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init(default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = fmt().with_env_filter(filter).with_target(false);
     let result = if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()

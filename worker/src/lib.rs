@@ -16,12 +16,21 @@ use crate::{media::render::EncoderSettings, process::WorkerContext};
 /// A name no other worker process has: apalis tracks liveness per name, and two processes
 /// sharing one would keep each other's orphaned jobs from ever being recovered.
 pub fn unique_worker_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "host".into());
-    format!("worker-{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "worker-{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 /// Runs one worker process until `shutdown` resolves, then lets in-flight jobs finish.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     media::init();
     let name = unique_worker_name();
     // Anything left here belongs to a previous run of this process slot.
@@ -35,11 +44,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         jobs: JobService::new(db),
         storage: Storage::new(&config.s3),
         scratch_dir: scratch_dir.clone(),
-        encoder: EncoderSettings { preset: config.render.x264_preset.clone(), threads: config.render.encoder_threads },
+        encoder: EncoderSettings {
+            preset: config.render.x264_preset.clone(),
+            threads: config.render.encoder_threads,
+        },
     });
 
     let heartbeat = {
-        let (registry, name, interval) = (registry.clone(), name.clone(), config.render.heartbeat_interval);
+        let (registry, name, interval) = (
+            registry.clone(),
+            name.clone(),
+            config.render.heartbeat_interval,
+        );
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             loop {
@@ -51,7 +67,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         })
     };
 
-    let backend = RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
+    let backend =
+        RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
     let worker = WorkerBuilder::new(name.clone())
         .backend(backend)
         .data(context)
@@ -71,6 +88,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     result.map_err(|e| anyhow::anyhow!("worker failed: {e}"))
 }
 
-async fn handle(job: queue::RenderJob, context: Data<Arc<WorkerContext>>) -> Result<(), BoxDynError> {
-    process::process(job, Arc::clone(&context)).await.map_err(|e| Box::new(e) as BoxDynError)
+async fn handle(
+    job: queue::RenderJob,
+    context: Data<Arc<WorkerContext>>,
+) -> Result<(), BoxDynError> {
+    process::process(job, Arc::clone(&context))
+        .await
+        .map_err(|e| Box::new(e) as BoxDynError)
 }

@@ -1,6 +1,10 @@
 //! One render job, from claim to SUCCESS or FAILED.
 
-use std::{path::{Path, PathBuf}, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use shared::{
     error::ServiceError,
@@ -36,7 +40,10 @@ pub struct JobFailure {
 
 impl JobFailure {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -78,7 +85,9 @@ pub async fn process(job: RenderJob, ctx: Arc<WorkerContext>) -> Result<(), Serv
         }
         Err(failure) => {
             tracing::warn!(job_id = %row.id, code = failure.code, message = %failure.message, "job failed");
-            ctx.jobs.fail(row.id, failure.code, &failure.message).await?;
+            ctx.jobs
+                .fail(row.id, failure.code, &failure.message)
+                .await?;
         }
     }
     Ok(())
@@ -90,7 +99,9 @@ async fn run(
     inputs: &[JobInputRow],
     scratch: &Path,
 ) -> Result<Vec<JobOutputRow>, JobFailure> {
-    tokio::fs::create_dir_all(scratch).await.map_err(|e| JobFailure::from(MediaError::from(e)))?;
+    tokio::fs::create_dir_all(scratch)
+        .await
+        .map_err(|e| JobFailure::from(MediaError::from(e)))?;
 
     let mut paths = Vec::with_capacity(inputs.len());
     for input in inputs {
@@ -120,14 +131,20 @@ async fn run(
     let durations: Vec<f64> = clips.iter().map(|c| c.info.duration_seconds).collect();
     let segments = plan_segments(&durations, job.target_duration as u32);
     if segments.is_empty() {
-        return Err(JobFailure::new("CLIPS_TOO_SHORT", "The clips hold no usable video"));
+        return Err(JobFailure::new(
+            "CLIPS_TOO_SHORT",
+            "The clips hold no usable video",
+        ));
     }
 
     ctx.jobs.set_progress(job.id, Stage::Rendering, 10).await?;
     let formats: Vec<OutputFormat> = job.formats.iter().filter_map(|f| f.parse().ok()).collect();
     let targets: Vec<OutputTarget> = formats
         .iter()
-        .map(|&format| OutputTarget { format, path: scratch.join(format!("{format}.mp4")) })
+        .map(|&format| OutputTarget {
+            format,
+            path: scratch.join(format!("{format}.mp4")),
+        })
         .collect();
     let rendered = {
         let (progress_tx, progress_rx) = watch::channel(0u8);
@@ -148,8 +165,13 @@ async fn run(
     let mut outputs = Vec::with_capacity(rendered.len());
     for output in rendered {
         let key = output_key(job.id, output.format);
-        let size = tokio::fs::metadata(&output.path).await.map_err(|e| JobFailure::from(MediaError::from(e)))?.len();
-        ctx.storage.put_file(&key, &output.path, "video/mp4").await?;
+        let size = tokio::fs::metadata(&output.path)
+            .await
+            .map_err(|e| JobFailure::from(MediaError::from(e)))?
+            .len();
+        ctx.storage
+            .put_file(&key, &output.path, "video/mp4")
+            .await?;
         outputs.push(JobOutputRow {
             job_id: job.id,
             format: output.format.as_str().to_owned(),

@@ -35,7 +35,12 @@ pub struct UserView {
 
 impl From<User> for UserView {
     fn from(user: User) -> Self {
-        Self { user_id: user.id, email: user.email, plan: user.plan, created_at: user.created_at }
+        Self {
+            user_id: user.id,
+            email: user.email,
+            plan: user.plan,
+            created_at: user.created_at,
+        }
     }
 }
 
@@ -87,7 +92,10 @@ fn refresh_token(body: RefreshBody) -> String {
         (status = 422, description = "Malformed email or weak password", body = ErrorEnvelope),
     )
 )]
-pub async fn register(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> ApiResult<HttpResponse> {
     let Credentials { email, password } = body.into_inner();
     let email = Email::parse(&email)?;
     let password = Password::parse(&password)?;
@@ -103,10 +111,15 @@ pub async fn register(state: web::Data<AppState>, body: web::Json<Credentials>) 
         (status = 401, description = "Wrong email or password (never says which)", body = ErrorEnvelope),
     )
 )]
-pub async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> ApiResult<HttpResponse> {
     let Credentials { email, password } = body.into_inner();
     let pair = state.auth.login(&email, password).await?;
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse::from(pair)))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse::from(pair)))
 }
 
 /// Rotate a refresh token: returns a new pair; the presented token stops working.
@@ -120,7 +133,9 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<Credentials>) -> 
 )]
 pub async fn refresh(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
     let pair = state.auth.refresh(&refresh_token(body)).await?;
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse::from(pair)))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse::from(pair)))
 }
 
 /// Revoke a refresh token. Idempotent.

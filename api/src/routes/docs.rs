@@ -46,7 +46,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -60,7 +65,9 @@ pub async fn openapi_json() -> HttpResponse {
 /// Interactive documentation (Swagger UI, loaded by the browser from its CDN).
 #[utoipa::path(get, path = "/docs", tag = "system", responses((status = 200, description = "HTML page")))]
 pub async fn docs_page() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_PAGE)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(DOCS_PAGE)
 }
 
 const DOCS_PAGE: &str = r##"<!doctype html>

@@ -47,16 +47,35 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let workers = workers.unwrap_or(0);
     let body = Health {
         status: "healthy",
-        database: if database.is_some() { "connected" } else { "disconnected" },
-        redis: if redis.is_some() { "connected" } else { "disconnected" },
-        storage: if storage.is_some() { "accessible" } else { "inaccessible" },
-        worker: if workers > 0 { "connected" } else { "disconnected" },
+        database: if database.is_some() {
+            "connected"
+        } else {
+            "disconnected"
+        },
+        redis: if redis.is_some() {
+            "connected"
+        } else {
+            "disconnected"
+        },
+        storage: if storage.is_some() {
+            "accessible"
+        } else {
+            "inaccessible"
+        },
+        worker: if workers > 0 {
+            "connected"
+        } else {
+            "disconnected"
+        },
         workers,
     };
     let healthy = database.is_some() && redis.is_some() && storage.is_some() && workers > 0;
     if healthy {
         HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable().json(Health { status: "unhealthy", ..body })
+        HttpResponse::ServiceUnavailable().json(Health {
+            status: "unhealthy",
+            ..body
+        })
     }
 }

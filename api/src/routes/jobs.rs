@@ -27,7 +27,10 @@ pub struct Envelope<T> {
 }
 
 fn ok<T: Serialize>(data: T) -> Envelope<T> {
-    Envelope { success: true, data }
+    Envelope {
+        success: true,
+        data,
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -114,7 +117,10 @@ fn status_of(job: &JobRow) -> JobStatus {
 }
 
 fn progress_of(job: &JobRow) -> Progress {
-    Progress { percent: job.progress.clamp(0, 100) as u8, stage: job.stage.as_deref().and_then(|s| s.parse().ok()) }
+    Progress {
+        percent: job.progress.clamp(0, 100) as u8,
+        stage: job.stage.as_deref().and_then(|s| s.parse().ok()),
+    }
 }
 
 fn output_view(job_id: Uuid, output: JobOutputRow) -> Option<JobOutputView> {
@@ -132,7 +138,10 @@ fn output_view(job_id: Uuid, output: JobOutputRow) -> Option<JobOutputView> {
 impl From<JobDetails> for JobView {
     fn from(JobDetails { job, outputs }: JobDetails) -> Self {
         let error = match (&job.error_code, &job.error_message) {
-            (Some(code), Some(message)) => Some(JobFailure { code: code.clone(), message: message.clone() }),
+            (Some(code), Some(message)) => Some(JobFailure {
+                code: code.clone(),
+                message: message.clone(),
+            }),
             _ => None,
         };
         JobView {
@@ -153,7 +162,10 @@ impl From<JobDetails> for JobView {
             finished_at: job.finished_at,
             updated_at: job.updated_at,
             error,
-            outputs: outputs.into_iter().filter_map(|o| output_view(job.id, o)).collect(),
+            outputs: outputs
+                .into_iter()
+                .filter_map(|o| output_view(job.id, o))
+                .collect(),
         }
     }
 }
@@ -190,7 +202,11 @@ pub struct CreateJobForm {
         (status = 503, description = "Storage or queue unavailable; nothing was kept", body = ErrorEnvelope),
     )
 )]
-pub async fn create_job(state: web::Data<AppState>, caller: Caller, multipart: Multipart) -> ApiResult<HttpResponse> {
+pub async fn create_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    multipart: Multipart,
+) -> ApiResult<HttpResponse> {
     let limits = &state.config.limits;
     let job_id = Uuid::now_v7();
     let mut upload = Upload::new(
@@ -207,10 +223,17 @@ pub async fn create_job(state: web::Data<AppState>, caller: Caller, multipart: M
     let created = async {
         upload.receive(multipart).await?;
         if upload.inputs.is_empty() {
-            return Err(ServiceError::invalid_field("files", "Attach at least one video file in the `files` field").into());
+            return Err(ServiceError::invalid_field(
+                "files",
+                "Attach at least one video file in the `files` field",
+            )
+            .into());
         }
         let options = std::mem::take(&mut upload.form).finish(limits.free_max_duration)?;
-        let job = state.jobs.create(caller.0, job_id, options, upload.inputs.clone()).await?;
+        let job = state
+            .jobs
+            .create(caller.0, job_id, options, upload.inputs.clone())
+            .await?;
         if let Err(err) = state.queue.enqueue(RenderJob { job_id }).await {
             // Refuse cleanly rather than keep a job no worker will hear of.
             state.jobs.discard(job_id).await?;
@@ -224,7 +247,11 @@ pub async fn create_job(state: web::Data<AppState>, caller: Caller, multipart: M
             tracing::info!(%job_id, files = upload.inputs.len(), "job created");
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, format!("/api/v2/jobs/{job_id}")))
-                .json(ok(JobCreated { job_id, status: status_of(&job), created_at: job.created_at })))
+                .json(ok(JobCreated {
+                    job_id,
+                    status: status_of(&job),
+                    created_at: job.created_at,
+                })))
         }
         Err(err) => {
             upload.discard().await;
@@ -243,7 +270,11 @@ pub async fn create_job(state: web::Data<AppState>, caller: Caller, multipart: M
         (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
     )
 )]
-pub async fn get_job(state: web::Data<AppState>, caller: Caller, path: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn get_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let details = state.jobs.get(caller.0, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ok(JobView::from(details))))
 }
@@ -265,7 +296,11 @@ pub struct Page {
         (status = 422, body = ErrorEnvelope),
     )
 )]
-pub async fn list_jobs(state: web::Data<AppState>, caller: Caller, page: web::Query<Page>) -> ApiResult<HttpResponse> {
+pub async fn list_jobs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
     let limit = page.limit.unwrap_or(20);
     let offset = page.offset.unwrap_or(0);
     if limit < 1 {
@@ -288,7 +323,12 @@ pub async fn list_jobs(state: web::Data<AppState>, caller: Caller, page: web::Qu
             finished_at: job.finished_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(ok(JobList { jobs, total: page.total, limit, offset })))
+    Ok(HttpResponse::Ok().json(ok(JobList {
+        jobs,
+        total: page.total,
+        limit,
+        offset,
+    })))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -319,12 +359,21 @@ pub async fn download(
     let format: OutputFormat = raw.trim().to_lowercase().parse().map_err(|()| {
         ServiceError::invalid_field(
             "format",
-            format!("Unknown format {raw:?}; use one of {}", OutputFormat::names()),
+            format!(
+                "Unknown format {raw:?}; use one of {}",
+                OutputFormat::names()
+            ),
         )
     })?;
     let job_id = path.into_inner();
     let output = state.jobs.output(caller.0, job_id, format).await?;
-    let url = state.storage.presign_get(&output.storage_key, &format!("montage-{job_id}-{format}.mp4")).await?;
+    let url = state
+        .storage
+        .presign_get(
+            &output.storage_key,
+            &format!("montage-{job_id}-{format}.mp4"),
+        )
+        .await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))

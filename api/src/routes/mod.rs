@@ -13,31 +13,39 @@ use crate::error::ApiError;
 /// Registers every route. Each path is one resource, so a wrong method answers 405 (the
 /// envelope middleware wraps it); extractor failures answer in the envelope too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(json_error))
-        .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(form_error))
-        .app_data(web::QueryConfig::default().error_handler(query_error))
-        .app_data(web::PathConfig::default().error_handler(path_error))
-        .service(web::resource("/health").route(web::get().to(health::health)))
-        .service(web::resource("/openapi.json").route(web::get().to(docs::openapi_json)))
-        .service(web::resource("/docs").route(web::get().to(docs::docs_page)))
-        .service(
-            web::scope("/api/auth")
-                .service(web::resource("/register").route(web::post().to(auth::register)))
-                .service(web::resource("/login").route(web::post().to(auth::login)))
-                .service(web::resource("/refresh").route(web::post().to(auth::refresh)))
-                .service(web::resource("/logout").route(web::post().to(auth::logout)))
-                .service(web::resource("/me").route(web::get().to(auth::me))),
-        )
-        .service(
-            web::scope("/api/v2/jobs")
-                .service(
-                    web::resource("")
-                        .route(web::post().to(jobs::create_job))
-                        .route(web::get().to(jobs::list_jobs)),
-                )
-                .service(web::resource("/{job_id}").route(web::get().to(jobs::get_job)))
-                .service(web::resource("/{job_id}/download").route(web::get().to(jobs::download))),
-        );
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(16 * 1024)
+            .error_handler(json_error),
+    )
+    .app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(form_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(query_error))
+    .app_data(web::PathConfig::default().error_handler(path_error))
+    .service(web::resource("/health").route(web::get().to(health::health)))
+    .service(web::resource("/openapi.json").route(web::get().to(docs::openapi_json)))
+    .service(web::resource("/docs").route(web::get().to(docs::docs_page)))
+    .service(
+        web::scope("/api/auth")
+            .service(web::resource("/register").route(web::post().to(auth::register)))
+            .service(web::resource("/login").route(web::post().to(auth::login)))
+            .service(web::resource("/refresh").route(web::post().to(auth::refresh)))
+            .service(web::resource("/logout").route(web::post().to(auth::logout)))
+            .service(web::resource("/me").route(web::get().to(auth::me))),
+    )
+    .service(
+        web::scope("/api/v2/jobs")
+            .service(
+                web::resource("")
+                    .route(web::post().to(jobs::create_job))
+                    .route(web::get().to(jobs::list_jobs)),
+            )
+            .service(web::resource("/{job_id}").route(web::get().to(jobs::get_job)))
+            .service(web::resource("/{job_id}/download").route(web::get().to(jobs::download))),
+    );
 }
 
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
@@ -49,7 +57,10 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             ))
         }
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::from(shared::error::ServiceError::too_large("Request body is too large", 16 * 1024))
+            ApiError::from(shared::error::ServiceError::too_large(
+                "Request body is too large",
+                16 * 1024,
+            ))
         }
         JsonPayloadError::ContentType => ApiError {
             error: shared::error::ServiceError::new(
@@ -65,9 +76,10 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        UrlencodedError::Overflow { .. } => {
-            ApiError::from(shared::error::ServiceError::too_large("Request body is too large", 16 * 1024))
-        }
+        UrlencodedError::Overflow { .. } => ApiError::from(shared::error::ServiceError::too_large(
+            "Request body is too large",
+            16 * 1024,
+        )),
         UrlencodedError::ContentType => ApiError {
             error: shared::error::ServiceError::new(
                 shared::error::ErrorCode::UnsupportedMediaType,

@@ -9,13 +9,17 @@ use crate::helpers::{assert_error, spawn_app};
 #[tokio::test]
 async fn register_then_login_returns_the_seed_token_shape() {
     let app = spawn_app().await;
-    let response = app.register("  New.Player@Example.com ", "SecurePassword123!").await;
+    let response = app
+        .register("  New.Player@Example.com ", "SecurePassword123!")
+        .await;
     assert_eq!(response.status(), 201);
     let user: Value = response.json().await.unwrap();
     assert_eq!(user["email"], "new.player@example.com");
     assert_eq!(user["plan"], "free");
 
-    let login = app.login("new.player@example.com", "SecurePassword123!").await;
+    let login = app
+        .login("new.player@example.com", "SecurePassword123!")
+        .await;
     assert_eq!(login.status(), 200);
     let body: Value = login.json().await.unwrap();
     assert_eq!(body["token_type"], "bearer");
@@ -23,24 +27,63 @@ async fn register_then_login_returns_the_seed_token_shape() {
     assert_eq!(body["expires_in"], 900);
     assert!(body["refresh_token"].as_str().unwrap().len() >= 40);
 
-    let me = app.client.get(app.url("/api/auth/me")).bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap();
+    let me = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
-    assert_eq!(me.json::<Value>().await.unwrap()["email"], "new.player@example.com");
+    assert_eq!(
+        me.json::<Value>().await.unwrap()["email"],
+        "new.player@example.com"
+    );
 }
 
 #[tokio::test]
 async fn registration_refuses_bad_input_and_taken_emails() {
     let app = spawn_app().await;
-    assert_eq!(app.register("taken@example.com", "SecurePassword123!").await.status(), 201);
-    assert_error(app.register("TAKEN@example.com", "AnotherPassword456").await, 409, "CONFLICT").await;
-    let body = assert_error(app.register("not-an-email", "SecurePassword123!").await, 422, "VALIDATION_ERROR").await;
+    assert_eq!(
+        app.register("taken@example.com", "SecurePassword123!")
+            .await
+            .status(),
+        201
+    );
+    assert_error(
+        app.register("TAKEN@example.com", "AnotherPassword456")
+            .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    let body = assert_error(
+        app.register("not-an-email", "SecurePassword123!").await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
     assert_eq!(body["error"]["data"]["field"], "email");
     for weak in ["short1", "onlyletterslong", "password123"] {
-        let body = assert_error(app.register("weak@example.com", weak).await, 422, "VALIDATION_ERROR").await;
+        let body = assert_error(
+            app.register("weak@example.com", weak).await,
+            422,
+            "VALIDATION_ERROR",
+        )
+        .await;
         assert_eq!(body["error"]["data"]["field"], "password");
-        assert!(body["error"]["message"].as_str().unwrap().contains("10 to 128 characters"));
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("10 to 128 characters"));
     }
-    let missing = app.client.post(app.url("/api/auth/register")).json(&json!({ "email": "x@example.com" })).send().await.unwrap();
+    let missing = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "email": "x@example.com" }))
+        .send()
+        .await
+        .unwrap();
     assert_error(missing, 422, "VALIDATION_ERROR").await;
     let malformed = app
         .client
@@ -51,19 +94,43 @@ async fn registration_refuses_bad_input_and_taken_emails() {
         .await
         .unwrap();
     assert_error(malformed, 400, "VALIDATION_ERROR").await;
-    let wrong_type = app.client.post(app.url("/api/auth/register")).body("email=x").send().await.unwrap();
+    let wrong_type = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .body("email=x")
+        .send()
+        .await
+        .unwrap();
     assert_error(wrong_type, 415, "UNSUPPORTED_MEDIA_TYPE").await;
     // Nothing above replaced the first account.
-    assert_eq!(app.login("taken@example.com", "SecurePassword123!").await.status(), 200);
+    assert_eq!(
+        app.login("taken@example.com", "SecurePassword123!")
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn login_failures_do_not_say_which_part_was_wrong() {
     let app = spawn_app().await;
     let user = app.user().await;
-    let wrong_password = assert_error(app.login(&user.email, "WrongPassword999").await, 401, "INVALID_CREDENTIALS").await;
-    let unknown_email = assert_error(app.login("nobody@example.com", &user.password).await, 401, "INVALID_CREDENTIALS").await;
-    assert_eq!(wrong_password["error"]["message"], unknown_email["error"]["message"]);
+    let wrong_password = assert_error(
+        app.login(&user.email, "WrongPassword999").await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    let unknown_email = assert_error(
+        app.login("nobody@example.com", &user.password).await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    assert_eq!(
+        wrong_password["error"]["message"],
+        unknown_email["error"]["message"]
+    );
 }
 
 #[tokio::test]
@@ -72,7 +139,14 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     let user = app.user().await;
     let refresh = |token: String| {
         let app = &app;
-        async move { app.client.post(app.url("/api/auth/refresh")).form(&[("refresh_token", token)]).send().await.unwrap() }
+        async move {
+            app.client
+                .post(app.url("/api/auth/refresh"))
+                .form(&[("refresh_token", token)])
+                .send()
+                .await
+                .unwrap()
+        }
     };
     let first = refresh(user.refresh_token.clone()).await;
     assert_eq!(first.status(), 200);
@@ -81,10 +155,26 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     assert_ne!(second_token, user.refresh_token);
 
     // The old token no longer works, and presenting it revokes the newer one as well.
-    assert_error(refresh(user.refresh_token.clone()).await, 401, "AUTHENTICATION_REQUIRED").await;
+    assert_error(
+        refresh(user.refresh_token.clone()).await,
+        401,
+        "AUTHENTICATION_REQUIRED",
+    )
+    .await;
     assert_error(refresh(second_token).await, 401, "AUTHENTICATION_REQUIRED").await;
-    assert_error(refresh("made-up".into()).await, 401, "AUTHENTICATION_REQUIRED").await;
-    let missing_field = app.client.post(app.url("/api/auth/refresh")).form(&[("token", "x")]).send().await.unwrap();
+    assert_error(
+        refresh("made-up".into()).await,
+        401,
+        "AUTHENTICATION_REQUIRED",
+    )
+    .await;
+    let missing_field = app
+        .client
+        .post(app.url("/api/auth/refresh"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing_field.status(), 400);
 }
 
@@ -92,9 +182,21 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
 async fn logout_revokes_the_refresh_token() {
     let app = spawn_app().await;
     let user = app.user().await;
-    let logout = app.client.post(app.url("/api/auth/logout")).json(&json!({ "refresh_token": user.refresh_token })).send().await.unwrap();
+    let logout = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .json(&json!({ "refresh_token": user.refresh_token }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logout.status(), 204);
-    let refresh = app.client.post(app.url("/api/auth/refresh")).form(&[("refresh_token", &user.refresh_token)]).send().await.unwrap();
+    let refresh = app
+        .client
+        .post(app.url("/api/auth/refresh"))
+        .form(&[("refresh_token", &user.refresh_token)])
+        .send()
+        .await
+        .unwrap();
     assert_error(refresh, 401, "AUTHENTICATION_REQUIRED").await;
 }
 
@@ -104,13 +206,17 @@ async fn expired_forged_and_foreign_algorithm_tokens_are_refused() {
     let user = app.user().await;
     let auth = &app.config.auth;
     let now = Utc::now().timestamp();
-    let claims = |exp: i64| {
-        json!({ "sub": user.user_id, "iss": auth.issuer, "aud": auth.audience, "iat": now - 1000, "exp": exp })
-    };
+    let claims = |exp: i64| json!({ "sub": user.user_id, "iss": auth.issuer, "aud": auth.audience, "iat": now - 1000, "exp": exp });
     let secret = EncodingKey::from_secret(auth.jwt_secret.as_bytes());
     let expired = encode(&Header::new(Algorithm::HS256), &claims(now - 60), &secret).unwrap();
-    let forged = encode(&Header::new(Algorithm::HS256), &claims(now + 600), &EncodingKey::from_secret(b"not-the-secret-not-the-secret-123")).unwrap();
-    let other_algorithm = encode(&Header::new(Algorithm::HS512), &claims(now + 600), &secret).unwrap();
+    let forged = encode(
+        &Header::new(Algorithm::HS256),
+        &claims(now + 600),
+        &EncodingKey::from_secret(b"not-the-secret-not-the-secret-123"),
+    )
+    .unwrap();
+    let other_algorithm =
+        encode(&Header::new(Algorithm::HS512), &claims(now + 600), &secret).unwrap();
     let wrong_audience = encode(
         &Header::new(Algorithm::HS256),
         &json!({ "sub": user.user_id, "iss": auth.issuer, "aud": "someone-else", "iat": now, "exp": now + 600 }),
@@ -122,19 +228,55 @@ async fn expired_forged_and_foreign_algorithm_tokens_are_refused() {
     let unsigned = {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), b64.encode(claims(now + 600).to_string()))
+        format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            b64.encode(claims(now + 600).to_string())
+        )
     };
-    for (name, token) in [("expired", &expired), ("forged", &forged), ("HS512", &other_algorithm), ("audience", &wrong_audience), ("none", &unsigned)] {
-        let response = app.client.get(app.url("/api/auth/me")).bearer_auth(token).send().await.unwrap();
+    for (name, token) in [
+        ("expired", &expired),
+        ("forged", &forged),
+        ("HS512", &other_algorithm),
+        ("audience", &wrong_audience),
+        ("none", &unsigned),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/api/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         let body = assert_error(response, 401, "AUTHENTICATION_REQUIRED").await;
         if name == "expired" {
-            assert!(body["error"]["message"].as_str().unwrap().contains("expired"));
+            assert!(body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("expired"));
         }
     }
-    let ok = app.client.get(app.url("/api/auth/me")).bearer_auth(&valid).send().await.unwrap();
+    let ok = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(&valid)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200, "the same claims, correctly signed, pass");
-    let no_header = app.client.get(app.url("/api/auth/me")).send().await.unwrap();
+    let no_header = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .send()
+        .await
+        .unwrap();
     assert_error(no_header, 401, "AUTHENTICATION_REQUIRED").await;
-    let basic = app.client.get(app.url("/api/auth/me")).header("authorization", "Basic abc").send().await.unwrap();
+    let basic = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     assert_error(basic, 401, "AUTHENTICATION_REQUIRED").await;
 }

@@ -14,35 +14,52 @@ use uuid::Uuid;
 const TEMPLATE_DB: &str = "montage_test_template";
 
 fn admin_url() -> String {
-    std::env::var("TEST_ADMIN_DATABASE_URL").unwrap_or_else(|_| "postgres://montage@127.0.0.1:5433/postgres".into())
+    std::env::var("TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://montage@127.0.0.1:5433/postgres".into())
 }
 
 fn database_url(name: &str) -> String {
     let admin = admin_url();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
     format!("{base}/{name}")
 }
 
 /// Creates the template once (tests run in parallel processes, so under an advisory lock),
 /// then clones it: much faster than migrating every test database.
 fn create_database(name: &str) {
-    let mut admin = PgConnection::establish(&admin_url()).expect("PostgreSQL is running (use scripts/test)");
-    sql_query("SELECT pg_advisory_lock(7294)").execute(&mut admin).unwrap();
-    let exists: i64 = sql_query(format!("SELECT 1 AS one FROM pg_database WHERE datname = '{TEMPLATE_DB}'"))
+    let mut admin =
+        PgConnection::establish(&admin_url()).expect("PostgreSQL is running (use scripts/test)");
+    sql_query("SELECT pg_advisory_lock(7294)")
         .execute(&mut admin)
-        .unwrap() as i64;
+        .unwrap();
+    let exists: i64 = sql_query(format!(
+        "SELECT 1 AS one FROM pg_database WHERE datname = '{TEMPLATE_DB}'"
+    ))
+    .execute(&mut admin)
+    .unwrap() as i64;
     if exists == 0 {
-        sql_query(format!("CREATE DATABASE {TEMPLATE_DB}")).execute(&mut admin).unwrap();
+        sql_query(format!("CREATE DATABASE {TEMPLATE_DB}"))
+            .execute(&mut admin)
+            .unwrap();
         let mut template = PgConnection::establish(&database_url(TEMPLATE_DB)).unwrap();
-        template.run_pending_migrations(MIGRATIONS).expect("migrations apply");
+        template
+            .run_pending_migrations(MIGRATIONS)
+            .expect("migrations apply");
     }
-    sql_query(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")).execute(&mut admin).unwrap();
-    sql_query("SELECT pg_advisory_unlock(7294)").execute(&mut admin).unwrap();
+    sql_query(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+        .execute(&mut admin)
+        .unwrap();
+    sql_query("SELECT pg_advisory_unlock(7294)")
+        .execute(&mut admin)
+        .unwrap();
 }
 
 fn drop_database(name: &str) {
     if let Ok(mut admin) = PgConnection::establish(&admin_url()) {
-        let _ = sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+        let _ =
+            sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
     }
 }
 
@@ -74,7 +91,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let id = Uuid::new_v4().simple().to_string();
     let db_name = format!("montage_test_{id}");
     let blocking_name = db_name.clone();
-    tokio::task::spawn_blocking(move || create_database(&blocking_name)).await.unwrap();
+    tokio::task::spawn_blocking(move || create_database(&blocking_name))
+        .await
+        .unwrap();
 
     let mut settings: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), database_url(&db_name)),
@@ -87,16 +106,31 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     for (key, value) in overrides {
         settings.insert((*key).into(), (*value).into());
     }
-    let config = Config::from_lookup(|key| settings.get(key).cloned().or_else(|| std::env::var(key).ok()))
-        .expect("test configuration is valid");
+    let config = Config::from_lookup(|key| {
+        settings
+            .get(key)
+            .cloned()
+            .or_else(|| std::env::var(key).ok())
+    })
+    .expect("test configuration is valid");
     let state = AppState::build(config.clone()).await.expect("app starts");
     let storage = state.storage.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let server = api::startup::run(listener, state).unwrap();
     tokio::spawn(server);
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address, client, config, storage, db_name, workers: Vec::new() }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        config,
+        storage,
+        db_name,
+        workers: Vec::new(),
+    }
 }
 
 impl Drop for TestApp {
@@ -149,7 +183,10 @@ impl TestApp {
 
     /// Registers and logs in a new user.
     pub async fn user(&self) -> TestUser {
-        let email = format!("player-{}@example.com", &Uuid::new_v4().simple().to_string()[..10]);
+        let email = format!(
+            "player-{}@example.com",
+            &Uuid::new_v4().simple().to_string()[..10]
+        );
         let password = "SecurePassword123!".to_owned();
         assert_eq!(self.register(&email, &password).await.status(), 201);
         let body: Value = self.login(&email, &password).await.json().await.unwrap();
@@ -163,14 +200,24 @@ impl TestApp {
     }
 
     pub fn get(&self, path: &str, user: &TestUser) -> reqwest::RequestBuilder {
-        self.client.get(self.url(path)).bearer_auth(&user.access_token)
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&user.access_token)
     }
 
     /// Posts a job form; `files` are (file name, bytes).
-    pub async fn create_job(&self, user: &TestUser, files: &[(&str, Vec<u8>)], fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn create_job(
+        &self,
+        user: &TestUser,
+        files: &[(&str, Vec<u8>)],
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut form = reqwest::multipart::Form::new();
         for (name, bytes) in files {
-            form = form.part("files", reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()));
+            form = form.part(
+                "files",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+            );
         }
         for (name, value) in fields {
             form = form.text(name.to_string(), value.to_string());
@@ -188,12 +235,25 @@ impl TestApp {
     pub async fn wait_for_job(&self, user: &TestUser, job_id: &str, timeout: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let body: Value = self.get(&format!("/api/v2/jobs/{job_id}"), user).send().await.unwrap().json().await.unwrap();
-            let status = body["data"]["status"].as_str().unwrap_or_default().to_owned();
+            let body: Value = self
+                .get(&format!("/api/v2/jobs/{job_id}"), user)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let status = body["data"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if status == "SUCCESS" || status == "FAILED" {
                 return body["data"].clone();
             }
-            assert!(tokio::time::Instant::now() < deadline, "job {job_id} did not finish in time: {body}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job_id} did not finish in time: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
@@ -208,7 +268,12 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert!(request_id.is_some(), "X-Request-ID on every response");
     assert_eq!(body["success"], false, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(body["error"]["data"].is_object(), "{body}");
     body
 }

@@ -9,11 +9,21 @@ use crate::{
 };
 
 fn small_clip() -> (&'static str, Vec<u8>) {
-    ("clip.mp4", std::fs::read(media::portrait_no_audio()).unwrap())
+    (
+        "clip.mp4",
+        std::fs::read(media::portrait_no_audio()).unwrap(),
+    )
 }
 
 async fn job_count(app: &TestApp, user: &TestUser) -> i64 {
-    let body: Value = app.get("/api/v2/jobs", user).send().await.unwrap().json().await.unwrap();
+    let body: Value = app
+        .get("/api/v2/jobs", user)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     body["data"]["total"].as_i64().unwrap()
 }
 
@@ -22,16 +32,35 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
     let app = spawn_app().await;
     let user = app.user().await;
     let response = app
-        .create_job(&user, &[small_clip(), small_clip()], &[("target_duration", "30"), ("style", "chill"), ("formats", "portrait"), ("hud_remove", "true")])
+        .create_job(
+            &user,
+            &[small_clip(), small_clip()],
+            &[
+                ("target_duration", "30"),
+                ("style", "chill"),
+                ("formats", "portrait"),
+                ("hud_remove", "true"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), 201);
-    assert!(response.headers()["location"].to_str().unwrap().starts_with("/api/v2/jobs/"));
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/api/v2/jobs/"));
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["success"], true);
     assert_eq!(created["data"]["status"], "PENDING");
     let job_id = created["data"]["job_id"].as_str().unwrap();
 
-    let job: Value = app.get(&format!("/api/v2/jobs/{job_id}"), &user).send().await.unwrap().json().await.unwrap();
+    let job: Value = app
+        .get(&format!("/api/v2/jobs/{job_id}"), &user)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let data = &job["data"];
     assert_eq!(data["status"], "PENDING");
     assert_eq!(data["progress"]["percent"], 0);
@@ -41,34 +70,128 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
     assert_eq!(data["options"]["hud_remove"], true);
     assert_eq!(data["options"]["watermark"], false);
     assert!(data["error"].is_null());
-    let stored = app.storage.keys_under(&format!("jobs/{job_id}/")).await.unwrap();
-    let expected: Vec<String> = (0..2).map(|i| shared::jobs::input_key(job_id.parse().unwrap(), i)).collect();
+    let stored = app
+        .storage
+        .keys_under(&format!("jobs/{job_id}/"))
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..2)
+        .map(|i| shared::jobs::input_key(job_id.parse().unwrap(), i))
+        .collect();
     assert_eq!(stored, expected, "both inputs stored");
 }
+
+/// (case, files, fields, expected status, expected code)
+type BadRequest = (
+    &'static str,
+    Vec<(&'static str, Vec<u8>)>,
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+);
 
 #[tokio::test]
 async fn bad_job_requests_are_refused_and_leave_nothing_behind() {
     let app = spawn_app().await;
     let user = app.user().await;
-    let cases: Vec<(&str, Vec<(&str, Vec<u8>)>, Vec<(&str, &str)>, u16, &str)> = vec![
-        ("no files", vec![], vec![("target_duration", "20")], 422, "VALIDATION_ERROR"),
-        ("unknown field", vec![small_clip()], vec![("colour", "red")], 422, "VALIDATION_ERROR"),
-        ("short duration", vec![small_clip()], vec![("target_duration", "5")], 422, "VALIDATION_ERROR"),
-        ("over the plan", vec![small_clip()], vec![("target_duration", "61")], 422, "VALIDATION_ERROR"),
-        ("not a number", vec![small_clip()], vec![("target_duration", "ten")], 422, "VALIDATION_ERROR"),
-        ("unknown style", vec![small_clip()], vec![("style", "vaporwave")], 422, "VALIDATION_ERROR"),
-        ("unknown format", vec![small_clip()], vec![("formats", "landscape,square")], 422, "VALIDATION_ERROR"),
-        ("bad flag", vec![small_clip()], vec![("watermark", "perhaps")], 422, "VALIDATION_ERROR"),
-        ("repeated field", vec![small_clip()], vec![("style", "chill"), ("style", "gaming")], 422, "VALIDATION_ERROR"),
-        ("not a video", vec![small_clip(), ("notes.txt", b"just some text, not a video at all".repeat(40))], vec![], 415, "UNSUPPORTED_MEDIA_TYPE"),
-        ("empty file", vec![("empty.mp4", Vec::new())], vec![], 422, "VALIDATION_ERROR"),
+    let cases: Vec<BadRequest> = vec![
+        (
+            "no files",
+            vec![],
+            vec![("target_duration", "20")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "unknown field",
+            vec![small_clip()],
+            vec![("colour", "red")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "short duration",
+            vec![small_clip()],
+            vec![("target_duration", "5")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "over the plan",
+            vec![small_clip()],
+            vec![("target_duration", "61")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "not a number",
+            vec![small_clip()],
+            vec![("target_duration", "ten")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "unknown style",
+            vec![small_clip()],
+            vec![("style", "vaporwave")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "unknown format",
+            vec![small_clip()],
+            vec![("formats", "landscape,square")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "bad flag",
+            vec![small_clip()],
+            vec![("watermark", "perhaps")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "repeated field",
+            vec![small_clip()],
+            vec![("style", "chill"), ("style", "gaming")],
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "not a video",
+            vec![
+                small_clip(),
+                (
+                    "notes.txt",
+                    b"just some text, not a video at all".repeat(40),
+                ),
+            ],
+            vec![],
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "empty file",
+            vec![("empty.mp4", Vec::new())],
+            vec![],
+            422,
+            "VALIDATION_ERROR",
+        ),
     ];
     for (name, files, fields, status, code) in cases {
         let response = app.create_job(&user, &files, &fields).await;
         let body = assert_error(response, status, code).await;
         assert!(body["error"]["message"].is_string(), "{name}");
     }
-    let not_multipart = app.client.post(app.url("/api/v2/jobs")).bearer_auth(&user.access_token).json(&serde_json::json!({})).send().await.unwrap();
+    let not_multipart = app
+        .client
+        .post(app.url("/api/v2/jobs"))
+        .bearer_auth(&user.access_token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_error(not_multipart, 415, "UNSUPPORTED_MEDIA_TYPE").await;
     let truncated = app
         .client
@@ -80,42 +203,72 @@ async fn bad_job_requests_are_refused_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_error(truncated, 400, "VALIDATION_ERROR").await;
-    let anonymous = app.client.post(app.url("/api/v2/jobs")).send().await.unwrap();
+    let anonymous = app
+        .client
+        .post(app.url("/api/v2/jobs"))
+        .send()
+        .await
+        .unwrap();
     assert_error(anonymous, 401, "AUTHENTICATION_REQUIRED").await;
 
     assert_eq!(job_count(&app, &user).await, 0, "no job was kept");
-    assert_eq!(app.storage.keys_under("jobs/").await.unwrap(), Vec::<String>::new(), "no object was kept");
+    assert_eq!(
+        app.storage.keys_under("jobs/").await.unwrap(),
+        Vec::<String>::new(),
+        "no object was kept"
+    );
 }
 
 #[tokio::test]
 async fn too_many_files_are_refused() {
     let app = spawn_app_with(&[("MAX_FILES", "2")]).await;
     let user = app.user().await;
-    let response = app.create_job(&user, &[small_clip(), small_clip(), small_clip()], &[]).await;
+    let response = app
+        .create_job(&user, &[small_clip(), small_clip(), small_clip()], &[])
+        .await;
     let body = assert_error(response, 422, "VALIDATION_ERROR").await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("At most 2"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("At most 2"));
     assert_eq!(job_count(&app, &user).await, 0);
 }
 
 #[tokio::test]
 async fn size_limits_answer_413_and_remove_partial_uploads() {
-    let app = spawn_app_with(&[("MAX_FILE_MIB", "6"), ("MAX_UPLOAD_MIB", "10"), ("UPLOAD_PART_MIB", "5")]).await;
+    let app = spawn_app_with(&[
+        ("MAX_FILE_MIB", "6"),
+        ("MAX_UPLOAD_MIB", "10"),
+        ("UPLOAD_PART_MIB", "5"),
+    ])
+    .await;
     let user = app.user().await;
     // A valid head followed by padding: 7 MiB, so one 5 MiB part is already stored when
     // the limit trips, and must be cleaned up.
     let mut big = std::fs::read(media::portrait_no_audio()).unwrap();
     big.resize(7 * 1024 * 1024, 0);
-    let body = assert_error(app.create_job(&user, &[("big.mp4", big)], &[]).await, 413, "PAYLOAD_TOO_LARGE").await;
+    let body = assert_error(
+        app.create_job(&user, &[("big.mp4", big)], &[]).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
     assert_eq!(body["error"]["data"]["limit_bytes"], 6 * 1024 * 1024);
 
     // Two files each under the per-file limit but together over the total.
     let mut half = std::fs::read(media::portrait_no_audio()).unwrap();
     half.resize(11 * 512 * 1024, 0);
-    let response = app.create_job(&user, &[("one.mp4", half.clone()), ("two.mp4", half)], &[]).await;
+    let response = app
+        .create_job(&user, &[("one.mp4", half.clone()), ("two.mp4", half)], &[])
+        .await;
     assert_error(response, 413, "PAYLOAD_TOO_LARGE").await;
 
     assert_eq!(job_count(&app, &user).await, 0);
-    assert_eq!(app.storage.keys_under("jobs/").await.unwrap(), Vec::<String>::new(), "no object was kept");
+    assert_eq!(
+        app.storage.keys_under("jobs/").await.unwrap(),
+        Vec::<String>::new(),
+        "no object was kept"
+    );
 }
 
 #[tokio::test]
@@ -124,23 +277,62 @@ async fn listing_shows_only_the_callers_jobs_newest_first() {
     let (alice, bob) = (app.user().await, app.user().await);
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let created: Value = app.create_job(&alice, &[small_clip()], &[]).await.json().await.unwrap();
+        let created: Value = app
+            .create_job(&alice, &[small_clip()], &[])
+            .await
+            .json()
+            .await
+            .unwrap();
         ids.push(created["data"]["job_id"].as_str().unwrap().to_owned());
     }
     app.create_job(&bob, &[small_clip()], &[]).await;
 
-    let page: Value = app.get("/api/v2/jobs?limit=2&offset=0", &alice).send().await.unwrap().json().await.unwrap();
+    let page: Value = app
+        .get("/api/v2/jobs?limit=2&offset=0", &alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["data"]["total"], 3);
-    let listed: Vec<&str> = page["data"]["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = page["data"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, vec![ids[2].as_str(), ids[1].as_str()]);
-    let rest: Value = app.get("/api/v2/jobs?limit=2&offset=2", &alice).send().await.unwrap().json().await.unwrap();
+    let rest: Value = app
+        .get("/api/v2/jobs?limit=2&offset=2", &alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rest["data"]["jobs"][0]["job_id"], ids[0].as_str());
-    let capped: Value = app.get("/api/v2/jobs?limit=1000", &alice).send().await.unwrap().json().await.unwrap();
+    let capped: Value = app
+        .get("/api/v2/jobs?limit=1000", &alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(capped["data"]["limit"], 100);
     assert_eq!(job_count(&app, &bob).await, 1);
 
     for bad in ["limit=0", "offset=-1", "limit=abc"] {
-        assert_error(app.get(&format!("/api/v2/jobs?{bad}"), &alice).send().await.unwrap(), 422, "VALIDATION_ERROR").await;
+        assert_error(
+            app.get(&format!("/api/v2/jobs?{bad}"), &alice)
+                .send()
+                .await
+                .unwrap(),
+            422,
+            "VALIDATION_ERROR",
+        )
+        .await;
     }
 }
 
@@ -148,17 +340,48 @@ async fn listing_shows_only_the_callers_jobs_newest_first() {
 async fn another_users_job_is_indistinguishable_from_a_missing_one() {
     let app = spawn_app().await;
     let (alice, mallory) = (app.user().await, app.user().await);
-    let created: Value = app.create_job(&alice, &[small_clip()], &[]).await.json().await.unwrap();
+    let created: Value = app
+        .create_job(&alice, &[small_clip()], &[])
+        .await
+        .json()
+        .await
+        .unwrap();
     let job_id = created["data"]["job_id"].as_str().unwrap();
     let missing = uuid::Uuid::now_v7();
-    for path in [format!("/api/v2/jobs/{job_id}"), format!("/api/v2/jobs/{job_id}/download")] {
-        let theirs = assert_error(app.get(&path, &mallory).send().await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
+    for path in [
+        format!("/api/v2/jobs/{job_id}"),
+        format!("/api/v2/jobs/{job_id}/download"),
+    ] {
+        let theirs = assert_error(
+            app.get(&path, &mallory).send().await.unwrap(),
+            404,
+            "RESOURCE_NOT_FOUND",
+        )
+        .await;
         let absent_path = path.replace(job_id, &missing.to_string());
-        let absent = assert_error(app.get(&absent_path, &mallory).send().await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
+        let absent = assert_error(
+            app.get(&absent_path, &mallory).send().await.unwrap(),
+            404,
+            "RESOURCE_NOT_FOUND",
+        )
+        .await;
         assert_eq!(theirs, absent);
     }
-    assert_error(app.get("/api/v2/jobs/not-a-uuid", &alice).send().await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
-    let anonymous = app.client.get(app.url(&format!("/api/v2/jobs/{job_id}"))).send().await.unwrap();
+    assert_error(
+        app.get("/api/v2/jobs/not-a-uuid", &alice)
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "RESOURCE_NOT_FOUND",
+    )
+    .await;
+    let anonymous = app
+        .client
+        .get(app.url(&format!("/api/v2/jobs/{job_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_error(anonymous, 401, "AUTHENTICATION_REQUIRED").await;
 }
 
@@ -166,11 +389,30 @@ async fn another_users_job_is_indistinguishable_from_a_missing_one() {
 async fn download_waits_for_success_and_checks_the_format() {
     let app = spawn_app().await;
     let user = app.user().await;
-    let created: Value = app.create_job(&user, &[small_clip()], &[]).await.json().await.unwrap();
+    let created: Value = app
+        .create_job(&user, &[small_clip()], &[])
+        .await
+        .json()
+        .await
+        .unwrap();
     let job_id = created["data"]["job_id"].as_str().unwrap();
-    let pending = app.get(&format!("/api/v2/jobs/{job_id}/download?format=landscape"), &user).send().await.unwrap();
+    let pending = app
+        .get(
+            &format!("/api/v2/jobs/{job_id}/download?format=landscape"),
+            &user,
+        )
+        .send()
+        .await
+        .unwrap();
     let body = assert_error(pending, 409, "JOB_NOT_READY").await;
     assert_eq!(body["error"]["data"]["status"], "PENDING");
-    let unknown = app.get(&format!("/api/v2/jobs/{job_id}/download?format=square"), &user).send().await.unwrap();
+    let unknown = app
+        .get(
+            &format!("/api/v2/jobs/{job_id}/download?format=square"),
+            &user,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_error(unknown, 422, "VALIDATION_ERROR").await;
 }

@@ -1,6 +1,9 @@
 //! Test clips made with the ffmpeg CLI from lavfi sources, and ffprobe checks of outputs.
 
-use std::{path::{Path, PathBuf}, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use serde_json::Value;
 
@@ -13,7 +16,12 @@ pub fn clip(name: &str, args: &[&str]) -> PathBuf {
     if path.exists() {
         return path;
     }
-    let partial = clip_dir().join(format!("{}.{}.partial.{}", std::process::id(), uuid::Uuid::new_v4().simple(), name));
+    let partial = clip_dir().join(format!(
+        "{}.{}.partial.{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple(),
+        name
+    ));
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
         .args(args)
@@ -29,8 +37,27 @@ pub fn clip(name: &str, args: &[&str]) -> PathBuf {
 pub fn h264_1080p60() -> PathBuf {
     clip(
         "h264-1080p60.mp4",
-        &["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=60", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-          "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=60",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
     )
 }
 
@@ -38,8 +65,27 @@ pub fn h264_1080p60() -> PathBuf {
 pub fn vp9_720p_webm() -> PathBuf {
     clip(
         "vp9-720p.webm",
-        &["-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000",
-          "-t", "4", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", "-shortest"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660:sample_rate=48000",
+            "-t",
+            "4",
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-c:a",
+            "libopus",
+            "-shortest",
+        ],
     )
 }
 
@@ -47,7 +93,20 @@ pub fn vp9_720p_webm() -> PathBuf {
 pub fn portrait_no_audio() -> PathBuf {
     clip(
         "portrait-silent.mp4",
-        &["-f", "lavfi", "-i", "mandelbrot=size=720x1280:rate=25", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "mandelbrot=size=720x1280:rate=25",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
     )
 }
 
@@ -56,20 +115,54 @@ pub fn portrait_no_audio() -> PathBuf {
 pub fn rotated_small() -> PathBuf {
     clip(
         "rotated-small.mov",
-        &["-f", "lavfi", "-i", "smptebars=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=22050",
-          "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1",
-          "-metadata:s:v:0", "rotate=90", "-shortest"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "smptebars=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:sample_rate=22050",
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "1",
+            "-metadata:s:v:0",
+            "rotate=90",
+            "-shortest",
+        ],
     )
 }
 
 /// Runs ffprobe and returns its JSON (streams and format).
 pub fn ffprobe(path: &Path) -> Value {
     let output = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format", "-count_frames"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+            "-count_frames",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe is installed");
-    assert!(output.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -83,5 +176,8 @@ pub fn stream<'a>(probe: &'a Value, kind: &str) -> &'a Value {
 }
 
 pub fn seconds(value: &Value) -> f64 {
-    value.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a duration: {value}"))
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a duration: {value}"))
 }

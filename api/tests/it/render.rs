@@ -12,14 +12,35 @@ use crate::{
 
 const ONE_FRAME: f64 = 1.0 / 30.0;
 
-async fn download(app: &TestApp, user: &TestUser, job_id: &str, format: &str) -> std::path::PathBuf {
-    let redirect = app.get(&format!("/api/v2/jobs/{job_id}/download?format={format}"), user).send().await.unwrap();
+async fn download(
+    app: &TestApp,
+    user: &TestUser,
+    job_id: &str,
+    format: &str,
+) -> std::path::PathBuf {
+    let redirect = app
+        .get(
+            &format!("/api/v2/jobs/{job_id}/download?format={format}"),
+            user,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(redirect.status(), 302);
     let location = redirect.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.contains("X-Amz-Signature="), "presigned: {location}");
+    assert!(
+        location.contains("X-Amz-Signature="),
+        "presigned: {location}"
+    );
     let bytes = reqwest::get(&location).await.unwrap();
     assert_eq!(bytes.status(), 200);
-    let path = tempfile::Builder::new().suffix(".mp4").tempfile().unwrap().into_temp_path().keep().unwrap();
+    let path = tempfile::Builder::new()
+        .suffix(".mp4")
+        .tempfile()
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
     std::fs::write(&path, bytes.bytes().await.unwrap()).unwrap();
     path
 }
@@ -37,16 +58,31 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
     ];
     let files: Vec<(&str, Vec<u8>)> = clips
         .iter()
-        .map(|p| (p.file_name().unwrap().to_str().unwrap(), std::fs::read(p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_str().unwrap(),
+                std::fs::read(p).unwrap(),
+            )
+        })
         .collect();
     let response = app
-        .create_job(&user, &files, &[("target_duration", "10"), ("formats", "landscape,portrait"), ("style", "gaming")])
+        .create_job(
+            &user,
+            &files,
+            &[
+                ("target_duration", "10"),
+                ("formats", "landscape,portrait"),
+                ("style", "gaming"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
     let job_id = created["data"]["job_id"].as_str().unwrap().to_owned();
 
-    let job = app.wait_for_job(&user, &job_id, Duration::from_secs(240)).await;
+    let job = app
+        .wait_for_job(&user, &job_id, Duration::from_secs(240))
+        .await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
     assert_eq!(job["progress"]["percent"], 100);
     assert_eq!(job["outputs"].as_array().unwrap().len(), 2, "{job}");
@@ -58,7 +94,14 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
         let audio = stream(&probe, "audio");
         assert_eq!(video["codec_name"], "h264", "{format}");
         assert_eq!(video["pix_fmt"], "yuv420p", "{format}");
-        assert_eq!((video["width"].as_i64().unwrap(), video["height"].as_i64().unwrap()), (width, height), "{format}");
+        assert_eq!(
+            (
+                video["width"].as_i64().unwrap(),
+                video["height"].as_i64().unwrap()
+            ),
+            (width, height),
+            "{format}"
+        );
         assert_eq!(video["r_frame_rate"], "30/1", "{format}");
         assert_eq!(video["nb_read_frames"], "300", "{format}: 10 s at 30 fps");
         assert_eq!(audio["codec_name"], "aac", "{format}");
@@ -66,12 +109,21 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
         assert_eq!(audio["channels"], 2, "{format}");
         let video_seconds = seconds(&video["duration"]);
         let audio_seconds = seconds(&audio["duration"]);
-        assert!((video_seconds - 10.0).abs() <= ONE_FRAME, "{format}: video lasts {video_seconds}");
-        assert!((audio_seconds - video_seconds).abs() <= ONE_FRAME, "{format}: audio {audio_seconds} vs video {video_seconds}");
+        assert!(
+            (video_seconds - 10.0).abs() <= ONE_FRAME,
+            "{format}: video lasts {video_seconds}"
+        );
+        assert!(
+            (audio_seconds - video_seconds).abs() <= ONE_FRAME,
+            "{format}: audio {audio_seconds} vs video {video_seconds}"
+        );
         let head = std::fs::read(&path).unwrap();
         let moov = head.windows(4).position(|w| w == b"moov").unwrap();
         let mdat = head.windows(4).position(|w| w == b"mdat").unwrap();
-        assert!(moov < mdat, "{format}: index before the media data (faststart)");
+        assert!(
+            moov < mdat,
+            "{format}: index before the media data (faststart)"
+        );
         std::fs::remove_file(path).unwrap();
     }
 }
@@ -86,16 +138,34 @@ async fn an_undecodable_upload_fails_the_job_with_a_clear_error() {
     corrupt.extend_from_slice(b"ftypisom\0\0\0\0isomavc1");
     corrupt.extend(std::iter::repeat_n(0xAB_u8, 64 * 1024));
     let good = std::fs::read(media::portrait_no_audio()).unwrap();
-    let response = app.create_job(&user, &[("good.mp4", good), ("broken.mp4", corrupt)], &[("target_duration", "10")]).await;
+    let response = app
+        .create_job(
+            &user,
+            &[("good.mp4", good), ("broken.mp4", corrupt)],
+            &[("target_duration", "10")],
+        )
+        .await;
     assert_eq!(response.status(), 201);
-    let job_id = response.json::<Value>().await.unwrap()["data"]["job_id"].as_str().unwrap().to_owned();
+    let job_id = response.json::<Value>().await.unwrap()["data"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
-    let job = app.wait_for_job(&user, &job_id, Duration::from_secs(60)).await;
+    let job = app
+        .wait_for_job(&user, &job_id, Duration::from_secs(60))
+        .await;
     assert_eq!(job["status"], "FAILED", "{job}");
     assert_eq!(job["error"]["code"], "INVALID_MEDIA", "{job}");
     let message = job["error"]["message"].as_str().unwrap();
-    assert!(message.contains("Clip 2") && message.contains("broken.mp4"), "names the clip: {message}");
+    assert!(
+        message.contains("Clip 2") && message.contains("broken.mp4"),
+        "names the clip: {message}"
+    );
     assert!(job["outputs"].as_array().unwrap().is_empty());
-    let download = app.get(&format!("/api/v2/jobs/{job_id}/download"), &user).send().await.unwrap();
+    let download = app
+        .get(&format!("/api/v2/jobs/{job_id}/download"), &user)
+        .send()
+        .await
+        .unwrap();
     crate::helpers::assert_error(download, 409, "JOB_NOT_READY").await;
 }

@@ -28,7 +28,10 @@ async fn health_reports_each_dependency_and_needs_a_live_worker() {
             assert_eq!(body["worker"], "connected");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "worker never reported healthy");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "worker never reported healthy"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -52,28 +55,53 @@ const ROUTES: &[(&str, &str)] = &[
 #[tokio::test]
 async fn the_openapi_document_covers_every_route_and_only_real_ones() {
     let app = spawn_app().await;
-    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let documented: BTreeSet<(String, String)> = doc["paths"]
         .as_object()
         .unwrap()
         .iter()
-        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
         .collect();
-    let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     assert_eq!(documented, expected, "OpenAPI paths differ from the routes");
 
     // Each documented route is served (not the router's 404/405).
     for (method, path) in &expected {
         let concrete = path.replace("{job_id}", &uuid::Uuid::nil().to_string());
-        let request = app.client.request(method.to_uppercase().parse().unwrap(), app.url(&concrete));
+        let request = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), app.url(&concrete));
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let unrouted = status == 405 || (status == 404 && body["error"]["message"] == "No such route");
-        assert!(!unrouted, "{method} {path} is documented but not routed ({status})");
+        let unrouted =
+            status == 405 || (status == 404 && body["error"]["message"] == "No such route");
+        assert!(
+            !unrouted,
+            "{method} {path} is documented but not routed ({status})"
+        );
     }
     for schema in ["ErrorEnvelope", "ErrorCode"] {
-        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} documented");
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} documented"
+        );
     }
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
     assert!(docs.text().await.unwrap().contains("/openapi.json"));

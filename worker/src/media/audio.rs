@@ -25,9 +25,20 @@ pub struct SegmentAudio {
 impl SegmentAudio {
     /// `start` and `len` are in output samples from the clip's start. Without a decoder the
     /// segment is silent.
-    pub fn new(decoder: Option<&decoder::Audio>, time_base: Rational, start: i64, len: usize) -> Result<Self, MediaError> {
+    pub fn new(
+        decoder: Option<&decoder::Audio>,
+        time_base: Rational,
+        start: i64,
+        len: usize,
+    ) -> Result<Self, MediaError> {
         let graph = decoder.map(|d| resampler(d, time_base)).transpose()?;
-        Ok(Self { graph, start, left: vec![0.0; len], right: vec![0.0; len], covered_until: start })
+        Ok(Self {
+            graph,
+            start,
+            left: vec![0.0; len],
+            right: vec![0.0; len],
+            covered_until: start,
+        })
     }
 
     /// Whether every sample of the segment has been seen (or there is no audio to wait for).
@@ -38,25 +49,41 @@ impl SegmentAudio {
     /// Feeds a decoded frame whose `pts` is already relative to the clip's start.
     pub fn push(&mut self, decoded: &frame::Audio) -> Result<(), MediaError> {
         if let Some(graph) = self.graph.as_mut() {
-            graph.get("in").expect("source exists").source().add(decoded)?;
+            graph
+                .get("in")
+                .expect("source exists")
+                .source()
+                .add(decoded)?;
             self.drain();
         }
         Ok(())
     }
 
     fn drain(&mut self) {
-        let Some(graph) = self.graph.as_mut() else { return };
+        let Some(graph) = self.graph.as_mut() else {
+            return;
+        };
         let mut out = frame::Audio::empty();
-        while graph.get("out").expect("sink exists").sink().frame(&mut out).is_ok() {
+        while graph
+            .get("out")
+            .expect("sink exists")
+            .sink()
+            .frame(&mut out)
+            .is_ok()
+        {
             let Some(pts) = out.pts() else { continue };
             let samples = out.samples();
-            let (first, last) = (pts.max(self.start), (pts + samples as i64).min(self.start + self.left.len() as i64));
+            let (first, last) = (
+                pts.max(self.start),
+                (pts + samples as i64).min(self.start + self.left.len() as i64),
+            );
             if first < last {
                 let from = (first - pts) as usize;
                 let to = (first - self.start) as usize;
                 let count = (last - first) as usize;
                 self.left[to..to + count].copy_from_slice(&out.plane::<f32>(0)[from..from + count]);
-                self.right[to..to + count].copy_from_slice(&out.plane::<f32>(1)[from..from + count]);
+                self.right[to..to + count]
+                    .copy_from_slice(&out.plane::<f32>(1)[from..from + count]);
             }
             self.covered_until = self.covered_until.max(pts + samples as i64);
         }
@@ -87,12 +114,19 @@ fn resampler(decoder: &decoder::Audio, time_base: Rational) -> Result<filter::Gr
         decoder.format().name(),
         layout.bits()
     );
-    graph.add(&filter::find("abuffer").expect("libavfilter has abuffer"), "in", &args)?;
-    graph.add(&filter::find("abuffersink").expect("libavfilter has abuffersink"), "out", "")?;
-    graph
-        .output("in", 0)?
-        .input("out", 0)?
-        .parse(&format!("aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"))?;
+    graph.add(
+        &filter::find("abuffer").expect("libavfilter has abuffer"),
+        "in",
+        &args,
+    )?;
+    graph.add(
+        &filter::find("abuffersink").expect("libavfilter has abuffersink"),
+        "out",
+        "",
+    )?;
+    graph.output("in", 0)?.input("out", 0)?.parse(&format!(
+        "aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+    ))?;
     graph.validate()?;
     Ok(graph)
 }
@@ -107,8 +141,11 @@ pub struct AacEncoder {
 
 impl AacEncoder {
     pub fn new() -> Result<Self, MediaError> {
-        let codec = encoder::find(codec::Id::AAC).ok_or_else(|| MediaError::Internal("no AAC encoder".into()))?;
-        let mut context = codec::context::Context::new_with_codec(codec).encoder().audio()?;
+        let codec = encoder::find(codec::Id::AAC)
+            .ok_or_else(|| MediaError::Internal("no AAC encoder".into()))?;
+        let mut context = codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .audio()?;
         context.set_rate(SAMPLE_RATE as i32);
         context.set_channel_layout(ChannelLayout::STEREO);
         context.set_channels(2);
@@ -118,7 +155,12 @@ impl AacEncoder {
         // MP4 keeps codec configuration in the header.
         context.set_flags(codec::Flags::GLOBAL_HEADER);
         let encoder = context.open_as(codec)?;
-        Ok(Self { encoder, left: Vec::new(), right: Vec::new(), next_pts: 0 })
+        Ok(Self {
+            encoder,
+            left: Vec::new(),
+            right: Vec::new(),
+            next_pts: 0,
+        })
     }
 
     pub fn encoder(&self) -> &encoder::Audio {
@@ -145,8 +187,16 @@ impl AacEncoder {
         Ok(())
     }
 
-    fn encode(&mut self, samples: usize, write: &mut impl FnMut(&Packet) -> Result<(), MediaError>) -> Result<(), MediaError> {
-        let mut frame = frame::Audio::new(Sample::F32(SampleType::Planar), samples, ChannelLayout::STEREO);
+    fn encode(
+        &mut self,
+        samples: usize,
+        write: &mut impl FnMut(&Packet) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        let mut frame = frame::Audio::new(
+            Sample::F32(SampleType::Planar),
+            samples,
+            ChannelLayout::STEREO,
+        );
         frame.set_rate(SAMPLE_RATE);
         frame.plane_mut::<f32>(0)[..samples].copy_from_slice(&self.left[..samples]);
         frame.plane_mut::<f32>(1)[..samples].copy_from_slice(&self.right[..samples]);
@@ -158,7 +208,10 @@ impl AacEncoder {
         self.receive(write)
     }
 
-    fn receive(&mut self, write: &mut impl FnMut(&Packet) -> Result<(), MediaError>) -> Result<(), MediaError> {
+    fn receive(
+        &mut self,
+        write: &mut impl FnMut(&Packet) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
         let mut packet = Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             write(&packet)?;
@@ -167,7 +220,10 @@ impl AacEncoder {
     }
 
     /// Encodes the remainder (a short last frame) and flushes the encoder.
-    pub fn finish(&mut self, write: &mut impl FnMut(&Packet) -> Result<(), MediaError>) -> Result<(), MediaError> {
+    pub fn finish(
+        &mut self,
+        write: &mut impl FnMut(&Packet) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
         if !self.left.is_empty() {
             self.encode(self.left.len(), write)?;
         }

@@ -2,9 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next::{
-    codec, encoder, format, util::frame, Dictionary, Packet, Rational,
-};
+use ffmpeg_next::{codec, encoder, format, util::frame, Dictionary, Packet, Rational};
 use shared::montage::OUTPUT_FPS;
 
 use super::{audio::AacEncoder, MediaError};
@@ -39,7 +37,9 @@ impl OutputFile {
         let mut context = format::output_as(path, "mp4")?;
         let h264 = encoder::find_by_name("libx264")
             .ok_or_else(|| MediaError::Internal("libx264 is not available".into()))?;
-        let mut video = codec::context::Context::new_with_codec(h264).encoder().video()?;
+        let mut video = codec::context::Context::new_with_codec(h264)
+            .encoder()
+            .video()?;
         video.set_width(width);
         video.set_height(height);
         video.set_format(format::Pixel::YUV420P);
@@ -72,7 +72,15 @@ impl OutputFile {
         // Index first, so players start before the whole file has arrived.
         header.set("movflags", "+faststart");
         context.write_header_with(header)?;
-        Ok(Self { context, video, video_index, audio_index, path: path.to_owned(), width, height })
+        Ok(Self {
+            context,
+            video,
+            video_index,
+            audio_index,
+            path: path.to_owned(),
+            width,
+            height,
+        })
     }
 
     pub fn size(&self) -> (u32, u32) {
@@ -86,7 +94,11 @@ impl OutputFile {
 
     fn write_video_packets(&mut self) -> Result<(), MediaError> {
         let mut packet = Packet::empty();
-        let stream_time_base = self.context.stream(self.video_index).expect("added above").time_base();
+        let stream_time_base = self
+            .context
+            .stream(self.video_index)
+            .expect("added above")
+            .time_base();
         while self.video.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.video_index);
             // Each packet is one frame at the constant rate; without this the muxer cannot
@@ -100,7 +112,11 @@ impl OutputFile {
 
     pub fn write_audio(&mut self, packet: &Packet, time_base: Rational) -> Result<(), MediaError> {
         let mut packet = packet.clone();
-        let stream_time_base = self.context.stream(self.audio_index).expect("added above").time_base();
+        let stream_time_base = self
+            .context
+            .stream(self.audio_index)
+            .expect("added above")
+            .time_base();
         packet.set_stream(self.audio_index);
         packet.rescale_ts(time_base, stream_time_base);
         packet.write_interleaved(&mut self.context)?;

@@ -23,26 +23,31 @@ const MAX_PROBE_PACKETS: usize = 500;
 
 pub fn probe(path: &Path) -> Result<ClipInfo, MediaError> {
     let invalid = |why: String| MediaError::Invalid(why);
-    let mut input = format::input(path).map_err(|e| invalid(format!("is not a readable media file ({e})")))?;
+    let mut input =
+        format::input(path).map_err(|e| invalid(format!("is not a readable media file ({e})")))?;
     let stream = input
         .streams()
         .best(media::Type::Video)
         .ok_or_else(|| invalid("contains no video stream".into()))?;
     let index = stream.index();
     let rotation = rotation_of(&stream);
-    let stream_duration = (stream.duration() > 0)
-        .then(|| stream.duration() as f64 * f64::from(stream.time_base()));
+    let stream_duration =
+        (stream.duration() > 0).then(|| stream.duration() as f64 * f64::from(stream.time_base()));
     let context = codec::context::Context::from_parameters(stream.parameters())?;
     let mut decoder = context
         .decoder()
         .video()
         .map_err(|e| invalid(format!("has a video stream no decoder here supports ({e})")))?;
-    let video_codec = decoder.codec().map(|c| c.name().to_owned()).unwrap_or_default();
+    let video_codec = decoder
+        .codec()
+        .map(|c| c.name().to_owned())
+        .unwrap_or_default();
     let has_audio = input
         .streams()
         .best(media::Type::Audio)
         .is_some_and(|s| ffmpeg::decoder::find(s.parameters().id()).is_some());
-    let container_duration = (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
+    let container_duration = (input.duration() > 0)
+        .then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
 
     let mut decoded = frame::Video::empty();
     let mut got_frame = false;
@@ -79,9 +84,12 @@ pub fn probe(path: &Path) -> Result<ClipInfo, MediaError> {
 /// The rotation from the stream's display matrix, as the ffmpeg CLI reads it.
 pub(crate) fn rotation_of(stream: &format::stream::Stream) -> u32 {
     for side_data in stream.side_data() {
-        if side_data.kind() == codec::packet::side_data::Type::DisplayMatrix && side_data.data().len() >= 36 {
+        if side_data.kind() == codec::packet::side_data::Type::DisplayMatrix
+            && side_data.data().len() >= 36
+        {
             // SAFETY: a display matrix is nine 32-bit integers, checked above.
-            let degrees = unsafe { ffmpeg::ffi::av_display_rotation_get(side_data.data().as_ptr().cast()) };
+            let degrees =
+                unsafe { ffmpeg::ffi::av_display_rotation_get(side_data.data().as_ptr().cast()) };
             if degrees.is_nan() {
                 return 0;
             }

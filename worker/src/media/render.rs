@@ -8,6 +8,7 @@ use shared::{
     montage::{Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
 };
 
+pub use super::output::EncoderSettings;
 use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
     output::OutputFile,
@@ -15,7 +16,6 @@ use super::{
     video::{FrameSelector, VideoGraph},
     MediaError,
 };
-pub use super::output::EncoderSettings;
 
 pub struct ClipSource {
     pub path: PathBuf,
@@ -56,18 +56,27 @@ pub fn render(
     let mut frames_done = 0u64;
     for segment in segments {
         let clip = &clips[segment.clip];
-        render_segment(clip, segment, &mut outputs, &mut aac, frames_done, &mut |done| {
-            progress((frames_done + u64::from(done)) as f64 / total_frames as f64)
-        })
+        render_segment(
+            clip,
+            segment,
+            &mut outputs,
+            &mut aac,
+            frames_done,
+            &mut |done| progress((frames_done + u64::from(done)) as f64 / total_frames as f64),
+        )
         .map_err(|err| match err {
-            MediaError::Invalid(why) => MediaError::Invalid(format!("Clip {} {why}", segment.clip + 1)),
+            MediaError::Invalid(why) => {
+                MediaError::Invalid(format!("Clip {} {why}", segment.clip + 1))
+            }
             other => other,
         })?;
         frames_done += u64::from(segment.frames);
     }
     let audio_time_base = aac.time_base();
     aac.finish(&mut |packet: &Packet| {
-        outputs.iter_mut().try_for_each(|o| o.write_audio(packet, audio_time_base))
+        outputs
+            .iter_mut()
+            .try_for_each(|o| o.write_audio(packet, audio_time_base))
     })?;
     let duration_seconds = total_frames as f64 / f64::from(OUTPUT_FPS);
     targets
@@ -76,7 +85,13 @@ pub fn render(
         .map(|(target, output)| {
             let (width, height) = output.size();
             let path = output.finish()?;
-            Ok(RenderedOutput { format: target.format, path, width, height, duration_seconds })
+            Ok(RenderedOutput {
+                format: target.format,
+                path,
+                width,
+                height,
+                duration_seconds,
+            })
         })
         .collect()
 }
@@ -89,8 +104,12 @@ fn render_segment(
     frame_offset: u64,
     progress: &mut dyn FnMut(u32),
 ) -> Result<(), MediaError> {
-    let mut input = format::input(&clip.path).map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
-    let video_stream = input.streams().best(media::Type::Video).ok_or_else(|| MediaError::Invalid("has no video".into()))?;
+    let mut input = format::input(&clip.path)
+        .map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
+    let video_stream = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| MediaError::Invalid("has no video".into()))?;
     let video_index = video_stream.index();
     let video_time_base = f64::from(video_stream.time_base());
     let origin = match video_stream.start_time() {
@@ -98,14 +117,29 @@ fn render_segment(
         start => start as f64 * video_time_base,
     };
     let mut video_context = codec::context::Context::from_parameters(video_stream.parameters())?;
-    video_context.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 0, ..Default::default() });
+    video_context.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: 0,
+        ..Default::default()
+    });
     let mut video_decoder = video_context.decoder().video()?;
 
-    let audio = if clip.info.has_audio { input.streams().best(media::Type::Audio) } else { None };
+    let audio = if clip.info.has_audio {
+        input.streams().best(media::Type::Audio)
+    } else {
+        None
+    };
     let audio_index = audio.as_ref().map(|s| s.index());
-    let audio_time_base = audio.as_ref().map(|s| s.time_base()).unwrap_or(ffmpeg::Rational(1, SAMPLE_RATE as i32));
+    let audio_time_base = audio
+        .as_ref()
+        .map(|s| s.time_base())
+        .unwrap_or(ffmpeg::Rational(1, SAMPLE_RATE as i32));
     let mut audio_decoder = match &audio {
-        Some(stream) => Some(codec::context::Context::from_parameters(stream.parameters())?.decoder().audio()?),
+        Some(stream) => Some(
+            codec::context::Context::from_parameters(stream.parameters())?
+                .decoder()
+                .audio()?,
+        ),
         None => None,
     };
     let origin_in_audio = (origin / f64::from(audio_time_base)).round() as i64;
@@ -139,7 +173,7 @@ fn render_segment(
                 output.encode_video(&scaled)?;
             }
         }
-        if slot % OUTPUT_FPS == 0 {
+        if slot.is_multiple_of(OUTPUT_FPS) {
             progress(slot);
         }
         Ok(())
@@ -147,57 +181,107 @@ fn render_segment(
 
     let mut selector = FrameSelector::new(segment.start_seconds, segment.frames);
     let segment_end = segment.start_seconds + segment.duration_seconds();
-    let mut decoded = frame::Video::empty();
-    let mut decoded_audio = frame::Audio::empty();
-    let mut audio_expected = 0i64;
+    let mut audio_clock = AudioClock {
+        origin: origin_in_audio,
+        expected: 0,
+    };
     for (stream, packet) in input.packets() {
         let index = stream.index();
         if index == video_index && !selector.is_done() {
             // A corrupt packet loses a frame, not the job; the selector repeats its neighbour.
             if video_decoder.send_packet(&packet).is_ok() {
-                while video_decoder.receive_frame(&mut decoded).is_ok() {
-                    let time = decoded.timestamp().map_or(0.0, |ts| ts as f64 * video_time_base - origin);
-                    selector.offer(std::mem::replace(&mut decoded, frame::Video::empty()), time, &mut emit)?;
-                }
+                drain_video(
+                    &mut video_decoder,
+                    &mut selector,
+                    video_time_base,
+                    origin,
+                    &mut emit,
+                )?;
             }
         } else if Some(index) == audio_index && !segment_audio.is_complete() {
             if let Some(decoder) = audio_decoder.as_mut() {
                 if decoder.send_packet(&packet).is_ok() {
-                    while decoder.receive_frame(&mut decoded_audio).is_ok() {
-                        let pts = frame_pts(&decoded_audio, audio_expected);
-                        audio_expected = pts + decoded_audio.samples() as i64;
-                        decoded_audio.set_pts(Some(pts - origin_in_audio));
-                        segment_audio.push(&decoded_audio)?;
-                    }
+                    drain_audio(decoder, &mut segment_audio, &mut audio_clock)?;
                 }
             }
         }
-        let packet_time = packet.pts().map_or(0.0, |pts| pts as f64 * f64::from(stream.time_base()) - origin);
-        if selector.is_done() && (segment_audio.is_complete() || packet_time > segment_end + AUDIO_LAG_SECONDS) {
+        let packet_time = packet.pts().map_or(0.0, |pts| {
+            pts as f64 * f64::from(stream.time_base()) - origin
+        });
+        if selector.is_done()
+            && (segment_audio.is_complete() || packet_time > segment_end + AUDIO_LAG_SECONDS)
+        {
             break;
         }
     }
     if !selector.is_done() {
         let _ = video_decoder.send_eof();
-        while video_decoder.receive_frame(&mut decoded).is_ok() {
-            let time = decoded.timestamp().map_or(0.0, |ts| ts as f64 * video_time_base - origin);
-            selector.offer(std::mem::replace(&mut decoded, frame::Video::empty()), time, &mut emit)?;
-        }
+        drain_video(
+            &mut video_decoder,
+            &mut selector,
+            video_time_base,
+            origin,
+            &mut emit,
+        )?;
         selector.finish(&mut emit)?;
     }
-    if let Some(decoder) = audio_decoder.as_mut().filter(|_| !segment_audio.is_complete()) {
+    if let Some(decoder) = audio_decoder
+        .as_mut()
+        .filter(|_| !segment_audio.is_complete())
+    {
         let _ = decoder.send_eof();
-        while decoder.receive_frame(&mut decoded_audio).is_ok() {
-            let pts = frame_pts(&decoded_audio, audio_expected);
-            audio_expected = pts + decoded_audio.samples() as i64;
-            decoded_audio.set_pts(Some(pts - origin_in_audio));
-            segment_audio.push(&decoded_audio)?;
-        }
+        drain_audio(decoder, &mut segment_audio, &mut audio_clock)?;
     }
     let (left, right) = segment_audio.finish()?;
     let time_base = aac.time_base();
     aac.push(&left, &right, &mut |packet: &Packet| {
-        outputs.iter_mut().try_for_each(|o| o.write_audio(packet, time_base))
+        outputs
+            .iter_mut()
+            .try_for_each(|o| o.write_audio(packet, time_base))
     })?;
+    Ok(())
+}
+
+/// Hands every frame the decoder has ready to the selector, timed from the clip's start.
+fn drain_video(
+    decoder: &mut ffmpeg::decoder::Video,
+    selector: &mut FrameSelector,
+    time_base: f64,
+    origin: f64,
+    emit: &mut impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
+) -> Result<(), MediaError> {
+    let mut decoded = frame::Video::empty();
+    while decoder.receive_frame(&mut decoded).is_ok() {
+        let time = decoded
+            .timestamp()
+            .map_or(0.0, |ts| ts as f64 * time_base - origin);
+        selector.offer(
+            std::mem::replace(&mut decoded, frame::Video::empty()),
+            time,
+            &mut *emit,
+        )?;
+    }
+    Ok(())
+}
+
+/// Audio timestamps relative to the clip's start, continuing from the previous frame where
+/// a frame has none.
+struct AudioClock {
+    origin: i64,
+    expected: i64,
+}
+
+fn drain_audio(
+    decoder: &mut ffmpeg::decoder::Audio,
+    segment: &mut SegmentAudio,
+    clock: &mut AudioClock,
+) -> Result<(), MediaError> {
+    let mut decoded = frame::Audio::empty();
+    while decoder.receive_frame(&mut decoded).is_ok() {
+        let pts = frame_pts(&decoded, clock.expected);
+        clock.expected = pts + decoded.samples() as i64;
+        decoded.set_pts(Some(pts - clock.origin));
+        segment.push(&decoded)?;
+    }
     Ok(())
 }

@@ -21,7 +21,12 @@ pub struct FrameSelector {
 
 impl FrameSelector {
     pub fn new(start: f64, slots: u32) -> Self {
-        Self { start, slots, next: 0, pending: None }
+        Self {
+            start,
+            slots,
+            next: 0,
+            pending: None,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -62,7 +67,9 @@ impl FrameSelector {
         mut emit: impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
     ) -> Result<(), MediaError> {
         let Some(last) = self.pending.as_mut() else {
-            return Err(MediaError::Invalid("has no decodable frames in the chosen segment".into()));
+            return Err(MediaError::Invalid(
+                "has no decodable frames in the chosen segment".into(),
+            ));
         };
         while self.next < self.slots {
             emit(last, self.next)?;
@@ -90,19 +97,28 @@ fn transpose_for(rotation: u32) -> &'static str {
 
 impl VideoGraph {
     /// Builds the graph for frames shaped like `sample`.
-    pub fn new(sample: &frame::Video, rotation: u32, sizes: &[(u32, u32)]) -> Result<Self, MediaError> {
+    pub fn new(
+        sample: &frame::Video,
+        rotation: u32,
+        sizes: &[(u32, u32)],
+    ) -> Result<Self, MediaError> {
         let mut graph = filter::Graph::new();
         let aspect = sample.aspect_ratio();
-        let (sar_num, sar_den) =
-            if aspect.numerator() > 0 && aspect.denominator() > 0 { (aspect.numerator(), aspect.denominator()) } else { (1, 1) };
+        let (sar_num, sar_den) = if aspect.numerator() > 0 && aspect.denominator() > 0 {
+            (aspect.numerator(), aspect.denominator())
+        } else {
+            (1, 1)
+        };
         let args = format!(
             "video_size={}x{}:pix_fmt={}:time_base=1/{OUTPUT_FPS}:pixel_aspect={sar_num}/{sar_den}",
             sample.width(),
             sample.height(),
             ffi::AVPixelFormat::from(sample.format()) as i32,
         );
-        let buffer = filter::find("buffer").ok_or_else(|| MediaError::Internal("no buffer filter".into()))?;
-        let sink = filter::find("buffersink").ok_or_else(|| MediaError::Internal("no buffersink filter".into()))?;
+        let buffer = filter::find("buffer")
+            .ok_or_else(|| MediaError::Internal("no buffer filter".into()))?;
+        let sink = filter::find("buffersink")
+            .ok_or_else(|| MediaError::Internal("no buffersink filter".into()))?;
         graph.add(&buffer, "in", &args)?;
         let mut spec = format!("[in]{}split={}", transpose_for(rotation), sizes.len());
         for index in 0..sizes.len() {
@@ -121,13 +137,19 @@ impl VideoGraph {
         }
         parser.parse(&spec)?;
         graph.validate()?;
-        Ok(Self { graph, outputs: sizes.len() })
+        Ok(Self {
+            graph,
+            outputs: sizes.len(),
+        })
     }
 
     /// Feeds a frame (kept by the caller: it may be fed again for a repeated slot).
     pub fn push(&mut self, frame: &mut frame::Video, pts: i64) -> Result<(), MediaError> {
         frame.set_pts(Some(pts));
-        let mut source = self.graph.get("in").ok_or_else(|| MediaError::Internal("graph lost its source".into()))?;
+        let mut source = self
+            .graph
+            .get("in")
+            .ok_or_else(|| MediaError::Internal("graph lost its source".into()))?;
         // SAFETY: both pointers are valid; KEEP_REF makes libav take a new reference
         // instead of emptying our frame.
         let status = unsafe {
@@ -146,7 +168,9 @@ impl VideoGraph {
     /// The next scaled frame for output `index`, if one is ready.
     pub fn pull(&mut self, index: usize, into: &mut frame::Video) -> bool {
         debug_assert!(index < self.outputs);
-        self.graph.get(&format!("out{index}")).is_some_and(|mut sink| sink.sink().frame(into).is_ok())
+        self.graph
+            .get(&format!("out{index}"))
+            .is_some_and(|mut sink| sink.sink().frame(into).is_ok())
     }
 }
 
