@@ -9,10 +9,14 @@ use serde_json::Value;
 
 use crate::helpers::clip_dir;
 
-/// Generates (once per run) a clip with `args` between the inputs and the output name.
-/// Parallel test processes may race: each writes a private file and renames it in place.
+/// Generates a clip with `args` between the inputs and the output name, once: the cache
+/// key includes the arguments, so a changed recipe makes a new clip. Parallel test
+/// processes may race: each writes a private file and renames it in place.
 pub fn clip(name: &str, args: &[&str]) -> PathBuf {
-    let path = clip_dir().join(name);
+    use std::hash::{Hash, Hasher};
+    let mut recipe = std::collections::hash_map::DefaultHasher::new();
+    args.hash(&mut recipe);
+    let path = clip_dir().join(format!("{:016x}-{name}", recipe.finish()));
     if path.exists() {
         return path;
     }
@@ -111,10 +115,11 @@ pub fn portrait_no_audio() -> PathBuf {
 }
 
 /// A small landscape clip, 640x360 at 30 fps with mono 22 kHz audio, stored with a
-/// 90-degree rotation flag so players show it portrait.
+/// display matrix that turns it a quarter turn for display (players show it portrait).
+/// This ffmpeg writes the matrix only when remuxing, hence two steps.
 pub fn rotated_small() -> PathBuf {
-    clip(
-        "rotated-small.mov",
+    let source = clip(
+        "rotated-small-source.mp4",
         &[
             "-f",
             "lavfi",
@@ -136,8 +141,41 @@ pub fn rotated_small() -> PathBuf {
             "aac",
             "-ac",
             "1",
-            "-metadata:s:v:0",
-            "rotate=90",
+            "-shortest",
+        ],
+    );
+    let source = source.to_str().unwrap();
+    clip(
+        "rotated-small.mov",
+        &["-i", source, "-c", "copy", "-metadata:s:v:0", "rotate=90"],
+    )
+}
+
+/// 480p HEVC with 32 kHz audio.
+pub fn hevc_480p() -> PathBuf {
+    clip(
+        "hevc-480p.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=854x480:rate=24",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=32000",
+            "-t",
+            "3",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error",
+            "-tag:v",
+            "hvc1",
+            "-c:a",
+            "aac",
             "-shortest",
         ],
     )
