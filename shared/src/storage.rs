@@ -216,12 +216,21 @@ impl ObjectWriter {
         self.written
     }
 
-    pub async fn write(&mut self, chunk: &[u8]) -> ServiceResult<()> {
+    pub async fn write(&mut self, mut chunk: &[u8]) -> ServiceResult<()> {
         self.written += chunk.len() as u64;
-        self.buffer.extend_from_slice(chunk);
-        while self.buffer.len() >= self.part_size {
-            let part = self.buffer.split_to(self.part_size).freeze();
-            self.send_part(part).await?;
+        while !chunk.is_empty() {
+            if self.buffer.capacity() == 0 {
+                // One exact-size allocation per part: growing a shared buffer instead would
+                // double allocations while earlier parts are still in flight.
+                self.buffer = BytesMut::with_capacity(self.part_size);
+            }
+            let take = chunk.len().min(self.part_size - self.buffer.len());
+            self.buffer.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.buffer.len() == self.part_size {
+                let part = std::mem::take(&mut self.buffer).freeze();
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
