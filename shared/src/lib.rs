@@ -12,4 +12,5 @@ pub mod queue;
 pub mod schema;
 pub mod sniff;
 pub mod storage;
+pub mod styles;
 pub mod telemetry;

@@ -1,6 +1,8 @@
 //! What a montage is made of: which part of which clip fills which output frames.
 //! Pure arithmetic, so it is tested here and the worker only has to follow the plan.
 
+use crate::styles::StylePreset;
+
 /// Output frame rate; every output is constant frame rate.
 pub const OUTPUT_FPS: u32 = 30;
 /// Output audio sample rate. 48 000 / 30 = 1 600 samples per frame, so audio and video
@@ -78,6 +80,154 @@ pub fn plan_segments(clip_durations: &[f64], target_seconds: u32) -> Vec<Segment
         .collect()
 }
 
+/// Length of the windows that highlight analysis scores.
+pub const ANALYSIS_WINDOW_SECONDS: f64 = 0.5;
+const WINDOW_FRAMES: u64 = (ANALYSIS_WINDOW_SECONDS * OUTPUT_FPS as f64) as u64;
+
+/// What the planner knows of a clip: its length and, if analysed, a score per
+/// [`ANALYSIS_WINDOW_SECONDS`] window (higher is more worth keeping).
+#[derive(Debug, Clone, Default)]
+pub struct ClipScores {
+    pub duration_seconds: f64,
+    pub scores: Vec<f64>,
+}
+
+/// The montage: segments in playing order, and how many frames consecutive segments
+/// overlap (for dissolves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub segments: Vec<Segment>,
+    pub overlap_frames: u32,
+}
+
+impl Plan {
+    /// Frames in the finished montage.
+    pub fn output_frames(&self) -> u64 {
+        let sum: u64 = self.segments.iter().map(|s| u64::from(s.frames)).sum();
+        sum - u64::from(self.overlap_frames) * (self.segments.len().saturating_sub(1) as u64)
+    }
+}
+
+fn frames_in(seconds: f64) -> u64 {
+    if seconds.is_finite() && seconds > 0.0 {
+        (seconds * f64::from(OUTPUT_FPS)).floor() as u64
+    } else {
+        0
+    }
+}
+
+/// Picks the best moments to fill exactly `target_seconds`: segments as long as the style
+/// asks, the highest-scoring windows first, no two overlapping, spread across clips, then
+/// played in the order they happened (clip upload order, then time). Deterministic. With
+/// less material than the target, everything is used, joined by cuts.
+pub fn plan_montage(clips: &[ClipScores], target_seconds: u32, preset: &StylePreset) -> Plan {
+    let fps = f64::from(OUTPUT_FPS);
+    let available: Vec<u64> = clips
+        .iter()
+        .map(|c| frames_in(c.duration_seconds))
+        .collect();
+    let total = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+    let durations: Vec<f64> = clips.iter().map(|c| c.duration_seconds).collect();
+    let everything = || Plan {
+        segments: plan_segments(&durations, target_seconds),
+        overlap_frames: 0,
+    };
+    if available.iter().sum::<u64>() <= total {
+        return everything();
+    }
+    let [shortest, longest] = preset.segment_seconds;
+    let overlap = (preset.transition.overlap_seconds() * fps).round() as u64;
+    let ideal = ((shortest + longest) / 2.0 * fps).round() as u64;
+    let mut count = ((total.saturating_sub(overlap)) as f64 / (ideal - overlap) as f64)
+        .round()
+        .max(1.0) as u64;
+    while count > 0 {
+        let span = total + (count - 1) * overlap;
+        let length = span.div_ceil(count);
+        if let Some(mut picks) = pick_windows(clips, &available, count as usize, length) {
+            picks.sort_unstable();
+            let (base, extra) = (span / count, span % count);
+            let segments = picks
+                .into_iter()
+                .enumerate()
+                .map(|(i, (clip, start))| Segment {
+                    clip,
+                    start_seconds: start as f64 / fps,
+                    frames: (base + u64::from((i as u64) < extra)) as u32,
+                })
+                .collect();
+            return Plan {
+                segments,
+                overlap_frames: overlap as u32,
+            };
+        }
+        count -= 1;
+    }
+    everything()
+}
+
+/// Chooses `count` non-overlapping windows of `length` frames, best first; `None` when
+/// the clips have no room for that many.
+fn pick_windows(
+    clips: &[ClipScores],
+    available: &[u64],
+    count: usize,
+    length: u64,
+) -> Option<Vec<(usize, u64)>> {
+    let mean_available = available.iter().sum::<u64>() as f64 / available.len() as f64;
+    let mut candidates = Vec::new();
+    for (clip, (scores, &frames)) in clips.iter().map(|c| &c.scores).zip(available).enumerate() {
+        if frames < length {
+            continue;
+        }
+        let last = frames - length;
+        let starts = (0..=last)
+            .step_by(WINDOW_FRAMES as usize)
+            .chain((!last.is_multiple_of(WINDOW_FRAMES)).then_some(last));
+        for start in starts {
+            let first_window = (start / WINDOW_FRAMES) as usize;
+            let end_window =
+                ((start + length).div_ceil(WINDOW_FRAMES) as usize).max(first_window + 1);
+            let window = scores
+                .get(first_window..end_window.min(scores.len()))
+                .unwrap_or_default();
+            let score = if window.is_empty() {
+                0.0
+            } else {
+                window.iter().sum::<f64>() / window.len() as f64
+            };
+            let off_centre = (start as f64 + length as f64 / 2.0 - frames as f64 / 2.0).abs();
+            candidates.push((clip, start, score, off_centre));
+        }
+    }
+    let mut picked: Vec<(usize, u64)> = Vec::with_capacity(count);
+    let mut per_clip = vec![0usize; clips.len()];
+    while picked.len() < count {
+        let best = candidates
+            .iter()
+            .filter(|(clip, start, ..)| {
+                !picked
+                    .iter()
+                    .any(|&(c, s)| c == *clip && s < start + length && *start < s + length)
+            })
+            .map(|&(clip, start, score, off_centre)| {
+                // Each pick from a clip costs it a little, more for short clips: spreads the
+                // montage across clips when scores are close.
+                let spread = 0.5 * per_clip[clip] as f64 * mean_available / available[clip] as f64;
+                (score - spread, clip, start, off_centre)
+            })
+            .max_by(|a, b| {
+                a.0.total_cmp(&b.0)
+                    .then(b.1.cmp(&a.1))
+                    .then(b.3.total_cmp(&a.3))
+                    .then(b.2.cmp(&a.2))
+            })?;
+        per_clip[best.1] += 1;
+        picked.push((best.1, best.2));
+    }
+    Some(picked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +282,109 @@ mod tests {
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].clip, 2);
         assert!(plan_segments(&[0.0], 10).is_empty());
+    }
+
+    mod planning {
+        use super::super::*;
+        use crate::{jobs::Style, styles::preset};
+
+        fn flat(durations: &[f64]) -> Vec<ClipScores> {
+            durations
+                .iter()
+                .map(|&d| ClipScores {
+                    duration_seconds: d,
+                    scores: Vec::new(),
+                })
+                .collect()
+        }
+
+        #[test]
+        fn fills_the_target_exactly_in_every_style() {
+            for style in Style::ALL {
+                for target in [10, 17, 30, 60] {
+                    let plan = plan_montage(&flat(&[40.0, 25.0, 33.3]), target, preset(*style));
+                    assert_eq!(
+                        plan.output_frames(),
+                        u64::from(target * OUTPUT_FPS),
+                        "{style} {target}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn pace_follows_the_style() {
+            let clips = flat(&[60.0, 60.0]);
+            let cuts = |style| plan_montage(&clips, 30, preset(style)).segments.len();
+            assert!(cuts(Style::Energetic) > cuts(Style::Gaming));
+            assert!(cuts(Style::Gaming) > cuts(Style::Cinematic));
+            assert!(cuts(Style::Cinematic) > cuts(Style::Chill));
+            for style in Style::ALL {
+                let [lo, hi] = preset(*style).segment_seconds;
+                for segment in plan_montage(&clips, 30, preset(*style)).segments {
+                    let seconds = segment.duration_seconds();
+                    assert!(
+                        seconds >= lo - 0.05 && seconds <= hi + 0.05,
+                        "{style}: {seconds}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn picks_the_loudest_moment_and_plays_in_order() {
+            let mut quiet = vec![0.0; 80];
+            quiet[50..54].fill(5.0); // 25 s to 27 s
+            let clips = vec![
+                ClipScores {
+                    duration_seconds: 40.0,
+                    scores: quiet,
+                },
+                ClipScores {
+                    duration_seconds: 40.0,
+                    scores: vec![0.0; 80],
+                },
+            ];
+            let plan = plan_montage(&clips, 10, preset(Style::Gaming));
+            let burst = plan.segments.iter().find(|s| {
+                s.clip == 0
+                    && s.start_seconds <= 25.0
+                    && s.start_seconds + s.duration_seconds() >= 27.0
+            });
+            assert!(burst.is_some(), "{plan:?}");
+            let order: Vec<(usize, f64)> = plan
+                .segments
+                .iter()
+                .map(|s| (s.clip, s.start_seconds))
+                .collect();
+            let mut sorted = order.clone();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            assert_eq!(order, sorted);
+            assert_eq!(
+                plan,
+                plan_montage(&clips, 10, preset(Style::Gaming)),
+                "deterministic"
+            );
+        }
+
+        #[test]
+        fn segments_never_overlap_within_a_clip() {
+            let plan = plan_montage(&flat(&[12.0, 100.0]), 60, preset(Style::Energetic));
+            for (a, b) in plan.segments.iter().zip(plan.segments.iter().skip(1)) {
+                if a.clip == b.clip {
+                    assert!(
+                        a.start_seconds + a.duration_seconds() <= b.start_seconds + 1e-9,
+                        "{a:?} {b:?}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn too_little_material_uses_all_of_it_with_cuts() {
+            let plan = plan_montage(&flat(&[3.0, 4.0]), 30, preset(Style::Chill));
+            assert_eq!(plan.overlap_frames, 0);
+            assert_eq!(plan.output_frames(), 210);
+        }
     }
 }

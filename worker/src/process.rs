@@ -10,9 +10,10 @@ use shared::{
     error::ServiceError,
     jobs::{output_key, JobService, OutputFormat, Stage},
     models::{JobInputRow, JobOutputRow, JobRow},
-    montage::plan_segments,
+    montage::{plan_montage, ClipScores},
     queue::RenderJob,
     storage::Storage,
+    styles::preset,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -128,9 +129,16 @@ async fn run(
         clips.push(ClipSource { path, info });
     }
 
-    let durations: Vec<f64> = clips.iter().map(|c| c.info.duration_seconds).collect();
-    let segments = plan_segments(&durations, job.target_duration as u32);
-    if segments.is_empty() {
+    let style = preset(job.style.parse().unwrap_or(shared::jobs::Style::Cinematic));
+    let scores: Vec<ClipScores> = clips
+        .iter()
+        .map(|c| ClipScores {
+            duration_seconds: c.info.duration_seconds,
+            scores: Vec::new(),
+        })
+        .collect();
+    let plan = plan_montage(&scores, job.target_duration as u32, style);
+    if plan.segments.is_empty() {
         return Err(JobFailure::new(
             "CLIPS_TOO_SHORT",
             "The clips hold no usable video",
@@ -151,7 +159,7 @@ async fn run(
         let reporter = tokio::spawn(report_progress(ctx.jobs.clone(), job.id, progress_rx));
         let settings = ctx.encoder.clone();
         let result = tokio::task::spawn_blocking(move || {
-            render(&clips, &segments, &targets, &settings, &mut |fraction| {
+            render(&clips, &plan, style, &targets, &settings, &mut |fraction| {
                 // Rendering spans 10 % to 90 % of the job.
                 let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
             })

@@ -30,12 +30,14 @@ use crate::{error, routes};
         routes::jobs::list_jobs,
         routes::jobs::get_job,
         routes::jobs::download,
+        routes::styles::list_styles,
+        routes::styles::get_style,
         openapi_json,
         docs_page,
     ),
     components(schemas(error::ErrorEnvelope, shared::error::ErrorCode)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "jobs"), (name = "system"))
+    tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "system"))
 )]
 pub struct ApiDoc;
 

@@ -2,6 +2,7 @@ pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod jobs;
+pub mod styles;
 
 use actix_web::{
     error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
@@ -36,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/logout").route(web::post().to(auth::logout)))
             .service(web::resource("/me").route(web::get().to(auth::me))),
     )
+    .service(web::resource("/api/v2/styles").route(web::get().to(styles::list_styles)))
+    .service(web::resource("/api/v2/styles/{style_id}").route(web::get().to(styles::get_style)))
     .service(
         web::scope("/api/v2/jobs")
             .service(

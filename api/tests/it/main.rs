@@ -8,4 +8,5 @@ mod helpers;
 mod jobs;
 mod media;
 mod render;
+mod styles;
 mod system;

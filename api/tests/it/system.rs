@@ -50,6 +50,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v2/jobs"),
     ("get", "/api/v2/jobs/{job_id}"),
     ("get", "/api/v2/jobs/{job_id}/download"),
+    ("get", "/api/v2/styles"),
+    ("get", "/api/v2/styles/{style_id}"),
 ];
 
 #[tokio::test]
@@ -83,7 +85,9 @@ async fn the_openapi_document_covers_every_route_and_only_real_ones() {
 
     // Each documented route is served (not the router's 404/405).
     for (method, path) in &expected {
-        let concrete = path.replace("{job_id}", &uuid::Uuid::nil().to_string());
+        let concrete = path
+            .replace("{job_id}", &uuid::Uuid::nil().to_string())
+            .replace("{style_id}", "chill");
         let request = app
             .client
             .request(method.to_uppercase().parse().unwrap(), app.url(&concrete));

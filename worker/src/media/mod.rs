@@ -4,6 +4,7 @@ mod audio;
 mod output;
 pub mod probe;
 pub mod render;
+mod sequence;
 mod video;
 
 use std::sync::Once;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use ffmpeg_next::{self as ffmpeg, codec, ffi, format, media, util::frame, Packet};
 use shared::{
     jobs::OutputFormat,
-    montage::{Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
+    montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
+    styles::StylePreset,
 };
 
 pub use super::output::EncoderSettings;
@@ -13,6 +14,7 @@ use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
     output::OutputFile,
     probe::ClipInfo,
+    sequence::{AudioSequencer, VideoSequencer},
     video::{FrameSelector, VideoGraph},
     MediaError,
 };
@@ -39,10 +41,12 @@ pub struct RenderedOutput {
 /// How far past a segment's end the demuxer reads for late audio before giving up on it.
 const AUDIO_LAG_SECONDS: f64 = 2.0;
 
-/// Renders `segments` of `clips` into every target. `progress` receives the fraction done.
+/// Renders `plan` of `clips` in `style` into every target. `progress` receives the
+/// fraction done.
 pub fn render(
     clips: &[ClipSource],
-    segments: &[Segment],
+    plan: &Plan,
+    style: &StylePreset,
     targets: &[OutputTarget],
     settings: &EncoderSettings,
     progress: &mut dyn FnMut(f64),
@@ -52,16 +56,22 @@ pub fn render(
         .iter()
         .map(|t| OutputFile::create(&t.path, t.format.dimensions(), &aac, settings))
         .collect::<Result<Vec<_>, _>>()?;
-    let total_frames: u64 = segments.iter().map(|s| u64::from(s.frames)).sum();
+    let mut timeline = Timeline {
+        video: VideoSequencer::new(plan, style, outputs.len()),
+        audio: AudioSequencer::new(plan, style),
+        grade: style.grade.filter(),
+    };
+    let total_frames: u64 = plan.segments.iter().map(|s| u64::from(s.frames)).sum();
     let mut frames_done = 0u64;
-    for segment in segments {
+    for (index, segment) in plan.segments.iter().enumerate() {
         let clip = &clips[segment.clip];
         render_segment(
             clip,
+            index,
             segment,
             &mut outputs,
             &mut aac,
-            frames_done,
+            &mut timeline,
             &mut |done| progress((frames_done + u64::from(done)) as f64 / total_frames as f64),
         )
         .map_err(|err| match err {
@@ -78,7 +88,7 @@ pub fn render(
             .iter_mut()
             .try_for_each(|o| o.write_audio(packet, audio_time_base))
     })?;
-    let duration_seconds = total_frames as f64 / f64::from(OUTPUT_FPS);
+    let duration_seconds = plan.output_frames() as f64 / f64::from(OUTPUT_FPS);
     targets
         .iter()
         .zip(outputs)
@@ -96,12 +106,20 @@ pub fn render(
         .collect()
 }
 
+/// What joins segments: the sequencers and the style's colour grade.
+struct Timeline {
+    video: VideoSequencer,
+    audio: AudioSequencer,
+    grade: Option<String>,
+}
+
 fn render_segment(
     clip: &ClipSource,
+    segment_index: usize,
     segment: &Segment,
     outputs: &mut [OutputFile],
     aac: &mut AacEncoder,
-    frame_offset: u64,
+    timeline: &mut Timeline,
     progress: &mut dyn FnMut(u32),
 ) -> Result<(), MediaError> {
     let mut input = format::input(&clip.path)
@@ -164,13 +182,24 @@ fn render_segment(
     let mut emit = |picked: &mut frame::Video, slot: u32| -> Result<(), MediaError> {
         let graph = match graph.as_mut() {
             Some(graph) => graph,
-            None => graph.insert(VideoGraph::new(picked, clip.info.rotation, &sizes)?),
+            None => graph.insert(VideoGraph::new(
+                picked,
+                clip.info.rotation,
+                timeline.grade.as_deref(),
+                &sizes,
+            )?),
         };
         graph.push(picked, i64::from(slot))?;
         for (index, output) in outputs.iter_mut().enumerate() {
             while graph.pull(index, &mut scaled) {
-                scaled.set_pts(Some((frame_offset + u64::from(slot)) as i64));
-                output.encode_video(&scaled)?;
+                timeline.video.push(
+                    index,
+                    &mut scaled,
+                    segment_index,
+                    slot,
+                    segment.frames,
+                    &mut |f| output.encode_video(f),
+                )?;
             }
         }
         if slot.is_multiple_of(OUTPUT_FPS) {
@@ -233,6 +262,7 @@ fn render_segment(
         drain_audio(decoder, &mut segment_audio, &mut audio_clock)?;
     }
     let (left, right) = segment_audio.finish()?;
+    let (left, right) = timeline.audio.push(segment_index, left, right);
     let time_base = aac.time_base();
     aac.push(&left, &right, &mut |packet: &Packet| {
         outputs

@@ -95,11 +95,43 @@ fn transpose_for(rotation: u32) -> &'static str {
     }
 }
 
+/// Aspect ratios closer than this fill the frame (a sliver is cropped) instead of getting
+/// a blurred background.
+const SAME_SHAPE: f64 = 0.03;
+
+/// The filter branch that lays a picture of `source_aspect` into a `width`x`height` frame:
+/// matching shapes fill it; otherwise the whole picture sits centred over a blurred,
+/// zoomed, slightly darkened copy of itself (blurred at an eighth of the size, for speed).
+fn layout_branch(
+    input: &str,
+    output: &str,
+    source_aspect: f64,
+    (width, height): (u32, u32),
+) -> String {
+    let target_aspect = f64::from(width) / f64::from(height);
+    if (source_aspect / target_aspect - 1.0).abs() < SAME_SHAPE {
+        return format!(
+            "[{input}]scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,\
+             crop={width}:{height},setsar=1,format=yuv420p[{output}]"
+        );
+    }
+    let (small_w, small_h) = ((width / 8) & !1, (height / 8) & !1);
+    format!(
+        "[{input}]split[{output}bg][{output}fg];\
+         [{output}bg]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,crop={small_w}:{small_h},\
+         boxblur=6:2,eq=brightness=-0.08,scale={width}:{height}:flags=bilinear[{output}blur];\
+         [{output}fg]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic[{output}fit];\
+         [{output}blur][{output}fit]overlay=(W-w)/2:(H-h)/2,setsar=1,format=yuv420p[{output}]"
+    )
+}
+
 impl VideoGraph {
-    /// Builds the graph for frames shaped like `sample`.
+    /// Builds the graph for frames shaped like `sample`: upright it, apply `grade` (a
+    /// filter chain, if any), then lay it out into each of `sizes`.
     pub fn new(
         sample: &frame::Video,
         rotation: u32,
+        grade: Option<&str>,
         sizes: &[(u32, u32)],
     ) -> Result<Self, MediaError> {
         let mut graph = filter::Graph::new();
@@ -120,15 +152,29 @@ impl VideoGraph {
         let sink = filter::find("buffersink")
             .ok_or_else(|| MediaError::Internal("no buffersink filter".into()))?;
         graph.add(&buffer, "in", &args)?;
-        let mut spec = format!("[in]{}split={}", transpose_for(rotation), sizes.len());
+        let displayed = f64::from(sample.width()) * f64::from(sar_num) / f64::from(sar_den);
+        let source_aspect = if rotation % 180 == 90 {
+            f64::from(sample.height()) / displayed
+        } else {
+            displayed / f64::from(sample.height())
+        };
+        let grade = grade.map(|g| format!("{g},")).unwrap_or_default();
+        let mut spec = format!(
+            "[in]{}{grade}split={}",
+            transpose_for(rotation),
+            sizes.len()
+        );
         for index in 0..sizes.len() {
             spec.push_str(&format!("[s{index}]"));
         }
-        for (index, (width, height)) in sizes.iter().enumerate() {
+        for (index, size) in sizes.iter().enumerate() {
             graph.add(&sink, &format!("out{index}"), "")?;
-            spec.push_str(&format!(
-                ";[s{index}]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic,\
-                 pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,format=yuv420p[out{index}]"
+            spec.push(';');
+            spec.push_str(&layout_branch(
+                &format!("s{index}"),
+                &format!("out{index}"),
+                source_aspect,
+                *size,
             ));
         }
         let mut parser = graph.output("in", 0)?;

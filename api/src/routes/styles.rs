@@ -1,0 +1,39 @@
+//! `/api/v2/styles`: the presets, as seed 001 lists them, and each one's parameters.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use shared::{
+    error::ServiceError,
+    jobs::Style,
+    styles::{preset, StylePreset},
+};
+use utoipa::ToSchema;
+
+use crate::error::{ApiResult, ErrorEnvelope};
+
+#[derive(Serialize, ToSchema)]
+pub struct StyleList {
+    /// Style ids, usable as the `style` field of a job.
+    pub presets: Vec<Style>,
+}
+
+/// The style presets.
+#[utoipa::path(get, path = "/api/v2/styles", tag = "styles", responses((status = 200, body = StyleList)))]
+pub async fn list_styles() -> HttpResponse {
+    HttpResponse::Ok().json(StyleList {
+        presets: Style::ALL.to_vec(),
+    })
+}
+
+/// One preset's parameters: pace, transition, grade, fades.
+#[utoipa::path(
+    get, path = "/api/v2/styles/{style_id}", tag = "styles",
+    params(("style_id" = String, Path, description = "cinematic, gaming, energetic or chill")),
+    responses((status = 200, body = StylePreset), (status = 404, body = ErrorEnvelope))
+)]
+pub async fn get_style(path: web::Path<String>) -> ApiResult<HttpResponse> {
+    let style: Style = path.trim().to_lowercase().parse().map_err(|()| {
+        ServiceError::not_found("Style").with_data(serde_json::json!({ "styles": Style::names() }))
+    })?;
+    Ok(HttpResponse::Ok().json(preset(style)))
+}

@@ -1,0 +1,243 @@
+//! Joins rendered segments into the montage: dissolves, flashes and cuts between segments,
+//! fades at the ends, and click-free audio joins. Frames and samples arrive in playing
+//! order; what leaves here goes straight to the encoders.
+
+use std::f32::consts::FRAC_PI_2;
+
+use ffmpeg_next::util::frame;
+use shared::{
+    montage::{Plan, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
+    styles::{StylePreset, Transition},
+};
+
+/// Length of the fade on each side of a hard cut, so the sound does not click.
+const CUT_FADE_SAMPLES: usize = (SAMPLE_RATE / 200) as usize;
+
+const WHITE: [u8; 3] = [235, 128, 128];
+const BLACK: [u8; 3] = [16, 128, 128];
+
+/// Frame counts of the joins, shared by picture and sound.
+#[derive(Debug, Clone, Copy)]
+struct Joins {
+    overlap: u32,
+    flash: u32,
+    fade: u32,
+    segments: usize,
+    total: u64,
+}
+
+impl Joins {
+    fn new(plan: &Plan, style: &StylePreset) -> Self {
+        let frames = |seconds: f64| (seconds * f64::from(OUTPUT_FPS)).round() as u32;
+        let flash = match style.transition {
+            Transition::Flash { seconds } => frames(seconds / 2.0),
+            Transition::Cut | Transition::Dissolve { .. } => 0,
+        };
+        Self {
+            overlap: plan.overlap_frames,
+            flash,
+            fade: frames(style.fade_seconds),
+            segments: plan.segments.len(),
+            total: plan.output_frames(),
+        }
+    }
+}
+
+/// 0..=256 weight for step `index` (0-based) of a ramp of `steps` that excludes both ends.
+fn ramp(index: u32, steps: u32) -> u32 {
+    (256 * (index + 1) / (steps + 1)).min(256)
+}
+
+/// The picture side. One per montage; `output` indexes the layouts.
+pub struct VideoSequencer {
+    joins: Joins,
+    /// Per output: the tail of the previous segment, waiting to dissolve into the next.
+    held: Vec<Vec<frame::Video>>,
+    next: Vec<u64>,
+}
+
+impl VideoSequencer {
+    pub fn new(plan: &Plan, style: &StylePreset, outputs: usize) -> Self {
+        Self {
+            joins: Joins::new(plan, style),
+            held: vec![Vec::new(); outputs],
+            next: vec![0; outputs],
+        }
+    }
+
+    /// Places frame `slot` of segment `segment` (of `len` frames) for `output`, and hands
+    /// every finished frame, with its final timestamp, to `encode`.
+    pub fn push(
+        &mut self,
+        output: usize,
+        picture: &mut frame::Video,
+        segment: usize,
+        slot: u32,
+        len: u32,
+        encode: &mut dyn FnMut(&frame::Video) -> Result<(), super::MediaError>,
+    ) -> Result<(), super::MediaError> {
+        let Joins {
+            overlap,
+            flash,
+            fade,
+            segments,
+            total,
+        } = self.joins;
+        let last = segment + 1 == segments;
+        if overlap > 0 {
+            if !last && slot >= len - overlap {
+                self.held[output].push(picture.clone());
+                return Ok(());
+            }
+            if segment > 0 && slot < overlap {
+                let previous = &self.held[output][slot as usize];
+                mix(picture, previous, 256 - ramp(slot, overlap));
+                if slot + 1 == overlap {
+                    self.held[output].clear();
+                }
+            }
+        }
+        if flash > 0 {
+            if !last && slot + flash >= len {
+                tint(picture, WHITE, ramp(slot + flash - len, flash));
+            }
+            if segment > 0 && slot < flash {
+                tint(picture, WHITE, 256 - ramp(slot, flash));
+            }
+        }
+        let index = self.next[output];
+        if fade > 0 {
+            let fade = u64::from(fade);
+            if index < fade {
+                tint(picture, BLACK, 256 - ramp(index as u32, fade as u32));
+            } else if index + fade >= total {
+                tint(
+                    picture,
+                    BLACK,
+                    ramp((index + fade - total) as u32, fade as u32),
+                );
+            }
+        }
+        picture.set_pts(Some(index as i64));
+        self.next[output] += 1;
+        encode(picture)
+    }
+}
+
+/// Visible plane sizes of an 8-bit 4:2:0 frame.
+fn planes(picture: &frame::Video) -> [(usize, usize); 3] {
+    let (w, h) = (picture.width() as usize, picture.height() as usize);
+    let chroma = (w.div_ceil(2), h.div_ceil(2));
+    [(w, h), chroma, chroma]
+}
+
+/// `picture = picture * (256 - weight) + other * weight`, per pixel.
+fn mix(picture: &mut frame::Video, other: &frame::Video, weight: u32) {
+    for (plane, (width, height)) in planes(picture).into_iter().enumerate() {
+        let (stride, other_stride) = (picture.stride(plane), other.stride(plane));
+        let source = other.data(plane);
+        let target = picture.data_mut(plane);
+        for row in 0..height {
+            let a = &mut target[row * stride..row * stride + width];
+            let b = &source[row * other_stride..row * other_stride + width];
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = ((u32::from(*x) * (256 - weight) + u32::from(*y) * weight) >> 8) as u8;
+            }
+        }
+    }
+}
+
+/// Moves every pixel `weight`/256 of the way towards `colour` (Y, U, V).
+fn tint(picture: &mut frame::Video, colour: [u8; 3], weight: u32) {
+    for (plane, (width, height)) in planes(picture).into_iter().enumerate() {
+        let stride = picture.stride(plane);
+        let towards = u32::from(colour[plane]) * weight;
+        let target = picture.data_mut(plane);
+        for row in 0..height {
+            for x in &mut target[row * stride..row * stride + width] {
+                *x = ((u32::from(*x) * (256 - weight) + towards) >> 8) as u8;
+            }
+        }
+    }
+}
+
+/// The sound side: cross-fades for dissolves, short fades at cuts, fades at the ends.
+pub struct AudioSequencer {
+    joins: Joins,
+    held: (Vec<f32>, Vec<f32>),
+    emitted: u64,
+}
+
+impl AudioSequencer {
+    pub fn new(plan: &Plan, style: &StylePreset) -> Self {
+        Self {
+            joins: Joins::new(plan, style),
+            held: (Vec::new(), Vec::new()),
+            emitted: 0,
+        }
+    }
+
+    /// Takes a whole segment's samples; returns those now final.
+    pub fn push(
+        &mut self,
+        segment: usize,
+        mut left: Vec<f32>,
+        mut right: Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let Joins {
+            overlap,
+            fade,
+            segments,
+            total,
+            ..
+        } = self.joins;
+        let last = segment + 1 == segments;
+        let overlap = (overlap * SAMPLES_PER_FRAME) as usize;
+        if overlap > 0 {
+            if segment > 0 {
+                for i in 0..overlap.min(left.len()) {
+                    // Equal-power cross-fade keeps the loudness steady through the join.
+                    let angle = (i + 1) as f32 / (overlap + 1) as f32 * FRAC_PI_2;
+                    let (fade_out, fade_in) = (angle.cos(), angle.sin());
+                    left[i] = self.held.0[i] * fade_out + left[i] * fade_in;
+                    right[i] = self.held.1[i] * fade_out + right[i] * fade_in;
+                }
+            }
+            if !last {
+                let keep = left.len().saturating_sub(overlap);
+                self.held = (left.split_off(keep), right.split_off(keep));
+            }
+        } else {
+            let n = left.len();
+            for i in 0..CUT_FADE_SAMPLES.min(n / 2) {
+                let gain = i as f32 / CUT_FADE_SAMPLES as f32;
+                if segment > 0 {
+                    left[i] *= gain;
+                    right[i] *= gain;
+                }
+                if !last {
+                    left[n - 1 - i] *= gain;
+                    right[n - 1 - i] *= gain;
+                }
+            }
+        }
+        let fade = u64::from(fade * SAMPLES_PER_FRAME);
+        let total = total * u64::from(SAMPLES_PER_FRAME);
+        if fade > 0 {
+            for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
+                let position = self.emitted + i as u64;
+                let gain = if position < fade {
+                    position as f32 / fade as f32
+                } else if position + fade >= total {
+                    (total - position) as f32 / fade as f32
+                } else {
+                    continue;
+                };
+                *l *= gain;
+                *r *= gain;
+            }
+        }
+        self.emitted += left.len() as u64;
+        (left, right)
+    }
+}
