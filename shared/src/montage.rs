@@ -116,6 +116,42 @@ fn frames_in(seconds: f64) -> u64 {
     }
 }
 
+/// Combines per-window loudness (dBFS) and motion of every clip of a job into highlight
+/// scores: each measure is standardised over all windows of all clips (so neither unit
+/// dominates), then the two are added. A measure that never varies counts for nothing.
+pub fn highlight_scores(loudness_db: &[Vec<f64>], motion: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    fn standardise(values: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let all: Vec<f64> = values.iter().flatten().copied().collect();
+        let n = all.len().max(1) as f64;
+        let mean = all.iter().sum::<f64>() / n;
+        let deviation = (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        values
+            .iter()
+            .map(|clip| {
+                clip.iter()
+                    .map(|v| {
+                        if deviation > 1e-9 {
+                            (v - mean) / deviation
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+    let (loud, busy) = (standardise(loudness_db), standardise(motion));
+    loud.iter()
+        .zip(&busy)
+        .map(|(l, m)| {
+            l.iter()
+                .zip(m.iter().chain(std::iter::repeat(&0.0)))
+                .map(|(a, b)| a + b)
+                .collect()
+        })
+        .collect()
+}
+
 /// Picks the best moments to fill exactly `target_seconds`: segments as long as the style
 /// asks, the highest-scoring windows first, no two overlapping, spread across clips, then
 /// played in the order they happened (clip upload order, then time). Deterministic. With
@@ -378,6 +414,18 @@ mod tests {
                     );
                 }
             }
+        }
+
+        #[test]
+        fn scores_weigh_loudness_and_motion_alike() {
+            let loud = vec![vec![-60.0, -60.0, -10.0, -60.0], vec![-60.0; 4]];
+            let busy = vec![vec![1.0, 1.0, 30.0, 1.0], vec![1.0, 1.0, 1.0, 15.0]];
+            let scores = highlight_scores(&loud, &busy);
+            let best = scores[0][2];
+            assert!(scores.iter().flatten().all(|s| *s <= best), "{scores:?}");
+            assert!(scores[1][3] > scores[1][0], "motion alone still counts");
+            let flat = highlight_scores(&[vec![-20.0; 3]], &[vec![5.0; 3]]);
+            assert_eq!(flat, vec![vec![0.0; 3]]);
         }
 
         #[test]

@@ -10,7 +10,7 @@ use shared::{
     error::ServiceError,
     jobs::{output_key, JobService, OutputFormat, Stage},
     models::{JobInputRow, JobOutputRow, JobRow},
-    montage::{plan_montage, ClipScores},
+    montage::{highlight_scores, plan_montage, ClipScores},
     queue::RenderJob,
     storage::Storage,
     styles::preset,
@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::media::{
+    analyze::analyze,
     probe::probe,
     render::{render, ClipSource, EncoderSettings, OutputTarget},
     MediaError,
@@ -129,12 +130,28 @@ async fn run(
         clips.push(ClipSource { path, info });
     }
 
+    ctx.jobs.set_progress(job.id, Stage::Analyzing, 7).await?;
     let style = preset(job.style.parse().unwrap_or(shared::jobs::Style::Cinematic));
+    let sources: Vec<(PathBuf, f64)> = clips
+        .iter()
+        .map(|c| (c.path.clone(), c.info.duration_seconds))
+        .collect();
+    let measurements = tokio::task::spawn_blocking(move || {
+        sources
+            .iter()
+            .map(|(path, duration)| analyze(path, *duration))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| JobFailure::from(ServiceError::internal(e)))??;
+    let loudness: Vec<Vec<f64>> = measurements.iter().map(|m| m.loudness_db.clone()).collect();
+    let motion: Vec<Vec<f64>> = measurements.into_iter().map(|m| m.motion).collect();
     let scores: Vec<ClipScores> = clips
         .iter()
-        .map(|c| ClipScores {
+        .zip(highlight_scores(&loudness, &motion))
+        .map(|(c, scores)| ClipScores {
             duration_seconds: c.info.duration_seconds,
-            scores: Vec::new(),
+            scores,
         })
         .collect();
     let plan = plan_montage(&scores, job.target_duration as u32, style);

@@ -7,6 +7,7 @@ mod errors;
 mod helpers;
 mod jobs;
 mod media;
+mod montage;
 mod render;
 mod styles;
 mod system;

@@ -219,3 +219,39 @@ pub fn seconds(value: &Value) -> f64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not a duration: {value}"))
 }
+
+/// 20 s of a still grey picture with near-silence, except 12 s to 14 s: a moving test
+/// pattern and a loud tone.
+pub fn quiet_clip_with_burst() -> PathBuf {
+    clip(
+        "burst.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:s=640x360:r=30:d=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=640x360:r=30:d=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc='if(between(t,12,14),0.8,0.002)*sin(2*PI*440*t)':s=48000:d=20",
+            "-filter_complex",
+            "[0][1]overlay=enable='between(t,12,14)'[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+    )
+}

@@ -31,7 +31,11 @@ impl SegmentAudio {
         start: i64,
         len: usize,
     ) -> Result<Self, MediaError> {
-        let graph = decoder.map(|d| resampler(d, time_base)).transpose()?;
+        let spec =
+            format!("aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo");
+        let graph = decoder
+            .map(|d| resampler(d, time_base, &spec))
+            .transpose()?;
         Ok(Self {
             graph,
             start,
@@ -99,7 +103,12 @@ impl SegmentAudio {
     }
 }
 
-fn resampler(decoder: &decoder::Audio, time_base: Rational) -> Result<filter::Graph, MediaError> {
+/// A graph from the decoder's audio to whatever `spec` (a filter chain) makes of it.
+pub fn resampler(
+    decoder: &decoder::Audio,
+    time_base: Rational,
+    spec: &str,
+) -> Result<filter::Graph, MediaError> {
     let mut graph = filter::Graph::new();
     let layout = if decoder.channel_layout().bits() == 0 {
         ChannelLayout::default(i32::from(decoder.channels()))
@@ -124,9 +133,7 @@ fn resampler(decoder: &decoder::Audio, time_base: Rational) -> Result<filter::Gr
         "out",
         "",
     )?;
-    graph.output("in", 0)?.input("out", 0)?.parse(&format!(
-        "aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
-    ))?;
+    graph.output("in", 0)?.input("out", 0)?.parse(spec)?;
     graph.validate()?;
     Ok(graph)
 }

@@ -1,5 +1,6 @@
 //! Everything libav: probing clips and rendering montages, in-process through ffmpeg-next.
 
+pub mod analyze;
 mod audio;
 mod output;
 pub mod probe;

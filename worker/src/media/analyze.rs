@@ -1,0 +1,215 @@
+//! Highlight analysis: how loud and how busy each half-second of a clip is. Video is
+//! sampled at a reduced rate and size (the decoder still decodes every reference frame, but
+//! skips its loop filter and non-reference frames); audio is measured at 8 kHz mono.
+
+use std::path::Path;
+
+use ffmpeg_next::{
+    codec, ffi, format, media,
+    software::scaling,
+    util::{format::Pixel, frame},
+    Discard,
+};
+use shared::montage::ANALYSIS_WINDOW_SECONDS;
+
+use super::{audio::resampler, MediaError};
+
+/// Motion is measured on frames this small...
+const THUMB_WIDTH: u32 = 64;
+const THUMB_HEIGHT: u32 = 36;
+/// ...sampled this often.
+const SAMPLES_PER_SECOND: f64 = 8.0;
+const MEASURE_RATE: i32 = 8_000;
+/// Loudness of a window with no sound at all.
+pub const SILENCE_DB: f64 = -90.0;
+
+/// Per-window measurements of one clip.
+#[derive(Debug, Clone)]
+pub struct ClipMeasurements {
+    /// RMS level in dBFS per window.
+    pub loudness_db: Vec<f64>,
+    /// Mean absolute luma change between sampled thumbnails, 0-255, per window.
+    pub motion: Vec<f64>,
+}
+
+pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, MediaError> {
+    let windows = ((duration_seconds / ANALYSIS_WINDOW_SECONDS).ceil() as usize).max(1);
+    let window_of =
+        |time: f64| ((time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize).min(windows - 1);
+    let mut input =
+        format::input(path).map_err(|e| MediaError::Invalid(format!("could not be read ({e})")))?;
+    let video = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| MediaError::Invalid("has no video".into()))?;
+    let video_index = video.index();
+    let video_time_base = f64::from(video.time_base());
+    let origin = match video.start_time() {
+        ffi::AV_NOPTS_VALUE => 0,
+        start => start,
+    };
+    let mut context = codec::context::Context::from_parameters(video.parameters())?;
+    context.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: 0,
+        ..Default::default()
+    });
+    let mut video_decoder = context.decoder().video()?;
+    video_decoder.skip_loop_filter(Discard::All);
+    video_decoder.skip_frame(Discard::NonReference);
+
+    let audio = input.streams().best(media::Type::Audio);
+    let audio_index = audio.as_ref().map(|s| s.index());
+    let (mut audio_decoder, mut meter) = match &audio {
+        Some(stream) => {
+            let decoder = codec::context::Context::from_parameters(stream.parameters())?
+                .decoder()
+                .audio()?;
+            let origin_in_audio =
+                (origin as f64 * video_time_base / f64::from(stream.time_base())).round() as i64;
+            let graph = resampler(
+                &decoder,
+                stream.time_base(),
+                &format!("aresample={MEASURE_RATE},aformat=sample_fmts=flt:channel_layouts=mono"),
+            )?;
+            (Some(decoder), Some((graph, origin_in_audio)))
+        }
+        None => (None, None),
+    };
+
+    let mut energy = vec![0.0f64; windows];
+    let mut samples = vec![0u64; windows];
+    let mut motion_sum = vec![0.0f64; windows];
+    let mut motion_count = vec![0u32; windows];
+    let mut scaler: Option<scaling::Context> = None;
+    let mut previous: Option<frame::Video> = None;
+    let mut next_sample = 0.0f64;
+    let mut decoded = frame::Video::empty();
+    let mut decoded_audio = frame::Audio::empty();
+    let mut measured = frame::Audio::empty();
+
+    let mut on_video = |decoded: &frame::Video| -> Result<(), MediaError> {
+        let time = decoded
+            .timestamp()
+            .map_or(0.0, |ts| (ts - origin) as f64 * video_time_base);
+        if time + 1e-6 < next_sample {
+            return Ok(());
+        }
+        next_sample = time + 1.0 / SAMPLES_PER_SECOND;
+        let scaler = match scaler.as_mut() {
+            Some(s) => s,
+            None => scaler.insert(scaling::Context::get(
+                decoded.format(),
+                decoded.width(),
+                decoded.height(),
+                Pixel::GRAY8,
+                THUMB_WIDTH,
+                THUMB_HEIGHT,
+                scaling::Flags::FAST_BILINEAR,
+            )?),
+        };
+        let mut thumb = frame::Video::empty();
+        scaler.run(decoded, &mut thumb)?;
+        if let Some(before) = &previous {
+            let window = window_of(time);
+            motion_sum[window] += mean_difference(before, &thumb);
+            motion_count[window] += 1;
+        }
+        previous = Some(thumb);
+        Ok(())
+    };
+    let mut on_audio = |decoded: &mut frame::Audio| -> Result<(), MediaError> {
+        let Some((graph, origin_in_audio)) = meter.as_mut() else {
+            return Ok(());
+        };
+        if let Some(pts) = decoded.timestamp() {
+            decoded.set_pts(Some(pts - *origin_in_audio));
+        }
+        graph
+            .get("in")
+            .expect("source exists")
+            .source()
+            .add(decoded)?;
+        while graph
+            .get("out")
+            .expect("sink exists")
+            .sink()
+            .frame(&mut measured)
+            .is_ok()
+        {
+            let start = measured.pts().unwrap_or(0);
+            for (i, sample) in measured.plane::<f32>(0).iter().enumerate() {
+                let window = window_of((start + i as i64) as f64 / f64::from(MEASURE_RATE));
+                energy[window] += f64::from(*sample) * f64::from(*sample);
+                samples[window] += 1;
+            }
+        }
+        Ok(())
+    };
+
+    for (stream, packet) in input.packets() {
+        if stream.index() == video_index {
+            if video_decoder.send_packet(&packet).is_ok() {
+                while video_decoder.receive_frame(&mut decoded).is_ok() {
+                    on_video(&decoded)?;
+                }
+            }
+        } else if Some(stream.index()) == audio_index {
+            if let Some(decoder) = audio_decoder.as_mut() {
+                if decoder.send_packet(&packet).is_ok() {
+                    while decoder.receive_frame(&mut decoded_audio).is_ok() {
+                        on_audio(&mut decoded_audio)?;
+                    }
+                }
+            }
+        }
+    }
+    let _ = video_decoder.send_eof();
+    while video_decoder.receive_frame(&mut decoded).is_ok() {
+        on_video(&decoded)?;
+    }
+    if let Some(decoder) = audio_decoder.as_mut() {
+        let _ = decoder.send_eof();
+        while decoder.receive_frame(&mut decoded_audio).is_ok() {
+            on_audio(&mut decoded_audio)?;
+        }
+    }
+
+    let loudness_db = energy
+        .iter()
+        .zip(&samples)
+        .map(|(&e, &n)| {
+            if n == 0 || e <= 0.0 {
+                SILENCE_DB
+            } else {
+                (10.0 * (e / n as f64).log10()).max(SILENCE_DB)
+            }
+        })
+        .collect();
+    let motion = motion_sum
+        .iter()
+        .zip(&motion_count)
+        .map(|(&sum, &n)| if n == 0 { 0.0 } else { sum / f64::from(n) })
+        .collect();
+    Ok(ClipMeasurements {
+        loudness_db,
+        motion,
+    })
+}
+
+fn mean_difference(a: &frame::Video, b: &frame::Video) -> f64 {
+    let (width, height) = (THUMB_WIDTH as usize, THUMB_HEIGHT as usize);
+    let (sa, sb) = (a.stride(0), b.stride(0));
+    let (da, db) = (a.data(0), b.data(0));
+    let mut total = 0u64;
+    for row in 0..height {
+        let ra = &da[row * sa..row * sa + width];
+        let rb = &db[row * sb..row * sb + width];
+        total += ra
+            .iter()
+            .zip(rb)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum::<u64>();
+    }
+    total as f64 / (width * height) as f64
+}
