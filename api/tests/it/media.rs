@@ -255,3 +255,23 @@ pub fn quiet_clip_with_burst() -> PathBuf {
         ],
     )
 }
+
+/// Integrated loudness (LUFS) and true peak (dBTP) as ffmpeg's ebur128 filter measures them.
+pub fn loudness(path: &Path) -> (f64, f64) {
+    let output = Command::new("ffmpeg")
+        .args(["-nostats", "-hide_banner", "-i"])
+        .arg(path)
+        .args(["-filter_complex", "ebur128=peak=true", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let summary = &log[log.rfind("Summary:").expect("ebur128 prints a summary")..];
+    let value = |label: &str| -> f64 {
+        let line = summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("{label} in {summary}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    (value("I:"), value("Peak:"))
+}

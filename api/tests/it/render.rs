@@ -118,6 +118,12 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
             (audio_seconds - video_seconds).abs() <= ONE_FRAME,
             "{format}: audio {audio_seconds} vs video {video_seconds}"
         );
+        let (integrated, true_peak) = media::loudness(&path);
+        assert!(
+            (integrated + 14.0).abs() <= 1.0,
+            "{format}: {integrated} LUFS"
+        );
+        assert!(true_peak <= -1.0, "{format}: true peak {true_peak} dBTP");
         let head = std::fs::read(&path).unwrap();
         let moov = head.windows(4).position(|w| w == b"moov").unwrap();
         let mdat = head.windows(4).position(|w| w == b"mdat").unwrap();

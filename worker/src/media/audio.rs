@@ -13,9 +13,9 @@ use super::MediaError;
 
 const AAC_BITRATE: usize = 160_000;
 
-/// The samples of one segment, in two planar channels.
+/// The samples of one segment, in two planar channels; silence where the clip has none.
 pub struct SegmentAudio {
-    graph: Option<filter::Graph>,
+    graph: filter::Graph,
     start: i64,
     left: Vec<f32>,
     right: Vec<f32>,
@@ -23,19 +23,16 @@ pub struct SegmentAudio {
 }
 
 impl SegmentAudio {
-    /// `start` and `len` are in output samples from the clip's start. Without a decoder the
-    /// segment is silent.
+    /// `start` and `len` are in output samples from the clip's start.
     pub fn new(
-        decoder: Option<&decoder::Audio>,
+        decoder: &decoder::Audio,
         time_base: Rational,
         start: i64,
         len: usize,
     ) -> Result<Self, MediaError> {
         let spec =
             format!("aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo");
-        let graph = decoder
-            .map(|d| resampler(d, time_base, &spec))
-            .transpose()?;
+        let graph = resampler(decoder, time_base, &spec)?;
         Ok(Self {
             graph,
             start,
@@ -45,30 +42,26 @@ impl SegmentAudio {
         })
     }
 
-    /// Whether every sample of the segment has been seen (or there is no audio to wait for).
+    /// Whether every sample of the segment has been seen.
     pub fn is_complete(&self) -> bool {
-        self.graph.is_none() || self.covered_until >= self.start + self.left.len() as i64
+        self.covered_until >= self.start + self.left.len() as i64
     }
 
     /// Feeds a decoded frame whose `pts` is already relative to the clip's start.
     pub fn push(&mut self, decoded: &frame::Audio) -> Result<(), MediaError> {
-        if let Some(graph) = self.graph.as_mut() {
-            graph
-                .get("in")
-                .expect("source exists")
-                .source()
-                .add(decoded)?;
-            self.drain();
-        }
+        self.graph
+            .get("in")
+            .expect("source exists")
+            .source()
+            .add(decoded)?;
+        self.drain();
         Ok(())
     }
 
     fn drain(&mut self) {
-        let Some(graph) = self.graph.as_mut() else {
-            return;
-        };
         let mut out = frame::Audio::empty();
-        while graph
+        while self
+            .graph
             .get("out")
             .expect("sink exists")
             .sink()
@@ -77,10 +70,8 @@ impl SegmentAudio {
         {
             let Some(pts) = out.pts() else { continue };
             let samples = out.samples();
-            let (first, last) = (
-                pts.max(self.start),
-                (pts + samples as i64).min(self.start + self.left.len() as i64),
-            );
+            let end = self.start + self.left.len() as i64;
+            let (first, last) = (pts.max(self.start), (pts + samples as i64).min(end));
             if first < last {
                 let from = (first - pts) as usize;
                 let to = (first - self.start) as usize;
@@ -95,10 +86,12 @@ impl SegmentAudio {
 
     /// Flushes the resampler and hands back the segment's samples.
     pub fn finish(mut self) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
-        if let Some(graph) = self.graph.as_mut() {
-            graph.get("in").expect("source exists").source().flush()?;
-            self.drain();
-        }
+        self.graph
+            .get("in")
+            .expect("source exists")
+            .source()
+            .flush()?;
+        self.drain();
         Ok((self.left, self.right))
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 mod audio;
+mod loudness;
 mod output;
 pub mod probe;
 pub mod render;

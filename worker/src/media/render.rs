@@ -1,4 +1,6 @@
-//! Renders a planned montage: one decode per segment, every output fed from that decode.
+//! Renders a planned montage: the sound first (an audio-only pass, cheap, so the whole
+//! montage can be loudness-normalised before encoding), then the picture with one video
+//! decode per segment feeding every output, with the sound interleaved segment by segment.
 
 use std::path::PathBuf;
 
@@ -12,6 +14,7 @@ use shared::{
 pub use super::output::EncoderSettings;
 use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
+    loudness,
     output::OutputFile,
     probe::ClipInfo,
     sequence::{AudioSequencer, VideoSequencer},
@@ -38,9 +41,6 @@ pub struct RenderedOutput {
     pub duration_seconds: f64,
 }
 
-/// How far past a segment's end the demuxer reads for late audio before giving up on it.
-const AUDIO_LAG_SECONDS: f64 = 2.0;
-
 /// Renders `plan` of `clips` in `style` into every target. `progress` receives the
 /// fraction done.
 pub fn render(
@@ -51,38 +51,54 @@ pub fn render(
     settings: &EncoderSettings,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Vec<RenderedOutput>, MediaError> {
+    let (left, right) = montage_audio(clips, plan, style)?;
+
     let mut aac = AacEncoder::new()?;
     let mut outputs = targets
         .iter()
         .map(|t| OutputFile::create(&t.path, t.format.dimensions(), &aac, settings))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut timeline = Timeline {
-        video: VideoSequencer::new(plan, style, outputs.len()),
-        audio: AudioSequencer::new(plan, style),
-        grade: style.grade.filter(),
-    };
+    let mut sequencer = VideoSequencer::new(plan, style, outputs.len());
+    let grade = style.grade.filter();
+    let audio_time_base = aac.time_base();
+    let mut audio_sent = 0usize;
     let total_frames: u64 = plan.segments.iter().map(|s| u64::from(s.frames)).sum();
     let mut frames_done = 0u64;
     for (index, segment) in plan.segments.iter().enumerate() {
         let clip = &clips[segment.clip];
-        render_segment(
-            clip,
+        let mut pictures = SegmentPictures {
             index,
             segment,
-            &mut outputs,
-            &mut aac,
-            &mut timeline,
-            &mut |done| progress((frames_done + u64::from(done)) as f64 / total_frames as f64),
-        )
-        .map_err(|err| match err {
-            MediaError::Invalid(why) => {
-                MediaError::Invalid(format!("Clip {} {why}", segment.clip + 1))
-            }
-            other => other,
-        })?;
+            grade: grade.as_deref(),
+            sequencer: &mut sequencer,
+        };
+        render_video(clip, &mut pictures, &mut outputs, &mut |done| {
+            progress((frames_done + u64::from(done)) as f64 / total_frames as f64)
+        })
+        .map_err(naming(segment))?;
         frames_done += u64::from(segment.frames);
+        // Sound up to the last finished frame, so the files stay interleaved.
+        let upto = (sequencer.emitted() * u64::from(SAMPLES_PER_FRAME)) as usize;
+        aac.push(
+            &left[audio_sent..upto],
+            &right[audio_sent..upto],
+            &mut |packet: &Packet| {
+                outputs
+                    .iter_mut()
+                    .try_for_each(|o| o.write_audio(packet, audio_time_base))
+            },
+        )?;
+        audio_sent = upto;
     }
-    let audio_time_base = aac.time_base();
+    aac.push(
+        &left[audio_sent..],
+        &right[audio_sent..],
+        &mut |packet: &Packet| {
+            outputs
+                .iter_mut()
+                .try_for_each(|o| o.write_audio(packet, audio_time_base))
+        },
+    )?;
     aac.finish(&mut |packet: &Packet| {
         outputs
             .iter_mut()
@@ -106,75 +122,127 @@ pub fn render(
         .collect()
 }
 
-/// What joins segments: the sequencers and the style's colour grade.
-struct Timeline {
-    video: VideoSequencer,
-    audio: AudioSequencer,
-    grade: Option<String>,
+/// Prefixes a clip's problem with which clip it is.
+fn naming(segment: &Segment) -> impl Fn(MediaError) -> MediaError {
+    let clip = segment.clip + 1;
+    move |err| match err {
+        MediaError::Invalid(why) => MediaError::Invalid(format!("Clip {clip} {why}")),
+        other => other,
+    }
 }
 
-fn render_segment(
-    clip: &ClipSource,
-    segment_index: usize,
-    segment: &Segment,
-    outputs: &mut [OutputFile],
-    aac: &mut AacEncoder,
-    timeline: &mut Timeline,
-    progress: &mut dyn FnMut(u32),
-) -> Result<(), MediaError> {
-    let mut input = format::input(&clip.path)
-        .map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
-    let video_stream = input
+/// The montage's whole sound: each segment's audio (silence where a clip has none), joined
+/// as the style asks, then loudness-normalised.
+fn montage_audio(
+    clips: &[ClipSource],
+    plan: &Plan,
+    style: &StylePreset,
+) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
+    let samples = (plan.output_frames() * u64::from(SAMPLES_PER_FRAME)) as usize;
+    let (mut left, mut right) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+    let mut sequencer = AudioSequencer::new(plan, style);
+    for (index, segment) in plan.segments.iter().enumerate() {
+        let (l, r) = segment_audio(&clips[segment.clip], segment).map_err(naming(segment))?;
+        let (l, r) = sequencer.push(index, l, r);
+        left.extend_from_slice(&l);
+        right.extend_from_slice(&r);
+    }
+    loudness::normalize(&mut left, &mut right);
+    Ok((left, right))
+}
+
+/// Where a clip's timeline starts (seconds) and the index of its video stream.
+fn video_origin(input: &format::context::Input) -> Result<(usize, f64, f64), MediaError> {
+    let stream = input
         .streams()
         .best(media::Type::Video)
         .ok_or_else(|| MediaError::Invalid("has no video".into()))?;
-    let video_index = video_stream.index();
-    let video_time_base = f64::from(video_stream.time_base());
-    let origin = match video_stream.start_time() {
+    let time_base = f64::from(stream.time_base());
+    let origin = match stream.start_time() {
         ffi::AV_NOPTS_VALUE => 0.0,
-        start => start as f64 * video_time_base,
+        start => start as f64 * time_base,
     };
-    let mut video_context = codec::context::Context::from_parameters(video_stream.parameters())?;
-    video_context.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    let mut video_decoder = video_context.decoder().video()?;
+    Ok((stream.index(), time_base, origin))
+}
 
-    let audio = if clip.info.has_audio {
-        input.streams().best(media::Type::Audio)
-    } else {
-        None
-    };
-    let audio_index = audio.as_ref().map(|s| s.index());
-    let audio_time_base = audio
-        .as_ref()
-        .map(|s| s.time_base())
-        .unwrap_or(ffmpeg::Rational(1, SAMPLE_RATE as i32));
-    let mut audio_decoder = match &audio {
-        Some(stream) => Some(
-            codec::context::Context::from_parameters(stream.parameters())?
-                .decoder()
-                .audio()?,
-        ),
-        None => None,
-    };
-    let origin_in_audio = (origin / f64::from(audio_time_base)).round() as i64;
-    let mut segment_audio = SegmentAudio::new(
-        audio_decoder.as_ref(),
-        audio_time_base,
-        (segment.start_seconds * f64::from(SAMPLE_RATE)).round() as i64,
-        (segment.frames * SAMPLES_PER_FRAME) as usize,
-    )?;
-
-    if segment.start_seconds > 0.0 {
-        let target = ((origin + segment.start_seconds) * f64::from(ffi::AV_TIME_BASE)) as i64;
-        // Lands on the keyframe at or before the target; decoding then walks up to it.
+/// Seeks to the keyframe at or before `start` seconds into the clip (decoding then walks
+/// up to it). A failed seek decodes from the beginning instead.
+fn seek_to(input: &mut format::context::Input, origin: f64, start: f64) {
+    if start > 0.0 {
+        let target = ((origin + start) * f64::from(ffi::AV_TIME_BASE)) as i64;
         if let Err(err) = input.seek(target, ..target) {
             tracing::debug!(error = %err, "seek failed; decoding from the start");
         }
     }
+}
+
+fn segment_audio(clip: &ClipSource, segment: &Segment) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
+    let len = (segment.frames * SAMPLES_PER_FRAME) as usize;
+    let start = (segment.start_seconds * f64::from(SAMPLE_RATE)).round() as i64;
+    if !clip.info.has_audio {
+        return Ok((vec![0.0; len], vec![0.0; len]));
+    }
+    let mut input = format::input(&clip.path)
+        .map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
+    let (_, _, origin) = video_origin(&input)?;
+    let Some(stream) = input.streams().best(media::Type::Audio) else {
+        return Ok((vec![0.0; len], vec![0.0; len]));
+    };
+    let (index, time_base) = (stream.index(), stream.time_base());
+    let mut decoder = codec::context::Context::from_parameters(stream.parameters())?
+        .decoder()
+        .audio()?;
+    let mut audio = SegmentAudio::new(&decoder, time_base, start, len)?;
+    let mut clock = AudioClock {
+        origin: (origin / f64::from(time_base)).round() as i64,
+        expected: 0,
+    };
+    seek_to(&mut input, origin, segment.start_seconds);
+    for (stream, packet) in input.packets() {
+        if stream.index() == index && decoder.send_packet(&packet).is_ok() {
+            drain_audio(&mut decoder, &mut audio, &mut clock)?;
+            if audio.is_complete() {
+                break;
+            }
+        }
+    }
+    if !audio.is_complete() {
+        let _ = decoder.send_eof();
+        drain_audio(&mut decoder, &mut audio, &mut clock)?;
+    }
+    audio.finish()
+}
+
+/// One segment's place in the montage, for the picture pass.
+struct SegmentPictures<'a> {
+    index: usize,
+    segment: &'a Segment,
+    grade: Option<&'a str>,
+    sequencer: &'a mut VideoSequencer,
+}
+
+fn render_video(
+    clip: &ClipSource,
+    pictures: &mut SegmentPictures<'_>,
+    outputs: &mut [OutputFile],
+    progress: &mut dyn FnMut(u32),
+) -> Result<(), MediaError> {
+    let segment = pictures.segment;
+    let mut input = format::input(&clip.path)
+        .map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
+    let (video_index, video_time_base, origin) = video_origin(&input)?;
+    let parameters = input
+        .stream(video_index)
+        .expect("index from the same input")
+        .parameters();
+    let mut context = codec::context::Context::from_parameters(parameters)?;
+    context.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: 0,
+        ..Default::default()
+    });
+    let mut decoder = context.decoder().video()?;
+    seek_to(&mut input, origin, segment.start_seconds);
 
     let sizes: Vec<(u32, u32)> = outputs.iter().map(OutputFile::size).collect();
     let mut graph: Option<VideoGraph> = None;
@@ -185,17 +253,17 @@ fn render_segment(
             None => graph.insert(VideoGraph::new(
                 picked,
                 clip.info.rotation,
-                timeline.grade.as_deref(),
+                pictures.grade,
                 &sizes,
             )?),
         };
         graph.push(picked, i64::from(slot))?;
         for (index, output) in outputs.iter_mut().enumerate() {
             while graph.pull(index, &mut scaled) {
-                timeline.video.push(
+                pictures.sequencer.push(
                     index,
                     &mut scaled,
-                    segment_index,
+                    pictures.index,
                     slot,
                     segment.frames,
                     &mut |f| output.encode_video(f),
@@ -209,67 +277,30 @@ fn render_segment(
     };
 
     let mut selector = FrameSelector::new(segment.start_seconds, segment.frames);
-    let segment_end = segment.start_seconds + segment.duration_seconds();
-    let mut audio_clock = AudioClock {
-        origin: origin_in_audio,
-        expected: 0,
-    };
     for (stream, packet) in input.packets() {
-        let index = stream.index();
-        if index == video_index && !selector.is_done() {
-            // A corrupt packet loses a frame, not the job; the selector repeats its neighbour.
-            if video_decoder.send_packet(&packet).is_ok() {
-                drain_video(
-                    &mut video_decoder,
-                    &mut selector,
-                    video_time_base,
-                    origin,
-                    &mut emit,
-                )?;
-            }
-        } else if Some(index) == audio_index && !segment_audio.is_complete() {
-            if let Some(decoder) = audio_decoder.as_mut() {
-                if decoder.send_packet(&packet).is_ok() {
-                    drain_audio(decoder, &mut segment_audio, &mut audio_clock)?;
-                }
+        // A corrupt packet loses a frame, not the job; the selector repeats its neighbour.
+        if stream.index() == video_index && decoder.send_packet(&packet).is_ok() {
+            drain_video(
+                &mut decoder,
+                &mut selector,
+                video_time_base,
+                origin,
+                &mut emit,
+            )?;
+            if selector.is_done() {
+                return Ok(());
             }
         }
-        let packet_time = packet.pts().map_or(0.0, |pts| {
-            pts as f64 * f64::from(stream.time_base()) - origin
-        });
-        if selector.is_done()
-            && (segment_audio.is_complete() || packet_time > segment_end + AUDIO_LAG_SECONDS)
-        {
-            break;
-        }
     }
-    if !selector.is_done() {
-        let _ = video_decoder.send_eof();
-        drain_video(
-            &mut video_decoder,
-            &mut selector,
-            video_time_base,
-            origin,
-            &mut emit,
-        )?;
-        selector.finish(&mut emit)?;
-    }
-    if let Some(decoder) = audio_decoder
-        .as_mut()
-        .filter(|_| !segment_audio.is_complete())
-    {
-        let _ = decoder.send_eof();
-        drain_audio(decoder, &mut segment_audio, &mut audio_clock)?;
-    }
-    let (left, right) = segment_audio.finish()?;
-    let (left, right) = timeline.audio.push(segment_index, left, right);
-    let time_base = aac.time_base();
-    aac.push(&left, &right, &mut |packet: &Packet| {
-        outputs
-            .iter_mut()
-            .try_for_each(|o| o.write_audio(packet, time_base))
-    })?;
-    Ok(())
+    let _ = decoder.send_eof();
+    drain_video(
+        &mut decoder,
+        &mut selector,
+        video_time_base,
+        origin,
+        &mut emit,
+    )?;
+    selector.finish(&mut emit)
 }
 
 /// Hands every frame the decoder has ready to the selector, timed from the clip's start.
@@ -281,7 +312,7 @@ fn drain_video(
     emit: &mut impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
 ) -> Result<(), MediaError> {
     let mut decoded = frame::Video::empty();
-    while decoder.receive_frame(&mut decoded).is_ok() {
+    while !selector.is_done() && decoder.receive_frame(&mut decoded).is_ok() {
         let time = decoded
             .timestamp()
             .map_or(0.0, |ts| ts as f64 * time_base - origin);

@@ -65,6 +65,11 @@ impl VideoSequencer {
         }
     }
 
+    /// Frames finished so far (the same for every output).
+    pub fn emitted(&self) -> u64 {
+        self.next.first().copied().unwrap_or(0)
+    }
+
     /// Places frame `slot` of segment `segment` (of `len` frames) for `output`, and hands
     /// every finished frame, with its final timestamp, to `encode`.
     pub fn push(
