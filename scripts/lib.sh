@@ -36,6 +36,7 @@ ensure_packages() {
   command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v clang >/dev/null || missing+=(clang)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
   [ -e /usr/lib/llvm-14/lib/libclang.so ] || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
   for lib in libavcodec libavformat libavfilter libavdevice libswscale libswresample libavutil; do
     pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")

@@ -69,6 +69,9 @@ pub struct RenderConfig {
     pub heartbeat_interval: Duration,
     pub missed_heartbeats: usize,
     pub scratch_dir: std::path::PathBuf,
+    /// The mark drawn on outputs of jobs with `watermark=true`.
+    pub watermark_text: String,
+    pub watermark_font: std::path::PathBuf,
 }
 
 impl Config {
@@ -136,6 +139,12 @@ impl Config {
                     &env::temp_dir().join("montage-worker").to_string_lossy(),
                 )
                 .into(),
+                watermark_text: get("WATERMARK_TEXT", "Montage"),
+                watermark_font: get(
+                    "WATERMARK_FONT",
+                    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                )
+                .into(),
             },
         };
         config.validate()?;
@@ -163,6 +172,12 @@ impl Config {
                 "UPLOAD_PART_CONCURRENCY/WORKER_CONCURRENCY",
                 "0",
             ));
+        }
+        let text = &self.render.watermark_text;
+        // Kept to characters that need no escaping inside a libavfilter graph.
+        let plain = |c: char| c.is_alphanumeric() || " .,!?@#&()+-_".contains(c);
+        if !(1..=40).contains(&text.chars().count()) || !text.chars().all(plain) {
+            return Err(ConfigError::invalid("WATERMARK_TEXT", text));
         }
         if self.limits.free_max_duration < crate::jobs::MIN_TARGET_DURATION {
             return Err(ConfigError::invalid(
@@ -229,6 +244,14 @@ mod tests {
             matches!(err, ConfigError::DefaultSecret("S3_SECRET_KEY")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn watermark_text_must_be_plain() {
+        assert!(config(&[("WATERMARK_TEXT", "GG wp!")]).is_ok());
+        for bad in ["", "a:b", "it's", "%{pts}", &"x".repeat(41)] {
+            assert!(config(&[("WATERMARK_TEXT", bad)]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,10 @@ use shared::{
     config::Config, db::Db, heartbeat::WorkerRegistry, jobs::JobService, queue, storage::Storage,
 };
 
-use crate::{media::render::EncoderSettings, process::WorkerContext};
+use crate::{
+    media::render::{EncoderSettings, Watermark},
+    process::WorkerContext,
+};
 
 /// A name no other worker process has: apalis tracks liveness per name, and two processes
 /// sharing one would keep each other's orphaned jobs from ever being recovered.
@@ -47,6 +50,10 @@ pub async fn run(
         encoder: EncoderSettings {
             preset: config.render.x264_preset.clone(),
             threads: config.render.encoder_threads,
+        },
+        watermark: Watermark {
+            text: config.render.watermark_text.clone(),
+            font: config.render.watermark_font.clone(),
         },
     });
 

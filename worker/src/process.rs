@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::media::{
     analyze::analyze,
     probe::probe,
-    render::{render, ClipSource, EncoderSettings, OutputTarget},
+    render::{render, ClipSource, EncoderSettings, OutputTarget, Watermark},
     MediaError,
 };
 
@@ -31,6 +31,7 @@ pub struct WorkerContext {
     pub storage: Storage,
     pub scratch_dir: PathBuf,
     pub encoder: EncoderSettings,
+    pub watermark: Watermark,
 }
 
 /// Why a job failed, as its owner will read it.
@@ -175,11 +176,20 @@ async fn run(
         let (progress_tx, progress_rx) = watch::channel(0u8);
         let reporter = tokio::spawn(report_progress(ctx.jobs.clone(), job.id, progress_rx));
         let settings = ctx.encoder.clone();
+        let watermark = job.watermark.then(|| ctx.watermark.clone());
         let result = tokio::task::spawn_blocking(move || {
-            render(&clips, &plan, style, &targets, &settings, &mut |fraction| {
-                // Rendering spans 10 % to 90 % of the job.
-                let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
-            })
+            render(
+                &clips,
+                &plan,
+                style,
+                watermark.as_ref(),
+                &targets,
+                &settings,
+                &mut |fraction| {
+                    // Rendering spans 10 % to 90 % of the job.
+                    let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
+                },
+            )
         })
         .await;
         reporter.abort();

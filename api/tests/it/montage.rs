@@ -8,7 +8,7 @@ use shared::{
 use worker::media::{
     analyze::analyze,
     probe::probe,
-    render::{render, ClipSource, EncoderSettings, OutputTarget},
+    render::{render, ClipSource, EncoderSettings, OutputTarget, Watermark},
 };
 
 use crate::media;
@@ -70,13 +70,16 @@ fn sharpness(gray: &[u8], width: usize, rows: std::ops::Range<usize>) -> f64 {
     total as f64 / count as f64
 }
 
-#[test]
-fn portrait_from_landscape_is_sharp_in_the_middle_and_blurred_around_it() {
+/// Renders 10 s of `clip` as a gaming montage in `format` and returns frame 30 as gray bytes.
+fn render_frame(
+    clip: std::path::PathBuf,
+    format: OutputFormat,
+    watermark: Option<&Watermark>,
+) -> Vec<u8> {
     worker::media::init();
-    let path = media::h264_1080p60();
     let clips = vec![ClipSource {
-        info: probe(&path).unwrap(),
-        path,
+        info: probe(&clip).unwrap(),
+        path: clip,
     }];
     let scores = vec![ClipScores {
         duration_seconds: clips[0].info.duration_seconds,
@@ -85,8 +88,8 @@ fn portrait_from_landscape_is_sharp_in_the_middle_and_blurred_around_it() {
     let plan = plan_montage(&scores, 10, preset(Style::Gaming));
     let dir = tempfile::tempdir().unwrap();
     let target = OutputTarget {
-        format: OutputFormat::Portrait,
-        path: dir.path().join("portrait.mp4"),
+        format,
+        path: dir.path().join("out.mp4"),
     };
     let settings = EncoderSettings {
         preset: "ultrafast".into(),
@@ -96,15 +99,15 @@ fn portrait_from_landscape_is_sharp_in_the_middle_and_blurred_around_it() {
         &clips,
         &plan,
         preset(Style::Gaming),
+        watermark,
         &[target],
         &settings,
         &mut |_| {},
     )
     .unwrap();
-
     let raw = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
-        .arg(dir.path().join("portrait.mp4"))
+        .arg(dir.path().join("out.mp4"))
         .args([
             "-vf",
             "select=eq(n\\,30)",
@@ -118,16 +121,27 @@ fn portrait_from_landscape_is_sharp_in_the_middle_and_blurred_around_it() {
         ])
         .output()
         .unwrap();
-    assert_eq!(raw.stdout.len(), 1080 * 1920, "one 1080x1920 gray frame");
+    let (width, height) = format.dimensions();
+    assert_eq!(
+        raw.stdout.len(),
+        (width * height) as usize,
+        "one {width}x{height} gray frame"
+    );
+    raw.stdout
+}
+
+#[test]
+fn portrait_from_landscape_is_sharp_in_the_middle_and_blurred_around_it() {
+    let frame = render_frame(media::h264_1080p60(), OutputFormat::Portrait, None);
     // The 16:9 picture scaled to 1080 wide is 608 high, centred: rows 656 to 1264.
-    let middle = sharpness(&raw.stdout, 1080, 700..1220);
-    let top = sharpness(&raw.stdout, 1080, 50..600);
-    let bottom = sharpness(&raw.stdout, 1080, 1320..1870);
+    let middle = sharpness(&frame, 1080, 700..1220);
+    let top = sharpness(&frame, 1080, 50..600);
+    let bottom = sharpness(&frame, 1080, 1320..1870);
     assert!(
         middle > 4.0 * top && middle > 4.0 * bottom,
         "middle {middle}, top {top}, bottom {bottom}"
     );
-    let mean_top = raw.stdout[50 * 1080..600 * 1080]
+    let mean_top = frame[50 * 1080..600 * 1080]
         .iter()
         .map(|&v| f64::from(v))
         .sum::<f64>()
@@ -136,4 +150,36 @@ fn portrait_from_landscape_is_sharp_in_the_middle_and_blurred_around_it() {
         mean_top > 24.0,
         "the background is a picture, not black bars: mean luma {mean_top}"
     );
+}
+
+/// Mean absolute difference of two gray frames over a rectangle.
+fn difference(
+    a: &[u8],
+    b: &[u8],
+    width: usize,
+    rows: std::ops::Range<usize>,
+    columns: std::ops::Range<usize>,
+) -> f64 {
+    let mut total = 0u64;
+    for row in rows.clone() {
+        for column in columns.clone() {
+            total += u64::from(a[row * width + column].abs_diff(b[row * width + column]));
+        }
+    }
+    total as f64 / (rows.len() * columns.len()) as f64
+}
+
+#[test]
+fn the_watermark_marks_the_bottom_right_corner_only() {
+    let mark = Watermark {
+        text: "GG Montage".into(),
+        font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),
+    };
+    let clip = media::vp9_720p_webm();
+    let plain = render_frame(clip.clone(), OutputFormat::Landscape, None);
+    let marked = render_frame(clip, OutputFormat::Landscape, Some(&mark));
+    let corner = difference(&plain, &marked, 1920, 1012..1048, 1640..1880);
+    let elsewhere = difference(&plain, &marked, 1920, 100..500, 100..900);
+    assert!(corner > 8.0, "the mark shows: {corner}");
+    assert!(elsewhere < 1.0, "nothing else changes: {elsewhere}");
 }

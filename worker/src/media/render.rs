@@ -12,6 +12,7 @@ use shared::{
 };
 
 pub use super::output::EncoderSettings;
+pub use super::video::Watermark;
 use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
     loudness,
@@ -47,6 +48,7 @@ pub fn render(
     clips: &[ClipSource],
     plan: &Plan,
     style: &StylePreset,
+    watermark: Option<&Watermark>,
     targets: &[OutputTarget],
     settings: &EncoderSettings,
     progress: &mut dyn FnMut(f64),
@@ -70,6 +72,7 @@ pub fn render(
             index,
             segment,
             grade: grade.as_deref(),
+            watermark,
             sequencer: &mut sequencer,
         };
         render_video(clip, &mut pictures, &mut outputs, &mut |done| {
@@ -218,6 +221,7 @@ struct SegmentPictures<'a> {
     index: usize,
     segment: &'a Segment,
     grade: Option<&'a str>,
+    watermark: Option<&'a Watermark>,
     sequencer: &'a mut VideoSequencer,
 }
 
@@ -254,6 +258,7 @@ fn render_video(
                 picked,
                 clip.info.rotation,
                 pictures.grade,
+                pictures.watermark,
                 &sizes,
             )?),
         };

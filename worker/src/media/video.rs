@@ -79,8 +79,30 @@ impl FrameSelector {
     }
 }
 
+/// A semi-transparent text mark in the bottom-right corner.
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    /// Plain text (checked at configuration: nothing that needs escaping).
+    pub text: String,
+    pub font: std::path::PathBuf,
+}
+
+impl Watermark {
+    /// A `drawtext` step (with its leading comma) sized to the output.
+    fn filter(&self, height: u32) -> String {
+        let size = (height / 28).max(12);
+        let margin = height / 36;
+        format!(
+            ",drawtext=fontfile='{}':text='{}':fontsize={size}:fontcolor=white@0.6:\
+             shadowcolor=black@0.45:shadowx=2:shadowy=2:x=w-tw-{margin}:y=h-th-{margin}",
+            self.font.display(),
+            self.text
+        )
+    }
+}
+
 /// One clip's filter graph: upright the picture, then one branch per output layout that
-/// scales to fit and pads to the exact frame size, in yuv420p.
+/// scales and lays it out at the exact frame size, in yuv420p.
 pub struct VideoGraph {
     graph: filter::Graph,
     outputs: usize,
@@ -107,12 +129,13 @@ fn layout_branch(
     output: &str,
     source_aspect: f64,
     (width, height): (u32, u32),
+    finish: &str,
 ) -> String {
     let target_aspect = f64::from(width) / f64::from(height);
     if (source_aspect / target_aspect - 1.0).abs() < SAME_SHAPE {
         return format!(
             "[{input}]scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,\
-             crop={width}:{height},setsar=1,format=yuv420p[{output}]"
+             crop={width}:{height}{finish},setsar=1,format=yuv420p[{output}]"
         );
     }
     let (small_w, small_h) = ((width / 8) & !1, (height / 8) & !1);
@@ -121,7 +144,7 @@ fn layout_branch(
          [{output}bg]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,crop={small_w}:{small_h},\
          boxblur=6:2,eq=brightness=-0.08,scale={width}:{height}:flags=bilinear[{output}blur];\
          [{output}fg]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic[{output}fit];\
-         [{output}blur][{output}fit]overlay=(W-w)/2:(H-h)/2,setsar=1,format=yuv420p[{output}]"
+         [{output}blur][{output}fit]overlay=(W-w)/2:(H-h)/2{finish},setsar=1,format=yuv420p[{output}]"
     )
 }
 
@@ -132,6 +155,7 @@ impl VideoGraph {
         sample: &frame::Video,
         rotation: u32,
         grade: Option<&str>,
+        watermark: Option<&Watermark>,
         sizes: &[(u32, u32)],
     ) -> Result<Self, MediaError> {
         let mut graph = filter::Graph::new();
@@ -170,11 +194,13 @@ impl VideoGraph {
         for (index, size) in sizes.iter().enumerate() {
             graph.add(&sink, &format!("out{index}"), "")?;
             spec.push(';');
+            let finish = watermark.map(|w| w.filter(size.1)).unwrap_or_default();
             spec.push_str(&layout_branch(
                 &format!("s{index}"),
                 &format!("out{index}"),
                 source_aspect,
                 *size,
+                &finish,
             ));
         }
         let mut parser = graph.output("in", 0)?;
