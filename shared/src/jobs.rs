@@ -256,6 +256,11 @@ pub fn output_key(job_id: Uuid, format: OutputFormat) -> String {
     format!("jobs/{job_id}/outputs/{}.mp4", format.as_str())
 }
 
+/// The storage key of an output's poster image.
+pub fn poster_key(job_id: Uuid, format: OutputFormat) -> String {
+    format!("jobs/{job_id}/outputs/{}.jpg", format.as_str())
+}
+
 #[derive(Clone)]
 pub struct JobService {
     db: Db,
@@ -466,6 +471,7 @@ impl JobService {
                                 job_outputs::height.eq(output.height),
                                 job_outputs::duration_seconds.eq(output.duration_seconds),
                                 job_outputs::size_bytes.eq(output.size_bytes),
+                                job_outputs::poster_key.eq(&output.poster_key),
                             ))
                             .execute(conn)?;
                     }

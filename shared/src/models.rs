@@ -86,4 +86,5 @@ pub struct JobOutputRow {
     pub duration_seconds: f64,
     pub size_bytes: i64,
     pub created_at: DateTime<Utc>,
+    pub poster_key: Option<String>,
 }

@@ -65,6 +65,7 @@ diesel::table! {
         duration_seconds -> Float8,
         size_bytes -> Int8,
         created_at -> Timestamptz,
+        poster_key -> Nullable<Text>,
     }
 }
 

@@ -8,7 +8,7 @@ use std::{
 
 use shared::{
     error::ServiceError,
-    jobs::{output_key, JobService, OutputFormat, Stage},
+    jobs::{output_key, poster_key, JobService, OutputFormat, Stage},
     models::{JobInputRow, JobOutputRow, JobRow},
     montage::{highlight_scores, plan_montage, ClipScores},
     queue::RenderJob,
@@ -207,6 +207,10 @@ async fn run(
         ctx.storage
             .put_file(&key, &output.path, "video/mp4")
             .await?;
+        let poster = poster_key(job.id, output.format);
+        ctx.storage
+            .put_file(&poster, &output.poster_path, "image/jpeg")
+            .await?;
         outputs.push(JobOutputRow {
             job_id: job.id,
             format: output.format.as_str().to_owned(),
@@ -216,6 +220,7 @@ async fn run(
             duration_seconds: output.duration_seconds,
             size_bytes: size as i64,
             created_at: chrono::Utc::now(),
+            poster_key: Some(poster),
         });
     }
     Ok(outputs)

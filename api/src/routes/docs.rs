@@ -30,6 +30,7 @@ use crate::{error, routes};
         routes::jobs::list_jobs,
         routes::jobs::get_job,
         routes::jobs::download,
+        routes::jobs::poster,
         routes::styles::list_styles,
         routes::styles::get_style,
         openapi_json,

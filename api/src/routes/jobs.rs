@@ -64,6 +64,8 @@ pub struct JobOutputView {
     pub size: i64,
     /// Relative URL that redirects to a short-lived download link.
     pub download_url: String,
+    /// Relative URL that redirects to a short-lived link to the poster (JPEG).
+    pub poster_url: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -132,6 +134,9 @@ fn output_view(job_id: Uuid, output: JobOutputRow) -> Option<JobOutputView> {
         duration: output.duration_seconds,
         size: output.size_bytes,
         download_url: format!("/api/v2/jobs/{job_id}/download?format={format}"),
+        poster_url: output
+            .poster_key
+            .map(|_| format!("/api/v2/jobs/{job_id}/poster?format={format}")),
     })
 }
 
@@ -355,6 +360,42 @@ pub async fn download(
     path: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> ApiResult<HttpResponse> {
+    redirect_to_output(&state, caller, path.into_inner(), &query, Artefact::Video).await
+}
+
+/// Redirects to a short-lived link to an output's poster image (JPEG).
+#[utoipa::path(
+    get, path = "/api/v2/jobs/{job_id}/poster", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path), DownloadQuery),
+    responses(
+        (status = 302, description = "Location: presigned URL, valid for a few minutes"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such job, or not yours, or no poster for that format", body = ErrorEnvelope),
+        (status = 409, description = "The job has not succeeded (yet)", body = ErrorEnvelope),
+        (status = 422, description = "Unknown format", body = ErrorEnvelope),
+    )
+)]
+pub async fn poster(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    query: web::Query<DownloadQuery>,
+) -> ApiResult<HttpResponse> {
+    redirect_to_output(&state, caller, path.into_inner(), &query, Artefact::Poster).await
+}
+
+enum Artefact {
+    Video,
+    Poster,
+}
+
+async fn redirect_to_output(
+    state: &AppState,
+    caller: Caller,
+    job_id: Uuid,
+    query: &DownloadQuery,
+    artefact: Artefact,
+) -> ApiResult<HttpResponse> {
     let raw = query.format.as_deref().unwrap_or("landscape");
     let format: OutputFormat = raw.trim().to_lowercase().parse().map_err(|()| {
         ServiceError::invalid_field(
@@ -365,15 +406,17 @@ pub async fn download(
             ),
         )
     })?;
-    let job_id = path.into_inner();
     let output = state.jobs.output(caller.0, job_id, format).await?;
-    let url = state
-        .storage
-        .presign_get(
-            &output.storage_key,
-            &format!("montage-{job_id}-{format}.mp4"),
-        )
-        .await?;
+    let (key, name) = match artefact {
+        Artefact::Video => (
+            Some(output.storage_key),
+            format!("montage-{job_id}-{format}.mp4"),
+        ),
+        Artefact::Poster => (output.poster_key, format!("montage-{job_id}-{format}.jpg")),
+    };
+    let key =
+        key.ok_or_else(|| ServiceError::not_found(&format!("The {format} poster of this job")))?;
+    let url = state.storage.presign_get(&key, &name).await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -47,7 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(jobs::list_jobs)),
             )
             .service(web::resource("/{job_id}").route(web::get().to(jobs::get_job)))
-            .service(web::resource("/{job_id}/download").route(web::get().to(jobs::download))),
+            .service(web::resource("/{job_id}/download").route(web::get().to(jobs::download)))
+            .service(web::resource("/{job_id}/poster").route(web::get().to(jobs::poster))),
     );
 }
 

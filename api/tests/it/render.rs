@@ -132,6 +132,44 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
             "{format}: index before the media data (faststart)"
         );
         std::fs::remove_file(path).unwrap();
+
+        let poster = app
+            .get(
+                &format!("/api/v2/jobs/{job_id}/poster?format={format}"),
+                &user,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(poster.status(), 302);
+        let location = poster.headers()["location"].to_str().unwrap().to_owned();
+        let jpeg = reqwest::get(&location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "{format}: a JPEG");
+        let poster_path = tempfile::Builder::new().suffix(".jpg").tempfile().unwrap();
+        std::fs::write(poster_path.path(), &jpeg).unwrap();
+        let probe = ffprobe(poster_path.path());
+        let image = stream(&probe, "video");
+        assert_eq!(
+            (
+                image["width"].as_i64().unwrap(),
+                image["height"].as_i64().unwrap()
+            ),
+            (width, height)
+        );
+    }
+    for output in job["outputs"].as_array().unwrap() {
+        assert!(
+            output["poster_url"]
+                .as_str()
+                .unwrap()
+                .contains("/poster?format="),
+            "{output}"
+        );
     }
 }
 

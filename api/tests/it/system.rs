@@ -50,6 +50,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v2/jobs"),
     ("get", "/api/v2/jobs/{job_id}"),
     ("get", "/api/v2/jobs/{job_id}/download"),
+    ("get", "/api/v2/jobs/{job_id}/poster"),
     ("get", "/api/v2/styles"),
     ("get", "/api/v2/styles/{style_id}"),
 ];

@@ -4,6 +4,7 @@ pub mod analyze;
 mod audio;
 mod loudness;
 mod output;
+mod poster;
 pub mod probe;
 pub mod render;
 mod sequence;

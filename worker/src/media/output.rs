@@ -23,16 +23,20 @@ pub struct OutputFile {
     path: PathBuf,
     width: u32,
     height: u32,
+    poster_at: i64,
+    poster: Option<frame::Video>,
 }
 
 const VIDEO_TIME_BASE: Rational = Rational(1, OUTPUT_FPS as i32);
 
 impl OutputFile {
+    /// Opens the file; the frame with timestamp `poster_at` becomes its poster.
     pub fn create(
         path: &Path,
         (width, height): (u32, u32),
         audio: &AacEncoder,
         settings: &EncoderSettings,
+        poster_at: u64,
     ) -> Result<Self, MediaError> {
         let mut context = format::output_as(path, "mp4")?;
         let h264 = encoder::find_by_name("libx264")
@@ -80,6 +84,8 @@ impl OutputFile {
             path: path.to_owned(),
             width,
             height,
+            poster_at: poster_at as i64,
+            poster: None,
         })
     }
 
@@ -88,6 +94,9 @@ impl OutputFile {
     }
 
     pub fn encode_video(&mut self, frame: &frame::Video) -> Result<(), MediaError> {
+        if frame.pts() == Some(self.poster_at) {
+            self.poster = Some(frame.clone());
+        }
         self.video.send_frame(frame)?;
         self.write_video_packets()
     }
@@ -123,11 +132,18 @@ impl OutputFile {
         Ok(())
     }
 
-    /// Flushes the encoder and completes the file (moving the index to the front).
-    pub fn finish(mut self) -> Result<PathBuf, MediaError> {
+    /// Flushes the encoder, completes the file (moving the index to the front) and writes
+    /// the poster beside it. Returns the video's and the poster's paths.
+    pub fn finish(mut self) -> Result<(PathBuf, PathBuf), MediaError> {
         self.video.send_eof()?;
         self.write_video_packets()?;
         self.context.write_trailer()?;
-        Ok(self.path)
+        let poster = self.path.with_extension("jpg");
+        let frame = self
+            .poster
+            .as_ref()
+            .ok_or_else(|| MediaError::Internal("the poster frame never came".into()))?;
+        super::poster::write_jpeg(frame, &poster)?;
+        Ok((self.path, poster))
     }
 }

@@ -37,6 +37,7 @@ pub struct OutputTarget {
 pub struct RenderedOutput {
     pub format: OutputFormat,
     pub path: PathBuf,
+    pub poster_path: PathBuf,
     pub width: u32,
     pub height: u32,
     pub duration_seconds: f64,
@@ -58,7 +59,16 @@ pub fn render(
     let mut aac = AacEncoder::new()?;
     let mut outputs = targets
         .iter()
-        .map(|t| OutputFile::create(&t.path, t.format.dimensions(), &aac, settings))
+        // A third of the way in: past any fade-in, usually in the thick of it.
+        .map(|t| {
+            OutputFile::create(
+                &t.path,
+                t.format.dimensions(),
+                &aac,
+                settings,
+                plan.output_frames() / 3,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut sequencer = VideoSequencer::new(plan, style, outputs.len());
     let grade = style.grade.filter();
@@ -113,10 +123,11 @@ pub fn render(
         .zip(outputs)
         .map(|(target, output)| {
             let (width, height) = output.size();
-            let path = output.finish()?;
+            let (path, poster_path) = output.finish()?;
             Ok(RenderedOutput {
                 format: target.format,
                 path,
+                poster_path,
                 width,
                 height,
                 duration_seconds,

@@ -1,0 +1,1 @@
+ALTER TABLE job_outputs DROP COLUMN poster_key;

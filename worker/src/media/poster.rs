@@ -1,0 +1,52 @@
+//! Poster images: one frame of an output as a JPEG.
+
+use std::path::Path;
+
+use ffmpeg_next::{
+    codec, encoder, ffi,
+    software::scaling,
+    util::{format::Pixel, frame},
+    Packet, Rational,
+};
+
+use super::MediaError;
+
+/// JPEG quantiser (2 is best, 31 worst); 3 is visually lossless for a thumbnail.
+const QUALITY: i32 = 3;
+
+pub fn write_jpeg(picture: &frame::Video, path: &Path) -> Result<(), MediaError> {
+    let (width, height) = (picture.width(), picture.height());
+    // JPEG wants full-range YUV; the video frames are limited range.
+    let mut full_range = frame::Video::empty();
+    scaling::Context::get(
+        picture.format(),
+        width,
+        height,
+        Pixel::YUVJ420P,
+        width,
+        height,
+        scaling::Flags::BICUBIC,
+    )?
+    .run(picture, &mut full_range)?;
+    let jpeg = encoder::find(codec::Id::MJPEG)
+        .ok_or_else(|| MediaError::Internal("no JPEG encoder".into()))?;
+    let mut context = codec::context::Context::new_with_codec(jpeg)
+        .encoder()
+        .video()?;
+    context.set_width(width);
+    context.set_height(height);
+    context.set_format(Pixel::YUVJ420P);
+    context.set_time_base(Rational(1, 1));
+    context.set_flags(codec::Flags::QSCALE);
+    context.set_global_quality(QUALITY * ffi::FF_QP2LAMBDA);
+    let mut encoder = context.open_as(jpeg)?;
+    // SAFETY: the frame is ours and valid; the field is plain data read by the encoder.
+    unsafe { (*full_range.as_mut_ptr()).quality = QUALITY * ffi::FF_QP2LAMBDA };
+    full_range.set_pts(Some(0));
+    encoder.send_frame(&full_range)?;
+    encoder.send_eof()?;
+    let mut packet = Packet::empty();
+    encoder.receive_packet(&mut packet)?;
+    std::fs::write(path, packet.data().unwrap_or_default())?;
+    Ok(())
+}
