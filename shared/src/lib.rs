@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod heartbeat;
+pub mod hud;
 pub mod jobs;
 pub mod models;
 pub mod montage;

@@ -8,6 +8,7 @@ use std::{
 
 use shared::{
     error::ServiceError,
+    hud::{self, Crop},
     jobs::{output_key, poster_key, JobService, OutputFormat, Stage},
     models::{JobInputRow, JobOutputRow, JobRow},
     montage::{highlight_scores, plan_montage, ClipScores},
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::media::{
-    analyze::analyze,
+    analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
     render::{render, ClipSource, EncoderSettings, OutputTarget, Watermark},
     MediaError,
@@ -128,7 +129,11 @@ async fn run(
                 other => other.into(),
             })?;
         tracing::debug!(job_id = %job.id, clip = input.position, ?info, "probed");
-        clips.push(ClipSource { path, info });
+        clips.push(ClipSource {
+            path,
+            info,
+            crop: None,
+        });
     }
 
     ctx.jobs.set_progress(job.id, Stage::Analyzing, 7).await?;
@@ -145,6 +150,17 @@ async fn run(
     })
     .await
     .map_err(|e| JobFailure::from(ServiceError::internal(e)))??;
+    if job.hud_remove {
+        for (clip, measured) in clips.iter_mut().zip(&measurements) {
+            let found = hud::detect(
+                &measured.change_map,
+                THUMB_WIDTH as usize,
+                THUMB_HEIGHT as usize,
+            );
+            tracing::debug!(job_id = %job.id, ?found, "HUD detection");
+            clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
+        }
+    }
     let loudness: Vec<Vec<f64>> = measurements.iter().map(|m| m.loudness_db.clone()).collect();
     let motion: Vec<Vec<f64>> = measurements.into_iter().map(|m| m.motion).collect();
     let scores: Vec<ClipScores> = clips

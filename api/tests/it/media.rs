@@ -275,3 +275,15 @@ pub fn loudness(path: &Path) -> (f64, f64) {
     };
     (value("I:"), value("Peak:"))
 }
+
+/// A stand-in for gameplay with a HUD: random noise that changes every pixel every frame,
+/// under a static white score bar across the top 44 rows and a static 120x90 minimap in
+/// the bottom-right corner. 640x360, 4 s.
+pub fn game_with_hud() -> PathBuf {
+    clip(
+        "game-with-hud.mp4",
+        &["-f", "lavfi", "-i", "nullsrc=s=640x360:r=30:d=4,geq=lum='random(1)*255':cb=128:cr=128,\
+          drawbox=x=0:y=0:w=iw:h=44:color=white:t=fill,drawbox=x=520:y=270:w=120:h=90:color=0x3050A0:t=fill",
+          "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+    )
+}

@@ -1,12 +1,13 @@
 //! The montage logic on real decoded media, through the same library calls the worker makes.
 
 use shared::{
+    hud::{self, Crop},
     jobs::{OutputFormat, Style},
     montage::{highlight_scores, plan_montage, ClipScores},
     styles::preset,
 };
 use worker::media::{
-    analyze::analyze,
+    analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
     render::{render, ClipSource, EncoderSettings, OutputTarget, Watermark},
 };
@@ -72,6 +73,7 @@ fn sharpness(gray: &[u8], width: usize, rows: std::ops::Range<usize>) -> f64 {
 
 /// Renders 10 s of `clip` as a gaming montage in `format` and returns frame 30 as gray bytes.
 fn render_frame(
+    crop: Option<Crop>,
     clip: std::path::PathBuf,
     format: OutputFormat,
     watermark: Option<&Watermark>,
@@ -80,6 +82,7 @@ fn render_frame(
     let clips = vec![ClipSource {
         info: probe(&clip).unwrap(),
         path: clip,
+        crop,
     }];
     let scores = vec![ClipScores {
         duration_seconds: clips[0].info.duration_seconds,
@@ -132,7 +135,7 @@ fn render_frame(
 
 #[test]
 fn portrait_from_landscape_is_sharp_in_the_middle_and_blurred_around_it() {
-    let frame = render_frame(media::h264_1080p60(), OutputFormat::Portrait, None);
+    let frame = render_frame(None, media::h264_1080p60(), OutputFormat::Portrait, None);
     // The 16:9 picture scaled to 1080 wide is 608 high, centred: rows 656 to 1264.
     let middle = sharpness(&frame, 1080, 700..1220);
     let top = sharpness(&frame, 1080, 50..600);
@@ -176,10 +179,50 @@ fn the_watermark_marks_the_bottom_right_corner_only() {
         font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),
     };
     let clip = media::vp9_720p_webm();
-    let plain = render_frame(clip.clone(), OutputFormat::Landscape, None);
-    let marked = render_frame(clip, OutputFormat::Landscape, Some(&mark));
+    let plain = render_frame(None, clip.clone(), OutputFormat::Landscape, None);
+    let marked = render_frame(None, clip, OutputFormat::Landscape, Some(&mark));
     let corner = difference(&plain, &marked, 1920, 1012..1048, 1640..1880);
     let elsewhere = difference(&plain, &marked, 1920, 100..500, 100..900);
     assert!(corner > 8.0, "the mark shows: {corner}");
     assert!(elsewhere < 1.0, "nothing else changes: {elsewhere}");
+}
+
+fn mean_luma(frame: &[u8], width: usize, rows: std::ops::Range<usize>) -> f64 {
+    let band = &frame[rows.start * width..rows.end * width];
+    band.iter().map(|&v| f64::from(v)).sum::<f64>() / band.len() as f64
+}
+
+#[test]
+fn hud_removal_crops_a_static_overlay_and_keeps_the_moving_picture() {
+    worker::media::init();
+    let clip = media::game_with_hud();
+    let info = probe(&clip).unwrap();
+    let measured = analyze(&clip, info.duration_seconds).unwrap();
+    let crop = hud::detect(
+        &measured.change_map,
+        THUMB_WIDTH as usize,
+        THUMB_HEIGHT as usize,
+    )
+    .expect("HUD found");
+    // The bar is the top 12 % (44 of 360 rows); the minimap is 120x90 in the bottom right.
+    assert!((crop.top - 44.0 / 360.0).abs() < 0.02, "{crop:?}");
+    assert!(crop.right > 0.15 && crop.bottom > 0.15, "{crop:?}");
+    assert!(crop.left < 0.02, "{crop:?}");
+
+    let plain = render_frame(None, clip.clone(), OutputFormat::Landscape, None);
+    let cropped = render_frame(Some(crop), clip, OutputFormat::Landscape, None);
+    let (bar_before, bar_after) = (
+        mean_luma(&plain, 1920, 0..100),
+        mean_luma(&cropped, 1920, 0..100),
+    );
+    assert!(
+        bar_before > 200.0,
+        "the white bar is there without removal: {bar_before}"
+    );
+    assert!(bar_after < 170.0, "and gone with it: {bar_after}");
+    let middle = mean_luma(&cropped, 1920, 400..700);
+    assert!(
+        (90.0..170.0).contains(&middle),
+        "the moving picture is kept: {middle}"
+    );
 }

@@ -14,9 +14,9 @@ use shared::montage::ANALYSIS_WINDOW_SECONDS;
 
 use super::{audio::resampler, MediaError};
 
-/// Motion is measured on frames this small...
-const THUMB_WIDTH: u32 = 64;
-const THUMB_HEIGHT: u32 = 36;
+/// Motion and static regions are measured on frames this small...
+pub const THUMB_WIDTH: u32 = 160;
+pub const THUMB_HEIGHT: u32 = 90;
 /// ...sampled this often.
 const SAMPLES_PER_SECOND: f64 = 8.0;
 const MEASURE_RATE: i32 = 8_000;
@@ -30,6 +30,9 @@ pub struct ClipMeasurements {
     pub loudness_db: Vec<f64>,
     /// Mean absolute luma change between sampled thumbnails, 0-255, per window.
     pub motion: Vec<f64>,
+    /// Mean change of each thumbnail pixel over the whole clip (row-major,
+    /// [`THUMB_WIDTH`] x [`THUMB_HEIGHT`]), for HUD detection.
+    pub change_map: Vec<f32>,
 }
 
 pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, MediaError> {
@@ -81,6 +84,8 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
     let mut samples = vec![0u64; windows];
     let mut motion_sum = vec![0.0f64; windows];
     let mut motion_count = vec![0u32; windows];
+    let mut change_sum = vec![0u32; (THUMB_WIDTH * THUMB_HEIGHT) as usize];
+    let mut change_count = 0u32;
     let mut scaler: Option<scaling::Context> = None;
     let mut previous: Option<frame::Video> = None;
     let mut next_sample = 0.0f64;
@@ -112,8 +117,9 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         scaler.run(decoded, &mut thumb)?;
         if let Some(before) = &previous {
             let window = window_of(time);
-            motion_sum[window] += mean_difference(before, &thumb);
+            motion_sum[window] += accumulate_difference(before, &thumb, &mut change_sum);
             motion_count[window] += 1;
+            change_count += 1;
         }
         previous = Some(thumb);
         Ok(())
@@ -191,13 +197,19 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         .zip(&motion_count)
         .map(|(&sum, &n)| if n == 0 { 0.0 } else { sum / f64::from(n) })
         .collect();
+    let change_map = change_sum
+        .iter()
+        .map(|&sum| sum as f32 / change_count.max(1) as f32)
+        .collect();
     Ok(ClipMeasurements {
         loudness_db,
         motion,
+        change_map,
     })
 }
 
-fn mean_difference(a: &frame::Video, b: &frame::Video) -> f64 {
+/// Adds each pixel's change to `per_pixel`; returns the mean change.
+fn accumulate_difference(a: &frame::Video, b: &frame::Video, per_pixel: &mut [u32]) -> f64 {
     let (width, height) = (THUMB_WIDTH as usize, THUMB_HEIGHT as usize);
     let (sa, sb) = (a.stride(0), b.stride(0));
     let (da, db) = (a.data(0), b.data(0));
@@ -205,11 +217,15 @@ fn mean_difference(a: &frame::Video, b: &frame::Video) -> f64 {
     for row in 0..height {
         let ra = &da[row * sa..row * sa + width];
         let rb = &db[row * sb..row * sb + width];
-        total += ra
+        for ((x, y), sum) in ra
             .iter()
             .zip(rb)
-            .map(|(x, y)| u64::from(x.abs_diff(*y)))
-            .sum::<u64>();
+            .zip(&mut per_pixel[row * width..(row + 1) * width])
+        {
+            let change = u32::from(x.abs_diff(*y));
+            *sum += change;
+            total += u64::from(change);
+        }
     }
     total as f64 / (width * height) as f64
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use ffmpeg_next::{self as ffmpeg, codec, ffi, format, media, util::frame, Packet};
 use shared::{
+    hud::Crop,
     jobs::OutputFormat,
     montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
     styles::StylePreset,
@@ -26,6 +27,8 @@ use super::{
 pub struct ClipSource {
     pub path: PathBuf,
     pub info: ClipInfo,
+    /// Cropped off every frame first (HUD removal).
+    pub crop: Option<Crop>,
 }
 
 pub struct OutputTarget {
@@ -268,6 +271,7 @@ fn render_video(
             None => graph.insert(VideoGraph::new(
                 picked,
                 clip.info.rotation,
+                clip.crop.as_ref(),
                 pictures.grade,
                 pictures.watermark,
                 &sizes,

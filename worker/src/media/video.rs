@@ -2,7 +2,7 @@
 //! into every requested layout through one libavfilter graph per clip.
 
 use ffmpeg_next::{self as ffmpeg, ffi, filter, util::frame};
-use shared::montage::OUTPUT_FPS;
+use shared::{hud::Crop, montage::OUTPUT_FPS};
 
 use super::MediaError;
 
@@ -154,6 +154,7 @@ impl VideoGraph {
     pub fn new(
         sample: &frame::Video,
         rotation: u32,
+        crop: Option<&Crop>,
         grade: Option<&str>,
         watermark: Option<&Watermark>,
         sizes: &[(u32, u32)],
@@ -176,15 +177,22 @@ impl VideoGraph {
         let sink = filter::find("buffersink")
             .ok_or_else(|| MediaError::Internal("no buffersink filter".into()))?;
         graph.add(&buffer, "in", &args)?;
-        let displayed = f64::from(sample.width()) * f64::from(sar_num) / f64::from(sar_den);
+        let (crop, kept_width, kept_height) = match crop {
+            Some(crop) => {
+                let (w, h, x, y) = crop.pixels(sample.width(), sample.height());
+                (format!("crop={w}:{h}:{x}:{y},"), w, h)
+            }
+            None => (String::new(), sample.width(), sample.height()),
+        };
+        let displayed = f64::from(kept_width) * f64::from(sar_num) / f64::from(sar_den);
         let source_aspect = if rotation % 180 == 90 {
-            f64::from(sample.height()) / displayed
+            f64::from(kept_height) / displayed
         } else {
-            displayed / f64::from(sample.height())
+            displayed / f64::from(kept_height)
         };
         let grade = grade.map(|g| format!("{g},")).unwrap_or_default();
         let mut spec = format!(
-            "[in]{}{grade}split={}",
+            "[in]{crop}{}{grade}split={}",
             transpose_for(rotation),
             sizes.len()
         );
