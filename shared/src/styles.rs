@@ -14,7 +14,7 @@ pub enum Transition {
     Cut,
     /// Picture and sound cross-fade over `seconds`; the segments overlap by that much.
     Dissolve { seconds: f64 },
-    /// The picture flashes to white and back over `seconds` around the cut.
+    /// The picture cuts to white, which fades into the next shot over `seconds`.
     Flash { seconds: f64 },
 }
 

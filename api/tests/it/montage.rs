@@ -71,6 +71,55 @@ fn sharpness(gray: &[u8], width: usize, rows: std::ops::Range<usize>) -> f64 {
     total as f64 / count as f64
 }
 
+/// Renders 10 s of `clips` in `style` into one `format` output; returns the directory
+/// (kept alive by the caller) and the file.
+fn render_montage(
+    clips: &[std::path::PathBuf],
+    style: Style,
+    crop: Option<Crop>,
+    format: OutputFormat,
+    watermark: Option<&Watermark>,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    worker::media::init();
+    let sources: Vec<ClipSource> = clips
+        .iter()
+        .map(|path| ClipSource {
+            info: probe(path).unwrap(),
+            path: path.clone(),
+            crop,
+        })
+        .collect();
+    let scores: Vec<ClipScores> = sources
+        .iter()
+        .map(|c| ClipScores {
+            duration_seconds: c.info.duration_seconds,
+            scores: Vec::new(),
+        })
+        .collect();
+    let plan = plan_montage(&scores, 10, preset(style));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.mp4");
+    let target = OutputTarget {
+        format,
+        path: path.clone(),
+    };
+    let settings = EncoderSettings {
+        preset: "ultrafast".into(),
+        threads: 0,
+    };
+    render(
+        &sources,
+        &plan,
+        preset(style),
+        watermark,
+        &[target],
+        &settings,
+        &mut |_| {},
+    )
+    .unwrap();
+    (dir, path)
+}
+
 /// Renders 10 s of `clip` as a gaming montage in `format` and returns frame 30 as gray bytes.
 fn render_frame(
     crop: Option<Crop>,
@@ -78,39 +127,10 @@ fn render_frame(
     format: OutputFormat,
     watermark: Option<&Watermark>,
 ) -> Vec<u8> {
-    worker::media::init();
-    let clips = vec![ClipSource {
-        info: probe(&clip).unwrap(),
-        path: clip,
-        crop,
-    }];
-    let scores = vec![ClipScores {
-        duration_seconds: clips[0].info.duration_seconds,
-        scores: Vec::new(),
-    }];
-    let plan = plan_montage(&scores, 10, preset(Style::Gaming));
-    let dir = tempfile::tempdir().unwrap();
-    let target = OutputTarget {
-        format,
-        path: dir.path().join("out.mp4"),
-    };
-    let settings = EncoderSettings {
-        preset: "ultrafast".into(),
-        threads: 0,
-    };
-    render(
-        &clips,
-        &plan,
-        preset(Style::Gaming),
-        watermark,
-        &[target],
-        &settings,
-        &mut |_| {},
-    )
-    .unwrap();
+    let (_dir, path) = render_montage(&[clip], Style::Gaming, crop, format, watermark);
     let raw = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
-        .arg(dir.path().join("out.mp4"))
+        .arg(&path)
         .args([
             "-vf",
             "select=eq(n\\,30)",
@@ -131,6 +151,62 @@ fn render_frame(
         "one {width}x{height} gray frame"
     );
     raw.stdout
+}
+
+/// Scene-change score of every frame, as ffmpeg's scene detection rates it (0 to 1).
+fn scene_scores(path: &std::path::Path) -> Vec<f64> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(path)
+        .args([
+            "-vf",
+            "select='gte(scene,0)',metadata=print",
+            "-an",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|line| line.split("lavfi.scene_score=").nth(1))
+        .map(|score| score.trim().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_energetic_montage_cuts_far_more_often_than_a_chill_one() {
+    let clips = [
+        media::h264_1080p60(),
+        media::vp9_720p_webm(),
+        media::hevc_480p(),
+        media::rotated_small(),
+    ];
+    let (_a, energetic) = render_montage(
+        &clips,
+        Style::Energetic,
+        None,
+        OutputFormat::Landscape,
+        None,
+    );
+    let (_b, chill) = render_montage(&clips, Style::Chill, None, OutputFormat::Landscape, None);
+    let (fast, slow) = (scene_scores(&energetic), scene_scores(&chill));
+    let cuts = |scores: &[f64]| scores.iter().filter(|&&s| s > 0.1).count();
+    let top = |scores: &[f64]| {
+        let mut sorted = scores.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        sorted.truncate(8);
+        sorted
+    };
+    assert!(
+        cuts(&fast) >= cuts(&slow) + 3 && cuts(&fast) >= 2 * cuts(&slow).max(1),
+        "energetic {} cuts, chill {}; highest scores {:?} and {:?}",
+        cuts(&fast),
+        cuts(&slow),
+        top(&fast),
+        top(&slow)
+    );
 }
 
 #[test]

@@ -30,7 +30,7 @@ impl Joins {
     fn new(plan: &Plan, style: &StylePreset) -> Self {
         let frames = |seconds: f64| (seconds * f64::from(OUTPUT_FPS)).round() as u32;
         let flash = match style.transition {
-            Transition::Flash { seconds } => frames(seconds / 2.0),
+            Transition::Flash { seconds } => frames(seconds),
             Transition::Cut | Transition::Dissolve { .. } => 0,
         };
         Self {
@@ -102,13 +102,9 @@ impl VideoSequencer {
                 }
             }
         }
-        if flash > 0 {
-            if !last && slot + flash >= len {
-                tint(picture, WHITE, ramp(slot + flash - len, flash));
-            }
-            if segment > 0 && slot < flash {
-                tint(picture, WHITE, 256 - ramp(slot, flash));
-            }
+        if flash > 0 && segment > 0 && slot < flash {
+            // A hard cut to white that fades into the new shot.
+            tint(picture, WHITE, 256 * (flash - slot) / flash);
         }
         let index = self.next[output];
         if fade > 0 {
