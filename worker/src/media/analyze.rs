@@ -57,6 +57,9 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         count: 0,
         ..Default::default()
     });
+    // Thumbnails need no bit-exact decoding: allow the decoders' speed shortcuts.
+    // SAFETY: plain field on a context not yet opened.
+    unsafe { (*context.as_mut_ptr()).flags2 |= ffi::AV_CODEC_FLAG2_FAST };
     let mut video_decoder = context.decoder().video()?;
     video_decoder.skip_loop_filter(Discard::All);
     video_decoder.skip_frame(Discard::NonReference);
