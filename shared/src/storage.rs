@@ -208,10 +208,6 @@ pub struct ObjectWriter {
 }
 
 impl ObjectWriter {
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     pub fn written(&self) -> u64 {
         self.written
     }

@@ -199,6 +199,18 @@ impl TestApp {
         }
     }
 
+    /// GETs a public route and parses its JSON body.
+    pub async fn public_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn get(&self, path: &str, user: &TestUser) -> reqwest::RequestBuilder {
         self.client
             .get(self.url(path))

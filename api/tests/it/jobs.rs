@@ -27,6 +27,13 @@ async fn job_count(app: &TestApp, user: &TestUser) -> i64 {
     body["data"]["total"].as_i64().unwrap()
 }
 
+/// A refused request leaves no job row and no stored object behind.
+async fn assert_nothing_kept(app: &TestApp, user: &TestUser) {
+    assert_eq!(job_count(app, user).await, 0, "no job was kept");
+    let objects = app.storage.keys_under("jobs/").await.unwrap();
+    assert!(objects.is_empty(), "no object was kept: {objects:?}");
+}
+
 #[tokio::test]
 async fn creating_a_job_stores_it_pending_with_its_options() {
     let app = spawn_app().await;
@@ -146,12 +153,7 @@ async fn bad_job_requests_are_refused_and_leave_nothing_behind() {
         .unwrap();
     assert_error(anonymous, 401, "AUTHENTICATION_REQUIRED").await;
 
-    assert_eq!(job_count(&app, &user).await, 0, "no job was kept");
-    assert_eq!(
-        app.storage.keys_under("jobs/").await.unwrap(),
-        Vec::<String>::new(),
-        "no object was kept"
-    );
+    assert_nothing_kept(&app, &user).await;
 }
 
 #[tokio::test]
@@ -198,12 +200,7 @@ async fn size_limits_answer_413_and_remove_partial_uploads() {
         .await;
     assert_error(response, 413, "PAYLOAD_TOO_LARGE").await;
 
-    assert_eq!(job_count(&app, &user).await, 0);
-    assert_eq!(
-        app.storage.keys_under("jobs/").await.unwrap(),
-        Vec::<String>::new(),
-        "no object was kept"
-    );
+    assert_nothing_kept(&app, &user).await;
 }
 
 #[tokio::test]
