@@ -69,6 +69,8 @@ pub struct RenderConfig {
     pub heartbeat_interval: Duration,
     pub missed_heartbeats: usize,
     pub scratch_dir: std::path::PathBuf,
+    /// Longest a job may run (download to upload) before it fails with `RENDER_TIMEOUT`.
+    pub job_timeout: Duration,
     /// The mark drawn on outputs of jobs with `watermark=true`.
     pub watermark_text: String,
     pub watermark_font: std::path::PathBuf,
@@ -139,6 +141,7 @@ impl Config {
                     &env::temp_dir().join("montage-worker").to_string_lossy(),
                 )
                 .into(),
+                job_timeout: Duration::from_secs(parse(&lookup, "JOB_TIMEOUT_SECS", 1800)?),
                 watermark_text: get("WATERMARK_TEXT", "Montage"),
                 watermark_font: get(
                     "WATERMARK_FONT",

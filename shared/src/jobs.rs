@@ -12,7 +12,7 @@ use crate::{
     db::Db,
     error::{ErrorCode, ServiceError, ServiceResult},
     models::{JobInputRow, JobOutputRow, JobRow, NewJob},
-    schema::{job_inputs, job_outputs, jobs},
+    schema::{idempotency_keys, job_inputs, job_outputs, jobs},
 };
 
 pub const MIN_TARGET_DURATION: u32 = 10;
@@ -64,16 +64,45 @@ wire_enum!(
 );
 wire_enum!(
     /// Where a job is in its life.
-    JobStatus { Pending => "PENDING", Processing => "PROCESSING", Success => "SUCCESS", Failed => "FAILED" }
+    JobStatus {
+        Pending => "PENDING", Processing => "PROCESSING", Success => "SUCCESS", Failed => "FAILED",
+        Cancelled => "CANCELLED",
+    }
 );
 wire_enum!(
     /// What a job is doing now.
     Stage {
         Queued => "queued", Downloading => "downloading", Probing => "probing",
         Analyzing => "analyzing", Rendering => "rendering", Uploading => "uploading",
-        Done => "done", Failed => "failed",
+        Done => "done", Failed => "failed", Cancelled => "cancelled",
     }
 );
+
+impl JobStatus {
+    /// Whether the job has ended and will not change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Success | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancellation {
+    /// The job had not started: it is CANCELLED now and will never run.
+    Cancelled,
+    /// The job is running: its worker stops it within seconds.
+    Requested,
+}
+
+/// Whether a job creation made a new job or found the one an idempotency key names.
+#[derive(Debug)]
+pub enum Creation {
+    New(JobRow),
+    Existing(JobRow),
+}
+
+/// How long an idempotency key keeps returning the same job.
+pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
 
 impl OutputFormat {
     /// Width and height of the rendered video.
@@ -271,15 +300,41 @@ impl JobService {
         Self { db }
     }
 
-    /// Records a new PENDING job and its stored inputs in one transaction.
+    /// The job an idempotency key of `user` names, if it was used within the window.
+    pub async fn find_by_idempotency_key(
+        &self,
+        user: AuthUser,
+        key: String,
+    ) -> ServiceResult<Option<JobRow>> {
+        self.db
+            .run(move |conn| {
+                let since = Utc::now() - chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
+                Ok(idempotency_keys::table
+                    .inner_join(jobs::table)
+                    .filter(idempotency_keys::user_id.eq(user.id))
+                    .filter(idempotency_keys::key.eq(key))
+                    .filter(idempotency_keys::created_at.gt(since))
+                    .select(JobRow::as_select())
+                    .first(conn)
+                    .optional()?)
+            })
+            .await
+    }
+
+    /// Records a new PENDING job and its stored inputs in one transaction, with its
+    /// idempotency key if any. When a concurrent request with the same key won, returns
+    /// that request's job instead.
     pub async fn create(
         &self,
         user: AuthUser,
         job_id: Uuid,
         options: JobOptions,
         inputs: Vec<StoredInput>,
-    ) -> ServiceResult<JobRow> {
-        self.db
+        idempotency_key: Option<String>,
+    ) -> ServiceResult<Creation> {
+        let lookup_key = idempotency_key.clone();
+        let created = self
+            .db
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let job = diesel::insert_into(jobs::table)
@@ -314,13 +369,123 @@ impl JobService {
                     diesel::insert_into(job_inputs::table)
                         .values(&rows)
                         .execute(conn)?;
+                    if let Some(key) = idempotency_key {
+                        let since = Utc::now() - chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
+                        // An expired use of the key no longer counts.
+                        diesel::delete(
+                            idempotency_keys::table
+                                .filter(idempotency_keys::user_id.eq(user.id))
+                                .filter(idempotency_keys::key.eq(&key))
+                                .filter(idempotency_keys::created_at.le(since)),
+                        )
+                        .execute(conn)?;
+                        diesel::insert_into(idempotency_keys::table)
+                            .values((
+                                idempotency_keys::user_id.eq(user.id),
+                                idempotency_keys::key.eq(key),
+                                idempotency_keys::job_id.eq(job_id),
+                            ))
+                            .execute(conn)?;
+                    }
                     Ok(job)
+                })
+            })
+            .await;
+        match created {
+            Ok(job) => Ok(Creation::New(job)),
+            Err(err) if is_unique_violation(&err) && lookup_key.is_some() => {
+                let existing = self
+                    .find_by_idempotency_key(user, lookup_key.expect("checked"))
+                    .await?;
+                existing.map(Creation::Existing).ok_or(err)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Cancels a job of `user`'s: a pending one at once, a running one by asking its
+    /// worker. A job that already ended is a conflict.
+    pub async fn cancel(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<Cancellation> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let job = jobs::table
+                        .find(job_id)
+                        .filter(jobs::user_id.eq(user.id))
+                        .select(JobRow::as_select())
+                        .for_update()
+                        .first(conn)
+                        .optional()?
+                        .ok_or_else(|| ServiceError::not_found("Job"))?;
+                    let now = Utc::now();
+                    match job.status.parse::<JobStatus>() {
+                        Ok(JobStatus::Pending) => {
+                            diesel::update(jobs::table.find(job_id))
+                                .set((
+                                    jobs::status.eq(JobStatus::Cancelled.as_str()),
+                                    jobs::stage.eq(Stage::Cancelled.as_str()),
+                                    jobs::cancel_requested_at.eq(now),
+                                    jobs::finished_at.eq(now),
+                                    jobs::updated_at.eq(now),
+                                ))
+                                .execute(conn)?;
+                            Ok(Cancellation::Cancelled)
+                        }
+                        Ok(JobStatus::Processing) => {
+                            diesel::update(
+                                jobs::table
+                                    .find(job_id)
+                                    .filter(jobs::cancel_requested_at.is_null()),
+                            )
+                            .set((jobs::cancel_requested_at.eq(now), jobs::updated_at.eq(now)))
+                            .execute(conn)?;
+                            Ok(Cancellation::Requested)
+                        }
+                        _ => Err(ServiceError::conflict(format!(
+                            "Job already ended ({})",
+                            job.status
+                        ))
+                        .with_data(serde_json::json!({ "status": job.status }))),
+                    }
                 })
             })
             .await
     }
 
-    /// Removes a job that never reached the queue.
+    /// The storage keys (inputs, outputs, posters) of an ended job of `user`'s, so they can
+    /// be removed before the job itself ([`JobService::discard`]). A job still pending or
+    /// running is a conflict: cancel it first.
+    pub async fn ended_job_keys(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<Vec<String>> {
+        let details = self.get(user, job_id).await?;
+        if !details
+            .job
+            .status
+            .parse::<JobStatus>()
+            .is_ok_and(JobStatus::is_final)
+        {
+            return Err(
+                ServiceError::conflict("Only ended jobs can be deleted; cancel it first")
+                    .with_data(serde_json::json!({ "status": details.job.status })),
+            );
+        }
+        let mut keys: Vec<String> = self
+            .db
+            .run(move |conn| {
+                Ok(job_inputs::table
+                    .filter(job_inputs::job_id.eq(job_id))
+                    .select(job_inputs::storage_key)
+                    .load(conn)?)
+            })
+            .await?;
+        for output in details.outputs {
+            keys.push(output.storage_key);
+            keys.extend(output.poster_key);
+        }
+        Ok(keys)
+    }
+
+    /// Removes a job row and everything that hangs off it (its stored objects are the
+    /// caller's to remove).
     pub async fn discard(&self, job_id: Uuid) -> ServiceResult<()> {
         self.db
             .run(move |conn| {
@@ -436,6 +601,43 @@ impl JobService {
             .await
     }
 
+    /// Whether the owner asked to cancel a running job.
+    pub async fn cancel_requested(&self, job_id: Uuid) -> ServiceResult<bool> {
+        self.db
+            .run(move |conn| {
+                let requested: Option<Option<chrono::DateTime<Utc>>> = jobs::table
+                    .find(job_id)
+                    .select(jobs::cancel_requested_at)
+                    .first(conn)
+                    .optional()?;
+                // A deleted job counts as cancelled.
+                Ok(requested.is_none_or(|at| at.is_some()))
+            })
+            .await
+    }
+
+    /// Ends a running job as CANCELLED.
+    pub async fn mark_cancelled(&self, job_id: Uuid) -> ServiceResult<()> {
+        self.db
+            .run(move |conn| {
+                let now = Utc::now();
+                diesel::update(
+                    jobs::table
+                        .find(job_id)
+                        .filter(jobs::status.eq(JobStatus::Processing.as_str())),
+                )
+                .set((
+                    jobs::status.eq(JobStatus::Cancelled.as_str()),
+                    jobs::stage.eq(Stage::Cancelled.as_str()),
+                    jobs::finished_at.eq(now),
+                    jobs::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
+
     pub async fn set_progress(&self, job_id: Uuid, stage: Stage, percent: u8) -> ServiceResult<()> {
         self.db
             .run(move |conn| {
@@ -510,6 +712,21 @@ impl JobService {
             })
             .await
     }
+}
+
+fn is_unique_violation(err: &ServiceError) -> bool {
+    use std::error::Error;
+    err.source()
+        .and_then(|s| s.downcast_ref::<diesel::result::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _
+                )
+            )
+        })
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ pub struct JobRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]

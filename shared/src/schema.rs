@@ -41,6 +41,16 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        cancel_requested_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        job_id -> Uuid,
+        created_at -> Timestamptz,
     }
 }
 
@@ -73,4 +83,12 @@ diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::joinable!(job_inputs -> jobs (job_id));
 diesel::joinable!(job_outputs -> jobs (job_id));
-diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens, jobs, job_inputs, job_outputs);
+diesel::joinable!(idempotency_keys -> jobs (job_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    refresh_tokens,
+    jobs,
+    job_inputs,
+    job_outputs,
+    idempotency_keys
+);

@@ -51,6 +51,7 @@ pub async fn run(
             preset: config.render.x264_preset.clone(),
             threads: config.render.encoder_threads,
         },
+        job_timeout: config.render.job_timeout,
         watermark: Watermark {
             text: config.render.watermark_text.clone(),
             font: config.render.watermark_font.clone(),

@@ -2,6 +2,7 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, AtomicU8, Ordering},
     sync::Arc,
     time::Duration,
 };
@@ -22,9 +23,61 @@ use uuid::Uuid;
 use crate::media::{
     analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
-    render::{render, ClipSource, EncoderSettings, OutputTarget, Watermark},
+    render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, Watermark},
     MediaError,
 };
+
+/// Why a running job has to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    Cancelled = 1,
+    TimedOut = 2,
+}
+
+/// Raised by the watcher, checked by the job between stages and by the renderer every frame.
+#[derive(Default)]
+struct Stop {
+    flag: AtomicBool,
+    reason: AtomicU8,
+}
+
+impl Stop {
+    fn request(&self, reason: StopReason) {
+        self.reason.store(reason as u8, Ordering::Relaxed);
+        self.flag.store(true, Ordering::Release);
+    }
+
+    fn reason(&self) -> Option<StopReason> {
+        match self.reason.load(Ordering::Relaxed) {
+            1 => Some(StopReason::Cancelled),
+            2 => Some(StopReason::TimedOut),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), JobFailure> {
+        if self.flag.load(Ordering::Acquire) {
+            Err(MediaError::Stopped.into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Raises `stop` when the owner cancels the job or it runs out of time; polls once a second.
+async fn watch_for_stop(jobs: JobService, job_id: Uuid, limit: Duration, stop: Arc<Stop>) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        if tokio::time::Instant::now() >= deadline {
+            return stop.request(StopReason::TimedOut);
+        }
+        if jobs.cancel_requested(job_id).await.unwrap_or(false) {
+            return stop.request(StopReason::Cancelled);
+        }
+    }
+}
 
 /// What a worker process shares between its jobs.
 pub struct WorkerContext {
@@ -33,6 +86,7 @@ pub struct WorkerContext {
     pub scratch_dir: PathBuf,
     pub encoder: EncoderSettings,
     pub watermark: Watermark,
+    pub job_timeout: Duration,
 }
 
 /// Why a job failed, as its owner will read it.
@@ -62,6 +116,7 @@ impl From<MediaError> for JobFailure {
     fn from(err: MediaError) -> Self {
         match err {
             MediaError::Invalid(message) => Self::new("INVALID_MEDIA", message),
+            MediaError::Stopped => Self::new("STOPPED", "The job was stopped"),
             MediaError::Internal(message) => {
                 tracing::error!(%message, "render failed");
                 Self::new("RENDER_FAILED", "The montage could not be rendered")
@@ -78,20 +133,52 @@ pub async fn process(job: RenderJob, ctx: Arc<WorkerContext>) -> Result<(), Serv
         return Ok(());
     };
     let scratch = ctx.scratch_dir.join(job.job_id.to_string());
-    let result = run(&ctx, &row, &inputs, &scratch).await;
+    let stop = Arc::new(Stop::default());
+    let watcher = tokio::spawn(watch_for_stop(
+        ctx.jobs.clone(),
+        row.id,
+        ctx.job_timeout,
+        stop.clone(),
+    ));
+    let result = run(&ctx, &row, &inputs, &scratch, &stop).await;
+    watcher.abort();
     if let Err(err) = tokio::fs::remove_dir_all(&scratch).await {
         tracing::warn!(error = %err, path = %scratch.display(), "could not remove scratch directory");
     }
-    match result {
-        Ok(outputs) => {
+    match (stop.reason(), result) {
+        (None, Ok(outputs)) => {
             ctx.jobs.succeed(row.id, outputs).await?;
             tracing::info!(job_id = %row.id, "job succeeded");
         }
-        Err(failure) => {
+        (None, Err(failure)) => {
             tracing::warn!(job_id = %row.id, code = failure.code, message = %failure.message, "job failed");
             ctx.jobs
                 .fail(row.id, failure.code, &failure.message)
                 .await?;
+        }
+        (Some(reason), result) => {
+            // Stopped, possibly after outputs were uploaded: nothing of the job's work stays.
+            if let Ok(outputs) = result {
+                let keys: Vec<String> = outputs
+                    .into_iter()
+                    .flat_map(|o| std::iter::once(o.storage_key).chain(o.poster_key))
+                    .collect();
+                ctx.storage.delete(&keys).await?;
+            }
+            match reason {
+                StopReason::Cancelled => {
+                    tracing::info!(job_id = %row.id, "job cancelled");
+                    ctx.jobs.mark_cancelled(row.id).await?;
+                }
+                StopReason::TimedOut => {
+                    let message = format!(
+                        "The job took longer than its {} s limit",
+                        ctx.job_timeout.as_secs()
+                    );
+                    tracing::warn!(job_id = %row.id, "job timed out");
+                    ctx.jobs.fail(row.id, "RENDER_TIMEOUT", &message).await?;
+                }
+            }
         }
     }
     Ok(())
@@ -102,6 +189,7 @@ async fn run(
     job: &JobRow,
     inputs: &[JobInputRow],
     scratch: &Path,
+    stop: &Arc<Stop>,
 ) -> Result<Vec<JobOutputRow>, JobFailure> {
     tokio::fs::create_dir_all(scratch)
         .await
@@ -114,6 +202,7 @@ async fn run(
         paths.push(path);
     }
 
+    stop.check()?;
     ctx.jobs.set_progress(job.id, Stage::Probing, 5).await?;
     let mut clips = Vec::with_capacity(paths.len());
     for (input, path) in inputs.iter().zip(paths) {
@@ -136,6 +225,7 @@ async fn run(
         });
     }
 
+    stop.check()?;
     ctx.jobs.set_progress(job.id, Stage::Analyzing, 7).await?;
     let style = preset(job.style.parse().unwrap_or(shared::jobs::Style::Cinematic));
     let sources: Vec<(PathBuf, f64)> = clips
@@ -179,6 +269,7 @@ async fn run(
         ));
     }
 
+    stop.check()?;
     ctx.jobs.set_progress(job.id, Stage::Rendering, 10).await?;
     let formats: Vec<OutputFormat> = job.formats.iter().filter_map(|f| f.parse().ok()).collect();
     let targets: Vec<OutputTarget> = formats
@@ -193,25 +284,25 @@ async fn run(
         let reporter = tokio::spawn(report_progress(ctx.jobs.clone(), job.id, progress_rx));
         let settings = ctx.encoder.clone();
         let watermark = job.watermark.then(|| ctx.watermark.clone());
+        let stop = stop.clone();
         let result = tokio::task::spawn_blocking(move || {
-            render(
-                &clips,
-                &plan,
+            let montage = Montage {
+                clips: &clips,
+                plan: &plan,
                 style,
-                watermark.as_ref(),
-                &targets,
-                &settings,
-                &mut |fraction| {
-                    // Rendering spans 10 % to 90 % of the job.
-                    let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
-                },
-            )
+                watermark: watermark.as_ref(),
+            };
+            render(&montage, &targets, &settings, &stop.flag, &mut |fraction| {
+                // Rendering spans 10 % to 90 % of the job.
+                let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
+            })
         })
         .await;
         reporter.abort();
         result.map_err(|e| JobFailure::from(ServiceError::internal(e)))??
     };
 
+    stop.check()?;
     ctx.jobs.set_progress(job.id, Stage::Uploading, 90).await?;
     let mut outputs = Vec::with_capacity(rendered.len());
     for output in rendered {

@@ -31,6 +31,8 @@ use crate::{error, routes};
         routes::jobs::get_job,
         routes::jobs::download,
         routes::jobs::poster,
+        routes::jobs::cancel_job,
+        routes::jobs::delete_job,
         routes::styles::list_styles,
         routes::styles::get_style,
         openapi_json,

@@ -1,12 +1,14 @@
 //! `/api/v2/jobs`: create (multipart), status, list, download.
 
 use actix_multipart::Multipart;
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{
     error::ServiceError,
-    jobs::{JobDetails, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE},
+    jobs::{
+        Cancellation, Creation, JobDetails, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE,
+    },
     models::{JobOutputRow, JobRow},
     queue::RenderJob,
 };
@@ -196,9 +198,11 @@ pub struct CreateJobForm {
 /// Upload clips and start a montage job.
 #[utoipa::path(
     post, path = "/api/v2/jobs", tag = "jobs", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe creation: the same key within 24 hours returns the first job")),
     request_body(content = CreateJobForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, body = inline(Envelope<JobCreated>)),
+        (status = 200, description = "Replay: this Idempotency-Key was used in the last 24 h; the first job is returned (header Idempotent-Replayed: true)", body = inline(Envelope<JobCreated>)),
         (status = 400, description = "Malformed multipart body", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope),
         (status = 413, description = "A file or the whole upload exceeds its limit", body = ErrorEnvelope),
@@ -210,8 +214,20 @@ pub struct CreateJobForm {
 pub async fn create_job(
     state: web::Data<AppState>,
     caller: Caller,
+    request: HttpRequest,
     multipart: Multipart,
 ) -> ApiResult<HttpResponse> {
+    let idempotency_key = idempotency_key(&request)?;
+    if let Some(key) = &idempotency_key {
+        if let Some(job) = state
+            .jobs
+            .find_by_idempotency_key(caller.0, key.clone())
+            .await?
+        {
+            // The body is not read: the first request's job stands.
+            return Ok(replayed(&job));
+        }
+    }
     let limits = &state.config.limits;
     let job_id = Uuid::now_v7();
     let mut upload = Upload::new(
@@ -235,20 +251,28 @@ pub async fn create_job(
             .into());
         }
         let options = std::mem::take(&mut upload.form).finish(limits.free_max_duration)?;
-        let job = state
+        let created = state
             .jobs
-            .create(caller.0, job_id, options, upload.inputs.clone())
+            .create(
+                caller.0,
+                job_id,
+                options,
+                upload.inputs.clone(),
+                idempotency_key,
+            )
             .await?;
-        if let Err(err) = state.queue.enqueue(RenderJob { job_id }).await {
-            // Refuse cleanly rather than keep a job no worker will hear of.
-            state.jobs.discard(job_id).await?;
-            return Err(err.into());
+        if matches!(created, Creation::New(_)) {
+            if let Err(err) = state.queue.enqueue(RenderJob { job_id }).await {
+                // Refuse cleanly rather than keep a job no worker will hear of.
+                state.jobs.discard(job_id).await?;
+                return Err(err.into());
+            }
         }
-        Ok(job)
+        Ok(created)
     }
     .await;
     match created {
-        Ok(job) => {
+        Ok(Creation::New(job)) => {
             tracing::info!(%job_id, files = upload.inputs.len(), "job created");
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, format!("/api/v2/jobs/{job_id}")))
@@ -258,11 +282,96 @@ pub async fn create_job(
                     created_at: job.created_at,
                 })))
         }
+        Ok(Creation::Existing(job)) => {
+            // A concurrent request with the same key won; this one's uploads go.
+            upload.discard().await;
+            Ok(replayed(&job))
+        }
         Err(err) => {
             upload.discard().await;
             Err(err)
         }
     }
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ServiceError> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(|k| Some(k.to_owned())).ok_or_else(|| {
+        ServiceError::invalid_field(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+    })
+}
+
+/// The answer to a repeated request: the first job, marked as a replay.
+fn replayed(job: &JobRow) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Idempotent-Replayed", "true"))
+        .insert_header((header::LOCATION, format!("/api/v2/jobs/{}", job.id)))
+        .json(ok(JobCreated {
+            job_id: job.id,
+            status: status_of(job),
+            created_at: job.created_at,
+        }))
+}
+
+/// Cancel a job: a pending one never starts; a running one stops within seconds.
+#[utoipa::path(
+    post, path = "/api/v2/jobs/{job_id}/cancel", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Cancelled (it had not started)", body = inline(Envelope<JobView>)),
+        (status = 202, description = "Cancellation requested; the worker stops it within seconds", body = inline(Envelope<JobView>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
+        (status = 409, description = "The job already ended", body = ErrorEnvelope),
+    )
+)]
+pub async fn cancel_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let job_id = path.into_inner();
+    let outcome = state.jobs.cancel(caller.0, job_id).await?;
+    let view = JobView::from(state.jobs.get(caller.0, job_id).await?);
+    Ok(match outcome {
+        Cancellation::Cancelled => HttpResponse::Ok().json(ok(view)),
+        Cancellation::Requested => HttpResponse::Accepted().json(ok(view)),
+    })
+}
+
+/// Delete an ended job with its uploaded clips, outputs and posters.
+#[utoipa::path(
+    delete, path = "/api/v2/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
+        (status = 409, description = "The job is pending or running: cancel it first", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let job_id = path.into_inner();
+    let keys = state.jobs.ended_job_keys(caller.0, job_id).await?;
+    // Objects first: if storage fails, the job is still there to delete again.
+    state.storage.delete(&keys).await?;
+    state.jobs.discard(job_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// A job's status, progress, error and outputs.

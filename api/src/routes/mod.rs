@@ -46,7 +46,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(jobs::create_job))
                     .route(web::get().to(jobs::list_jobs)),
             )
-            .service(web::resource("/{job_id}").route(web::get().to(jobs::get_job)))
+            .service(
+                web::resource("/{job_id}")
+                    .route(web::get().to(jobs::get_job))
+                    .route(web::delete().to(jobs::delete_job)),
+            )
+            .service(web::resource("/{job_id}/cancel").route(web::post().to(jobs::cancel_job)))
             .service(web::resource("/{job_id}/download").route(web::get().to(jobs::download)))
             .service(web::resource("/{job_id}/poster").route(web::get().to(jobs::poster))),
     );

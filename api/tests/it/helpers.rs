@@ -243,8 +243,13 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Polls a job until it ends (SUCCESS or FAILED) and returns its final view.
-    pub async fn wait_for_job(&self, user: &TestUser, job_id: &str, timeout: Duration) -> Value {
+    /// Polls a job until it ends (SUCCESS, FAILED or CANCELLED) and returns its final view.
+    pub async fn wait_for_job_end(
+        &self,
+        user: &TestUser,
+        job_id: &str,
+        timeout: Duration,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let body: Value = self
@@ -259,7 +264,7 @@ impl TestApp {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            if status == "SUCCESS" || status == "FAILED" {
+            if ["SUCCESS", "FAILED", "CANCELLED"].contains(&status.as_str()) {
                 return body["data"].clone();
             }
             assert!(

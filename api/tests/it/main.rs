@@ -3,6 +3,7 @@
 //! own queue namespace and its own bucket.
 
 mod auth;
+mod control;
 mod errors;
 mod helpers;
 mod jobs;

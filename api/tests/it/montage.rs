@@ -9,7 +9,7 @@ use shared::{
 use worker::media::{
     analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
-    render::{render, ClipSource, EncoderSettings, OutputTarget, Watermark},
+    render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, Watermark},
 };
 
 use crate::media;
@@ -108,12 +108,15 @@ fn render_montage(
         threads: 0,
     };
     render(
-        &sources,
-        &plan,
-        preset(style),
-        watermark,
+        &Montage {
+            clips: &sources,
+            plan: &plan,
+            style: preset(style),
+            watermark,
+        },
         &[target],
         &settings,
+        &std::sync::atomic::AtomicBool::new(false),
         &mut |_| {},
     )
     .unwrap();

@@ -82,7 +82,7 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
     let job_id = created["data"]["job_id"].as_str().unwrap().to_owned();
 
     let job = app
-        .wait_for_job(&user, &job_id, Duration::from_secs(240))
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(240))
         .await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
     assert_eq!(job["progress"]["percent"], 100);
@@ -197,7 +197,7 @@ async fn an_undecodable_upload_fails_the_job_with_a_clear_error() {
         .to_owned();
 
     let job = app
-        .wait_for_job(&user, &job_id, Duration::from_secs(60))
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
         .await;
     assert_eq!(job["status"], "FAILED", "{job}");
     assert_eq!(job["error"]["code"], "INVALID_MEDIA", "{job}");

@@ -51,6 +51,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v2/jobs/{job_id}"),
     ("get", "/api/v2/jobs/{job_id}/download"),
     ("get", "/api/v2/jobs/{job_id}/poster"),
+    ("post", "/api/v2/jobs/{job_id}/cancel"),
+    ("delete", "/api/v2/jobs/{job_id}"),
     ("get", "/api/v2/styles"),
     ("get", "/api/v2/styles/{style_id}"),
 ];

@@ -20,6 +20,9 @@ pub enum MediaError {
     Invalid(String),
     #[error("render failed: {0}")]
     Internal(String),
+    /// The job was told to stop (cancelled or out of time) while rendering.
+    #[error("stopped")]
+    Stopped,
 }
 
 impl From<ffmpeg_next::Error> for MediaError {

@@ -2,7 +2,10 @@
 //! montage can be loudness-normalised before encoding), then the picture with one video
 //! decode per segment feeding every output, with the sound interleaved segment by segment.
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use ffmpeg_next::{self as ffmpeg, codec, ffi, format, media, util::frame, Packet};
 use shared::{
@@ -46,17 +49,29 @@ pub struct RenderedOutput {
     pub duration_seconds: f64,
 }
 
-/// Renders `plan` of `clips` in `style` into every target. `progress` receives the
-/// fraction done.
+/// Renders `montage` into every target. `stop` ends it early (with
+/// [`MediaError::Stopped`]); `progress` receives the fraction done.
+/// What to render: the clips, the plan over them, and the finish.
+pub struct Montage<'a> {
+    pub clips: &'a [ClipSource],
+    pub plan: &'a Plan,
+    pub style: &'a StylePreset,
+    pub watermark: Option<&'a Watermark>,
+}
+
 pub fn render(
-    clips: &[ClipSource],
-    plan: &Plan,
-    style: &StylePreset,
-    watermark: Option<&Watermark>,
+    montage: &Montage<'_>,
     targets: &[OutputTarget],
     settings: &EncoderSettings,
+    stop: &AtomicBool,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Vec<RenderedOutput>, MediaError> {
+    let Montage {
+        clips,
+        plan,
+        style,
+        watermark,
+    } = *montage;
     let (left, right) = montage_audio(clips, plan, style)?;
 
     let mut aac = AacEncoder::new()?;
@@ -87,6 +102,7 @@ pub fn render(
             grade: grade.as_deref(),
             watermark,
             sequencer: &mut sequencer,
+            stop,
         };
         render_video(clip, &mut pictures, &mut outputs, &mut |done| {
             progress((frames_done + u64::from(done)) as f64 / total_frames as f64)
@@ -237,6 +253,8 @@ struct SegmentPictures<'a> {
     grade: Option<&'a str>,
     watermark: Option<&'a Watermark>,
     sequencer: &'a mut VideoSequencer,
+    /// Checked every frame, so a cancelled or timed-out job stops within a frame's work.
+    stop: &'a AtomicBool,
 }
 
 fn render_video(
@@ -266,6 +284,9 @@ fn render_video(
     let mut graph: Option<VideoGraph> = None;
     let mut scaled = frame::Video::empty();
     let mut emit = |picked: &mut frame::Video, slot: u32| -> Result<(), MediaError> {
+        if pictures.stop.load(Ordering::Relaxed) {
+            return Err(MediaError::Stopped);
+        }
         let graph = match graph.as_mut() {
             Some(graph) => graph,
             None => graph.insert(VideoGraph::new(
