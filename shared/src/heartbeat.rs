@@ -61,6 +61,19 @@ impl WorkerRegistry {
             .map_err(|e| ServiceError::unavailable("queue", e))
     }
 
+    /// Names of the workers that stamped within `stale_after`.
+    pub async fn live_names(&self, stale_after: Duration) -> ServiceResult<Vec<String>> {
+        let mut conn = self.conn.clone();
+        let since = now_secs() - stale_after.as_secs_f64();
+        redis::cmd("ZRANGEBYSCORE")
+            .arg(&self.key)
+            .arg(since)
+            .arg("+inf")
+            .query_async::<Vec<String>>(&mut conn)
+            .await
+            .map_err(|e| ServiceError::unavailable("queue", e))
+    }
+
     pub async fn ping(&self) -> ServiceResult<()> {
         let mut conn = self.conn.clone();
         redis::cmd("PING")

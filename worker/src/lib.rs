@@ -36,13 +36,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     media::init();
     let name = unique_worker_name();
-    // Anything left here belongs to a previous run of this process slot.
-    let scratch_dir = config.render.scratch_dir.join(&name);
-    tokio::fs::create_dir_all(&scratch_dir).await?;
 
     let db = Db::new(&config.database_url, config.database_pool_size);
     let redis = queue::connect(&config.redis_url, std::time::Duration::from_secs(30)).await?;
     let registry = WorkerRegistry::new(redis.clone(), &config.queue_name);
+    remove_dead_workers_scratch(&config, &registry).await;
+    let scratch_dir = scratch_root(&config).join(&name);
+    tokio::fs::create_dir_all(&scratch_dir).await?;
     let context = Arc::new(WorkerContext {
         jobs: JobService::new(db),
         storage: Storage::new(&config.s3),
@@ -94,6 +94,30 @@ pub async fn run(
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");
     result.map_err(|e| anyhow::anyhow!("worker failed: {e}"))
+}
+
+/// Scratch space of this deployment's workers: per queue namespace, so deployments (or test
+/// runs) sharing a machine never clean up each other's work.
+fn scratch_root(config: &Config) -> std::path::PathBuf {
+    config.render.scratch_dir.join(&config.queue_name)
+}
+
+/// Scratch directories of workers that died without cleaning up: any whose owner has no
+/// fresh heartbeat. Best effort; a failure here must not keep the worker from starting.
+async fn remove_dead_workers_scratch(config: &Config, registry: &WorkerRegistry) {
+    let Ok(live) = registry.live_names(config.worker_stale_after()).await else {
+        return;
+    };
+    let Ok(mut entries) = tokio::fs::read_dir(scratch_root(config)).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("worker-") && !live.contains(&name) {
+            tracing::info!(%name, "removing a dead worker's scratch directory");
+            let _ = tokio::fs::remove_dir_all(entry.path()).await;
+        }
+    }
 }
 
 async fn handle(

@@ -241,3 +241,40 @@ async fn the_same_idempotency_key_returns_the_first_job() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_worker_removes_scratch_left_by_dead_workers() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut app = spawn_app_with(&[("WORKER_SCRATCH_DIR", scratch.path().to_str().unwrap())]).await;
+    let root = scratch.path().join(&app.config.queue_name);
+    let dead = root.join("worker-gone-1234-abcdef12");
+    std::fs::create_dir_all(dead.join("some-job")).unwrap();
+    std::fs::write(dead.join("some-job/input-00"), b"left over").unwrap();
+    let other_deployment = scratch
+        .path()
+        .join("another-queue/worker-elsewhere-1-00000000");
+    std::fs::create_dir_all(&other_deployment).unwrap();
+
+    app.start_worker().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while dead.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dead worker's scratch still there"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let remaining: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        remaining.len(),
+        1,
+        "only the new worker's own directory: {remaining:?}"
+    );
+    assert!(
+        other_deployment.exists(),
+        "another deployment's scratch is not ours to clean"
+    );
+}
