@@ -33,6 +33,9 @@ pub struct Upload<'a> {
     pub form: JobOptionsForm,
     pub inputs: Vec<StoredInput>,
     total_bytes: u64,
+    /// The body itself was broken; the stream must not be read again (actix-multipart
+    /// panics if polled after an error).
+    stream_failed: bool,
 }
 
 impl<'a> Upload<'a> {
@@ -44,17 +47,20 @@ impl<'a> Upload<'a> {
             form: JobOptionsForm::default(),
             inputs: Vec::new(),
             total_bytes: 0,
+            stream_failed: false,
         }
     }
 
-    /// Reads the whole body. On error, call [`Upload::discard`].
-    pub async fn receive(&mut self, mut multipart: Multipart) -> Result<(), ApiError> {
-        while let Some(field) = multipart.try_next().await.map_err(malformed)? {
+    /// Reads the whole body. On error, call [`Upload::discard`] and [`Upload::drain`].
+    pub async fn receive(&mut self, multipart: &mut Multipart) -> Result<(), ApiError> {
+        while let Some(field) = multipart.try_next().await.map_err(|e| self.broken(e))? {
             let name = field.name().unwrap_or_default().to_owned();
             if name == "files" {
                 self.receive_file(field).await?;
             } else {
-                let text = read_text(field, &name).await?;
+                let text = read_text(field, &name)
+                    .await
+                    .inspect_err(|_| self.stream_failed = true)?;
                 self.form.set(&name, &text)?;
             }
         }
@@ -108,7 +114,7 @@ impl<'a> Upload<'a> {
     ) -> Result<&'static str, ApiError> {
         let mut head: Vec<u8> = Vec::with_capacity(sniff::SNIFF_LEN);
         let mut container = None;
-        while let Some(chunk) = field.try_next().await.map_err(malformed)? {
+        while let Some(chunk) = field.try_next().await.map_err(|e| self.broken(e))? {
             self.total_bytes += chunk.len() as u64;
             if writer.written() + chunk.len() as u64 > self.limits.max_file_bytes {
                 return Err(ServiceError::too_large(
@@ -148,6 +154,18 @@ impl<'a> Upload<'a> {
         }
     }
 
+    fn broken(&mut self, err: actix_multipart::MultipartError) -> ApiError {
+        self.stream_failed = true;
+        malformed(err)
+    }
+
+    /// [`drain`]s the body unless it is broken.
+    pub async fn drain(&self, multipart: &mut Multipart) {
+        if !self.stream_failed {
+            drain(multipart).await;
+        }
+    }
+
     /// Removes every object this request stored.
     pub async fn discard(&self) {
         let keys: Vec<String> = self.inputs.iter().map(|i| i.storage_key.clone()).collect();
@@ -155,6 +173,29 @@ impl<'a> Upload<'a> {
             tracing::warn!(error = %err, job_id = %self.job_id, "could not remove uploaded inputs");
         }
     }
+}
+
+/// Reading past a refusal stops after this many bytes...
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// ...or this long.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops what is left of a refused request's body (up to a bound), so a client
+/// still sending receives the error instead of a reset connection. Only for a stream that
+/// has not failed.
+pub async fn drain(multipart: &mut Multipart) {
+    let skip = async {
+        let mut skipped = 0u64;
+        while let Ok(Some(mut field)) = multipart.try_next().await {
+            while let Ok(Some(chunk)) = field.try_next().await {
+                skipped += chunk.len() as u64;
+                if skipped > DRAIN_LIMIT {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, skip).await;
 }
 
 fn recognise(head: &[u8], label: &str) -> ServiceResult<&'static str> {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},
-    upload::{Upload, UploadLimits},
+    upload::{drain, Upload, UploadLimits},
 };
 
 /// The success envelope of the jobs API.
@@ -215,7 +215,7 @@ pub async fn create_job(
     state: web::Data<AppState>,
     caller: Caller,
     request: HttpRequest,
-    multipart: Multipart,
+    mut multipart: Multipart,
 ) -> ApiResult<HttpResponse> {
     let idempotency_key = idempotency_key(&request)?;
     if let Some(key) = &idempotency_key {
@@ -224,7 +224,8 @@ pub async fn create_job(
             .find_by_idempotency_key(caller.0, key.clone())
             .await?
         {
-            // The body is not read: the first request's job stands.
+            // The first request's job stands; this body is skipped, not stored.
+            drain(&mut multipart).await;
             return Ok(replayed(&job));
         }
     }
@@ -242,7 +243,7 @@ pub async fn create_job(
         job_id,
     );
     let created = async {
-        upload.receive(multipart).await?;
+        upload.receive(&mut multipart).await?;
         if upload.inputs.is_empty() {
             return Err(ServiceError::invalid_field(
                 "files",
@@ -289,6 +290,7 @@ pub async fn create_job(
         }
         Err(err) => {
             upload.discard().await;
+            upload.drain(&mut multipart).await;
             Err(err)
         }
     }
