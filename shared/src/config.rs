@@ -69,6 +69,8 @@ pub struct RenderConfig {
     pub heartbeat_interval: Duration,
     pub missed_heartbeats: usize,
     pub scratch_dir: std::path::PathBuf,
+    /// How often workers delete finished entries from the Redis queue.
+    pub queue_vacuum_interval: Duration,
     /// Longest a job may run (download to upload) before it fails with `RENDER_TIMEOUT`.
     pub job_timeout: Duration,
     /// The mark drawn on outputs of jobs with `watermark=true`.
@@ -142,6 +144,11 @@ impl Config {
                 )
                 .into(),
                 job_timeout: Duration::from_secs(parse(&lookup, "JOB_TIMEOUT_SECS", 1800)?),
+                queue_vacuum_interval: Duration::from_secs(parse(
+                    &lookup,
+                    "QUEUE_VACUUM_SECS",
+                    300,
+                )?),
                 watermark_text: get("WATERMARK_TEXT", "Montage"),
                 watermark_font: get(
                     "WATERMARK_FONT",

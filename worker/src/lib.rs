@@ -6,6 +6,7 @@ mod process;
 use std::{future::Future, sync::Arc};
 
 use apalis::prelude::*;
+use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use shared::{
     config::Config, db::Db, heartbeat::WorkerRegistry, jobs::JobService, queue, storage::Storage,
@@ -77,6 +78,21 @@ pub async fn run(
 
     let backend =
         RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
+    // PostgreSQL keeps every job's state; finished queue entries only make Redis grow.
+    let vacuum = {
+        let (mut storage, every) = (backend.clone(), config.render.queue_vacuum_interval);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                match storage.vacuum().await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::debug!(removed, "vacuumed finished queue entries"),
+                    Err(err) => tracing::warn!(error = %err, "queue vacuum failed"),
+                }
+            }
+        })
+    };
     let worker = WorkerBuilder::new(name.clone())
         .backend(backend)
         .data(context)
@@ -90,6 +106,7 @@ pub async fn run(
         })
         .await;
     heartbeat.abort();
+    vacuum.abort();
     let _ = registry.leave(&name).await;
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");

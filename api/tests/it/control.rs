@@ -278,3 +278,42 @@ async fn a_starting_worker_removes_scratch_left_by_dead_workers() {
         "another deployment's scratch is not ours to clean"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_queue_entries_are_vacuumed() {
+    let mut app = spawn_app_with(&[("QUEUE_VACUUM_SECS", "1")]).await;
+    app.start_worker().await;
+    let user = app.user().await;
+    let job_id = create(
+        &app,
+        &user,
+        &[clip(media::portrait_no_audio())],
+        &[("target_duration", "10")],
+    )
+    .await;
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(view["status"], "SUCCESS", "{view}");
+
+    let data_key = shared::queue::storage_config(&app.config).job_data_hash();
+    let mut redis = shared::queue::connect(&app.config.redis_url, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries: u64 = redis::cmd("HLEN")
+            .arg(&data_key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        if entries == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{entries} finished entries left in {data_key}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
