@@ -28,14 +28,7 @@ async fn create(
 }
 
 async fn job(app: &TestApp, user: &TestUser, job_id: &str) -> Value {
-    app.get(&format!("/api/v2/jobs/{job_id}"), user)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
-        .clone()
+    app.user_json(&format!("/api/v2/jobs/{job_id}"), user).await["data"].clone()
 }
 
 fn post(app: &TestApp, user: &TestUser, path: &str) -> reqwest::RequestBuilder {
@@ -225,14 +218,7 @@ async fn the_same_idempotency_key_returns_the_first_job() {
     assert_eq!(someone_else.status(), 201, "keys are per user");
     let fresh = send(&user, "upload-43").await.unwrap();
     assert_eq!(fresh.status(), 201);
-    let listed: Value = app
-        .get("/api/v2/jobs", &user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.user_json("/api/v2/jobs", &user).await;
     assert_eq!(listed["data"]["total"], 2);
     assert_error(
         send(&user, &"k".repeat(256)).await.unwrap(),

@@ -211,6 +211,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// GETs a route as `user` and parses its JSON body.
+    pub async fn user_json(&self, path: &str, user: &TestUser) -> Value {
+        self.get(path, user)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn get(&self, path: &str, user: &TestUser) -> reqwest::RequestBuilder {
         self.client
             .get(self.url(path))
@@ -252,14 +263,9 @@ impl TestApp {
     ) -> Value {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let body: Value = self
-                .get(&format!("/api/v2/jobs/{job_id}"), user)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let body = self
+                .user_json(&format!("/api/v2/jobs/{job_id}"), user)
+                .await;
             let status = body["data"]["status"]
                 .as_str()
                 .unwrap_or_default()

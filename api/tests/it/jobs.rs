@@ -16,14 +16,7 @@ fn small_clip() -> (&'static str, Vec<u8>) {
 }
 
 async fn job_count(app: &TestApp, user: &TestUser) -> i64 {
-    let body: Value = app
-        .get("/api/v2/jobs", user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.user_json("/api/v2/jobs", user).await;
     body["data"]["total"].as_i64().unwrap()
 }
 
@@ -61,13 +54,8 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
     let job_id = created["data"]["job_id"].as_str().unwrap();
 
     let job: Value = app
-        .get(&format!("/api/v2/jobs/{job_id}"), &user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .user_json(&format!("/api/v2/jobs/{job_id}"), &user)
+        .await;
     let data = &job["data"];
     assert_eq!(data["status"], "PENDING");
     assert_eq!(data["progress"]["percent"], 0);
@@ -219,14 +207,7 @@ async fn listing_shows_only_the_callers_jobs_newest_first() {
     }
     app.create_job(&bob, &[small_clip()], &[]).await;
 
-    let page: Value = app
-        .get("/api/v2/jobs?limit=2&offset=0", &alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.user_json("/api/v2/jobs?limit=2&offset=0", &alice).await;
     assert_eq!(page["data"]["total"], 3);
     let listed: Vec<&str> = page["data"]["jobs"]
         .as_array()
@@ -235,23 +216,9 @@ async fn listing_shows_only_the_callers_jobs_newest_first() {
         .map(|j| j["job_id"].as_str().unwrap())
         .collect();
     assert_eq!(listed, vec![ids[2].as_str(), ids[1].as_str()]);
-    let rest: Value = app
-        .get("/api/v2/jobs?limit=2&offset=2", &alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rest: Value = app.user_json("/api/v2/jobs?limit=2&offset=2", &alice).await;
     assert_eq!(rest["data"]["jobs"][0]["job_id"], ids[0].as_str());
-    let capped: Value = app
-        .get("/api/v2/jobs?limit=1000", &alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let capped: Value = app.user_json("/api/v2/jobs?limit=1000", &alice).await;
     assert_eq!(capped["data"]["limit"], 100);
     assert_eq!(job_count(&app, &bob).await, 1);
 
