@@ -69,7 +69,9 @@ pub struct RenderConfig {
     pub heartbeat_interval: Duration,
     pub missed_heartbeats: usize,
     pub scratch_dir: std::path::PathBuf,
-    /// How often workers delete finished entries from the Redis queue.
+    /// How long uploaded clips are kept after their job ends.
+    pub input_retention: Duration,
+    /// How often workers delete finished entries from the Redis queue (and expired clips).
     pub queue_vacuum_interval: Duration,
     /// Longest a job may run (download to upload) before it fails with `RENDER_TIMEOUT`.
     pub job_timeout: Duration,
@@ -149,6 +151,9 @@ impl Config {
                     "QUEUE_VACUUM_SECS",
                     300,
                 )?),
+                input_retention: Duration::from_secs(
+                    parse::<u64>(&lookup, "INPUT_RETENTION_HOURS", 72)? * 3600,
+                ),
                 watermark_text: get("WATERMARK_TEXT", "Montage"),
                 watermark_font: get(
                     "WATERMARK_FONT",

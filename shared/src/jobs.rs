@@ -616,6 +616,63 @@ impl JobService {
             .await
     }
 
+    /// Takes up to `limit` jobs that ended more than `retention` ago and still have their
+    /// uploaded clips, marks them purged, and returns (job, input keys) for the caller to
+    /// delete. Workers running this at once never take the same job (SKIP LOCKED).
+    pub async fn take_inputs_to_purge(
+        &self,
+        retention: chrono::Duration,
+        limit: i64,
+    ) -> ServiceResult<Vec<(Uuid, Vec<String>)>> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let now = Utc::now();
+                    let due: Vec<Uuid> = jobs::table
+                        .filter(jobs::inputs_purged_at.is_null())
+                        .filter(jobs::finished_at.le(now - retention))
+                        .order(jobs::finished_at.asc())
+                        .limit(limit)
+                        .select(jobs::id)
+                        .for_update()
+                        .skip_locked()
+                        .load(conn)?;
+                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
+                        .set(jobs::inputs_purged_at.eq(now))
+                        .execute(conn)?;
+                    let keys: Vec<(Uuid, String)> = job_inputs::table
+                        .filter(job_inputs::job_id.eq_any(&due))
+                        .select((job_inputs::job_id, job_inputs::storage_key))
+                        .load(conn)?;
+                    Ok(due
+                        .into_iter()
+                        .map(|id| {
+                            (
+                                id,
+                                keys.iter()
+                                    .filter(|(j, _)| *j == id)
+                                    .map(|(_, k)| k.clone())
+                                    .collect(),
+                            )
+                        })
+                        .collect())
+                })
+            })
+            .await
+    }
+
+    /// Undoes [`JobService::take_inputs_to_purge`] for a job whose clips could not be deleted.
+    pub async fn unmark_purged(&self, job_id: Uuid) -> ServiceResult<()> {
+        self.db
+            .run(move |conn| {
+                diesel::update(jobs::table.find(job_id))
+                    .set(jobs::inputs_purged_at.eq(None::<chrono::DateTime<Utc>>))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Ends a running job as CANCELLED.
     pub async fn mark_cancelled(&self, job_id: Uuid) -> ServiceResult<()> {
         self.db

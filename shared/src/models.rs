@@ -49,6 +49,7 @@ pub struct JobRow {
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub cancel_requested_at: Option<DateTime<Utc>>,
+    pub inputs_purged_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]

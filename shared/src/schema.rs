@@ -42,6 +42,7 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
         cancel_requested_at -> Nullable<Timestamptz>,
+        inputs_purged_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -78,21 +78,12 @@ pub async fn run(
 
     let backend =
         RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
-    // PostgreSQL keeps every job's state; finished queue entries only make Redis grow.
-    let vacuum = {
-        let (mut storage, every) = (backend.clone(), config.render.queue_vacuum_interval);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                ticker.tick().await;
-                match storage.vacuum().await {
-                    Ok(0) => {}
-                    Ok(removed) => tracing::debug!(removed, "vacuumed finished queue entries"),
-                    Err(err) => tracing::warn!(error = %err, "queue vacuum failed"),
-                }
-            }
-        })
-    };
+    let housekeeping = tokio::spawn(housekeeping(
+        backend.clone(),
+        context.clone(),
+        config.render.queue_vacuum_interval,
+        config.render.input_retention,
+    ));
     let worker = WorkerBuilder::new(name.clone())
         .backend(backend)
         .data(context)
@@ -106,11 +97,49 @@ pub async fn run(
         })
         .await;
     heartbeat.abort();
-    vacuum.abort();
+    housekeeping.abort();
     let _ = registry.leave(&name).await;
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");
     result.map_err(|e| anyhow::anyhow!("worker failed: {e}"))
+}
+
+/// Periodic clean-up: finished queue entries (PostgreSQL keeps every job's state, so they
+/// only make Redis grow) and uploaded clips of jobs that ended longer than `retention` ago.
+async fn housekeeping(
+    mut queue: RedisStorage<queue::RenderJob>,
+    context: Arc<WorkerContext>,
+    every: std::time::Duration,
+    retention: std::time::Duration,
+) {
+    const PURGE_BATCH: i64 = 50;
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        match queue.vacuum().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "vacuumed finished queue entries"),
+            Err(err) => tracing::warn!(error = %err, "queue vacuum failed"),
+        }
+        let due = match context
+            .jobs
+            .take_inputs_to_purge(retention, PURGE_BATCH)
+            .await
+        {
+            Ok(due) => due,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not list clips to purge");
+                continue;
+            }
+        };
+        for (job_id, keys) in due {
+            if let Err(err) = context.storage.delete(&keys).await {
+                tracing::warn!(%job_id, error = %err, "could not delete expired clips; will retry");
+                let _ = context.jobs.unmark_purged(job_id).await;
+            }
+        }
+    }
 }
 
 /// Scratch space of this deployment's workers: per queue namespace, so deployments (or test

@@ -302,4 +302,63 @@ async fn finished_queue_entries_are_vacuumed() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let inputs = app
+        .storage
+        .keys_under(&format!("jobs/{job_id}/inputs/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        inputs.len(),
+        1,
+        "clips are kept for the retention period (72 h by default)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_clips_are_deleted_after_the_retention_and_outputs_stay() {
+    let mut app =
+        spawn_app_with(&[("QUEUE_VACUUM_SECS", "1"), ("INPUT_RETENTION_HOURS", "0")]).await;
+    app.start_worker().await;
+    let user = app.user().await;
+    let job_id = create(
+        &app,
+        &user,
+        &[
+            clip(media::portrait_no_audio()),
+            clip(media::rotated_small()),
+        ],
+        &[],
+    )
+    .await;
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(view["status"], "SUCCESS", "{view}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !app
+        .storage
+        .keys_under(&format!("jobs/{job_id}/inputs/"))
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "clips still stored");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let outputs = app
+        .storage
+        .keys_under(&format!("jobs/{job_id}/outputs/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        outputs.len(),
+        2,
+        "the video and its poster stay: {outputs:?}"
+    );
+    let download = app
+        .get(&format!("/api/v2/jobs/{job_id}/download"), &user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 302);
 }

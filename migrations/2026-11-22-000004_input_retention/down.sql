@@ -1,0 +1,2 @@
+DROP INDEX jobs_awaiting_purge;
+ALTER TABLE jobs DROP COLUMN inputs_purged_at;
