@@ -4,28 +4,55 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use shared::{
-    auth::AuthService, config::Config, db::Db, error::ServiceResult, heartbeat::WorkerRegistry,
-    jobs::JobService, queue, storage::Storage,
+    auth::AuthService,
+    config::Config,
+    db::Db,
+    dispatch::Relay,
+    error::ServiceResult,
+    events::{JobEvents, WsTickets},
+    heartbeat::WorkerRegistry,
+    jobs::JobService,
+    queue,
+    storage::Storage,
 };
+use tokio::sync::Notify;
 
-use crate::{middleware::request_context, routes, state::AppState};
+use crate::{
+    middleware::request_context,
+    routes::{self, live::EventHub},
+    state::AppState,
+};
 
 /// How long start-up waits for Redis before giving up.
 const REDIS_PATIENCE: Duration = Duration::from_secs(30);
 
 impl AppState {
-    /// Connects to every dependency; applies database migrations first.
+    /// Connects to every dependency (migrating the database first) and starts this
+    /// instance's relay.
     pub async fn build(config: Config) -> ServiceResult<Self> {
         let db = Db::new(&config.database_url, config.database_pool_size);
         db.migrate().await?;
         let storage = Storage::new(&config.s3);
         storage.ensure_bucket().await?;
         let redis = queue::connect(&config.redis_url, REDIS_PATIENCE).await?;
+        let dispatch = Arc::new(Notify::new());
+        let relay = Relay::new(
+            db.clone(),
+            queue::JobQueue::new(redis.clone(), &config),
+            config.engine.clone(),
+        );
+        tokio::spawn(relay.run(dispatch.clone()));
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone()),
             jobs: JobService::new(db.clone()),
-            queue: queue::JobQueue::new(redis.clone(), &config),
+            events: JobEvents::new(redis.clone(), &config.queue_name),
+            hub: EventHub::start(
+                config.redis_url.clone(),
+                JobEvents::new(redis.clone(), &config.queue_name),
+            ),
+            tickets: WsTickets::new(redis.clone(), &config.queue_name),
             workers: WorkerRegistry::new(redis, &config.queue_name),
+            dispatch,
             storage,
             db,
             config: Arc::new(config),

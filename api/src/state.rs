@@ -9,13 +9,14 @@ use shared::{
     config::Config,
     db::Db,
     error::ServiceError,
+    events::{JobEvents, WsTickets},
     heartbeat::WorkerRegistry,
     jobs::JobService,
-    queue::JobQueue,
     storage::Storage,
 };
+use tokio::sync::Notify;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, routes::live::EventHub};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,8 +25,12 @@ pub struct AppState {
     pub auth: AuthService,
     pub jobs: JobService,
     pub storage: Storage,
-    pub queue: JobQueue,
     pub workers: WorkerRegistry,
+    pub events: JobEvents,
+    pub hub: EventHub,
+    pub tickets: WsTickets,
+    /// Wakes this instance's relay, which pushes new jobs to the queue.
+    pub dispatch: Arc<Notify>,
 }
 
 /// The caller, authenticated by `Authorization: Bearer <access token>`.

@@ -28,6 +28,27 @@ pub struct Config {
     pub s3: S3Config,
     pub limits: Limits,
     pub render: RenderConfig,
+    pub engine: EngineConfig,
+}
+
+/// How jobs move through the queue: leases, retries, the per-user cap, the relay.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// A running job whose worker has not renewed its lease for this long is taken up again.
+    pub lease: Duration,
+    /// Attempts per job, counting the first; transient failures retry until then.
+    pub max_attempts: i32,
+    /// Backoff before retry n is `retry_base × 2^(n-1)`, capped at `retry_max`, with jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Jobs of one user that may be queued or running at once; the rest wait in PENDING.
+    pub active_jobs_per_user: i32,
+    pub relay_interval: Duration,
+    pub reconcile_interval: Duration,
+    /// A dispatched job not in the queue after this long is dispatched again.
+    pub requeue_after: Duration,
+    /// On SIGTERM a worker lets running jobs finish for this long, then hands them back.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +182,21 @@ impl Config {
                 )
                 .into(),
             },
+            engine: EngineConfig {
+                lease: Duration::from_secs(parse(&lookup, "JOB_LEASE_SECS", 30)?),
+                max_attempts: parse(&lookup, "JOB_MAX_ATTEMPTS", 3)?,
+                retry_base: Duration::from_secs(parse(&lookup, "RETRY_BASE_SECS", 10)?),
+                retry_max: Duration::from_secs(parse(&lookup, "RETRY_MAX_SECS", 600)?),
+                active_jobs_per_user: parse(&lookup, "ACTIVE_JOBS_PER_USER", 2)?,
+                relay_interval: Duration::from_millis(parse(&lookup, "RELAY_INTERVAL_MS", 1000)?),
+                reconcile_interval: Duration::from_secs(parse(&lookup, "RECONCILE_SECS", 5)?),
+                requeue_after: Duration::from_secs(parse(&lookup, "REQUEUE_AFTER_SECS", 30)?),
+                shutdown_grace: Duration::from_secs(parse(
+                    &lookup,
+                    "WORKER_SHUTDOWN_GRACE_SECS",
+                    30,
+                )?),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -186,6 +222,20 @@ impl Config {
             return Err(ConfigError::invalid(
                 "UPLOAD_PART_CONCURRENCY/WORKER_CONCURRENCY",
                 "0",
+            ));
+        }
+        let engine = &self.engine;
+        if engine.max_attempts < 1 || engine.active_jobs_per_user < 1 {
+            return Err(ConfigError::invalid(
+                "JOB_MAX_ATTEMPTS/ACTIVE_JOBS_PER_USER",
+                "below 1",
+            ));
+        }
+        if engine.lease < Duration::from_secs(2) || engine.reconcile_interval.is_zero() {
+            // Workers renew leases every second; a shorter lease would lapse under them.
+            return Err(ConfigError::invalid(
+                "JOB_LEASE_SECS/RECONCILE_SECS",
+                "lease below 2 s or zero interval",
             ));
         }
         let text = &self.render.watermark_text;

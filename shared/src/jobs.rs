@@ -65,8 +65,8 @@ wire_enum!(
 wire_enum!(
     /// Where a job is in its life.
     JobStatus {
-        Pending => "PENDING", Processing => "PROCESSING", Success => "SUCCESS", Failed => "FAILED",
-        Cancelled => "CANCELLED",
+        Pending => "PENDING", Processing => "PROCESSING", Retrying => "RETRYING",
+        Success => "SUCCESS", Failed => "FAILED", Cancelled => "CANCELLED",
     }
 );
 wire_enum!(
@@ -292,7 +292,7 @@ pub fn poster_key(job_id: Uuid, format: OutputFormat) -> String {
 
 #[derive(Clone)]
 pub struct JobService {
-    db: Db,
+    pub(crate) db: Db,
 }
 
 impl JobService {
@@ -419,11 +419,13 @@ impl JobService {
                         .ok_or_else(|| ServiceError::not_found("Job"))?;
                     let now = Utc::now();
                     match job.status.parse::<JobStatus>() {
-                        Ok(JobStatus::Pending) => {
+                        Ok(JobStatus::Pending | JobStatus::Retrying) => {
                             diesel::update(jobs::table.find(job_id))
                                 .set((
                                     jobs::status.eq(JobStatus::Cancelled.as_str()),
                                     jobs::stage.eq(Stage::Cancelled.as_str()),
+                                    jobs::error_code.eq(None::<String>),
+                                    jobs::error_message.eq(None::<String>),
                                     jobs::cancel_requested_at.eq(now),
                                     jobs::finished_at.eq(now),
                                     jobs::updated_at.eq(now),
@@ -562,212 +564,6 @@ impl JobService {
                 ServiceError::not_found(&format!("The {format} output of this job"))
                     .with_data(serde_json::json!({ "format": format }))
             })
-    }
-
-    // ---- Worker side -------------------------------------------------------------
-
-    /// Takes a job for processing. Returns `None` when the job is gone or already finished,
-    /// so a redelivered queue entry is a no-op.
-    pub async fn claim(&self, job_id: Uuid) -> ServiceResult<Option<(JobRow, Vec<JobInputRow>)>> {
-        self.db
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    let now = Utc::now();
-                    let job =
-                        diesel::update(jobs::table.find(job_id).filter(jobs::status.eq_any([
-                            JobStatus::Pending.as_str(),
-                            JobStatus::Processing.as_str(),
-                        ])))
-                        .set((
-                            jobs::status.eq(JobStatus::Processing.as_str()),
-                            jobs::stage.eq(Stage::Downloading.as_str()),
-                            jobs::progress.eq(0),
-                            jobs::attempts.eq(jobs::attempts + 1),
-                            jobs::started_at.eq(now),
-                            jobs::updated_at.eq(now),
-                        ))
-                        .returning(JobRow::as_returning())
-                        .get_result(conn)
-                        .optional()?;
-                    let Some(job) = job else { return Ok(None) };
-                    let inputs = job_inputs::table
-                        .filter(job_inputs::job_id.eq(job_id))
-                        .order(job_inputs::position.asc())
-                        .select(JobInputRow::as_select())
-                        .load(conn)?;
-                    Ok(Some((job, inputs)))
-                })
-            })
-            .await
-    }
-
-    /// Whether the owner asked to cancel a running job.
-    pub async fn cancel_requested(&self, job_id: Uuid) -> ServiceResult<bool> {
-        self.db
-            .run(move |conn| {
-                let requested: Option<Option<chrono::DateTime<Utc>>> = jobs::table
-                    .find(job_id)
-                    .select(jobs::cancel_requested_at)
-                    .first(conn)
-                    .optional()?;
-                // A deleted job counts as cancelled.
-                Ok(requested.is_none_or(|at| at.is_some()))
-            })
-            .await
-    }
-
-    /// Takes up to `limit` jobs that ended more than `retention` ago and still have their
-    /// uploaded clips, marks them purged, and returns (job, input keys) for the caller to
-    /// delete. Workers running this at once never take the same job (SKIP LOCKED).
-    pub async fn take_inputs_to_purge(
-        &self,
-        retention: chrono::Duration,
-        limit: i64,
-    ) -> ServiceResult<Vec<(Uuid, Vec<String>)>> {
-        self.db
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    let now = Utc::now();
-                    let due: Vec<Uuid> = jobs::table
-                        .filter(jobs::inputs_purged_at.is_null())
-                        .filter(jobs::finished_at.le(now - retention))
-                        .order(jobs::finished_at.asc())
-                        .limit(limit)
-                        .select(jobs::id)
-                        .for_update()
-                        .skip_locked()
-                        .load(conn)?;
-                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
-                        .set(jobs::inputs_purged_at.eq(now))
-                        .execute(conn)?;
-                    let keys: Vec<(Uuid, String)> = job_inputs::table
-                        .filter(job_inputs::job_id.eq_any(&due))
-                        .select((job_inputs::job_id, job_inputs::storage_key))
-                        .load(conn)?;
-                    Ok(due
-                        .into_iter()
-                        .map(|id| {
-                            (
-                                id,
-                                keys.iter()
-                                    .filter(|(j, _)| *j == id)
-                                    .map(|(_, k)| k.clone())
-                                    .collect(),
-                            )
-                        })
-                        .collect())
-                })
-            })
-            .await
-    }
-
-    /// Undoes [`JobService::take_inputs_to_purge`] for a job whose clips could not be deleted.
-    pub async fn unmark_purged(&self, job_id: Uuid) -> ServiceResult<()> {
-        self.db
-            .run(move |conn| {
-                diesel::update(jobs::table.find(job_id))
-                    .set(jobs::inputs_purged_at.eq(None::<chrono::DateTime<Utc>>))
-                    .execute(conn)?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// Ends a running job as CANCELLED.
-    pub async fn mark_cancelled(&self, job_id: Uuid) -> ServiceResult<()> {
-        self.db
-            .run(move |conn| {
-                let now = Utc::now();
-                diesel::update(
-                    jobs::table
-                        .find(job_id)
-                        .filter(jobs::status.eq(JobStatus::Processing.as_str())),
-                )
-                .set((
-                    jobs::status.eq(JobStatus::Cancelled.as_str()),
-                    jobs::stage.eq(Stage::Cancelled.as_str()),
-                    jobs::finished_at.eq(now),
-                    jobs::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-                Ok(())
-            })
-            .await
-    }
-
-    pub async fn set_progress(&self, job_id: Uuid, stage: Stage, percent: u8) -> ServiceResult<()> {
-        self.db
-            .run(move |conn| {
-                diesel::update(
-                    jobs::table
-                        .find(job_id)
-                        .filter(jobs::status.eq(JobStatus::Processing.as_str())),
-                )
-                .set((
-                    jobs::stage.eq(stage.as_str()),
-                    jobs::progress.eq(i16::from(percent.min(100))),
-                    jobs::updated_at.eq(Utc::now()),
-                ))
-                .execute(conn)?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// Records the outputs and marks the job SUCCESS, atomically.
-    pub async fn succeed(&self, job_id: Uuid, outputs: Vec<JobOutputRow>) -> ServiceResult<()> {
-        self.db
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    for output in &outputs {
-                        diesel::insert_into(job_outputs::table)
-                            .values(output)
-                            .on_conflict((job_outputs::job_id, job_outputs::format))
-                            .do_update()
-                            .set((
-                                job_outputs::storage_key.eq(&output.storage_key),
-                                job_outputs::width.eq(output.width),
-                                job_outputs::height.eq(output.height),
-                                job_outputs::duration_seconds.eq(output.duration_seconds),
-                                job_outputs::size_bytes.eq(output.size_bytes),
-                                job_outputs::poster_key.eq(&output.poster_key),
-                            ))
-                            .execute(conn)?;
-                    }
-                    let now = Utc::now();
-                    diesel::update(jobs::table.find(job_id))
-                        .set((
-                            jobs::status.eq(JobStatus::Success.as_str()),
-                            jobs::stage.eq(Stage::Done.as_str()),
-                            jobs::progress.eq(100),
-                            jobs::finished_at.eq(now),
-                            jobs::updated_at.eq(now),
-                        ))
-                        .execute(conn)?;
-                    Ok(())
-                })
-            })
-            .await
-    }
-
-    pub async fn fail(&self, job_id: Uuid, code: &str, message: &str) -> ServiceResult<()> {
-        let (code, message) = (code.to_owned(), message.to_owned());
-        self.db
-            .run(move |conn| {
-                let now = Utc::now();
-                diesel::update(jobs::table.find(job_id))
-                    .set((
-                        jobs::status.eq(JobStatus::Failed.as_str()),
-                        jobs::stage.eq(Stage::Failed.as_str()),
-                        jobs::error_code.eq(code),
-                        jobs::error_message.eq(message),
-                        jobs::finished_at.eq(now),
-                        jobs::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
-                Ok(())
-            })
-            .await
     }
 }
 

@@ -3,7 +3,10 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod dispatch;
+pub mod engine;
 pub mod error;
+pub mod events;
 pub mod heartbeat;
 pub mod hud;
 pub mod jobs;

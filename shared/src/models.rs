@@ -50,6 +50,11 @@ pub struct JobRow {
     pub updated_at: DateTime<Utc>,
     pub cancel_requested_at: Option<DateTime<Utc>>,
     pub inputs_purged_at: Option<DateTime<Utc>>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub dispatches: i32,
+    pub run_after: DateTime<Utc>,
+    pub lease_token: Option<Uuid>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use apalis::prelude::TaskSink;
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
 use apalis_redis::{ConnectionManager, RedisStorage};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -13,10 +13,19 @@ use crate::{
     error::{ServiceError, ServiceResult},
 };
 
-/// The message a worker receives: which job to render.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The message a worker receives: which job to render, and which dispatch of it this is.
+/// A worker acts only on the job's latest dispatch, so stale or duplicate messages are no-ops.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct RenderJob {
     pub job_id: Uuid,
+    pub dispatch: i32,
+}
+
+impl RenderJob {
+    /// The queue's task id: one per dispatch, so pushing the same dispatch twice is a no-op.
+    fn task_id(self) -> String {
+        format!("{}.{}", self.job_id.simple(), self.dispatch)
+    }
 }
 
 /// apalis settings shared by producers and consumers. Heartbeats are explicit because the
@@ -48,24 +57,51 @@ pub async fn connect(redis_url: &str, patience: Duration) -> ServiceResult<Conne
     }
 }
 
-/// Pushes render jobs.
+/// Pushes render jobs and answers whether a pushed one is still waiting or running.
 #[derive(Clone)]
 pub struct JobQueue {
     storage: RenderStorage,
+    conn: ConnectionManager,
+    config: apalis_redis::Config,
 }
+
+/// How long one queue operation may take before the queue counts as unavailable.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl JobQueue {
     pub fn new(conn: ConnectionManager, config: &Config) -> Self {
+        let config = storage_config(config);
         Self {
-            storage: RedisStorage::new(conn).with_config(storage_config(config)),
+            storage: RedisStorage::new(conn.clone()).with_config(config.clone()),
+            conn,
+            config,
         }
     }
 
     pub async fn enqueue(&self, job: RenderJob) -> ServiceResult<()> {
         let mut storage = self.storage.clone();
-        tokio::time::timeout(Duration::from_secs(5), storage.push(job))
+        let task = TaskBuilder::new(job)
+            .task_id(TaskId::from_string(job.task_id()))
+            .build();
+        tokio::time::timeout(QUEUE_TIMEOUT, storage.push_task(task))
             .await
             .map_err(|elapsed| ServiceError::unavailable("queue", elapsed))?
             .map_err(|e| ServiceError::unavailable("queue", e.to_string()))
+    }
+
+    /// Whether the queue still holds `job` in a state it will deliver (again): not lost
+    /// (Redis restarted without its data, or vacuumed) and not given up on as dead.
+    pub async fn holds(&self, job: RenderJob) -> ServiceResult<bool> {
+        let mut conn = self.conn.clone();
+        let task_id = job.task_id();
+        let mut pipe = redis::pipe();
+        pipe.hexists(self.config.job_data_hash(), &task_id)
+            .sismember(self.config.dead_jobs_set(), &task_id);
+        let query = pipe.query_async::<(bool, bool)>(&mut conn);
+        let (stored, dead) = tokio::time::timeout(QUEUE_TIMEOUT, query)
+            .await
+            .map_err(|elapsed| ServiceError::unavailable("queue", elapsed))?
+            .map_err(|e| ServiceError::unavailable("queue", e))?;
+        Ok(stored && !dead)
     }
 }

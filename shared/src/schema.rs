@@ -43,6 +43,11 @@ diesel::table! {
         updated_at -> Timestamptz,
         cancel_requested_at -> Nullable<Timestamptz>,
         inputs_purged_at -> Nullable<Timestamptz>,
+        dispatched_at -> Nullable<Timestamptz>,
+        dispatches -> Int4,
+        run_after -> Timestamptz,
+        lease_token -> Nullable<Uuid>,
+        lease_expires_at -> Nullable<Timestamptz>,
     }
 }
 

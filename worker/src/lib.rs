@@ -9,8 +9,10 @@ use apalis::prelude::*;
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use shared::{
-    config::Config, db::Db, heartbeat::WorkerRegistry, jobs::JobService, queue, storage::Storage,
+    config::Config, db::Db, dispatch::Relay, events::JobEvents, heartbeat::WorkerRegistry,
+    jobs::JobService, queue, storage::Storage,
 };
+use tokio::sync::{watch, Notify};
 
 use crate::{
     media::render::{EncoderSettings, Watermark},
@@ -30,7 +32,8 @@ pub fn unique_worker_name() -> String {
     )
 }
 
-/// Runs one worker process until `shutdown` resolves, then lets in-flight jobs finish.
+/// Runs one worker process until `shutdown` resolves. Then it takes no new jobs, lets running
+/// ones finish for the grace period, and hands back to the queue whatever is still running.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -44,9 +47,13 @@ pub async fn run(
     remove_dead_workers_scratch(&config, &registry).await;
     let scratch_dir = scratch_root(&config).join(&name);
     tokio::fs::create_dir_all(&scratch_dir).await?;
+    let (hand_back_tx, hand_back) = watch::channel(false);
     let context = Arc::new(WorkerContext {
-        jobs: JobService::new(db),
+        jobs: JobService::new(db.clone()),
         storage: Storage::new(&config.s3),
+        events: JobEvents::new(redis.clone(), &config.queue_name),
+        engine: config.engine.clone(),
+        hand_back,
         scratch_dir: scratch_dir.clone(),
         encoder: EncoderSettings {
             preset: config.render.x264_preset.clone(),
@@ -76,6 +83,14 @@ pub async fn run(
         })
     };
 
+    let relay = tokio::spawn(
+        Relay::new(
+            db,
+            queue::JobQueue::new(redis.clone(), &config),
+            config.engine.clone(),
+        )
+        .run(Arc::new(Notify::new())),
+    );
     let backend =
         RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
     let housekeeping = tokio::spawn(housekeeping(
@@ -90,14 +105,24 @@ pub async fn run(
         .concurrency(config.render.worker_concurrency)
         .build(handle);
     tracing::info!(%name, concurrency = config.render.worker_concurrency, "worker started");
+    let grace = config.engine.shutdown_grace;
     let result = worker
         .run_until(async move {
             shutdown.await;
+            tracing::info!(
+                ?grace,
+                "shutting down: no new jobs; running ones get the grace period"
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                let _ = hand_back_tx.send(true);
+            });
             Ok::<(), std::io::Error>(())
         })
         .await;
     heartbeat.abort();
     housekeeping.abort();
+    relay.abort();
     let _ = registry.leave(&name).await;
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");

@@ -1,4 +1,4 @@
-//! One render job, from claim to SUCCESS or FAILED.
+//! One render job, from claim to SUCCESS, FAILED, CANCELLED or RETRYING.
 
 use std::{
     path::{Path, PathBuf},
@@ -8,7 +8,10 @@ use std::{
 };
 
 use shared::{
-    error::ServiceError,
+    config::EngineConfig,
+    engine::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken},
+    error::{ErrorCode, ServiceError},
+    events::JobEvents,
     hud::{self, Crop},
     jobs::{output_key, poster_key, JobService, OutputFormat, Stage},
     models::{JobInputRow, JobOutputRow, JobRow},
@@ -32,6 +35,10 @@ use crate::media::{
 enum StopReason {
     Cancelled = 1,
     TimedOut = 2,
+    /// Another worker took the job over (this one stalled past its lease), or it was deleted.
+    LeaseLost = 3,
+    /// This worker is shutting down and the grace period ran out.
+    ShuttingDown = 4,
 }
 
 /// Raised by the watcher, checked by the job between stages and by the renderer every frame.
@@ -51,6 +58,8 @@ impl Stop {
         match self.reason.load(Ordering::Relaxed) {
             1 => Some(StopReason::Cancelled),
             2 => Some(StopReason::TimedOut),
+            3 => Some(StopReason::LeaseLost),
+            4 => Some(StopReason::ShuttingDown),
             _ => None,
         }
     }
@@ -64,17 +73,28 @@ impl Stop {
     }
 }
 
-/// Raises `stop` when the owner cancels the job or it runs out of time; polls once a second.
-async fn watch_for_stop(jobs: JobService, job_id: Uuid, limit: Duration, stop: Arc<Stop>) {
-    let deadline = tokio::time::Instant::now() + limit;
+/// Renews the job's lease once a second and raises `stop` when the owner cancels the job,
+/// it runs out of time, the lease is lost, or the worker's shutdown grace period ends.
+async fn watch_job(ctx: Arc<WorkerContext>, job_id: Uuid, lease: LeaseToken, stop: Arc<Stop>) {
+    let deadline = tokio::time::Instant::now() + ctx.job_timeout;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;
         if tokio::time::Instant::now() >= deadline {
             return stop.request(StopReason::TimedOut);
         }
-        if jobs.cancel_requested(job_id).await.unwrap_or(false) {
-            return stop.request(StopReason::Cancelled);
+        if *ctx.hand_back.borrow() {
+            return stop.request(StopReason::ShuttingDown);
+        }
+        match ctx.jobs.renew_lease(job_id, lease, ctx.engine.lease).await {
+            Ok(LeaseState::Held {
+                cancel_requested: true,
+            }) => return stop.request(StopReason::Cancelled),
+            Ok(LeaseState::Held { .. }) => {}
+            Ok(LeaseState::Lost) => return stop.request(StopReason::LeaseLost),
+            // The lease outlives a database blip; if the blip outlives the lease, the next
+            // renewal reports it lost.
+            Err(err) => tracing::warn!(%job_id, error = %err, "could not renew the job's lease"),
         }
     }
 }
@@ -83,17 +103,24 @@ async fn watch_for_stop(jobs: JobService, job_id: Uuid, limit: Duration, stop: A
 pub struct WorkerContext {
     pub jobs: JobService,
     pub storage: Storage,
+    pub events: JobEvents,
     pub scratch_dir: PathBuf,
     pub encoder: EncoderSettings,
     pub watermark: Watermark,
     pub job_timeout: Duration,
+    pub engine: EngineConfig,
+    /// Turns true when the shutdown grace period is over: running jobs go back to the queue.
+    pub hand_back: watch::Receiver<bool>,
 }
 
-/// Why a job failed, as its owner will read it.
+/// Why a job attempt failed, as its owner will read it.
 #[derive(Debug)]
 pub struct JobFailure {
     pub code: &'static str,
     pub message: String,
+    /// A fault of our infrastructure (storage, database), worth another attempt; a fault of
+    /// the input is permanent.
+    pub transient: bool,
 }
 
 impl JobFailure {
@@ -101,6 +128,7 @@ impl JobFailure {
         Self {
             code,
             message: message.into(),
+            transient: false,
         }
     }
 }
@@ -108,7 +136,12 @@ impl JobFailure {
 impl From<ServiceError> for JobFailure {
     fn from(err: ServiceError) -> Self {
         tracing::error!(error = %err, "job step failed");
-        Self::new("INFRASTRUCTURE_ERROR", err.message)
+        let transient = err.code == ErrorCode::ServiceUnavailable;
+        Self {
+            code: "INFRASTRUCTURE_ERROR",
+            message: err.message,
+            transient,
+        }
     }
 }
 
@@ -125,36 +158,67 @@ impl From<MediaError> for JobFailure {
     }
 }
 
-/// Handles one queue delivery. A job that is gone or already finished is acknowledged
-/// without work, so redelivery is harmless.
-pub async fn process(job: RenderJob, ctx: Arc<WorkerContext>) -> Result<(), ServiceError> {
-    let Some((row, inputs)) = ctx.jobs.claim(job.job_id).await? else {
-        tracing::info!(job_id = %job.job_id, "job already finished or deleted; skipping");
-        return Ok(());
+/// Handles one queue delivery. Stale, duplicate and late deliveries are acknowledged without
+/// work (see [`JobService::claim`]), so at-least-once delivery never renders a job twice at
+/// once. An error is returned only when the outcome could not be recorded.
+pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(), ServiceError> {
+    let claimed = match ctx
+        .jobs
+        .claim(delivery, ctx.engine.lease, ctx.engine.max_attempts)
+        .await?
+    {
+        Claim::Claimed(claimed) => claimed,
+        Claim::Skipped => {
+            tracing::debug!(job_id = %delivery.job_id, dispatch = delivery.dispatch, "stale or duplicate delivery; skipping");
+            return Ok(());
+        }
+        Claim::Exhausted(job) => {
+            tracing::warn!(job_id = %job.id, "job failed: its workers kept dying");
+            ctx.events.publish(&job).await;
+            return Ok(());
+        }
     };
-    let scratch = ctx.scratch_dir.join(job.job_id.to_string());
+    let ClaimedJob { job, inputs, lease } = *claimed;
+    ctx.events.publish(&job).await;
+    let scratch = ctx.scratch_dir.join(job.id.to_string());
     let stop = Arc::new(Stop::default());
-    let watcher = tokio::spawn(watch_for_stop(
-        ctx.jobs.clone(),
-        row.id,
-        ctx.job_timeout,
-        stop.clone(),
-    ));
-    let result = run(&ctx, &row, &inputs, &scratch, &stop).await;
+    let watcher = tokio::spawn(watch_job(ctx.clone(), job.id, lease, stop.clone()));
+    let attempt = Attempt {
+        ctx: &ctx,
+        job: &job,
+        lease,
+    };
+    let result = attempt.run(&inputs, &scratch, &stop).await;
     watcher.abort();
     if let Err(err) = tokio::fs::remove_dir_all(&scratch).await {
         tracing::warn!(error = %err, path = %scratch.display(), "could not remove scratch directory");
     }
-    match (stop.reason(), result) {
+    let ended = match (stop.reason(), result) {
         (None, Ok(outputs)) => {
-            ctx.jobs.succeed(row.id, outputs).await?;
-            tracing::info!(job_id = %row.id, "job succeeded");
+            tracing::info!(job_id = %job.id, "job succeeded");
+            ctx.jobs.succeed(job.id, lease, outputs).await?
+        }
+        (None, Err(failure)) if failure.transient && job.attempts < ctx.engine.max_attempts => {
+            let delay = retry_delay(job.attempts, ctx.engine.retry_base, ctx.engine.retry_max);
+            tracing::warn!(job_id = %job.id, attempt = job.attempts, code = failure.code, message = %failure.message, ?delay, "attempt failed; retrying");
+            ctx.jobs
+                .retry_later(job.id, lease, failure.code, &failure.message, delay)
+                .await?
         }
         (None, Err(failure)) => {
-            tracing::warn!(job_id = %row.id, code = failure.code, message = %failure.message, "job failed");
+            tracing::warn!(job_id = %job.id, code = failure.code, message = %failure.message, "job failed");
             ctx.jobs
-                .fail(row.id, failure.code, &failure.message)
-                .await?;
+                .fail(job.id, lease, failure.code, &failure.message)
+                .await?
+        }
+        // Another worker holds the job and writes the same output keys: leave everything.
+        (Some(StopReason::LeaseLost), _) => {
+            tracing::warn!(job_id = %job.id, "lost the job's lease; another worker has it");
+            None
+        }
+        (Some(StopReason::ShuttingDown), _) => {
+            tracing::info!(job_id = %job.id, "shutting down; handing the job back");
+            ctx.jobs.hand_back(job.id, lease).await?
         }
         (Some(reason), result) => {
             // Stopped, possibly after outputs were uploaded: nothing of the job's work stays.
@@ -165,181 +229,204 @@ pub async fn process(job: RenderJob, ctx: Arc<WorkerContext>) -> Result<(), Serv
                     .collect();
                 ctx.storage.delete(&keys).await?;
             }
-            match reason {
-                StopReason::Cancelled => {
-                    tracing::info!(job_id = %row.id, "job cancelled");
-                    ctx.jobs.mark_cancelled(row.id).await?;
-                }
-                StopReason::TimedOut => {
-                    let message = format!(
-                        "The job took longer than its {} s limit",
-                        ctx.job_timeout.as_secs()
-                    );
-                    tracing::warn!(job_id = %row.id, "job timed out");
-                    ctx.jobs.fail(row.id, "RENDER_TIMEOUT", &message).await?;
-                }
+            if reason == StopReason::Cancelled {
+                tracing::info!(job_id = %job.id, "job cancelled");
+                ctx.jobs.mark_cancelled(job.id, lease).await?
+            } else {
+                let message = format!(
+                    "The job took longer than its {} s limit",
+                    ctx.job_timeout.as_secs()
+                );
+                tracing::warn!(job_id = %job.id, "job timed out");
+                ctx.jobs
+                    .fail(job.id, lease, "RENDER_TIMEOUT", &message)
+                    .await?
             }
         }
+    };
+    if let Some(ended) = ended {
+        ctx.events.publish(&ended).await;
     }
     Ok(())
 }
 
-async fn run(
-    ctx: &WorkerContext,
-    job: &JobRow,
-    inputs: &[JobInputRow],
-    scratch: &Path,
-    stop: &Arc<Stop>,
-) -> Result<Vec<JobOutputRow>, JobFailure> {
-    tokio::fs::create_dir_all(scratch)
-        .await
-        .map_err(|e| JobFailure::from(MediaError::from(e)))?;
-
-    let mut paths = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let path = scratch.join(format!("input-{:02}", input.position));
-        ctx.storage.download_to(&input.storage_key, &path).await?;
-        paths.push(path);
-    }
-
-    stop.check()?;
-    ctx.jobs.set_progress(job.id, Stage::Probing, 5).await?;
-    let mut clips = Vec::with_capacity(paths.len());
-    for (input, path) in inputs.iter().zip(paths) {
-        let probe_path = path.clone();
-        let info = tokio::task::spawn_blocking(move || probe(&probe_path))
-            .await
-            .map_err(|e| JobFailure::from(ServiceError::internal(e)))?
-            .map_err(|err| match err {
-                MediaError::Invalid(why) => JobFailure::new(
-                    "INVALID_MEDIA",
-                    format!("Clip {} ({}) {why}", input.position + 1, input.label),
-                ),
-                other => other.into(),
-            })?;
-        tracing::debug!(job_id = %job.id, clip = input.position, ?info, "probed");
-        clips.push(ClipSource {
-            path,
-            info,
-            crop: None,
-        });
-    }
-
-    stop.check()?;
-    ctx.jobs.set_progress(job.id, Stage::Analyzing, 7).await?;
-    let style = preset(job.style.parse().unwrap_or(shared::jobs::Style::Cinematic));
-    let sources: Vec<(PathBuf, f64)> = clips
-        .iter()
-        .map(|c| (c.path.clone(), c.info.duration_seconds))
-        .collect();
-    let measurements = tokio::task::spawn_blocking(move || {
-        sources
-            .iter()
-            .map(|(path, duration)| analyze(path, *duration))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|e| JobFailure::from(ServiceError::internal(e)))??;
-    if job.hud_remove {
-        for (clip, measured) in clips.iter_mut().zip(&measurements) {
-            let found = hud::detect(
-                &measured.change_map,
-                THUMB_WIDTH as usize,
-                THUMB_HEIGHT as usize,
-            );
-            tracing::debug!(job_id = %job.id, ?found, "HUD detection");
-            clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
-        }
-    }
-    let loudness: Vec<Vec<f64>> = measurements.iter().map(|m| m.loudness_db.clone()).collect();
-    let motion: Vec<Vec<f64>> = measurements.into_iter().map(|m| m.motion).collect();
-    let scores: Vec<ClipScores> = clips
-        .iter()
-        .zip(highlight_scores(&loudness, &motion))
-        .map(|(c, scores)| ClipScores {
-            duration_seconds: c.info.duration_seconds,
-            scores,
-        })
-        .collect();
-    let plan = plan_montage(&scores, job.target_duration as u32, style);
-    if plan.segments.is_empty() {
-        return Err(JobFailure::new(
-            "CLIPS_TOO_SHORT",
-            "The clips hold no usable video",
-        ));
-    }
-
-    stop.check()?;
-    ctx.jobs.set_progress(job.id, Stage::Rendering, 10).await?;
-    let formats: Vec<OutputFormat> = job.formats.iter().filter_map(|f| f.parse().ok()).collect();
-    let targets: Vec<OutputTarget> = formats
-        .iter()
-        .map(|&format| OutputTarget {
-            format,
-            path: scratch.join(format!("{format}.mp4")),
-        })
-        .collect();
-    let rendered = {
-        let (progress_tx, progress_rx) = watch::channel(0u8);
-        let reporter = tokio::spawn(report_progress(ctx.jobs.clone(), job.id, progress_rx));
-        let settings = ctx.encoder.clone();
-        let watermark = job.watermark.then(|| ctx.watermark.clone());
-        let stop = stop.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let montage = Montage {
-                clips: &clips,
-                plan: &plan,
-                style,
-                watermark: watermark.as_ref(),
-            };
-            render(&montage, &targets, &settings, &stop.flag, &mut |fraction| {
-                // Rendering spans 10 % to 90 % of the job.
-                let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
-            })
-        })
-        .await;
-        reporter.abort();
-        result.map_err(|e| JobFailure::from(ServiceError::internal(e)))??
-    };
-
-    stop.check()?;
-    ctx.jobs.set_progress(job.id, Stage::Uploading, 90).await?;
-    let mut outputs = Vec::with_capacity(rendered.len());
-    for output in rendered {
-        let key = output_key(job.id, output.format);
-        let size = tokio::fs::metadata(&output.path)
-            .await
-            .map_err(|e| JobFailure::from(MediaError::from(e)))?
-            .len();
-        ctx.storage
-            .put_file(&key, &output.path, "video/mp4")
-            .await?;
-        let poster = poster_key(job.id, output.format);
-        ctx.storage
-            .put_file(&poster, &output.poster_path, "image/jpeg")
-            .await?;
-        outputs.push(JobOutputRow {
-            job_id: job.id,
-            format: output.format.as_str().to_owned(),
-            storage_key: key,
-            width: output.width as i32,
-            height: output.height as i32,
-            duration_seconds: output.duration_seconds,
-            size_bytes: size as i64,
-            created_at: chrono::Utc::now(),
-            poster_key: Some(poster),
-        });
-    }
-    Ok(outputs)
+/// One attempt at a claimed job; every write goes through its lease.
+struct Attempt<'a> {
+    ctx: &'a WorkerContext,
+    job: &'a JobRow,
+    lease: LeaseToken,
 }
 
-/// Writes render progress to the job row, at most twice a second.
-async fn report_progress(jobs: JobService, job_id: Uuid, mut progress: watch::Receiver<u8>) {
-    while progress.changed().await.is_ok() {
-        let percent = *progress.borrow_and_update();
-        if let Err(err) = jobs.set_progress(job_id, Stage::Rendering, percent).await {
-            tracing::warn!(error = %err, "could not record progress");
+impl Attempt<'_> {
+    async fn progress(&self, stage: Stage, percent: u8) -> Result<(), ServiceError> {
+        if let Some(job) = self
+            .ctx
+            .jobs
+            .set_progress(self.job.id, self.lease, stage, percent)
+            .await?
+        {
+            self.ctx.events.publish(&job).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        inputs: &[JobInputRow],
+        scratch: &Path,
+        stop: &Arc<Stop>,
+    ) -> Result<Vec<JobOutputRow>, JobFailure> {
+        let (ctx, job) = (self.ctx, self.job);
+        tokio::fs::create_dir_all(scratch)
+            .await
+            .map_err(|e| JobFailure::from(MediaError::from(e)))?;
+
+        let mut paths = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let path = scratch.join(format!("input-{:02}", input.position));
+            ctx.storage.download_to(&input.storage_key, &path).await?;
+            paths.push(path);
+        }
+
+        stop.check()?;
+        self.progress(Stage::Probing, 5).await?;
+        let mut clips = Vec::with_capacity(paths.len());
+        for (input, path) in inputs.iter().zip(paths) {
+            let probe_path = path.clone();
+            let info = tokio::task::spawn_blocking(move || probe(&probe_path))
+                .await
+                .map_err(|e| JobFailure::from(ServiceError::internal(e)))?
+                .map_err(|err| match err {
+                    MediaError::Invalid(why) => JobFailure::new(
+                        "INVALID_MEDIA",
+                        format!("Clip {} ({}) {why}", input.position + 1, input.label),
+                    ),
+                    other => other.into(),
+                })?;
+            tracing::debug!(job_id = %job.id, clip = input.position, ?info, "probed");
+            clips.push(ClipSource {
+                path,
+                info,
+                crop: None,
+            });
+        }
+
+        stop.check()?;
+        self.progress(Stage::Analyzing, 7).await?;
+        let style = preset(job.style.parse().unwrap_or(shared::jobs::Style::Cinematic));
+        let sources: Vec<(PathBuf, f64)> = clips
+            .iter()
+            .map(|c| (c.path.clone(), c.info.duration_seconds))
+            .collect();
+        let measurements = tokio::task::spawn_blocking(move || {
+            sources
+                .iter()
+                .map(|(path, duration)| analyze(path, *duration))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| JobFailure::from(ServiceError::internal(e)))??;
+        if job.hud_remove {
+            for (clip, measured) in clips.iter_mut().zip(&measurements) {
+                let found = hud::detect(
+                    &measured.change_map,
+                    THUMB_WIDTH as usize,
+                    THUMB_HEIGHT as usize,
+                );
+                tracing::debug!(job_id = %job.id, ?found, "HUD detection");
+                clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
+            }
+        }
+        let loudness: Vec<Vec<f64>> = measurements.iter().map(|m| m.loudness_db.clone()).collect();
+        let motion: Vec<Vec<f64>> = measurements.into_iter().map(|m| m.motion).collect();
+        let scores: Vec<ClipScores> = clips
+            .iter()
+            .zip(highlight_scores(&loudness, &motion))
+            .map(|(c, scores)| ClipScores {
+                duration_seconds: c.info.duration_seconds,
+                scores,
+            })
+            .collect();
+        let plan = plan_montage(&scores, job.target_duration as u32, style);
+        if plan.segments.is_empty() {
+            return Err(JobFailure::new(
+                "CLIPS_TOO_SHORT",
+                "The clips hold no usable video",
+            ));
+        }
+
+        stop.check()?;
+        self.progress(Stage::Rendering, 10).await?;
+        let formats: Vec<OutputFormat> =
+            job.formats.iter().filter_map(|f| f.parse().ok()).collect();
+        let targets: Vec<OutputTarget> = formats
+            .iter()
+            .map(|&format| OutputTarget {
+                format,
+                path: scratch.join(format!("{format}.mp4")),
+            })
+            .collect();
+        let rendered = {
+            let (progress_tx, progress_rx) = watch::channel(0u8);
+            let settings = ctx.encoder.clone();
+            let watermark = job.watermark.then(|| ctx.watermark.clone());
+            let stop = stop.clone();
+            let render = tokio::task::spawn_blocking(move || {
+                let montage = Montage {
+                    clips: &clips,
+                    plan: &plan,
+                    style,
+                    watermark: watermark.as_ref(),
+                };
+                render(&montage, &targets, &settings, &stop.flag, &mut |fraction| {
+                    // Rendering spans 10 % to 90 % of the job.
+                    let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
+                })
+            });
+            // The reporter ends when the render drops its progress sender.
+            let (result, ()) = tokio::join!(render, self.report_progress(progress_rx));
+            result.map_err(|e| JobFailure::from(ServiceError::internal(e)))??
+        };
+
+        stop.check()?;
+        self.progress(Stage::Uploading, 90).await?;
+        let mut outputs = Vec::with_capacity(rendered.len());
+        for output in rendered {
+            let key = output_key(job.id, output.format);
+            let size = tokio::fs::metadata(&output.path)
+                .await
+                .map_err(|e| JobFailure::from(MediaError::from(e)))?
+                .len();
+            ctx.storage
+                .put_file(&key, &output.path, "video/mp4")
+                .await?;
+            let poster = poster_key(job.id, output.format);
+            ctx.storage
+                .put_file(&poster, &output.poster_path, "image/jpeg")
+                .await?;
+            outputs.push(JobOutputRow {
+                job_id: job.id,
+                format: output.format.as_str().to_owned(),
+                storage_key: key,
+                width: output.width as i32,
+                height: output.height as i32,
+                duration_seconds: output.duration_seconds,
+                size_bytes: size as i64,
+                created_at: chrono::Utc::now(),
+                poster_key: Some(poster),
+            });
+        }
+        Ok(outputs)
+    }
+
+    /// Writes render progress to the job row, at most twice a second.
+    async fn report_progress(&self, mut progress: watch::Receiver<u8>) {
+        while progress.changed().await.is_ok() {
+            let percent = *progress.borrow_and_update();
+            if let Err(err) = self.progress(Stage::Rendering, percent).await {
+                tracing::warn!(error = %err, "could not record progress");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }

@@ -16,7 +16,7 @@ use crate::{error, routes};
             `{\"success\":false,\"error\":{\"code\",\"message\",\"data\"}}`. Every response carries `X-Request-ID`.\n\n\
             Differences from the other seed documents: list pagination uses `limit`/`offset` with `total` \
             (seed 001's jobs list), not `page`/`page_size`; auth responses are not wrapped in `success/data` \
-            (seed 001's login example); rate-limit headers, MFA, WebSocket updates and metrics are planned.",
+            (seed 001's login example); rate-limit headers, MFA and metrics are planned. Live updates: `GET /ws` (WebSocket).",
         version = "2.0.0"
     ),
     paths(
@@ -35,12 +35,14 @@ use crate::{error, routes};
         routes::jobs::delete_job,
         routes::styles::list_styles,
         routes::styles::get_style,
+        routes::live::connect,
+        routes::live::issue_ticket,
         openapi_json,
         docs_page,
     ),
-    components(schemas(error::ErrorEnvelope, shared::error::ErrorCode)),
+    components(schemas(error::ErrorEnvelope, shared::error::ErrorCode, shared::events::JobEvent)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "system"))
+    tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "live"), (name = "system"))
 )]
 pub struct ApiDoc;
 

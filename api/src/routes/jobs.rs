@@ -10,7 +10,6 @@ use shared::{
         Cancellation, Creation, JobDetails, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE,
     },
     models::{JobOutputRow, JobRow},
-    queue::RenderJob,
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -208,7 +207,7 @@ pub struct CreateJobForm {
         (status = 413, description = "A file or the whole upload exceeds its limit", body = ErrorEnvelope),
         (status = 415, description = "Not multipart, or a file is not a recognised video container", body = ErrorEnvelope),
         (status = 422, description = "Unknown field, bad value, no files or too many", body = ErrorEnvelope),
-        (status = 503, description = "Storage or queue unavailable; nothing was kept", body = ErrorEnvelope),
+        (status = 503, description = "Storage or database unavailable; nothing was kept. (A queue outage does not refuse jobs: they wait in PENDING and are queued when it returns.)", body = ErrorEnvelope),
     )
 )]
 pub async fn create_job(
@@ -262,13 +261,8 @@ pub async fn create_job(
                 idempotency_key,
             )
             .await?;
-        if matches!(created, Creation::New(_)) {
-            if let Err(err) = state.queue.enqueue(RenderJob { job_id }).await {
-                // Refuse cleanly rather than keep a job no worker will hear of.
-                state.jobs.discard(job_id).await?;
-                return Err(err.into());
-            }
-        }
+        // The relay pushes it to the queue now, or once Redis is reachable again.
+        state.dispatch.notify_one();
         Ok(created)
     }
     .await;
@@ -345,7 +339,11 @@ pub async fn cancel_job(
 ) -> ApiResult<HttpResponse> {
     let job_id = path.into_inner();
     let outcome = state.jobs.cancel(caller.0, job_id).await?;
-    let view = JobView::from(state.jobs.get(caller.0, job_id).await?);
+    let details = state.jobs.get(caller.0, job_id).await?;
+    if outcome == Cancellation::Cancelled {
+        state.events.publish(&details.job).await;
+    }
+    let view = JobView::from(details);
     Ok(match outcome {
         Cancellation::Cancelled => HttpResponse::Ok().json(ok(view)),
         Cancellation::Requested => HttpResponse::Accepted().json(ok(view)),

@@ -2,6 +2,7 @@ pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod jobs;
+pub mod live;
 pub mod styles;
 
 use actix_web::{
@@ -28,6 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(path_error))
     .service(web::resource("/health").route(web::get().to(health::health)))
     .service(web::resource("/openapi.json").route(web::get().to(docs::openapi_json)))
+    .service(web::resource("/ws").route(web::get().to(live::connect)))
+    .service(web::resource("/api/v2/ws/ticket").route(web::post().to(live::issue_ticket)))
     .service(web::resource("/docs").route(web::get().to(docs::docs_page)))
     .service(
         web::scope("/api/auth")

@@ -9,11 +9,11 @@ use crate::{
     media,
 };
 
-fn clip(path: std::path::PathBuf) -> (&'static str, Vec<u8>) {
+pub fn clip(path: std::path::PathBuf) -> (&'static str, Vec<u8>) {
     ("clip.mp4", std::fs::read(path).unwrap())
 }
 
-async fn create(
+pub async fn create(
     app: &TestApp,
     user: &TestUser,
     files: &[(&str, Vec<u8>)],
@@ -27,11 +27,11 @@ async fn create(
         .to_owned()
 }
 
-async fn job(app: &TestApp, user: &TestUser, job_id: &str) -> Value {
+pub async fn job(app: &TestApp, user: &TestUser, job_id: &str) -> Value {
     app.user_json(&format!("/api/v2/jobs/{job_id}"), user).await["data"].clone()
 }
 
-fn post(app: &TestApp, user: &TestUser, path: &str) -> reqwest::RequestBuilder {
+pub fn post(app: &TestApp, user: &TestUser, path: &str) -> reqwest::RequestBuilder {
     app.client
         .post(app.url(path))
         .bearer_auth(&user.access_token)

@@ -26,8 +26,8 @@ fn database_url(name: &str) -> String {
     format!("{base}/{name}")
 }
 
-/// Creates the template once (tests run in parallel processes, so under an advisory lock),
-/// then clones it: much faster than migrating every test database.
+/// Creates and migrates the template (tests run in parallel processes, so under an advisory
+/// lock), then clones it: much faster than migrating every test database.
 fn create_database(name: &str) {
     let mut admin =
         PgConnection::establish(&admin_url()).expect("PostgreSQL is running (use scripts/test)");
@@ -43,11 +43,13 @@ fn create_database(name: &str) {
         sql_query(format!("CREATE DATABASE {TEMPLATE_DB}"))
             .execute(&mut admin)
             .unwrap();
-        let mut template = PgConnection::establish(&database_url(TEMPLATE_DB)).unwrap();
-        template
-            .run_pending_migrations(MIGRATIONS)
-            .expect("migrations apply");
     }
+    // Also brings a template left by an older checkout up to date. The connection must be
+    // closed before the template is cloned.
+    PgConnection::establish(&database_url(TEMPLATE_DB))
+        .unwrap()
+        .run_pending_migrations(MIGRATIONS)
+        .expect("migrations apply");
     sql_query(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
         .execute(&mut admin)
         .unwrap();
@@ -68,6 +70,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub config: Config,
     pub storage: Storage,
+    /// The settings the app runs with, as environment variables, for worker processes.
+    pub settings: HashMap<String, String>,
     db_name: String,
     workers: Vec<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
@@ -113,6 +117,13 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
             .or_else(|| std::env::var(key).ok())
     })
     .expect("test configuration is valid");
+    // Worker processes also need the S3 endpoint the app uses (it may be a private one).
+    settings
+        .entry("S3_ENDPOINT".into())
+        .or_insert_with(|| config.s3.endpoint.clone());
+    settings
+        .entry("REDIS_URL".into())
+        .or_insert_with(|| config.redis_url.clone());
     let state = AppState::build(config.clone()).await.expect("app starts");
     let storage = state.storage.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -128,6 +139,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         client,
         config,
         storage,
+        settings,
         db_name,
         workers: Vec::new(),
     }

@@ -4,11 +4,13 @@
 
 mod auth;
 mod control;
+mod engine;
 mod errors;
 mod helpers;
 mod jobs;
 mod media;
 mod montage;
+mod processes;
 mod render;
 mod styles;
 mod system;

@@ -1,0 +1,211 @@
+//! `/ws`: live job events over WebSocket. Each API instance holds one Redis pattern
+//! subscription (the [`EventHub`]) and hands every session only its own user's events.
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use shared::{
+    error::ServiceError,
+    events::{JobEvents, WS_TICKET_TTL},
+};
+use tokio::sync::broadcast;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, ErrorEnvelope},
+    routes::jobs::Envelope,
+    state::{AppState, Caller},
+};
+
+/// The server pings this often; a client that has sent nothing (pongs included) for
+/// [`SILENCE_LIMIT`] is disconnected with close code 4000.
+const PING_EVERY: Duration = Duration::from_secs(15);
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+/// Close code: the client stopped answering pings.
+const CLOSE_UNRESPONSIVE: u16 = 4000;
+
+/// One event on its way to the sessions of `user`.
+type Routed = Arc<(Uuid, String)>;
+
+/// Relays job events from Redis to this instance's WebSocket sessions.
+#[derive(Clone)]
+pub struct EventHub {
+    sender: broadcast::Sender<Routed>,
+}
+
+impl EventHub {
+    /// Subscribes in the background, reconnecting whenever the subscription drops.
+    pub fn start(redis_url: String, events: JobEvents) -> Self {
+        let (sender, _) = broadcast::channel(1024);
+        let hub = Self { sender };
+        let forward = hub.sender.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = forward_events(&redis_url, &events, &forward).await {
+                    tracing::warn!(error = %err, "job event subscription lost; resubscribing");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        hub
+    }
+}
+
+async fn forward_events(
+    redis_url: &str,
+    events: &JobEvents,
+    sender: &broadcast::Sender<Routed>,
+) -> redis::RedisResult<()> {
+    let mut pubsub = redis::Client::open(redis_url)?.get_async_pubsub().await?;
+    pubsub.psubscribe(events.pattern()).await?;
+    let mut messages = pubsub.on_message();
+    while let Some(message) = messages.next().await {
+        let Some(user) = events.owner_of(message.get_channel_name()) else {
+            continue;
+        };
+        if let Ok(payload) = message.get_payload::<String>() {
+            // No session listening is fine.
+            let _ = sender.send(Arc::new((user, payload)));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct WsCredentials {
+    /// An access token.
+    token: Option<String>,
+    /// A ticket from `POST /api/v2/ws/ticket` (single use, valid 30 s).
+    ticket: Option<String>,
+}
+
+/// Live updates of the caller's jobs over WebSocket.
+///
+/// Authenticate with `?token=<access token>` or `?ticket=<ticket>`. Each text message is a
+/// job event `{job_id, status, stage, percent, attempts, ts}` for one of the caller's jobs,
+/// never anyone else's. The server pings every 15 s; answer pongs (browsers do). Close codes:
+/// 1000 normal closure, 1001 the server is going away, 1011 the event feed failed,
+/// 4000 no message or pong from the client for 45 s. Missed events are not replayed: after a
+/// reconnect, read the job's status with `GET /api/v2/jobs/{job_id}`.
+#[utoipa::path(
+    get, path = "/ws", tag = "live", params(WsCredentials),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket handshake", body = ErrorEnvelope),
+        (status = 401, description = "Missing, invalid or expired token or ticket", body = ErrorEnvelope),
+    )
+)]
+pub async fn connect(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Payload,
+    credentials: web::Query<WsCredentials>,
+) -> ApiResult<HttpResponse> {
+    let user = match &*credentials {
+        WsCredentials {
+            token: Some(token),
+            ticket: None,
+        } => state.auth.authenticate(token)?.id,
+        WsCredentials {
+            token: None,
+            ticket: Some(ticket),
+        } => state
+            .tickets
+            .redeem(ticket)
+            .await?
+            .ok_or_else(|| ServiceError::unauthenticated("Unknown, used or expired ticket"))?,
+        _ => {
+            return Err(ServiceError::unauthenticated(
+                "Pass either ?token=<access token> or ?ticket=<ticket>",
+            )
+            .into())
+        }
+    };
+    let (response, session, messages) = actix_ws::handle(&request, body)
+        .map_err(|err| ApiError::bad_request(format!("Not a WebSocket handshake: {err}")))?;
+    let events = state.hub.sender.subscribe();
+    actix_web::rt::spawn(run_session(user, session, messages, events));
+    Ok(response)
+}
+
+async fn run_session(
+    user: Uuid,
+    mut session: Session,
+    mut messages: MessageStream,
+    mut events: broadcast::Receiver<Routed>,
+) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut last_heard = tokio::time::Instant::now();
+    let close = loop {
+        tokio::select! {
+            message = messages.recv() => match message {
+                Some(Ok(Message::Ping(bytes))) => {
+                    last_heard = tokio::time::Instant::now();
+                    if session.pong(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(reason))) => break reason,
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
+                Some(Err(_)) => break Some(CloseCode::Protocol.into()),
+                None => return,
+            },
+            event = events.recv() => match event {
+                Ok(event) if event.0 == user => {
+                    if session.text(event.1.clone()).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(%user, missed, "slow WebSocket client missed events");
+                }
+                Err(broadcast::error::RecvError::Closed) => break Some(CloseCode::Error.into()),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENCE_LIMIT {
+                    break Some(CloseReason {
+                        code: CloseCode::Other(CLOSE_UNRESPONSIVE),
+                        description: Some("no pong".into()),
+                    });
+                }
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = session.close(close).await;
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WsTicket {
+    pub ticket: String,
+    /// Seconds the ticket stays valid; it works once.
+    pub expires_in: u64,
+}
+
+/// A single-use ticket for `/ws?ticket=…`, for clients that cannot keep the access token out
+/// of URLs.
+#[utoipa::path(
+    post, path = "/api/v2/ws/ticket", tag = "live", security(("bearer" = [])),
+    responses(
+        (status = 200, body = inline(Envelope<WsTicket>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 503, description = "Redis unavailable", body = ErrorEnvelope),
+    )
+)]
+pub async fn issue_ticket(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let ticket = state.tickets.issue(caller.0.id).await?;
+    Ok(HttpResponse::Ok().json(Envelope {
+        success: true,
+        data: WsTicket {
+            ticket,
+            expires_in: WS_TICKET_TTL.as_secs(),
+        },
+    }))
+}

@@ -1,0 +1,423 @@
+//! The job engine under faults, against real processes: workers killed or stopped mid-render,
+//! Redis and S3 going away, the per-user cap, and live events over WebSocket.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{
+    control::{clip, create, job, post},
+    helpers::{assert_error, spawn_app_with, TestApp, TestUser},
+    media,
+    processes::{spawn_worker, PrivateServer, ServerKind},
+};
+
+/// Settings that make recovery quick enough to test: a 3 s lease, 1 s heartbeats.
+const FAST_RECOVERY: [(&str, &str); 4] = [
+    ("JOB_LEASE_SECS", "3"),
+    ("RECONCILE_SECS", "1"),
+    ("REQUEUE_AFTER_SECS", "2"),
+    ("RETRY_BASE_SECS", "1"),
+];
+
+fn with_fast_recovery<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    FAST_RECOVERY.iter().chain(extra).copied().collect()
+}
+
+/// A job that renders for several seconds.
+async fn create_long_job(app: &TestApp, user: &TestUser) -> String {
+    let files = [
+        clip(media::quiet_clip_with_burst()),
+        clip(media::h264_1080p60()),
+    ];
+    create(app, user, &files, &[("target_duration", "20")]).await
+}
+
+async fn wait_for(
+    app: &TestApp,
+    user: &TestUser,
+    job_id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let view = job(app, user, job_id).await;
+        if done(&view) {
+            return view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn rendering(view: &Value) -> bool {
+    view["stage"] == "rendering" && view["progress"]["percent"].as_u64() > Some(12)
+}
+
+/// Exactly one output and one poster per format, at their deterministic keys.
+async fn assert_one_set_of_outputs(app: &TestApp, job_id: &str) {
+    let mut keys = app
+        .storage
+        .keys_under(&format!("jobs/{job_id}/outputs/"))
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            format!("jobs/{job_id}/outputs/landscape.jpg"),
+            format!("jobs/{job_id}/outputs/landscape.mp4")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_render_has_its_job_finished_by_another_once() {
+    let app = spawn_app_with(&with_fast_recovery(&[])).await;
+    let user = app.user().await;
+    let mut doomed = spawn_worker(&app.settings);
+    let job_id = create_long_job(&app, &user).await;
+    wait_for(&app, &user, &job_id, "rendering", rendering).await;
+
+    doomed.sigkill();
+    let killed_at = chrono::Utc::now();
+    let _rescuer = spawn_worker(&app.settings);
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(120))
+        .await;
+
+    assert_eq!(view["status"], "SUCCESS", "{view}");
+    assert_eq!(
+        view["attempts"], 2,
+        "one attempt killed, one finished: {view}"
+    );
+    let restarted: chrono::DateTime<chrono::Utc> =
+        view["started_at"].as_str().unwrap().parse().unwrap();
+    let recovery = (restarted - killed_at).to_std().unwrap();
+    assert!(
+        recovery < Duration::from_secs(20),
+        "resumed {recovery:?} after the kill"
+    );
+    assert_eq!(view["outputs"].as_array().unwrap().len(), 1, "{view}");
+    assert_one_set_of_outputs(&app, &job_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_a_running_job_back_after_the_grace_period() {
+    let mut app = spawn_app_with(&with_fast_recovery(&[("WORKER_SHUTDOWN_GRACE_SECS", "1")])).await;
+    let user = app.user().await;
+    let mut stopping = spawn_worker(&app.settings);
+    let job_id = create_long_job(&app, &user).await;
+    wait_for(&app, &user, &job_id, "rendering", rendering).await;
+
+    stopping.sigterm();
+    let exit = stopping.exit_within(Duration::from_secs(15)).await;
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "worker exits cleanly: {exit:?}"
+    );
+    let view = job(&app, &user, &job_id).await;
+    assert_eq!(view["status"], "PENDING", "handed back: {view}");
+    assert_eq!(
+        view["attempts"], 0,
+        "a hand-back is not a failed attempt: {view}"
+    );
+
+    app.start_worker().await;
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(120))
+        .await;
+    assert_eq!(view["status"], "SUCCESS", "{view}");
+    assert_eq!(view["attempts"], 1, "{view}");
+    assert_one_set_of_outputs(&app, &job_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_created_while_redis_is_down_are_queued_when_it_returns() {
+    let mut redis = PrivateServer::start(ServerKind::Redis).await;
+    let url = redis.url();
+    let mut app = spawn_app_with(&with_fast_recovery(&[("REDIS_URL", &url)])).await;
+    let user = app.user().await;
+    let small = || clip(media::portrait_no_audio());
+    let fields = [("target_duration", "10")];
+    // Queued before the outage, then lost with Redis's memory.
+    let before = create(&app, &user, &[small()], &fields).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    redis.stop();
+    let mut during = Vec::new();
+    for _ in 0..3 {
+        let response = app.create_job(&user, &[small()], &fields).await;
+        assert_eq!(response.status(), 201, "accepted while Redis is down");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["status"], "PENDING");
+        during.push(body["data"]["job_id"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.resume().await;
+
+    app.start_worker().await;
+    for job_id in std::iter::once(&before).chain(&during) {
+        let view = app
+            .wait_for_job_end(&user, job_id, Duration::from_secs(120))
+            .await;
+        assert_eq!(view["status"], "SUCCESS", "{view}");
+        assert_eq!(view["attempts"], 1, "{view}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_outages_are_retried_with_backoff_until_they_pass() {
+    let mut s3 = PrivateServer::start(ServerKind::S3).await;
+    let endpoint = s3.url();
+    let mut app = spawn_app_with(&with_fast_recovery(&[
+        ("S3_ENDPOINT", &endpoint),
+        ("JOB_MAX_ATTEMPTS", "6"),
+    ]))
+    .await;
+    let user = app.user().await;
+    let job_id = create(
+        &app,
+        &user,
+        &[clip(media::portrait_no_audio())],
+        &[("target_duration", "10")],
+    )
+    .await;
+
+    s3.stop();
+    app.start_worker().await;
+    let retrying = wait_for(&app, &user, &job_id, "RETRYING", |v| {
+        v["status"] == "RETRYING"
+    })
+    .await;
+    assert_eq!(
+        retrying["error"]["code"], "INFRASTRUCTURE_ERROR",
+        "{retrying}"
+    );
+    assert!(retrying["attempts"].as_i64() >= Some(1), "{retrying}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    s3.resume().await;
+
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(120))
+        .await;
+    assert_eq!(view["status"], "SUCCESS", "{view}");
+    assert!(view["attempts"].as_i64() >= Some(2), "{view}");
+    assert!(view["error"].is_null(), "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_stop_retrying_at_the_attempt_limit() {
+    let mut s3 = PrivateServer::start(ServerKind::S3).await;
+    let endpoint = s3.url();
+    let mut app = spawn_app_with(&with_fast_recovery(&[
+        ("S3_ENDPOINT", &endpoint),
+        ("JOB_MAX_ATTEMPTS", "2"),
+    ]))
+    .await;
+    let user = app.user().await;
+    let job_id = create(
+        &app,
+        &user,
+        &[clip(media::portrait_no_audio())],
+        &[("target_duration", "10")],
+    )
+    .await;
+    s3.stop();
+    app.start_worker().await;
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(view["status"], "FAILED", "{view}");
+    assert_eq!(view["attempts"], 2, "{view}");
+    assert_eq!(view["error"]["code"], "INFRASTRUCTURE_ERROR", "{view}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_extra_jobs_wait_in_pending_until_a_slot_frees() {
+    let mut app =
+        spawn_app_with(&[("ACTIVE_JOBS_PER_USER", "1"), ("WORKER_CONCURRENCY", "2")]).await;
+    let user = app.user().await;
+    let fields = [("target_duration", "10")];
+    let first = create(&app, &user, &[clip(media::portrait_no_audio())], &fields).await;
+    let second = create(&app, &user, &[clip(media::portrait_no_audio())], &fields).await;
+    app.start_worker().await;
+    wait_for(&app, &user, &first, "first job to start", |v| {
+        v["status"] == "PROCESSING"
+    })
+    .await;
+    assert_eq!(
+        job(&app, &user, &second).await["status"],
+        "PENDING",
+        "waits for a slot"
+    );
+
+    let first = app
+        .wait_for_job_end(&user, &first, Duration::from_secs(90))
+        .await;
+    let second = app
+        .wait_for_job_end(&user, &second, Duration::from_secs(90))
+        .await;
+    assert_eq!(
+        (&first["status"], &second["status"]),
+        (&"SUCCESS".into(), &"SUCCESS".into())
+    );
+    let finished: chrono::DateTime<chrono::Utc> =
+        first["finished_at"].as_str().unwrap().parse().unwrap();
+    let started: chrono::DateTime<chrono::Utc> =
+        second["started_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        started >= finished,
+        "second started {started} before the first finished {finished}"
+    );
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open_socket(app: &TestApp, query: &str) -> Socket {
+    let url = format!("{}/ws?{query}", app.address.replace("http://", "ws://"));
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket opens")
+        .0
+}
+
+/// Job events received until `job_id` reports `status`.
+async fn events_until(socket: &mut Socket, job_id: &str, status: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("the final event arrives in time")
+            .expect("socket open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            let event: Value = serde_json::from_str(&text).unwrap();
+            let last = event["job_id"] == job_id && event["status"] == status;
+            events.push(event);
+            if last {
+                return events;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_clients_hear_their_own_jobs_progress_and_nothing_else() {
+    let mut app = spawn_app_with(&[]).await;
+    let (alice, bob) = (app.user().await, app.user().await);
+    let mut alice_socket = open_socket(&app, &format!("token={}", alice.access_token)).await;
+    let ticket = post(&app, &bob, "/api/v2/ws/ticket").send().await.unwrap();
+    assert_eq!(ticket.status(), 200);
+    let ticket = ticket.json::<Value>().await.unwrap()["data"]["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut bob_socket = open_socket(&app, &format!("ticket={ticket}")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    app.start_worker().await;
+    let fields = [("target_duration", "10")];
+    let bobs_job = create(&app, &bob, &[clip(media::portrait_no_audio())], &fields).await;
+    let alices_job = create(&app, &alice, &[clip(media::portrait_no_audio())], &fields).await;
+
+    let heard = events_until(&mut alice_socket, &alices_job, "SUCCESS").await;
+    assert!(
+        heard.iter().all(|e| e["job_id"] == alices_job.as_str()),
+        "only Alice's job: {heard:?}"
+    );
+    let stages: Vec<&str> = heard.iter().filter_map(|e| e["stage"].as_str()).collect();
+    for stage in ["downloading", "rendering", "done"] {
+        assert!(stages.contains(&stage), "{stage} missing from {stages:?}");
+    }
+    let percents: Vec<u64> = heard.iter().filter_map(|e| e["percent"].as_u64()).collect();
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]) && percents.last() == Some(&100),
+        "{percents:?}"
+    );
+    assert!(heard.iter().all(|e| e["ts"].is_string()));
+
+    let heard = events_until(&mut bob_socket, &bobs_job, "SUCCESS").await;
+    assert!(
+        heard.iter().all(|e| e["job_id"] == bobs_job.as_str()),
+        "only Bob's job: {heard:?}"
+    );
+
+    // Keep-alive: a ping is answered with a pong.
+    alice_socket
+        .send(Message::Ping(b"hi".to_vec().into()))
+        .await
+        .unwrap();
+    loop {
+        match alice_socket.next().await.unwrap().unwrap() {
+            Message::Pong(payload) => break assert_eq!(&payload[..], b"hi"),
+            Message::Text(_) | Message::Ping(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_handshakes_without_valid_credentials_are_refused() {
+    let app = spawn_app_with(&[]).await;
+    let user = app.user().await;
+    let handshake = |query: String| {
+        app.client
+            .get(app.url(&format!("/ws{query}")))
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+    };
+    assert_error(
+        handshake(String::new()).await.unwrap(),
+        401,
+        "AUTHENTICATION_REQUIRED",
+    )
+    .await;
+    assert_error(
+        handshake("?token=forged".into()).await.unwrap(),
+        401,
+        "AUTHENTICATION_REQUIRED",
+    )
+    .await;
+    assert_error(
+        handshake("?ticket=unknown".into()).await.unwrap(),
+        401,
+        "AUTHENTICATION_REQUIRED",
+    )
+    .await;
+
+    let ticket = post(&app, &user, "/api/v2/ws/ticket").send().await.unwrap();
+    let ticket = ticket.json::<Value>().await.unwrap()["data"]["ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = handshake(format!("?ticket={ticket}")).await.unwrap();
+    assert_eq!(first.status(), 101);
+    let reused = handshake(format!("?ticket={ticket}")).await.unwrap();
+    assert_error(reused, 401, "AUTHENTICATION_REQUIRED").await;
+
+    let not_upgrade = app
+        .get(&format!("/ws?token={}", user.access_token), &user)
+        .send()
+        .await
+        .unwrap();
+    assert_error(not_upgrade, 400, "VALIDATION_ERROR").await;
+    let unauthenticated_ticket = app
+        .client
+        .post(app.url("/api/v2/ws/ticket"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(unauthenticated_ticket, 401, "AUTHENTICATION_REQUIRED").await;
+}

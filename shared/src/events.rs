@@ -1,0 +1,126 @@
+//! Live job events, fanned out through Redis pub/sub: whichever process changes a job
+//! publishes on its owner's channel, and every API instance relays them to that owner's
+//! WebSocket clients.
+
+use std::time::Duration;
+
+use apalis_redis::ConnectionManager;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::models::JobRow;
+
+/// What a client hears about one of its jobs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobEvent {
+    pub job_id: Uuid,
+    /// `PENDING`, `PROCESSING`, `RETRYING`, `SUCCESS`, `FAILED` or `CANCELLED`.
+    pub status: String,
+    pub stage: Option<String>,
+    pub percent: u8,
+    pub attempts: i32,
+    pub ts: DateTime<Utc>,
+}
+
+impl From<&JobRow> for JobEvent {
+    fn from(job: &JobRow) -> Self {
+        Self {
+            job_id: job.id,
+            status: job.status.clone(),
+            stage: job.stage.clone(),
+            percent: job.progress.clamp(0, 100) as u8,
+            attempts: job.attempts,
+            ts: job.updated_at,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct JobEvents {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl JobEvents {
+    pub fn new(conn: ConnectionManager, queue_name: &str) -> Self {
+        Self {
+            conn,
+            prefix: format!("{queue_name}:job-events:"),
+        }
+    }
+
+    /// Publishes the job's current state to its owner. Best effort and bounded: the job row
+    /// stays the truth, and a missed event is repaired by the next one or a status poll.
+    pub async fn publish(&self, job: &JobRow) {
+        let Ok(payload) = serde_json::to_string(&JobEvent::from(job)) else {
+            return;
+        };
+        let mut conn = self.conn.clone();
+        let mut command = redis::cmd("PUBLISH");
+        command
+            .arg(format!("{}{}", self.prefix, job.user_id))
+            .arg(payload);
+        let publish = command.query_async::<i64>(&mut conn);
+        match tokio::time::timeout(Duration::from_secs(1), publish).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::debug!(error = %err, "could not publish a job event"),
+            Err(_) => tracing::debug!("publishing a job event timed out"),
+        }
+    }
+
+    /// The pattern that matches every user's channel.
+    pub fn pattern(&self) -> String {
+        format!("{}*", self.prefix)
+    }
+
+    /// The user a channel belongs to.
+    pub fn owner_of(&self, channel: &str) -> Option<Uuid> {
+        channel.strip_prefix(&self.prefix)?.parse().ok()
+    }
+}
+
+/// Short-lived, single-use WebSocket tickets: a browser cannot set an Authorization header on
+/// a WebSocket, and a ticket in the URL is safer to log than the access token itself.
+#[derive(Clone)]
+pub struct WsTickets {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+pub const WS_TICKET_TTL: Duration = Duration::from_secs(30);
+
+impl WsTickets {
+    pub fn new(conn: ConnectionManager, queue_name: &str) -> Self {
+        Self {
+            conn,
+            prefix: format!("{queue_name}:ws-ticket:"),
+        }
+    }
+
+    pub async fn issue(&self, user_id: Uuid) -> crate::error::ServiceResult<String> {
+        let ticket = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(format!("{}{ticket}", self.prefix))
+            .arg(user_id.to_string())
+            .arg("EX")
+            .arg(WS_TICKET_TTL.as_secs())
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| crate::error::ServiceError::unavailable("queue", e))?;
+        Ok(ticket)
+    }
+
+    /// The user a ticket was issued to; the ticket is used up either way.
+    pub async fn redeem(&self, ticket: &str) -> crate::error::ServiceResult<Option<Uuid>> {
+        let mut conn = self.conn.clone();
+        let owner: Option<String> = redis::cmd("GETDEL")
+            .arg(format!("{}{ticket}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| crate::error::ServiceError::unavailable("queue", e))?;
+        Ok(owner.and_then(|id| id.parse().ok()))
+    }
+}
