@@ -26,6 +26,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InvalidSignature => StatusCode::BAD_REQUEST,
+        ErrorCode::PaymentProviderError => StatusCode::BAD_GATEWAY,
         ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

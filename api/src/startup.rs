@@ -5,6 +5,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use shared::{
     auth::AuthService,
+    billing::BillingService,
     config::Config,
     db::Db,
     dispatch::Relay,
@@ -39,11 +40,12 @@ impl AppState {
         let relay = Relay::new(
             db.clone(),
             queue::JobQueue::new(redis.clone(), &config),
-            config.engine.clone(),
+            &config,
         );
         tokio::spawn(relay.run(dispatch.clone()));
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone()),
+            billing: BillingService::new(db.clone(), config.billing.clone())?,
             jobs: JobService::new(db.clone()),
             events: JobEvents::new(redis.clone(), &config.queue_name),
             hub: EventHub::start(

@@ -6,6 +6,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures::future::{ready, Ready};
 use shared::{
     auth::{AuthService, AuthUser},
+    billing::BillingService,
     config::Config,
     db::Db,
     error::ServiceError,
@@ -23,6 +24,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub auth: AuthService,
+    pub billing: BillingService,
     pub jobs: JobService,
     pub storage: Storage,
     pub workers: WorkerRegistry,

@@ -192,6 +192,7 @@ impl AuthService {
             password_hash,
             plan: "free".to_owned(),
             created_at: Utc::now(),
+            stripe_customer_id: None,
         };
         self.db
             .run(move |conn| {

@@ -7,6 +7,8 @@ use crate::error::ConfigError;
 
 /// The development JWT secret; refused when `APP_ENV=production`.
 pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-0123456789abcdef";
+pub const DEV_STRIPE_WEBHOOK_SECRET: &str = "whsec_dev_only_change_me";
+const DEV_STRIPE_SECRET_KEY: &str = "sk_test_dev_only";
 const DEV_S3_SECRET: &str = "montage-dev-secret";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,39 @@ pub struct Config {
     pub limits: Limits,
     pub render: RenderConfig,
     pub engine: EngineConfig,
+    pub billing: BillingConfig,
+}
+
+/// What one plan allows, and how Stripe sells it.
+#[derive(Debug, Clone)]
+pub struct PlanConfig {
+    pub name: String,
+    /// US dollars per month.
+    pub price_usd: u32,
+    /// The Stripe price a checkout sells; none for the free plan.
+    pub stripe_price_id: Option<String>,
+    pub max_duration: u32,
+    /// Outputs carry the watermark whatever the job asked.
+    pub forced_watermark: bool,
+    /// Jobs go to the queue ahead of jobs of plans without priority.
+    pub priority: bool,
+    /// Jobs queued or running at once; more wait in PENDING.
+    pub active_jobs: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct BillingConfig {
+    pub free: PlanConfig,
+    pub pro: PlanConfig,
+    pub stripe_secret_key: String,
+    /// The Stripe API's address; tests point it at a local stand-in.
+    pub stripe_api_base: String,
+    pub stripe_webhook_secret: String,
+    pub stripe_timeout: Duration,
+    /// A signed webhook older than this is refused (replay protection).
+    pub webhook_tolerance: Duration,
+    pub checkout_success_url: String,
+    pub checkout_cancel_url: String,
 }
 
 /// How jobs move through the queue: leases, retries, the per-user cap, the relay.
@@ -41,8 +76,9 @@ pub struct EngineConfig {
     /// Backoff before retry n is `retry_base × 2^(n-1)`, capped at `retry_max`, with jitter.
     pub retry_base: Duration,
     pub retry_max: Duration,
-    /// Jobs of one user that may be queued or running at once; the rest wait in PENDING.
-    pub active_jobs_per_user: i32,
+    /// Jobs the relay keeps waiting in Redis at most; the rest wait in PostgreSQL, where
+    /// priority orders them. Set it to at least the workers' total concurrency.
+    pub queue_prefetch: i64,
     pub relay_interval: Duration,
     pub reconcile_interval: Duration,
     /// A dispatched job not in the queue after this long is dispatched again.
@@ -76,7 +112,6 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     pub max_files: usize,
     /// Longest montage a free account may ask for, in seconds.
-    pub free_max_duration: u32,
     pub upload_part_bytes: usize,
     pub upload_part_concurrency: usize,
 }
@@ -147,7 +182,6 @@ impl Config {
                 max_file_bytes: mib("MAX_FILE_MIB", 500)?,
                 max_upload_bytes: mib("MAX_UPLOAD_MIB", 2048)?,
                 max_files: parse(&lookup, "MAX_FILES", 20)?,
-                free_max_duration: parse(&lookup, "FREE_MAX_DURATION_SECS", 60)?,
                 upload_part_bytes: mib("UPLOAD_PART_MIB", 8)? as usize,
                 upload_part_concurrency: parse(&lookup, "UPLOAD_PART_CONCURRENCY", 2)?,
             },
@@ -187,7 +221,7 @@ impl Config {
                 max_attempts: parse(&lookup, "JOB_MAX_ATTEMPTS", 3)?,
                 retry_base: Duration::from_secs(parse(&lookup, "RETRY_BASE_SECS", 10)?),
                 retry_max: Duration::from_secs(parse(&lookup, "RETRY_MAX_SECS", 600)?),
-                active_jobs_per_user: parse(&lookup, "ACTIVE_JOBS_PER_USER", 2)?,
+                queue_prefetch: parse(&lookup, "QUEUE_PREFETCH", 16)?,
                 relay_interval: Duration::from_millis(parse(&lookup, "RELAY_INTERVAL_MS", 1000)?),
                 reconcile_interval: Duration::from_secs(parse(&lookup, "RECONCILE_SECS", 5)?),
                 requeue_after: Duration::from_secs(parse(&lookup, "REQUEUE_AFTER_SECS", 30)?),
@@ -196,6 +230,43 @@ impl Config {
                     "WORKER_SHUTDOWN_GRACE_SECS",
                     30,
                 )?),
+            },
+            billing: BillingConfig {
+                free: PlanConfig {
+                    name: get("FREE_PLAN_NAME", "Cosmic Cadet"),
+                    price_usd: 0,
+                    stripe_price_id: None,
+                    max_duration: parse(&lookup, "FREE_MAX_DURATION_SECS", 60)?,
+                    forced_watermark: true,
+                    priority: false,
+                    active_jobs: parse(&lookup, "FREE_ACTIVE_JOBS", 2)?,
+                },
+                pro: PlanConfig {
+                    name: get("PRO_PLAN_NAME", "Nebula Knight"),
+                    price_usd: parse(&lookup, "PRO_PRICE_USD", 9)?,
+                    stripe_price_id: Some(get("STRIPE_PRO_PRICE_ID", "price_nebula_knight_dev")),
+                    max_duration: parse(&lookup, "PRO_MAX_DURATION_SECS", 120)?,
+                    forced_watermark: false,
+                    priority: true,
+                    active_jobs: parse(&lookup, "PRO_ACTIVE_JOBS", 4)?,
+                },
+                stripe_secret_key: get("STRIPE_SECRET_KEY", DEV_STRIPE_SECRET_KEY),
+                stripe_api_base: get("STRIPE_API_BASE", "https://api.stripe.com/"),
+                stripe_webhook_secret: get("STRIPE_WEBHOOK_SECRET", DEV_STRIPE_WEBHOOK_SECRET),
+                stripe_timeout: Duration::from_secs(parse(&lookup, "STRIPE_TIMEOUT_SECS", 10)?),
+                webhook_tolerance: Duration::from_secs(parse(
+                    &lookup,
+                    "STRIPE_WEBHOOK_TOLERANCE_SECS",
+                    300,
+                )?),
+                checkout_success_url: get(
+                    "CHECKOUT_SUCCESS_URL",
+                    "http://localhost:8000/billing/success?session_id={CHECKOUT_SESSION_ID}",
+                ),
+                checkout_cancel_url: get(
+                    "CHECKOUT_CANCEL_URL",
+                    "http://localhost:8000/billing/cancelled",
+                ),
             },
         };
         config.validate()?;
@@ -209,6 +280,12 @@ impl Config {
             }
             if self.s3.secret_key == DEV_S3_SECRET {
                 return Err(ConfigError::DefaultSecret("S3_SECRET_KEY"));
+            }
+            if self.billing.stripe_webhook_secret == DEV_STRIPE_WEBHOOK_SECRET {
+                return Err(ConfigError::DefaultSecret("STRIPE_WEBHOOK_SECRET"));
+            }
+            if self.billing.stripe_secret_key == DEV_STRIPE_SECRET_KEY {
+                return Err(ConfigError::DefaultSecret("STRIPE_SECRET_KEY"));
             }
         }
         if self.auth.jwt_secret.len() < 32 {
@@ -225,9 +302,13 @@ impl Config {
             ));
         }
         let engine = &self.engine;
-        if engine.max_attempts < 1 || engine.active_jobs_per_user < 1 {
+        let plans = [&self.billing.free, &self.billing.pro];
+        if engine.max_attempts < 1
+            || engine.queue_prefetch < 1
+            || plans.iter().any(|p| p.active_jobs < 1)
+        {
             return Err(ConfigError::invalid(
-                "JOB_MAX_ATTEMPTS/ACTIVE_JOBS_PER_USER",
+                "JOB_MAX_ATTEMPTS/QUEUE_PREFETCH/FREE_ACTIVE_JOBS/PRO_ACTIVE_JOBS",
                 "below 1",
             ));
         }
@@ -244,9 +325,12 @@ impl Config {
         if !(1..=40).contains(&text.chars().count()) || !text.chars().all(plain) {
             return Err(ConfigError::invalid("WATERMARK_TEXT", text));
         }
-        if self.limits.free_max_duration < crate::jobs::MIN_TARGET_DURATION {
+        if plans
+            .iter()
+            .any(|p| p.max_duration < crate::jobs::MIN_TARGET_DURATION)
+        {
             return Err(ConfigError::invalid(
-                "FREE_MAX_DURATION_SECS",
+                "FREE_MAX_DURATION_SECS/PRO_MAX_DURATION_SECS",
                 "below the 10 s minimum",
             ));
         }
@@ -307,6 +391,27 @@ mod tests {
         .unwrap_err();
         assert!(
             matches!(err, ConfigError::DefaultSecret("S3_SECRET_KEY")),
+            "{err:?}"
+        );
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
+            ("S3_SECRET_KEY", "real-s3-secret"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::DefaultSecret("STRIPE_WEBHOOK_SECRET")),
+            "{err:?}"
+        );
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
+            ("S3_SECRET_KEY", "real-s3-secret"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::DefaultSecret("STRIPE_SECRET_KEY")),
             "{err:?}"
         );
     }

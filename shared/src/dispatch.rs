@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{
-    config::EngineConfig,
+    config::{Config, EngineConfig},
     db::Db,
     error::ServiceResult,
     jobs::{JobService, JobStatus},
@@ -31,24 +31,30 @@ const RELAY_LOCK_KEY: i64 = 0x6d6f_6e74_6167_6502;
 /// Jobs handled per pass; a backlog drains over consecutive passes.
 const BATCH: i64 = 100;
 
-/// Marks up to `$2` due jobs dispatched, oldest first, skipping any whose owner already has
-/// `$1` active jobs (running, or dispatched and waiting).
+/// Marks due jobs dispatched: plans with priority first, then oldest first. It skips jobs
+/// whose owner already has their plan's number of active jobs (`$1` free, `$2` pro: running,
+/// or dispatched and waiting), and keeps at most `$4` jobs waiting in Redis, so the backlog
+/// waits here where priority can still reorder it. At most `$3` per pass.
 const PICK_DUE: &str = "
 WITH active AS (
     SELECT user_id, count(*) AS running FROM jobs
     WHERE status = 'PROCESSING'
        OR (status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL)
     GROUP BY user_id
+), waiting_in_queue AS (
+    SELECT count(*) AS n FROM jobs
+    WHERE status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL
 ), ready AS (
-    SELECT id, user_id, run_after, created_at,
-           row_number() OVER (PARTITION BY user_id ORDER BY run_after, created_at) AS place
-    FROM jobs
-    WHERE dispatched_at IS NULL AND status IN ('PENDING', 'RETRYING') AND run_after <= now()
+    SELECT j.id, j.user_id, j.run_after, j.created_at, u.plan = 'pro' AS priority,
+           CASE WHEN u.plan = 'pro' THEN $2 ELSE $1 END AS cap,
+           row_number() OVER (PARTITION BY j.user_id ORDER BY j.run_after, j.created_at) AS place
+    FROM jobs j JOIN users u ON u.id = j.user_id
+    WHERE j.dispatched_at IS NULL AND j.status IN ('PENDING', 'RETRYING') AND j.run_after <= now()
 ), chosen AS (
     SELECT ready.id FROM ready LEFT JOIN active USING (user_id)
-    WHERE COALESCE(active.running, 0) + ready.place <= $1
-    ORDER BY ready.run_after, ready.created_at
-    LIMIT $2
+    WHERE COALESCE(active.running, 0) + ready.place <= ready.cap
+    ORDER BY ready.priority DESC, ready.run_after, ready.created_at
+    LIMIT GREATEST(0, LEAST($3, $4 - (SELECT n FROM waiting_in_queue)))
 )
 UPDATE jobs SET dispatched_at = now(), dispatches = jobs.dispatches + 1
 FROM chosen WHERE jobs.id = chosen.id
@@ -74,21 +80,27 @@ pub struct Relay {
     db: Db,
     queue: JobQueue,
     config: EngineConfig,
+    /// Active-job caps of the free and pro plans.
+    caps: (i64, i64),
 }
 
 impl Relay {
-    pub fn new(db: Db, queue: JobQueue, config: EngineConfig) -> Self {
+    pub fn new(db: Db, queue: JobQueue, config: &Config) -> Self {
         Self {
             jobs: JobService::new(db.clone()),
             db,
             queue,
-            config,
+            config: config.engine.clone(),
+            caps: (
+                i64::from(config.billing.free.active_jobs),
+                i64::from(config.billing.pro.active_jobs),
+            ),
         }
     }
 
     /// Pushes due jobs to the queue. Returns how many were pushed.
     pub async fn dispatch_due(&self) -> ServiceResult<usize> {
-        let cap = i64::from(self.config.active_jobs_per_user);
+        let ((free_cap, pro_cap), prefetch) = (self.caps, self.config.queue_prefetch);
         let picked: Vec<Picked> = self
             .db
             .run(move |conn| {
@@ -100,8 +112,10 @@ impl Relay {
                         return Ok(Vec::new());
                     }
                     Ok(sql_query(PICK_DUE)
-                        .bind::<BigInt, _>(cap)
+                        .bind::<BigInt, _>(free_cap)
+                        .bind::<BigInt, _>(pro_cap)
                         .bind::<BigInt, _>(BATCH)
+                        .bind::<BigInt, _>(prefetch)
                         .load(conn)?)
                 })
             })

@@ -38,6 +38,10 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     RateLimitExceeded,
     ServiceUnavailable,
+    /// A webhook whose signature is missing, forged or stale.
+    InvalidSignature,
+    /// The payment provider (Stripe) could not be reached or refused the request.
+    PaymentProviderError,
     InternalServerError,
 }
 
@@ -56,6 +60,8 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
+            Self::PaymentProviderError => "PAYMENT_PROVIDER_ERROR",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

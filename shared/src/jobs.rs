@@ -1,7 +1,5 @@
 //! Montage jobs: options that validate on parse, and the job lifecycle in PostgreSQL.
 
-use std::{fmt, str::FromStr};
-
 use chrono::Utc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -39,20 +37,21 @@ macro_rules! wire_enum {
             }
         }
 
-        impl FromStr for $name {
+        impl std::str::FromStr for $name {
             type Err = ();
             fn from_str(s: &str) -> Result<Self, ()> {
                 match s { $($wire => Ok($name::$variant),)+ _ => Err(()) }
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use wire_enum;
 
 wire_enum!(
     /// A montage style preset.

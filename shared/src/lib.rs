@@ -1,6 +1,7 @@
 //! The domain and infrastructure that the API and the workers share.
 
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod db;
 pub mod dispatch;

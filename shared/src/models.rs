@@ -14,6 +14,7 @@ pub struct User {
     pub password_hash: String,
     pub plan: String,
     pub created_at: DateTime<Utc>,
+    pub stripe_customer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

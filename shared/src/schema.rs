@@ -7,6 +7,30 @@ diesel::table! {
         password_hash -> Text,
         plan -> Text,
         created_at -> Timestamptz,
+        stripe_customer_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    subscriptions (user_id) {
+        user_id -> Uuid,
+        stripe_subscription_id -> Nullable<Text>,
+        plan -> Text,
+        status -> Text,
+        current_period_end -> Nullable<Timestamptz>,
+        cancel_at_period_end -> Bool,
+        last_event_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        type_ -> Text,
+        created -> Timestamptz,
+        received_at -> Timestamptz,
     }
 }
 
@@ -88,6 +112,7 @@ diesel::table! {
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::joinable!(job_inputs -> jobs (job_id));
+diesel::joinable!(subscriptions -> users (user_id));
 diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(idempotency_keys -> jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -96,5 +121,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     job_inputs,
     job_outputs,
-    idempotency_keys
+    idempotency_keys,
+    subscriptions,
+    stripe_events
 );

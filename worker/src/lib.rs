@@ -84,12 +84,8 @@ pub async fn run(
     };
 
     let relay = tokio::spawn(
-        Relay::new(
-            db,
-            queue::JobQueue::new(redis.clone(), &config),
-            config.engine.clone(),
-        )
-        .run(Arc::new(Notify::new())),
+        Relay::new(db, queue::JobQueue::new(redis.clone(), &config), &config)
+            .run(Arc::new(Notify::new())),
     );
     let backend =
         RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));

@@ -35,6 +35,10 @@ use crate::{error, routes};
         routes::jobs::delete_job,
         routes::styles::list_styles,
         routes::styles::get_style,
+        routes::billing::list_plans,
+        routes::billing::subscription,
+        routes::billing::checkout,
+        routes::billing::webhook,
         routes::live::connect,
         routes::live::issue_ticket,
         openapi_json,
@@ -42,7 +46,7 @@ use crate::{error, routes};
     ),
     components(schemas(error::ErrorEnvelope, shared::error::ErrorCode, shared::events::JobEvent)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "live"), (name = "system"))
+    tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "live"), (name = "billing"), (name = "system"))
 )]
 pub struct ApiDoc;
 

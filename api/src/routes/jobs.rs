@@ -250,7 +250,10 @@ pub async fn create_job(
             )
             .into());
         }
-        let options = std::mem::take(&mut upload.form).finish(limits.free_max_duration)?;
+        // Entitlements follow the plan: its duration limit, and its forced watermark.
+        let plan = state.billing.plan(state.billing.plan_of(caller.0).await?);
+        let mut options = std::mem::take(&mut upload.form).finish(plan.max_duration)?;
+        options.watermark |= plan.forced_watermark;
         let created = state
             .jobs
             .create(

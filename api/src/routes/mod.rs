@@ -1,4 +1,5 @@
 pub mod auth;
+pub mod billing;
 pub mod docs;
 pub mod health;
 pub mod jobs;
@@ -39,6 +40,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/refresh").route(web::post().to(auth::refresh)))
             .service(web::resource("/logout").route(web::post().to(auth::logout)))
             .service(web::resource("/me").route(web::get().to(auth::me))),
+    )
+    .service(
+        web::scope("/api/v2/billing")
+            .service(web::resource("/plans").route(web::get().to(billing::list_plans)))
+            .service(web::resource("/subscription").route(web::get().to(billing::subscription)))
+            .service(web::resource("/checkout").route(web::post().to(billing::checkout)))
+            .service(web::resource("/webhook").route(web::post().to(billing::webhook))),
     )
     .service(web::resource("/api/v2/styles").route(web::get().to(styles::list_styles)))
     .service(web::resource("/api/v2/styles/{style_id}").route(web::get().to(styles::get_style)))

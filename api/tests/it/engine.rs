@@ -241,8 +241,7 @@ async fn transient_failures_stop_retrying_at_the_attempt_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_extra_jobs_wait_in_pending_until_a_slot_frees() {
-    let mut app =
-        spawn_app_with(&[("ACTIVE_JOBS_PER_USER", "1"), ("WORKER_CONCURRENCY", "2")]).await;
+    let mut app = spawn_app_with(&[("FREE_ACTIVE_JOBS", "1"), ("WORKER_CONCURRENCY", "2")]).await;
     let user = app.user().await;
     let fields = [("target_duration", "10")];
     let first = create(&app, &user, &[clip(media::portrait_no_audio())], &fields).await;

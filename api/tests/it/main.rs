@@ -3,6 +3,7 @@
 //! own queue namespace and its own bucket.
 
 mod auth;
+mod billing;
 mod control;
 mod engine;
 mod errors;

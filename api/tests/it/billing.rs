@@ -1,0 +1,639 @@
+//! Billing through the API: plans, Checkout against a local Stripe stand-in, signed webhooks,
+//! and entitlements that follow the plan in real jobs.
+
+use std::{
+    net::TcpListener,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::{
+    control::{clip, create, job},
+    helpers::{assert_error, spawn_app_with, TestApp, TestUser},
+    media,
+    processes::free_port,
+};
+
+const WEBHOOK_SECRET: &str = "whsec_test_secret_for_integration";
+const PRICE: &str = "price_test_nebula";
+
+/// One request the stand-in received: method, path and decoded form fields.
+#[derive(Debug, Clone)]
+struct Recorded {
+    method: String,
+    path: String,
+    form: Vec<(String, String)>,
+}
+
+impl Recorded {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A local HTTP server answering the Stripe API calls this service makes, the way Stripe
+/// does, and recording them. `fail` makes it answer 500 like an outage.
+#[derive(Clone, Default)]
+struct StripeStandIn {
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    fail: Arc<Mutex<bool>>,
+}
+
+async fn answer(
+    request: HttpRequest,
+    body: web::Bytes,
+    stand_in: web::Data<StripeStandIn>,
+) -> HttpResponse {
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let recorded = Recorded {
+        method: request.method().to_string(),
+        path: request.path().to_owned(),
+        form,
+    };
+    let count = {
+        let mut requests = stand_in.requests.lock().unwrap();
+        requests.push(recorded.clone());
+        requests.len()
+    };
+    if *stand_in.fail.lock().unwrap() {
+        return HttpResponse::InternalServerError()
+            .json(json!({"error": {"type": "api_error", "message": "stand-in outage"}}));
+    }
+    let now = chrono::Utc::now().timestamp();
+    match (recorded.method.as_str(), recorded.path.as_str()) {
+        ("POST", "/v1/customers") => HttpResponse::Ok().json(json!({
+            "id": format!("cus_test_{count}"), "object": "customer", "created": now, "livemode": false,
+            "email": recorded.field("email"),
+        })),
+        ("POST", "/v1/checkout/sessions") => HttpResponse::Ok().json(json!({
+            "id": format!("cs_test_{count}"), "object": "checkout.session",
+            "automatic_tax": {"enabled": false}, "created": now, "custom_fields": [], "custom_text": {},
+            "expires_at": now + 86_400, "livemode": false, "mode": "subscription",
+            "payment_method_types": ["card"], "payment_status": "unpaid", "shipping_options": [],
+            "status": "open", "customer": recorded.field("customer"),
+            "url": format!("https://checkout.stripe.test/c/pay/cs_test_{count}"),
+        })),
+        _ => HttpResponse::NotFound().json(json!({"error": {"type": "invalid_request_error"}})),
+    }
+}
+
+impl StripeStandIn {
+    fn start() -> (Self, String) {
+        let stand_in = Self::default();
+        let data = web::Data::new(stand_in.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/",
+            listener.local_addr().unwrap().port()
+        );
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(answer))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        (stand_in, url)
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn spawn_billing_app(extra: &[(&str, &str)]) -> (TestApp, StripeStandIn) {
+    let (stand_in, url) = StripeStandIn::start();
+    let mut settings = vec![
+        ("STRIPE_API_BASE", url.as_str()),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("STRIPE_PRO_PRICE_ID", PRICE),
+        ("STRIPE_TIMEOUT_SECS", "3"),
+    ];
+    settings.extend_from_slice(extra);
+    (spawn_app_with(&settings).await, stand_in)
+}
+
+/// Signs `body` exactly as Stripe does.
+fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+async fn deliver(
+    app: &TestApp,
+    body: &Value,
+    signature_header: Option<String>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/api/v2/billing/webhook"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string());
+    if let Some(header) = signature_header {
+        request = request.header("Stripe-Signature", header);
+    }
+    request.send().await.unwrap()
+}
+
+/// Delivers a correctly signed event and expects it acknowledged.
+async fn deliver_signed(app: &TestApp, body: &Value) {
+    let header = signature(
+        WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+        &body.to_string(),
+    );
+    let response = deliver(app, body, Some(header)).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "created": created, "livemode": false,
+           "api_version": "2025-09-30.clover", "data": {"object": object}})
+}
+
+fn checkout_completed(id: &str, created: i64, user: &TestUser) -> Value {
+    event(
+        id,
+        "checkout.session.completed",
+        created,
+        json!({
+            "id": "cs_test_1", "object": "checkout.session", "mode": "subscription",
+            "client_reference_id": user.user_id, "customer": "cus_test_1", "subscription": "sub_test_1",
+            "metadata": {"user_id": user.user_id, "plan": "pro"}, "payment_status": "paid", "status": "complete",
+        }),
+    )
+}
+
+fn subscription_event(
+    id: &str,
+    kind: &str,
+    created: i64,
+    user: &TestUser,
+    status: &str,
+    cancel_at_period_end: bool,
+) -> Value {
+    event(
+        id,
+        kind,
+        created,
+        json!({
+            "id": "sub_test_1", "object": "subscription", "customer": "cus_test_1", "status": status,
+            "cancel_at_period_end": cancel_at_period_end,
+            "metadata": {"user_id": user.user_id, "plan": "pro"},
+            "items": {"object": "list", "data": [{"id": "si_1", "current_period_end": 1_900_000_000}]},
+        }),
+    )
+}
+
+fn invoice_event(id: &str, kind: &str, created: i64) -> Value {
+    event(
+        id,
+        kind,
+        created,
+        json!({
+            "id": "in_test_1", "object": "invoice", "customer": "cus_test_1",
+            "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_test_1"}},
+        }),
+    )
+}
+
+async fn subscription(app: &TestApp, user: &TestUser) -> Value {
+    app.user_json("/api/v2/billing/subscription", user).await
+}
+
+async fn checkout(app: &TestApp, user: &TestUser, plan: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v2/billing/checkout"))
+        .bearer_auth(&user.access_token)
+        .form(&[("plan", plan)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn upgrade(app: &TestApp, user: &TestUser) {
+    let now = chrono::Utc::now().timestamp();
+    deliver_signed(
+        app,
+        &checkout_completed(&format!("evt_up_{}", user.user_id), now, user),
+    )
+    .await;
+    assert_eq!(subscription(app, user).await["plan"], "pro");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_are_listed_with_their_limits() {
+    let (app, _) = spawn_billing_app(&[]).await;
+    let body = app.public_json("/api/v2/billing/plans").await;
+    let plans = body["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 2);
+    assert_eq!(plans[0]["id"], "free");
+    assert_eq!(plans[0]["name"], "Cosmic Cadet");
+    assert_eq!(plans[0]["price"], 0);
+    assert_eq!(plans[0]["limits"]["max_duration"], 60);
+    assert_eq!(plans[0]["limits"]["watermark"], true);
+    assert_eq!(plans[1]["id"], "pro");
+    assert_eq!(plans[1]["name"], "Nebula Knight");
+    assert_eq!(plans[1]["price"], 9);
+    assert_eq!(plans[1]["limits"]["max_duration"], 120);
+    assert_eq!(plans[1]["limits"]["watermark"], false);
+    assert_eq!(plans[1]["limits"]["priority"], true);
+    assert!(plans[1]["features"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("No watermark")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_creates_a_subscription_session_and_reuses_the_customer() {
+    let (app, stripe) = spawn_billing_app(&[]).await;
+    let user = app.user().await;
+    let response = checkout(&app, &user, "pro").await;
+    assert_eq!(response.status(), 200);
+    let url = response.json::<Value>().await.unwrap()["checkout_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with("https://checkout.stripe.test/c/pay/cs_test_"),
+        "{url}"
+    );
+
+    let requests = stripe.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let customer = &requests[0];
+    assert_eq!(
+        (customer.method.as_str(), customer.path.as_str()),
+        ("POST", "/v1/customers")
+    );
+    assert_eq!(customer.field("email"), Some(user.email.as_str()));
+    assert_eq!(
+        customer.field("metadata[user_id]"),
+        Some(user.user_id.as_str())
+    );
+    let session = &requests[1];
+    assert_eq!(session.path, "/v1/checkout/sessions");
+    for (field, value) in [
+        ("mode", "subscription"),
+        ("customer", "cus_test_1"),
+        ("client_reference_id", user.user_id.as_str()),
+        ("metadata[user_id]", user.user_id.as_str()),
+        ("metadata[plan]", "pro"),
+        (
+            "subscription_data[metadata][user_id]",
+            user.user_id.as_str(),
+        ),
+        ("subscription_data[metadata][plan]", "pro"),
+        ("line_items[0][price]", PRICE),
+        ("line_items[0][quantity]", "1"),
+    ] {
+        assert_eq!(
+            session.field(field),
+            Some(value),
+            "{field} in {:?}",
+            session.form
+        );
+    }
+    assert!(session.field("success_url").is_some() && session.field("cancel_url").is_some());
+
+    // The same customer is reused.
+    assert_eq!(checkout(&app, &user, "pro").await.status(), 200);
+    let requests = stripe.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[2].path, "/v1/checkout/sessions");
+    assert_eq!(requests[2].field("customer"), Some("cus_test_1"));
+
+    assert_error(
+        checkout(&app, &user, "platinum").await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_error(checkout(&app, &user, "free").await, 409, "CONFLICT").await;
+    upgrade(&app, &user).await;
+    assert_error(checkout(&app, &user, "pro").await, 409, "CONFLICT").await;
+    let anonymous = app
+        .client
+        .post(app.url("/api/v2/billing/checkout"))
+        .form(&[("plan", "pro")])
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "AUTHENTICATION_REQUIRED").await;
+    assert_eq!(
+        stripe.requests().len(),
+        3,
+        "refused checkouts never reach Stripe"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_answers_502_when_stripe_fails_or_cannot_be_reached() {
+    let closed = format!("http://127.0.0.1:{}/", free_port());
+    let app = spawn_app_with(&[
+        ("STRIPE_API_BASE", closed.as_str()),
+        ("STRIPE_TIMEOUT_SECS", "3"),
+    ])
+    .await;
+    let user = app.user().await;
+    assert_error(
+        checkout(&app, &user, "pro").await,
+        502,
+        "PAYMENT_PROVIDER_ERROR",
+    )
+    .await;
+
+    let (app, stripe) = spawn_billing_app(&[]).await;
+    let user = app.user().await;
+    *stripe.fail.lock().unwrap() = true;
+    assert_error(
+        checkout(&app, &user, "pro").await,
+        502,
+        "PAYMENT_PROVIDER_ERROR",
+    )
+    .await;
+    assert_eq!(subscription(&app, &user).await["plan"], "free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_upgrade_update_and_downgrade_the_plan() {
+    let (app, _) = spawn_billing_app(&[]).await;
+    let user = app.user().await;
+    let start = chrono::Utc::now().timestamp();
+    assert_eq!(
+        subscription(&app, &user).await,
+        json!({"plan": "free", "status": "none", "current_period_end": null, "cancel_at_period_end": false})
+    );
+
+    deliver_signed(&app, &checkout_completed("evt_1", start, &user)).await;
+    let view = subscription(&app, &user).await;
+    assert_eq!(
+        (&view["plan"], &view["status"]),
+        (&json!("pro"), &json!("active")),
+        "{view}"
+    );
+
+    deliver_signed(
+        &app,
+        &subscription_event(
+            "evt_2",
+            "customer.subscription.updated",
+            start + 1,
+            &user,
+            "active",
+            true,
+        ),
+    )
+    .await;
+    let view = subscription(&app, &user).await;
+    assert_eq!(view["cancel_at_period_end"], true, "{view}");
+    assert_eq!(view["current_period_end"], "2030-03-17T17:46:40Z", "{view}");
+
+    deliver_signed(
+        &app,
+        &subscription_event(
+            "evt_3",
+            "customer.subscription.deleted",
+            start + 2,
+            &user,
+            "canceled",
+            false,
+        ),
+    )
+    .await;
+    let view = subscription(&app, &user).await;
+    assert_eq!(
+        (&view["plan"], &view["status"]),
+        (&json!("free"), &json!("canceled")),
+        "{view}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_payment_marks_past_due_and_keeps_the_plan_until_it_ends() {
+    let (app, _) = spawn_billing_app(&[]).await;
+    let user = app.user().await;
+    let start = chrono::Utc::now().timestamp();
+    deliver_signed(&app, &checkout_completed("evt_1", start, &user)).await;
+    deliver_signed(
+        &app,
+        &invoice_event("evt_2", "invoice.payment_failed", start + 1),
+    )
+    .await;
+    let view = subscription(&app, &user).await;
+    assert_eq!(
+        (&view["plan"], &view["status"]),
+        (&json!("pro"), &json!("past_due")),
+        "{view}"
+    );
+    deliver_signed(&app, &invoice_event("evt_3", "invoice.paid", start + 2)).await;
+    assert_eq!(subscription(&app, &user).await["status"], "active");
+    // Stripe gives up on the payment: the subscription becomes unpaid and the plan goes.
+    deliver_signed(
+        &app,
+        &subscription_event(
+            "evt_4",
+            "customer.subscription.updated",
+            start + 3,
+            &user,
+            "unpaid",
+            false,
+        ),
+    )
+    .await;
+    let view = subscription(&app, &user).await;
+    assert_eq!(
+        (&view["plan"], &view["status"]),
+        (&json!("free"), &json!("unpaid")),
+        "{view}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_forged_and_stale_webhooks_are_refused_and_change_nothing() {
+    let (app, _) = spawn_billing_app(&[]).await;
+    let user = app.user().await;
+    let now = chrono::Utc::now().timestamp();
+    let upgrade_event = checkout_completed("evt_1", now, &user);
+    let body = upgrade_event.to_string();
+    for header in [
+        None,
+        Some(signature("whsec_someone_else", now, &body)),
+        Some(signature(WEBHOOK_SECRET, now - 301, &body)),
+        Some(signature(
+            WEBHOOK_SECRET,
+            now,
+            &body.replace("evt_1", "evt_2"),
+        )),
+        Some("t=abc,v1=zz".to_owned()),
+    ] {
+        let response = deliver(&app, &upgrade_event, header.clone()).await;
+        assert_error(response, 400, "INVALID_SIGNATURE").await;
+    }
+    assert_eq!(subscription(&app, &user).await["plan"], "free");
+
+    // Several v1 signatures (a rolled secret): one valid is enough.
+    let valid = signature(WEBHOOK_SECRET, now, &body);
+    let rolled = format!(
+        "{},{}",
+        signature("whsec_old", now, &body),
+        valid.split(',').nth(1).unwrap()
+    );
+    assert_eq!(
+        deliver(&app, &upgrade_event, Some(rolled)).await.status(),
+        200
+    );
+    assert_eq!(subscription(&app, &user).await["plan"], "pro");
+
+    // Signed but not an event: refused without a 500.
+    let junk = json!({"hello": "world"});
+    let response = deliver(
+        &app,
+        &junk,
+        Some(signature(WEBHOOK_SECRET, now, &junk.to_string())),
+    )
+    .await;
+    assert_error(response, 422, "VALIDATION_ERROR").await;
+    // Unknown types are acknowledged and ignored.
+    deliver_signed(
+        &app,
+        &event("evt_9", "customer.created", now, json!({"id": "cus_x"})),
+    )
+    .await;
+    assert_eq!(subscription(&app, &user).await["plan"], "pro");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_and_out_of_order_events_never_move_a_subscription_backwards() {
+    let (app, _) = spawn_billing_app(&[]).await;
+    let user = app.user().await;
+    let start = chrono::Utc::now().timestamp();
+    let cancelled = subscription_event(
+        "evt_cancel",
+        "customer.subscription.deleted",
+        start + 10,
+        &user,
+        "canceled",
+        false,
+    );
+    let renewed = subscription_event(
+        "evt_renew",
+        "customer.subscription.updated",
+        start + 20,
+        &user,
+        "active",
+        false,
+    );
+    let late_past_due = invoice_event("evt_late", "invoice.payment_failed", start + 5);
+
+    deliver_signed(&app, &checkout_completed("evt_1", start, &user)).await;
+    deliver_signed(&app, &cancelled).await;
+    assert_eq!(subscription(&app, &user).await["plan"], "free");
+    deliver_signed(&app, &renewed).await;
+    assert_eq!(subscription(&app, &user).await["plan"], "pro");
+    // A redelivery of the cancellation, and an older event arriving late: both acknowledged,
+    // neither applied.
+    deliver_signed(&app, &cancelled).await;
+    deliver_signed(&app, &late_past_due).await;
+    let view = subscription(&app, &user).await;
+    assert_eq!(
+        (&view["plan"], &view["status"]),
+        (&json!("pro"), &json!("active")),
+        "{view}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_duration_limit_and_watermark_follow_the_plan() {
+    let (app, _) = spawn_billing_app(&[]).await;
+    let user = app.user().await;
+    let files = [clip(media::portrait_no_audio())];
+    let too_long = app
+        .create_job(&user, &files, &[("target_duration", "90")])
+        .await;
+    let body = assert_error(too_long, 422, "VALIDATION_ERROR").await;
+    assert_eq!(body["error"]["data"]["max"], 60, "{body}");
+    let free_job = create(
+        &app,
+        &user,
+        &files,
+        &[("target_duration", "20"), ("watermark", "false")],
+    )
+    .await;
+    assert_eq!(
+        job(&app, &user, &free_job).await["options"]["watermark"],
+        true,
+        "forced on the free plan"
+    );
+
+    upgrade(&app, &user).await;
+    let pro_job = create(
+        &app,
+        &user,
+        &files,
+        &[("target_duration", "90"), ("watermark", "false")],
+    )
+    .await;
+    let view = job(&app, &user, &pro_job).await;
+    assert_eq!(view["options"]["target_duration"], 90);
+    assert_eq!(view["options"]["watermark"], false);
+    let too_long = app
+        .create_job(&user, &files, &[("target_duration", "121")])
+        .await;
+    assert_error(too_long, 422, "VALIDATION_ERROR").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pro_jobs_go_ahead_of_waiting_free_jobs() {
+    let (mut app, _) =
+        spawn_billing_app(&[("QUEUE_PREFETCH", "1"), ("WORKER_CONCURRENCY", "1")]).await;
+    let (free_user, pro_user) = (app.user().await, app.user().await);
+    upgrade(&app, &pro_user).await;
+    let files = [clip(media::portrait_no_audio())];
+    let fields = [("target_duration", "10")];
+    let mut free_jobs = Vec::new();
+    for _ in 0..2 {
+        free_jobs.push(create(&app, &free_user, &files, &fields).await);
+    }
+    let pro_job = create(&app, &pro_user, &files, &fields).await;
+    app.start_worker().await;
+
+    let started = |view: &Value| -> chrono::DateTime<chrono::Utc> {
+        view["started_at"].as_str().unwrap().parse().unwrap()
+    };
+    let pro = app
+        .wait_for_job_end(&pro_user, &pro_job, Duration::from_secs(120))
+        .await;
+    let first = app
+        .wait_for_job_end(&free_user, &free_jobs[0], Duration::from_secs(120))
+        .await;
+    let second = app
+        .wait_for_job_end(&free_user, &free_jobs[1], Duration::from_secs(120))
+        .await;
+    for view in [&pro, &first, &second] {
+        assert_eq!(view["status"], "SUCCESS", "{view}");
+    }
+    // The first free job was already in the queue; the pro job overtook the second.
+    assert!(started(&first) < started(&pro), "{first} {pro}");
+    assert!(
+        started(&pro) < started(&second),
+        "pro {} should start before free {}",
+        started(&pro),
+        started(&second)
+    );
+}
