@@ -5,10 +5,9 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -18,6 +17,7 @@ use crate::{
     db::Db,
     error::{ErrorCode, ServiceError, ServiceResult},
     schema::{stripe_events, subscriptions, users},
+    signing,
 };
 
 crate::jobs::wire_enum!(
@@ -68,8 +68,6 @@ pub enum WebhookOutcome {
     /// A type this service does not act on.
     Ignored,
 }
-
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Clone)]
 pub struct BillingService {
@@ -326,11 +324,9 @@ pub fn verify_signature(
         return Err(invalid("is too old (or from the future)"));
     }
     let verifies = signatures.iter().any(|signature| {
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(payload);
-        mac.verify_slice(signature).is_ok()
+        signing::mac(secret, timestamp, payload)
+            .verify_slice(signature)
+            .is_ok()
     });
     if verifies {
         Ok(())
@@ -630,11 +626,10 @@ fn find_user(conn: &mut PgConnection, user: &UserRef) -> ServiceResult<Option<Uu
 mod tests {
     use super::*;
 
+    /// Just the hex signature of a Stripe header.
     fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
+        let header = signing::header(secret, t, body);
+        header.split_once(",v1=").unwrap().1.to_owned()
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::error::ConfigError;
 pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-0123456789abcdef";
 pub const DEV_STRIPE_WEBHOOK_SECRET: &str = "whsec_dev_only_change_me";
 const DEV_STRIPE_SECRET_KEY: &str = "sk_test_dev_only";
+const DEV_CALLBACK_SECRET: &str = "dev-only-callback-signing-secret";
 const DEV_S3_SECRET: &str = "montage-dev-secret";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,18 @@ pub struct Config {
     pub render: RenderConfig,
     pub engine: EngineConfig,
     pub billing: BillingConfig,
+    pub callbacks: CallbackConfig,
+}
+
+/// Job-ended webhooks to `callback_url`.
+#[derive(Debug, Clone)]
+pub struct CallbackConfig {
+    /// Signs every callback (`Montage-Signature`); receivers verify with it.
+    pub signing_secret: String,
+    pub max_attempts: i32,
+    pub retry_base: Duration,
+    pub timeout: Duration,
+    pub poll_interval: Duration,
 }
 
 /// What one plan allows, and how Stripe sells it.
@@ -268,6 +281,13 @@ impl Config {
                     "http://localhost:8000/billing/cancelled",
                 ),
             },
+            callbacks: CallbackConfig {
+                signing_secret: get("CALLBACK_SIGNING_SECRET", DEV_CALLBACK_SECRET),
+                max_attempts: parse(&lookup, "CALLBACK_MAX_ATTEMPTS", 8)?,
+                retry_base: Duration::from_secs(parse(&lookup, "CALLBACK_RETRY_BASE_SECS", 10)?),
+                timeout: Duration::from_secs(parse(&lookup, "CALLBACK_TIMEOUT_SECS", 10)?),
+                poll_interval: Duration::from_millis(parse(&lookup, "CALLBACK_POLL_MS", 1000)?),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -287,6 +307,9 @@ impl Config {
             if self.billing.stripe_secret_key == DEV_STRIPE_SECRET_KEY {
                 return Err(ConfigError::DefaultSecret("STRIPE_SECRET_KEY"));
             }
+            if self.callbacks.signing_secret == DEV_CALLBACK_SECRET {
+                return Err(ConfigError::DefaultSecret("CALLBACK_SIGNING_SECRET"));
+            }
         }
         if self.auth.jwt_secret.len() < 32 {
             return Err(ConfigError::invalid("JWT_SECRET", "shorter than 32 bytes"));
@@ -304,6 +327,7 @@ impl Config {
         let engine = &self.engine;
         let plans = [&self.billing.free, &self.billing.pro];
         if engine.max_attempts < 1
+            || self.callbacks.max_attempts < 1
             || engine.queue_prefetch < 1
             || plans.iter().any(|p| p.active_jobs < 1)
         {

@@ -121,6 +121,8 @@ pub struct JobOptions {
     pub formats: Vec<OutputFormat>,
     pub hud_remove: bool,
     pub watermark: bool,
+    /// Where to POST the signed "job ended" webhook, if anywhere.
+    pub callback_url: Option<String>,
 }
 
 /// Collects the text fields of a job-creation form one at a time (they may arrive in any
@@ -132,6 +134,7 @@ pub struct JobOptionsForm {
     formats: Option<Vec<OutputFormat>>,
     hud_remove: Option<bool>,
     watermark: Option<bool>,
+    callback_url: Option<String>,
 }
 
 pub const FORM_FIELDS: &[&str] = &[
@@ -141,6 +144,7 @@ pub const FORM_FIELDS: &[&str] = &[
     "formats",
     "hud_remove",
     "watermark",
+    "callback_url",
 ];
 
 impl JobOptionsForm {
@@ -160,6 +164,7 @@ impl JobOptionsForm {
             "formats" => set_once(&mut self.formats, field, parse_formats(value)?),
             "hud_remove" => set_once(&mut self.hud_remove, field, parse_bool(field, value)?),
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
+            "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
             other => Err(ServiceError::invalid_field(
                 other,
                 format!(
@@ -192,8 +197,26 @@ impl JobOptionsForm {
                 .unwrap_or_else(|| vec![OutputFormat::Landscape]),
             hud_remove: self.hud_remove.unwrap_or(false),
             watermark: self.watermark.unwrap_or(false),
+            callback_url: self.callback_url,
         })
     }
+}
+
+/// An absolute http(s) URL without credentials, up to 2048 characters.
+fn parse_callback_url(value: &str) -> ServiceResult<String> {
+    let invalid =
+        |why: &str| ServiceError::invalid_field("callback_url", format!("callback_url {why}"));
+    if value.len() > 2048 {
+        return Err(invalid("is longer than 2048 characters"));
+    }
+    let url = url::Url::parse(value).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid("must be an http or https URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials"));
+    }
+    Ok(url.into())
 }
 
 fn set_once<T>(slot: &mut Option<T>, field: &str, value: T) -> ServiceResult<()> {
@@ -350,6 +373,7 @@ impl JobService {
                                 .collect(),
                             hud_remove: options.hud_remove,
                             watermark: options.watermark,
+                            callback_url: options.callback_url,
                         })
                         .returning(JobRow::as_returning())
                         .get_result(conn)?;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod billing;
+pub mod callbacks;
 pub mod config;
 pub mod db;
 pub mod dispatch;
@@ -15,6 +16,7 @@ pub mod models;
 pub mod montage;
 pub mod queue;
 pub mod schema;
+pub mod signing;
 pub mod sniff;
 pub mod storage;
 pub mod styles;

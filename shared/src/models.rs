@@ -56,6 +56,7 @@ pub struct JobRow {
     pub run_after: DateTime<Utc>,
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTime<Utc>>,
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -69,6 +70,7 @@ pub struct NewJob {
     pub formats: Vec<String>,
     pub hud_remove: bool,
     pub watermark: bool,
+    pub callback_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -12,6 +12,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    callback_deliveries (job_id) {
+        job_id -> Uuid,
+        url -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        abandoned_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     subscriptions (user_id) {
         user_id -> Uuid,
         stripe_subscription_id -> Nullable<Text>,
@@ -72,6 +85,7 @@ diesel::table! {
         run_after -> Timestamptz,
         lease_token -> Nullable<Uuid>,
         lease_expires_at -> Nullable<Timestamptz>,
+        callback_url -> Nullable<Text>,
     }
 }
 
@@ -113,6 +127,7 @@ diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::joinable!(job_inputs -> jobs (job_id));
 diesel::joinable!(subscriptions -> users (user_id));
+diesel::joinable!(callback_deliveries -> jobs (job_id));
 diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(idempotency_keys -> jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -123,5 +138,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_outputs,
     idempotency_keys,
     subscriptions,
-    stripe_events
+    stripe_events,
+    callback_deliveries
 );

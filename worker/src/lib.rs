@@ -9,8 +9,8 @@ use apalis::prelude::*;
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use shared::{
-    config::Config, db::Db, dispatch::Relay, events::JobEvents, heartbeat::WorkerRegistry,
-    jobs::JobService, queue, storage::Storage,
+    callbacks::CallbackSender, config::Config, db::Db, dispatch::Relay, events::JobEvents,
+    heartbeat::WorkerRegistry, jobs::JobService, queue, storage::Storage,
 };
 use tokio::sync::{watch, Notify};
 
@@ -84,9 +84,14 @@ pub async fn run(
     };
 
     let relay = tokio::spawn(
-        Relay::new(db, queue::JobQueue::new(redis.clone(), &config), &config)
-            .run(Arc::new(Notify::new())),
+        Relay::new(
+            db.clone(),
+            queue::JobQueue::new(redis.clone(), &config),
+            &config,
+        )
+        .run(Arc::new(Notify::new())),
     );
+    let callbacks = tokio::spawn(CallbackSender::new(db.clone(), config.callbacks.clone())?.run());
     let backend =
         RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
     let housekeeping = tokio::spawn(housekeeping(
@@ -119,6 +124,7 @@ pub async fn run(
     heartbeat.abort();
     housekeeping.abort();
     relay.abort();
+    callbacks.abort();
     let _ = registry.leave(&name).await;
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");

@@ -191,7 +191,10 @@ pub struct CreateJobForm {
     /// Comma-separated list of `landscape`, `portrait`. Default `landscape`.
     formats: Option<String>,
     hud_remove: Option<bool>,
+    /// Forced on by plans with a watermark (free).
     watermark: Option<bool>,
+    /// http(s) URL that receives a signed `job.ended` webhook (see docs/engine.md).
+    callback_url: Option<String>,
 }
 
 /// Upload clips and start a montage job.

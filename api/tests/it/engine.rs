@@ -420,3 +420,136 @@ async fn websocket_handshakes_without_valid_credentials_are_refused() {
         .unwrap();
     assert_error(unauthenticated_ticket, 401, "AUTHENTICATION_REQUIRED").await;
 }
+
+/// A request as the receiver got it: headers and body.
+type Received = (actix_web::http::header::HeaderMap, Vec<u8>);
+
+/// A callback receiver: records each request and answers the given statuses in turn (the
+/// last one from then on).
+#[derive(Clone)]
+struct Receiver {
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    statuses: std::sync::Arc<Vec<u16>>,
+}
+
+async fn receive(
+    request: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+    receiver: actix_web::web::Data<Receiver>,
+) -> actix_web::HttpResponse {
+    let mut received = receiver.received.lock().unwrap();
+    received.push((request.headers().clone(), body.to_vec()));
+    let status = receiver.statuses[(received.len() - 1).min(receiver.statuses.len() - 1)];
+    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+}
+
+impl Receiver {
+    fn start(statuses: Vec<u16>) -> (Self, String) {
+        let receiver = Self {
+            received: Default::default(),
+            statuses: std::sync::Arc::new(statuses),
+        };
+        let data = actix_web::web::Data::new(receiver.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/hooks/montage?src=test",
+            listener.local_addr().unwrap().port()
+        );
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .default_service(actix_web::web::to(receive))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        (receiver, url)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_callback_reaches_the_callback_url_with_retries() {
+    const SECRET: &str = "callback-secret-for-tests";
+    let (receiver, url) = Receiver::start(vec![500, 200]);
+    let mut app = spawn_app_with(&[
+        ("CALLBACK_SIGNING_SECRET", SECRET),
+        ("CALLBACK_RETRY_BASE_SECS", "1"),
+        ("CALLBACK_POLL_MS", "200"),
+    ])
+    .await;
+    let user = app.user().await;
+    for bad in [
+        "not a url",
+        "ftp://example.com/x",
+        "http://user:pw@example.com/",
+    ] {
+        let response = app
+            .create_job(
+                &user,
+                &[clip(media::portrait_no_audio())],
+                &[("callback_url", bad)],
+            )
+            .await;
+        let body = assert_error(response, 422, "VALIDATION_ERROR").await;
+        assert_eq!(body["error"]["data"]["field"], "callback_url", "{body}");
+    }
+    let job_id = create(
+        &app,
+        &user,
+        &[clip(media::portrait_no_audio())],
+        &[("target_duration", "10"), ("callback_url", &url)],
+    )
+    .await;
+    app.start_worker().await;
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(90))
+        .await;
+    assert_eq!(view["status"], "SUCCESS", "{view}");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while receiver.received.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the callback was not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = receiver.received.lock().unwrap().clone();
+    assert_eq!(
+        received.len(),
+        2,
+        "delivered once after one failure, then left alone"
+    );
+    let (headers, body) = &received[1];
+    assert_eq!(received[0].1, *body, "a retry sends the same body");
+    let header = headers.get("montage-signature").unwrap().to_str().unwrap();
+    let (timestamp, signature) = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .expect("t=…,v1=… header");
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+    hmac::Mac::update(&mut mac, format!("{timestamp}.").as_bytes());
+    hmac::Mac::update(&mut mac, body);
+    assert_eq!(
+        hex::encode(hmac::Mac::finalize(mac).into_bytes()),
+        signature
+    );
+    assert_eq!(
+        headers.get("montage-delivery").unwrap().to_str().unwrap(),
+        job_id
+    );
+
+    let event: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(event["event"], "job.ended");
+    assert_eq!(event["job_id"], job_id.as_str());
+    assert_eq!(event["status"], "SUCCESS");
+    assert!(event["error"].is_null());
+    assert_eq!(
+        event["outputs"][0]["download_url"],
+        format!("/api/v2/jobs/{job_id}/download?format=landscape")
+    );
+}

@@ -63,7 +63,8 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
     assert_eq!(data["options"]["style"], "chill");
     assert_eq!(data["options"]["formats"], serde_json::json!(["portrait"]));
     assert_eq!(data["options"]["hud_remove"], true);
-    assert_eq!(data["options"]["watermark"], false);
+    // Not asked for, but the free plan forces it (see billing.rs for the pro plan).
+    assert_eq!(data["options"]["watermark"], true);
     assert!(data["error"].is_null());
     let stored = app
         .storage

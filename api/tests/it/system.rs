@@ -55,6 +55,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v2/jobs/{job_id}"),
     ("get", "/api/v2/styles"),
     ("get", "/api/v2/styles/{style_id}"),
+    ("get", "/api/v2/billing/plans"),
+    ("get", "/api/v2/billing/subscription"),
+    ("post", "/api/v2/billing/checkout"),
+    ("post", "/api/v2/billing/webhook"),
+    ("get", "/ws"),
+    ("post", "/api/v2/ws/ticket"),
 ];
 
 #[tokio::test]
