@@ -553,3 +553,75 @@ async fn a_signed_callback_reaches_the_callback_url_with_retries() {
         format!("/api/v2/jobs/{job_id}/download?format=landscape")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_load_answers_503_never_500_and_recovers() {
+    let postgres = crate::processes::PrivatePostgres::start().await;
+    let url = postgres.url("montage");
+    let app = spawn_app_with(&[("DATABASE_URL", &url)]).await;
+    let user = app.user().await;
+    let job_id = create(&app, &user, &[clip(media::portrait_no_audio())], &[]).await;
+
+    let app = std::sync::Arc::new(app);
+    let user = std::sync::Arc::new(user);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for client in 0..4 {
+        let (app, user, stop, job_id) = (app.clone(), user.clone(), stop.clone(), job_id.clone());
+        load.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let path = match client % 3 {
+                    0 => "/api/v2/jobs".to_owned(),
+                    1 => format!("/api/v2/jobs/{job_id}"),
+                    _ => "/api/v2/billing/subscription".to_owned(),
+                };
+                let response = app.get(&path, &user).send().await.unwrap();
+                let status = response.status().as_u16();
+                if status != 200 {
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    assert_eq!(body["success"], false, "errors keep the envelope: {body}");
+                    assert_eq!(
+                        body["error"]["code"], "SERVICE_UNAVAILABLE",
+                        "{status}: {body}"
+                    );
+                }
+                statuses.push(status);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            statuses
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    postgres.stop();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    postgres.resume();
+    // Recovery: the pool reconnects on its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = app.get("/api/v2/jobs", &user).send().await.unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recovery: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in load {
+        all.extend(task.await.unwrap());
+    }
+    assert!(
+        all.iter().all(|s| *s == 200 || *s == 503),
+        "only 200 and 503: {all:?}"
+    );
+    assert!(all.contains(&503), "the outage was seen");
+    assert_eq!(all.last(), Some(&200), "answers again after the restart");
+    let view = job(&app, &user, &job_id).await;
+    assert_eq!(view["status"], "PENDING", "nothing lost: {view}");
+}

@@ -177,3 +177,122 @@ impl PrivateServer {
         wait_for_port(self.port).await;
     }
 }
+
+/// A PostgreSQL cluster of our own, to restart under load. It runs as the `postgres` user
+/// when the tests run as root, as PostgreSQL requires.
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn postgres_bin(tool: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL installed by scripts/test")
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin").join(tool)))
+        .filter(|path| path.exists())
+        .collect();
+    versions.sort();
+    versions.pop().expect("PostgreSQL binaries")
+}
+
+/// Runs a PostgreSQL tool as the cluster's owner.
+fn as_postgres_owner(tool: &str, args: &[&str]) {
+    let running_as_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mut command = if running_as_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(postgres_bin(tool));
+        c
+    } else {
+        Command::new(postgres_bin(tool))
+    };
+    let output = command.args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl PrivatePostgres {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // The postgres user must be able to enter and own the cluster directory.
+        Command::new("chmod")
+            .arg("755")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        let _ = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        let data = dir.path().to_str().unwrap().to_owned();
+        as_postgres_owner(
+            "initdb",
+            &["-D", &data, "-U", "montage", "--auth=trust", "-E", "UTF8"],
+        );
+        let server = Self {
+            port: free_port(),
+            dir,
+        };
+        server.resume();
+        let admin = server.url("postgres");
+        tokio::task::spawn_blocking(move || {
+            use diesel::{Connection, RunQueryDsl};
+            let mut conn = diesel::PgConnection::establish(&admin).unwrap();
+            diesel::sql_query("CREATE DATABASE montage")
+                .execute(&mut conn)
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        server
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://montage@127.0.0.1:{}/{database}", self.port)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().to_str().unwrap().to_owned()
+    }
+
+    pub fn resume(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.data()
+        );
+        let log = format!("{}/server.log", self.data());
+        as_postgres_owner(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-w",
+                "-o",
+                &options,
+                "start",
+            ],
+        );
+    }
+
+    pub fn stop(&self) {
+        as_postgres_owner("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(postgres_bin("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
+        let _ = Command::new(postgres_bin("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
