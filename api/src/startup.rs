@@ -37,9 +37,11 @@ impl AppState {
         storage.ensure_bucket().await?;
         let redis = queue::connect(&config.redis_url, REDIS_PATIENCE).await?;
         let dispatch = Arc::new(Notify::new());
+        let events = JobEvents::new(redis.clone(), &config.queue_name);
         let relay = Relay::new(
             db.clone(),
             queue::JobQueue::new(redis.clone(), &config),
+            events.clone(),
             &config,
         );
         tokio::spawn(relay.run(dispatch.clone()));
@@ -47,11 +49,8 @@ impl AppState {
             auth: AuthService::new(db.clone(), config.auth.clone()),
             billing: BillingService::new(db.clone(), config.billing.clone())?,
             jobs: JobService::new(db.clone()),
-            events: JobEvents::new(redis.clone(), &config.queue_name),
-            hub: EventHub::start(
-                config.redis_url.clone(),
-                JobEvents::new(redis.clone(), &config.queue_name),
-            ),
+            hub: EventHub::start(config.redis_url.clone(), events.clone()),
+            events,
             tickets: WsTickets::new(redis.clone(), &config.queue_name),
             workers: WorkerRegistry::new(redis, &config.queue_name),
             dispatch,

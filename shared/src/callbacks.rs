@@ -97,6 +97,9 @@ pub struct CallbackSender {
 
 impl CallbackSender {
     pub fn new(db: Db, config: CallbackConfig) -> ServiceResult<Self> {
+        // Two rustls crypto backends are linked (the AWS and Stripe clients bring their own),
+        // so rustls cannot pick one by itself. Ours is aws-lc-rs; a second call is a no-op.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             // A redirect is an answer, not a delivery: the receiver must answer 2xx itself.

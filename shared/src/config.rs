@@ -93,6 +93,8 @@ pub struct EngineConfig {
     /// priority orders them. Set it to at least the workers' total concurrency.
     pub queue_prefetch: i64,
     pub relay_interval: Duration,
+    /// How often an idle worker looks for jobs.
+    pub poll_interval: Duration,
     pub reconcile_interval: Duration,
     /// A dispatched job not in the queue after this long is dispatched again.
     pub requeue_after: Duration,
@@ -236,6 +238,7 @@ impl Config {
                 retry_max: Duration::from_secs(parse(&lookup, "RETRY_MAX_SECS", 600)?),
                 queue_prefetch: parse(&lookup, "QUEUE_PREFETCH", 16)?,
                 relay_interval: Duration::from_millis(parse(&lookup, "RELAY_INTERVAL_MS", 1000)?),
+                poll_interval: Duration::from_millis(parse(&lookup, "WORKER_POLL_MS", 200)?),
                 reconcile_interval: Duration::from_secs(parse(&lookup, "RECONCILE_SECS", 5)?),
                 requeue_after: Duration::from_secs(parse(&lookup, "REQUEUE_AFTER_SECS", 30)?),
                 shutdown_grace: Duration::from_secs(parse(

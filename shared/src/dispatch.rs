@@ -21,6 +21,7 @@ use crate::{
     config::{Config, EngineConfig},
     db::Db,
     error::ServiceResult,
+    events::JobEvents,
     jobs::{JobService, JobStatus},
     queue::{JobQueue, RenderJob},
     schema::jobs,
@@ -79,14 +80,16 @@ pub struct Relay {
     jobs: JobService,
     db: Db,
     queue: JobQueue,
+    events: JobEvents,
     config: EngineConfig,
     /// Active-job caps of the free and pro plans.
     caps: (i64, i64),
 }
 
 impl Relay {
-    pub fn new(db: Db, queue: JobQueue, config: &Config) -> Self {
+    pub fn new(db: Db, queue: JobQueue, events: JobEvents, config: &Config) -> Self {
         Self {
+            events,
             jobs: JobService::new(db.clone()),
             db,
             queue,
@@ -168,6 +171,7 @@ impl Relay {
             .await?
         {
             tracing::warn!(job_id = %job.id, status = %job.status, "recovered a job whose worker stopped renewing its lease");
+            self.events.publish(&job).await;
             moved += 1;
         }
         Ok(moved)

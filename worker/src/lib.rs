@@ -48,12 +48,15 @@ pub async fn run(
     let scratch_dir = scratch_root(&config).join(&name);
     tokio::fs::create_dir_all(&scratch_dir).await?;
     let (hand_back_tx, hand_back) = watch::channel(false);
+    let dispatch = Arc::new(Notify::new());
+    let events = JobEvents::new(redis.clone(), &config.queue_name);
     let context = Arc::new(WorkerContext {
         jobs: JobService::new(db.clone()),
         storage: Storage::new(&config.s3),
-        events: JobEvents::new(redis.clone(), &config.queue_name),
+        events: events.clone(),
         engine: config.engine.clone(),
         hand_back,
+        dispatch: dispatch.clone(),
         scratch_dir: scratch_dir.clone(),
         encoder: EncoderSettings {
             preset: config.render.x264_preset.clone(),
@@ -87,9 +90,10 @@ pub async fn run(
         Relay::new(
             db.clone(),
             queue::JobQueue::new(redis.clone(), &config),
+            events,
             &config,
         )
-        .run(Arc::new(Notify::new())),
+        .run(dispatch),
     );
     let callbacks = tokio::spawn(CallbackSender::new(db.clone(), config.callbacks.clone())?.run());
     let backend =
@@ -100,8 +104,10 @@ pub async fn run(
         config.render.queue_vacuum_interval,
         config.render.input_retention,
     ));
+    // Without a wake-up, an idle worker looks for new jobs only on its heartbeat, so a job
+    // would wait up to WORKER_HEARTBEAT_SECS to start.
     let worker = WorkerBuilder::new(name.clone())
-        .backend(backend)
+        .backend(backend.poll_with_interval(config.engine.poll_interval))
         .data(context)
         .concurrency(config.render.worker_concurrency)
         .build(handle);

@@ -111,6 +111,8 @@ pub struct WorkerContext {
     pub engine: EngineConfig,
     /// Turns true when the shutdown grace period is over: running jobs go back to the queue.
     pub hand_back: watch::Receiver<bool>,
+    /// Wakes this process's relay: a claim or an end frees a slot for a waiting job.
+    pub dispatch: Arc<tokio::sync::Notify>,
 }
 
 /// Why a job attempt failed, as its owner will read it.
@@ -180,6 +182,7 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
     };
     let ClaimedJob { job, inputs, lease } = *claimed;
     ctx.events.publish(&job).await;
+    ctx.dispatch.notify_one();
     let scratch = ctx.scratch_dir.join(job.id.to_string());
     let stop = Arc::new(Stop::default());
     let watcher = tokio::spawn(watch_job(ctx.clone(), job.id, lease, stop.clone()));
@@ -247,6 +250,7 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
     if let Some(ended) = ended {
         ctx.events.publish(&ended).await;
     }
+    ctx.dispatch.notify_one();
     Ok(())
 }
 
