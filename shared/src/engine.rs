@@ -53,6 +53,24 @@ fn lease_deadline(lease_for: Duration) -> DateTime<Utc> {
     Utc::now() + chrono::Duration::from_std(lease_for).unwrap_or(chrono::Duration::MAX)
 }
 
+/// Applies `$changes` to the job if `$lease` still holds it: `Some(job)` after the change,
+/// `None` when the lease was lost.
+macro_rules! update_held {
+    ($service:expr, $job_id:expr, $lease:expr, $changes:expr) => {{
+        let (job_id, lease) = ($job_id, $lease);
+        $service
+            .db
+            .run(move |conn| {
+                Ok(diesel::update(held(job_id, lease))
+                    .set($changes)
+                    .returning(JobRow::as_returning())
+                    .get_result(conn)
+                    .optional()?)
+            })
+            .await
+    }};
+}
+
 impl JobService {
     /// Takes a job for one queue delivery. Only the job's latest dispatch counts, and a
     /// running job only once its holder's lease has lapsed (the holder died), so duplicate
@@ -152,19 +170,16 @@ impl JobService {
         stage: Stage,
         percent: u8,
     ) -> ServiceResult<Option<JobRow>> {
-        self.db
-            .run(move |conn| {
-                Ok(diesel::update(held(job_id, lease))
-                    .set((
-                        jobs::stage.eq(stage.as_str()),
-                        jobs::progress.eq(i16::from(percent.min(100))),
-                        jobs::updated_at.eq(Utc::now()),
-                    ))
-                    .returning(JobRow::as_returning())
-                    .get_result(conn)
-                    .optional()?)
-            })
-            .await
+        update_held!(
+            self,
+            job_id,
+            lease,
+            (
+                jobs::stage.eq(stage.as_str()),
+                jobs::progress.eq(i16::from(percent.min(100))),
+                jobs::updated_at.eq(Utc::now()),
+            )
+        )
     }
 
     /// Records the outputs and marks the job SUCCESS, atomically. `None`: the lease was lost.
@@ -224,25 +239,19 @@ impl JobService {
         message: &str,
     ) -> ServiceResult<Option<JobRow>> {
         let (code, message) = (code.to_owned(), message.to_owned());
-        self.db
-            .run(move |conn| {
-                let now = Utc::now();
-                Ok(diesel::update(held(job_id, lease))
-                    .set((
-                        jobs::status.eq(JobStatus::Failed.as_str()),
-                        jobs::stage.eq(Stage::Failed.as_str()),
-                        jobs::error_code.eq(code),
-                        jobs::error_message.eq(message),
-                        jobs::lease_token.eq(None::<Uuid>),
-                        jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
-                        jobs::finished_at.eq(now),
-                        jobs::updated_at.eq(now),
-                    ))
-                    .returning(JobRow::as_returning())
-                    .get_result(conn)
-                    .optional()?)
-            })
-            .await
+        update_held!(self, job_id, lease, {
+            let now = Utc::now();
+            (
+                jobs::status.eq(JobStatus::Failed.as_str()),
+                jobs::stage.eq(Stage::Failed.as_str()),
+                jobs::error_code.eq(code),
+                jobs::error_message.eq(message),
+                jobs::lease_token.eq(None::<Uuid>),
+                jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                jobs::finished_at.eq(now),
+                jobs::updated_at.eq(now),
+            )
+        })
     }
 
     /// Puts the job in RETRYING with the attempt's error; the relay dispatches it again
@@ -256,26 +265,23 @@ impl JobService {
         delay: Duration,
     ) -> ServiceResult<Option<JobRow>> {
         let (code, message) = (code.to_owned(), message.to_owned());
-        self.db
-            .run(move |conn| {
-                Ok(diesel::update(held(job_id, lease))
-                    .set((
-                        jobs::status.eq(JobStatus::Retrying.as_str()),
-                        jobs::stage.eq(Stage::Queued.as_str()),
-                        jobs::progress.eq(0),
-                        jobs::error_code.eq(code),
-                        jobs::error_message.eq(message),
-                        jobs::run_after.eq(lease_deadline(delay)),
-                        jobs::dispatched_at.eq(None::<DateTime<Utc>>),
-                        jobs::lease_token.eq(None::<Uuid>),
-                        jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
-                        jobs::updated_at.eq(Utc::now()),
-                    ))
-                    .returning(JobRow::as_returning())
-                    .get_result(conn)
-                    .optional()?)
-            })
-            .await
+        update_held!(
+            self,
+            job_id,
+            lease,
+            (
+                jobs::status.eq(JobStatus::Retrying.as_str()),
+                jobs::stage.eq(Stage::Queued.as_str()),
+                jobs::progress.eq(0),
+                jobs::error_code.eq(code),
+                jobs::error_message.eq(message),
+                jobs::run_after.eq(lease_deadline(delay)),
+                jobs::dispatched_at.eq(None::<DateTime<Utc>>),
+                jobs::lease_token.eq(None::<Uuid>),
+                jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                jobs::updated_at.eq(Utc::now()),
+            )
+        )
     }
 
     /// Gives an unfinished job back to the queue (the worker is shutting down). The attempt
@@ -285,25 +291,22 @@ impl JobService {
         job_id: Uuid,
         lease: LeaseToken,
     ) -> ServiceResult<Option<JobRow>> {
-        self.db
-            .run(move |conn| {
-                Ok(diesel::update(held(job_id, lease))
-                    .set((
-                        jobs::status.eq(JobStatus::Pending.as_str()),
-                        jobs::stage.eq(Stage::Queued.as_str()),
-                        jobs::progress.eq(0),
-                        jobs::attempts.eq(jobs::attempts - 1),
-                        jobs::run_after.eq(Utc::now()),
-                        jobs::dispatched_at.eq(None::<DateTime<Utc>>),
-                        jobs::lease_token.eq(None::<Uuid>),
-                        jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
-                        jobs::updated_at.eq(Utc::now()),
-                    ))
-                    .returning(JobRow::as_returning())
-                    .get_result(conn)
-                    .optional()?)
-            })
-            .await
+        update_held!(
+            self,
+            job_id,
+            lease,
+            (
+                jobs::status.eq(JobStatus::Pending.as_str()),
+                jobs::stage.eq(Stage::Queued.as_str()),
+                jobs::progress.eq(0),
+                jobs::attempts.eq(jobs::attempts - 1),
+                jobs::run_after.eq(Utc::now()),
+                jobs::dispatched_at.eq(None::<DateTime<Utc>>),
+                jobs::lease_token.eq(None::<Uuid>),
+                jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                jobs::updated_at.eq(Utc::now()),
+            )
+        )
     }
 
     /// Ends a running job as CANCELLED.
@@ -312,23 +315,17 @@ impl JobService {
         job_id: Uuid,
         lease: LeaseToken,
     ) -> ServiceResult<Option<JobRow>> {
-        self.db
-            .run(move |conn| {
-                let now = Utc::now();
-                Ok(diesel::update(held(job_id, lease))
-                    .set((
-                        jobs::status.eq(JobStatus::Cancelled.as_str()),
-                        jobs::stage.eq(Stage::Cancelled.as_str()),
-                        jobs::lease_token.eq(None::<Uuid>),
-                        jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
-                        jobs::finished_at.eq(now),
-                        jobs::updated_at.eq(now),
-                    ))
-                    .returning(JobRow::as_returning())
-                    .get_result(conn)
-                    .optional()?)
-            })
-            .await
+        update_held!(self, job_id, lease, {
+            let now = Utc::now();
+            (
+                jobs::status.eq(JobStatus::Cancelled.as_str()),
+                jobs::stage.eq(Stage::Cancelled.as_str()),
+                jobs::lease_token.eq(None::<Uuid>),
+                jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                jobs::finished_at.eq(now),
+                jobs::updated_at.eq(now),
+            )
+        })
     }
 
     /// Jobs still PROCESSING whose lease lapsed: their worker died (or stalled past the lease)

@@ -216,6 +216,15 @@ async fn subscription(app: &TestApp, user: &TestUser) -> Value {
     app.user_json("/api/v2/billing/subscription", user).await
 }
 
+async fn assert_subscription(app: &TestApp, user: &TestUser, plan: &str, status: &str) {
+    let view = subscription(app, user).await;
+    assert_eq!(
+        (&view["plan"], &view["status"]),
+        (&json!(plan), &json!(status)),
+        "{view}"
+    );
+}
+
 async fn checkout(app: &TestApp, user: &TestUser, plan: &str) -> reqwest::Response {
     app.client
         .post(app.url("/api/v2/billing/checkout"))
@@ -381,12 +390,7 @@ async fn webhooks_upgrade_update_and_downgrade_the_plan() {
     );
 
     deliver_signed(&app, &checkout_completed("evt_1", start, &user)).await;
-    let view = subscription(&app, &user).await;
-    assert_eq!(
-        (&view["plan"], &view["status"]),
-        (&json!("pro"), &json!("active")),
-        "{view}"
-    );
+    assert_subscription(&app, &user, "pro", "active").await;
 
     deliver_signed(
         &app,
@@ -416,12 +420,7 @@ async fn webhooks_upgrade_update_and_downgrade_the_plan() {
         ),
     )
     .await;
-    let view = subscription(&app, &user).await;
-    assert_eq!(
-        (&view["plan"], &view["status"]),
-        (&json!("free"), &json!("canceled")),
-        "{view}"
-    );
+    assert_subscription(&app, &user, "free", "canceled").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,12 +434,7 @@ async fn a_failed_payment_marks_past_due_and_keeps_the_plan_until_it_ends() {
         &invoice_event("evt_2", "invoice.payment_failed", start + 1),
     )
     .await;
-    let view = subscription(&app, &user).await;
-    assert_eq!(
-        (&view["plan"], &view["status"]),
-        (&json!("pro"), &json!("past_due")),
-        "{view}"
-    );
+    assert_subscription(&app, &user, "pro", "past_due").await;
     deliver_signed(&app, &invoice_event("evt_3", "invoice.paid", start + 2)).await;
     assert_eq!(subscription(&app, &user).await["status"], "active");
     // Stripe gives up on the payment: the subscription becomes unpaid and the plan goes.
@@ -456,12 +450,7 @@ async fn a_failed_payment_marks_past_due_and_keeps_the_plan_until_it_ends() {
         ),
     )
     .await;
-    let view = subscription(&app, &user).await;
-    assert_eq!(
-        (&view["plan"], &view["status"]),
-        (&json!("free"), &json!("unpaid")),
-        "{view}"
-    );
+    assert_subscription(&app, &user, "free", "unpaid").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -550,12 +539,7 @@ async fn replayed_and_out_of_order_events_never_move_a_subscription_backwards() 
     // neither applied.
     deliver_signed(&app, &cancelled).await;
     deliver_signed(&app, &late_past_due).await;
-    let view = subscription(&app, &user).await;
-    assert_eq!(
-        (&view["plan"], &view["status"]),
-        (&json!("pro"), &json!("active")),
-        "{view}"
-    );
+    assert_subscription(&app, &user, "pro", "active").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

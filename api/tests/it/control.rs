@@ -27,6 +27,17 @@ pub async fn create(
         .to_owned()
 }
 
+/// A quick job: one small clip, 10 s.
+pub async fn create_small(app: &TestApp, user: &TestUser) -> String {
+    create(
+        app,
+        user,
+        &[clip(media::portrait_no_audio())],
+        &[("target_duration", "10")],
+    )
+    .await
+}
+
 pub async fn job(app: &TestApp, user: &TestUser, job_id: &str) -> Value {
     app.user_json(&format!("/api/v2/jobs/{job_id}"), user).await["data"].clone()
 }
@@ -270,13 +281,7 @@ async fn finished_queue_entries_are_vacuumed() {
     let mut app = spawn_app_with(&[("QUEUE_VACUUM_SECS", "1")]).await;
     app.start_worker().await;
     let user = app.user().await;
-    let job_id = create(
-        &app,
-        &user,
-        &[clip(media::portrait_no_audio())],
-        &[("target_duration", "10")],
-    )
-    .await;
+    let job_id = create_small(&app, &user).await;
     let view = app
         .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
         .await;

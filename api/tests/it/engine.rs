@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    control::{clip, create, job, post},
+    control::{clip, create, create_small, job, post},
     helpers::{assert_error, spawn_app_with, TestApp, TestUser},
     media,
     processes::{spawn_worker, PrivateServer, ServerKind},
@@ -172,26 +172,28 @@ async fn jobs_created_while_redis_is_down_are_queued_when_it_returns() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_outages_are_retried_with_backoff_until_they_pass() {
+/// A job whose storage goes away just before a worker takes it. The app allows
+/// `max_attempts`; the private S3 server is returned to be brought back.
+async fn job_during_a_storage_outage(
+    max_attempts: &str,
+) -> (TestApp, TestUser, String, PrivateServer) {
     let mut s3 = PrivateServer::start(ServerKind::S3).await;
     let endpoint = s3.url();
     let mut app = spawn_app_with(&with_fast_recovery(&[
         ("S3_ENDPOINT", &endpoint),
-        ("JOB_MAX_ATTEMPTS", "6"),
+        ("JOB_MAX_ATTEMPTS", max_attempts),
     ]))
     .await;
     let user = app.user().await;
-    let job_id = create(
-        &app,
-        &user,
-        &[clip(media::portrait_no_audio())],
-        &[("target_duration", "10")],
-    )
-    .await;
-
+    let job_id = create_small(&app, &user).await;
     s3.stop();
     app.start_worker().await;
+    (app, user, job_id, s3)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_outages_are_retried_with_backoff_until_they_pass() {
+    let (app, user, job_id, mut s3) = job_during_a_storage_outage("6").await;
     let retrying = wait_for(&app, &user, &job_id, "RETRYING", |v| {
         v["status"] == "RETRYING"
     })
@@ -214,23 +216,7 @@ async fn storage_outages_are_retried_with_backoff_until_they_pass() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_stop_retrying_at_the_attempt_limit() {
-    let mut s3 = PrivateServer::start(ServerKind::S3).await;
-    let endpoint = s3.url();
-    let mut app = spawn_app_with(&with_fast_recovery(&[
-        ("S3_ENDPOINT", &endpoint),
-        ("JOB_MAX_ATTEMPTS", "2"),
-    ]))
-    .await;
-    let user = app.user().await;
-    let job_id = create(
-        &app,
-        &user,
-        &[clip(media::portrait_no_audio())],
-        &[("target_duration", "10")],
-    )
-    .await;
-    s3.stop();
-    app.start_worker().await;
+    let (app, user, job_id, _s3) = job_during_a_storage_outage("2").await;
     let view = app
         .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
         .await;
