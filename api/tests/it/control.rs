@@ -253,18 +253,23 @@ async fn a_starting_worker_removes_scratch_left_by_dead_workers() {
     std::fs::create_dir_all(&other_deployment).unwrap();
 
     app.start_worker().await;
+    // The worker removes the dead one's directory, then makes its own.
+    let entries = || -> Vec<_> {
+        std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while dead.exists() {
+    while dead.exists() || entries().is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "dead worker's scratch still there"
+            "dead worker's scratch still there, or no directory of the new worker: {:?}",
+            entries()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let remaining: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let remaining = entries();
     assert_eq!(
         remaining.len(),
         1,

@@ -18,15 +18,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The workspace's `worker` binary, built next to this test binary by `cargo nextest run
-/// --workspace` (what `scripts/test` runs).
+/// The workspace's `worker` binary, next to this test binary. `scripts/test` builds it first
+/// (`cargo build -p worker --bin worker`); test runners build only test targets.
 fn worker_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let binary = profile_dir.join("worker");
     assert!(
         binary.exists(),
-        "{} is missing: build the whole workspace (scripts/test does)",
+        "{} is missing: run `cargo build -p worker --bin worker` (scripts/test does)",
         binary.display()
     );
     binary

@@ -201,7 +201,10 @@ async fn an_undecodable_upload_fails_the_job_with_a_clear_error() {
         .await;
     assert_eq!(job["status"], "FAILED", "{job}");
     assert_eq!(job["error"]["code"], "INVALID_MEDIA", "{job}");
-    assert_eq!(job["attempts"], 1, "a permanent failure is not retried: {job}");
+    assert_eq!(
+        job["attempts"], 1,
+        "a permanent failure is not retried: {job}"
+    );
     let message = job["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("Clip 2") && message.contains("broken.mp4"),
