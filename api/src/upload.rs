@@ -199,7 +199,7 @@ pub async fn drain(multipart: &mut Multipart) {
 }
 
 fn recognise(head: &[u8], label: &str) -> ServiceResult<&'static str> {
-    sniff::container(head).ok_or_else(|| {
+    sniff::container(head).map(sniff::Container::name).ok_or_else(|| {
         ServiceError::new(
             ErrorCode::UnsupportedMediaType,
             format!("{label} is not a video file this service can read (MP4, MOV, WebM, MKV, AVI, FLV, MPEG-TS)"),

@@ -34,6 +34,42 @@ pub struct Config {
     pub engine: EngineConfig,
     pub billing: BillingConfig,
     pub callbacks: CallbackConfig,
+    pub media: MediaConfig,
+}
+
+/// Where and how a job's media work runs: a child process per job, capped.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The binary to run in media mode; by default the running worker itself.
+    pub program: Option<std::path::PathBuf>,
+    /// Address-space cap of the media process.
+    pub memory_bytes: u64,
+    /// CPU-time cap of the media process (all its threads together).
+    pub cpu_seconds: u64,
+    pub clip_limits: ClipLimits,
+}
+
+/// What a clip may be, checked against its header first and then against decoded frames,
+/// since headers lie.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct ClipLimits {
+    pub max_duration_seconds: f64,
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_fps: f64,
+    pub max_streams: usize,
+}
+
+impl Default for ClipLimits {
+    fn default() -> Self {
+        Self {
+            max_duration_seconds: 900.0,
+            max_width: 4096,
+            max_height: 4096,
+            max_fps: 240.0,
+            max_streams: 16,
+        }
+    }
 }
 
 /// Job-ended webhooks to `callback_url`.
@@ -170,6 +206,7 @@ impl Config {
             Ok(parse::<u64>(&lookup, key, default)? * 1024 * 1024)
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let clip = ClipLimits::default();
         let config = Config {
             environment,
             database_url: get("DATABASE_URL", "postgres://montage@127.0.0.1:5433/montage"),
@@ -290,6 +327,22 @@ impl Config {
                 retry_base: Duration::from_secs(parse(&lookup, "CALLBACK_RETRY_BASE_SECS", 10)?),
                 timeout: Duration::from_secs(parse(&lookup, "CALLBACK_TIMEOUT_SECS", 10)?),
                 poll_interval: Duration::from_millis(parse(&lookup, "CALLBACK_POLL_MS", 1000)?),
+            },
+            media: MediaConfig {
+                program: lookup("MEDIA_PROGRAM").map(Into::into),
+                memory_bytes: mib("MEDIA_MEMORY_MIB", 3072)?,
+                cpu_seconds: parse(&lookup, "MEDIA_CPU_SECS", 3600)?,
+                clip_limits: ClipLimits {
+                    max_duration_seconds: parse(
+                        &lookup,
+                        "MEDIA_MAX_CLIP_SECS",
+                        clip.max_duration_seconds,
+                    )?,
+                    max_width: parse(&lookup, "MEDIA_MAX_WIDTH", clip.max_width)?,
+                    max_height: parse(&lookup, "MEDIA_MAX_HEIGHT", clip.max_height)?,
+                    max_fps: parse(&lookup, "MEDIA_MAX_FPS", clip.max_fps)?,
+                    max_streams: parse(&lookup, "MEDIA_MAX_STREAMS", clip.max_streams)?,
+                },
             },
         };
         config.validate()?;

@@ -16,9 +16,6 @@ use crate::{
     schema::{job_inputs, job_outputs, jobs},
 };
 
-/// The code a job fails with when workers kept dying on it until its attempts ran out.
-pub const WORKER_LOST: &str = "WORKER_LOST";
-
 /// What a queue delivery led to.
 pub enum Claim {
     /// This worker now holds the job.
@@ -444,7 +441,8 @@ fn end_lapsed_lease(
                 released,
                 jobs::status.eq(JobStatus::Failed.as_str()),
                 jobs::stage.eq(Stage::Failed.as_str()),
-                jobs::error_code.eq(WORKER_LOST),
+                // Workers kept dying on the job until its attempts ran out.
+                jobs::error_code.eq(crate::jobs::FailureCode::WorkerLost.as_str()),
                 jobs::error_message.eq("The job stopped its worker every time it was tried"),
                 jobs::finished_at.eq(now),
             ))

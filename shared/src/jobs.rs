@@ -77,6 +77,16 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Why a job failed, as its owner reads it in `error.code`.
+    FailureCode {
+        InvalidMedia => "INVALID_MEDIA", ClipsTooShort => "CLIPS_TOO_SHORT",
+        RenderFailed => "RENDER_FAILED", RenderTimeout => "RENDER_TIMEOUT",
+        MediaCrashed => "MEDIA_CRASHED", InfrastructureError => "INFRASTRUCTURE_ERROR",
+        WorkerLost => "WORKER_LOST",
+    }
+);
+
 impl JobStatus {
     /// Whether the job has ended and will not change again.
     pub fn is_final(self) -> bool {

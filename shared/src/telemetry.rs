@@ -1,11 +1,26 @@
 //! Logging through `tracing`; `RUST_LOG` filters, `LOG_FORMAT=json` for machine-read logs.
 
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, fmt::MakeWriter, EnvFilter};
 
 pub fn init(default_filter: &str) {
+    init_with(default_filter, std::io::stdout);
+}
+
+/// The same, written to stderr: for processes whose stdout is a protocol.
+pub fn init_stderr(default_filter: &str) {
+    init_with(default_filter, std::io::stderr);
+}
+
+fn init_with<W>(default_filter: &str, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(writer);
     let result = if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {

@@ -3,14 +3,15 @@
 
 use std::time::Instant;
 
+use shared::config::ClipLimits;
 use worker::media::{analyze::analyze, init, probe::probe};
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: analyze CLIP");
     init();
-    let info = probe(path.as_ref()).expect("a readable clip");
+    let info = probe(path.as_ref(), &ClipLimits::default()).expect("a readable clip");
     let started = Instant::now();
-    let measured = analyze(path.as_ref(), info.duration_seconds).expect("analysis succeeds");
+    let measured = analyze(path.as_ref(), &ClipLimits::default()).expect("analysis succeeds");
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "analysis: {:.1} s of {}x{} video in {seconds:.2} s = {:.1}x real time ({} windows)",

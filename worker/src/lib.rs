@@ -2,6 +2,7 @@
 
 pub mod media;
 mod process;
+pub mod sandbox;
 
 use std::{future::Future, sync::Arc};
 
@@ -17,6 +18,7 @@ use tokio::sync::{watch, Notify};
 use crate::{
     media::render::{EncoderSettings, Watermark},
     process::WorkerContext,
+    sandbox::{MediaSandbox, SandboxLimits},
 };
 
 /// A name no other worker process has: apalis tracks liveness per name, and two processes
@@ -38,7 +40,6 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    media::init();
     let name = unique_worker_name();
 
     let db = Db::new(&config.database_url, config.database_pool_size);
@@ -58,6 +59,14 @@ pub async fn run(
         hand_back,
         dispatch: dispatch.clone(),
         scratch_dir: scratch_dir.clone(),
+        sandbox: MediaSandbox::new(
+            config.media.program.clone(),
+            SandboxLimits {
+                memory_bytes: config.media.memory_bytes,
+                cpu_seconds: config.media.cpu_seconds,
+            },
+        )?,
+        clip_limits: config.media.clip_limits,
         encoder: EncoderSettings {
             preset: config.render.x264_preset.clone(),
             threads: config.render.encoder_threads,

@@ -1,8 +1,19 @@
 use anyhow::Context;
 use shared::config::Config;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // Media mode runs one job's media work for a worker, without a runtime of its own.
+    if std::env::args().nth(1).as_deref() == Some(worker::sandbox::MEDIA_MODE_ARG) {
+        return Ok(worker::sandbox::run_media_mode());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn serve() -> anyhow::Result<()> {
     shared::telemetry::init("info");
     let config = Config::from_env().context("invalid configuration")?;
     worker::run(config, async {

@@ -8,26 +8,21 @@ use std::{
 };
 
 use shared::{
-    config::EngineConfig,
+    config::{ClipLimits, EngineConfig},
     engine::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken},
     error::{ErrorCode, ServiceError},
     events::JobEvents,
-    hud::{self, Crop},
-    jobs::{output_key, poster_key, JobService, OutputFormat, Stage},
+    jobs::{output_key, poster_key, FailureCode, JobService, Stage, Style},
     models::{JobInputRow, JobOutputRow, JobRow},
-    montage::{highlight_scores, plan_montage, ClipScores},
     queue::RenderJob,
     storage::Storage,
-    styles::preset,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::media::{
-    analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
-    probe::probe,
-    render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, Watermark},
-    MediaError,
+use crate::{
+    media::render::{EncoderSettings, Watermark},
+    sandbox::{ClipInput, MediaRequest, MediaSandbox, RenderedFile, SandboxError},
 };
 
 /// Why a running job has to stop.
@@ -66,7 +61,7 @@ impl Stop {
 
     fn check(&self) -> Result<(), JobFailure> {
         if self.flag.load(Ordering::Acquire) {
-            Err(MediaError::Stopped.into())
+            Err(SandboxError::Stopped.into())
         } else {
             Ok(())
         }
@@ -105,6 +100,8 @@ pub struct WorkerContext {
     pub storage: Storage,
     pub events: JobEvents,
     pub scratch_dir: PathBuf,
+    pub sandbox: MediaSandbox,
+    pub clip_limits: ClipLimits,
     pub encoder: EncoderSettings,
     pub watermark: Watermark,
     pub job_timeout: Duration,
@@ -118,7 +115,7 @@ pub struct WorkerContext {
 /// Why a job attempt failed, as its owner will read it.
 #[derive(Debug)]
 pub struct JobFailure {
-    pub code: &'static str,
+    pub code: FailureCode,
     pub message: String,
     /// A fault of our infrastructure (storage, database), worth another attempt; a fault of
     /// the input is permanent.
@@ -126,7 +123,7 @@ pub struct JobFailure {
 }
 
 impl JobFailure {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: FailureCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -140,23 +137,38 @@ impl From<ServiceError> for JobFailure {
         tracing::error!(error = %err, "job step failed");
         let transient = err.code == ErrorCode::ServiceUnavailable;
         Self {
-            code: "INFRASTRUCTURE_ERROR",
+            code: FailureCode::InfrastructureError,
             message: err.message,
             transient,
         }
     }
 }
 
-impl From<MediaError> for JobFailure {
-    fn from(err: MediaError) -> Self {
+impl From<SandboxError> for JobFailure {
+    fn from(err: SandboxError) -> Self {
         match err {
-            MediaError::Invalid(message) => Self::new("INVALID_MEDIA", message),
-            MediaError::Stopped => Self::new("STOPPED", "The job was stopped"),
-            MediaError::Internal(message) => {
-                tracing::error!(%message, "render failed");
-                Self::new("RENDER_FAILED", "The montage could not be rendered")
+            SandboxError::Failed { code, message } => Self::new(code, message),
+            // The same bytes would crash the next worker too: permanent.
+            SandboxError::Crashed(message) => Self::new(FailureCode::MediaCrashed, message),
+            // Only reached with a stop reason set, which decides the outcome instead.
+            SandboxError::Stopped => Self::new(FailureCode::RenderFailed, "The job was stopped"),
+            SandboxError::Io(err) => {
+                tracing::error!(error = %err, "could not run the media process");
+                Self {
+                    transient: true,
+                    ..Self::new(
+                        FailureCode::InfrastructureError,
+                        "The media process could not run",
+                    )
+                }
             }
         }
+    }
+}
+
+impl From<std::io::Error> for JobFailure {
+    fn from(err: std::io::Error) -> Self {
+        SandboxError::Io(err).into()
     }
 }
 
@@ -203,15 +215,21 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
         }
         (None, Err(failure)) if failure.transient && job.attempts < ctx.engine.max_attempts => {
             let delay = retry_delay(job.attempts, ctx.engine.retry_base, ctx.engine.retry_max);
-            tracing::warn!(job_id = %job.id, attempt = job.attempts, code = failure.code, message = %failure.message, ?delay, "attempt failed; retrying");
+            tracing::warn!(job_id = %job.id, attempt = job.attempts, code = %failure.code, message = %failure.message, ?delay, "attempt failed; retrying");
             ctx.jobs
-                .retry_later(job.id, lease, failure.code, &failure.message, delay)
+                .retry_later(
+                    job.id,
+                    lease,
+                    failure.code.as_str(),
+                    &failure.message,
+                    delay,
+                )
                 .await?
         }
         (None, Err(failure)) => {
-            tracing::warn!(job_id = %job.id, code = failure.code, message = %failure.message, "job failed");
+            tracing::warn!(job_id = %job.id, code = %failure.code, message = %failure.message, "job failed");
             ctx.jobs
-                .fail(job.id, lease, failure.code, &failure.message)
+                .fail(job.id, lease, failure.code.as_str(), &failure.message)
                 .await?
         }
         // Another worker holds the job and writes the same output keys: leave everything.
@@ -242,7 +260,7 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
                 );
                 tracing::warn!(job_id = %job.id, "job timed out");
                 ctx.jobs
-                    .fail(job.id, lease, "RENDER_TIMEOUT", &message)
+                    .fail(job.id, lease, FailureCode::RenderTimeout.as_str(), &message)
                     .await?
             }
         }
@@ -280,154 +298,84 @@ impl Attempt<'_> {
         scratch: &Path,
         stop: &Arc<Stop>,
     ) -> Result<Vec<JobOutputRow>, JobFailure> {
-        let (ctx, job) = (self.ctx, self.job);
-        tokio::fs::create_dir_all(scratch)
-            .await
-            .map_err(|e| JobFailure::from(MediaError::from(e)))?;
-
-        let mut paths = Vec::with_capacity(inputs.len());
+        let ctx = self.ctx;
+        tokio::fs::create_dir_all(scratch).await?;
+        let mut clips = Vec::with_capacity(inputs.len());
         for input in inputs {
             let path = scratch.join(format!("input-{:02}", input.position));
             ctx.storage.download_to(&input.storage_key, &path).await?;
-            paths.push(path);
-        }
-
-        stop.check()?;
-        self.progress(Stage::Probing, 5).await?;
-        let mut clips = Vec::with_capacity(paths.len());
-        for (input, path) in inputs.iter().zip(paths) {
-            let probe_path = path.clone();
-            let info = tokio::task::spawn_blocking(move || probe(&probe_path))
-                .await
-                .map_err(|e| JobFailure::from(ServiceError::internal(e)))?
-                .map_err(|err| match err {
-                    MediaError::Invalid(why) => JobFailure::new(
-                        "INVALID_MEDIA",
-                        format!("Clip {} ({}) {why}", input.position + 1, input.label),
-                    ),
-                    other => other.into(),
-                })?;
-            tracing::debug!(job_id = %job.id, clip = input.position, ?info, "probed");
-            clips.push(ClipSource {
+            clips.push(ClipInput {
                 path,
-                info,
-                crop: None,
+                label: input.label.clone(),
             });
         }
-
         stop.check()?;
-        self.progress(Stage::Analyzing, 7).await?;
-        let style = preset(job.style.parse().unwrap_or(shared::jobs::Style::Cinematic));
-        let sources: Vec<(PathBuf, f64)> = clips
-            .iter()
-            .map(|c| (c.path.clone(), c.info.duration_seconds))
-            .collect();
-        let measurements = tokio::task::spawn_blocking(move || {
-            sources
-                .iter()
-                .map(|(path, duration)| analyze(path, *duration))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| JobFailure::from(ServiceError::internal(e)))??;
-        if job.hud_remove {
-            for (clip, measured) in clips.iter_mut().zip(&measurements) {
-                let found = hud::detect(
-                    &measured.change_map,
-                    THUMB_WIDTH as usize,
-                    THUMB_HEIGHT as usize,
-                );
-                tracing::debug!(job_id = %job.id, ?found, "HUD detection");
-                clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
-            }
-        }
-        let loudness: Vec<Vec<f64>> = measurements.iter().map(|m| m.loudness_db.clone()).collect();
-        let motion: Vec<Vec<f64>> = measurements.into_iter().map(|m| m.motion).collect();
-        let scores: Vec<ClipScores> = clips
-            .iter()
-            .zip(highlight_scores(&loudness, &motion))
-            .map(|(c, scores)| ClipScores {
-                duration_seconds: c.info.duration_seconds,
-                scores,
-            })
-            .collect();
-        let plan = plan_montage(&scores, job.target_duration as u32, style);
-        if plan.segments.is_empty() {
-            return Err(JobFailure::new(
-                "CLIPS_TOO_SHORT",
-                "The clips hold no usable video",
-            ));
-        }
-
-        stop.check()?;
-        self.progress(Stage::Rendering, 10).await?;
-        let formats: Vec<OutputFormat> =
-            job.formats.iter().filter_map(|f| f.parse().ok()).collect();
-        let targets: Vec<OutputTarget> = formats
-            .iter()
-            .map(|&format| OutputTarget {
-                format,
-                path: scratch.join(format!("{format}.mp4")),
-            })
-            .collect();
-        let rendered = {
-            let (progress_tx, progress_rx) = watch::channel(0u8);
-            let settings = ctx.encoder.clone();
-            let watermark = job.watermark.then(|| ctx.watermark.clone());
-            let stop = stop.clone();
-            let render = tokio::task::spawn_blocking(move || {
-                let montage = Montage {
-                    clips: &clips,
-                    plan: &plan,
-                    style,
-                    watermark: watermark.as_ref(),
-                };
-                render(&montage, &targets, &settings, &stop.flag, &mut |fraction| {
-                    // Rendering spans 10 % to 90 % of the job.
-                    let _ = progress_tx.send(10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8);
-                })
-            });
-            // The reporter ends when the render drops its progress sender.
-            let (result, ()) = tokio::join!(render, self.report_progress(progress_rx));
-            result.map_err(|e| JobFailure::from(ServiceError::internal(e)))??
+        let request = self.media_request(clips, scratch);
+        let (progress_tx, progress_rx) = watch::channel((Stage::Probing, 5u8));
+        let media = async {
+            let result = ctx.sandbox.run(&request, &stop.flag, &progress_tx).await;
+            // Ends the reporter.
+            drop(progress_tx);
+            result
         };
-
+        let (rendered, ()) = tokio::join!(media, self.report_progress(progress_rx));
+        let rendered = rendered?;
         stop.check()?;
         self.progress(Stage::Uploading, 90).await?;
         let mut outputs = Vec::with_capacity(rendered.len());
         for output in rendered {
-            let key = output_key(job.id, output.format);
-            let size = tokio::fs::metadata(&output.path)
-                .await
-                .map_err(|e| JobFailure::from(MediaError::from(e)))?
-                .len();
-            ctx.storage
-                .put_file(&key, &output.path, "video/mp4")
-                .await?;
-            let poster = poster_key(job.id, output.format);
-            ctx.storage
-                .put_file(&poster, &output.poster_path, "image/jpeg")
-                .await?;
-            outputs.push(JobOutputRow {
-                job_id: job.id,
-                format: output.format.as_str().to_owned(),
-                storage_key: key,
-                width: output.width as i32,
-                height: output.height as i32,
-                duration_seconds: output.duration_seconds,
-                size_bytes: size as i64,
-                created_at: chrono::Utc::now(),
-                poster_key: Some(poster),
-            });
+            outputs.push(self.upload(output).await?);
         }
         Ok(outputs)
     }
 
-    /// Writes render progress to the job row, at most twice a second.
-    async fn report_progress(&self, mut progress: watch::Receiver<u8>) {
+    fn media_request(&self, clips: Vec<ClipInput>, scratch: &Path) -> MediaRequest {
+        let (ctx, job) = (self.ctx, self.job);
+        MediaRequest {
+            job_id: job.id,
+            clips,
+            scratch: scratch.to_owned(),
+            style: job.style.parse().unwrap_or(Style::Cinematic),
+            target_duration: job.target_duration as u32,
+            formats: job.formats.iter().filter_map(|f| f.parse().ok()).collect(),
+            hud_remove: job.hud_remove,
+            watermark: job.watermark.then(|| ctx.watermark.clone()),
+            encoder: ctx.encoder.clone(),
+            limits: ctx.clip_limits,
+        }
+    }
+
+    /// Stores one rendered output and its poster.
+    async fn upload(&self, output: RenderedFile) -> Result<JobOutputRow, JobFailure> {
+        let (ctx, job) = (self.ctx, self.job);
+        let key = output_key(job.id, output.format);
+        let size = tokio::fs::metadata(&output.path).await?.len();
+        ctx.storage
+            .put_file(&key, &output.path, "video/mp4")
+            .await?;
+        let poster = poster_key(job.id, output.format);
+        ctx.storage
+            .put_file(&poster, &output.poster_path, "image/jpeg")
+            .await?;
+        Ok(JobOutputRow {
+            job_id: job.id,
+            format: output.format.as_str().to_owned(),
+            storage_key: key,
+            width: output.width as i32,
+            height: output.height as i32,
+            duration_seconds: output.duration_seconds,
+            size_bytes: size as i64,
+            created_at: chrono::Utc::now(),
+            poster_key: Some(poster),
+        })
+    }
+
+    /// Writes media progress to the job row, at most twice a second.
+    async fn report_progress(&self, mut progress: watch::Receiver<(Stage, u8)>) {
+        progress.mark_changed();
         while progress.changed().await.is_ok() {
-            let percent = *progress.borrow_and_update();
-            if let Err(err) = self.progress(Stage::Rendering, percent).await {
+            let (stage, percent) = *progress.borrow_and_update();
+            if let Err(err) = self.progress(stage, percent).await {
                 tracing::warn!(error = %err, "could not record progress");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -106,6 +106,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("S3_BUCKET".into(), format!("test-{}", &id[..20])),
         ("WORKER_HEARTBEAT_SECS".into(), "1".into()),
         ("X264_PRESET".into(), "ultrafast".into()),
+        // In-process workers run media work in the worker binary, as deployed ones do.
+        (
+            "MEDIA_PROGRAM".into(),
+            crate::processes::worker_binary().display().to_string(),
+        ),
     ]);
     for (key, value) in overrides {
         settings.insert((*key).into(), (*value).into());

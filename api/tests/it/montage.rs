@@ -1,6 +1,7 @@
 //! The montage logic on real decoded media, through the same library calls the worker makes.
 
 use shared::{
+    config::ClipLimits,
     hud::{self, Crop},
     jobs::{OutputFormat, Style},
     montage::{highlight_scores, plan_montage, ClipScores},
@@ -20,11 +21,9 @@ fn a_loud_moving_burst_in_a_quiet_still_clip_makes_the_montage() {
     let burst = media::quiet_clip_with_burst();
     let other = media::portrait_no_audio();
     let paths = [burst, other];
-    let infos: Vec<_> = paths.iter().map(|p| probe(p).unwrap()).collect();
     let measured: Vec<_> = paths
         .iter()
-        .zip(&infos)
-        .map(|(p, i)| analyze(p, i.duration_seconds).unwrap())
+        .map(|p| analyze(p, &ClipLimits::default()).unwrap())
         .collect();
     let loud = &measured[0].loudness_db;
     assert!(
@@ -39,11 +38,11 @@ fn a_loud_moving_burst_in_a_quiet_still_clip_makes_the_montage() {
 
     let loudness: Vec<Vec<f64>> = measured.iter().map(|m| m.loudness_db.clone()).collect();
     let motion: Vec<Vec<f64>> = measured.iter().map(|m| m.motion.clone()).collect();
-    let scores: Vec<ClipScores> = infos
+    let scores: Vec<ClipScores> = measured
         .iter()
         .zip(highlight_scores(&loudness, &motion))
-        .map(|(info, scores)| ClipScores {
-            duration_seconds: info.duration_seconds,
+        .map(|(clip, scores)| ClipScores {
+            duration_seconds: clip.duration_seconds,
             scores,
         })
         .collect();
@@ -84,7 +83,7 @@ fn render_montage(
     let sources: Vec<ClipSource> = clips
         .iter()
         .map(|path| ClipSource {
-            info: probe(path).unwrap(),
+            info: probe(path, &ClipLimits::default()).unwrap(),
             path: path.clone(),
             crop,
         })
@@ -275,8 +274,7 @@ fn mean_luma(frame: &[u8], width: usize, rows: std::ops::Range<usize>) -> f64 {
 fn hud_removal_crops_a_static_overlay_and_keeps_the_moving_picture() {
     worker::media::init();
     let clip = media::game_with_hud();
-    let info = probe(&clip).unwrap();
-    let measured = analyze(&clip, info.duration_seconds).unwrap();
+    let measured = analyze(&clip, &ClipLimits::default()).unwrap();
     let crop = hud::detect(
         &measured.change_map,
         THUMB_WIDTH as usize,

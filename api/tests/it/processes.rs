@@ -20,7 +20,7 @@ pub fn free_port() -> u16 {
 
 /// The workspace's `worker` binary, next to this test binary. `scripts/test` builds it first
 /// (`cargo build -p worker --bin worker`); test runners build only test targets.
-fn worker_binary() -> PathBuf {
+pub fn worker_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let binary = profile_dir.join("worker");

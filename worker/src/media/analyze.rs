@@ -5,14 +5,16 @@
 use std::path::Path;
 
 use ffmpeg_next::{
-    codec, ffi, format, media,
+    codec, ffi, media,
     software::scaling,
     util::{format::Pixel, frame},
     Discard,
 };
 use shared::montage::ANALYSIS_WINDOW_SECONDS;
 
-use super::{audio::resampler, MediaError};
+use shared::config::ClipLimits;
+
+use super::{audio::resampler, open::open_input, MediaError};
 
 /// Motion and static regions are measured on frames this small...
 pub const THUMB_WIDTH: u32 = 160;
@@ -26,6 +28,8 @@ pub const SILENCE_DB: f64 = -90.0;
 /// Per-window measurements of one clip.
 #[derive(Debug, Clone)]
 pub struct ClipMeasurements {
+    /// How long the decoded picture actually runs, whatever the header said.
+    pub duration_seconds: f64,
     /// RMS level in dBFS per window.
     pub loudness_db: Vec<f64>,
     /// Mean absolute luma change between sampled thumbnails, 0-255, per window.
@@ -35,12 +39,9 @@ pub struct ClipMeasurements {
     pub change_map: Vec<f32>,
 }
 
-pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, MediaError> {
-    let windows = ((duration_seconds / ANALYSIS_WINDOW_SECONDS).ceil() as usize).max(1);
-    let window_of =
-        |time: f64| ((time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize).min(windows - 1);
-    let mut input =
-        format::input(path).map_err(|e| MediaError::Invalid(format!("could not be read ({e})")))?;
+pub fn analyze(path: &Path, limits: &ClipLimits) -> Result<ClipMeasurements, MediaError> {
+    let window_of = |time: f64| (time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize;
+    let mut input = open_input(path)?;
     let video = input
         .streams()
         .best(media::Type::Video)
@@ -83,10 +84,12 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         None => (None, None),
     };
 
-    let mut energy = vec![0.0f64; windows];
-    let mut samples = vec![0u64; windows];
-    let mut motion_sum = vec![0.0f64; windows];
-    let mut motion_count = vec![0u32; windows];
+    // Grown as decoded timestamps arrive, never sized from what the header claims.
+    let mut energy = Windows::<f64>::default();
+    let mut samples = Windows::<u64>::default();
+    let mut motion_sum = Windows::<f64>::default();
+    let mut motion_count = Windows::<u32>::default();
+    let mut reality = Reality::new(limits);
     let mut change_sum = vec![0u32; (THUMB_WIDTH * THUMB_HEIGHT) as usize];
     let mut change_count = 0u32;
     let mut scaler: Option<scaling::Context> = None;
@@ -100,6 +103,7 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         let time = decoded
             .timestamp()
             .map_or(0.0, |ts| (ts - origin) as f64 * video_time_base);
+        reality.video_frame(decoded, time)?;
         if time + 1e-6 < next_sample {
             return Ok(());
         }
@@ -120,8 +124,8 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         scaler.run(decoded, &mut thumb)?;
         if let Some(before) = &previous {
             let window = window_of(time);
-            motion_sum[window] += accumulate_difference(before, &thumb, &mut change_sum);
-            motion_count[window] += 1;
+            *motion_sum.at(window) += accumulate_difference(before, &thumb, &mut change_sum);
+            *motion_count.at(window) += 1;
             change_count += 1;
         }
         previous = Some(thumb);
@@ -147,10 +151,13 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
             .is_ok()
         {
             let start = measured.pts().unwrap_or(0);
-            for (i, sample) in measured.plane::<f32>(0).iter().enumerate() {
+            let plane = measured.plane::<f32>(0);
+            let end = (start + plane.len() as i64) as f64 / f64::from(MEASURE_RATE);
+            check_duration(limits, end)?;
+            for (i, sample) in plane.iter().enumerate() {
                 let window = window_of((start + i as i64) as f64 / f64::from(MEASURE_RATE));
-                energy[window] += f64::from(*sample) * f64::from(*sample);
-                samples[window] += 1;
+                *energy.at(window) += f64::from(*sample) * f64::from(*sample);
+                *samples.at(window) += 1;
             }
         }
         Ok(())
@@ -184,6 +191,9 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         }
     }
 
+    let windows = reality.windows();
+    let (energy, samples) = (energy.finish(windows), samples.finish(windows));
+    let (motion_sum, motion_count) = (motion_sum.finish(windows), motion_count.finish(windows));
     let loudness_db = energy
         .iter()
         .zip(&samples)
@@ -205,6 +215,7 @@ pub fn analyze(path: &Path, duration_seconds: f64) -> Result<ClipMeasurements, M
         .map(|&sum| sum as f32 / change_count.max(1) as f32)
         .collect();
     Ok(ClipMeasurements {
+        duration_seconds: reality.duration_seconds(),
         loudness_db,
         motion,
         change_map,
@@ -231,4 +242,101 @@ fn accumulate_difference(a: &frame::Video, b: &frame::Video, per_pixel: &mut [u3
         }
     }
     total as f64 / (width * height) as f64
+}
+
+/// Per-window sums, grown to the windows that decoded media reaches.
+struct Windows<T>(Vec<T>);
+
+impl<T> Default for Windows<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Default + Clone> Windows<T> {
+    fn at(&mut self, window: usize) -> &mut T {
+        if window >= self.0.len() {
+            self.0.resize(window + 1, T::default());
+        }
+        &mut self.0[window]
+    }
+
+    /// Exactly `windows` entries: later ones (a stray audio tail) fold into the last.
+    fn finish(mut self, windows: usize) -> Vec<T>
+    where
+        T: std::ops::AddAssign,
+    {
+        self.0.resize(self.0.len().max(windows), T::default());
+        let tail: Vec<T> = self.0.drain(windows..).collect();
+        for extra in tail {
+            self.0[windows - 1] += extra;
+        }
+        self.0
+    }
+}
+
+/// What decoding actually finds, checked against the limits as it goes: a header can claim
+/// anything, so the frames themselves are measured.
+struct Reality {
+    limits: ClipLimits,
+    frames: u64,
+    video_end: f64,
+}
+
+impl Reality {
+    fn new(limits: &ClipLimits) -> Self {
+        Self {
+            limits: *limits,
+            frames: 0,
+            video_end: 0.0,
+        }
+    }
+
+    fn video_frame(&mut self, frame: &frame::Video, time: f64) -> Result<(), MediaError> {
+        let limits = &self.limits;
+        if frame.width() > limits.max_width || frame.height() > limits.max_height {
+            return Err(MediaError::Invalid(format!(
+                "has {}x{} frames; the limit is {}x{}",
+                frame.width(),
+                frame.height(),
+                limits.max_width,
+                limits.max_height
+            )));
+        }
+        self.frames += 1;
+        self.video_end = self.video_end.max(time);
+        check_duration(limits, time)?;
+        let allowed_frames = limits.max_fps * (self.video_end + 1.0);
+        if self.frames as f64 > allowed_frames {
+            return Err(MediaError::Invalid(format!(
+                "holds more frames than {} per second",
+                limits.max_fps
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where the last decoded picture ends (one sample interval past its start).
+    fn duration_seconds(&self) -> f64 {
+        if self.frames == 0 {
+            0.0
+        } else {
+            self.video_end + 1.0 / SAMPLES_PER_SECOND
+        }
+    }
+
+    fn windows(&self) -> usize {
+        ((self.duration_seconds() / ANALYSIS_WINDOW_SECONDS).ceil() as usize).max(1)
+    }
+}
+
+fn check_duration(limits: &ClipLimits, time: f64) -> Result<(), MediaError> {
+    // A second of slack: the last frame's timestamp may sit just past a round limit.
+    if time > limits.max_duration_seconds + 1.0 {
+        return Err(MediaError::Invalid(format!(
+            "runs longer than the {} s limit for a clip",
+            limits.max_duration_seconds
+        )));
+    }
+    Ok(())
 }

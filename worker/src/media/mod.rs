@@ -3,6 +3,7 @@
 pub mod analyze;
 mod audio;
 mod loudness;
+mod open;
 mod output;
 mod poster;
 pub mod probe;

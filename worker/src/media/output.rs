@@ -8,7 +8,7 @@ use shared::montage::OUTPUT_FPS;
 use super::{audio::AacEncoder, MediaError};
 
 /// x264 settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EncoderSettings {
     pub preset: String,
     /// 0 lets libx264 decide.

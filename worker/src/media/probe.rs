@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use ffmpeg_next::{self as ffmpeg, codec, format, media, util::frame};
+use shared::config::ClipLimits;
 
-use super::MediaError;
+use super::{open::open_input, MediaError};
 
 /// What the renderer needs to know about a clip.
 #[derive(Debug, Clone)]
@@ -21,10 +22,16 @@ pub struct ClipInfo {
 /// Packets read while looking for a first decodable frame before giving up.
 const MAX_PROBE_PACKETS: usize = 500;
 
-pub fn probe(path: &Path) -> Result<ClipInfo, MediaError> {
+pub fn probe(path: &Path, limits: &ClipLimits) -> Result<ClipInfo, MediaError> {
     let invalid = |why: String| MediaError::Invalid(why);
-    let mut input =
-        format::input(path).map_err(|e| invalid(format!("is not a readable media file ({e})")))?;
+    let mut input = open_input(path)?;
+    let streams = input.streams().count();
+    if streams > limits.max_streams {
+        return Err(invalid(format!(
+            "has {streams} streams; the limit is {}",
+            limits.max_streams
+        )));
+    }
     let stream = input
         .streams()
         .best(media::Type::Video)
@@ -38,6 +45,7 @@ pub fn probe(path: &Path) -> Result<ClipInfo, MediaError> {
         .decoder()
         .video()
         .map_err(|e| invalid(format!("has a video stream no decoder here supports ({e})")))?;
+    check_claims(&decoder, &stream, limits)?;
     let video_codec = decoder
         .codec()
         .map(|c| c.name().to_owned())
@@ -71,6 +79,12 @@ pub fn probe(path: &Path) -> Result<ClipInfo, MediaError> {
     if duration_seconds <= 0.0 {
         return Err(invalid("has no known duration".into()));
     }
+    if duration_seconds > limits.max_duration_seconds {
+        return Err(invalid(format!(
+            "runs {duration_seconds:.0} s; the limit for a clip is {} s",
+            limits.max_duration_seconds
+        )));
+    }
     Ok(ClipInfo {
         duration_seconds,
         width: decoded.width(),
@@ -79,6 +93,35 @@ pub fn probe(path: &Path) -> Result<ClipInfo, MediaError> {
         has_audio,
         video_codec,
     })
+}
+
+/// Refuses a stream whose header already claims more than the limits allow, before any
+/// frame is decoded (a decoder allocates for the claimed size).
+fn check_claims(
+    decoder: &ffmpeg::decoder::Video,
+    stream: &format::stream::Stream,
+    limits: &ClipLimits,
+) -> Result<(), MediaError> {
+    let (width, height) = (decoder.width(), decoder.height());
+    if width > limits.max_width || height > limits.max_height {
+        return Err(MediaError::Invalid(format!(
+            "declares {width}x{height} pictures; the limit is {}x{}",
+            limits.max_width, limits.max_height
+        )));
+    }
+    let rate = stream.avg_frame_rate();
+    let fps = if rate.denominator() > 0 {
+        f64::from(rate)
+    } else {
+        0.0
+    };
+    if fps > limits.max_fps {
+        return Err(MediaError::Invalid(format!(
+            "declares {fps:.0} frames per second; the limit is {}",
+            limits.max_fps
+        )));
+    }
+    Ok(())
 }
 
 /// The rotation from the stream's display matrix, as the ffmpeg CLI reads it.

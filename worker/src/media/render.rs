@@ -20,6 +20,7 @@ pub use super::video::Watermark;
 use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
     loudness,
+    open::open_input,
     output::OutputFile,
     probe::ClipInfo,
     sequence::{AudioSequencer, VideoSequencer},
@@ -215,8 +216,7 @@ fn segment_audio(clip: &ClipSource, segment: &Segment) -> Result<(Vec<f32>, Vec<
     if !clip.info.has_audio {
         return Ok((vec![0.0; len], vec![0.0; len]));
     }
-    let mut input = format::input(&clip.path)
-        .map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
+    let mut input = open_input(&clip.path)?;
     let (_, _, origin) = video_origin(&input)?;
     let Some(stream) = input.streams().best(media::Type::Audio) else {
         return Ok((vec![0.0; len], vec![0.0; len]));
@@ -264,8 +264,7 @@ fn render_video(
     progress: &mut dyn FnMut(u32),
 ) -> Result<(), MediaError> {
     let segment = pictures.segment;
-    let mut input = format::input(&clip.path)
-        .map_err(|e| MediaError::Invalid(format!("could not be reopened ({e})")))?;
+    let mut input = open_input(&clip.path)?;
     let (video_index, video_time_base, origin) = video_origin(&input)?;
     let parameters = input
         .stream(video_index)

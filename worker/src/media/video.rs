@@ -80,7 +80,7 @@ impl FrameSelector {
 }
 
 /// A semi-transparent text mark in the bottom-right corner.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Watermark {
     /// Plain text (checked at configuration: nothing that needs escaping).
     pub text: String,

@@ -1,0 +1,194 @@
+//! Media mode: the child side. Reads the request, does the work, reports on stdout.
+
+use std::{
+    io::{BufRead, Write},
+    process::ExitCode,
+    sync::atomic::AtomicBool,
+};
+
+use shared::{
+    hud::{self, Crop},
+    jobs::{FailureCode, Stage},
+    montage::{highlight_scores, plan_montage, ClipScores},
+    styles::preset,
+};
+
+use super::{MediaMessage, MediaRequest, RenderedFile};
+use crate::media::{
+    analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
+    probe::probe,
+    render::{render, ClipSource, Montage, OutputTarget},
+    MediaError,
+};
+
+/// The entry point of `worker media`: exits 0 whenever it could report an outcome, failed
+/// or not. Anything else (a signal, an abort, an allocation failure) the parent reads as a
+/// crash.
+pub fn run_media_mode() -> ExitCode {
+    shared::telemetry::init_stderr("warn");
+    crate::media::init();
+    let mut line = String::new();
+    if let Err(err) = std::io::stdin().lock().read_line(&mut line) {
+        tracing::error!(error = %err, "could not read the media request");
+        return ExitCode::FAILURE;
+    }
+    let request: MediaRequest = match serde_json::from_str(&line) {
+        Ok(request) => request,
+        Err(err) => {
+            tracing::error!(error = %err, "malformed media request");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match run(&request, &mut |stage, percent| {
+        send(&MediaMessage::Progress { stage, percent })
+    }) {
+        Ok(outputs) => MediaMessage::Done { outputs },
+        Err((code, message)) => MediaMessage::Failed { code, message },
+    };
+    send(&outcome);
+    ExitCode::SUCCESS
+}
+
+fn send(message: &MediaMessage) {
+    let mut stdout = std::io::stdout().lock();
+    let line = serde_json::to_string(message).expect("messages serialise");
+    // The parent gone means nobody needs the answer; the process ends with the job anyway.
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+type Failure = (FailureCode, String);
+
+fn failure(err: MediaError) -> Failure {
+    match err {
+        MediaError::Invalid(message) => (FailureCode::InvalidMedia, message),
+        MediaError::Stopped | MediaError::Internal(_) => {
+            tracing::error!(error = %err, "render failed");
+            (
+                FailureCode::RenderFailed,
+                "The montage could not be rendered".into(),
+            )
+        }
+    }
+}
+
+/// Probe, analysis, plan and render: what used to run inside the worker.
+fn run(
+    request: &MediaRequest,
+    report: &mut dyn FnMut(Stage, u8),
+) -> Result<Vec<RenderedFile>, Failure> {
+    report(Stage::Probing, 5);
+    let mut clips = probe_all(request)?;
+
+    report(Stage::Analyzing, 7);
+    let style = preset(request.style);
+    let mut scores = Vec::with_capacity(clips.len());
+    for (position, clip) in clips.iter_mut().enumerate() {
+        let measured = analyze(&clip.path, &request.limits)
+            .map_err(|err| name_clip(err, position, &request.clips[position].label))
+            .map_err(failure)?;
+        // What decoding found wins over what the header claimed.
+        if measured.duration_seconds > 0.0 {
+            clip.info.duration_seconds = clip.info.duration_seconds.min(measured.duration_seconds);
+        }
+        if request.hud_remove {
+            let found = hud::detect(
+                &measured.change_map,
+                THUMB_WIDTH as usize,
+                THUMB_HEIGHT as usize,
+            );
+            clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
+        }
+        scores.push(measured);
+    }
+    let loudness: Vec<Vec<f64>> = scores.iter().map(|m| m.loudness_db.clone()).collect();
+    let motion: Vec<Vec<f64>> = scores.into_iter().map(|m| m.motion).collect();
+    let clip_scores: Vec<ClipScores> = clips
+        .iter()
+        .zip(highlight_scores(&loudness, &motion))
+        .map(|(c, scores)| ClipScores {
+            duration_seconds: c.info.duration_seconds,
+            scores,
+        })
+        .collect();
+    let plan = plan_montage(&clip_scores, request.target_duration, style);
+    if plan.segments.is_empty() {
+        return Err((
+            FailureCode::ClipsTooShort,
+            "The clips hold no usable video".into(),
+        ));
+    }
+
+    report(Stage::Rendering, 10);
+    let targets: Vec<OutputTarget> = request
+        .formats
+        .iter()
+        .map(|&format| OutputTarget {
+            format,
+            path: request.scratch.join(format!("{format}.mp4")),
+        })
+        .collect();
+    let montage = Montage {
+        clips: &clips,
+        plan: &plan,
+        style,
+        watermark: request.watermark.as_ref(),
+    };
+    // The parent stops this process with a signal; nothing here raises the flag.
+    let never = AtomicBool::new(false);
+    let mut last = 10u8;
+    let rendered = render(
+        &montage,
+        &targets,
+        &request.encoder,
+        &never,
+        &mut |fraction| {
+            // Rendering spans 10 % to 90 % of the job.
+            let percent = 10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8;
+            if percent != last {
+                last = percent;
+                report(Stage::Rendering, percent);
+            }
+        },
+    )
+    .map_err(failure)?;
+    Ok(rendered
+        .into_iter()
+        .map(|o| RenderedFile {
+            format: o.format,
+            path: o.path,
+            poster_path: o.poster_path,
+            width: o.width,
+            height: o.height,
+            duration_seconds: o.duration_seconds,
+        })
+        .collect())
+}
+
+fn probe_all(request: &MediaRequest) -> Result<Vec<ClipSource>, Failure> {
+    request
+        .clips
+        .iter()
+        .enumerate()
+        .map(|(position, input)| {
+            let info = probe(&input.path, &request.limits)
+                .map_err(|err| name_clip(err, position, &input.label))
+                .map_err(failure)?;
+            tracing::debug!(job_id = %request.job_id, clip = position, ?info, "probed");
+            Ok(ClipSource {
+                path: input.path.clone(),
+                info,
+                crop: None,
+            })
+        })
+        .collect()
+}
+
+/// Puts the clip's number and name in front of what is wrong with it.
+fn name_clip(err: MediaError, position: usize, label: &str) -> MediaError {
+    match err {
+        MediaError::Invalid(why) => {
+            MediaError::Invalid(format!("Clip {} ({label}) {why}", position + 1))
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,70 @@
+//! A job's media work (probe, analysis, audio pass, render) runs in a child process of the
+//! worker: the worker binary itself in media mode. libav parsing hostile files is the riskiest
+//! code we run, so it gets its own address space with memory and CPU caps, and a stop is a
+//! SIGKILL that works in every stage. A crash fails that one job; the worker carries on.
+//!
+//! The parent writes one [`MediaRequest`] as JSON to the child's stdin; the child answers
+//! with [`MediaMessage`] JSON lines on stdout (progress, then one outcome). Logs go to stderr.
+
+mod child;
+mod parent;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use shared::{
+    config::ClipLimits,
+    jobs::{FailureCode, OutputFormat, Stage, Style},
+};
+use uuid::Uuid;
+
+use crate::media::render::{EncoderSettings, Watermark};
+
+pub use child::run_media_mode;
+pub use parent::{MediaSandbox, SandboxError, SandboxLimits};
+
+/// The argument that starts the worker binary in media mode.
+pub const MEDIA_MODE_ARG: &str = "media";
+
+/// One uploaded clip, already downloaded to the scratch directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipInput {
+    pub path: PathBuf,
+    /// The sanitised upload name, used in messages to the owner.
+    pub label: String,
+}
+
+/// Everything the media process needs for one job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediaRequest {
+    pub job_id: Uuid,
+    pub clips: Vec<ClipInput>,
+    pub scratch: PathBuf,
+    pub style: Style,
+    pub target_duration: u32,
+    pub formats: Vec<OutputFormat>,
+    pub hud_remove: bool,
+    pub watermark: Option<Watermark>,
+    pub encoder: EncoderSettings,
+    pub limits: ClipLimits,
+}
+
+/// A file the media process wrote into the scratch directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenderedFile {
+    pub format: OutputFormat,
+    pub path: PathBuf,
+    pub poster_path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub duration_seconds: f64,
+}
+
+/// One line from the media process.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaMessage {
+    Progress { stage: Stage, percent: u8 },
+    Done { outputs: Vec<RenderedFile> },
+    Failed { code: FailureCode, message: String },
+}
