@@ -8,6 +8,7 @@ mod control;
 mod engine;
 mod errors;
 mod helpers;
+mod hostile;
 mod jobs;
 mod media;
 mod montage;

@@ -287,3 +287,110 @@ pub fn game_with_hud() -> PathBuf {
           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
     )
 }
+
+/// 30 s of busy 1080p30 with sound: long enough that analysis and render each take seconds.
+pub fn long_1080p() -> PathBuf {
+    clip(
+        "long-1080p.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300",
+            "-t",
+            "30",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+}
+
+/// A tiny Matroska clip whose header claims it runs for thirty thousand years.
+pub fn lying_duration_mkv() -> Vec<u8> {
+    let honest = clip(
+        "tiny.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x256:rate=10",
+            "-t",
+            "0.3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let mut bytes = std::fs::read(honest).unwrap();
+    // Segment Info's Duration element: ID 0x4489, an 8-byte float, in milliseconds.
+    let at = bytes
+        .windows(3)
+        .position(|w| w == [0x44, 0x89, 0x88])
+        .expect("the muxer writes an 8-byte Duration");
+    bytes[at + 3..at + 11].copy_from_slice(&1e15f64.to_be_bytes());
+    assert!(bytes.len() < 16 * 1024);
+    bytes
+}
+
+/// Two frames of 4800x4800: honest, but past the default resolution limit.
+pub fn huge_resolution() -> PathBuf {
+    clip(
+        "huge-4800.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=blue:size=4800x4800:rate=1",
+            "-frames:v",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    )
+}
+
+/// The first half of an MP4 whose index (moov) comes last: the index never arrives.
+pub fn truncated_mp4() -> Vec<u8> {
+    let whole = clip(
+        "index-last.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let bytes = std::fs::read(whole).unwrap();
+    bytes[..bytes.len() / 2].to_vec()
+}
+
+/// A DASH manifest that names a file on the worker's disk.
+pub const DASH_MANIFEST: &str = r#"<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT10S"><Period><AdaptationSet mimeType="video/mp4"><Representation id="1" bandwidth="1"><BaseURL>file:///etc/passwd</BaseURL></Representation></AdaptationSet></Period></MPD>"#;
+
+/// An ISO box: big-endian size, type, body.
+pub fn iso_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(body);
+    out
+}
