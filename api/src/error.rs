@@ -102,18 +102,25 @@ pub fn envelope(
     message: &str,
     data: Option<&Value>,
 ) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ErrorEnvelope {
-            success: false,
-            error: ErrorBody {
-                code,
-                message: message.to_owned(),
-                data: data
-                    .cloned()
-                    .unwrap_or_else(|| Value::Object(Default::default())),
-            },
-        })
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    // Refusals that say when to come back say it in the standard header too.
+    if let Some(seconds) = data
+        .and_then(|d| d.get("retry_after"))
+        .and_then(Value::as_u64)
+    {
+        response.insert_header((header::RETRY_AFTER, seconds));
+    }
+    response.json(ErrorEnvelope {
+        success: false,
+        error: ErrorBody {
+            code,
+            message: message.to_owned(),
+            data: data
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default())),
+        },
+    })
 }
 
 impl ResponseError for ApiError {

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod middleware;
+pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -2,14 +2,19 @@
 
 use actix_web::{
     body::{BoxBody, MessageBody},
-    dev::{ServiceRequest, ServiceResponse},
+    dev::{Payload, ServiceRequest, ServiceResponse},
+    error::PayloadError,
     http::header::{self, HeaderName, HeaderValue},
     middleware::Next,
-    Error, HttpMessage,
+    web, Error, HttpMessage,
 };
+use futures::StreamExt;
 use tracing::Instrument;
 
-use crate::error::{code_of, envelope};
+use crate::{
+    error::{code_of, envelope},
+    state::AppState,
+};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -58,7 +63,65 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    secure(response.headers_mut());
     Ok(response)
+}
+
+/// Headers every response carries: no MIME sniffing, no referrer leaks, no framing, and
+/// nothing private cached (JSON answers are per caller).
+fn secure(headers: &mut header::HeaderMap) {
+    let set = |headers: &mut header::HeaderMap, name: HeaderName, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(
+            headers,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        );
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json && !headers.contains_key(header::CACHE_CONTROL) {
+        set(headers, header::CACHE_CONTROL, "no-store");
+    }
+}
+
+/// Drops a request body that stops arriving: a client that sends headers and then a trickle
+/// (or nothing) would otherwise hold a connection and a handler for as long as it likes.
+pub async fn idle_body_timeout(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let idle = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.config.http.body_idle_timeout)
+        .unwrap_or(std::time::Duration::from_secs(15));
+    let body = req.take_payload();
+    let guarded = futures::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(chunk)) => Some((chunk, Some(body))),
+            Ok(None) => None,
+            // The error ends the stream; the body is dropped with it.
+            Err(_) => Some((Err(stalled(idle)), None)),
+        }
+    });
+    let boxed: std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, PayloadError>>>> =
+        Box::pin(guarded);
+    req.set_payload(Payload::from(boxed));
+    next.call(req).await
+}
+
+fn stalled(idle: std::time::Duration) -> PayloadError {
+    PayloadError::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("the request body sent nothing for {} s", idle.as_secs()),
+    ))
 }
 
 fn into_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {

@@ -14,13 +14,15 @@ use shared::{
     heartbeat::WorkerRegistry,
     jobs::JobService,
     queue,
+    ratelimit::RateLimiter,
     storage::Storage,
 };
 use tokio::sync::Notify;
 
 use crate::{
-    middleware::request_context,
-    routes::{self, live::EventHub},
+    middleware::{idle_body_timeout, request_context},
+    rate_limit::rate_limit,
+    routes::{self, health::HealthMonitor, live::EventHub},
     state::AppState,
 };
 
@@ -45,14 +47,25 @@ impl AppState {
             &config,
         );
         tokio::spawn(relay.run(dispatch.clone()));
+        let limiter = RateLimiter::new(redis.clone(), &config.queue_name);
+        let workers = WorkerRegistry::new(redis.clone(), &config.queue_name);
+        let health = HealthMonitor::start(
+            db.clone(),
+            workers.clone(),
+            storage.clone(),
+            config.worker_stale_after(),
+        )
+        .await;
         Ok(Self {
-            auth: AuthService::new(db.clone(), config.auth.clone()),
+            auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
+            limiter,
+            health,
             billing: BillingService::new(db.clone(), config.billing.clone())?,
             jobs: JobService::new(db.clone()),
-            hub: EventHub::start(config.redis_url.clone(), events.clone()),
+            hub: EventHub::start(config.redis_url.clone(), events.clone(), &config.http),
             events,
             tickets: WsTickets::new(redis.clone(), &config.queue_name),
-            workers: WorkerRegistry::new(redis, &config.queue_name),
+            workers,
             dispatch,
             storage,
             db,
@@ -63,13 +76,23 @@ impl AppState {
 
 /// Starts serving on `listener` (bind port 0 in tests).
 pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let http = state.config.http.clone();
     let state = web::Data::new(state);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let routes_http = http.clone();
     let server = HttpServer::new(move || {
+        let http = &routes_http;
         App::new()
             .app_data(state.clone())
+            .wrap(from_fn(idle_body_timeout))
+            .wrap(from_fn(rate_limit))
             .wrap(from_fn(request_context))
-            .configure(routes::configure)
+            .configure(routes::configure(http))
     })
+    .workers(threads)
+    // actix counts connections per server thread.
+    .max_connections(http.max_connections.div_ceil(threads))
+    .client_request_timeout(http.header_timeout)
     .listen(listener)?
     .shutdown_timeout(30)
     .run();

@@ -13,11 +13,15 @@ use shared::{
     events::{JobEvents, WsTickets},
     heartbeat::WorkerRegistry,
     jobs::JobService,
+    ratelimit::RateLimiter,
     storage::Storage,
 };
 use tokio::sync::Notify;
 
-use crate::{error::ApiError, routes::live::EventHub};
+use crate::{
+    error::ApiError,
+    routes::{health::HealthMonitor, live::EventHub},
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +35,8 @@ pub struct AppState {
     pub events: JobEvents,
     pub hub: EventHub,
     pub tickets: WsTickets,
+    pub limiter: RateLimiter,
+    pub health: HealthMonitor,
     /// Wakes this instance's relay, which pushes new jobs to the queue.
     pub dispatch: Arc<Notify>,
 }

@@ -17,10 +17,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    config::AuthConfig,
+    config::{AuthConfig, LoginThrottleConfig},
     db::{Db, PgConn},
     error::{ErrorCode, ServiceError, ServiceResult},
     models::{RefreshTokenRow, User},
+    ratelimit::{Quota, RateLimiter},
     schema::{refresh_tokens, users},
 };
 
@@ -120,6 +121,8 @@ pub struct TokenPair {
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     pub id: Uuid,
+    /// When the credential that authenticated this caller expires, in Unix seconds.
+    pub expires_at: i64,
 }
 
 /// Verifying against this when an account does not exist keeps login time the same for
@@ -152,6 +155,111 @@ fn token_hash(token: &str) -> Vec<u8> {
 pub struct AuthService {
     db: Db,
     inner: Arc<Keys>,
+    hashing: Arc<HashingPool>,
+    throttle: LoginThrottle,
+}
+
+/// Bounds the memory and CPU that password hashing can take: a few hashes at once, a short
+/// queue, and a quick 503 for the rest, so a flood of logins cannot exhaust the API.
+struct HashingPool {
+    permits: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+    wait: std::time::Duration,
+}
+
+impl HashingPool {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ServiceResult<T> {
+        use std::sync::atomic::Ordering;
+        let busy = || {
+            ServiceError::new(
+                ErrorCode::ServiceUnavailable,
+                "The service is busy; try again in a moment",
+            )
+            .with_data(serde_json::json!({ "retry_after": 1 }))
+        };
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy());
+        }
+        let permit = tokio::time::timeout(self.wait, self.permits.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit
+            .map_err(|_| busy())?
+            .map_err(ServiceError::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ServiceError::internal)
+    }
+}
+
+/// Growing delays after failed logins, per account and client address: guessing is slowed
+/// to a crawl, while someone else's failures (from another address) never lock the owner
+/// out. Attempts refused by the throttle are not counted.
+#[derive(Clone)]
+struct LoginThrottle {
+    limiter: RateLimiter,
+    config: LoginThrottleConfig,
+}
+
+const LOGIN_FAILURES: &str = "login-failures";
+
+impl LoginThrottle {
+    fn subject(email: &str, client: &str) -> String {
+        hex::encode(&Sha256::digest(format!("{email}\n{client}").as_bytes())[..16])
+    }
+
+    /// Refuses while the delay earned by earlier failures has not passed.
+    async fn check(&self, subject: &str) -> ServiceResult<()> {
+        let (failures, ttl) = match self.limiter.count(LOGIN_FAILURES, subject).await {
+            Ok(found) => found,
+            // Fail open: the per-address rate limit still bounds guessing.
+            Err(err) => {
+                tracing::warn!(error = %err, "login throttle unavailable");
+                return Ok(());
+            }
+        };
+        let config = self.config;
+        let Some(excess) = failures.checked_sub(u64::from(config.free_failures)) else {
+            return Ok(());
+        };
+        let window = config.window.as_millis() as u64;
+        let since_last = window.saturating_sub(ttl);
+        let delay = (config.base_delay.as_millis() as u64)
+            .saturating_mul(1 << excess.min(20))
+            .min(window);
+        if since_last >= delay {
+            return Ok(());
+        }
+        let retry_after = (delay - since_last).div_ceil(1000);
+        Err(ServiceError::new(
+            ErrorCode::RateLimitExceeded,
+            format!("Too many failed logins; try again in {retry_after} s"),
+        )
+        .with_data(serde_json::json!({ "retry_after": retry_after })))
+    }
+
+    /// Counts a failure; the window slides, so failures are forgotten a window after the last.
+    async fn failed(&self, subject: &str) {
+        let quota = Quota {
+            limit: u32::MAX,
+            window: self.config.window,
+        };
+        if let Err(err) = self
+            .limiter
+            .hit_sliding(LOGIN_FAILURES, subject, quota)
+            .await
+        {
+            tracing::warn!(error = %err, "could not count a failed login");
+        }
+    }
+
+    async fn succeeded(&self, subject: &str) {
+        let _ = self.limiter.clear(LOGIN_FAILURES, subject).await;
+    }
 }
 
 struct Keys {
@@ -162,7 +270,7 @@ struct Keys {
 }
 
 impl AuthService {
-    pub fn new(db: Db, config: AuthConfig) -> Self {
+    pub fn new(db: Db, config: AuthConfig, limiter: RateLimiter) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
@@ -170,6 +278,16 @@ impl AuthService {
         validation.leeway = 5;
         let encoding = EncodingKey::from_secret(config.jwt_secret.as_bytes());
         let decoding = DecodingKey::from_secret(config.jwt_secret.as_bytes());
+        let hashing = Arc::new(HashingPool {
+            permits: tokio::sync::Semaphore::new(config.hash_concurrency.max(1)),
+            waiting: Default::default(),
+            max_waiting: config.hash_queue,
+            wait: config.hash_wait,
+        });
+        let throttle = LoginThrottle {
+            limiter,
+            config: config.login_throttle,
+        };
         Self {
             db,
             inner: Arc::new(Keys {
@@ -178,14 +296,13 @@ impl AuthService {
                 decoding,
                 validation,
             }),
+            hashing,
+            throttle,
         }
     }
 
     pub async fn register(&self, email: Email, password: Password) -> ServiceResult<User> {
-        // Hashing is deliberately slow: keep it off the async executor.
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password.0))
-            .await
-            .map_err(ServiceError::internal)?;
+        let password_hash = self.hashing.run(move || hash_password(&password.0)).await?;
         let user = User {
             id: Uuid::now_v7(),
             email: email.0,
@@ -212,9 +329,17 @@ impl AuthService {
             .await
     }
 
-    pub async fn login(&self, email: &str, password: String) -> ServiceResult<TokenPair> {
+    /// Logs in `client` (its address, for the failed-login throttle).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: &str,
+    ) -> ServiceResult<TokenPair> {
         let invalid =
             || ServiceError::new(ErrorCode::InvalidCredentials, "Incorrect email or password");
+        let subject = LoginThrottle::subject(&email.trim().to_lowercase(), client);
+        self.throttle.check(&subject).await?;
         // An unparsable email cannot belong to an account; answer as for a wrong password.
         let email = Email::parse(email).ok();
         let user = match email {
@@ -234,18 +359,23 @@ impl AuthService {
         let hash = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
-        let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .map_err(ServiceError::internal)?;
+        let verified = self
+            .hashing
+            .run(move || verify_password(&password, &hash))
+            .await?;
         match user {
             Some(user) if verified => {
+                self.throttle.succeeded(&subject).await;
                 let user_id = user.id;
                 let refresh = self
                     .issue_refresh_token(user_id, Uuid::now_v7(), None)
                     .await?;
                 self.token_pair(user_id, refresh)
             }
-            _ => Err(invalid()),
+            _ => {
+                self.throttle.failed(&subject).await;
+                Err(invalid())
+            }
         }
     }
 
@@ -273,6 +403,13 @@ impl AuthService {
         }
         if row.expires_at <= Utc::now() {
             return Err(ServiceError::unauthenticated("Refresh token has expired"));
+        }
+        if session_started(row.family_id).is_some_and(|started| {
+            Utc::now().timestamp() - started > self.inner.config.session_max_age.as_secs() as i64
+        }) {
+            return Err(ServiceError::unauthenticated(
+                "This session has reached its maximum age; log in again",
+            ));
         }
         let refresh = self
             .issue_refresh_token(row.user_id, row.family_id, Some(row.id))
@@ -316,6 +453,7 @@ impl AuthService {
         jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
             .map(|data| AuthUser {
                 id: data.claims.sub,
+                expires_at: data.claims.exp,
             })
             .map_err(|e| {
                 let message = match e.kind() {
@@ -369,7 +507,8 @@ impl AuthService {
             revoked_at: None,
             created_at: now,
         };
-        self.db
+        let issued = self
+            .db
             .run(move |conn| {
                 conn.transaction(|conn| {
                     if let Some(old) = replaces {
@@ -382,20 +521,31 @@ impl AuthService {
                         .set(refresh_tokens::revoked_at.eq(now))
                         .execute(conn)?;
                         if revoked == 0 {
-                            return Err(ServiceError::unauthenticated(
-                                "Refresh token was already used",
-                            ));
+                            // Lost a race with another use of the same token: one of the
+                            // two holders is not the owner, so the session ends for both.
+                            revoke_family(conn, family_id)?;
+                            return Ok(false);
                         }
                     }
                     diesel::insert_into(refresh_tokens::table)
                         .values(&row)
                         .execute(conn)?;
-                    Ok(())
+                    Ok(true)
                 })
             })
             .await?;
+        if !issued {
+            return Err(ServiceError::unauthenticated(
+                "Refresh token was already used",
+            ));
+        }
         Ok(token)
     }
+}
+
+/// When a login session began, in Unix seconds: its family id is a v7 UUID made at login.
+fn session_started(family: Uuid) -> Option<i64> {
+    family.get_timestamp().map(|stamp| stamp.to_unix().0 as i64)
 }
 
 fn revoke_family(conn: &mut PgConn, family: Uuid) -> ServiceResult<()> {

@@ -35,6 +35,24 @@ pub struct Config {
     pub billing: BillingConfig,
     pub callbacks: CallbackConfig,
     pub media: MediaConfig,
+    pub rate_limits: RateLimitConfig,
+    pub http: HttpConfig,
+}
+
+/// Connection-level limits of the API.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Open connections at most, over all of the server's threads.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this long.
+    pub header_timeout: Duration,
+    /// A request body that sends nothing for this long is dropped.
+    pub body_idle_timeout: Duration,
+    /// WebSocket sessions per user and per API instance.
+    pub ws_per_user: usize,
+    pub ws_total: usize,
+    /// Largest Stripe webhook body accepted.
+    pub webhook_max_bytes: usize,
 }
 
 /// Where and how a job's media work runs: a child process per job, capped.
@@ -144,7 +162,44 @@ pub struct AuthConfig {
     pub issuer: String,
     pub audience: String,
     pub access_ttl: Duration,
+    /// Lifetime of one refresh token (each refresh issues a new one)...
     pub refresh_ttl: Duration,
+    /// ...and of a whole login session, however often it is refreshed.
+    pub session_max_age: Duration,
+    pub login_throttle: LoginThrottleConfig,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; more wait briefly.
+    pub hash_concurrency: usize,
+    /// Requests that may wait for a hashing slot; past that they are refused at once.
+    pub hash_queue: usize,
+    /// How long a request waits for a hashing slot before a 503.
+    pub hash_wait: Duration,
+}
+
+/// Growing delays after failed logins, per account and client address.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginThrottleConfig {
+    /// Failures allowed before delays start.
+    pub free_failures: u32,
+    /// Failures are forgotten this long after the last one; also the longest delay.
+    pub window: Duration,
+    /// The first delay; each further failure doubles it.
+    pub base_delay: Duration,
+}
+
+/// Requests per window by class, counted in Redis across all API instances.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub window: Duration,
+    /// Register, login, refresh, logout: per client address.
+    pub auth: u32,
+    /// Job creation: per user.
+    pub upload: u32,
+    /// Everything else: per user when authenticated, else per client address.
+    pub general: u32,
+    /// Where a trusted reverse proxy puts the client's address (its last entry is used);
+    /// without it the connection's peer address counts.
+    pub trusted_proxy_header: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +276,19 @@ impl Config {
                 refresh_ttl: Duration::from_secs(
                     parse::<u64>(&lookup, "REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
                 ),
+                session_max_age: Duration::from_secs(parse(
+                    &lookup,
+                    "SESSION_MAX_AGE_SECS",
+                    90 * 86_400,
+                )?),
+                login_throttle: LoginThrottleConfig {
+                    free_failures: parse(&lookup, "LOGIN_FREE_FAILURES", 5)?,
+                    window: Duration::from_secs(parse(&lookup, "LOGIN_FAILURE_WINDOW_SECS", 900)?),
+                    base_delay: Duration::from_secs(parse(&lookup, "LOGIN_DELAY_BASE_SECS", 30)?),
+                },
+                hash_concurrency: parse(&lookup, "HASH_CONCURRENCY", cores)?,
+                hash_queue: parse(&lookup, "HASH_QUEUE", 4 * cores)?,
+                hash_wait: Duration::from_millis(parse(&lookup, "HASH_WAIT_MS", 2000)?),
             },
             s3: S3Config {
                 endpoint: get("S3_ENDPOINT", "http://127.0.0.1:9000"),
@@ -327,6 +395,26 @@ impl Config {
                 retry_base: Duration::from_secs(parse(&lookup, "CALLBACK_RETRY_BASE_SECS", 10)?),
                 timeout: Duration::from_secs(parse(&lookup, "CALLBACK_TIMEOUT_SECS", 10)?),
                 poll_interval: Duration::from_millis(parse(&lookup, "CALLBACK_POLL_MS", 1000)?),
+            },
+            http: HttpConfig {
+                max_connections: parse(&lookup, "HTTP_MAX_CONNECTIONS", 10_000)?,
+                header_timeout: Duration::from_millis(parse(
+                    &lookup,
+                    "HTTP_HEADER_TIMEOUT_MS",
+                    5000,
+                )?),
+                body_idle_timeout: Duration::from_secs(parse(&lookup, "HTTP_BODY_IDLE_SECS", 15)?),
+                ws_per_user: parse(&lookup, "WS_MAX_PER_USER", 5)?,
+                ws_total: parse(&lookup, "WS_MAX_TOTAL", 5000)?,
+                webhook_max_bytes: parse::<usize>(&lookup, "WEBHOOK_MAX_KIB", 256)? * 1024,
+            },
+            rate_limits: RateLimitConfig {
+                enabled: parse(&lookup, "RATE_LIMIT_ENABLED", true)?,
+                window: Duration::from_secs(parse(&lookup, "RATE_LIMIT_WINDOW_SECS", 60)?),
+                auth: parse(&lookup, "RATE_LIMIT_AUTH", 10)?,
+                upload: parse(&lookup, "RATE_LIMIT_UPLOAD", 5)?,
+                general: parse(&lookup, "RATE_LIMIT_GENERAL", 100)?,
+                trusted_proxy_header: lookup("TRUSTED_PROXY_HEADER").filter(|h| !h.is_empty()),
             },
             media: MediaConfig {
                 program: lookup("MEDIA_PROGRAM").map(Into::into),

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth::AuthUser;
+
 use crate::models::JobRow;
 
 /// What a client hears about one of its jobs.
@@ -99,12 +101,14 @@ impl WsTickets {
         }
     }
 
-    pub async fn issue(&self, user_id: Uuid) -> crate::error::ServiceResult<String> {
+    /// A ticket for `user`; a session opened with it lasts no longer than the credential
+    /// that asked for it.
+    pub async fn issue(&self, user: AuthUser) -> crate::error::ServiceResult<String> {
         let ticket = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
         let mut conn = self.conn.clone();
         redis::cmd("SET")
             .arg(format!("{}{ticket}", self.prefix))
-            .arg(user_id.to_string())
+            .arg(format!("{}:{}", user.id, user.expires_at))
             .arg("EX")
             .arg(WS_TICKET_TTL.as_secs())
             .query_async::<()>(&mut conn)
@@ -114,13 +118,19 @@ impl WsTickets {
     }
 
     /// The user a ticket was issued to; the ticket is used up either way.
-    pub async fn redeem(&self, ticket: &str) -> crate::error::ServiceResult<Option<Uuid>> {
+    pub async fn redeem(&self, ticket: &str) -> crate::error::ServiceResult<Option<AuthUser>> {
         let mut conn = self.conn.clone();
         let owner: Option<String> = redis::cmd("GETDEL")
             .arg(format!("{}{ticket}", self.prefix))
             .query_async(&mut conn)
             .await
             .map_err(|e| crate::error::ServiceError::unavailable("queue", e))?;
-        Ok(owner.and_then(|id| id.parse().ok()))
+        Ok(owner.and_then(|value| {
+            let (id, expires_at) = value.split_once(':')?;
+            Some(AuthUser {
+                id: id.parse().ok()?,
+                expires_at: expires_at.parse().ok()?,
+            })
+        }))
     }
 }

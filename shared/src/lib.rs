@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod models;
 pub mod montage;
 pub mod queue;
+pub mod ratelimit;
 pub mod schema;
 pub mod signing;
 pub mod sniff;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorEnvelope},
+    rate_limit::ClientAddress,
     state::{AppState, Caller},
 };
 
@@ -109,14 +110,17 @@ pub async fn register(
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Wrong email or password (never says which)", body = ErrorEnvelope),
+        (status = 429, description = "Too many failed logins from this address for this account (growing delays), or too many requests (RATE_LIMIT_EXCEEDED, with Retry-After)", body = ErrorEnvelope),
+        (status = 503, description = "Too many logins being checked at once; retry shortly", body = ErrorEnvelope),
     )
 )]
 pub async fn login(
     state: web::Data<AppState>,
+    client: web::ReqData<ClientAddress>,
     body: web::Json<Credentials>,
 ) -> ApiResult<HttpResponse> {
     let Credentials { email, password } = body.into_inner();
-    let pair = state.auth.login(&email, password).await?;
+    let pair = state.auth.login(&email, password, &client.0).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse::from(pair)))

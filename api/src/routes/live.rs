@@ -1,14 +1,20 @@
 //! `/ws`: live job events over WebSocket. Each API instance holds one Redis pattern
 //! subscription (the [`EventHub`]) and hands every session only its own user's events.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::{
-    error::ServiceError,
+    auth::AuthUser,
+    config::HttpConfig,
+    error::{ErrorCode, ServiceError},
     events::{JobEvents, WS_TICKET_TTL},
 };
 use tokio::sync::broadcast;
@@ -27,21 +33,50 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 /// Close code: the client stopped answering pings.
 const CLOSE_UNRESPONSIVE: u16 = 4000;
+/// Close code: the token (or the ticket's token) the session opened with has expired.
+const CLOSE_EXPIRED: u16 = 4001;
 
 /// One event on its way to the sessions of `user`.
 type Routed = Arc<(Uuid, String)>;
 
-/// Relays job events from Redis to this instance's WebSocket sessions.
+/// Relays job events from Redis to this instance's WebSocket sessions, and caps how many
+/// sessions it holds: per user and in all.
 #[derive(Clone)]
 pub struct EventHub {
     sender: broadcast::Sender<Routed>,
+    sessions: Arc<Mutex<HashMap<Uuid, usize>>>,
+    per_user: usize,
+    total: usize,
+}
+
+/// A place among the hub's sessions, given back when dropped.
+pub struct SessionSlot {
+    sessions: Arc<Mutex<HashMap<Uuid, usize>>>,
+    user: Uuid,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut sessions = self.sessions.lock().expect("not poisoned");
+        if let Some(count) = sessions.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                sessions.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl EventHub {
     /// Subscribes in the background, reconnecting whenever the subscription drops.
-    pub fn start(redis_url: String, events: JobEvents) -> Self {
+    pub fn start(redis_url: String, events: JobEvents, limits: &HttpConfig) -> Self {
         let (sender, _) = broadcast::channel(1024);
-        let hub = Self { sender };
+        let hub = Self {
+            sender,
+            sessions: Default::default(),
+            per_user: limits.ws_per_user,
+            total: limits.ws_total,
+        };
         let forward = hub.sender.clone();
         tokio::spawn(async move {
             loop {
@@ -52,6 +87,32 @@ impl EventHub {
             }
         });
         hub
+    }
+}
+
+impl EventHub {
+    /// A session slot for `user`, unless the user or this instance is at its cap.
+    fn admit(&self, user: Uuid) -> Result<SessionSlot, ServiceError> {
+        let mut sessions = self.sessions.lock().expect("not poisoned");
+        let open: usize = sessions.values().sum();
+        let mine = sessions.get(&user).copied().unwrap_or(0);
+        if mine >= self.per_user || open >= self.total {
+            let why = if mine >= self.per_user {
+                format!("at most {} live connections per account", self.per_user)
+            } else {
+                "this server holds all the live connections it can".to_owned()
+            };
+            return Err(ServiceError::new(
+                ErrorCode::RateLimitExceeded,
+                format!("Too many WebSocket sessions: {why}"),
+            )
+            .with_data(serde_json::json!({ "retry_after": 5 })));
+        }
+        *sessions.entry(user).or_default() += 1;
+        Ok(SessionSlot {
+            sessions: self.sessions.clone(),
+            user,
+        })
     }
 }
 
@@ -89,7 +150,8 @@ pub struct WsCredentials {
 /// job event `{job_id, status, stage, percent, attempts, ts}` for one of the caller's jobs,
 /// never anyone else's. The server pings every 15 s; answer pongs (browsers do). Close codes:
 /// 1000 normal closure, 1001 the server is going away, 1011 the event feed failed,
-/// 4000 no message or pong from the client for 45 s. Missed events are not replayed: after a
+/// 4000 no message or pong from the client for 45 s, 4001 the token expired (reconnect with
+/// a fresh one). Sessions are capped per account and per server (429 before the upgrade). Missed events are not replayed: after a
 /// reconnect, read the job's status with `GET /api/v2/jobs/{job_id}`.
 #[utoipa::path(
     get, path = "/ws", tag = "live", params(WsCredentials),
@@ -97,6 +159,7 @@ pub struct WsCredentials {
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake", body = ErrorEnvelope),
         (status = 401, description = "Missing, invalid or expired token or ticket", body = ErrorEnvelope),
+        (status = 429, description = "Too many sessions for this account or server", body = ErrorEnvelope),
     )
 )]
 pub async fn connect(
@@ -109,7 +172,7 @@ pub async fn connect(
         WsCredentials {
             token: Some(token),
             ticket: None,
-        } => state.auth.authenticate(token)?.id,
+        } => state.auth.authenticate(token)?,
         WsCredentials {
             token: None,
             ticket: Some(ticket),
@@ -125,23 +188,33 @@ pub async fn connect(
             .into())
         }
     };
+    let slot = state.hub.admit(user.id)?;
     let (response, session, messages) = actix_ws::handle(&request, body)
         .map_err(|err| ApiError::bad_request(format!("Not a WebSocket handshake: {err}")))?;
     let events = state.hub.sender.subscribe();
-    actix_web::rt::spawn(run_session(user, session, messages, events));
+    actix_web::rt::spawn(run_session(user, slot, session, messages, events));
     Ok(response)
 }
 
 async fn run_session(
-    user: Uuid,
+    caller: AuthUser,
+    _slot: SessionSlot,
     mut session: Session,
     mut messages: MessageStream,
     mut events: broadcast::Receiver<Routed>,
 ) {
+    let user = caller.id;
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
+    let lifetime = (caller.expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
+    let expiry = tokio::time::sleep(Duration::from_secs(lifetime));
+    tokio::pin!(expiry);
     let close = loop {
         tokio::select! {
+            () = &mut expiry => break Some(CloseReason {
+                code: CloseCode::Other(CLOSE_EXPIRED),
+                description: Some("token expired".into()),
+            }),
             message = messages.recv() => match message {
                 Some(Ok(Message::Ping(bytes))) => {
                     last_heard = tokio::time::Instant::now();
@@ -200,7 +273,7 @@ pub struct WsTicket {
     )
 )]
 pub async fn issue_ticket(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
-    let ticket = state.tickets.issue(caller.0.id).await?;
+    let ticket = state.tickets.issue(caller.0).await?;
     Ok(HttpResponse::Ok().json(Envelope {
         success: true,
         data: WsTicket {

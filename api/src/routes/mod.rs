@@ -11,11 +11,17 @@ use actix_web::{
     web, HttpRequest,
 };
 
+use shared::config::HttpConfig;
+
 use crate::error::ApiError;
 
 /// Registers every route. Each path is one resource, so a wrong method answers 405 (the
 /// envelope middleware wraps it); extractor failures answer in the envelope too.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(http: &HttpConfig) -> impl Fn(&mut web::ServiceConfig) + '_ {
+    move |cfg| register(cfg, http)
+}
+
+fn register(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(16 * 1024)
@@ -46,7 +52,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/plans").route(web::get().to(billing::list_plans)))
             .service(web::resource("/subscription").route(web::get().to(billing::subscription)))
             .service(web::resource("/checkout").route(web::post().to(billing::checkout)))
-            .service(web::resource("/webhook").route(web::post().to(billing::webhook))),
+            .service(
+                web::resource("/webhook")
+                    .app_data(web::PayloadConfig::new(http.webhook_max_bytes))
+                    .route(web::post().to(billing::webhook)),
+            ),
     )
     .service(web::resource("/api/v2/styles").route(web::get().to(styles::list_styles)))
     .service(web::resource("/api/v2/styles/{style_id}").route(web::get().to(styles::get_style)))

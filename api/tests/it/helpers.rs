@@ -106,6 +106,10 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("S3_BUCKET".into(), format!("test-{}", &id[..20])),
         ("WORKER_HEARTBEAT_SECS".into(), "1".into()),
         ("X264_PRESET".into(), "ultrafast".into()),
+        // Tests make many requests from one address; the rate-limit tests set real limits.
+        ("RATE_LIMIT_AUTH".into(), "100000".into()),
+        ("RATE_LIMIT_UPLOAD".into(), "100000".into()),
+        ("RATE_LIMIT_GENERAL".into(), "100000".into()),
         // In-process workers run media work in the worker binary, as deployed ones do.
         (
             "MEDIA_PROGRAM".into(),

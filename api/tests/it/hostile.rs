@@ -166,7 +166,13 @@ async fn cancel_kills_the_media_process_in_analysis_and_in_render() {
     let user = app.user().await;
     let long = clip(media::long_1080p());
     for stage in ["analyzing", "rendering"] {
-        let job_id = create(&app, &user, &[long.clone()], &[("target_duration", "20")]).await;
+        let job_id = create(
+            &app,
+            &user,
+            std::slice::from_ref(&long),
+            &[("target_duration", "20")],
+        )
+        .await;
         running_in(&app, &user, &job_id, stage).await;
         let asked = Instant::now();
         let response = post(&app, &user, &format!("/api/v2/jobs/{job_id}/cancel"))

@@ -7,6 +7,7 @@ mod billing;
 mod control;
 mod engine;
 mod errors;
+mod floods;
 mod helpers;
 mod hostile;
 mod jobs;
