@@ -110,7 +110,9 @@ pub async fn idle_body_timeout(
             // The error ends the stream; the body is dropped with it.
             Err(_) => Some((Err(stalled(idle)), None)),
         }
-    });
+    })
+    // Readers such as the multipart parser may poll again after the end.
+    .fuse();
     let boxed: std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, PayloadError>>>> =
         Box::pin(guarded);
     req.set_payload(Payload::from(boxed));

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::{
     config::CallbackConfig,
     db::Db,
+    egress,
     engine::retry_delay,
     error::{ServiceError, ServiceResult},
     models::{JobOutputRow, JobRow},
@@ -100,7 +101,11 @@ impl CallbackSender {
         // Two rustls crypto backends are linked (the AWS and Stripe clients bring their own),
         // so rustls cannot pick one by itself. Ours is aws-lc-rs; a second call is a no-op.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if !config.allow_private {
+            client = client.dns_resolver(egress::PublicOnlyResolver::shared());
+        }
+        let client = client
             .timeout(config.timeout)
             // A redirect is an answer, not a delivery: the receiver must answer 2xx itself.
             .redirect(reqwest::redirect::Policy::none())
@@ -122,21 +127,41 @@ impl CallbackSender {
         }
     }
 
-    /// Sends every delivery due now; returns how many were attempted.
+    /// Sends every delivery due now, a bounded number at once; returns how many were
+    /// attempted.
     pub async fn send_due(&self) -> ServiceResult<usize> {
+        use futures::StreamExt;
         let due = self.take_due().await?;
         let count = due.len();
-        for delivery in due {
-            let (job_id, attempts) = (delivery.job.id, delivery.attempts + 1);
-            let body = serde_json::to_vec(&JobEnded::new(delivery.job, delivery.outputs))
-                .map_err(ServiceError::internal)?;
-            let outcome = self.post(&delivery.url, job_id, body).await;
-            self.record(job_id, attempts, outcome).await?;
-        }
+        let results: Vec<ServiceResult<()>> = futures::stream::iter(due)
+            .map(|delivery| self.deliver(delivery))
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect::<ServiceResult<Vec<()>>>()?;
         Ok(count)
     }
 
+    async fn deliver(&self, delivery: DueDelivery) -> ServiceResult<()> {
+        let (job_id, attempts) = (delivery.job.id, delivery.attempts + 1);
+        let body = serde_json::to_vec(&JobEnded::new(delivery.job, delivery.outputs))
+            .map_err(ServiceError::internal)?;
+        let outcome = self.post(&delivery.url, job_id, body).await;
+        self.record(job_id, attempts, outcome).await
+    }
+
     async fn post(&self, url: &str, job_id: Uuid, body: Vec<u8>) -> Result<(), String> {
+        // An IP literal never reaches the resolver: check it here.
+        if !self.config.allow_private {
+            let literal = url::Url::parse(url).ok().and_then(|u| match u.host()? {
+                url::Host::Ipv4(ip) => Some(std::net::IpAddr::V4(ip)),
+                url::Host::Ipv6(ip) => Some(std::net::IpAddr::V6(ip)),
+                url::Host::Domain(_) => None,
+            });
+            if literal.is_some_and(|ip| !egress::is_public(ip)) {
+                return Err("refused: the callback points at a private address".into());
+            }
+        }
         let signature = signing::header(&self.config.signing_secret, Utc::now().timestamp(), &body);
         let response = self
             .client

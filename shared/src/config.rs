@@ -99,6 +99,10 @@ pub struct CallbackConfig {
     pub retry_base: Duration,
     pub timeout: Duration,
     pub poll_interval: Duration,
+    /// Callbacks sent at once; one slow receiver holds up only its own slot.
+    pub concurrency: usize,
+    /// Lets callbacks reach private and loopback addresses (development only).
+    pub allow_private: bool,
 }
 
 /// What one plan allows, and how Stripe sells it.
@@ -395,6 +399,8 @@ impl Config {
                 retry_base: Duration::from_secs(parse(&lookup, "CALLBACK_RETRY_BASE_SECS", 10)?),
                 timeout: Duration::from_secs(parse(&lookup, "CALLBACK_TIMEOUT_SECS", 10)?),
                 poll_interval: Duration::from_millis(parse(&lookup, "CALLBACK_POLL_MS", 1000)?),
+                concurrency: parse(&lookup, "CALLBACK_CONCURRENCY", 8)?,
+                allow_private: parse(&lookup, "CALLBACK_ALLOW_PRIVATE", false)?,
             },
             http: HttpConfig {
                 max_connections: parse(&lookup, "HTTP_MAX_CONNECTIONS", 10_000)?,

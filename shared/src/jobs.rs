@@ -135,6 +135,19 @@ pub struct JobOptions {
     pub callback_url: Option<String>,
 }
 
+impl JobOptions {
+    /// Refuses a `callback_url` whose host is, or resolves to, an internal address.
+    pub async fn check_callback(&self, allow_private: bool) -> ServiceResult<()> {
+        let Some(url) = self.callback_url.as_deref().filter(|_| !allow_private) else {
+            return Ok(());
+        };
+        let url = url::Url::parse(url).map_err(ServiceError::internal)?;
+        crate::egress::check_url(&url).await.map_err(|why| {
+            ServiceError::invalid_field("callback_url", format!("callback_url {why}"))
+        })
+    }
+}
+
 /// Collects the text fields of a job-creation form one at a time (they may arrive in any
 /// order, between file parts) and validates each as it comes.
 #[derive(Debug, Default)]

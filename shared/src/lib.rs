@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod dispatch;
 pub mod engine;
+pub mod egress;
 pub mod error;
 pub mod events;
 pub mod heartbeat;

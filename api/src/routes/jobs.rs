@@ -257,6 +257,9 @@ pub async fn create_job(
         let plan = state.billing.plan(state.billing.plan_of(caller.0).await?);
         let mut options = std::mem::take(&mut upload.form).finish(plan.max_duration)?;
         options.watermark |= plan.forced_watermark;
+        options
+            .check_callback(state.config.callbacks.allow_private)
+            .await?;
         let created = state
             .jobs
             .create(

@@ -354,3 +354,32 @@ async fn every_response_carries_the_security_headers() {
         assert_eq!(headers["cache-control"], "no-store", "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_to_internal_addresses_are_refused_in_every_spelling() {
+    let app = spawn_app_with(&[("CALLBACK_ALLOW_PRIVATE", "false")]).await;
+    let user = app.user().await;
+    let clip = crate::control::clip(crate::media::portrait_no_audio());
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://127.1/",
+        "http://0x7f.0.0.1/",
+        "http://2130706433/",
+        "http://017700000001/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/",
+        "http://224.0.0.1/",
+        "http://localhost:9/hook",
+    ] {
+        let response = app
+            .create_job(&user, std::slice::from_ref(&clip), &[("callback_url", url)])
+            .await;
+        let body = assert_error(response, 422, "VALIDATION_ERROR").await;
+        assert_eq!(body["error"]["data"]["field"], "callback_url", "{url}: {body}");
+    }
+    let jobs = app.user_json("/api/v2/jobs", &user).await;
+    assert_eq!(jobs["data"]["total"], 0, "nothing stored: {jobs}");
+}

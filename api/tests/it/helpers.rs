@@ -110,6 +110,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("RATE_LIMIT_AUTH".into(), "100000".into()),
         ("RATE_LIMIT_UPLOAD".into(), "100000".into()),
         ("RATE_LIMIT_GENERAL".into(), "100000".into()),
+        // Callback receivers in tests listen on loopback; the SSRF test turns this off.
+        ("CALLBACK_ALLOW_PRIVATE".into(), "true".into()),
         // In-process workers run media work in the worker binary, as deployed ones do.
         (
             "MEDIA_PROGRAM".into(),
