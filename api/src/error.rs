@@ -25,6 +25,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::QuotaExceeded => StatusCode::FORBIDDEN,
+        ErrorCode::OutputsExpired => StatusCode::GONE,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::InvalidSignature => StatusCode::BAD_REQUEST,
         ErrorCode::PaymentProviderError => StatusCode::BAD_GATEWAY,

@@ -20,6 +20,8 @@ const MAX_TEXT_FIELD: usize = 1024;
 pub struct UploadLimits {
     pub max_file_bytes: u64,
     pub max_total_bytes: u64,
+    /// What the plan's storage quota has left.
+    pub quota_bytes: u64,
     pub max_files: usize,
     pub part_bytes: usize,
     pub part_concurrency: usize,
@@ -124,6 +126,17 @@ impl<'a> Upload<'a> {
                     ),
                     self.limits.max_file_bytes,
                 )
+                .into());
+            }
+            if self.total_bytes > self.limits.quota_bytes {
+                return Err(ServiceError::new(
+                    ErrorCode::QuotaExceeded,
+                    format!(
+                        "The upload would exceed your plan's storage: {} MiB left",
+                        self.limits.quota_bytes >> 20
+                    ),
+                )
+                .with_data(serde_json::json!({ "quota": "storage", "left_bytes": self.limits.quota_bytes }))
                 .into());
             }
             if self.total_bytes > self.limits.max_total_bytes {

@@ -277,8 +277,12 @@ impl BillingService {
         let event: Event = serde_json::from_slice(payload)
             .map_err(|e| ServiceError::invalid_field("body", format!("Not a Stripe event: {e}")))?;
         let change = Change::from_event(&event)?;
+        let retentions = Retentions {
+            free: self.config.free.output_retention,
+            pro: self.config.pro.output_retention,
+        };
         self.db
-            .run(move |conn| conn.transaction(|conn| apply(conn, &event, change)))
+            .run(move |conn| conn.transaction(|conn| apply(conn, &event, change, retentions)))
             .await
     }
 }
@@ -492,7 +496,12 @@ fn entitled(status: &str) -> bool {
     matches!(status, "active" | "trialing" | "past_due")
 }
 
-fn apply(conn: &mut PgConnection, event: &Event, change: Change) -> ServiceResult<WebhookOutcome> {
+fn apply(
+    conn: &mut PgConnection,
+    event: &Event,
+    change: Change,
+    retentions: Retentions,
+) -> ServiceResult<WebhookOutcome> {
     let created = Utc
         .timestamp_opt(event.created, 0)
         .single()
@@ -596,11 +605,47 @@ fn apply(conn: &mut PgConnection, event: &Event, change: Change) -> ServiceResul
     } else {
         PlanId::Free
     };
-    diesel::update(users::table.find(user_id))
-        .set(users::plan.eq(entitlement.as_str()))
-        .execute(conn)?;
+    entitle(conn, user_id, entitlement, retentions.of(entitlement))?;
     tracing::info!(event = %event.id, kind = %event.type_, %user_id, %status, plan = %entitlement, "subscription updated");
     Ok(WebhookOutcome::Applied)
+}
+
+/// Puts the user on `plan`: its entitlements, and its output retention for every output
+/// not yet deleted (an upgrade keeps them longer, a downgrade shortens their life).
+fn entitle(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    plan: PlanId,
+    retention: Option<Duration>,
+) -> ServiceResult<()> {
+    use crate::schema::jobs;
+    diesel::update(users::table.find(user_id))
+        .set(users::plan.eq(plan.as_str()))
+        .execute(conn)?;
+    diesel::update(
+        jobs::table
+            .filter(jobs::user_id.eq(user_id))
+            .filter(jobs::outputs_expired_at.is_null()),
+    )
+    .set(jobs::output_retention_secs.eq(retention.map(|r| r.as_secs() as i64)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Each plan's output retention, for [`entitle`].
+#[derive(Debug, Clone, Copy)]
+struct Retentions {
+    free: Option<Duration>,
+    pro: Option<Duration>,
+}
+
+impl Retentions {
+    fn of(self, plan: PlanId) -> Option<Duration> {
+        match plan {
+            PlanId::Free => self.free,
+            PlanId::Pro => self.pro,
+        }
+    }
 }
 
 fn find_user(conn: &mut PgConnection, user: &UserRef) -> ServiceResult<Option<Uuid>> {

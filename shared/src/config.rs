@@ -120,6 +120,12 @@ pub struct PlanConfig {
     pub priority: bool,
     /// Jobs queued or running at once; more wait in PENDING.
     pub active_jobs: i32,
+    /// Jobs waiting or running at most; a new one past that is refused (QUOTA_EXCEEDED).
+    pub open_jobs: i64,
+    /// Bytes of clips and outputs stored at most.
+    pub storage_bytes: u64,
+    /// How long outputs are kept after their job ends; `None` keeps them.
+    pub output_retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +371,13 @@ impl Config {
                     forced_watermark: true,
                     priority: false,
                     active_jobs: parse(&lookup, "FREE_ACTIVE_JOBS", 2)?,
+                    open_jobs: parse(&lookup, "FREE_OPEN_JOBS", 10)?,
+                    storage_bytes: mib("FREE_STORAGE_MIB", 2048)?,
+                    output_retention: retention(parse(
+                        &lookup,
+                        "FREE_OUTPUT_RETENTION_SECS",
+                        7 * 86_400,
+                    )?),
                 },
                 pro: PlanConfig {
                     name: get("PRO_PLAN_NAME", "Nebula Knight"),
@@ -374,6 +387,9 @@ impl Config {
                     forced_watermark: false,
                     priority: true,
                     active_jobs: parse(&lookup, "PRO_ACTIVE_JOBS", 4)?,
+                    open_jobs: parse(&lookup, "PRO_OPEN_JOBS", 50)?,
+                    storage_bytes: mib("PRO_STORAGE_MIB", 20 * 1024)?,
+                    output_retention: retention(parse(&lookup, "PRO_OUTPUT_RETENTION_SECS", 0)?),
                 },
                 stripe_secret_key: get("STRIPE_SECRET_KEY", DEV_STRIPE_SECRET_KEY),
                 stripe_api_base: get("STRIPE_API_BASE", "https://api.stripe.com/"),
@@ -515,6 +531,11 @@ impl Config {
     pub fn worker_stale_after(&self) -> Duration {
         self.render.heartbeat_interval * self.render.missed_heartbeats as u32
     }
+}
+
+/// A retention in seconds, where 0 means for good.
+fn retention(seconds: u64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
 fn parse<T: FromStr>(

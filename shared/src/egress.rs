@@ -192,10 +192,7 @@ mod tests {
     #[tokio::test]
     async fn names_that_resolve_inside_are_refused_at_check_and_at_connect() {
         let url = url::Url::parse("http://localhost:9/hook").unwrap();
-        assert!(matches!(
-            check_url(&url).await,
-            Err(EgressError::NotPublic)
-        ));
+        assert!(matches!(check_url(&url).await, Err(EgressError::NotPublic)));
         let resolved = PublicOnlyResolver
             .resolve("localhost".parse().unwrap())
             .await;

@@ -398,6 +398,70 @@ impl JobService {
             .await
     }
 
+    /// Marks up to `limit` jobs whose outputs outlived their plan's retention as expired,
+    /// and returns their outputs' and posters' storage keys, for deletion.
+    pub async fn take_outputs_to_expire(
+        &self,
+        limit: i64,
+    ) -> ServiceResult<Vec<(Uuid, Vec<String>)>> {
+        use diesel::{dsl::sql, sql_types::Bool};
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let due: Vec<Uuid> = jobs::table
+                        .filter(jobs::outputs_expired_at.is_null())
+                        .filter(jobs::output_retention_secs.is_not_null())
+                        .filter(sql::<Bool>(
+                            "finished_at + output_retention_secs * interval '1 second' <= now()",
+                        ))
+                        .order(jobs::finished_at.asc())
+                        .limit(limit)
+                        .select(jobs::id)
+                        .for_update()
+                        .skip_locked()
+                        .load(conn)?;
+                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
+                        .set(jobs::outputs_expired_at.eq(Utc::now()))
+                        .execute(conn)?;
+                    let outputs: Vec<(Uuid, String, Option<String>)> = job_outputs::table
+                        .filter(job_outputs::job_id.eq_any(&due))
+                        .select((
+                            job_outputs::job_id,
+                            job_outputs::storage_key,
+                            job_outputs::poster_key,
+                        ))
+                        .load(conn)?;
+                    Ok(due
+                        .into_iter()
+                        .map(|id| {
+                            let keys = outputs
+                                .iter()
+                                .filter(|(job, _, _)| *job == id)
+                                .flat_map(|(_, key, poster)| {
+                                    std::iter::once(key.clone()).chain(poster.clone())
+                                })
+                                .collect();
+                            (id, keys)
+                        })
+                        .collect())
+                })
+            })
+            .await
+    }
+
+    /// Undoes [`JobService::take_outputs_to_expire`] for a job whose outputs could not be
+    /// deleted, so a later pass tries again.
+    pub async fn unmark_expired(&self, job_id: Uuid) -> ServiceResult<()> {
+        self.db
+            .run(move |conn| {
+                diesel::update(jobs::table.find(job_id))
+                    .set(jobs::outputs_expired_at.eq(None::<chrono::DateTime<Utc>>))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Undoes [`JobService::take_inputs_to_purge`] for a job whose clips could not be deleted.
     pub async fn unmark_purged(&self, job_id: Uuid) -> ServiceResult<()> {
         self.db

@@ -37,6 +37,10 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimitExceeded,
+    /// The plan's quota (open jobs, stored bytes) would be exceeded.
+    QuotaExceeded,
+    /// The job's outputs were deleted at the end of its plan's retention.
+    OutputsExpired,
     ServiceUnavailable,
     /// A webhook whose signature is missing, forged or stale.
     InvalidSignature,
@@ -59,6 +63,8 @@ impl ErrorCode {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
+            Self::OutputsExpired => "OUTPUTS_EXPIRED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InvalidSignature => "INVALID_SIGNATURE",
             Self::PaymentProviderError => "PAYMENT_PROVIDER_ERROR",

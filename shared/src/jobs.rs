@@ -123,6 +123,42 @@ impl OutputFormat {
     }
 }
 
+/// What a user has open and stored, against the plan's quotas.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// Jobs waiting or running.
+    pub open_jobs: i64,
+    /// Clips not yet purged and outputs not yet expired.
+    pub stored_bytes: u64,
+}
+
+impl Usage {
+    /// Refuses a new job past the plan's quotas; otherwise the bytes it may still store.
+    pub fn admit(&self, plan: &crate::config::PlanConfig) -> ServiceResult<u64> {
+        if self.open_jobs >= plan.open_jobs {
+            return Err(ServiceError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "You have {} jobs waiting or running; your plan allows {} at a time",
+                    self.open_jobs, plan.open_jobs
+                ),
+            )
+            .with_data(serde_json::json!({ "quota": "open_jobs", "limit": plan.open_jobs })));
+        }
+        let left = plan.storage_bytes.saturating_sub(self.stored_bytes);
+        if left == 0 {
+            return Err(ServiceError::new(
+                ErrorCode::QuotaExceeded,
+                "Your plan's storage is full: delete finished jobs to make room",
+            )
+            .with_data(
+                serde_json::json!({ "quota": "storage", "limit_bytes": plan.storage_bytes }),
+            ));
+        }
+        Ok(left)
+    }
+}
+
 /// Validated options of a new job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOptions {
@@ -133,6 +169,8 @@ pub struct JobOptions {
     pub watermark: bool,
     /// Where to POST the signed "job ended" webhook, if anywhere.
     pub callback_url: Option<String>,
+    /// How long the outputs are kept once the job ends (the plan's), `None` for good.
+    pub output_retention: Option<std::time::Duration>,
 }
 
 impl JobOptions {
@@ -221,6 +259,7 @@ impl JobOptionsForm {
             hud_remove: self.hud_remove.unwrap_or(false),
             watermark: self.watermark.unwrap_or(false),
             callback_url: self.callback_url,
+            output_retention: None,
         })
     }
 }
@@ -397,6 +436,9 @@ impl JobService {
                             hud_remove: options.hud_remove,
                             watermark: options.watermark,
                             callback_url: options.callback_url,
+                            output_retention_secs: options
+                                .output_retention
+                                .map(|r| r.as_secs() as i64),
                         })
                         .returning(JobRow::as_returning())
                         .get_result(conn)?;
@@ -584,6 +626,45 @@ impl JobService {
             .await
     }
 
+    /// What `user` has open and stored, for the plan's quotas.
+    pub async fn usage(&self, user: AuthUser) -> ServiceResult<Usage> {
+        use diesel::{
+            dsl::{count_star, sql},
+            sql_types::{BigInt, Nullable},
+        };
+        // SUM of BIGINT is NUMERIC in PostgreSQL; cast it back.
+        let total = |column: &str| sql::<Nullable<BigInt>>(&format!("SUM({column})::int8"));
+        self.db
+            .run(move |conn| {
+                let open_jobs: i64 = jobs::table
+                    .filter(jobs::user_id.eq(user.id))
+                    .filter(jobs::status.eq_any([
+                        JobStatus::Pending.as_str(),
+                        JobStatus::Processing.as_str(),
+                        JobStatus::Retrying.as_str(),
+                    ]))
+                    .select(count_star())
+                    .first(conn)?;
+                let inputs: Option<i64> = job_inputs::table
+                    .inner_join(jobs::table)
+                    .filter(jobs::user_id.eq(user.id))
+                    .filter(jobs::inputs_purged_at.is_null())
+                    .select(total("job_inputs.size_bytes"))
+                    .first(conn)?;
+                let outputs: Option<i64> = job_outputs::table
+                    .inner_join(jobs::table)
+                    .filter(jobs::user_id.eq(user.id))
+                    .filter(jobs::outputs_expired_at.is_null())
+                    .select(total("job_outputs.size_bytes"))
+                    .first(conn)?;
+                Ok(Usage {
+                    open_jobs,
+                    stored_bytes: (inputs.unwrap_or(0) + outputs.unwrap_or(0)).max(0) as u64,
+                })
+            })
+            .await
+    }
+
     /// The stored output of a finished job, for download.
     pub async fn output(
         &self,
@@ -595,6 +676,12 @@ impl JobService {
         let status = details.job.status.parse::<JobStatus>().map_err(|()| {
             ServiceError::internal(format!("unknown status {}", details.job.status))
         })?;
+        if details.job.outputs_expired_at.is_some() {
+            return Err(ServiceError::new(
+                ErrorCode::OutputsExpired,
+                "This job's outputs were deleted at the end of the plan's retention",
+            ));
+        }
         if status != JobStatus::Success {
             return Err(ServiceError::new(
                 ErrorCode::JobNotReady,

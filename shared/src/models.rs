@@ -57,6 +57,8 @@ pub struct JobRow {
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub callback_url: Option<String>,
+    pub output_retention_secs: Option<i64>,
+    pub outputs_expired_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -71,6 +73,7 @@ pub struct NewJob {
     pub hud_remove: bool,
     pub watermark: bool,
     pub callback_url: Option<String>,
+    pub output_retention_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -86,6 +86,8 @@ diesel::table! {
         lease_token -> Nullable<Uuid>,
         lease_expires_at -> Nullable<Timestamptz>,
         callback_url -> Nullable<Text>,
+        output_retention_secs -> Nullable<Int8>,
+        outputs_expired_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -164,21 +164,48 @@ async fn housekeeping(
             Ok(removed) => tracing::debug!(removed, "vacuumed finished queue entries"),
             Err(err) => tracing::warn!(error = %err, "queue vacuum failed"),
         }
-        let due = match context
+        let purged = context
             .jobs
             .take_inputs_to_purge(retention, PURGE_BATCH)
-            .await
-        {
-            Ok(due) => due,
-            Err(err) => {
-                tracing::warn!(error = %err, "could not list clips to purge");
-                continue;
-            }
-        };
-        for (job_id, keys) in due {
-            if let Err(err) = context.storage.delete(&keys).await {
-                tracing::warn!(%job_id, error = %err, "could not delete expired clips; will retry");
-                let _ = context.jobs.unmark_purged(job_id).await;
+            .await;
+        delete_taken(&context, purged, Purge::Clips).await;
+        let expired = context.jobs.take_outputs_to_expire(PURGE_BATCH).await;
+        delete_taken(&context, expired, Purge::Outputs).await;
+    }
+}
+
+/// What a purge pass deletes.
+#[derive(Debug, Clone, Copy)]
+enum Purge {
+    /// Uploaded clips past the input retention.
+    Clips,
+    /// Outputs past their plan's retention.
+    Outputs,
+}
+
+/// Deletes what a purge pass took; a job whose objects could not be deleted is given back,
+/// so a later pass tries again.
+async fn delete_taken(
+    context: &WorkerContext,
+    taken: Result<Vec<(uuid::Uuid, Vec<String>)>, shared::error::ServiceError>,
+    what: Purge,
+) {
+    let due = match taken {
+        Ok(due) => due,
+        Err(err) => {
+            tracing::warn!(error = %err, ?what, "could not list objects to purge");
+            return;
+        }
+    };
+    for (job_id, keys) in due {
+        if let Err(err) = context.storage.delete(&keys).await {
+            tracing::warn!(%job_id, error = %err, ?what, "could not purge; will retry");
+            let undone = match what {
+                Purge::Clips => context.jobs.unmark_purged(job_id).await,
+                Purge::Outputs => context.jobs.unmark_expired(job_id).await,
+            };
+            if let Err(err) = undone {
+                tracing::warn!(%job_id, error = %err, "could not give back a purge");
             }
         }
     }

@@ -92,8 +92,12 @@ pub struct JobView {
     pub updated_at: DateTime<Utc>,
     /// Present when the job FAILED.
     pub error: Option<JobFailure>,
-    /// Present when the job succeeded.
+    /// Present when the job succeeded (and its outputs have not expired).
     pub outputs: Vec<JobOutputView>,
+    /// When the outputs will be deleted, on plans that keep them for a limited time.
+    pub outputs_expire_at: Option<DateTime<Utc>>,
+    /// The outputs were deleted at the end of the plan's retention (downloads answer 410).
+    pub outputs_expired: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -150,7 +154,15 @@ impl From<JobDetails> for JobView {
             }),
             _ => None,
         };
+        let outputs_expire_at = job
+            .output_retention_secs
+            .zip(job.finished_at)
+            .filter(|_| job.outputs_expired_at.is_none())
+            .map(|(seconds, finished)| finished + chrono::Duration::seconds(seconds));
+        let outputs_expired = job.outputs_expired_at.is_some();
         JobView {
+            outputs_expire_at,
+            outputs_expired,
             job_id: job.id,
             status: status_of(&job),
             stage: job.stage.as_deref().and_then(|s| s.parse().ok()),
@@ -170,6 +182,7 @@ impl From<JobDetails> for JobView {
             error,
             outputs: outputs
                 .into_iter()
+                .filter(|_| !outputs_expired)
                 .filter_map(|o| output_view(job.id, o))
                 .collect(),
         }
@@ -207,6 +220,7 @@ pub struct CreateJobForm {
         (status = 200, description = "Replay: this Idempotency-Key was used in the last 24 h; the first job is returned (header Idempotent-Replayed: true)", body = inline(Envelope<JobCreated>)),
         (status = 400, description = "Malformed multipart body", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "The plan's quota is used up: jobs waiting or running, or stored bytes (QUOTA_EXCEEDED); nothing was kept", body = ErrorEnvelope),
         (status = 413, description = "A file or the whole upload exceeds its limit", body = ErrorEnvelope),
         (status = 415, description = "Not multipart, or a file is not a recognised video container", body = ErrorEnvelope),
         (status = 422, description = "Unknown field, bad value, no files or too many", body = ErrorEnvelope),
@@ -231,6 +245,17 @@ pub async fn create_job(
             return Ok(replayed(&job));
         }
     }
+    // Entitlements follow the plan: quotas, duration limit, forced watermark, retention.
+    let plan = state.billing.plan(state.billing.plan_of(caller.0).await?);
+    let admitted = async { state.jobs.usage(caller.0).await?.admit(plan) }.await;
+    let quota_bytes = match admitted {
+        Ok(left) => left,
+        Err(err) => {
+            // Read the body anyway, so a client still sending gets this answer, not a reset.
+            drain(&mut multipart).await;
+            return Err(err.into());
+        }
+    };
     let limits = &state.config.limits;
     let job_id = Uuid::now_v7();
     let mut upload = Upload::new(
@@ -238,6 +263,7 @@ pub async fn create_job(
         UploadLimits {
             max_file_bytes: limits.max_file_bytes,
             max_total_bytes: limits.max_upload_bytes,
+            quota_bytes,
             max_files: limits.max_files,
             part_bytes: limits.upload_part_bytes,
             part_concurrency: limits.upload_part_concurrency,
@@ -253,10 +279,9 @@ pub async fn create_job(
             )
             .into());
         }
-        // Entitlements follow the plan: its duration limit, and its forced watermark.
-        let plan = state.billing.plan(state.billing.plan_of(caller.0).await?);
         let mut options = std::mem::take(&mut upload.form).finish(plan.max_duration)?;
         options.watermark |= plan.forced_watermark;
+        options.output_retention = plan.output_retention;
         options
             .check_callback(state.config.callbacks.allow_private)
             .await?;
@@ -469,6 +494,7 @@ pub struct DownloadQuery {
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours, or that format was not requested", body = ErrorEnvelope),
         (status = 409, description = "The job has not succeeded (yet)", body = ErrorEnvelope),
+        (status = 410, description = "The outputs were deleted at the end of the plan's retention (OUTPUTS_EXPIRED)", body = ErrorEnvelope),
         (status = 422, description = "Unknown format", body = ErrorEnvelope),
     )
 )]
@@ -490,6 +516,7 @@ pub async fn download(
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours, or no poster for that format", body = ErrorEnvelope),
         (status = 409, description = "The job has not succeeded (yet)", body = ErrorEnvelope),
+        (status = 410, description = "The outputs were deleted at the end of the plan's retention (OUTPUTS_EXPIRED)", body = ErrorEnvelope),
         (status = 422, description = "Unknown format", body = ErrorEnvelope),
     )
 )]

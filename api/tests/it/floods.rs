@@ -378,7 +378,10 @@ async fn callbacks_to_internal_addresses_are_refused_in_every_spelling() {
             .create_job(&user, std::slice::from_ref(&clip), &[("callback_url", url)])
             .await;
         let body = assert_error(response, 422, "VALIDATION_ERROR").await;
-        assert_eq!(body["error"]["data"]["field"], "callback_url", "{url}: {body}");
+        assert_eq!(
+            body["error"]["data"]["field"], "callback_url",
+            "{url}: {body}"
+        );
     }
     let jobs = app.user_json("/api/v2/jobs", &user).await;
     assert_eq!(jobs["data"]["total"], 0, "nothing stored: {jobs}");

@@ -14,6 +14,7 @@ mod jobs;
 mod media;
 mod montage;
 mod processes;
+mod quotas;
 mod render;
 mod styles;
 mod system;
