@@ -7,11 +7,18 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --bins
 
+# Swagger UI for /docs, served by the API itself (no CDN).
+FROM node:20-bookworm-slim AS docs
+WORKDIR /docs
+RUN npm pack swagger-ui-dist@5.35.0 && tar -xzf swagger-ui-dist-*.tgz \
+    && mkdir out && cp package/swagger-ui.css package/swagger-ui-bundle.js out/
+
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       ca-certificates libavcodec59 libavformat59 libavfilter8 libavdevice59 libswscale6 \
       libswresample4 libavutil57 curl && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/api /src/target/release/worker /usr/local/bin/
-ENV API_BIND=0.0.0.0:8000
+COPY --from=docs /docs/out /usr/share/montage/swagger-ui
+ENV API_BIND=0.0.0.0:8000 DOCS_ASSETS_DIR=/usr/share/montage/swagger-ui
 EXPOSE 8000
 CMD ["api"]

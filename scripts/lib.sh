@@ -6,6 +6,10 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA=${DATA_DIR:-$ROOT/.data}
+# Where cargo puts binaries (honours CARGO_TARGET_DIR).
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+export DOCS_ASSETS_DIR=${DOCS_ASSETS_DIR:-$DATA/swagger-ui}
+SWAGGER_UI_VERSION=5.35.0
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
 S3_PORT=${S3_PORT:-9000}
@@ -38,6 +42,8 @@ ensure_packages() {
   command -v clang >/dev/null || missing+=(clang)
   [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
   [ -e /usr/lib/llvm-14/lib/libclang.so ] || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+  # npm fetches the Swagger UI files that /docs serves.
+  command -v npm >/dev/null || missing+=(npm)
   for lib in libavcodec libavformat libavfilter libavdevice libswscale libswresample libavutil; do
     pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")
   done
@@ -67,20 +73,30 @@ pg_run() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-start_postgres() {
-  local bin; bin=$(pg_bin)
-  mkdir -p "$DATA"
-  if [ ! -s "$DATA/pg/PG_VERSION" ]; then
-    log "Creating PostgreSQL cluster in $DATA/pg"
-    mkdir -p "$DATA/pg"
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$DATA/pg"
-    pg_run "$bin/initdb" -D "$DATA/pg" -U montage --auth=trust -E UTF8 >/dev/null
+# The cluster's directory. As root the server runs as the postgres user, who cannot enter
+# a clone inside a private home (mode 0700, as /root is): then the cluster lives under
+# /var/lib/montage, one per clone.
+pg_dir() {
+  if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$DATA" 2>/dev/null; then
+    echo "$DATA/pg"
+  else
+    echo "/var/lib/montage/pg-$(printf '%s' "$DATA" | sha256sum | cut -c1-12)"
   fi
-  if ! pg_run "$bin/pg_ctl" -D "$DATA/pg" status >/dev/null 2>&1; then
+}
+
+start_postgres() {
+  local bin dir; bin=$(pg_bin)
+  mkdir -p "$DATA"
+  dir=$(pg_dir)
+  if [ ! -s "$dir/PG_VERSION" ]; then
+    log "Creating PostgreSQL cluster in $dir"
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir" && chmod 0700 "$dir"
+    pg_run "$bin/initdb" -D "$dir" -U montage --auth=trust -E UTF8 >/dev/null
+  fi
+  if ! pg_run "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
     log "Starting PostgreSQL on 127.0.0.1:$PG_PORT"
-    touch "$DATA/postgres.log"
-    [ "$(id -u)" = 0 ] && chown postgres:postgres "$DATA/postgres.log"
-    pg_run "$bin/pg_ctl" -D "$DATA/pg" -l "$DATA/postgres.log" -w \
+    pg_run "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c fsync=${PG_FSYNC:-on} -c max_connections=300" start >/dev/null
   fi
   if ! psql -h 127.0.0.1 -p "$PG_PORT" -U montage -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='montage'" | grep -q 1; then
@@ -109,8 +125,20 @@ start_s3() {
   fi
 }
 
+# The Swagger UI files /docs serves, from the npm package (never a CDN at run time).
+ensure_docs_assets() {
+  [ -s "$DOCS_ASSETS_DIR/swagger-ui-bundle.js" ] && return 0
+  log "Fetching swagger-ui-dist $SWAGGER_UI_VERSION for /docs"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null && tar -xzf swagger-ui-dist-*.tgz)
+  mkdir -p "$DOCS_ASSETS_DIR"
+  cp "$tmp/package/swagger-ui.css" "$tmp/package/swagger-ui-bundle.js" "$DOCS_ASSETS_DIR/"
+  rm -rf "$tmp"
+}
+
 start_services() {
   ensure_packages
+  ensure_docs_assets
   start_postgres
   start_redis
   start_s3
@@ -118,8 +146,8 @@ start_services() {
 
 stop_services() {
   local bin; bin=$(pg_bin || true)
-  if [ -n "$bin" ] && [ -s "$DATA/pg/PG_VERSION" ]; then
-    pg_run "$bin/pg_ctl" -D "$DATA/pg" -m fast stop >/dev/null 2>&1 || true
+  if [ -n "$bin" ] && [ -s "$(pg_dir)/PG_VERSION" ]; then
+    pg_run "$bin/pg_ctl" -D "$(pg_dir)" -m fast stop >/dev/null 2>&1 || true
   fi
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   if [ -s "$DATA/s3.pid" ]; then

@@ -37,6 +37,8 @@ pub struct Config {
     pub media: MediaConfig,
     pub rate_limits: RateLimitConfig,
     pub http: HttpConfig,
+    /// Where the Swagger UI files for `/docs` are (the `swagger-ui-dist` npm package).
+    pub docs_assets_dir: std::path::PathBuf,
 }
 
 /// Connection-level limits of the API.
@@ -418,6 +420,7 @@ impl Config {
                 concurrency: parse(&lookup, "CALLBACK_CONCURRENCY", 8)?,
                 allow_private: parse(&lookup, "CALLBACK_ALLOW_PRIVATE", false)?,
             },
+            docs_assets_dir: get("DOCS_ASSETS_DIR", ".data/swagger-ui").into(),
             http: HttpConfig {
                 max_connections: parse(&lookup, "HTTP_MAX_CONNECTIONS", 10_000)?,
                 header_timeout: Duration::from_millis(parse(
@@ -461,20 +464,35 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.environment == Environment::Production {
-            if self.auth.jwt_secret == DEV_JWT_SECRET {
-                return Err(ConfigError::DefaultSecret("JWT_SECRET"));
+            let secrets = [
+                ("JWT_SECRET", &self.auth.jwt_secret, DEV_JWT_SECRET),
+                ("S3_SECRET_KEY", &self.s3.secret_key, DEV_S3_SECRET),
+                (
+                    "STRIPE_WEBHOOK_SECRET",
+                    &self.billing.stripe_webhook_secret,
+                    DEV_STRIPE_WEBHOOK_SECRET,
+                ),
+                (
+                    "STRIPE_SECRET_KEY",
+                    &self.billing.stripe_secret_key,
+                    DEV_STRIPE_SECRET_KEY,
+                ),
+                (
+                    "CALLBACK_SIGNING_SECRET",
+                    &self.callbacks.signing_secret,
+                    DEV_CALLBACK_SECRET,
+                ),
+            ];
+            for (name, value, default) in secrets {
+                if value.trim().is_empty() || value == default {
+                    return Err(ConfigError::DefaultSecret(name));
+                }
             }
-            if self.s3.secret_key == DEV_S3_SECRET {
-                return Err(ConfigError::DefaultSecret("S3_SECRET_KEY"));
-            }
-            if self.billing.stripe_webhook_secret == DEV_STRIPE_WEBHOOK_SECRET {
-                return Err(ConfigError::DefaultSecret("STRIPE_WEBHOOK_SECRET"));
-            }
-            if self.billing.stripe_secret_key == DEV_STRIPE_SECRET_KEY {
-                return Err(ConfigError::DefaultSecret("STRIPE_SECRET_KEY"));
-            }
-            if self.callbacks.signing_secret == DEV_CALLBACK_SECRET {
-                return Err(ConfigError::DefaultSecret("CALLBACK_SIGNING_SECRET"));
+            if self.callbacks.allow_private {
+                return Err(ConfigError::invalid(
+                    "CALLBACK_ALLOW_PRIVATE",
+                    "true is for development only",
+                ));
             }
         }
         if self.auth.jwt_secret.len() < 32 {
@@ -607,6 +625,20 @@ mod tests {
         .unwrap_err();
         assert!(
             matches!(err, ConfigError::DefaultSecret("STRIPE_SECRET_KEY")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn production_refuses_empty_secrets() {
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
+            ("S3_SECRET_KEY", "  "),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::DefaultSecret("S3_SECRET_KEY")),
             "{err:?}"
         );
     }

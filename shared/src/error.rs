@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 pub enum ConfigError {
     #[error("{key} has an invalid value: {value}")]
     Invalid { key: String, value: String },
-    #[error("{0} is the development default; set a real secret in production")]
+    #[error("{0} is empty or the development default; set a real secret in production")]
     DefaultSecret(&'static str),
 }
 

@@ -19,7 +19,7 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// Declares a string-backed enum with its wire names, `as_str`, `FromStr` and `ALL`.
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name { $(#[serde(rename = $wire)] $variant),+ }

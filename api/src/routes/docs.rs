@@ -1,12 +1,19 @@
 //! The OpenAPI document, generated from the handlers, and an interactive page over it.
 
-use actix_web::HttpResponse;
+use actix_web::{http::header, web, HttpResponse};
 use utoipa::{
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        Content, Ref, RefOr, Response, ResponseBuilder,
+    },
     Modify, OpenApi,
 };
 
-use crate::{error, routes};
+use crate::{
+    error::{self, ApiError, ApiResult},
+    routes,
+    state::AppState,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,7 +23,10 @@ use crate::{error, routes};
             `{\"success\":false,\"error\":{\"code\",\"message\",\"data\"}}`. Every response carries `X-Request-ID`.\n\n\
             Differences from the other seed documents: list pagination uses `limit`/`offset` with `total` \
             (seed 001's jobs list), not `page`/`page_size`; auth responses are not wrapped in `success/data` \
-            (seed 001's login example); rate-limit headers, MFA and metrics are planned. Live updates: `GET /ws` (WebSocket).",
+            (seed 001's login example); MFA and metrics are planned. Live updates: `GET /ws` (WebSocket).\n\n\
+            Rate limits (seed 001): authentication 10, job creation 5, everything else 100 requests a minute, per user \
+            when authenticated, else per address; limited answers carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and \
+            `X-RateLimit-Reset` (Unix seconds); a refusal is 429 `RATE_LIMIT_EXCEEDED` with `Retry-After`.",
         version = "2.0.0"
     ),
     paths(
@@ -43,9 +53,10 @@ use crate::{error, routes};
         routes::live::issue_ticket,
         openapi_json,
         docs_page,
+        docs_asset,
     ),
     components(schemas(error::ErrorEnvelope, shared::error::ErrorCode, shared::events::JobEvent)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "live"), (name = "billing"), (name = "system"))
 )]
 pub struct ApiDoc;
@@ -67,31 +78,132 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Answers every operation may give besides its own: 429 where requests are rate-limited,
+/// and 400/413/415/422 wherever a body is read (malformed, too large, wrong content type,
+/// wrong field types).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let limited = !matches!(path.as_str(), "/health" | "/api/v2/billing/webhook");
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut common = Vec::new();
+                if limited {
+                    common.push((
+                        "429",
+                        "Too many requests (RATE_LIMIT_EXCEEDED), with Retry-After",
+                    ));
+                }
+                if operation.request_body.is_some() {
+                    common.push(("400", "Malformed body"));
+                    common.push(("413", "Body too large (PAYLOAD_TOO_LARGE)"));
+                    common.push(("415", "Wrong Content-Type (UNSUPPORTED_MEDIA_TYPE)"));
+                    common.push((
+                        "422",
+                        "A field is missing or has the wrong type (VALIDATION_ERROR)",
+                    ));
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| envelope_response(description));
+                }
+            }
+        }
+    }
+}
+
+fn envelope_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))),
+        )
+        .into()
+}
+
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-/// Interactive documentation (Swagger UI, loaded by the browser from its CDN).
+/// Interactive documentation: Swagger UI, served from this service (no CDN).
 #[utoipa::path(get, path = "/docs", tag = "system", responses((status = 200, description = "HTML page")))]
 pub async fn docs_page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, DOCS_POLICY))
         .body(DOCS_PAGE)
 }
+
+/// The page runs only this service's own scripts; Swagger UI styles some elements inline.
+const DOCS_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+
+/// The files of the Swagger UI page, from the `swagger-ui-dist` npm package that the
+/// scripts (and the Dockerfile) unpack into `DOCS_ASSETS_DIR`.
+const DOCS_ASSETS: &[(&str, &str)] = &[
+    ("swagger-ui.css", "text/css; charset=utf-8"),
+    ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+    ("init.js", "text/javascript; charset=utf-8"),
+];
+
+/// A file of the documentation page.
+#[utoipa::path(get, path = "/docs/{asset}", tag = "system",
+    params(("asset" = String, Path, description = "`swagger-ui.css`, `swagger-ui-bundle.js` or `init.js`")),
+    responses(
+        (status = 200, description = "The file, cacheable for a day"),
+        (status = 404, description = "No such file, or the assets are not installed", body = error::ErrorEnvelope),
+    ))]
+pub async fn docs_asset(
+    state: web::Data<AppState>,
+    asset: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let missing = || ApiError::from(shared::error::ServiceError::not_found("Documentation file"));
+    let (name, content_type) = DOCS_ASSETS
+        .iter()
+        .find(|(name, _)| *name == asset.as_str())
+        .ok_or_else(missing)?;
+    let body = if *name == "init.js" {
+        DOCS_INIT.as_bytes().to_vec()
+    } else {
+        let path = state.config.docs_assets_dir.join(name);
+        tokio::fs::read(path).await.map_err(|_| missing())?
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(*content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(body))
+}
+
+const DOCS_INIT: &str =
+    "window.ui = SwaggerUIBundle({ url: \"/openapi.json\", dom_id: \"#swagger-ui\" });\n";
 
 const DOCS_PAGE: &str = r##"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Montage API</title>
-  <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-  <script>window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" });</script>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/init.js"></script>
 </body>
 </html>
 "##;

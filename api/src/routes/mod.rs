@@ -39,6 +39,7 @@ fn register(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
     .service(web::resource("/ws").route(web::get().to(live::connect)))
     .service(web::resource("/api/v2/ws/ticket").route(web::post().to(live::issue_ticket)))
     .service(web::resource("/docs").route(web::get().to(docs::docs_page)))
+    .service(web::resource("/docs/{asset}").route(web::get().to(docs::docs_asset)))
     .service(
         web::scope("/api/auth")
             .service(web::resource("/register").route(web::post().to(auth::register)))

@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("get", "/docs/{asset}"),
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/refresh"),
@@ -96,7 +97,8 @@ async fn the_openapi_document_covers_every_route_and_only_real_ones() {
     for (method, path) in &expected {
         let concrete = path
             .replace("{job_id}", &uuid::Uuid::nil().to_string())
-            .replace("{style_id}", "chill");
+            .replace("{style_id}", "chill")
+            .replace("{asset}", "init.js");
         let request = app
             .client
             .request(method.to_uppercase().parse().unwrap(), app.url(&concrete));
