@@ -106,6 +106,9 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// The login session (refresh-token family) the token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// What a successful login or refresh hands back.
@@ -117,12 +120,21 @@ pub struct TokenPair {
     pub expires_in: u64,
 }
 
+/// A login session that a logout ended.
+#[derive(Debug, Clone, Copy)]
+pub struct EndedSession {
+    pub user: Uuid,
+    pub session: Uuid,
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthUser {
     pub id: Uuid,
     /// When the credential that authenticated this caller expires, in Unix seconds.
     pub expires_at: i64,
+    /// The login session it belongs to: logging out ends what it opened.
+    pub session: Option<Uuid>,
 }
 
 /// Verifying against this when an account does not exist keeps login time the same for
@@ -367,10 +379,9 @@ impl AuthService {
             Some(user) if verified => {
                 self.throttle.succeeded(&subject).await;
                 let user_id = user.id;
-                let refresh = self
-                    .issue_refresh_token(user_id, Uuid::now_v7(), None)
-                    .await?;
-                self.token_pair(user_id, refresh)
+                let session = Uuid::now_v7();
+                let refresh = self.issue_refresh_token(user_id, session, None).await?;
+                self.token_pair(user_id, session, refresh)
             }
             _ => {
                 self.throttle.failed(&subject).await;
@@ -414,23 +425,25 @@ impl AuthService {
         let refresh = self
             .issue_refresh_token(row.user_id, row.family_id, Some(row.id))
             .await?;
-        self.token_pair(row.user_id, refresh)
+        self.token_pair(row.user_id, row.family_id, refresh)
     }
 
     /// Revokes a refresh token; holding it is the proof of ownership. Unknown tokens are
-    /// ignored: logging out is idempotent.
-    pub async fn logout(&self, presented: &str) -> ServiceResult<()> {
+    /// ignored: logging out is idempotent. Returns the session it ended, if any.
+    pub async fn logout(&self, presented: &str) -> ServiceResult<Option<EndedSession>> {
         let hash = token_hash(presented);
         self.db
             .run(move |conn| {
-                diesel::update(
+                Ok(diesel::update(
                     refresh_tokens::table
                         .filter(refresh_tokens::token_hash.eq(hash))
                         .filter(refresh_tokens::revoked_at.is_null()),
                 )
                 .set(refresh_tokens::revoked_at.eq(Utc::now()))
-                .execute(conn)?;
-                Ok(())
+                .returning((refresh_tokens::user_id, refresh_tokens::family_id))
+                .get_result(conn)
+                .optional()?
+                .map(|(user, session)| EndedSession { user, session }))
             })
             .await
     }
@@ -454,6 +467,7 @@ impl AuthService {
             .map(|data| AuthUser {
                 id: data.claims.sub,
                 expires_at: data.claims.exp,
+                session: data.claims.sid,
             })
             .map_err(|e| {
                 let message = match e.kind() {
@@ -464,7 +478,12 @@ impl AuthService {
             })
     }
 
-    fn token_pair(&self, user_id: Uuid, refresh_token: String) -> ServiceResult<TokenPair> {
+    fn token_pair(
+        &self,
+        user_id: Uuid,
+        session: Uuid,
+        refresh_token: String,
+    ) -> ServiceResult<TokenPair> {
         let config = &self.inner.config;
         let now = Utc::now().timestamp();
         let claims = Claims {
@@ -473,6 +492,7 @@ impl AuthService {
             aud: config.audience.clone(),
             iat: now,
             exp: now + config.access_ttl.as_secs() as i64,
+            sid: Some(session),
         };
         let access_token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

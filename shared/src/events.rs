@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, EndedSession};
 
 use crate::models::JobRow;
 
@@ -72,6 +72,36 @@ impl JobEvents {
         }
     }
 
+    /// Tells the user's live connections that `session` ended (a logout), so the ones it
+    /// opened close.
+    pub async fn session_ended(&self, ended: EndedSession) {
+        let notice = serde_json::json!({ "type": "session_ended", "session": ended.session });
+        let mut conn = self.conn.clone();
+        let mut command = redis::cmd("PUBLISH");
+        command
+            .arg(format!("{}{}", self.prefix, ended.user))
+            .arg(notice.to_string());
+        let publish = command.query_async::<i64>(&mut conn);
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(1), publish).await,
+            Ok(Ok(_))
+        ) {
+            tracing::warn!(user = %ended.user, "could not announce a logout to live connections");
+        }
+    }
+
+    /// The session a message on a user's channel says has ended, if it is such a notice.
+    pub fn ended_session(payload: &str) -> Option<Uuid> {
+        // Job events never carry a `type`: skip parsing them.
+        if !payload.contains(r#""type":"session_ended""#) {
+            return None;
+        }
+        let notice: serde_json::Value = serde_json::from_str(payload).ok()?;
+        (notice["type"] == "session_ended")
+            .then(|| notice["session"].as_str()?.parse().ok())
+            .flatten()
+    }
+
     /// The pattern that matches every user's channel.
     pub fn pattern(&self) -> String {
         format!("{}*", self.prefix)
@@ -108,7 +138,12 @@ impl WsTickets {
         let mut conn = self.conn.clone();
         redis::cmd("SET")
             .arg(format!("{}{ticket}", self.prefix))
-            .arg(format!("{}:{}", user.id, user.expires_at))
+            .arg(format!(
+                "{}:{}:{}",
+                user.id,
+                user.expires_at,
+                user.session.map(|s| s.to_string()).unwrap_or_default()
+            ))
             .arg("EX")
             .arg(WS_TICKET_TTL.as_secs())
             .query_async::<()>(&mut conn)
@@ -126,10 +161,11 @@ impl WsTickets {
             .await
             .map_err(|e| crate::error::ServiceError::unavailable("queue", e))?;
         Ok(owner.and_then(|value| {
-            let (id, expires_at) = value.split_once(':')?;
+            let mut parts = value.splitn(3, ':');
             Some(AuthUser {
-                id: id.parse().ok()?,
-                expires_at: expires_at.parse().ok()?,
+                id: parts.next()?.parse().ok()?,
+                expires_at: parts.next()?.parse().ok()?,
+                session: parts.next().and_then(|s| s.parse().ok()),
             })
         }))
     }

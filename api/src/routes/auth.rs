@@ -149,7 +149,9 @@ pub async fn refresh(state: web::Data<AppState>, body: RefreshBody) -> ApiResult
     responses((status = 204, description = "Revoked"), (status = 422, body = ErrorEnvelope))
 )]
 pub async fn logout(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
-    state.auth.logout(&refresh_token(body)).await?;
+    if let Some(ended) = state.auth.logout(&refresh_token(body)).await? {
+        state.events.session_ended(ended).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -35,6 +35,8 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 const CLOSE_UNRESPONSIVE: u16 = 4000;
 /// Close code: the token (or the ticket's token) the session opened with has expired.
 const CLOSE_EXPIRED: u16 = 4001;
+/// Close code: the user logged out of the session the token belongs to.
+const CLOSE_LOGGED_OUT: u16 = 4002;
 
 /// One event on its way to the sessions of `user`.
 type Routed = Arc<(Uuid, String)>;
@@ -151,7 +153,7 @@ pub struct WsCredentials {
 /// never anyone else's. The server pings every 15 s; answer pongs (browsers do). Close codes:
 /// 1000 normal closure, 1001 the server is going away, 1011 the event feed failed,
 /// 4000 no message or pong from the client for 45 s, 4001 the token expired (reconnect with
-/// a fresh one). Sessions are capped per account and per server (429 before the upgrade). Missed events are not replayed: after a
+/// a fresh one), 4002 the user logged out of the session the token belongs to. Sessions are capped per account and per server (429 before the upgrade). Missed events are not replayed: after a
 /// reconnect, read the job's status with `GET /api/v2/jobs/{job_id}`.
 #[utoipa::path(
     get, path = "/ws", tag = "live", params(WsCredentials),
@@ -229,6 +231,15 @@ async fn run_session(
             },
             event = events.recv() => match event {
                 Ok(event) if event.0 == user => {
+                    if let Some(ended) = JobEvents::ended_session(&event.1) {
+                        if Some(ended) == caller.session {
+                            break Some(CloseReason {
+                                code: CloseCode::Other(CLOSE_LOGGED_OUT),
+                                description: Some("logged out".into()),
+                            });
+                        }
+                        continue;
+                    }
                     if session.text(event.1.clone()).await.is_err() {
                         return;
                     }

@@ -257,12 +257,20 @@ async fn websockets_are_capped_per_user_and_close_when_the_token_expires() {
     // Another account is not affected by this one's flood.
     let _others = socket(&app, &other.access_token).await.unwrap();
     // The session ends with its token.
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(message) = first.next().await {
+    assert_eq!(
+        close_code(&mut first, Duration::from_secs(10)).await,
+        Some(CloseCode::from(4001))
+    );
+}
+
+/// The close code the server sends next, answering its pings meanwhile.
+async fn close_code(socket: &mut Socket, within: Duration) -> Option<CloseCode> {
+    tokio::time::timeout(within, async {
+        while let Some(message) = socket.next().await {
             match message {
                 Ok(Message::Close(Some(frame))) => return Some(frame.code),
                 Ok(Message::Ping(bytes)) => {
-                    let _ = first.send(Message::Pong(bytes)).await;
+                    let _ = socket.send(Message::Pong(bytes)).await;
                 }
                 _ => {}
             }
@@ -270,8 +278,41 @@ async fn websockets_are_capped_per_user_and_close_when_the_token_expires() {
         None
     })
     .await
-    .expect("closed in time");
-    assert_eq!(closed, Some(CloseCode::from(4001)));
+    .ok()
+    .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_closes_the_sessions_websockets_and_no_others() {
+    let app = spawn_app_with(&[]).await;
+    let user = app.user().await;
+    let elsewhere: Value = app
+        .login(&user.email, &user.password)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut mine = socket(&app, &user.access_token).await.unwrap();
+    let mut other = socket(&app, elsewhere["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    let logout = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .json(&json!({ "refresh_token": user.refresh_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        close_code(&mut mine, Duration::from_secs(5)).await,
+        Some(CloseCode::from(4002))
+    );
+    // The other login's socket had the same chance and stays open.
+    assert_eq!(
+        close_code(&mut other, Duration::from_millis(500)).await,
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
