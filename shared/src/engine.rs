@@ -382,17 +382,7 @@ impl JobService {
                         .filter(job_inputs::job_id.eq_any(&due))
                         .select((job_inputs::job_id, job_inputs::storage_key))
                         .load(conn)?;
-                    Ok(due
-                        .into_iter()
-                        .map(|id| {
-                            let keys_of_job = keys
-                                .iter()
-                                .filter(|(job, _)| *job == id)
-                                .map(|(_, key)| key.clone())
-                                .collect();
-                            (id, keys_of_job)
-                        })
-                        .collect())
+                    Ok(keys_by_job(due, keys))
                 })
             })
             .await
@@ -431,19 +421,10 @@ impl JobService {
                             job_outputs::poster_key,
                         ))
                         .load(conn)?;
-                    Ok(due
-                        .into_iter()
-                        .map(|id| {
-                            let keys = outputs
-                                .iter()
-                                .filter(|(job, _, _)| *job == id)
-                                .flat_map(|(_, key, poster)| {
-                                    std::iter::once(key.clone()).chain(poster.clone())
-                                })
-                                .collect();
-                            (id, keys)
-                        })
-                        .collect())
+                    let keys = outputs.into_iter().flat_map(|(job, key, poster)| {
+                        std::iter::once((job, key)).chain(poster.map(|p| (job, p)))
+                    });
+                    Ok(keys_by_job(due, keys))
                 })
             })
             .await
@@ -546,6 +527,21 @@ pub fn retry_delay(attempt: i32, base: Duration, max: Duration) -> Duration {
     let exponent = attempt.clamp(1, 20) as u32 - 1;
     let full = base.saturating_mul(1 << exponent).min(max);
     full.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..=1.0))
+}
+
+/// Groups `(job, key)` pairs under each job of `jobs`, in that order.
+fn keys_by_job(
+    jobs: Vec<Uuid>,
+    keys: impl IntoIterator<Item = (Uuid, String)>,
+) -> Vec<(Uuid, Vec<String>)> {
+    let mut grouped: Vec<(Uuid, Vec<String>)> =
+        jobs.into_iter().map(|id| (id, Vec::new())).collect();
+    for (job, key) in keys {
+        if let Some((_, of_job)) = grouped.iter_mut().find(|(id, _)| *id == job) {
+            of_job.push(key);
+        }
+    }
+    grouped
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::{
-    media::render::{EncoderSettings, Watermark},
-    sandbox::{ClipInput, MediaRequest, MediaSandbox, RenderedFile, SandboxError},
+    media::render::{EncoderSettings, RenderedOutput, Watermark},
+    sandbox::{ClipInput, MediaRequest, MediaSandbox, SandboxError},
 };
 
 /// Why a running job has to stop.
@@ -346,7 +346,7 @@ impl Attempt<'_> {
     }
 
     /// Stores one rendered output and its poster.
-    async fn upload(&self, output: RenderedFile) -> Result<JobOutputRow, JobFailure> {
+    async fn upload(&self, output: RenderedOutput) -> Result<JobOutputRow, JobFailure> {
         let (ctx, job) = (self.ctx, self.job);
         let key = output_key(job.id, output.format);
         let size = tokio::fs::metadata(&output.path).await?.len();

@@ -296,13 +296,7 @@ async fn logging_out_closes_the_sessions_websockets_and_no_others() {
     let mut other = socket(&app, elsewhere["access_token"].as_str().unwrap())
         .await
         .unwrap();
-    let logout = app
-        .client
-        .post(app.url("/api/auth/logout"))
-        .json(&json!({ "refresh_token": user.refresh_token }))
-        .send()
-        .await
-        .unwrap();
+    let logout = app.with_refresh_token("logout", &user.refresh_token).await;
     assert_eq!(logout.status(), 204);
     assert_eq!(
         close_code(&mut mine, Duration::from_secs(5)).await,
@@ -319,17 +313,10 @@ async fn logging_out_closes_the_sessions_websockets_and_no_others() {
 async fn a_lost_refresh_race_ends_the_whole_session() {
     let app = spawn_app_with(&[]).await;
     let user = app.user().await;
-    let refresh = |token: String| {
-        app.client
-            .post(app.url("/api/auth/refresh"))
-            .json(&json!({ "refresh_token": token }))
-            .send()
-    };
     let (a, b) = tokio::join!(
-        refresh(user.refresh_token.clone()),
-        refresh(user.refresh_token.clone())
+        app.with_refresh_token("refresh", &user.refresh_token),
+        app.with_refresh_token("refresh", &user.refresh_token)
     );
-    let (a, b) = (a.unwrap(), b.unwrap());
     let statuses = [a.status().as_u16(), b.status().as_u16()];
     assert!(
         statuses.contains(&401),
@@ -344,9 +331,9 @@ async fn a_lost_refresh_race_ends_the_whole_session() {
     };
     if let Some(winner) = winner {
         let pair: Value = winner.json().await.unwrap();
-        let reused = refresh(pair["refresh_token"].as_str().unwrap().to_owned())
-            .await
-            .unwrap();
+        let reused = app
+            .with_refresh_token("refresh", pair["refresh_token"].as_str().unwrap())
+            .await;
         assert_error(reused, 401, "AUTHENTICATION_REQUIRED").await;
     }
 }
@@ -356,13 +343,7 @@ async fn sessions_end_at_their_maximum_age_however_often_refreshed() {
     let app = spawn_app_with(&[("SESSION_MAX_AGE_SECS", "2")]).await;
     let logged_in = tokio::time::Instant::now();
     let user = app.user().await;
-    let refresh = |token: String| {
-        app.client
-            .post(app.url("/api/auth/refresh"))
-            .json(&json!({ "refresh_token": token }))
-            .send()
-    };
-    let refreshed = refresh(user.refresh_token.clone()).await.unwrap();
+    let refreshed = app.with_refresh_token("refresh", &user.refresh_token).await;
     assert_eq!(refreshed.status(), 200, "young sessions refresh");
     let token = refreshed.json::<Value>().await.unwrap()["refresh_token"]
         .as_str()
@@ -370,7 +351,7 @@ async fn sessions_end_at_their_maximum_age_however_often_refreshed() {
         .to_owned();
     // The property is about the clock: wait until the session is older than its limit.
     tokio::time::sleep_until(logged_in + Duration::from_millis(3100)).await;
-    let ended = refresh(token).await.unwrap();
+    let ended = app.with_refresh_token("refresh", &token).await;
     let body = assert_error(ended, 401, "AUTHENTICATION_REQUIRED").await;
     assert!(body["error"]["message"]
         .as_str()

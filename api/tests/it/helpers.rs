@@ -204,6 +204,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Posts `{"refresh_token": token}` to `/api/auth/{action}` (refresh or logout).
+    pub async fn with_refresh_token(&self, action: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/auth/{action}")))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Registers and logs in a new user.
     pub async fn user(&self) -> TestUser {
         let email = format!(

@@ -40,7 +40,7 @@ pub struct OutputTarget {
     pub path: PathBuf,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RenderedOutput {
     pub format: OutputFormat,
     pub path: PathBuf,

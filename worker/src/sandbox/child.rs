@@ -13,11 +13,11 @@ use shared::{
     styles::preset,
 };
 
-use super::{MediaMessage, MediaRequest, RenderedFile};
+use super::{MediaMessage, MediaRequest};
 use crate::media::{
     analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
-    render::{render, ClipSource, Montage, OutputTarget},
+    render::{render, ClipSource, Montage, OutputTarget, RenderedOutput},
     MediaError,
 };
 
@@ -75,7 +75,7 @@ fn failure(err: MediaError) -> Failure {
 fn run(
     request: &MediaRequest,
     report: &mut dyn FnMut(Stage, u8),
-) -> Result<Vec<RenderedFile>, Failure> {
+) -> Result<Vec<RenderedOutput>, Failure> {
     report(Stage::Probing, 5);
     let mut clips = probe_all(request)?;
 
@@ -136,7 +136,7 @@ fn run(
     // The parent stops this process with a signal; nothing here raises the flag.
     let never = AtomicBool::new(false);
     let mut last = 10u8;
-    let rendered = render(
+    render(
         &montage,
         &targets,
         &request.encoder,
@@ -150,18 +150,7 @@ fn run(
             }
         },
     )
-    .map_err(failure)?;
-    Ok(rendered
-        .into_iter()
-        .map(|o| RenderedFile {
-            format: o.format,
-            path: o.path,
-            poster_path: o.poster_path,
-            width: o.width,
-            height: o.height,
-            duration_seconds: o.duration_seconds,
-        })
-        .collect())
+    .map_err(failure)
 }
 
 fn probe_all(request: &MediaRequest) -> Result<Vec<ClipSource>, Failure> {

@@ -18,7 +18,7 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::media::render::{EncoderSettings, Watermark};
+use crate::media::render::{EncoderSettings, RenderedOutput, Watermark};
 
 pub use child::run_media_mode;
 pub use parent::{MediaSandbox, SandboxError, SandboxLimits};
@@ -49,22 +49,20 @@ pub struct MediaRequest {
     pub limits: ClipLimits,
 }
 
-/// A file the media process wrote into the scratch directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RenderedFile {
-    pub format: OutputFormat,
-    pub path: PathBuf,
-    pub poster_path: PathBuf,
-    pub width: u32,
-    pub height: u32,
-    pub duration_seconds: f64,
-}
-
 /// One line from the media process.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaMessage {
-    Progress { stage: Stage, percent: u8 },
-    Done { outputs: Vec<RenderedFile> },
-    Failed { code: FailureCode, message: String },
+    Progress {
+        stage: Stage,
+        percent: u8,
+    },
+    /// Files the media process wrote into the scratch directory.
+    Done {
+        outputs: Vec<RenderedOutput>,
+    },
+    Failed {
+        code: FailureCode,
+        message: String,
+    },
 }

@@ -17,7 +17,8 @@ use tokio::{
     sync::watch,
 };
 
-use super::{MediaMessage, MediaRequest, RenderedFile, MEDIA_MODE_ARG};
+use super::{MediaMessage, MediaRequest, MEDIA_MODE_ARG};
+use crate::media::render::RenderedOutput;
 
 /// How often a running media process is checked for a stop request.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -71,7 +72,7 @@ impl MediaSandbox {
         request: &MediaRequest,
         stop: &AtomicBool,
         progress: &watch::Sender<(Stage, u8)>,
-    ) -> Result<Vec<RenderedFile>, SandboxError> {
+    ) -> Result<Vec<RenderedOutput>, SandboxError> {
         let mut child = self.spawn(request)?;
         let mut stdin = child.stdin.take().expect("piped");
         let mut line = serde_json::to_vec(request).expect("requests serialise");
