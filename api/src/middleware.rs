@@ -97,10 +97,18 @@ pub async fn idle_body_timeout(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    // A WebSocket's "body" is the session: it has its own ping and silence rules.
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let idle = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.config.http.body_idle_timeout)
-        .unwrap_or(std::time::Duration::from_secs(15));
+        .filter(|_| !upgrade);
+    let Some(idle) = idle else {
+        return next.call(req).await;
+    };
     let body = req.take_payload();
     let guarded = futures::stream::unfold(Some(body), move |body| async move {
         let mut body = body?;

@@ -408,3 +408,31 @@ async fn callbacks_to_internal_addresses_are_refused_in_every_spelling() {
     let jobs = app.user_json("/api/v2/jobs", &user).await;
     assert_eq!(jobs["data"]["total"], 0, "nothing stored: {jobs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_websocket_is_not_taken_for_a_stalled_body() {
+    let app = spawn_app_with(&[("HTTP_BODY_IDLE_SECS", "1")]).await;
+    let user = app.user().await;
+    let mut quiet = socket(&app, &user.access_token).await.unwrap();
+    // Well past the body idle timeout, the session is still there...
+    assert_eq!(
+        close_code(&mut quiet, Duration::from_millis(2500)).await,
+        None
+    );
+    // ...and answers.
+    quiet
+        .send(Message::Ping(b"still here".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = quiet.next().await {
+            if let Message::Pong(bytes) = message {
+                return Some(bytes);
+            }
+        }
+        None
+    })
+    .await
+    .expect("answered in time");
+    assert_eq!(pong.as_deref(), Some(&b"still here"[..]));
+}

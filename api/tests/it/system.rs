@@ -119,11 +119,22 @@ async fn the_openapi_document_covers_every_route_and_only_real_ones() {
         );
     }
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
-    let policy = docs.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let policy = docs.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(policy.contains("script-src 'self'"), "{policy}");
     let page = docs.text().await.unwrap();
     assert!(page.contains("/docs/swagger-ui-bundle.js"), "{page}");
-    assert!(!page.contains("http"), "no script or style from elsewhere: {page}");
-    let init = app.client.get(app.url("/docs/init.js")).send().await.unwrap();
+    assert!(
+        !page.contains("http"),
+        "no script or style from elsewhere: {page}"
+    );
+    let init = app
+        .client
+        .get(app.url("/docs/init.js"))
+        .send()
+        .await
+        .unwrap();
     assert!(init.text().await.unwrap().contains("/openapi.json"));
 }
