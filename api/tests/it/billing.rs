@@ -594,6 +594,9 @@ async fn pro_jobs_go_ahead_of_waiting_free_jobs() {
     for _ in 0..2 {
         free_jobs.push(create(&app, &free_user, &files, &fields).await);
     }
+    // The first free job holds the one queue place before the pro job exists; the second
+    // waits in PostgreSQL, where the pro job overtakes it.
+    app.wait_until_queued(&free_jobs[0]).await;
     let pro_job = create(&app, &pro_user, &files, &fields).await;
     app.start_worker().await;
 

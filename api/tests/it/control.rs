@@ -68,9 +68,14 @@ async fn a_cancelled_pending_job_never_starts() {
         .unwrap();
     assert_error(again, 409, "CONFLICT").await;
 
-    // A worker receives the queued job and must leave it alone.
+    // A worker receives the queued job and must leave it alone. A job created after it
+    // finishing proves the worker had its chance at the first.
     app.start_worker().await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let later = create_small(&app, &user).await;
+    let ended = app
+        .wait_for_job_end(&user, &later, Duration::from_secs(120))
+        .await;
+    assert_eq!(ended["status"], "SUCCESS", "{ended}");
     let view = job(&app, &user, &job_id).await;
     assert_eq!(view["status"], "CANCELLED", "{view}");
     assert_eq!(view["attempts"], 0, "{view}");

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     control::{clip, create, create_small, job, post},
-    helpers::{assert_error, spawn_app_with, TestApp, TestUser},
+    helpers::{assert_error, eventually, spawn_app_with, TestApp, TestUser},
     media,
     processes::{spawn_worker, PrivateServer, ServerKind},
 };
@@ -148,7 +148,7 @@ async fn jobs_created_while_redis_is_down_are_queued_when_it_returns() {
     let fields = [("target_duration", "10")];
     // Queued before the outage, then lost with Redis's memory.
     let before = create(&app, &user, &[small()], &fields).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.wait_until_queued(&before).await;
 
     redis.stop();
     let mut during = Vec::new();
@@ -159,6 +159,7 @@ async fn jobs_created_while_redis_is_down_are_queued_when_it_returns() {
         assert_eq!(body["data"]["status"], "PENDING");
         during.push(body["data"]["job_id"].as_str().unwrap().to_owned());
     }
+    // The outage lasts a while: the relay keeps trying meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
     redis.resume().await;
 
@@ -502,10 +503,34 @@ async fn a_signed_callback_reaches_the_callback_url_with_retries() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A later job's callback arriving proves the sender had its chance to send the first
+    // job's again.
+    let later = create(
+        &app,
+        &user,
+        &[clip(media::portrait_no_audio())],
+        &[("target_duration", "10"), ("callback_url", &url)],
+    )
+    .await;
+    post(&app, &user, &format!("/api/v2/jobs/{later}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    let delivered_to = |received: &[Received], job: &str| {
+        received
+            .iter()
+            .filter(|(headers, _)| headers.get("montage-delivery").is_some_and(|id| id == job))
+            .count()
+    };
+    eventually(
+        Duration::from_secs(30),
+        "the later job's callback",
+        || async { (delivered_to(&receiver.received.lock().unwrap(), &later) == 1).then_some(()) },
+    )
+    .await;
     let received = receiver.received.lock().unwrap().clone();
     assert_eq!(
-        received.len(),
+        delivered_to(&received, &job_id),
         2,
         "delivered once after one failure, then left alone"
     );

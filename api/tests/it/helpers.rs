@@ -214,6 +214,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Waits until Redis holds the first dispatch of `job_id` (the relay pushed it).
+    pub async fn wait_until_queued(&self, job_id: &str) {
+        let redis = shared::queue::connect(&self.config.redis_url, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let queue = shared::queue::JobQueue::new(redis, &self.config);
+        let delivery = shared::queue::RenderJob {
+            job_id: job_id.parse().unwrap(),
+            dispatch: 1,
+        };
+        eventually(
+            Duration::from_secs(10),
+            "the job to reach the queue",
+            || async { queue.holds(delivery).await.ok().filter(|held| *held) },
+        )
+        .await;
+    }
+
     /// Registers and logs in a new user.
     pub async fn user(&self) -> TestUser {
         let email = format!(
