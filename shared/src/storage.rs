@@ -132,7 +132,14 @@ impl Storage {
             .key(key)
             .send()
             .await
-            .map_err(storage_error)?;
+            .map_err(|err| {
+                // A missing object is permanent; only an outage is worth another attempt.
+                if err.as_service_error().is_some_and(|e| e.is_no_such_key()) {
+                    ServiceError::not_found(&format!("Stored object {key}"))
+                } else {
+                    storage_error(err)
+                }
+            })?;
         let mut reader = object.body.into_async_read();
         let mut file = tokio::fs::File::create(path)
             .await

@@ -144,6 +144,23 @@ impl From<ServiceError> for JobFailure {
     }
 }
 
+/// A clip gone from storage (deleted with its job, or purged) will not come back: that is
+/// permanent, unlike a storage outage.
+fn missing_clip(err: ServiceError, input: &JobInputRow) -> JobFailure {
+    if err.code == ErrorCode::ResourceNotFound {
+        JobFailure::new(
+            FailureCode::InfrastructureError,
+            format!(
+                "Clip {} ({}) is no longer stored",
+                input.position + 1,
+                input.label
+            ),
+        )
+    } else {
+        err.into()
+    }
+}
+
 impl From<SandboxError> for JobFailure {
     fn from(err: SandboxError) -> Self {
         match err {
@@ -303,7 +320,10 @@ impl Attempt<'_> {
         let mut clips = Vec::with_capacity(inputs.len());
         for input in inputs {
             let path = scratch.join(format!("input-{:02}", input.position));
-            ctx.storage.download_to(&input.storage_key, &path).await?;
+            ctx.storage
+                .download_to(&input.storage_key, &path)
+                .await
+                .map_err(|err| missing_clip(err, input))?;
             clips.push(ClipInput {
                 path,
                 label: input.label.clone(),

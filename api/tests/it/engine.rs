@@ -216,6 +216,32 @@ async fn storage_outages_are_retried_with_backoff_until_they_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clip_gone_from_storage_fails_the_job_at_once_not_as_an_outage() {
+    let mut app = spawn_app_with(&with_fast_recovery(&[])).await;
+    let user = app.user().await;
+    let job_id = create_small(&app, &user).await;
+    let inputs = app
+        .storage
+        .keys_under(&format!("jobs/{job_id}/inputs/"))
+        .await
+        .unwrap();
+    assert_eq!(inputs.len(), 1);
+    app.storage.delete(&inputs).await.unwrap();
+    app.start_worker().await;
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(view["status"], "FAILED", "{view}");
+    assert_eq!(
+        view["attempts"], 1,
+        "a missing object is not retried: {view}"
+    );
+    assert_eq!(view["error"]["code"], "INFRASTRUCTURE_ERROR", "{view}");
+    let message = view["error"]["message"].as_str().unwrap();
+    assert!(message.contains("no longer stored"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_stop_retrying_at_the_attempt_limit() {
     let (app, user, job_id, _s3) = job_during_a_storage_outage("2").await;
     let view = app
