@@ -332,14 +332,19 @@ impl Attempt<'_> {
         stop.check()?;
         let request = self.media_request(clips, scratch);
         let (progress_tx, progress_rx) = watch::channel((Stage::Probing, 5u8));
-        let media = async {
-            let result = ctx.sandbox.run(&request, &stop.flag, &progress_tx).await;
-            // Ends the reporter.
-            drop(progress_tx);
-            result
+        let media = ctx.sandbox.run(&request, &stop.flag, &progress_tx);
+        let reporting = self.report_progress(progress_rx);
+        tokio::pin!(media, reporting);
+        // The reporter paces itself with pauses; it must not hold the job up once the media
+        // work is over, so it is dropped then (the job's end is written right after).
+        let mut reported = false;
+        let rendered = loop {
+            tokio::select! {
+                biased;
+                result = &mut media => break result?,
+                () = &mut reporting, if !reported => reported = true,
+            }
         };
-        let (rendered, ()) = tokio::join!(media, self.report_progress(progress_rx));
-        let rendered = rendered?;
         stop.check()?;
         self.progress(Stage::Uploading, 90).await?;
         let mut outputs = Vec::with_capacity(rendered.len());
