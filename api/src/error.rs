@@ -6,9 +6,9 @@ use actix_web::{
     http::{header, StatusCode},
     HttpResponse, ResponseError,
 };
+use domain::error::{ErrorCode, ServiceError};
 use serde::Serialize;
 use serde_json::Value;
-use shared::error::{ErrorCode, ServiceError};
 use utoipa::ToSchema;
 
 /// HTTP status for each stable error code.

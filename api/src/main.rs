@@ -2,7 +2,8 @@ use std::net::TcpListener;
 
 use anyhow::Context;
 use api::{startup, state::AppState};
-use shared::{config::Config, db::Db};
+use db::Db;
+use settings::Config;
 
 /// `api` serves; `api migrate` applies pending migrations and exits.
 /// Large buffers (8 MiB upload parts, argon2's 19 MiB working memory) go straight to mmap
@@ -19,7 +20,7 @@ fn return_large_buffers_to_the_os() {
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     return_large_buffers_to_the_os();
-    shared::telemetry::init("info,actix_server=warn");
+    settings::telemetry::init("info,actix_server=warn");
     let config = Config::from_env().context("invalid configuration")?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         Db::new(&config.database_url, 1)

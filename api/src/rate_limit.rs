@@ -4,6 +4,7 @@
 //! with `Retry-After`. If Redis cannot answer, requests pass (fail open) and a warning is
 //! logged: an outage of the limiter must not become an outage of the API.
 
+use accounts::ratelimit::{Decision, Quota};
 use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
@@ -11,11 +12,8 @@ use actix_web::{
     middleware::Next,
     web, Error, HttpMessage,
 };
-use shared::{
-    config::RateLimitConfig,
-    error::{ErrorCode, ServiceError},
-    ratelimit::{Decision, Quota},
-};
+use domain::error::{ErrorCode, ServiceError};
+use settings::RateLimitConfig;
 
 use crate::{error::ApiError, state::AppState};
 

@@ -2,21 +2,19 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
+use accounts::auth::AuthService;
+use accounts::ratelimit::RateLimiter;
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
-use shared::{
-    auth::AuthService,
-    billing::BillingService,
-    config::Config,
-    db::Db,
-    dispatch::Relay,
-    error::ServiceResult,
-    events::{JobEvents, WsTickets},
-    heartbeat::WorkerRegistry,
-    jobs::JobService,
-    queue,
-    ratelimit::RateLimiter,
-    storage::Storage,
-};
+use billing::BillingService;
+use db::Db;
+use domain::error::ServiceResult;
+use engine::dispatch::Relay;
+use engine::events::{JobEvents, WsTickets};
+use engine::heartbeat::WorkerRegistry;
+use engine::jobs::JobService;
+use engine::queue;
+use settings::Config;
+use storage::Storage;
 use tokio::sync::Notify;
 
 use crate::{

@@ -2,20 +2,19 @@
 
 use std::sync::Arc;
 
+use accounts::auth::AuthService;
+use accounts::ratelimit::RateLimiter;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use billing::BillingService;
+use db::Db;
+use domain::error::ServiceError;
+use domain::identity::AuthUser;
+use engine::events::{JobEvents, WsTickets};
+use engine::heartbeat::WorkerRegistry;
+use engine::jobs::JobService;
 use futures::future::{ready, Ready};
-use shared::{
-    auth::{AuthService, AuthUser},
-    billing::BillingService,
-    config::Config,
-    db::Db,
-    error::ServiceError,
-    events::{JobEvents, WsTickets},
-    heartbeat::WorkerRegistry,
-    jobs::JobService,
-    ratelimit::RateLimiter,
-    storage::Storage,
-};
+use settings::Config;
+use storage::Storage;
 use tokio::sync::Notify;
 
 use crate::{

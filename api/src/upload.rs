@@ -3,13 +3,11 @@
 //! object already written for the request is removed.
 
 use actix_multipart::{Field, Multipart};
+use domain::error::{ErrorCode, ServiceError, ServiceResult};
+use domain::jobs::{input_key, JobOptionsForm, StoredInput};
+use domain::sniff;
 use futures::TryStreamExt;
-use shared::{
-    error::{ErrorCode, ServiceError, ServiceResult},
-    jobs::{input_key, JobOptionsForm, StoredInput},
-    sniff,
-    storage::{ObjectWriter, Storage},
-};
+use storage::{ObjectWriter, Storage};
 use uuid::Uuid;
 
 use crate::error::ApiError;

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use shared::config::ClipLimits;
+use settings::ClipLimits;
 use worker::media::{analyze::analyze, init, probe::probe};
 
 fn main() {

@@ -9,10 +9,15 @@ use std::{future::Future, sync::Arc};
 use apalis::prelude::*;
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
-use shared::{
-    callbacks::CallbackSender, config::Config, db::Db, dispatch::Relay, events::JobEvents,
-    heartbeat::WorkerRegistry, jobs::JobService, queue, storage::Storage,
-};
+use db::Db;
+use engine::callbacks::CallbackSender;
+use engine::dispatch::Relay;
+use engine::events::JobEvents;
+use engine::heartbeat::WorkerRegistry;
+use engine::jobs::JobService;
+use engine::queue;
+use settings::Config;
+use storage::Storage;
 use tokio::sync::{watch, Notify};
 
 use crate::{
@@ -187,7 +192,7 @@ enum Purge {
 /// so a later pass tries again.
 async fn delete_taken(
     context: &WorkerContext,
-    taken: Result<Vec<(uuid::Uuid, Vec<String>)>, shared::error::ServiceError>,
+    taken: Result<Vec<(uuid::Uuid, Vec<String>)>, domain::error::ServiceError>,
     what: Purge,
 ) {
     let due = match taken {

@@ -1,5 +1,5 @@
 use anyhow::Context;
-use shared::config::Config;
+use settings::Config;
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
     // Media mode runs one job's media work for a worker, without a runtime of its own.
@@ -14,7 +14,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    shared::telemetry::init("info");
+    settings::telemetry::init("info");
     let config = Config::from_env().context("invalid configuration")?;
     worker::run(config, async {
         let mut terminate =

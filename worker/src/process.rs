@@ -7,16 +7,15 @@ use std::{
     time::Duration,
 };
 
-use shared::{
-    config::{ClipLimits, EngineConfig},
-    engine::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken},
-    error::{ErrorCode, ServiceError},
-    events::JobEvents,
-    jobs::{output_key, poster_key, FailureCode, JobService, Stage, Style},
-    models::{JobInputRow, JobOutputRow, JobRow},
-    queue::RenderJob,
-    storage::Storage,
-};
+use db::models::{JobInputRow, JobOutputRow, JobRow};
+use domain::error::{ErrorCode, ServiceError};
+use domain::jobs::{output_key, poster_key, FailureCode, Stage};
+use engine::events::JobEvents;
+use engine::jobs::JobService;
+use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
+use engine::queue::RenderJob;
+use settings::{ClipLimits, EngineConfig};
+use storage::Storage;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -234,19 +233,13 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
             let delay = retry_delay(job.attempts, ctx.engine.retry_base, ctx.engine.retry_max);
             tracing::warn!(job_id = %job.id, attempt = job.attempts, code = %failure.code, message = %failure.message, ?delay, "attempt failed; retrying");
             ctx.jobs
-                .retry_later(
-                    job.id,
-                    lease,
-                    failure.code.as_str(),
-                    &failure.message,
-                    delay,
-                )
+                .retry_later(job.id, lease, failure.code, &failure.message, delay)
                 .await?
         }
         (None, Err(failure)) => {
             tracing::warn!(job_id = %job.id, code = %failure.code, message = %failure.message, "job failed");
             ctx.jobs
-                .fail(job.id, lease, failure.code.as_str(), &failure.message)
+                .fail(job.id, lease, failure.code, &failure.message)
                 .await?
         }
         // Another worker holds the job and writes the same output keys: leave everything.
@@ -277,7 +270,7 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
                 );
                 tracing::warn!(job_id = %job.id, "job timed out");
                 ctx.jobs
-                    .fail(job.id, lease, FailureCode::RenderTimeout.as_str(), &message)
+                    .fail(job.id, lease, FailureCode::RenderTimeout, &message)
                     .await?
             }
         }
@@ -360,9 +353,9 @@ impl Attempt<'_> {
             job_id: job.id,
             clips,
             scratch: scratch.to_owned(),
-            style: job.style.parse().unwrap_or(Style::Cinematic),
+            style: job.style,
             target_duration: job.target_duration as u32,
-            formats: job.formats.iter().filter_map(|f| f.parse().ok()).collect(),
+            formats: job.formats.clone(),
             hud_remove: job.hud_remove,
             watermark: job.watermark.then(|| ctx.watermark.clone()),
             encoder: ctx.encoder.clone(),
@@ -384,7 +377,7 @@ impl Attempt<'_> {
             .await?;
         Ok(JobOutputRow {
             job_id: job.id,
-            format: output.format.as_str().to_owned(),
+            format: output.format,
             storage_key: key,
             width: output.width as i32,
             height: output.height as i32,

@@ -1,12 +1,11 @@
 //! `/api/auth`: register, login, refresh, logout, me. Bodies and responses follow seed 001.
 
+use accounts::auth::{Email, Password, TokenPair};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use db::models::User;
+use domain::plans::PlanId;
 use serde::{Deserialize, Serialize};
-use shared::{
-    auth::{Email, Password, TokenPair},
-    models::User,
-};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,8 +28,7 @@ pub struct Credentials {
 pub struct UserView {
     pub user_id: Uuid,
     pub email: String,
-    /// `free` or `pro`.
-    pub plan: String,
+    pub plan: PlanId,
     pub created_at: DateTime<Utc>,
 }
 

@@ -1,8 +1,8 @@
 //! `/api/v2/billing`: plans, the caller's subscription, Stripe Checkout and its webhook.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use billing::{PlanView, SubscriptionView};
 use serde::{Deserialize, Serialize};
-use shared::billing::{PlanView, SubscriptionView};
 use utoipa::ToSchema;
 
 use crate::{

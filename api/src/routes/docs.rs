@@ -55,7 +55,7 @@ use crate::{
         docs_page,
         docs_asset,
     ),
-    components(schemas(error::ErrorEnvelope, shared::error::ErrorCode, shared::events::JobEvent)),
+    components(schemas(error::ErrorEnvelope, domain::error::ErrorCode, engine::events::JobEvent)),
     modifiers(&BearerAuth, &CommonResponses),
     tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "live"), (name = "billing"), (name = "system"))
 )]
@@ -172,7 +172,7 @@ pub async fn docs_asset(
     state: web::Data<AppState>,
     asset: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let missing = || ApiError::from(shared::error::ServiceError::not_found("Documentation file"));
+    let missing = || ApiError::from(domain::error::ServiceError::not_found("Documentation file"));
     let (name, content_type) = DOCS_ASSETS
         .iter()
         .find(|(name, _)| *name == asset.as_str())

@@ -3,8 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use actix_web::{web, HttpResponse};
+use db::Db;
+use engine::heartbeat::WorkerRegistry;
 use serde::Serialize;
-use shared::{db::Db, heartbeat::WorkerRegistry, storage::Storage};
+use storage::Storage;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 

@@ -3,14 +3,12 @@
 use actix_multipart::Multipart;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use db::models::{JobOutputRow, JobRow};
+use domain::error::ServiceError;
+use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE};
+use engine::egress::check_callback_url;
+use engine::jobs::{Cancellation, Creation, JobDetails};
 use serde::{Deserialize, Serialize};
-use shared::{
-    error::ServiceError,
-    jobs::{
-        Cancellation, Creation, JobDetails, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE,
-    },
-    models::{JobOutputRow, JobRow},
-};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -49,8 +47,7 @@ pub struct Progress {
 
 #[derive(Serialize, ToSchema)]
 pub struct JobFailure {
-    /// Stable code, e.g. `INVALID_MEDIA`.
-    pub code: String,
+    pub code: FailureCode,
     pub message: String,
 }
 
@@ -72,8 +69,8 @@ pub struct JobOutputView {
 #[derive(Serialize, ToSchema)]
 pub struct JobOptionsView {
     pub target_duration: i32,
-    pub style: String,
-    pub formats: Vec<String>,
+    pub style: Style,
+    pub formats: Vec<OutputFormat>,
     pub hud_remove: bool,
     pub watermark: bool,
 }
@@ -118,21 +115,16 @@ pub struct JobList {
     pub offset: i64,
 }
 
-fn status_of(job: &JobRow) -> JobStatus {
-    // The check constraint admits only known statuses.
-    job.status.parse().unwrap_or(JobStatus::Failed)
-}
-
 fn progress_of(job: &JobRow) -> Progress {
     Progress {
         percent: job.progress.clamp(0, 100) as u8,
-        stage: job.stage.as_deref().and_then(|s| s.parse().ok()),
+        stage: job.stage,
     }
 }
 
-fn output_view(job_id: Uuid, output: JobOutputRow) -> Option<JobOutputView> {
-    let format: OutputFormat = output.format.parse().ok()?;
-    Some(JobOutputView {
+fn output_view(job_id: Uuid, output: JobOutputRow) -> JobOutputView {
+    let format = output.format;
+    JobOutputView {
         format,
         width: output.width,
         height: output.height,
@@ -142,14 +134,14 @@ fn output_view(job_id: Uuid, output: JobOutputRow) -> Option<JobOutputView> {
         poster_url: output
             .poster_key
             .map(|_| format!("/api/v2/jobs/{job_id}/poster?format={format}")),
-    })
+    }
 }
 
 impl From<JobDetails> for JobView {
     fn from(JobDetails { job, outputs }: JobDetails) -> Self {
         let error = match (&job.error_code, &job.error_message) {
             (Some(code), Some(message)) => Some(JobFailure {
-                code: code.clone(),
+                code: *code,
                 message: message.clone(),
             }),
             _ => None,
@@ -164,12 +156,12 @@ impl From<JobDetails> for JobView {
             outputs_expire_at,
             outputs_expired,
             job_id: job.id,
-            status: status_of(&job),
-            stage: job.stage.as_deref().and_then(|s| s.parse().ok()),
+            status: job.status,
+            stage: job.stage,
             progress: progress_of(&job),
             options: JobOptionsView {
                 target_duration: job.target_duration,
-                style: job.style.clone(),
+                style: job.style,
                 formats: job.formats.clone(),
                 hud_remove: job.hud_remove,
                 watermark: job.watermark,
@@ -183,7 +175,7 @@ impl From<JobDetails> for JobView {
             outputs: outputs
                 .into_iter()
                 .filter(|_| !outputs_expired)
-                .filter_map(|o| output_view(job.id, o))
+                .map(|o| output_view(job.id, o))
                 .collect(),
         }
     }
@@ -282,9 +274,11 @@ pub async fn create_job(
         let mut options = std::mem::take(&mut upload.form).finish(plan.max_duration)?;
         options.watermark |= plan.forced_watermark;
         options.output_retention = plan.output_retention;
-        options
-            .check_callback(state.config.callbacks.allow_private)
-            .await?;
+        check_callback_url(
+            options.callback_url.as_deref(),
+            state.config.callbacks.allow_private,
+        )
+        .await?;
         let created = state
             .jobs
             .create(
@@ -307,7 +301,7 @@ pub async fn create_job(
                 .insert_header((header::LOCATION, format!("/api/v2/jobs/{job_id}")))
                 .json(ok(JobCreated {
                     job_id,
-                    status: status_of(&job),
+                    status: job.status,
                     created_at: job.created_at,
                 })))
         }
@@ -349,7 +343,7 @@ fn replayed(job: &JobRow) -> HttpResponse {
         .insert_header((header::LOCATION, format!("/api/v2/jobs/{}", job.id)))
         .json(ok(JobCreated {
             job_id: job.id,
-            status: status_of(job),
+            status: job.status,
             created_at: job.created_at,
         }))
 }
@@ -464,8 +458,8 @@ pub async fn list_jobs(
         .iter()
         .map(|job| JobSummary {
             job_id: job.id,
-            status: status_of(job),
-            stage: job.stage.as_deref().and_then(|s| s.parse().ok()),
+            status: job.status,
+            stage: job.stage,
             progress: progress_of(job),
             created_at: job.created_at,
             finished_at: job.finished_at,

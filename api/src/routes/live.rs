@@ -9,14 +9,12 @@ use std::{
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use domain::error::{ErrorCode, ServiceError};
+use domain::identity::AuthUser;
+use engine::events::{JobEvents, WS_TICKET_TTL};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use shared::{
-    auth::AuthUser,
-    config::HttpConfig,
-    error::{ErrorCode, ServiceError},
-    events::{JobEvents, WS_TICKET_TTL},
-};
+use settings::HttpConfig;
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;

@@ -11,7 +11,7 @@ use actix_web::{
     web, HttpRequest,
 };
 
-use shared::config::HttpConfig;
+use settings::HttpConfig;
 
 use crate::error::ApiError;
 
@@ -82,20 +82,20 @@ fn register(cfg: &mut web::ServiceConfig, http: &HttpConfig) {
 fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     let api = match &err {
         JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::from(shared::error::ServiceError::new(
-                shared::error::ErrorCode::ValidationError,
+            ApiError::from(domain::error::ServiceError::new(
+                domain::error::ErrorCode::ValidationError,
                 format!("Invalid request body: {e}"),
             ))
         }
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::from(shared::error::ServiceError::too_large(
+            ApiError::from(domain::error::ServiceError::too_large(
                 "Request body is too large",
                 16 * 1024,
             ))
         }
         JsonPayloadError::ContentType => ApiError {
-            error: shared::error::ServiceError::new(
-                shared::error::ErrorCode::UnsupportedMediaType,
+            error: domain::error::ServiceError::new(
+                domain::error::ErrorCode::UnsupportedMediaType,
                 "Expected Content-Type: application/json",
             ),
             status: None,
@@ -107,13 +107,13 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        UrlencodedError::Overflow { .. } => ApiError::from(shared::error::ServiceError::too_large(
+        UrlencodedError::Overflow { .. } => ApiError::from(domain::error::ServiceError::too_large(
             "Request body is too large",
             16 * 1024,
         )),
         UrlencodedError::ContentType => ApiError {
-            error: shared::error::ServiceError::new(
-                shared::error::ErrorCode::UnsupportedMediaType,
+            error: domain::error::ServiceError::new(
+                domain::error::ErrorCode::UnsupportedMediaType,
                 "Expected Content-Type: application/x-www-form-urlencoded or application/json",
             ),
             status: None,
@@ -124,13 +124,13 @@ fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
 }
 
 fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::from(shared::error::ServiceError::new(
-        shared::error::ErrorCode::ValidationError,
+    ApiError::from(domain::error::ServiceError::new(
+        domain::error::ErrorCode::ValidationError,
         format!("Invalid query string: {err}"),
     ))
     .into()
 }
 
 fn path_error(_: PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::from(shared::error::ServiceError::not_found("Resource")).into()
+    ApiError::from(domain::error::ServiceError::not_found("Resource")).into()
 }

@@ -1,12 +1,10 @@
 //! `/api/v2/styles`: the presets, as seed 001 lists them, and each one's parameters.
 
 use actix_web::{web, HttpResponse};
+use domain::error::ServiceError;
+use domain::jobs::Style;
+use planning::styles::{preset, StylePreset};
 use serde::Serialize;
-use shared::{
-    error::ServiceError,
-    jobs::Style,
-    styles::{preset, StylePreset},
-};
 use utoipa::ToSchema;
 
 use crate::error::{ApiResult, ErrorEnvelope};

@@ -297,8 +297,8 @@ async fn finished_queue_entries_are_vacuumed() {
         .await;
     assert_eq!(view["status"], "SUCCESS", "{view}");
 
-    let data_key = shared::queue::storage_config(&app.config).job_data_hash();
-    let mut redis = shared::queue::connect(&app.config.redis_url, Duration::from_secs(5))
+    let data_key = engine::queue::storage_config(&app.config).job_data_hash();
+    let mut redis = engine::queue::connect(&app.config.redis_url, Duration::from_secs(5))
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -4,10 +4,12 @@
 use std::{collections::HashMap, net::TcpListener, path::PathBuf, time::Duration};
 
 use api::state::AppState;
+use db::MIGRATIONS;
 use diesel::{pg::PgConnection, sql_query, Connection, RunQueryDsl};
 use diesel_migrations::MigrationHarness;
 use serde_json::{json, Value};
-use shared::{config::Config, db::MIGRATIONS, storage::Storage};
+use settings::Config;
+use storage::Storage;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -91,7 +93,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with some settings overridden (same names as the environment variables).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    shared::telemetry::init("warn");
+    settings::telemetry::init("warn");
     let id = Uuid::new_v4().simple().to_string();
     let db_name = format!("montage_test_{id}");
     let blocking_name = db_name.clone();
@@ -216,11 +218,11 @@ impl TestApp {
 
     /// Waits until Redis holds the first dispatch of `job_id` (the relay pushed it).
     pub async fn wait_until_queued(&self, job_id: &str) {
-        let redis = shared::queue::connect(&self.config.redis_url, Duration::from_secs(5))
+        let redis = engine::queue::connect(&self.config.redis_url, Duration::from_secs(5))
             .await
             .unwrap();
-        let queue = shared::queue::JobQueue::new(redis, &self.config);
-        let delivery = shared::queue::RenderJob {
+        let queue = engine::queue::JobQueue::new(redis, &self.config);
+        let delivery = engine::queue::RenderJob {
             job_id: job_id.parse().unwrap(),
             dispatch: 1,
         };

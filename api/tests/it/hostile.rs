@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shared::config::ClipLimits;
+use settings::ClipLimits;
 use worker::media::probe::probe;
 
 use crate::{

@@ -72,7 +72,7 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
         .await
         .unwrap();
     let expected: Vec<String> = (0..2)
-        .map(|i| shared::jobs::input_key(job_id.parse().unwrap(), i))
+        .map(|i| domain::jobs::input_key(job_id.parse().unwrap(), i))
         .collect();
     assert_eq!(stored, expected, "both inputs stored");
 }

@@ -1,12 +1,11 @@
 //! The montage logic on real decoded media, through the same library calls the worker makes.
 
-use shared::{
-    config::ClipLimits,
-    hud::{self, Crop},
-    jobs::{OutputFormat, Style},
-    montage::{highlight_scores, plan_montage, ClipScores},
-    styles::preset,
-};
+use domain::jobs::{OutputFormat, Style};
+use planning::hud;
+use planning::hud::Crop;
+use planning::montage::{highlight_scores, plan_montage, ClipScores};
+use planning::styles::preset;
+use settings::ClipLimits;
 use worker::media::{
     analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,

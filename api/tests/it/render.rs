@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shared::config::ClipLimits;
+use settings::ClipLimits;
 
 use crate::{
     helpers::{spawn_app, TestApp, TestUser},

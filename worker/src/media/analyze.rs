@@ -10,9 +10,9 @@ use ffmpeg_next::{
     util::{format::Pixel, frame},
     Discard,
 };
-use shared::montage::ANALYSIS_WINDOW_SECONDS;
+use planning::montage::ANALYSIS_WINDOW_SECONDS;
 
-use shared::config::ClipLimits;
+use settings::ClipLimits;
 
 use super::{audio::resampler, open::open_input, MediaError};
 

@@ -7,7 +7,7 @@ use ffmpeg_next::{
     util::frame,
     ChannelLayout, Packet, Rational,
 };
-use shared::montage::SAMPLE_RATE;
+use planning::montage::SAMPLE_RATE;
 
 use super::MediaError;
 

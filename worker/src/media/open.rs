@@ -5,8 +5,8 @@
 
 use std::{ffi::CString, io::Read, path::Path, ptr};
 
+use domain::sniff::{self, SNIFF_LEN};
 use ffmpeg_next::{ffi, format, Dictionary};
-use shared::sniff::{self, SNIFF_LEN};
 
 use super::MediaError;
 

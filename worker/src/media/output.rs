@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use ffmpeg_next::{codec, encoder, format, util::frame, Dictionary, Packet, Rational};
-use shared::montage::OUTPUT_FPS;
+use planning::montage::OUTPUT_FPS;
 
 use super::{audio::AacEncoder, MediaError};
 

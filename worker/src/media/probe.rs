@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ffmpeg_next::{self as ffmpeg, codec, format, media, util::frame};
-use shared::config::ClipLimits;
+use settings::ClipLimits;
 
 use super::{open::open_input, MediaError};
 

@@ -7,13 +7,11 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
+use domain::jobs::OutputFormat;
 use ffmpeg_next::{self as ffmpeg, codec, ffi, format, media, util::frame, Packet};
-use shared::{
-    hud::Crop,
-    jobs::OutputFormat,
-    montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
-    styles::StylePreset,
-};
+use planning::hud::Crop;
+use planning::montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
+use planning::styles::StylePreset;
 
 pub use super::output::EncoderSettings;
 pub use super::video::Watermark;

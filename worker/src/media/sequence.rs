@@ -5,10 +5,8 @@
 use std::f32::consts::FRAC_PI_2;
 
 use ffmpeg_next::util::frame;
-use shared::{
-    montage::{Plan, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE},
-    styles::{StylePreset, Transition},
-};
+use planning::montage::{Plan, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
+use planning::styles::{StylePreset, Transition};
 
 /// Length of the fade on each side of a hard cut, so the sound does not click.
 const CUT_FADE_SAMPLES: usize = (SAMPLE_RATE / 200) as usize;

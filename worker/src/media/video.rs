@@ -2,7 +2,8 @@
 //! into every requested layout through one libavfilter graph per clip.
 
 use ffmpeg_next::{self as ffmpeg, ffi, filter, util::frame};
-use shared::{hud::Crop, montage::OUTPUT_FPS};
+use planning::hud::Crop;
+use planning::montage::OUTPUT_FPS;
 
 use super::MediaError;
 

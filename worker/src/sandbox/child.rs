@@ -6,12 +6,11 @@ use std::{
     sync::atomic::AtomicBool,
 };
 
-use shared::{
-    hud::{self, Crop},
-    jobs::{FailureCode, Stage},
-    montage::{highlight_scores, plan_montage, ClipScores},
-    styles::preset,
-};
+use domain::jobs::{FailureCode, Stage};
+use planning::hud;
+use planning::hud::Crop;
+use planning::montage::{highlight_scores, plan_montage, ClipScores};
+use planning::styles::preset;
 
 use super::{MediaMessage, MediaRequest};
 use crate::media::{
@@ -25,7 +24,7 @@ use crate::media::{
 /// or not. Anything else (a signal, an abort, an allocation failure) the parent reads as a
 /// crash.
 pub fn run_media_mode() -> ExitCode {
-    shared::telemetry::init_stderr("warn");
+    settings::telemetry::init_stderr("warn");
     crate::media::init();
     let mut line = String::new();
     if let Err(err) = std::io::stdin().lock().read_line(&mut line) {

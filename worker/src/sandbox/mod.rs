@@ -11,11 +11,9 @@ mod parent;
 
 use std::path::PathBuf;
 
+use domain::jobs::{FailureCode, OutputFormat, Stage, Style};
 use serde::{Deserialize, Serialize};
-use shared::{
-    config::ClipLimits,
-    jobs::{FailureCode, OutputFormat, Stage, Style},
-};
+use settings::ClipLimits;
 use uuid::Uuid;
 
 use crate::media::render::{EncoderSettings, RenderedOutput, Watermark};

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use shared::jobs::{FailureCode, Stage};
+use domain::jobs::{FailureCode, Stage};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader},
     process::{Child, Command},

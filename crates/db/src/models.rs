@@ -1,0 +1,108 @@
+//! Rows as Diesel reads and writes them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use domain::{
+    jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style},
+    plans::PlanId,
+};
+
+use crate::schema::{job_inputs, job_outputs, jobs, refresh_tokens, users};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub password_hash: String,
+    pub plan: PlanId,
+    pub created_at: DateTime<Utc>,
+    pub stripe_customer_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshTokenRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    pub token_hash: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = jobs)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub status: JobStatus,
+    pub stage: Option<Stage>,
+    pub progress: i16,
+    pub target_duration: i32,
+    pub style: Style,
+    pub formats: Vec<OutputFormat>,
+    pub hud_remove: bool,
+    pub watermark: bool,
+    pub attempts: i32,
+    pub error_code: Option<FailureCode>,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    pub inputs_purged_at: Option<DateTime<Utc>>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub dispatches: i32,
+    pub run_after: DateTime<Utc>,
+    pub lease_token: Option<Uuid>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub callback_url: Option<String>,
+    pub output_retention_secs: Option<i64>,
+    pub outputs_expired_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = jobs)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub stage: Option<Stage>,
+    pub target_duration: i32,
+    pub style: Style,
+    pub formats: Vec<OutputFormat>,
+    pub hud_remove: bool,
+    pub watermark: bool,
+    pub callback_url: Option<String>,
+    pub output_retention_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = job_inputs)]
+pub struct JobInputRow {
+    pub job_id: Uuid,
+    pub position: i16,
+    pub storage_key: String,
+    pub label: String,
+    pub container: String,
+    pub size_bytes: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = job_outputs)]
+#[diesel(treat_none_as_default_value = true)]
+pub struct JobOutputRow {
+    pub job_id: Uuid,
+    pub format: OutputFormat,
+    pub storage_key: String,
+    pub width: i32,
+    pub height: i32,
+    pub duration_seconds: f64,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+    pub poster_key: Option<String>,
+}

@@ -1,0 +1,147 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    callback_deliveries (job_id) {
+        job_id -> Uuid,
+        url -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        abandoned_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        job_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    job_inputs (job_id, position) {
+        job_id -> Uuid,
+        position -> Int2,
+        storage_key -> Text,
+        label -> Text,
+        container -> Text,
+        size_bytes -> Int8,
+    }
+}
+
+diesel::table! {
+    job_outputs (job_id, format) {
+        job_id -> Uuid,
+        format -> Text,
+        storage_key -> Text,
+        width -> Int4,
+        height -> Int4,
+        duration_seconds -> Float8,
+        size_bytes -> Int8,
+        created_at -> Timestamptz,
+        poster_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        status -> Text,
+        stage -> Nullable<Text>,
+        progress -> Int2,
+        target_duration -> Int4,
+        style -> Text,
+        formats -> Array<Text>,
+        hud_remove -> Bool,
+        watermark -> Bool,
+        attempts -> Int4,
+        error_code -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+        cancel_requested_at -> Nullable<Timestamptz>,
+        inputs_purged_at -> Nullable<Timestamptz>,
+        dispatched_at -> Nullable<Timestamptz>,
+        dispatches -> Int4,
+        run_after -> Timestamptz,
+        lease_token -> Nullable<Uuid>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        callback_url -> Nullable<Text>,
+        output_retention_secs -> Nullable<Int8>,
+        outputs_expired_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        family_id -> Uuid,
+        token_hash -> Bytea,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        type_ -> Text,
+        created -> Timestamptz,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    subscriptions (user_id) {
+        user_id -> Uuid,
+        stripe_subscription_id -> Nullable<Text>,
+        plan -> Text,
+        status -> Text,
+        current_period_end -> Nullable<Timestamptz>,
+        cancel_at_period_end -> Bool,
+        last_event_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        password_hash -> Text,
+        plan -> Text,
+        created_at -> Timestamptz,
+        stripe_customer_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(callback_deliveries -> jobs (job_id));
+diesel::joinable!(idempotency_keys -> jobs (job_id));
+diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(job_inputs -> jobs (job_id));
+diesel::joinable!(job_outputs -> jobs (job_id));
+diesel::joinable!(jobs -> users (user_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(subscriptions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    callback_deliveries,
+    idempotency_keys,
+    job_inputs,
+    job_outputs,
+    jobs,
+    refresh_tokens,
+    stripe_events,
+    subscriptions,
+    users,
+);

@@ -1,0 +1,314 @@
+//! Montage jobs: their states, kinds and options, which validate on parse.
+
+use uuid::Uuid;
+
+use crate::error::{ServiceError, ServiceResult};
+use crate::wire::wire_enum;
+
+pub const MIN_TARGET_DURATION: u32 = 10;
+pub const DEFAULT_TARGET_DURATION: u32 = 60;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+wire_enum!(
+    /// A montage style preset.
+    Style { Cinematic => "cinematic", Gaming => "gaming", Energetic => "energetic", Chill => "chill" }
+);
+wire_enum!(
+    /// An output layout.
+    OutputFormat { Landscape => "landscape", Portrait => "portrait" }
+);
+wire_enum!(
+    /// Where a job is in its life.
+    JobStatus {
+        Pending => "PENDING", Processing => "PROCESSING", Retrying => "RETRYING",
+        Success => "SUCCESS", Failed => "FAILED", Cancelled => "CANCELLED",
+    }
+);
+wire_enum!(
+    /// What a job is doing now.
+    Stage {
+        Queued => "queued", Downloading => "downloading", Probing => "probing",
+        Analyzing => "analyzing", Rendering => "rendering", Uploading => "uploading",
+        Done => "done", Failed => "failed", Cancelled => "cancelled",
+    }
+);
+
+wire_enum!(
+    /// Why a job failed, as its owner reads it in `error.code`.
+    FailureCode {
+        InvalidMedia => "INVALID_MEDIA", ClipsTooShort => "CLIPS_TOO_SHORT",
+        RenderFailed => "RENDER_FAILED", RenderTimeout => "RENDER_TIMEOUT",
+        MediaCrashed => "MEDIA_CRASHED", InfrastructureError => "INFRASTRUCTURE_ERROR",
+        WorkerLost => "WORKER_LOST",
+    }
+);
+
+impl JobStatus {
+    /// Whether the job has ended and will not change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Success | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// How long an idempotency key keeps returning the same job.
+pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
+
+impl OutputFormat {
+    /// Width and height of the rendered video.
+    pub fn dimensions(self) -> (u32, u32) {
+        match self {
+            Self::Landscape => (1920, 1080),
+            Self::Portrait => (1080, 1920),
+        }
+    }
+}
+
+/// Validated options of a new job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOptions {
+    pub target_duration: u32,
+    pub style: Style,
+    pub formats: Vec<OutputFormat>,
+    pub hud_remove: bool,
+    pub watermark: bool,
+    /// Where to POST the signed "job ended" webhook, if anywhere.
+    pub callback_url: Option<String>,
+    /// How long the outputs are kept once the job ends (the plan's), `None` for good.
+    pub output_retention: Option<std::time::Duration>,
+}
+
+/// Collects the text fields of a job-creation form one at a time (they may arrive in any
+/// order, between file parts) and validates each as it comes.
+#[derive(Debug, Default)]
+pub struct JobOptionsForm {
+    target_duration: Option<u32>,
+    style: Option<Style>,
+    formats: Option<Vec<OutputFormat>>,
+    hud_remove: Option<bool>,
+    watermark: Option<bool>,
+    callback_url: Option<String>,
+}
+
+pub const FORM_FIELDS: &[&str] = &[
+    "files",
+    "target_duration",
+    "style",
+    "formats",
+    "hud_remove",
+    "watermark",
+    "callback_url",
+];
+
+impl JobOptionsForm {
+    pub fn set(&mut self, field: &str, raw: &str) -> ServiceResult<()> {
+        let value = raw.trim();
+        match field {
+            "target_duration" => set_once(&mut self.target_duration, field, parse_duration(value)?),
+            "style" => {
+                let style = value.to_lowercase().parse().map_err(|()| {
+                    ServiceError::invalid_field(
+                        field,
+                        format!("Unknown style {value:?}; choose one of {}", Style::names()),
+                    )
+                })?;
+                set_once(&mut self.style, field, style)
+            }
+            "formats" => set_once(&mut self.formats, field, parse_formats(value)?),
+            "hud_remove" => set_once(&mut self.hud_remove, field, parse_bool(field, value)?),
+            "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
+            "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
+            other => Err(ServiceError::invalid_field(
+                other,
+                format!(
+                    "Unknown field {other:?}; accepted fields are {}",
+                    FORM_FIELDS.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Applies defaults and the caller's plan limit.
+    pub fn finish(self, max_duration: u32) -> ServiceResult<JobOptions> {
+        let target_duration = self
+            .target_duration
+            .unwrap_or(DEFAULT_TARGET_DURATION.min(max_duration));
+        if target_duration > max_duration {
+            return Err(ServiceError::invalid_field(
+                "target_duration",
+                format!("target_duration must be between {MIN_TARGET_DURATION} and {max_duration} seconds on your plan"),
+            )
+            .with_data(serde_json::json!({
+                "field": "target_duration", "min": MIN_TARGET_DURATION, "max": max_duration
+            })));
+        }
+        Ok(JobOptions {
+            target_duration,
+            style: self.style.unwrap_or(Style::Cinematic),
+            formats: self
+                .formats
+                .unwrap_or_else(|| vec![OutputFormat::Landscape]),
+            hud_remove: self.hud_remove.unwrap_or(false),
+            watermark: self.watermark.unwrap_or(false),
+            callback_url: self.callback_url,
+            output_retention: None,
+        })
+    }
+}
+
+/// An absolute http(s) URL without credentials, up to 2048 characters.
+fn parse_callback_url(value: &str) -> ServiceResult<String> {
+    let invalid =
+        |why: &str| ServiceError::invalid_field("callback_url", format!("callback_url {why}"));
+    if value.len() > 2048 {
+        return Err(invalid("is longer than 2048 characters"));
+    }
+    let url = url::Url::parse(value).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid("must be an http or https URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials"));
+    }
+    Ok(url.into())
+}
+
+fn set_once<T>(slot: &mut Option<T>, field: &str, value: T) -> ServiceResult<()> {
+    if slot.is_some() {
+        return Err(ServiceError::invalid_field(
+            field,
+            format!("{field} was given more than once"),
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn parse_duration(value: &str) -> ServiceResult<u32> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|d| *d >= MIN_TARGET_DURATION)
+        .ok_or_else(|| {
+            ServiceError::invalid_field(
+                "target_duration",
+                format!("target_duration must be a whole number of seconds, at least {MIN_TARGET_DURATION}"),
+            )
+        })
+}
+
+fn parse_formats(value: &str) -> ServiceResult<Vec<OutputFormat>> {
+    let mut formats = Vec::new();
+    for name in value.split(',').map(str::trim) {
+        let format: OutputFormat = name.to_lowercase().parse().map_err(|()| {
+            ServiceError::invalid_field(
+                "formats",
+                format!(
+                    "Unknown format {name:?}; use a comma-separated list of {}",
+                    OutputFormat::names()
+                ),
+            )
+        })?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    Ok(formats)
+}
+
+fn parse_bool(field: &str, value: &str) -> ServiceResult<bool> {
+    match value.to_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ServiceError::invalid_field(
+            field,
+            format!("{field} must be true or false"),
+        )),
+    }
+}
+
+/// An input clip already stored, waiting for its job row.
+#[derive(Debug, Clone)]
+pub struct StoredInput {
+    pub storage_key: String,
+    pub label: String,
+    pub container: String,
+    pub size_bytes: u64,
+}
+
+/// The storage key of a job's input clip.
+pub fn input_key(job_id: Uuid, position: usize) -> String {
+    format!("jobs/{job_id}/inputs/{position:02}")
+}
+
+/// The storage key of a job's rendered output: deterministic, so a re-run overwrites
+/// rather than duplicates.
+pub fn output_key(job_id: Uuid, format: OutputFormat) -> String {
+    format!("jobs/{job_id}/outputs/{}.mp4", format.as_str())
+}
+
+/// The storage key of an output's poster image.
+pub fn poster_key(job_id: Uuid, format: OutputFormat) -> String {
+    format!("jobs/{job_id}/outputs/{}.jpg", format.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn form(fields: &[(&str, &str)]) -> ServiceResult<JobOptions> {
+        let mut form = JobOptionsForm::default();
+        for (field, value) in fields {
+            form.set(field, value)?;
+        }
+        form.finish(60)
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let options = form(&[]).unwrap();
+        assert_eq!(options.target_duration, 60);
+        assert_eq!(options.style, Style::Cinematic);
+        assert_eq!(options.formats, vec![OutputFormat::Landscape]);
+        assert!(!options.hud_remove && !options.watermark);
+    }
+
+    #[test]
+    fn fields_parse_leniently_but_strictly() {
+        let options = form(&[
+            ("target_duration", " 30 "),
+            ("style", "Energetic"),
+            ("formats", "portrait, landscape,portrait"),
+            ("hud_remove", "yes"),
+            ("watermark", "0"),
+        ])
+        .unwrap();
+        assert_eq!(options.target_duration, 30);
+        assert_eq!(options.style, Style::Energetic);
+        assert_eq!(
+            options.formats,
+            vec![OutputFormat::Portrait, OutputFormat::Landscape]
+        );
+        assert!(options.hud_remove && !options.watermark);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        for (field, value) in [
+            ("target_duration", "9"),
+            ("target_duration", "61"),
+            ("target_duration", "abc"),
+            ("style", "vaporwave"),
+            ("formats", "square"),
+            ("formats", ""),
+            ("hud_remove", "maybe"),
+            ("colour", "red"),
+        ] {
+            let err = form(&[(field, value)]).unwrap_err();
+            assert_eq!(err.code, ErrorCode::ValidationError, "{field}={value}");
+            assert_eq!(err.data.unwrap()["field"], field, "{field}={value}");
+        }
+        let err = form(&[("style", "chill"), ("style", "gaming")]).unwrap_err();
+        assert!(err.message.contains("more than once"));
+    }
+}

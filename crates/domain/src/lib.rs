@@ -1,0 +1,11 @@
+//! The service's vocabulary: job states and kinds, plans, the caller's identity, validated
+//! job options, upload sniffing, webhook signing, and the errors every layer speaks.
+//! Depends on no other crate of ours.
+
+pub mod error;
+pub mod identity;
+pub mod jobs;
+pub mod plans;
+pub mod signing;
+pub mod sniff;
+mod wire;

@@ -1,0 +1,210 @@
+//! The relay from PostgreSQL to the queue. The jobs table is the outbox: creating a job only
+//! writes rows, and the relay pushes due jobs to Redis afterwards. A job is therefore never
+//! lost to a Redis outage, and never pushed for a transaction that rolled back. The relay
+//! also enforces the per-user cap on active jobs (extra jobs wait undispatched) and
+//! reconciles the two stores: a job whose queue entry vanished, or whose worker died, goes
+//! back to be dispatched again. Every API and worker process runs one; an advisory lock
+//! keeps their passes from overlapping.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    prelude::*,
+    sql_query,
+    sql_types::{BigInt, Bool, Integer},
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::events::JobEvents;
+use crate::jobs::JobService;
+use crate::queue::{JobQueue, RenderJob};
+use db::schema::jobs;
+use db::Db;
+use domain::error::ServiceResult;
+use domain::jobs::JobStatus;
+use settings::{Config, EngineConfig};
+
+/// Arbitrary constant shared by every instance: the lock one relay pass holds.
+const RELAY_LOCK_KEY: i64 = 0x6d6f_6e74_6167_6502;
+/// Jobs handled per pass; a backlog drains over consecutive passes.
+const BATCH: i64 = 100;
+
+/// Marks due jobs dispatched: plans with priority first, then oldest first. It skips jobs
+/// whose owner already has their plan's number of active jobs (`$1` free, `$2` pro: running,
+/// or dispatched and waiting), and keeps at most `$4` jobs waiting in Redis, so the backlog
+/// waits here where priority can still reorder it. At most `$3` per pass.
+const PICK_DUE: &str = "
+WITH active AS (
+    SELECT user_id, count(*) AS running FROM jobs
+    WHERE status = 'PROCESSING'
+       OR (status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL)
+    GROUP BY user_id
+), waiting_in_queue AS (
+    SELECT count(*) AS n FROM jobs
+    WHERE status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL
+), ready AS (
+    SELECT j.id, j.user_id, j.run_after, j.created_at, u.plan = 'pro' AS priority,
+           CASE WHEN u.plan = 'pro' THEN $2 ELSE $1 END AS cap,
+           row_number() OVER (PARTITION BY j.user_id ORDER BY j.run_after, j.created_at) AS place
+    FROM jobs j JOIN users u ON u.id = j.user_id
+    WHERE j.dispatched_at IS NULL AND j.status IN ('PENDING', 'RETRYING') AND j.run_after <= now()
+), chosen AS (
+    SELECT ready.id FROM ready LEFT JOIN active USING (user_id)
+    WHERE COALESCE(active.running, 0) + ready.place <= ready.cap
+    ORDER BY ready.priority DESC, ready.run_after, ready.created_at
+    LIMIT GREATEST(0, LEAST($3, $4 - (SELECT n FROM waiting_in_queue)))
+)
+UPDATE jobs SET dispatched_at = now(), dispatches = jobs.dispatches + 1
+FROM chosen WHERE jobs.id = chosen.id
+RETURNING jobs.id, jobs.dispatches";
+
+#[derive(QueryableByName)]
+struct Picked {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = Integer)]
+    dispatches: i32,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+#[derive(Clone)]
+pub struct Relay {
+    jobs: JobService,
+    db: Db,
+    queue: JobQueue,
+    events: JobEvents,
+    config: EngineConfig,
+    /// Active-job caps of the free and pro plans.
+    caps: (i64, i64),
+}
+
+impl Relay {
+    pub fn new(db: Db, queue: JobQueue, events: JobEvents, config: &Config) -> Self {
+        Self {
+            events,
+            jobs: JobService::new(db.clone()),
+            db,
+            queue,
+            config: config.engine.clone(),
+            caps: (
+                i64::from(config.billing.free.active_jobs),
+                i64::from(config.billing.pro.active_jobs),
+            ),
+        }
+    }
+
+    /// Pushes due jobs to the queue. Returns how many were pushed.
+    pub async fn dispatch_due(&self) -> ServiceResult<usize> {
+        let ((free_cap, pro_cap), prefetch) = (self.caps, self.config.queue_prefetch);
+        let picked: Vec<Picked> = self
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let lock = sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+                        .bind::<BigInt, _>(RELAY_LOCK_KEY)
+                        .get_result::<Locked>(conn)?;
+                    if !lock.locked {
+                        return Ok(Vec::new());
+                    }
+                    Ok(sql_query(PICK_DUE)
+                        .bind::<BigInt, _>(free_cap)
+                        .bind::<BigInt, _>(pro_cap)
+                        .bind::<BigInt, _>(BATCH)
+                        .bind::<BigInt, _>(prefetch)
+                        .load(conn)?)
+                })
+            })
+            .await?;
+        // Pushed after the commit: a crash in between leaves jobs marked dispatched but not
+        // queued, which `reconcile` finds and sends again.
+        for (done, job) in picked.iter().enumerate() {
+            let delivery = RenderJob {
+                job_id: job.id,
+                dispatch: job.dispatches,
+            };
+            if let Err(err) = self.queue.enqueue(delivery).await {
+                for job in &picked[done..] {
+                    self.undispatch(job.id, job.dispatches).await?;
+                }
+                return Err(err);
+            }
+        }
+        Ok(picked.len())
+    }
+
+    /// Repairs drift between the jobs table and the queue. Returns how many jobs it moved.
+    pub async fn reconcile(&self) -> ServiceResult<usize> {
+        let lost_after =
+            chrono::Duration::from_std(self.config.requeue_after).unwrap_or(chrono::Duration::MAX);
+        let waiting: Vec<(Uuid, i32)> = self
+            .db
+            .run(move |conn| {
+                Ok(jobs::table
+                    .filter(jobs::status.eq_any([JobStatus::Pending, JobStatus::Retrying]))
+                    .filter(jobs::dispatched_at.lt(Utc::now() - lost_after))
+                    .select((jobs::id, jobs::dispatches))
+                    .limit(BATCH)
+                    .load(conn)?)
+            })
+            .await?;
+        let mut moved = 0;
+        for (job_id, dispatch) in waiting {
+            if !self.queue.holds(RenderJob { job_id, dispatch }).await? {
+                tracing::warn!(%job_id, dispatch, "job missing from the queue; dispatching again");
+                moved += self.undispatch(job_id, dispatch).await?;
+            }
+        }
+        for job in self
+            .jobs
+            .recover_orphans(self.config.max_attempts, BATCH)
+            .await?
+        {
+            tracing::warn!(job_id = %job.id, status = %job.status, "recovered a job whose worker stopped renewing its lease");
+            self.events.publish(&job).await;
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
+    async fn undispatch(&self, job_id: Uuid, dispatch: i32) -> ServiceResult<usize> {
+        self.db
+            .run(move |conn| {
+                Ok(diesel::update(
+                    jobs::table
+                        .find(job_id)
+                        .filter(jobs::dispatches.eq(dispatch))
+                        .filter(jobs::status.eq_any([JobStatus::Pending, JobStatus::Retrying])),
+                )
+                .set(jobs::dispatched_at.eq(None::<DateTime<Utc>>))
+                .execute(conn)?)
+            })
+            .await
+    }
+
+    /// Runs passes until the task is dropped: at once when `wake` is notified (a job was
+    /// created), otherwise every `relay_interval`; reconciles every `reconcile_interval`.
+    pub async fn run(self, wake: Arc<Notify>) {
+        let mut reconcile = tokio::time::interval(self.config.reconcile_interval);
+        loop {
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(self.config.relay_interval) => {}
+                _ = reconcile.tick() => {
+                    if let Err(err) = self.reconcile().await {
+                        tracing::warn!(error = %err, "reconcile pass failed");
+                    }
+                }
+            }
+            if let Err(err) = self.dispatch_due().await {
+                tracing::warn!(error = %err, "dispatch pass failed; jobs stay in PostgreSQL until the next");
+            }
+        }
+    }
+}

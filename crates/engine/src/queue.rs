@@ -1,0 +1,105 @@
+//! The render queue: apalis 1.0 over Redis. PostgreSQL stays the source of truth for job
+//! state; the queue only delivers job ids to workers.
+
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink};
+use apalis_redis::{ConnectionManager, RedisStorage};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use domain::error::{ServiceError, ServiceResult};
+use settings::Config;
+
+/// The message a worker receives: which job to render, and which dispatch of it this is.
+/// A worker acts only on the job's latest dispatch, so stale or duplicate messages are no-ops.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct RenderJob {
+    pub job_id: Uuid,
+    pub dispatch: i32,
+}
+
+impl RenderJob {
+    /// The queue's task id: one per dispatch, so pushing the same dispatch twice is a no-op.
+    fn task_id(self) -> String {
+        format!("{}.{}", self.job_id.simple(), self.dispatch)
+    }
+}
+
+/// apalis settings shared by producers and consumers. Heartbeats are explicit because the
+/// library's default treats a worker as dead only after ten missed minutes.
+pub fn storage_config(config: &Config) -> apalis_redis::Config {
+    apalis_redis::Config::default()
+        .queue(format!("{}:render", config.queue_name))
+        .heartbeat_interval(config.render.heartbeat_interval)
+        .missed_heartbeats(config.render.missed_heartbeats)
+        .batch_size(1)
+}
+
+pub type RenderStorage = RedisStorage<RenderJob>;
+
+/// Connects to Redis, retrying for up to `patience` so services can start in any order.
+pub async fn connect(redis_url: &str, patience: Duration) -> ServiceResult<ConnectionManager> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match apalis_redis::connect(redis_url).await {
+            Ok(conn) => return Ok(conn),
+            Err(err) if tokio::time::Instant::now() >= deadline => {
+                return Err(ServiceError::unavailable("queue", err));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "Redis not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Pushes render jobs and answers whether a pushed one is still waiting or running.
+#[derive(Clone)]
+pub struct JobQueue {
+    storage: RenderStorage,
+    conn: ConnectionManager,
+    config: apalis_redis::Config,
+}
+
+/// How long one queue operation may take before the queue counts as unavailable.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl JobQueue {
+    pub fn new(conn: ConnectionManager, config: &Config) -> Self {
+        let config = storage_config(config);
+        Self {
+            storage: RedisStorage::new(conn.clone()).with_config(config.clone()),
+            conn,
+            config,
+        }
+    }
+
+    pub async fn enqueue(&self, job: RenderJob) -> ServiceResult<()> {
+        let mut storage = self.storage.clone();
+        let task = TaskBuilder::new(job)
+            .task_id(TaskId::from_string(job.task_id()))
+            .build();
+        tokio::time::timeout(QUEUE_TIMEOUT, storage.push_task(task))
+            .await
+            .map_err(|elapsed| ServiceError::unavailable("queue", elapsed))?
+            .map_err(|e| ServiceError::unavailable("queue", e.to_string()))
+    }
+
+    /// Whether the queue still holds `job` in a state it will deliver (again): not lost
+    /// (Redis restarted without its data, or vacuumed) and not given up on as dead.
+    pub async fn holds(&self, job: RenderJob) -> ServiceResult<bool> {
+        let mut conn = self.conn.clone();
+        let task_id = job.task_id();
+        let mut pipe = redis::pipe();
+        pipe.hexists(self.config.job_data_hash(), &task_id)
+            .sismember(self.config.dead_jobs_set(), &task_id);
+        let query = pipe.query_async::<(bool, bool)>(&mut conn);
+        let (stored, dead) = tokio::time::timeout(QUEUE_TIMEOUT, query)
+            .await
+            .map_err(|elapsed| ServiceError::unavailable("queue", elapsed))?
+            .map_err(|e| ServiceError::unavailable("queue", e))?;
+        Ok(stored && !dead)
+    }
+}

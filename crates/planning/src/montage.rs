@@ -1,0 +1,439 @@
+//! What a montage is made of: which part of which clip fills which output frames.
+//! Pure arithmetic, so it is tested here and the worker only has to follow the plan.
+
+use crate::styles::StylePreset;
+
+/// Output frame rate; every output is constant frame rate.
+pub const OUTPUT_FPS: u32 = 30;
+/// Output audio sample rate. 48 000 / 30 = 1 600 samples per frame, so audio and video
+/// cut at exactly the same instants.
+pub const SAMPLE_RATE: u32 = 48_000;
+pub const SAMPLES_PER_FRAME: u32 = SAMPLE_RATE / OUTPUT_FPS;
+
+/// A piece of one input clip, in output order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Index of the clip in upload order.
+    pub clip: usize,
+    /// Where the segment starts in the clip, in seconds from its first frame.
+    pub start_seconds: f64,
+    /// How many output frames it fills.
+    pub frames: u32,
+}
+
+impl Segment {
+    pub fn duration_seconds(&self) -> f64 {
+        f64::from(self.frames) / f64::from(OUTPUT_FPS)
+    }
+}
+
+/// Shares `target_seconds` of output between clips in upload order: each clip gets an equal
+/// share, and what a short clip cannot fill passes to the longer ones. When all the clips
+/// together are shorter than the target, all of their material is used. Each segment is
+/// taken from the middle of its clip.
+pub fn plan_segments(clip_durations: &[f64], target_seconds: u32) -> Vec<Segment> {
+    let available: Vec<u64> = clip_durations
+        .iter()
+        .map(|d| {
+            if d.is_finite() && *d > 0.0 {
+                (d * f64::from(OUTPUT_FPS)).floor() as u64
+            } else {
+                0
+            }
+        })
+        .collect();
+    let wanted = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+    let mut remaining = wanted.min(available.iter().sum());
+
+    let mut shares = vec![0u64; available.len()];
+    let mut by_length: Vec<usize> = (0..available.len()).collect();
+    by_length.sort_by_key(|&i| (available[i], i));
+    let mut clips_left = available.len() as u64;
+    for &i in &by_length {
+        let share = (remaining / clips_left).min(available[i]);
+        shares[i] = share;
+        remaining -= share;
+        clips_left -= 1;
+    }
+    // Whole-frame rounding leaves fewer frames than clips; earlier clips take one more each.
+    while remaining > 0 {
+        for (share, &limit) in shares.iter_mut().zip(&available) {
+            if remaining > 0 && *share < limit {
+                *share += 1;
+                remaining -= 1;
+            }
+        }
+    }
+
+    shares
+        .iter()
+        .enumerate()
+        .filter(|(_, frames)| **frames > 0)
+        .map(|(clip, &frames)| {
+            let length = frames as f64 / f64::from(OUTPUT_FPS);
+            Segment {
+                clip,
+                start_seconds: ((clip_durations[clip] - length) / 2.0).max(0.0),
+                frames: frames as u32,
+            }
+        })
+        .collect()
+}
+
+/// Length of the windows that highlight analysis scores.
+pub const ANALYSIS_WINDOW_SECONDS: f64 = 0.5;
+const WINDOW_FRAMES: u64 = (ANALYSIS_WINDOW_SECONDS * OUTPUT_FPS as f64) as u64;
+
+/// What the planner knows of a clip: its length and, if analysed, a score per
+/// [`ANALYSIS_WINDOW_SECONDS`] window (higher is more worth keeping).
+#[derive(Debug, Clone, Default)]
+pub struct ClipScores {
+    pub duration_seconds: f64,
+    pub scores: Vec<f64>,
+}
+
+/// The montage: segments in playing order, and how many frames consecutive segments
+/// overlap (for dissolves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub segments: Vec<Segment>,
+    pub overlap_frames: u32,
+}
+
+impl Plan {
+    /// Frames in the finished montage.
+    pub fn output_frames(&self) -> u64 {
+        let sum: u64 = self.segments.iter().map(|s| u64::from(s.frames)).sum();
+        sum - u64::from(self.overlap_frames) * (self.segments.len().saturating_sub(1) as u64)
+    }
+}
+
+fn frames_in(seconds: f64) -> u64 {
+    if seconds.is_finite() && seconds > 0.0 {
+        (seconds * f64::from(OUTPUT_FPS)).floor() as u64
+    } else {
+        0
+    }
+}
+
+/// Combines per-window loudness (dBFS) and motion of every clip of a job into highlight
+/// scores: each measure is standardised over all windows of all clips (so neither unit
+/// dominates), then the two are added. A measure that never varies counts for nothing.
+pub fn highlight_scores(loudness_db: &[Vec<f64>], motion: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    fn standardise(values: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let all: Vec<f64> = values.iter().flatten().copied().collect();
+        let n = all.len().max(1) as f64;
+        let mean = all.iter().sum::<f64>() / n;
+        let deviation = (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        values
+            .iter()
+            .map(|clip| {
+                clip.iter()
+                    .map(|v| {
+                        if deviation > 1e-9 {
+                            (v - mean) / deviation
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+    let (loud, busy) = (standardise(loudness_db), standardise(motion));
+    loud.iter()
+        .zip(&busy)
+        .map(|(l, m)| {
+            l.iter()
+                .zip(m.iter().chain(std::iter::repeat(&0.0)))
+                .map(|(a, b)| a + b)
+                .collect()
+        })
+        .collect()
+}
+
+/// Picks the best moments to fill exactly `target_seconds`: segments as long as the style
+/// asks, the highest-scoring windows first, no two overlapping, spread across clips, then
+/// played in the order they happened (clip upload order, then time). Deterministic. With
+/// less material than the target, everything is used, joined by cuts.
+pub fn plan_montage(clips: &[ClipScores], target_seconds: u32, preset: &StylePreset) -> Plan {
+    let fps = f64::from(OUTPUT_FPS);
+    let available: Vec<u64> = clips
+        .iter()
+        .map(|c| frames_in(c.duration_seconds))
+        .collect();
+    let total = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+    let durations: Vec<f64> = clips.iter().map(|c| c.duration_seconds).collect();
+    let everything = || Plan {
+        segments: plan_segments(&durations, target_seconds),
+        overlap_frames: 0,
+    };
+    if available.iter().sum::<u64>() <= total {
+        return everything();
+    }
+    let [shortest, longest] = preset.segment_seconds;
+    let overlap = (preset.transition.overlap_seconds() * fps).round() as u64;
+    let ideal = ((shortest + longest) / 2.0 * fps).round() as u64;
+    let mut count = ((total.saturating_sub(overlap)) as f64 / (ideal - overlap) as f64)
+        .round()
+        .max(1.0) as u64;
+    while count > 0 {
+        let span = total + (count - 1) * overlap;
+        let length = span.div_ceil(count);
+        if let Some(mut picks) = pick_windows(clips, &available, count as usize, length) {
+            picks.sort_unstable();
+            let (base, extra) = (span / count, span % count);
+            let segments = picks
+                .into_iter()
+                .enumerate()
+                .map(|(i, (clip, start))| Segment {
+                    clip,
+                    start_seconds: start as f64 / fps,
+                    frames: (base + u64::from((i as u64) < extra)) as u32,
+                })
+                .collect();
+            return Plan {
+                segments,
+                overlap_frames: overlap as u32,
+            };
+        }
+        count -= 1;
+    }
+    everything()
+}
+
+/// Chooses `count` non-overlapping windows of `length` frames, best first; `None` when
+/// the clips have no room for that many.
+fn pick_windows(
+    clips: &[ClipScores],
+    available: &[u64],
+    count: usize,
+    length: u64,
+) -> Option<Vec<(usize, u64)>> {
+    let mean_available = available.iter().sum::<u64>() as f64 / available.len() as f64;
+    let mut candidates = Vec::new();
+    for (clip, (scores, &frames)) in clips.iter().map(|c| &c.scores).zip(available).enumerate() {
+        if frames < length {
+            continue;
+        }
+        let last = frames - length;
+        let starts = (0..=last)
+            .step_by(WINDOW_FRAMES as usize)
+            .chain((!last.is_multiple_of(WINDOW_FRAMES)).then_some(last));
+        for start in starts {
+            let first_window = (start / WINDOW_FRAMES) as usize;
+            let end_window =
+                ((start + length).div_ceil(WINDOW_FRAMES) as usize).max(first_window + 1);
+            let window = scores
+                .get(first_window..end_window.min(scores.len()))
+                .unwrap_or_default();
+            let score = if window.is_empty() {
+                0.0
+            } else {
+                window.iter().sum::<f64>() / window.len() as f64
+            };
+            let off_centre = (start as f64 + length as f64 / 2.0 - frames as f64 / 2.0).abs();
+            candidates.push((clip, start, score, off_centre));
+        }
+    }
+    let mut picked: Vec<(usize, u64)> = Vec::with_capacity(count);
+    let mut per_clip = vec![0usize; clips.len()];
+    while picked.len() < count {
+        let best = candidates
+            .iter()
+            .filter(|(clip, start, ..)| {
+                !picked
+                    .iter()
+                    .any(|&(c, s)| c == *clip && s < start + length && *start < s + length)
+            })
+            .map(|&(clip, start, score, off_centre)| {
+                // Each pick from a clip costs it a little, more for short clips: spreads the
+                // montage across clips when scores are close.
+                let spread = 0.5 * per_clip[clip] as f64 * mean_available / available[clip] as f64;
+                (score - spread, clip, start, off_centre)
+            })
+            .max_by(|a, b| {
+                a.0.total_cmp(&b.0)
+                    .then(b.1.cmp(&a.1))
+                    .then(b.3.total_cmp(&a.3))
+                    .then(b.2.cmp(&a.2))
+            })?;
+        per_clip[best.1] += 1;
+        picked.push((best.1, best.2));
+    }
+    Some(picked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn total_frames(plan: &[Segment]) -> u32 {
+        plan.iter().map(|s| s.frames).sum()
+    }
+
+    #[test]
+    fn fills_the_target_exactly_from_clips_in_order() {
+        let plan = plan_segments(&[20.0, 20.0, 20.0], 30);
+        assert_eq!(total_frames(&plan), 30 * OUTPUT_FPS);
+        assert_eq!(
+            plan.iter().map(|s| s.clip).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert!(plan.iter().all(|s| s.frames == 300));
+        assert!(
+            (plan[0].start_seconds - 5.0).abs() < 1e-9,
+            "taken from the middle"
+        );
+    }
+
+    #[test]
+    fn short_clips_pass_their_share_to_long_ones() {
+        let plan = plan_segments(&[2.0, 40.0, 3.5], 20);
+        assert_eq!(total_frames(&plan), 600);
+        assert_eq!(plan[0].frames, 60);
+        assert_eq!(plan[2].frames, 105);
+        assert_eq!(plan[1].frames, 435);
+        assert_eq!(plan[0].start_seconds, 0.0);
+    }
+
+    #[test]
+    fn uses_all_material_when_there_is_less_than_the_target() {
+        let plan = plan_segments(&[3.0, 4.0], 60);
+        assert_eq!(total_frames(&plan), 210);
+        assert!(plan.iter().all(|s| s.start_seconds == 0.0));
+    }
+
+    #[test]
+    fn rounding_never_loses_or_adds_a_frame() {
+        for target in 10..=60 {
+            let plan = plan_segments(&[7.3, 11.1, 5.55, 30.0, 0.9, 13.37, 2.0], target);
+            assert_eq!(total_frames(&plan), target * OUTPUT_FPS, "target {target}");
+        }
+    }
+
+    #[test]
+    fn skips_clips_without_a_whole_frame() {
+        let plan = plan_segments(&[0.01, f64::NAN, 12.0], 10);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].clip, 2);
+        assert!(plan_segments(&[0.0], 10).is_empty());
+    }
+
+    mod planning {
+        use super::super::*;
+        use crate::styles::preset;
+        use domain::jobs::Style;
+
+        fn flat(durations: &[f64]) -> Vec<ClipScores> {
+            durations
+                .iter()
+                .map(|&d| ClipScores {
+                    duration_seconds: d,
+                    scores: Vec::new(),
+                })
+                .collect()
+        }
+
+        #[test]
+        fn fills_the_target_exactly_in_every_style() {
+            for style in Style::ALL {
+                for target in [10, 17, 30, 60] {
+                    let plan = plan_montage(&flat(&[40.0, 25.0, 33.3]), target, preset(*style));
+                    assert_eq!(
+                        plan.output_frames(),
+                        u64::from(target * OUTPUT_FPS),
+                        "{style} {target}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn pace_follows_the_style() {
+            let clips = flat(&[60.0, 60.0]);
+            let cuts = |style| plan_montage(&clips, 30, preset(style)).segments.len();
+            assert!(cuts(Style::Energetic) > cuts(Style::Gaming));
+            assert!(cuts(Style::Gaming) > cuts(Style::Cinematic));
+            assert!(cuts(Style::Cinematic) > cuts(Style::Chill));
+            for style in Style::ALL {
+                let [lo, hi] = preset(*style).segment_seconds;
+                for segment in plan_montage(&clips, 30, preset(*style)).segments {
+                    let seconds = segment.duration_seconds();
+                    assert!(
+                        seconds >= lo - 0.05 && seconds <= hi + 0.05,
+                        "{style}: {seconds}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn picks_the_loudest_moment_and_plays_in_order() {
+            let mut quiet = vec![0.0; 80];
+            quiet[50..54].fill(5.0); // 25 s to 27 s
+            let clips = vec![
+                ClipScores {
+                    duration_seconds: 40.0,
+                    scores: quiet,
+                },
+                ClipScores {
+                    duration_seconds: 40.0,
+                    scores: vec![0.0; 80],
+                },
+            ];
+            let plan = plan_montage(&clips, 10, preset(Style::Gaming));
+            let burst = plan.segments.iter().find(|s| {
+                s.clip == 0
+                    && s.start_seconds <= 25.0
+                    && s.start_seconds + s.duration_seconds() >= 27.0
+            });
+            assert!(burst.is_some(), "{plan:?}");
+            let order: Vec<(usize, f64)> = plan
+                .segments
+                .iter()
+                .map(|s| (s.clip, s.start_seconds))
+                .collect();
+            let mut sorted = order.clone();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            assert_eq!(order, sorted);
+            assert_eq!(
+                plan,
+                plan_montage(&clips, 10, preset(Style::Gaming)),
+                "deterministic"
+            );
+        }
+
+        #[test]
+        fn segments_never_overlap_within_a_clip() {
+            let plan = plan_montage(&flat(&[12.0, 100.0]), 60, preset(Style::Energetic));
+            for (a, b) in plan.segments.iter().zip(plan.segments.iter().skip(1)) {
+                if a.clip == b.clip {
+                    assert!(
+                        a.start_seconds + a.duration_seconds() <= b.start_seconds + 1e-9,
+                        "{a:?} {b:?}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn scores_weigh_loudness_and_motion_alike() {
+            let loud = vec![vec![-60.0, -60.0, -10.0, -60.0], vec![-60.0; 4]];
+            let busy = vec![vec![1.0, 1.0, 30.0, 1.0], vec![1.0, 1.0, 1.0, 15.0]];
+            let scores = highlight_scores(&loud, &busy);
+            let best = scores[0][2];
+            assert!(scores.iter().flatten().all(|s| *s <= best), "{scores:?}");
+            assert!(scores[1][3] > scores[1][0], "motion alone still counts");
+            let flat = highlight_scores(&[vec![-20.0; 3]], &[vec![5.0; 3]]);
+            assert_eq!(flat, vec![vec![0.0; 3]]);
+        }
+
+        #[test]
+        fn too_little_material_uses_all_of_it_with_cuts() {
+            let plan = plan_montage(&flat(&[3.0, 4.0]), 30, preset(Style::Chill));
+            assert_eq!(plan.overlap_frames, 0);
+            assert_eq!(plan.output_frames(), 210);
+        }
+    }
+}
