@@ -83,6 +83,12 @@ impl ApiError {
     }
 }
 
+impl From<storage::StoreError> for ApiError {
+    fn from(err: storage::StoreError) -> Self {
+        ServiceError::from(err).into()
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         Self {
@@ -147,3 +153,17 @@ impl ResponseError for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The success envelope: `{"success": true, "data": …}`.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub data: T,
+}
+
+pub fn ok<T: Serialize>(data: T) -> Envelope<T> {
+    Envelope {
+        success: true,
+        data,
+    }
+}

@@ -1,7 +1,9 @@
-//! The HTTP API: thin handlers over the services in `shared`.
+//! The HTTP API: thin handlers over the services of the domain crates.
 
 pub mod error;
+pub mod hub;
 pub mod middleware;
+pub mod monitor;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;

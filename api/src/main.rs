@@ -34,6 +34,8 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::build(config).await.context("could not start")?;
     let listener = TcpListener::bind(&address).with_context(|| format!("cannot bind {address}"))?;
     tracing::info!(%address, "API listening");
+    let tasks = state.tasks.clone();
     startup::run(listener, state)?.await?;
+    tasks.shutdown().await;
     Ok(())
 }

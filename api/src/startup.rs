@@ -13,14 +13,17 @@ use engine::events::{JobEvents, WsTickets};
 use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
 use engine::queue;
+use engine::tasks::BackgroundTasks;
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
 
 use crate::{
+    hub::EventHub,
     middleware::{idle_body_timeout, request_context},
+    monitor::{HealthMonitor, HealthProbe},
     rate_limit::rate_limit,
-    routes::{self, health::HealthMonitor, live::EventHub},
+    routes::{self, docs::ApiDocument},
     state::AppState,
 };
 
@@ -44,23 +47,30 @@ impl AppState {
             events.clone(),
             &config,
         );
-        tokio::spawn(relay.run(dispatch.clone()));
+        let tasks = BackgroundTasks::new();
+        relay.spawn_on(&tasks, dispatch.clone());
         let limiter = RateLimiter::new(redis.clone(), &config.queue_name);
         let workers = WorkerRegistry::new(redis.clone(), &config.queue_name);
-        let health = HealthMonitor::start(
-            db.clone(),
-            workers.clone(),
-            storage.clone(),
-            config.worker_stale_after(),
-        )
-        .await;
+        let probe = HealthProbe {
+            db: db.clone(),
+            workers: workers.clone(),
+            storage: storage.clone(),
+            stale_after: config.worker_stale_after(),
+        };
+        let health = HealthMonitor::start(&tasks, probe).await;
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
             limiter,
             health,
             billing: BillingService::new(db.clone(), config.billing.clone())?,
             jobs: JobService::new(db.clone()),
-            hub: EventHub::start(config.redis_url.clone(), events.clone(), &config.http),
+            hub: EventHub::start(
+                &tasks,
+                config.redis_url.clone(),
+                events.clone(),
+                &config.http,
+            ),
+            tasks,
             events,
             tickets: WsTickets::new(redis.clone(), &config.queue_name),
             workers,
@@ -77,15 +87,16 @@ pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let http = state.config.http.clone();
     let state = web::Data::new(state);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let routes_http = http.clone();
+    let table = Arc::new(routes::table(&http));
+    let document = web::Data::new(ApiDocument::new(&table));
     let server = HttpServer::new(move || {
-        let http = &routes_http;
         App::new()
             .app_data(state.clone())
+            .app_data(document.clone())
             .wrap(from_fn(idle_body_timeout))
             .wrap(from_fn(rate_limit))
             .wrap(from_fn(request_context))
-            .configure(routes::configure(http))
+            .configure(routes::configure(&table))
     })
     .workers(threads)
     // actix counts connections per server thread.

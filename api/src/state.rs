@@ -12,15 +12,13 @@ use domain::identity::AuthUser;
 use engine::events::{JobEvents, WsTickets};
 use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
+use engine::tasks::BackgroundTasks;
 use futures::future::{ready, Ready};
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
 
-use crate::{
-    error::ApiError,
-    routes::{health::HealthMonitor, live::EventHub},
-};
+use crate::{error::ApiError, hub::EventHub, monitor::HealthMonitor};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +34,8 @@ pub struct AppState {
     pub tickets: WsTickets,
     pub limiter: RateLimiter,
     pub health: HealthMonitor,
+    /// This instance's background work (relay, event hub, health probe).
+    pub tasks: BackgroundTasks,
     /// Wakes this instance's relay, which pushes new jobs to the queue.
     pub dispatch: Arc<Notify>,
 }

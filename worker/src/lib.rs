@@ -10,12 +10,14 @@ use apalis::prelude::*;
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use db::Db;
+use domain::error::ServiceError;
 use engine::callbacks::CallbackSender;
 use engine::dispatch::Relay;
 use engine::events::JobEvents;
 use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
 use engine::queue;
+use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
 use settings::Config;
 use storage::Storage;
 use tokio::sync::{watch, Notify};
@@ -83,41 +85,32 @@ pub async fn run(
         },
     });
 
-    let heartbeat = {
-        let (registry, name, interval) = (
-            registry.clone(),
-            name.clone(),
-            config.render.heartbeat_interval,
-        );
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            loop {
-                ticker.tick().await;
-                if let Err(err) = registry.beat(&name).await {
-                    tracing::warn!(error = %err, "heartbeat failed");
-                }
-            }
-        })
-    };
-
-    let relay = tokio::spawn(
-        Relay::new(
-            db.clone(),
-            queue::JobQueue::new(redis.clone(), &config),
-            events,
-            &config,
-        )
-        .run(dispatch),
+    let tasks = BackgroundTasks::new();
+    tasks.spawn(
+        Heartbeat {
+            registry: registry.clone(),
+            name: name.clone(),
+        },
+        Schedule::every(config.render.heartbeat_interval),
     );
-    let callbacks = tokio::spawn(CallbackSender::new(db.clone(), config.callbacks.clone())?.run());
+    Relay::new(
+        db.clone(),
+        queue::JobQueue::new(redis.clone(), &config),
+        events,
+        &config,
+    )
+    .spawn_on(&tasks, dispatch);
+    CallbackSender::new(db.clone(), config.callbacks.clone())?.spawn_on(&tasks);
     let backend =
         RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
-    let housekeeping = tokio::spawn(housekeeping(
-        backend.clone(),
-        context.clone(),
-        config.render.queue_vacuum_interval,
-        config.render.input_retention,
-    ));
+    tasks.spawn(
+        Housekeeping {
+            queue: backend.clone(),
+            context: context.clone(),
+            retention: config.render.input_retention,
+        },
+        Schedule::every(config.render.queue_vacuum_interval),
+    );
     // Without a wake-up, an idle worker looks for new jobs only on its heartbeat, so a job
     // would wait up to WORKER_HEARTBEAT_SECS to start.
     let worker = WorkerBuilder::new(name.clone())
@@ -141,41 +134,52 @@ pub async fn run(
             Ok::<(), std::io::Error>(())
         })
         .await;
-    heartbeat.abort();
-    housekeeping.abort();
-    relay.abort();
-    callbacks.abort();
+    tasks.shutdown().await;
     let _ = registry.leave(&name).await;
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");
     result.map_err(|e| anyhow::anyhow!("worker failed: {e}"))
 }
 
+/// Marks this worker alive in Redis.
+struct Heartbeat {
+    registry: WorkerRegistry,
+    name: String,
+}
+
+impl BackgroundTask for Heartbeat {
+    const NAME: &'static str = "heartbeat";
+
+    async fn run(&mut self) -> Result<Pass, ServiceError> {
+        self.registry.beat(&self.name).await.map(|()| Pass::Idle)
+    }
+}
+
 /// Periodic clean-up: finished queue entries (PostgreSQL keeps every job's state, so they
 /// only make Redis grow) and uploaded clips of jobs that ended longer than `retention` ago.
-async fn housekeeping(
-    mut queue: RedisStorage<queue::RenderJob>,
+struct Housekeeping {
+    queue: RedisStorage<queue::RenderJob>,
     context: Arc<WorkerContext>,
-    every: std::time::Duration,
     retention: std::time::Duration,
-) {
-    const PURGE_BATCH: i64 = 50;
-    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    let mut ticker = tokio::time::interval(every);
-    loop {
-        ticker.tick().await;
-        match queue.vacuum().await {
+}
+
+impl BackgroundTask for Housekeeping {
+    const NAME: &'static str = "housekeeping";
+
+    async fn run(&mut self) -> Result<Pass, ServiceError> {
+        const PURGE_BATCH: i64 = 50;
+        let retention = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        match self.queue.vacuum().await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "vacuumed finished queue entries"),
             Err(err) => tracing::warn!(error = %err, "queue vacuum failed"),
         }
-        let purged = context
-            .jobs
-            .take_inputs_to_purge(retention, PURGE_BATCH)
-            .await;
-        delete_taken(&context, purged, Purge::Clips).await;
-        let expired = context.jobs.take_outputs_to_expire(PURGE_BATCH).await;
-        delete_taken(&context, expired, Purge::Outputs).await;
+        let jobs = &self.context.jobs;
+        let purged = jobs.take_inputs_to_purge(retention, PURGE_BATCH).await;
+        delete_taken(&self.context, purged, Purge::Clips).await;
+        let expired = jobs.take_outputs_to_expire(PURGE_BATCH).await;
+        delete_taken(&self.context, expired, Purge::Outputs).await;
+        Ok(Pass::Idle)
     }
 }
 

@@ -15,8 +15,9 @@ use engine::jobs::JobService;
 use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
 use engine::queue::RenderJob;
 use settings::{ClipLimits, EngineConfig};
-use storage::Storage;
+use storage::{Storage, StoreError};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
@@ -69,11 +70,20 @@ impl Stop {
 
 /// Renews the job's lease once a second and raises `stop` when the owner cancels the job,
 /// it runs out of time, the lease is lost, or the worker's shutdown grace period ends.
-async fn watch_job(ctx: Arc<WorkerContext>, job_id: Uuid, lease: LeaseToken, stop: Arc<Stop>) {
+async fn watch_job(
+    ctx: Arc<WorkerContext>,
+    job_id: Uuid,
+    lease: LeaseToken,
+    stop: Arc<Stop>,
+    attempt_over: CancellationToken,
+) {
     let deadline = tokio::time::Instant::now() + ctx.job_timeout;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            () = attempt_over.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
         if tokio::time::Instant::now() >= deadline {
             return stop.request(StopReason::TimedOut);
         }
@@ -143,20 +153,22 @@ impl From<ServiceError> for JobFailure {
     }
 }
 
-/// A clip gone from storage (deleted with its job, or purged) will not come back: that is
-/// permanent, unlike a storage outage.
-fn missing_clip(err: ServiceError, input: &JobInputRow) -> JobFailure {
-    if err.code == ErrorCode::ResourceNotFound {
-        JobFailure::new(
-            FailureCode::InfrastructureError,
-            format!(
-                "Clip {} ({}) is no longer stored",
-                input.position + 1,
-                input.label
-            ),
-        )
-    } else {
-        err.into()
+/// A storage failure: an outage is worth another attempt; anything else (a clip deleted
+/// with its job or purged, a local disk error) is not.
+impl From<StoreError> for JobFailure {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "storage step failed");
+        Self {
+            code: FailureCode::InfrastructureError,
+            transient: err.is_transient(),
+            message: match err {
+                StoreError::NotFound(_) => "A clip of this job is no longer stored".to_owned(),
+                StoreError::Unavailable(_) => "Storage is unavailable".to_owned(),
+                StoreError::File(_) | StoreError::Invalid(_) => {
+                    "The worker could not handle a stored file".to_owned()
+                }
+            },
+        }
     }
 }
 
@@ -213,14 +225,22 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
     ctx.dispatch.notify_one();
     let scratch = ctx.scratch_dir.join(job.id.to_string());
     let stop = Arc::new(Stop::default());
-    let watcher = tokio::spawn(watch_job(ctx.clone(), job.id, lease, stop.clone()));
+    let attempt_over = CancellationToken::new();
+    let watcher = tokio::spawn(watch_job(
+        ctx.clone(),
+        job.id,
+        lease,
+        stop.clone(),
+        attempt_over.clone(),
+    ));
     let attempt = Attempt {
         ctx: &ctx,
         job: &job,
         lease,
     };
     let result = attempt.run(&inputs, &scratch, &stop).await;
-    watcher.abort();
+    attempt_over.cancel();
+    let _ = watcher.await;
     if let Err(err) = tokio::fs::remove_dir_all(&scratch).await {
         tracing::warn!(error = %err, path = %scratch.display(), "could not remove scratch directory");
     }
@@ -313,10 +333,7 @@ impl Attempt<'_> {
         let mut clips = Vec::with_capacity(inputs.len());
         for input in inputs {
             let path = scratch.join(format!("input-{:02}", input.position));
-            ctx.storage
-                .download_to(&input.storage_key, &path)
-                .await
-                .map_err(|err| missing_clip(err, input))?;
+            ctx.storage.download_to(&input.storage_key, &path).await?;
             clips.push(ClipInput {
                 path,
                 label: input.label.clone(),

@@ -9,11 +9,26 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::routes::table::Area;
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     rate_limit::ClientAddress,
     state::{AppState, Caller},
 };
+
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(register, login, refresh, logout, me))]
+struct AuthApi;
+
+pub fn area() -> Area {
+    Area::new(<AuthApi as utoipa::OpenApi>::openapi())
+        .handle("register", register)
+        .handle("login", login)
+        .handle("refresh", refresh)
+        .handle("logout", logout)
+        .handle("me", me)
+}
 
 #[derive(Deserialize, ToSchema)]
 pub struct Credentials {

@@ -3,12 +3,31 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use billing::{PlanView, SubscriptionView};
 use serde::{Deserialize, Serialize};
+use settings::HttpConfig;
 use utoipa::ToSchema;
 
+use crate::routes::table::Area;
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},
 };
+
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_plans, subscription, checkout, webhook))]
+struct BillingApi;
+
+pub fn area(http: &HttpConfig) -> Area {
+    let webhook_max_bytes = http.webhook_max_bytes;
+    Area::new(<BillingApi as utoipa::OpenApi>::openapi())
+        .handle("list_plans", list_plans)
+        .handle("subscription", subscription)
+        .handle("checkout", checkout)
+        .handle("webhook", webhook)
+        .resource("webhook", move |resource| {
+            resource.app_data(web::PayloadConfig::new(webhook_max_bytes))
+        })
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct PlanList {

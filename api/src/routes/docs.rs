@@ -9,12 +9,26 @@ use utoipa::{
     Modify, OpenApi,
 };
 
+use crate::routes::table::Area;
 use crate::{
     error::{self, ApiError, ApiResult},
-    routes,
+    routes::table::RouteTable,
     state::AppState,
 };
 
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(openapi_json, docs_page, docs_asset))]
+struct DocsApi;
+
+pub fn area() -> Area {
+    Area::new(<DocsApi as utoipa::OpenApi>::openapi())
+        .handle("openapi_json", openapi_json)
+        .handle("docs_page", docs_page)
+        .handle("docs_asset", docs_asset)
+}
+
+/// What the document says besides its paths, which each area brings.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -29,37 +43,28 @@ use crate::{
             `X-RateLimit-Reset` (Unix seconds); a refusal is 429 `RATE_LIMIT_EXCEEDED` with `Retry-After`.",
         version = "2.0.0"
     ),
-    paths(
-        routes::health::health,
-        routes::auth::register,
-        routes::auth::login,
-        routes::auth::refresh,
-        routes::auth::logout,
-        routes::auth::me,
-        routes::jobs::create_job,
-        routes::jobs::list_jobs,
-        routes::jobs::get_job,
-        routes::jobs::download,
-        routes::jobs::poster,
-        routes::jobs::cancel_job,
-        routes::jobs::delete_job,
-        routes::styles::list_styles,
-        routes::styles::get_style,
-        routes::billing::list_plans,
-        routes::billing::subscription,
-        routes::billing::checkout,
-        routes::billing::webhook,
-        routes::live::connect,
-        routes::live::issue_ticket,
-        openapi_json,
-        docs_page,
-        docs_asset,
-    ),
     components(schemas(error::ErrorEnvelope, domain::error::ErrorCode, engine::events::JobEvent)),
-    modifiers(&BearerAuth, &CommonResponses),
     tags((name = "auth"), (name = "jobs"), (name = "styles"), (name = "live"), (name = "billing"), (name = "system"))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+/// The OpenAPI document of what this service serves, serialised once at start-up.
+#[derive(Clone)]
+pub struct ApiDocument(pub web::Bytes);
+
+impl ApiDocument {
+    pub fn new(table: &RouteTable) -> Self {
+        let mut doc = table.document(ApiDoc::openapi());
+        // The areas' paths arrive after the derive ran its modifiers.
+        BearerAuth.modify(&mut doc);
+        CommonResponses.modify(&mut doc);
+        Self(
+            serde_json::to_vec(&doc)
+                .expect("the document serialises")
+                .into(),
+        )
+    }
+}
 
 struct BearerAuth;
 
@@ -135,8 +140,10 @@ fn envelope_response(description: &str) -> RefOr<Response> {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "OpenAPI 3.1 document")))]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn openapi_json(doc: web::Data<ApiDocument>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
 }
 
 /// Interactive documentation: Swagger UI, served from this service (no CDN).

@@ -12,24 +12,29 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::routes::table::Area;
 use crate::{
-    error::{ApiResult, ErrorEnvelope},
+    error::{ok, ApiResult, Envelope, ErrorEnvelope},
     state::{AppState, Caller},
     upload::{drain, Upload, UploadLimits},
 };
 
-/// The success envelope of the jobs API.
-#[derive(Serialize, ToSchema)]
-pub struct Envelope<T> {
-    pub success: bool,
-    pub data: T,
-}
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_job, list_jobs, get_job, download, poster, cancel_job, delete_job
+))]
+struct JobsApi;
 
-fn ok<T: Serialize>(data: T) -> Envelope<T> {
-    Envelope {
-        success: true,
-        data,
-    }
+pub fn area() -> Area {
+    Area::new(<JobsApi as utoipa::OpenApi>::openapi())
+        .handle("create_job", create_job)
+        .handle("list_jobs", list_jobs)
+        .handle("get_job", get_job)
+        .handle("download", download)
+        .handle("poster", poster)
+        .handle("cancel_job", cancel_job)
+        .handle("delete_job", delete_job)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,29 +1,34 @@
 //! `/ws`: live job events over WebSocket. Each API instance holds one Redis pattern
 //! subscription (the [`EventHub`]) and hands every session only its own user's events.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
-use domain::error::{ErrorCode, ServiceError};
+use domain::error::ServiceError;
 use domain::identity::AuthUser;
 use engine::events::{JobEvents, WS_TICKET_TTL};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use settings::HttpConfig;
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
+use crate::routes::table::Area;
 use crate::{
-    error::{ApiError, ApiResult, ErrorEnvelope},
-    routes::jobs::Envelope,
+    error::{ApiError, ApiResult, Envelope, ErrorEnvelope},
+    hub::{Routed, SessionSlot},
     state::{AppState, Caller},
 };
+
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(connect, issue_ticket))]
+struct LiveApi;
+
+pub fn area() -> Area {
+    Area::new(<LiveApi as utoipa::OpenApi>::openapi())
+        .handle("connect", connect)
+        .handle("issue_ticket", issue_ticket)
+}
 
 /// The server pings this often; a client that has sent nothing (pongs included) for
 /// [`SILENCE_LIMIT`] is disconnected with close code 4000.
@@ -35,106 +40,6 @@ const CLOSE_UNRESPONSIVE: u16 = 4000;
 const CLOSE_EXPIRED: u16 = 4001;
 /// Close code: the user logged out of the session the token belongs to.
 const CLOSE_LOGGED_OUT: u16 = 4002;
-
-/// One event on its way to the sessions of `user`.
-type Routed = Arc<(Uuid, String)>;
-
-/// Relays job events from Redis to this instance's WebSocket sessions, and caps how many
-/// sessions it holds: per user and in all.
-#[derive(Clone)]
-pub struct EventHub {
-    sender: broadcast::Sender<Routed>,
-    sessions: Arc<Mutex<HashMap<Uuid, usize>>>,
-    per_user: usize,
-    total: usize,
-}
-
-/// A place among the hub's sessions, given back when dropped.
-pub struct SessionSlot {
-    sessions: Arc<Mutex<HashMap<Uuid, usize>>>,
-    user: Uuid,
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let mut sessions = self.sessions.lock().expect("not poisoned");
-        if let Some(count) = sessions.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                sessions.remove(&self.user);
-            }
-        }
-    }
-}
-
-impl EventHub {
-    /// Subscribes in the background, reconnecting whenever the subscription drops.
-    pub fn start(redis_url: String, events: JobEvents, limits: &HttpConfig) -> Self {
-        let (sender, _) = broadcast::channel(1024);
-        let hub = Self {
-            sender,
-            sessions: Default::default(),
-            per_user: limits.ws_per_user,
-            total: limits.ws_total,
-        };
-        let forward = hub.sender.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(err) = forward_events(&redis_url, &events, &forward).await {
-                    tracing::warn!(error = %err, "job event subscription lost; resubscribing");
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-        hub
-    }
-}
-
-impl EventHub {
-    /// A session slot for `user`, unless the user or this instance is at its cap.
-    fn admit(&self, user: Uuid) -> Result<SessionSlot, ServiceError> {
-        let mut sessions = self.sessions.lock().expect("not poisoned");
-        let open: usize = sessions.values().sum();
-        let mine = sessions.get(&user).copied().unwrap_or(0);
-        if mine >= self.per_user || open >= self.total {
-            let why = if mine >= self.per_user {
-                format!("at most {} live connections per account", self.per_user)
-            } else {
-                "this server holds all the live connections it can".to_owned()
-            };
-            return Err(ServiceError::new(
-                ErrorCode::RateLimitExceeded,
-                format!("Too many WebSocket sessions: {why}"),
-            )
-            .with_data(serde_json::json!({ "retry_after": 5 })));
-        }
-        *sessions.entry(user).or_default() += 1;
-        Ok(SessionSlot {
-            sessions: self.sessions.clone(),
-            user,
-        })
-    }
-}
-
-async fn forward_events(
-    redis_url: &str,
-    events: &JobEvents,
-    sender: &broadcast::Sender<Routed>,
-) -> redis::RedisResult<()> {
-    let mut pubsub = redis::Client::open(redis_url)?.get_async_pubsub().await?;
-    pubsub.psubscribe(events.pattern()).await?;
-    let mut messages = pubsub.on_message();
-    while let Some(message) = messages.next().await {
-        let Some(user) = events.owner_of(message.get_channel_name()) else {
-            continue;
-        };
-        if let Ok(payload) = message.get_payload::<String>() {
-            // No session listening is fine.
-            let _ = sender.send(Arc::new((user, payload)));
-        }
-    }
-    Ok(())
-}
 
 #[derive(Deserialize, IntoParams)]
 pub struct WsCredentials {

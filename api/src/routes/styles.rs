@@ -8,6 +8,18 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiResult, ErrorEnvelope};
+use crate::routes::table::Area;
+
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_styles, get_style))]
+struct StylesApi;
+
+pub fn area() -> Area {
+    Area::new(<StylesApi as utoipa::OpenApi>::openapi())
+        .handle("list_styles", list_styles)
+        .handle("get_style", get_style)
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct StyleList {

@@ -17,12 +17,23 @@ use db::Db;
 use domain::error::{ServiceError, ServiceResult};
 use domain::jobs::{FailureCode, JobStatus, OutputFormat};
 use domain::signing;
+
+use crate::tasks::{BackgroundTasks, Pass, Schedule, Task};
 use settings::CallbackConfig;
 
 /// Deliveries a sender takes per pass.
 const BATCH: i64 = 20;
 /// How long a taken delivery stays reserved for its sender, so two never send it at once.
 const RESERVATION: chrono::Duration = chrono::Duration::minutes(2);
+
+impl Task for CallbackSender {
+    const NAME: &'static str = "callbacks";
+
+    async fn run(&mut self) -> ServiceResult<Pass> {
+        let sent = self.send_due().await?;
+        Ok(if sent > 0 { Pass::More } else { Pass::Idle })
+    }
+}
 
 /// The body of a callback.
 #[derive(Debug, Serialize)]
@@ -114,16 +125,10 @@ impl CallbackSender {
         Ok(Self { db, client, config })
     }
 
-    /// Sends due deliveries until the task is dropped.
-    pub async fn run(self) {
-        loop {
-            match self.send_due().await {
-                Ok(sent) if sent > 0 => continue,
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "could not send job callbacks"),
-            }
-            tokio::time::sleep(self.config.poll_interval).await;
-        }
+    /// Sends due deliveries on `tasks`, every `poll_interval` or at once while more are due.
+    pub fn spawn_on(self, tasks: &BackgroundTasks) {
+        let every = self.config.poll_interval;
+        tasks.spawn(self, Schedule::every(every));
     }
 
     /// Sends every delivery due now, a bounded number at once; returns how many were

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::events::JobEvents;
 use crate::jobs::JobService;
 use crate::queue::{JobQueue, RenderJob};
+use crate::tasks::{BackgroundTasks, Pass, Schedule, Task};
 use db::schema::jobs;
 use db::Db;
 use domain::error::ServiceResult;
@@ -188,23 +189,41 @@ impl Relay {
             .await
     }
 
-    /// Runs passes until the task is dropped: at once when `wake` is notified (a job was
-    /// created), otherwise every `relay_interval`; reconciles every `reconcile_interval`.
-    pub async fn run(self, wake: Arc<Notify>) {
-        let mut reconcile = tokio::time::interval(self.config.reconcile_interval);
-        loop {
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(self.config.relay_interval) => {}
-                _ = reconcile.tick() => {
-                    if let Err(err) = self.reconcile().await {
-                        tracing::warn!(error = %err, "reconcile pass failed");
-                    }
-                }
-            }
-            if let Err(err) = self.dispatch_due().await {
-                tracing::warn!(error = %err, "dispatch pass failed; jobs stay in PostgreSQL until the next");
-            }
-        }
+    /// Runs the relay on `tasks`: a dispatch pass at once when `wake` is notified (a job was
+    /// created or a slot freed), otherwise every `relay_interval`; a reconcile pass every
+    /// `reconcile_interval`.
+    pub fn spawn_on(self, tasks: &BackgroundTasks, wake: Arc<Notify>) {
+        let (relay_every, reconcile_every) =
+            (self.config.relay_interval, self.config.reconcile_interval);
+        tasks.spawn(
+            DispatchPass(self.clone()),
+            Schedule::every(relay_every).woken_by(wake),
+        );
+        tasks.spawn(ReconcilePass(self), Schedule::every(reconcile_every));
+    }
+}
+
+struct DispatchPass(Relay);
+
+impl Task for DispatchPass {
+    const NAME: &'static str = "relay";
+
+    async fn run(&mut self) -> ServiceResult<Pass> {
+        let pushed = self.0.dispatch_due().await?;
+        Ok(if pushed as i64 >= BATCH {
+            Pass::More
+        } else {
+            Pass::Idle
+        })
+    }
+}
+
+struct ReconcilePass(Relay);
+
+impl Task for ReconcilePass {
+    const NAME: &'static str = "reconcile";
+
+    async fn run(&mut self) -> ServiceResult<Pass> {
+        self.0.reconcile().await.map(|_| Pass::Idle)
     }
 }

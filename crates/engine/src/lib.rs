@@ -9,3 +9,4 @@ pub mod heartbeat;
 pub mod jobs;
 pub mod lifecycle;
 pub mod queue;
+pub mod tasks;

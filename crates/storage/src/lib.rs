@@ -16,11 +16,48 @@ use aws_sdk_s3::{
 use bytes::{Bytes, BytesMut};
 use tokio::{io::AsyncWriteExt, task::JoinSet};
 
-use domain::error::{ServiceError, ServiceResult};
+use domain::error::ServiceError;
 use settings::S3Config;
 
-fn storage_error(err: impl std::error::Error + Send + Sync + 'static) -> ServiceError {
-    ServiceError::unavailable("storage", DisplayErrorContext(err).to_string())
+/// What can go wrong with stored objects. Only [`StoreError::Unavailable`] is worth another
+/// attempt later.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("stored object {0} does not exist")]
+    NotFound(String),
+    /// The storage server could not be reached, or failed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A local file could not be read or written.
+    #[error("local file: {0}")]
+    File(#[from] std::io::Error),
+    /// A request this client should never have built.
+    #[error("invalid storage request: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// The one place a storage failure becomes a service error (and so an HTTP status).
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(key) => ServiceError::not_found(&format!("Stored object {key}")),
+            StoreError::Unavailable(why) => ServiceError::unavailable("storage", why),
+            other => ServiceError::internal(other),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
 #[derive(Clone)]
@@ -58,7 +95,7 @@ impl Storage {
     }
 
     /// Creates the bucket unless it exists.
-    pub async fn ensure_bucket(&self) -> ServiceResult<()> {
+    pub async fn ensure_bucket(&self) -> StoreResult<()> {
         if self
             .client
             .head_bucket()
@@ -74,18 +111,18 @@ impl Storage {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(storage_error)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
     /// Whether the bucket answers, for health checks.
-    pub async fn check(&self) -> ServiceResult<()> {
+    pub async fn check(&self) -> StoreResult<()> {
         self.client
             .head_bucket()
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(storage_error)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -106,10 +143,10 @@ impl Storage {
         }
     }
 
-    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> ServiceResult<()> {
+    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> StoreResult<()> {
         let body = ByteStream::from_path(path)
             .await
-            .map_err(ServiceError::internal)?;
+            .map_err(|e| StoreError::File(std::io::Error::other(e)))?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -118,11 +155,11 @@ impl Storage {
             .body(body)
             .send()
             .await
-            .map_err(storage_error)?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
-    pub async fn download_to(&self, key: &str, path: &Path) -> ServiceResult<u64> {
+    pub async fn download_to(&self, key: &str, path: &Path) -> StoreResult<u64> {
         let object = self
             .client
             .get_object()
@@ -133,26 +170,25 @@ impl Storage {
             .map_err(|err| {
                 // A missing object is permanent; only an outage is worth another attempt.
                 if err.as_service_error().is_some_and(|e| e.is_no_such_key()) {
-                    ServiceError::not_found(&format!("Stored object {key}"))
+                    StoreError::NotFound(key.to_owned())
                 } else {
-                    storage_error(err)
+                    unavailable(err)
                 }
             })?;
         let mut reader = object.body.into_async_read();
-        let mut file = tokio::fs::File::create(path)
-            .await
-            .map_err(ServiceError::internal)?;
+        let mut file = tokio::fs::File::create(path).await?;
+        // Reading the body fails with the connection, writing with the disk.
         let copied = tokio::io::copy(&mut reader, &mut file)
             .await
-            .map_err(|e| ServiceError::unavailable("storage", e))?;
-        file.flush().await.map_err(ServiceError::internal)?;
+            .map_err(unavailable)?;
+        file.flush().await?;
         Ok(copied)
     }
 
     /// A time-limited GET URL; `filename` becomes the download's suggested name.
-    pub async fn presign_get(&self, key: &str, filename: &str) -> ServiceResult<String> {
-        let presigning =
-            PresigningConfig::expires_in(self.presign_ttl).map_err(ServiceError::internal)?;
+    pub async fn presign_get(&self, key: &str, filename: &str) -> StoreResult<String> {
+        let presigning = PresigningConfig::expires_in(self.presign_ttl)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let request = self
             .client
             .get_object()
@@ -161,12 +197,12 @@ impl Storage {
             .response_content_disposition(format!("attachment; filename=\"{filename}\""))
             .presigned(presigning)
             .await
-            .map_err(storage_error)?;
+            .map_err(unavailable)?;
         Ok(request.uri().to_owned())
     }
 
     /// Deletes objects; missing ones are not an error.
-    pub async fn delete(&self, keys: &[String]) -> ServiceResult<()> {
+    pub async fn delete(&self, keys: &[String]) -> StoreResult<()> {
         for key in keys {
             self.client
                 .delete_object()
@@ -174,13 +210,13 @@ impl Storage {
                 .key(key)
                 .send()
                 .await
-                .map_err(storage_error)?;
+                .map_err(unavailable)?;
         }
         Ok(())
     }
 
     /// Keys that start with `prefix` (at most 1 000).
-    pub async fn keys_under(&self, prefix: &str) -> ServiceResult<Vec<String>> {
+    pub async fn keys_under(&self, prefix: &str) -> StoreResult<Vec<String>> {
         let listing = self
             .client
             .list_objects_v2()
@@ -188,7 +224,7 @@ impl Storage {
             .prefix(prefix)
             .send()
             .await
-            .map_err(storage_error)?;
+            .map_err(unavailable)?;
         Ok(listing
             .contents()
             .iter()
@@ -206,7 +242,7 @@ pub struct ObjectWriter {
     concurrency: usize,
     buffer: BytesMut,
     upload_id: Option<String>,
-    in_flight: JoinSet<ServiceResult<CompletedPart>>,
+    in_flight: JoinSet<StoreResult<CompletedPart>>,
     parts: Vec<CompletedPart>,
     next_part: i32,
     written: u64,
@@ -217,7 +253,7 @@ impl ObjectWriter {
         self.written
     }
 
-    pub async fn write(&mut self, mut chunk: &[u8]) -> ServiceResult<()> {
+    pub async fn write(&mut self, mut chunk: &[u8]) -> StoreResult<()> {
         self.written += chunk.len() as u64;
         while !chunk.is_empty() {
             if self.buffer.capacity() == 0 {
@@ -236,7 +272,7 @@ impl ObjectWriter {
         Ok(())
     }
 
-    async fn send_part(&mut self, body: Bytes) -> ServiceResult<()> {
+    async fn send_part(&mut self, body: Bytes) -> StoreResult<()> {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
@@ -248,9 +284,9 @@ impl ObjectWriter {
                     .key(&self.key)
                     .send()
                     .await
-                    .map_err(storage_error)?;
+                    .map_err(unavailable)?;
                 let id = created.upload_id.ok_or_else(|| {
-                    ServiceError::unavailable("storage", "multipart upload without an id")
+                    StoreError::Unavailable("multipart upload without an id".into())
                 })?;
                 self.upload_id = Some(id.clone());
                 id
@@ -276,7 +312,7 @@ impl ObjectWriter {
                 .body(ByteStream::from(body))
                 .send()
                 .await
-                .map_err(storage_error)?;
+                .map_err(unavailable)?;
             Ok(CompletedPart::builder()
                 .set_e_tag(uploaded.e_tag)
                 .part_number(number)
@@ -285,15 +321,16 @@ impl ObjectWriter {
         Ok(())
     }
 
-    async fn collect_one(&mut self) -> ServiceResult<()> {
+    async fn collect_one(&mut self) -> StoreResult<()> {
         if let Some(joined) = self.in_flight.join_next().await {
-            self.parts.push(joined.map_err(ServiceError::internal)??);
+            self.parts
+                .push(joined.map_err(|e| StoreError::Invalid(e.to_string()))??);
         }
         Ok(())
     }
 
     /// Stores what was written; returns its size in bytes.
-    pub async fn finish(mut self) -> ServiceResult<u64> {
+    pub async fn finish(mut self) -> StoreResult<u64> {
         let Some(upload_id) = self.upload_id.clone() else {
             // Small enough for one request.
             let body = std::mem::take(&mut self.buffer).freeze();
@@ -305,7 +342,7 @@ impl ObjectWriter {
                 .body(ByteStream::from(body))
                 .send()
                 .await
-                .map_err(storage_error)?;
+                .map_err(unavailable)?;
             return Ok(self.written);
         };
         if !self.buffer.is_empty() {
@@ -330,7 +367,7 @@ impl ObjectWriter {
             )
             .send()
             .await
-            .map_err(storage_error)?;
+            .map_err(unavailable)?;
         Ok(self.written)
     }
 

@@ -1,0 +1,111 @@
+//! The health monitor: probes the dependencies every second in the background and keeps
+//! the latest answer, so `/health` answers at once and floods of it cost nothing.
+
+use std::{sync::Arc, time::Duration};
+
+use db::Db;
+use domain::error::ServiceError;
+use engine::heartbeat::WorkerRegistry;
+use engine::tasks::{BackgroundTasks, Pass, Schedule, Task};
+use serde::Serialize;
+use storage::Storage;
+use tokio::sync::watch;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `healthy` or `unhealthy`.
+    pub status: &'static str,
+    /// `connected` or `disconnected`.
+    pub database: &'static str,
+    /// `connected` or `disconnected`.
+    pub redis: &'static str,
+    /// `accessible` or `inaccessible`.
+    pub storage: &'static str,
+    /// `connected` while at least one worker's heartbeat is fresh, else `disconnected`.
+    pub worker: &'static str,
+    /// Workers with a fresh heartbeat.
+    pub workers: u64,
+}
+
+/// Every check runs at once and gives up after this long...
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// ...and the checks run this often, whoever asks: `/health` answers from the last run, so
+/// polling it costs the dependencies nothing, and a dependency going down shows within
+/// about two seconds.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+async fn within<T, E>(check: impl std::future::Future<Output = Result<T, E>>) -> Option<T> {
+    tokio::time::timeout(CHECK_TIMEOUT, check).await.ok()?.ok()
+}
+
+/// Probes the dependencies in the background and keeps the latest answer.
+#[derive(Clone)]
+pub struct HealthMonitor {
+    latest: watch::Receiver<Arc<Health>>,
+}
+
+impl HealthMonitor {
+    /// Runs the first probe before returning, so the first answer is a real one; then
+    /// probes every second on `tasks`.
+    pub async fn start(tasks: &BackgroundTasks, probe: HealthProbe) -> Self {
+        let (sender, latest) = watch::channel(Arc::new(probe.probe().await));
+        tasks.spawn(ProbeTask { probe, sender }, Schedule::every(CHECK_EVERY));
+        Self { latest }
+    }
+
+    pub fn current(&self) -> Arc<Health> {
+        self.latest.borrow().clone()
+    }
+}
+
+/// The dependencies a health probe checks.
+pub struct HealthProbe {
+    pub db: Db,
+    pub workers: WorkerRegistry,
+    pub storage: Storage,
+    /// A worker without a heartbeat this long is gone.
+    pub stale_after: Duration,
+}
+
+struct ProbeTask {
+    probe: HealthProbe,
+    sender: watch::Sender<Arc<Health>>,
+}
+
+impl Task for ProbeTask {
+    const NAME: &'static str = "health-probe";
+
+    async fn run(&mut self) -> Result<Pass, ServiceError> {
+        self.sender.send_replace(Arc::new(self.probe.probe().await));
+        Ok(Pass::Idle)
+    }
+}
+
+impl HealthProbe {
+    async fn probe(&self) -> Health {
+        let Self {
+            db,
+            workers,
+            storage,
+            stale_after,
+        } = self;
+        let (database, redis, storage, live) = tokio::join!(
+            within(db.ping()),
+            within(workers.ping()),
+            within(storage.check()),
+            within(workers.live_workers(*stale_after)),
+        );
+        let live = live.unwrap_or(0);
+        let healthy = database.is_some() && redis.is_some() && storage.is_some() && live > 0;
+        let state = |up: bool, yes: &'static str, no: &'static str| if up { yes } else { no };
+        Health {
+            status: state(healthy, "healthy", "unhealthy"),
+            database: state(database.is_some(), "connected", "disconnected"),
+            redis: state(redis.is_some(), "connected", "disconnected"),
+            storage: state(storage.is_some(), "accessible", "inaccessible"),
+            worker: state(live > 0, "connected", "disconnected"),
+            workers: live,
+        }
+    }
+}
