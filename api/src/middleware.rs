@@ -8,8 +8,11 @@ use actix_web::{
     middleware::Next,
     web, Error, HttpMessage,
 };
+use std::time::Instant;
+
 use futures::StreamExt;
-use tracing::Instrument;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
 use crate::{
     error::{code_of, envelope},
@@ -31,9 +34,10 @@ fn valid_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| id.to_owned())
 }
 
-/// Keeps a well-formed incoming `X-Request-ID` (or makes one), puts it on the response and
-/// on every log line of the request, and turns plain-text error responses from the
-/// framework (unknown route, wrong method, bad payload) into the error envelope.
+/// Keeps a well-formed incoming `X-Request-ID` (or makes one) and puts it on the response
+/// (the request's span, [`RequestSpan`], carries it on every log line), and turns plain-text
+/// error responses from the framework (unknown route, wrong method, bad payload) into the
+/// error envelope.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -44,27 +48,53 @@ pub async fn request_context(
         .and_then(valid_request_id)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
-    let started = std::time::Instant::now();
-    let response = async {
-        let response = next.call(req).await?.map_into_boxed_body();
-        Ok::<_, Error>(into_envelope(response))
-    }
-    .instrument(span.clone())
-    .await;
-    let mut response = response?;
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "request finished"
-        )
-    });
+    req.extensions_mut().insert(Started(Instant::now()));
+    let mut response = into_envelope(next.call(req).await?.map_into_boxed_body());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     secure(response.headers_mut());
     Ok(response)
+}
+
+/// When the request arrived, for its "request finished" line.
+#[derive(Clone, Copy)]
+struct Started(Instant);
+
+/// The span of one request for `tracing-actix-web`: our request id (the client's, when it
+/// sent a well-formed one; the library would always make its own), method, route and, once
+/// answered, status, with one "request finished" line.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %request.method(),
+            path = %request.path(),
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let Ok(response) = outcome else {
+            return DefaultRootSpanBuilder::on_request_end(span, outcome);
+        };
+        let status = response.status().as_u16();
+        span.record("status", status);
+        let elapsed_ms = response
+            .request()
+            .extensions()
+            .get::<Started>()
+            .map_or(0, |started| started.0.elapsed().as_millis() as u64);
+        span.in_scope(|| tracing::info!(status, elapsed_ms, "request finished"));
+    }
 }
 
 /// Headers every response carries: no MIME sniffing, no referrer leaks, no framing, and

@@ -17,10 +17,11 @@ use engine::tasks::BackgroundTasks;
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
+use tracing_actix_web::TracingLogger;
 
 use crate::{
     hub::EventHub,
-    middleware::{idle_body_timeout, request_context},
+    middleware::{idle_body_timeout, request_context, RequestSpan},
     monitor::{HealthMonitor, HealthProbe},
     rate_limit::rate_limit,
     routes::{self, docs::ApiDocument},
@@ -95,6 +96,7 @@ pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .app_data(document.clone())
             .wrap(from_fn(idle_body_timeout))
             .wrap(from_fn(rate_limit))
+            .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(from_fn(request_context))
             .configure(routes::configure(&table))
     })

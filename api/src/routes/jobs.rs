@@ -7,7 +7,8 @@ use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE};
 use engine::egress::check_callback_url;
-use engine::jobs::{Cancellation, Creation, JobDetails};
+use engine::jobs::JobDetails;
+use engine::lifecycle::{Cancellation, Creation};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -403,7 +404,7 @@ pub async fn delete_job(
     let keys = state.jobs.ended_job_keys(caller.0, job_id).await?;
     // Objects first: if storage fails, the job is still there to delete again.
     state.storage.delete(&keys).await?;
-    state.jobs.discard(job_id).await?;
+    state.jobs.discard(caller.0, job_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

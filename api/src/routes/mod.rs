@@ -1,3 +1,4 @@
+pub mod accounts;
 pub mod auth;
 pub mod billing;
 pub mod docs;
@@ -23,6 +24,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
     RouteTable::new(vec![
         health::area(),
         auth::area(),
+        accounts::area(),
         jobs::area(),
         styles::area(),
         billing::area(http),

@@ -2,15 +2,20 @@
 //! and entitlements that follow the plan in real jobs.
 
 use std::{
-    net::TcpListener,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use wiremock::{
+    matchers::{method, path},
+    Mock, MockServer, Request, ResponseTemplate,
+};
 
 use crate::{
     control::{clip, create, job},
@@ -39,81 +44,87 @@ impl Recorded {
     }
 }
 
-/// A local HTTP server answering the Stripe API calls this service makes, the way Stripe
-/// does, and recording them. `fail` makes it answer 500 like an outage.
-#[derive(Clone, Default)]
+/// A local Stripe (a `wiremock` server) answering the API calls this service makes the way
+/// Stripe does; anything else is a 404.
 struct StripeStandIn {
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    fail: Arc<Mutex<bool>>,
+    server: MockServer,
 }
 
-async fn answer(
-    request: HttpRequest,
-    body: web::Bytes,
-    stand_in: web::Data<StripeStandIn>,
-) -> HttpResponse {
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let recorded = Recorded {
-        method: request.method().to_string(),
-        path: request.path().to_owned(),
-        form,
-    };
-    let count = {
-        let mut requests = stand_in.requests.lock().unwrap();
-        requests.push(recorded.clone());
-        requests.len()
-    };
-    if *stand_in.fail.lock().unwrap() {
-        return HttpResponse::InternalServerError()
-            .json(json!({"error": {"type": "api_error", "message": "stand-in outage"}}));
-    }
-    let now = chrono::Utc::now().timestamp();
-    match (recorded.method.as_str(), recorded.path.as_str()) {
-        ("POST", "/v1/customers") => HttpResponse::Ok().json(json!({
-            "id": format!("cus_test_{count}"), "object": "customer", "created": now, "livemode": false,
-            "email": recorded.field("email"),
-        })),
-        ("POST", "/v1/checkout/sessions") => HttpResponse::Ok().json(json!({
-            "id": format!("cs_test_{count}"), "object": "checkout.session",
-            "automatic_tax": {"enabled": false}, "created": now, "custom_fields": [], "custom_text": {},
-            "expires_at": now + 86_400, "livemode": false, "mode": "subscription",
-            "payment_method_types": ["card"], "payment_status": "unpaid", "shipping_options": [],
-            "status": "open", "customer": recorded.field("customer"),
-            "url": format!("https://checkout.stripe.test/c/pay/cs_test_{count}"),
-        })),
-        _ => HttpResponse::NotFound().json(json!({"error": {"type": "invalid_request_error"}})),
-    }
+fn form_of(request: &Request) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(&request.body).unwrap_or_default()
+}
+
+fn field(form: &[(String, String)], name: &str) -> Option<String> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 impl StripeStandIn {
-    fn start() -> (Self, String) {
-        let stand_in = Self::default();
-        let data = web::Data::new(stand_in.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://127.0.0.1:{}/",
-            listener.local_addr().unwrap().port()
-        );
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(answer))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        (stand_in, url)
+    async fn start() -> Self {
+        let server = MockServer::start().await;
+        let created = Arc::new(AtomicUsize::new(0));
+        let next = move || created.fetch_add(1, Ordering::SeqCst) + 1;
+        let next_session = next.clone();
+        Mock::given(method("POST"))
+            .and(path("/v1/customers"))
+            .respond_with(move |request: &Request| {
+                let now = chrono::Utc::now().timestamp();
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "id": format!("cus_test_{}", next()), "object": "customer", "created": now,
+                    "livemode": false, "email": field(&form_of(request), "email"),
+                }))
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/checkout/sessions"))
+            .respond_with(move |request: &Request| {
+                let (now, count) = (chrono::Utc::now().timestamp(), next_session());
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "id": format!("cs_test_{count}"), "object": "checkout.session",
+                    "automatic_tax": {"enabled": false}, "created": now, "custom_fields": [],
+                    "custom_text": {}, "expires_at": now + 86_400, "livemode": false,
+                    "mode": "subscription", "payment_method_types": ["card"],
+                    "payment_status": "unpaid", "shipping_options": [], "status": "open",
+                    "customer": field(&form_of(request), "customer"),
+                    "url": format!("https://checkout.stripe.test/c/pay/cs_test_{count}"),
+                }))
+            })
+            .mount(&server)
+            .await;
+        Self { server }
     }
 
-    fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap().clone()
+    fn url(&self) -> String {
+        format!("{}/", self.server.uri())
+    }
+
+    /// Every later call fails the way a Stripe outage does.
+    async fn fail(&self) {
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(500).set_body_json(
+                json!({"error": {"type": "api_error", "message": "stand-in outage"}}),
+            ))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
+    async fn requests(&self) -> Vec<Recorded> {
+        let received = self.server.received_requests().await.unwrap_or_default();
+        received
+            .iter()
+            .map(|request| Recorded {
+                method: request.method.to_string(),
+                path: request.url.path().to_owned(),
+                form: form_of(request),
+            })
+            .collect()
     }
 }
 
 async fn spawn_billing_app(extra: &[(&str, &str)]) -> (TestApp, StripeStandIn) {
-    let (stand_in, url) = StripeStandIn::start();
+    let stand_in = StripeStandIn::start().await;
+    let url = stand_in.url();
     let mut settings = vec![
         ("STRIPE_API_BASE", url.as_str()),
         ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
@@ -283,7 +294,7 @@ async fn checkout_creates_a_subscription_session_and_reuses_the_customer() {
         "{url}"
     );
 
-    let requests = stripe.requests();
+    let requests = stripe.requests().await;
     assert_eq!(requests.len(), 2, "{requests:?}");
     let customer = &requests[0];
     assert_eq!(
@@ -322,7 +333,7 @@ async fn checkout_creates_a_subscription_session_and_reuses_the_customer() {
 
     // The same customer is reused.
     assert_eq!(checkout(&app, &user, "pro").await.status(), 200);
-    let requests = stripe.requests();
+    let requests = stripe.requests().await;
     assert_eq!(requests.len(), 3);
     assert_eq!(requests[2].path, "/v1/checkout/sessions");
     assert_eq!(requests[2].field("customer"), Some("cus_test_1"));
@@ -345,7 +356,7 @@ async fn checkout_creates_a_subscription_session_and_reuses_the_customer() {
         .unwrap();
     assert_error(anonymous, 401, "AUTHENTICATION_REQUIRED").await;
     assert_eq!(
-        stripe.requests().len(),
+        stripe.requests().await.len(),
         3,
         "refused checkouts never reach Stripe"
     );
@@ -369,7 +380,7 @@ async fn checkout_answers_502_when_stripe_fails_or_cannot_be_reached() {
 
     let (app, stripe) = spawn_billing_app(&[]).await;
     let user = app.user().await;
-    *stripe.fail.lock().unwrap() = true;
+    stripe.fail().await;
     assert_error(
         checkout(&app, &user, "pro").await,
         502,

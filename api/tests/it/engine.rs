@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
+use wiremock::{matchers::method, Mock, MockServer, Request, ResponseTemplate};
 
 use crate::{
     control::{clip, create, create_small, job, post},
@@ -434,58 +435,36 @@ async fn websocket_handshakes_without_valid_credentials_are_refused() {
     assert_error(unauthenticated_ticket, 401, "AUTHENTICATION_REQUIRED").await;
 }
 
-/// A request as the receiver got it: headers and body.
-type Received = (actix_web::http::header::HeaderMap, Vec<u8>);
-
-/// A callback receiver: records each request and answers the given statuses in turn (the
-/// last one from then on).
-#[derive(Clone)]
-struct Receiver {
-    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
-    statuses: std::sync::Arc<Vec<u16>>,
-}
-
-async fn receive(
-    request: actix_web::HttpRequest,
-    body: actix_web::web::Bytes,
-    receiver: actix_web::web::Data<Receiver>,
-) -> actix_web::HttpResponse {
-    let mut received = receiver.received.lock().unwrap();
-    received.push((request.headers().clone(), body.to_vec()));
-    let status = receiver.statuses[(received.len() - 1).min(receiver.statuses.len() - 1)];
-    actix_web::HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
-}
-
-impl Receiver {
-    fn start(statuses: Vec<u16>) -> (Self, String) {
-        let receiver = Self {
-            received: Default::default(),
-            statuses: std::sync::Arc::new(statuses),
-        };
-        let data = actix_web::web::Data::new(receiver.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://127.0.0.1:{}/hooks/montage?src=test",
-            listener.local_addr().unwrap().port()
-        );
-        let server = actix_web::HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(data.clone())
-                .default_service(actix_web::web::to(receive))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        (receiver, url)
+/// A callback receiver (a `wiremock` server) that answers the given statuses in turn, the
+/// last one from then on.
+async fn callback_receiver(statuses: &[u16]) -> (MockServer, String) {
+    let server = MockServer::start().await;
+    let (last, first) = statuses.split_last().expect("at least one status");
+    for status in first {
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(*status))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
     }
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(*last))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let url = format!("{}/hooks/montage?src=test", server.uri());
+    (server, url)
+}
+
+async fn received(server: &MockServer) -> Vec<Request> {
+    server.received_requests().await.unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_callback_reaches_the_callback_url_with_retries() {
     const SECRET: &str = "callback-secret-for-tests";
-    let (receiver, url) = Receiver::start(vec![500, 200]);
+    let (receiver, url) = callback_receiver(&[500, 200]).await;
     let mut app = spawn_app_with(&[
         ("CALLBACK_SIGNING_SECRET", SECRET),
         ("CALLBACK_RETRY_BASE_SECS", "1"),
@@ -521,14 +500,10 @@ async fn a_signed_callback_reaches_the_callback_url_with_retries() {
         .await;
     assert_eq!(view["status"], "SUCCESS", "{view}");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while receiver.received.lock().unwrap().len() < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the callback was not retried"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(30), "the callback retried", || async {
+        (received(&receiver).await.len() >= 2).then_some(())
+    })
+    .await;
     // A later job's callback arriving proves the sender had its chance to send the first
     // job's again.
     let later = create(
@@ -542,26 +517,31 @@ async fn a_signed_callback_reaches_the_callback_url_with_retries() {
         .send()
         .await
         .unwrap();
-    let delivered_to = |received: &[Received], job: &str| {
+    let delivered_to = |received: &[Request], job: &str| {
         received
             .iter()
-            .filter(|(headers, _)| headers.get("montage-delivery").is_some_and(|id| id == job))
+            .filter(|request| {
+                request
+                    .headers
+                    .get("montage-delivery")
+                    .is_some_and(|id| id == job)
+            })
             .count()
     };
     eventually(
         Duration::from_secs(30),
         "the later job's callback",
-        || async { (delivered_to(&receiver.received.lock().unwrap(), &later) == 1).then_some(()) },
+        || async { (delivered_to(&received(&receiver).await, &later) == 1).then_some(()) },
     )
     .await;
-    let received = receiver.received.lock().unwrap().clone();
+    let received = received(&receiver).await;
     assert_eq!(
         delivered_to(&received, &job_id),
         2,
         "delivered once after one failure, then left alone"
     );
-    let (headers, body) = &received[1];
-    assert_eq!(received[0].1, *body, "a retry sends the same body");
+    let (headers, body) = (&received[1].headers, &received[1].body);
+    assert_eq!(received[0].body, *body, "a retry sends the same body");
     let header = headers.get("montage-signature").unwrap().to_str().unwrap();
     let (timestamp, signature) = header
         .strip_prefix("t=")

@@ -2,6 +2,7 @@
 //! `scripts/test`. Each test gets its own database (cloned from a migrated template), its
 //! own queue namespace and its own bucket.
 
+mod accounts;
 mod auth;
 mod billing;
 mod control;

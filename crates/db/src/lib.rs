@@ -14,6 +14,8 @@ use domain::error::{ServiceError, ServiceResult};
 
 pub mod models;
 pub mod schema;
+#[cfg(feature = "scratch")]
+pub mod scratch;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 

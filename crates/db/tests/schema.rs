@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use diesel::{prelude::*, sql_query, sql_types::Text};
-use diesel_migrations::MigrationHarness;
 
 /// A table as a list of lines: `pk (a, b)`, `column -> Type`, `fk column -> table`.
 type Tables = BTreeMap<String, Vec<String>>;
@@ -117,32 +116,8 @@ fn from_schema_rs(text: &str) -> Tables {
 
 #[test]
 fn schema_rs_matches_the_migrations() {
-    let Ok(admin_url) = std::env::var("TEST_ADMIN_DATABASE_URL") else {
-        panic!(
-            "TEST_ADMIN_DATABASE_URL must name a PostgreSQL admin database (scripts/test sets it)"
-        );
-    };
-    let name = format!("schema_drift_{}", std::process::id());
-    let mut admin = PgConnection::establish(&admin_url).expect("admin connection");
-    sql_query(format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut admin)
-        .expect("drop");
-    sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("create");
-    let url = match admin_url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("TEST_ADMIN_DATABASE_URL has no database name"),
-    };
-    let migrated = {
-        let mut conn = PgConnection::establish(&url).expect("test database");
-        conn.run_pending_migrations(db::MIGRATIONS)
-            .expect("migrations run");
-        from_catalog(&mut conn)
-    };
-    sql_query(format!("DROP DATABASE {name}"))
-        .execute(&mut admin)
-        .expect("drop");
+    let scratch = db::scratch::ScratchDatabase::create("schema_drift");
+    let migrated = from_catalog(&mut scratch.connect());
 
     let declared = from_schema_rs(include_str!("../src/schema.rs"));
     assert!(

@@ -6,6 +6,7 @@ pub mod error;
 pub mod identity;
 pub mod jobs;
 pub mod plans;
+pub mod providers;
 pub mod signing;
 pub mod sniff;
 mod wire;

@@ -8,17 +8,18 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::{
     prelude::*,
     sql_query,
-    sql_types::{BigInt, Bool, Integer},
+    sql_types::{BigInt, Bool},
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::events::JobEvents;
 use crate::jobs::JobService;
+use crate::lifecycle::{dispatch_due, Dispatched};
 use crate::queue::{JobQueue, RenderJob};
 use crate::tasks::{BackgroundTasks, Pass, Schedule, Task};
 use db::schema::jobs;
@@ -31,43 +32,6 @@ use settings::{Config, EngineConfig};
 const RELAY_LOCK_KEY: i64 = 0x6d6f_6e74_6167_6502;
 /// Jobs handled per pass; a backlog drains over consecutive passes.
 const BATCH: i64 = 100;
-
-/// Marks due jobs dispatched: plans with priority first, then oldest first. It skips jobs
-/// whose owner already has their plan's number of active jobs (`$1` free, `$2` pro: running,
-/// or dispatched and waiting), and keeps at most `$4` jobs waiting in Redis, so the backlog
-/// waits here where priority can still reorder it. At most `$3` per pass.
-const PICK_DUE: &str = "
-WITH active AS (
-    SELECT user_id, count(*) AS running FROM jobs
-    WHERE status = 'PROCESSING'
-       OR (status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL)
-    GROUP BY user_id
-), waiting_in_queue AS (
-    SELECT count(*) AS n FROM jobs
-    WHERE status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL
-), ready AS (
-    SELECT j.id, j.user_id, j.run_after, j.created_at, u.plan = 'pro' AS priority,
-           CASE WHEN u.plan = 'pro' THEN $2 ELSE $1 END AS cap,
-           row_number() OVER (PARTITION BY j.user_id ORDER BY j.run_after, j.created_at) AS place
-    FROM jobs j JOIN users u ON u.id = j.user_id
-    WHERE j.dispatched_at IS NULL AND j.status IN ('PENDING', 'RETRYING') AND j.run_after <= now()
-), chosen AS (
-    SELECT ready.id FROM ready LEFT JOIN active USING (user_id)
-    WHERE COALESCE(active.running, 0) + ready.place <= ready.cap
-    ORDER BY ready.priority DESC, ready.run_after, ready.created_at
-    LIMIT GREATEST(0, LEAST($3, $4 - (SELECT n FROM waiting_in_queue)))
-)
-UPDATE jobs SET dispatched_at = now(), dispatches = jobs.dispatches + 1
-FROM chosen WHERE jobs.id = chosen.id
-RETURNING jobs.id, jobs.dispatches";
-
-#[derive(QueryableByName)]
-struct Picked {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    id: Uuid,
-    #[diesel(sql_type = Integer)]
-    dispatches: i32,
-}
 
 #[derive(QueryableByName)]
 struct Locked {
@@ -104,7 +68,7 @@ impl Relay {
     /// Pushes due jobs to the queue. Returns how many were pushed.
     pub async fn dispatch_due(&self) -> ServiceResult<usize> {
         let ((free_cap, pro_cap), prefetch) = (self.caps, self.config.queue_prefetch);
-        let picked: Vec<Picked> = self
+        let picked: Vec<Dispatched> = self
             .db
             .run(move |conn| {
                 conn.transaction(|conn| {
@@ -114,12 +78,7 @@ impl Relay {
                     if !lock.locked {
                         return Ok(Vec::new());
                     }
-                    Ok(sql_query(PICK_DUE)
-                        .bind::<BigInt, _>(free_cap)
-                        .bind::<BigInt, _>(pro_cap)
-                        .bind::<BigInt, _>(BATCH)
-                        .bind::<BigInt, _>(prefetch)
-                        .load(conn)?)
+                    dispatch_due(conn, (free_cap, pro_cap), BATCH, prefetch)
                 })
             })
             .await?;
@@ -132,7 +91,7 @@ impl Relay {
             };
             if let Err(err) = self.queue.enqueue(delivery).await {
                 for job in &picked[done..] {
-                    self.undispatch(job.id, job.dispatches).await?;
+                    self.jobs.undispatch(job.id, job.dispatches).await?;
                 }
                 return Err(err);
             }
@@ -159,7 +118,7 @@ impl Relay {
         for (job_id, dispatch) in waiting {
             if !self.queue.holds(RenderJob { job_id, dispatch }).await? {
                 tracing::warn!(%job_id, dispatch, "job missing from the queue; dispatching again");
-                moved += self.undispatch(job_id, dispatch).await?;
+                moved += self.jobs.undispatch(job_id, dispatch).await?;
             }
         }
         for job in self
@@ -172,21 +131,6 @@ impl Relay {
             moved += 1;
         }
         Ok(moved)
-    }
-
-    async fn undispatch(&self, job_id: Uuid, dispatch: i32) -> ServiceResult<usize> {
-        self.db
-            .run(move |conn| {
-                Ok(diesel::update(
-                    jobs::table
-                        .find(job_id)
-                        .filter(jobs::dispatches.eq(dispatch))
-                        .filter(jobs::status.eq_any([JobStatus::Pending, JobStatus::Retrying])),
-                )
-                .set(jobs::dispatched_at.eq(None::<DateTime<Utc>>))
-                .execute(conn)?)
-            })
-            .await
     }
 
     /// Runs the relay on `tasks`: a dispatch pass at once when `wake` is notified (a job was

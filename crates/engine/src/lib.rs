@@ -9,4 +9,5 @@ pub mod heartbeat;
 pub mod jobs;
 pub mod lifecycle;
 pub mod queue;
+pub mod retention;
 pub mod tasks;

@@ -1,6 +1,18 @@
-//! The worker's side of the job lifecycle. A worker claims a job for one dispatch and holds a
-//! lease on it; every later write is fenced by the lease token, so a worker that lost its job
-//! (it stalled past the lease and another worker took over) can no longer change it.
+//! The job state machine: every change of a job's status is a named function here, and
+//! [`Transition`] lists which statuses each may start from and where it leads.
+//!
+//! A worker claims a job for one dispatch and holds a lease on it; every later write of the
+//! attempt is fenced by the lease token (`held`), so a worker that lost its job (it stalled
+//! past the lease and another worker took over) can no longer change it.
+//!
+//! ```text
+//!  create ─▶ PENDING ─claim─▶ PROCESSING ─succeed─▶ SUCCESS
+//!               ▲  ╲              │ │ ╲──fail──────▶ FAILED
+//!   hand back / │   cancel        │ ╰──stop (cancel)─▶ CANCELLED
+//!   orphan      │    ╲            retry
+//!               │     ▶ CANCELLED  ▼
+//!               ╰──────────── RETRYING ─claim─▶ PROCESSING
+//! ```
 
 use std::time::Duration;
 
@@ -8,12 +20,288 @@ use chrono::{DateTime, Utc};
 use diesel::{pg::PgConnection, prelude::*};
 use uuid::Uuid;
 
-use crate::jobs::JobService;
+use crate::jobs::{not_ended, JobService};
 use crate::queue::RenderJob;
-use db::models::{JobInputRow, JobOutputRow, JobRow};
-use db::schema::{job_inputs, job_outputs, jobs};
-use domain::error::ServiceResult;
-use domain::jobs::{FailureCode, JobStatus, Stage};
+use db::models::{JobInputRow, JobOutputRow, JobRow, NewJob};
+use db::schema::{idempotency_keys, job_inputs, job_outputs, jobs};
+use domain::error::{ServiceError, ServiceResult};
+use domain::identity::AuthUser;
+use domain::jobs::{
+    FailureCode, JobOptions, JobStatus, Stage, StoredInput, IDEMPOTENCY_WINDOW_HOURS,
+};
+
+/// A change of a job's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// [`JobService::create`]: a new job waits for dispatch.
+    Create,
+    /// [`dispatch_due`]: the relay picks a waiting job to push to the queue (its status
+    /// stays; `dispatched_at` and `dispatches` change, and a claim must name that dispatch).
+    Dispatch,
+    /// [`JobService::claim`]: a worker takes a waiting job. (It may also take a PROCESSING
+    /// job whose lease lapsed, as [`Transition::RecoverOrphan`] would, or fail it when its
+    /// attempts are used up.)
+    Claim,
+    /// [`JobService::set_progress`]: the running attempt reports its stage.
+    Progress,
+    /// [`JobService::retry_later`]: the attempt failed transiently; the job waits to be tried
+    /// again.
+    Retry,
+    /// [`JobService::hand_back`]: the worker shuts down; the job waits for another.
+    HandBack,
+    /// [`JobService::cancel`]: the owner cancels a job that has not started.
+    Cancel,
+    /// [`JobService::cancel`] on a running job: its worker is asked to stop.
+    RequestCancel,
+    /// [`JobService::mark_cancelled`]: the worker stopped the job its owner cancelled.
+    StopCancelled,
+    /// [`JobService::succeed`]: the outputs are stored.
+    Succeed,
+    /// [`JobService::fail`]: the attempt failed for good.
+    Fail,
+    /// [`JobService::recover_orphans`]: a worker died holding the job; it waits again.
+    RecoverOrphan,
+    /// [`JobService::discard`]: the owner deletes an ended job.
+    Delete,
+}
+
+impl Transition {
+    pub const ALL: [Transition; 13] = [
+        Self::Create,
+        Self::Dispatch,
+        Self::Claim,
+        Self::Progress,
+        Self::Retry,
+        Self::HandBack,
+        Self::Cancel,
+        Self::RequestCancel,
+        Self::StopCancelled,
+        Self::Succeed,
+        Self::Fail,
+        Self::RecoverOrphan,
+        Self::Delete,
+    ];
+
+    /// The statuses a job may have for this transition to apply (none: it makes the job).
+    pub fn from(self) -> &'static [JobStatus] {
+        use JobStatus::*;
+        match self {
+            Self::Create => &[],
+            Self::Dispatch | Self::Claim => &[Pending, Retrying],
+            Self::Progress
+            | Self::RequestCancel
+            | Self::Retry
+            | Self::HandBack
+            | Self::StopCancelled
+            | Self::Succeed
+            | Self::Fail
+            | Self::RecoverOrphan => &[Processing],
+            Self::Cancel => &[Pending, Retrying],
+            Self::Delete => &[Success, Failed, Cancelled],
+        }
+    }
+
+    /// The statuses it may lead to (none: the job is gone).
+    pub fn to(self) -> &'static [JobStatus] {
+        use JobStatus::*;
+        match self {
+            Self::Create | Self::HandBack => &[Pending],
+            Self::Dispatch => &[Pending, Retrying],
+            Self::Claim => &[Processing, Failed],
+            Self::Progress | Self::RequestCancel => &[Processing],
+            Self::Retry => &[Retrying],
+            Self::Cancel | Self::StopCancelled => &[Cancelled],
+            Self::Succeed => &[Success],
+            Self::Fail => &[Failed],
+            // Back to wait, or ended when it was cancelled or used up its attempts meanwhile.
+            Self::RecoverOrphan => &[Pending, Cancelled, Failed],
+            Self::Delete => &[],
+        }
+    }
+
+    /// Whether some transition takes a job from `from` to `to`.
+    pub fn is_legal(from: JobStatus, to: JobStatus) -> bool {
+        Self::ALL
+            .iter()
+            .any(|t| t.from().contains(&from) && t.to().contains(&to))
+    }
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancellation {
+    /// The job had not started: it is CANCELLED now and will never run.
+    Cancelled,
+    /// The job is running: its worker stops it within seconds.
+    Requested,
+}
+
+/// Whether a job creation made a new job or found the one an idempotency key names.
+#[derive(Debug)]
+pub enum Creation {
+    New(JobRow),
+    Existing(JobRow),
+}
+
+impl JobService {
+    /// Records a new PENDING job and its stored inputs in one transaction, with its
+    /// idempotency key if any. When a concurrent request with the same key won, returns
+    /// that request's job instead.
+    pub async fn create(
+        &self,
+        user: AuthUser,
+        job_id: Uuid,
+        options: JobOptions,
+        inputs: Vec<StoredInput>,
+        idempotency_key: Option<String>,
+    ) -> ServiceResult<Creation> {
+        let lookup_key = idempotency_key.clone();
+        let created = self
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let job = diesel::insert_into(jobs::table)
+                        .values(NewJob {
+                            id: job_id,
+                            user_id: user.id,
+                            stage: Some(Stage::Queued),
+                            target_duration: options.target_duration as i32,
+                            style: options.style,
+                            formats: options.formats,
+                            hud_remove: options.hud_remove,
+                            watermark: options.watermark,
+                            callback_url: options.callback_url,
+                            output_retention_secs: options
+                                .output_retention
+                                .map(|r| r.as_secs() as i64),
+                        })
+                        .returning(JobRow::as_returning())
+                        .get_result(conn)?;
+                    let rows: Vec<JobInputRow> = inputs
+                        .into_iter()
+                        .enumerate()
+                        .map(|(position, input)| JobInputRow {
+                            job_id,
+                            position: position as i16,
+                            storage_key: input.storage_key,
+                            label: input.label,
+                            container: input.container,
+                            size_bytes: input.size_bytes as i64,
+                        })
+                        .collect();
+                    diesel::insert_into(job_inputs::table)
+                        .values(&rows)
+                        .execute(conn)?;
+                    if let Some(key) = idempotency_key {
+                        let since = Utc::now() - chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
+                        // An expired use of the key no longer counts.
+                        diesel::delete(
+                            idempotency_keys::table
+                                .filter(idempotency_keys::user_id.eq(user.id))
+                                .filter(idempotency_keys::key.eq(&key))
+                                .filter(idempotency_keys::created_at.le(since)),
+                        )
+                        .execute(conn)?;
+                        diesel::insert_into(idempotency_keys::table)
+                            .values((
+                                idempotency_keys::user_id.eq(user.id),
+                                idempotency_keys::key.eq(key),
+                                idempotency_keys::job_id.eq(job_id),
+                            ))
+                            .execute(conn)?;
+                    }
+                    Ok(job)
+                })
+            })
+            .await;
+        match created {
+            Ok(job) => Ok(Creation::New(job)),
+            Err(err) if is_unique_violation(&err) && lookup_key.is_some() => {
+                let existing = self
+                    .find_by_idempotency_key(user, lookup_key.expect("checked"))
+                    .await?;
+                existing.map(Creation::Existing).ok_or(err)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Cancels a job of `user`'s: a pending one at once, a running one by asking its
+    /// worker. A job that already ended is a conflict.
+    pub async fn cancel(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<Cancellation> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let job = jobs::table
+                        .find(job_id)
+                        .filter(jobs::user_id.eq(user.id))
+                        .select(JobRow::as_select())
+                        .for_update()
+                        .first(conn)
+                        .optional()?
+                        .ok_or_else(|| ServiceError::not_found("Job"))?;
+                    let now = Utc::now();
+                    match job.status {
+                        JobStatus::Pending | JobStatus::Retrying => {
+                            diesel::update(jobs::table.find(job_id))
+                                .set((
+                                    jobs::status.eq(JobStatus::Cancelled),
+                                    jobs::stage.eq(Stage::Cancelled),
+                                    jobs::error_code.eq(None::<FailureCode>),
+                                    jobs::error_message.eq(None::<String>),
+                                    jobs::cancel_requested_at.eq(now),
+                                    jobs::finished_at.eq(now),
+                                    jobs::updated_at.eq(now),
+                                ))
+                                .execute(conn)?;
+                            Ok(Cancellation::Cancelled)
+                        }
+                        JobStatus::Processing => {
+                            diesel::update(
+                                jobs::table
+                                    .find(job_id)
+                                    .filter(jobs::cancel_requested_at.is_null()),
+                            )
+                            .set((jobs::cancel_requested_at.eq(now), jobs::updated_at.eq(now)))
+                            .execute(conn)?;
+                            Ok(Cancellation::Requested)
+                        }
+                        _ => Err(ServiceError::conflict(format!(
+                            "Job already ended ({})",
+                            job.status
+                        ))
+                        .with_data(serde_json::json!({ "status": job.status }))),
+                    }
+                })
+            })
+            .await
+    }
+
+    /// Removes an ended job of `user`'s and everything that hangs off it (its stored
+    /// objects are the caller's to remove first, see [`JobService::ended_job_keys`]). A job
+    /// still waiting or running is a conflict: cancel it first.
+    pub async fn discard(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<()> {
+        let ended = [JobStatus::Success, JobStatus::Failed, JobStatus::Cancelled];
+        let removed = self
+            .db
+            .run(move |conn| {
+                Ok(diesel::delete(
+                    jobs::table
+                        .find(job_id)
+                        .filter(jobs::user_id.eq(user.id))
+                        .filter(jobs::status.eq_any(ended)),
+                )
+                .execute(conn)?)
+            })
+            .await?;
+        if removed == 0 {
+            // Missing, someone else's, or not ended: `get` tells which.
+            let details = self.get(user, job_id).await?;
+            return Err(not_ended(details.job.status));
+        }
+        Ok(())
+    }
+}
 
 /// What a queue delivery led to.
 pub enum Claim {
@@ -351,104 +639,77 @@ impl JobService {
             })
             .await
     }
+}
 
-    /// Takes up to `limit` jobs that ended more than `retention` ago and still have their
-    /// uploaded clips, marks them purged, and returns (job, input keys) for the caller to
-    /// delete. Workers running this at once never take the same job (SKIP LOCKED).
-    pub async fn take_inputs_to_purge(
-        &self,
-        retention: chrono::Duration,
-        limit: i64,
-    ) -> ServiceResult<Vec<(Uuid, Vec<String>)>> {
+/// Marks due jobs dispatched: plans with priority first, then oldest first. It skips jobs
+/// whose owner already has their plan's number of active jobs (`$1` free, `$2` pro: running,
+/// or dispatched and waiting), and keeps at most `$4` jobs waiting in Redis, so the backlog
+/// waits here where priority can still reorder it. At most `$3` per pass.
+const PICK_DUE: &str = "
+WITH active AS (
+    SELECT user_id, count(*) AS running FROM jobs
+    WHERE status = 'PROCESSING'
+       OR (status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL)
+    GROUP BY user_id
+), waiting_in_queue AS (
+    SELECT count(*) AS n FROM jobs
+    WHERE status IN ('PENDING', 'RETRYING') AND dispatched_at IS NOT NULL
+), ready AS (
+    SELECT j.id, j.user_id, j.run_after, j.created_at, u.plan = 'pro' AS priority,
+           CASE WHEN u.plan = 'pro' THEN $2 ELSE $1 END AS cap,
+           row_number() OVER (PARTITION BY j.user_id ORDER BY j.run_after, j.created_at) AS place
+    FROM jobs j JOIN users u ON u.id = j.user_id
+    WHERE j.dispatched_at IS NULL AND j.status IN ('PENDING', 'RETRYING') AND j.run_after <= now()
+), chosen AS (
+    SELECT ready.id FROM ready LEFT JOIN active USING (user_id)
+    WHERE COALESCE(active.running, 0) + ready.place <= ready.cap
+    ORDER BY ready.priority DESC, ready.run_after, ready.created_at
+    LIMIT GREATEST(0, LEAST($3, $4 - (SELECT n FROM waiting_in_queue)))
+)
+UPDATE jobs SET dispatched_at = now(), dispatches = jobs.dispatches + 1
+FROM chosen WHERE jobs.id = chosen.id
+RETURNING jobs.id, jobs.dispatches";
+
+#[derive(QueryableByName)]
+/// A job marked dispatched, to push to the queue as `(id, dispatches)`.
+pub struct Dispatched {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub dispatches: i32,
+}
+
+/// [`Transition::Dispatch`]: marks up to `batch` due jobs dispatched (see [`PICK_DUE`]), in
+/// the caller's transaction, which holds the relay lock.
+pub fn dispatch_due(
+    conn: &mut PgConnection,
+    (free_cap, pro_cap): (i64, i64),
+    batch: i64,
+    prefetch: i64,
+) -> ServiceResult<Vec<Dispatched>> {
+    use diesel::sql_types::BigInt;
+    Ok(diesel::sql_query(PICK_DUE)
+        .bind::<BigInt, _>(free_cap)
+        .bind::<BigInt, _>(pro_cap)
+        .bind::<BigInt, _>(batch)
+        .bind::<BigInt, _>(prefetch)
+        .load(conn)?)
+}
+
+impl JobService {
+    /// Undoes a dispatch whose queue push failed or whose queue entry vanished, so the
+    /// relay dispatches the job again.
+    pub async fn undispatch(&self, job_id: Uuid, dispatch: i32) -> ServiceResult<usize> {
         self.db
             .run(move |conn| {
-                conn.transaction(|conn| {
-                    let now = Utc::now();
-                    let due: Vec<Uuid> = jobs::table
-                        .filter(jobs::inputs_purged_at.is_null())
-                        .filter(jobs::finished_at.le(now - retention))
-                        .order(jobs::finished_at.asc())
-                        .limit(limit)
-                        .select(jobs::id)
-                        .for_update()
-                        .skip_locked()
-                        .load(conn)?;
-                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
-                        .set(jobs::inputs_purged_at.eq(now))
-                        .execute(conn)?;
-                    let keys: Vec<(Uuid, String)> = job_inputs::table
-                        .filter(job_inputs::job_id.eq_any(&due))
-                        .select((job_inputs::job_id, job_inputs::storage_key))
-                        .load(conn)?;
-                    Ok(keys_by_job(due, keys))
-                })
-            })
-            .await
-    }
-
-    /// Marks up to `limit` jobs whose outputs outlived their plan's retention as expired,
-    /// and returns their outputs' and posters' storage keys, for deletion.
-    pub async fn take_outputs_to_expire(
-        &self,
-        limit: i64,
-    ) -> ServiceResult<Vec<(Uuid, Vec<String>)>> {
-        use diesel::{dsl::sql, sql_types::Bool};
-        self.db
-            .run(move |conn| {
-                conn.transaction(|conn| {
-                    let due: Vec<Uuid> = jobs::table
-                        .filter(jobs::outputs_expired_at.is_null())
-                        .filter(jobs::output_retention_secs.is_not_null())
-                        .filter(sql::<Bool>(
-                            "finished_at + output_retention_secs * interval '1 second' <= now()",
-                        ))
-                        .order(jobs::finished_at.asc())
-                        .limit(limit)
-                        .select(jobs::id)
-                        .for_update()
-                        .skip_locked()
-                        .load(conn)?;
-                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
-                        .set(jobs::outputs_expired_at.eq(Utc::now()))
-                        .execute(conn)?;
-                    let outputs: Vec<(Uuid, String, Option<String>)> = job_outputs::table
-                        .filter(job_outputs::job_id.eq_any(&due))
-                        .select((
-                            job_outputs::job_id,
-                            job_outputs::storage_key,
-                            job_outputs::poster_key,
-                        ))
-                        .load(conn)?;
-                    let keys = outputs.into_iter().flat_map(|(job, key, poster)| {
-                        std::iter::once((job, key)).chain(poster.map(|p| (job, p)))
-                    });
-                    Ok(keys_by_job(due, keys))
-                })
-            })
-            .await
-    }
-
-    /// Undoes [`JobService::take_outputs_to_expire`] for a job whose outputs could not be
-    /// deleted, so a later pass tries again.
-    pub async fn unmark_expired(&self, job_id: Uuid) -> ServiceResult<()> {
-        self.db
-            .run(move |conn| {
-                diesel::update(jobs::table.find(job_id))
-                    .set(jobs::outputs_expired_at.eq(None::<chrono::DateTime<Utc>>))
-                    .execute(conn)?;
-                Ok(())
-            })
-            .await
-    }
-
-    /// Undoes [`JobService::take_inputs_to_purge`] for a job whose clips could not be deleted.
-    pub async fn unmark_purged(&self, job_id: Uuid) -> ServiceResult<()> {
-        self.db
-            .run(move |conn| {
-                diesel::update(jobs::table.find(job_id))
-                    .set(jobs::inputs_purged_at.eq(None::<DateTime<Utc>>))
-                    .execute(conn)?;
-                Ok(())
+                Ok(diesel::update(
+                    jobs::table
+                        .find(job_id)
+                        .filter(jobs::dispatches.eq(dispatch))
+                        .filter(jobs::status.eq_any([JobStatus::Pending, JobStatus::Retrying])),
+                )
+                .set(jobs::dispatched_at.eq(None::<DateTime<Utc>>))
+                .execute(conn)?)
             })
             .await
     }
@@ -527,19 +788,19 @@ pub fn retry_delay(attempt: i32, base: Duration, max: Duration) -> Duration {
     full.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..=1.0))
 }
 
-/// Groups `(job, key)` pairs under each job of `jobs`, in that order.
-fn keys_by_job(
-    jobs: Vec<Uuid>,
-    keys: impl IntoIterator<Item = (Uuid, String)>,
-) -> Vec<(Uuid, Vec<String>)> {
-    let mut grouped: Vec<(Uuid, Vec<String>)> =
-        jobs.into_iter().map(|id| (id, Vec::new())).collect();
-    for (job, key) in keys {
-        if let Some((_, of_job)) = grouped.iter_mut().find(|(id, _)| *id == job) {
-            of_job.push(key);
-        }
-    }
-    grouped
+fn is_unique_violation(err: &ServiceError) -> bool {
+    use std::error::Error;
+    err.source()
+        .and_then(|s| s.downcast_ref::<diesel::result::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _
+                )
+            )
+        })
 }
 
 #[cfg(test)]

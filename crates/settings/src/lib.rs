@@ -4,6 +4,7 @@
 use std::{env, str::FromStr, time::Duration};
 
 use domain::error::ConfigError;
+use domain::providers::ProviderId;
 
 pub mod telemetry;
 
@@ -22,6 +23,8 @@ pub enum Environment {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The platforms users may link, in the order clients list them.
+    pub providers: Vec<ProviderId>,
     pub environment: Environment,
     pub database_url: String,
     pub database_pool_size: u32,
@@ -278,6 +281,7 @@ impl Config {
         let clip = ClipLimits::default();
         let config = Config {
             environment,
+            providers: providers(&get("ACCOUNT_PROVIDERS", "steam,twitch,youtube,tiktok"))?,
             database_url: get("DATABASE_URL", "postgres://montage@127.0.0.1:5433/montage"),
             database_pool_size: parse(&lookup, "DATABASE_POOL_SIZE", 10)?,
             redis_url: get("REDIS_URL", "redis://127.0.0.1:6380/"),
@@ -572,6 +576,20 @@ fn parse<T: FromStr>(
     }
 }
 
+/// A comma-separated list of provider ids; empty turns linking off.
+fn providers(list: &str) -> Result<Vec<ProviderId>, ConfigError> {
+    let mut providers = Vec::new();
+    for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+        let provider = id
+            .parse()
+            .map_err(|()| ConfigError::invalid("ACCOUNT_PROVIDERS", id))?;
+        if !providers.contains(&provider) {
+            providers.push(provider);
+        }
+    }
+    Ok(providers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,6 +608,21 @@ mod tests {
         assert_eq!(config.limits.max_file_bytes, 500 * 1024 * 1024);
         assert_eq!(config.limits.max_upload_bytes, 2048 * 1024 * 1024);
         assert_eq!(config.auth.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn providers_are_a_list_of_known_ids() {
+        let parsed = config(&[("ACCOUNT_PROVIDERS", " youtube,steam,youtube ")]).unwrap();
+        assert_eq!(
+            parsed.providers,
+            [ProviderId::Youtube, ProviderId::Steam],
+            "trimmed, in order, without repeats"
+        );
+        let err = config(&[("ACCOUNT_PROVIDERS", "steam,myspace")]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, value } if key == "ACCOUNT_PROVIDERS" && value == "myspace"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! Retention: uploaded clips and rendered outputs are deleted once their time is up. The
+//! database marks what a pass takes, so concurrent workers never delete the same job's
+//! objects twice; a pass that could not delete gives the job back.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use db::schema::{job_inputs, job_outputs, jobs};
+use domain::error::ServiceResult;
+
+use crate::jobs::JobService;
+
+impl JobService {
+    /// Takes up to `limit` jobs that ended more than `retention` ago and still have their
+    /// uploaded clips, marks them purged, and returns (job, input keys) for the caller to
+    /// delete. Workers running this at once never take the same job (SKIP LOCKED).
+    pub async fn take_inputs_to_purge(
+        &self,
+        retention: chrono::Duration,
+        limit: i64,
+    ) -> ServiceResult<Vec<(Uuid, Vec<String>)>> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let now = Utc::now();
+                    let due: Vec<Uuid> = jobs::table
+                        .filter(jobs::inputs_purged_at.is_null())
+                        .filter(jobs::finished_at.le(now - retention))
+                        .order(jobs::finished_at.asc())
+                        .limit(limit)
+                        .select(jobs::id)
+                        .for_update()
+                        .skip_locked()
+                        .load(conn)?;
+                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
+                        .set(jobs::inputs_purged_at.eq(now))
+                        .execute(conn)?;
+                    let keys: Vec<(Uuid, String)> = job_inputs::table
+                        .filter(job_inputs::job_id.eq_any(&due))
+                        .select((job_inputs::job_id, job_inputs::storage_key))
+                        .load(conn)?;
+                    Ok(keys_by_job(due, keys))
+                })
+            })
+            .await
+    }
+
+    /// Marks up to `limit` jobs whose outputs outlived their plan's retention as expired,
+    /// and returns their outputs' and posters' storage keys, for deletion.
+    pub async fn take_outputs_to_expire(
+        &self,
+        limit: i64,
+    ) -> ServiceResult<Vec<(Uuid, Vec<String>)>> {
+        use diesel::{dsl::sql, sql_types::Bool};
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let due: Vec<Uuid> = jobs::table
+                        .filter(jobs::outputs_expired_at.is_null())
+                        .filter(jobs::output_retention_secs.is_not_null())
+                        .filter(sql::<Bool>(
+                            "finished_at + output_retention_secs * interval '1 second' <= now()",
+                        ))
+                        .order(jobs::finished_at.asc())
+                        .limit(limit)
+                        .select(jobs::id)
+                        .for_update()
+                        .skip_locked()
+                        .load(conn)?;
+                    diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
+                        .set(jobs::outputs_expired_at.eq(Utc::now()))
+                        .execute(conn)?;
+                    let outputs: Vec<(Uuid, String, Option<String>)> = job_outputs::table
+                        .filter(job_outputs::job_id.eq_any(&due))
+                        .select((
+                            job_outputs::job_id,
+                            job_outputs::storage_key,
+                            job_outputs::poster_key,
+                        ))
+                        .load(conn)?;
+                    let keys = outputs.into_iter().flat_map(|(job, key, poster)| {
+                        std::iter::once((job, key)).chain(poster.map(|p| (job, p)))
+                    });
+                    Ok(keys_by_job(due, keys))
+                })
+            })
+            .await
+    }
+
+    /// Undoes [`JobService::take_outputs_to_expire`] for a job whose outputs could not be
+    /// deleted, so a later pass tries again.
+    pub async fn unmark_expired(&self, job_id: Uuid) -> ServiceResult<()> {
+        self.db
+            .run(move |conn| {
+                diesel::update(jobs::table.find(job_id))
+                    .set(jobs::outputs_expired_at.eq(None::<chrono::DateTime<Utc>>))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Undoes [`JobService::take_inputs_to_purge`] for a job whose clips could not be deleted.
+    pub async fn unmark_purged(&self, job_id: Uuid) -> ServiceResult<()> {
+        self.db
+            .run(move |conn| {
+                diesel::update(jobs::table.find(job_id))
+                    .set(jobs::inputs_purged_at.eq(None::<DateTime<Utc>>))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// Groups `(job, key)` pairs under each job of `jobs`, in that order.
+fn keys_by_job(
+    jobs: Vec<Uuid>,
+    keys: impl IntoIterator<Item = (Uuid, String)>,
+) -> Vec<(Uuid, Vec<String>)> {
+    let mut grouped: Vec<(Uuid, Vec<String>)> =
+        jobs.into_iter().map(|id| (id, Vec::new())).collect();
+    for (job, key) in keys {
+        if let Some((_, of_job)) = grouped.iter_mut().find(|(id, _)| *id == job) {
+            of_job.push(key);
+        }
+    }
+    grouped
+}
