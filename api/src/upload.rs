@@ -39,6 +39,11 @@ pub struct Upload<'a> {
 }
 
 impl<'a> Upload<'a> {
+    /// The job the clips are stored for.
+    pub fn job_id(&self) -> Uuid {
+        self.job_id
+    }
+
     pub fn new(storage: &'a Storage, limits: UploadLimits, job_id: Uuid) -> Self {
         Self {
             storage,

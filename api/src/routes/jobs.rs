@@ -5,11 +5,13 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
+use domain::identity::AuthUser;
 use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE};
 use engine::egress::check_callback_url;
 use engine::jobs::JobDetails;
 use engine::lifecycle::{Cancellation, Creation};
 use serde::{Deserialize, Serialize};
+use settings::{Limits, PlanConfig};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -254,52 +256,16 @@ pub async fn create_job(
             return Err(err.into());
         }
     };
-    let limits = &state.config.limits;
     let job_id = Uuid::now_v7();
-    let mut upload = Upload::new(
-        &state.storage,
-        UploadLimits {
-            max_file_bytes: limits.max_file_bytes,
-            max_total_bytes: limits.max_upload_bytes,
-            quota_bytes,
-            max_files: limits.max_files,
-            part_bytes: limits.upload_part_bytes,
-            part_concurrency: limits.upload_part_concurrency,
-        },
-        job_id,
-    );
-    let created = async {
-        upload.receive(&mut multipart).await?;
-        if upload.inputs.is_empty() {
-            return Err(ServiceError::invalid_field(
-                "files",
-                "Attach at least one video file in the `files` field",
-            )
-            .into());
-        }
-        let mut options = std::mem::take(&mut upload.form).finish(plan.max_duration)?;
-        options.watermark |= plan.forced_watermark;
-        options.output_retention = plan.output_retention;
-        check_callback_url(
-            options.callback_url.as_deref(),
-            state.config.callbacks.allow_private,
-        )
-        .await?;
-        let created = state
-            .jobs
-            .create(
-                caller.0,
-                job_id,
-                options,
-                upload.inputs.clone(),
-                idempotency_key,
-            )
-            .await?;
-        // The relay pushes it to the queue now, or once Redis is reachable again.
-        state.dispatch.notify_one();
-        Ok(created)
-    }
-    .await;
+    let limits = upload_limits(&state.config.limits, quota_bytes);
+    let mut upload = Upload::new(&state.storage, limits, job_id);
+    let submission = Submission {
+        state: &state,
+        caller: caller.0,
+        plan,
+        idempotency_key,
+    };
+    let created = submission.submit(&mut upload, &mut multipart).await;
     match created {
         Ok(Creation::New(job)) => {
             tracing::info!(%job_id, files = upload.inputs.len(), "job created");
@@ -321,6 +287,64 @@ pub async fn create_job(
             upload.drain(&mut multipart).await;
             Err(err)
         }
+    }
+}
+
+fn upload_limits(limits: &Limits, quota_bytes: u64) -> UploadLimits {
+    UploadLimits {
+        max_file_bytes: limits.max_file_bytes,
+        max_total_bytes: limits.max_upload_bytes,
+        quota_bytes,
+        max_files: limits.max_files,
+        part_bytes: limits.upload_part_bytes,
+        part_concurrency: limits.upload_part_concurrency,
+    }
+}
+
+/// One admitted job creation: what it needs once the plan let it in.
+struct Submission<'a> {
+    state: &'a AppState,
+    caller: AuthUser,
+    plan: &'a PlanConfig,
+    idempotency_key: Option<String>,
+}
+
+impl Submission<'_> {
+    /// Stores the clips as they arrive, validates the form against the plan, and records
+    /// the job (or finds the one its idempotency key names).
+    async fn submit(
+        self,
+        upload: &mut Upload<'_>,
+        multipart: &mut Multipart,
+    ) -> ApiResult<Creation> {
+        upload.receive(multipart).await?;
+        if upload.inputs.is_empty() {
+            return Err(ServiceError::invalid_field(
+                "files",
+                "Attach at least one video file in the `files` field",
+            )
+            .into());
+        }
+        let mut options = std::mem::take(&mut upload.form).finish(self.plan.max_duration)?;
+        options.watermark |= self.plan.forced_watermark;
+        options.output_retention = self.plan.output_retention;
+        let allow_private = self.state.config.callbacks.allow_private;
+        check_callback_url(options.callback_url.as_deref(), allow_private).await?;
+        let inputs = upload.inputs.clone();
+        let created = self
+            .state
+            .jobs
+            .create(
+                self.caller,
+                upload.job_id(),
+                options,
+                inputs,
+                self.idempotency_key,
+            )
+            .await?;
+        // The relay pushes it to the queue now, or once Redis is reachable again.
+        self.state.dispatch.notify_one();
+        Ok(created)
     }
 }
 

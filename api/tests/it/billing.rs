@@ -20,9 +20,9 @@ use wiremock::{
 use crate::{
     control::{clip, create, job},
     helpers::{assert_error, spawn_app_with, TestApp, TestUser},
-    media,
     processes::free_port,
 };
+use testkit::media;
 
 const WEBHOOK_SECRET: &str = "whsec_test_secret_for_integration";
 const PRICE: &str = "price_test_nebula";

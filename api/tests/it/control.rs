@@ -4,10 +4,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{
-    helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser},
-    media,
-};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser};
+use testkit::media;
 
 pub fn clip(path: std::path::PathBuf) -> (&'static str, Vec<u8>) {
     ("clip.mp4", std::fs::read(path).unwrap())

@@ -11,9 +11,9 @@ use wiremock::{matchers::method, Mock, MockServer, Request, ResponseTemplate};
 use crate::{
     control::{clip, create, create_small, job, post},
     helpers::{assert_error, eventually, spawn_app_with, TestApp, TestUser},
-    media,
     processes::{spawn_worker, PrivateServer, ServerKind},
 };
+use testkit::media;
 
 /// Settings that make recovery quick enough to test: a 3 s lease, 1 s heartbeats.
 const FAST_RECOVERY: [(&str, &str); 4] = [

@@ -381,7 +381,7 @@ async fn every_response_carries_the_security_headers() {
 async fn callbacks_to_internal_addresses_are_refused_in_every_spelling() {
     let app = spawn_app_with(&[("CALLBACK_ALLOW_PRIVATE", "false")]).await;
     let user = app.user().await;
-    let clip = crate::control::clip(crate::media::portrait_no_audio());
+    let clip = crate::control::clip(testkit::media::portrait_no_audio());
     for url in [
         "http://127.0.0.1:9/hook",
         "http://127.1/",

@@ -1,7 +1,7 @@
 //! `spawn_app`: the real API on port 0 with a fresh database, bucket and queue namespace,
 //! optionally with a real worker in the same process.
 
-use std::{collections::HashMap, net::TcpListener, path::PathBuf, time::Duration};
+use std::{collections::HashMap, net::TcpListener, time::Duration};
 
 use api::state::AppState;
 use db::MIGRATIONS;
@@ -123,13 +123,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     for (key, value) in overrides {
         settings.insert((*key).into(), (*value).into());
     }
-    let config = Config::from_lookup(|key| {
-        settings
-            .get(key)
-            .cloned()
-            .or_else(|| std::env::var(key).ok())
-    })
-    .expect("test configuration is valid");
+    let environment = std::env::vars().filter(|(key, _)| !settings.contains_key(key));
+    let config = Config::from_vars(settings.clone().into_iter().chain(environment))
+        .expect("test configuration is valid");
     // Worker processes also need the S3 endpoint the app uses (it may be a private one).
     settings
         .entry("S3_ENDPOINT".into())
@@ -352,13 +348,6 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     );
     assert!(body["error"]["data"].is_object(), "{body}");
     body
-}
-
-/// A directory for generated clips shared by all tests of a run.
-pub fn clip_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("clips");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Polls `check` until it yields a value, failing the test with `what` after `timeout`.

@@ -5,15 +5,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use settings::ClipLimits;
-use worker::media::probe::probe;
 
 use crate::{
     control::{clip, create, create_small, job, post},
     helpers::{assert_error, eventually, spawn_app, spawn_app_with, TestApp, TestUser},
-    media::{self, iso_box, DASH_MANIFEST},
     processes::{spawn_worker, Process},
 };
+use testkit::media::{self, iso_box, DASH_MANIFEST};
 
 /// Pids of media processes working on `job_id`, from the process table.
 fn media_processes(job_id: &str) -> Vec<u32> {
@@ -110,28 +108,6 @@ async fn manifests_and_playlists_are_refused_at_upload() {
     }
     let jobs = app.user_json("/api/v2/jobs", &user).await;
     assert_eq!(jobs["data"]["total"], 0, "nothing stored: {jobs}");
-}
-
-#[test]
-fn manifests_are_refused_at_probe_whatever_their_name() {
-    worker::media::init();
-    let dir = tempfile::tempdir().unwrap();
-    let mut behind_ftyp = iso_box(b"ftyp", b"isom\0\0\x02\0isomiso2");
-    behind_ftyp.extend_from_slice(DASH_MANIFEST.as_bytes());
-    let cases: [(&str, &[u8]); 3] = [
-        ("dash.mp4", DASH_MANIFEST.as_bytes()),
-        ("hls.m3u8", b"#EXTM3U\n#EXTINF:10,\nfile:///etc/passwd\n"),
-        ("posing.mp4", &behind_ftyp),
-    ];
-    for (name, bytes) in cases {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        let result = probe(&path, &ClipLimits::default());
-        assert!(
-            matches!(result, Err(worker::media::MediaError::Invalid(_))),
-            "{name}: {result:?}"
-        );
-    }
 }
 
 /// Waits until the job reaches `stage` with its media process running; returns the pids.

@@ -3,10 +3,8 @@
 
 use serde_json::Value;
 
-use crate::{
-    helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser},
-    media,
-};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser};
+use testkit::media;
 
 fn small_clip() -> (&'static str, Vec<u8>) {
     (

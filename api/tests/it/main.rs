@@ -12,8 +12,6 @@ mod floods;
 mod helpers;
 mod hostile;
 mod jobs;
-mod media;
-mod montage;
 mod processes;
 mod quotas;
 mod render;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::{
     control::{clip, create_small, job},
     helpers::{assert_error, eventually, spawn_app_with},
-    media,
 };
+use testkit::media;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_past_the_open_jobs_quota_is_refused_and_nothing_is_stored() {

@@ -4,12 +4,9 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use settings::ClipLimits;
 
-use crate::{
-    helpers::{spawn_app, TestApp, TestUser},
-    media::{self, ffprobe, seconds, stream},
-};
+use crate::helpers::{spawn_app, TestApp, TestUser};
+use testkit::media::{self, ffprobe, seconds, stream};
 
 const ONE_FRAME: f64 = 1.0 / 30.0;
 
@@ -218,48 +215,4 @@ async fn an_undecodable_upload_fails_the_job_with_a_clear_error() {
         .await
         .unwrap();
     crate::helpers::assert_error(download, 409, "JOB_NOT_READY").await;
-}
-
-#[test]
-fn probing_reads_what_the_renderer_needs_and_refuses_non_video() {
-    use worker::media::{probe::probe, MediaError};
-    worker::media::init();
-    let rotated = probe(&media::rotated_small(), &ClipLimits::default()).unwrap();
-    // The ffmpeg CLI displays this clip turned a quarter turn counter-clockwise; the
-    // renderer reads the matrix the same way.
-    assert_eq!(rotated.rotation, 270);
-    assert_eq!((rotated.width, rotated.height), (640, 360));
-    assert!(rotated.has_audio);
-    assert!((rotated.duration_seconds - 3.0).abs() < 0.1, "{rotated:?}");
-    let silent = probe(&media::portrait_no_audio(), &ClipLimits::default()).unwrap();
-    assert!(!silent.has_audio);
-    assert_eq!(silent.rotation, 0);
-    let hevc = probe(&media::hevc_480p(), &ClipLimits::default()).unwrap();
-    assert_eq!(hevc.video_codec, "hevc");
-
-    let garbage = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        garbage.path(),
-        b"\0\0\0\x18ftypisom definitely not a movie".repeat(100),
-    )
-    .unwrap();
-    assert!(matches!(
-        probe(garbage.path(), &ClipLimits::default()),
-        Err(MediaError::Invalid(_))
-    ));
-    let audio_only = media::clip(
-        "audio-only.m4a",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440",
-            "-t",
-            "1",
-            "-c:a",
-            "aac",
-        ],
-    );
-    let err = probe(&audio_only, &ClipLimits::default()).unwrap_err();
-    assert!(err.to_string().contains("no video stream"), "{err}");
 }

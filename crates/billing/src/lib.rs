@@ -362,14 +362,17 @@ struct EventData {
 #[derive(Debug)]
 enum Change {
     None,
-    Subscription {
-        user: UserRef,
-        subscription_id: Option<String>,
-        plan: Option<PlanId>,
-        status: String,
-        current_period_end: Option<DateTime<Utc>>,
-        cancel_at_period_end: Option<bool>,
-    },
+    Subscription(SubscriptionChange),
+}
+
+#[derive(Debug)]
+struct SubscriptionChange {
+    user: UserRef,
+    subscription_id: Option<String>,
+    plan: Option<PlanId>,
+    status: String,
+    current_period_end: Option<DateTime<Utc>>,
+    cancel_at_period_end: Option<bool>,
 }
 
 /// How an event names its user: our id (metadata, client_reference_id) or the customer.
@@ -406,7 +409,7 @@ impl Change {
                     .and_then(|id| id.parse().ok())
                     .or(metadata_user);
                 let subscription_id = text(object, &["subscription"]);
-                Self::Subscription {
+                Self::Subscription(SubscriptionChange {
                     user: UserRef {
                         id,
                         customer: text(object, &["customer"]),
@@ -417,7 +420,7 @@ impl Change {
                     status: "active".into(),
                     current_period_end: None,
                     cancel_at_period_end: None,
-                }
+                })
             }
             "customer.subscription.created"
             | "customer.subscription.updated"
@@ -434,7 +437,7 @@ impl Change {
                         ServiceError::invalid_field("data.object.status", "missing")
                     })?
                 };
-                Self::Subscription {
+                Self::Subscription(SubscriptionChange {
                     user: UserRef {
                         id: metadata_user,
                         customer: text(object, &["customer"]),
@@ -447,7 +450,7 @@ impl Change {
                     cancel_at_period_end: object
                         .get("cancel_at_period_end")
                         .and_then(Value::as_bool),
-                }
+                })
             }
             "invoice.paid" | "invoice.payment_failed" => {
                 let subscription_id = text(object, &["subscription"])
@@ -460,7 +463,7 @@ impl Change {
                 } else {
                     "past_due"
                 };
-                Self::Subscription {
+                Self::Subscription(SubscriptionChange {
                     user: UserRef {
                         id: text(
                             object,
@@ -475,7 +478,7 @@ impl Change {
                     status: status.into(),
                     current_period_end: None,
                     cancel_at_period_end: None,
-                }
+                })
             }
             _ => Self::None,
         })
@@ -498,33 +501,17 @@ fn apply(
         .timestamp_opt(event.created, 0)
         .single()
         .unwrap_or_else(Utc::now);
-    let recorded = diesel::insert_into(stripe_events::table)
-        .values((
-            stripe_events::id.eq(&event.id),
-            stripe_events::type_.eq(&event.type_),
-            stripe_events::created.eq(created),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    if recorded == 0 {
+    if !record_event(conn, event, created)? {
         return Ok(WebhookOutcome::Duplicate);
     }
-    let Change::Subscription {
-        user,
-        subscription_id,
-        plan,
-        status,
-        current_period_end,
-        cancel_at_period_end,
-    } = change
-    else {
+    let Change::Subscription(change) = change else {
         return Ok(WebhookOutcome::Ignored);
     };
-    let Some(user_id) = find_user(conn, &user)? else {
+    let Some(user_id) = find_user(conn, &change.user)? else {
         tracing::warn!(event = %event.id, "webhook names no known user; ignored");
         return Ok(WebhookOutcome::Ignored);
     };
-    if let Some(customer) = &user.customer {
+    if let Some(customer) = &change.user.customer {
         diesel::update(
             users::table
                 .find(user_id)
@@ -533,6 +520,45 @@ fn apply(
         .set(users::stripe_customer_id.eq(customer))
         .execute(conn)?;
     }
+    let Some(plan) = plan_after(conn, user_id, &change, created)? else {
+        return Ok(WebhookOutcome::Stale);
+    };
+    save_subscription(conn, user_id, &change, plan, created)?;
+    let entitlement = if entitled(&change.status) {
+        plan
+    } else {
+        PlanId::Free
+    };
+    entitle(conn, user_id, entitlement, retentions.of(entitlement))?;
+    tracing::info!(event = %event.id, kind = %event.type_, %user_id, status = %change.status, plan = %entitlement, "subscription updated");
+    Ok(WebhookOutcome::Applied)
+}
+
+/// Records the event once; false when it was seen before (Stripe redelivers).
+fn record_event(
+    conn: &mut PgConnection,
+    event: &Event,
+    created: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    let recorded = diesel::insert_into(stripe_events::table)
+        .values((
+            stripe_events::id.eq(&event.id),
+            stripe_events::type_.eq(&event.type_),
+            stripe_events::created.eq(created),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(recorded > 0)
+}
+
+/// The plan the change leaves the subscription on, or `None` when the event is older than
+/// what the subscription already reflects (events arrive out of order). Locks the row.
+fn plan_after(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    change: &SubscriptionChange,
+    created: DateTime<Utc>,
+) -> ServiceResult<Option<PlanId>> {
     let current: Option<(Option<String>, PlanId, DateTime<Utc>)> = subscriptions::table
         .find(user_id)
         .select((
@@ -543,63 +569,66 @@ fn apply(
         .for_update()
         .first(conn)
         .optional()?;
-    if let Some((current_id, _, last_event_at)) = &current {
-        let same_subscription = current_id.is_none() || *current_id == subscription_id;
-        if same_subscription && created < *last_event_at {
-            return Ok(WebhookOutcome::Stale);
-        }
-        // An event about an older subscription never overrides a newer one.
-        if !same_subscription && created < *last_event_at {
-            return Ok(WebhookOutcome::Stale);
-        }
+    // An event older than the last one applied never wins, whichever subscription it is
+    // about: an older subscription's events never override a newer one's.
+    if current
+        .as_ref()
+        .is_some_and(|(_, _, last_event_at)| created < *last_event_at)
+    {
+        return Ok(None);
     }
-    let plan = plan
-        .or_else(|| current.as_ref().map(|(_, plan, _)| *plan))
-        .unwrap_or(PlanId::Pro);
+    Ok(Some(
+        change
+            .plan
+            .or_else(|| current.as_ref().map(|(_, plan, _)| *plan))
+            .unwrap_or(PlanId::Pro),
+    ))
+}
+
+fn save_subscription(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    change: &SubscriptionChange,
+    plan: PlanId,
+    created: DateTime<Utc>,
+) -> ServiceResult<()> {
+    use diesel::{
+        dsl::sql,
+        sql_types::{Nullable, Text, Timestamptz},
+    };
     let now = Utc::now();
     diesel::insert_into(subscriptions::table)
         .values((
             subscriptions::user_id.eq(user_id),
-            subscriptions::stripe_subscription_id.eq(&subscription_id),
+            subscriptions::stripe_subscription_id.eq(&change.subscription_id),
             subscriptions::plan.eq(plan),
-            subscriptions::status.eq(&status),
-            subscriptions::current_period_end.eq(current_period_end),
-            subscriptions::cancel_at_period_end.eq(cancel_at_period_end.unwrap_or(false)),
+            subscriptions::status.eq(&change.status),
+            subscriptions::current_period_end.eq(change.current_period_end),
+            subscriptions::cancel_at_period_end.eq(change.cancel_at_period_end.unwrap_or(false)),
             subscriptions::last_event_at.eq(created),
             subscriptions::updated_at.eq(now),
         ))
         .on_conflict(subscriptions::user_id)
         .do_update()
         .set((
-            subscriptions::stripe_subscription_id.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Text>,
-            >(
+            subscriptions::stripe_subscription_id.eq(sql::<Nullable<Text>>(
                 "COALESCE(excluded.stripe_subscription_id, subscriptions.stripe_subscription_id)",
             )),
             subscriptions::plan.eq(plan),
-            subscriptions::status.eq(&status),
-            subscriptions::current_period_end.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-            >(
+            subscriptions::status.eq(&change.status),
+            subscriptions::current_period_end.eq(sql::<Nullable<Timestamptz>>(
                 "COALESCE(excluded.current_period_end, subscriptions.current_period_end)",
             )),
             subscriptions::last_event_at.eq(created),
             subscriptions::updated_at.eq(now),
         ))
         .execute(conn)?;
-    if let Some(cancel) = cancel_at_period_end {
+    if let Some(cancel) = change.cancel_at_period_end {
         diesel::update(subscriptions::table.find(user_id))
             .set(subscriptions::cancel_at_period_end.eq(cancel))
             .execute(conn)?;
     }
-    let entitlement = if entitled(&status) {
-        plan
-    } else {
-        PlanId::Free
-    };
-    entitle(conn, user_id, entitlement, retentions.of(entitlement))?;
-    tracing::info!(event = %event.id, kind = %event.type_, %user_id, %status, plan = %entitlement, "subscription updated");
-    Ok(WebhookOutcome::Applied)
+    Ok(())
 }
 
 /// Puts the user on `plan`: its entitlements, and its output retention for every output

@@ -7,7 +7,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::clip_dir;
+use crate::clip_dir;
 
 /// Generates a clip with `args` between the inputs and the output name, once: the cache
 /// key includes the arguments, so a changed recipe makes a new clip. Parallel test

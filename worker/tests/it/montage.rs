@@ -12,7 +12,7 @@ use worker::media::{
     render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, Watermark},
 };
 
-use crate::media;
+use testkit::media;
 
 #[test]
 fn a_loud_moving_burst_in_a_quiet_still_clip_makes_the_montage() {

@@ -1,0 +1,39 @@
+//! Serde adapters: environment variables carry plain numbers in a unit their name says
+//! (`_SECS`, `_MS`, `_MIB`…); the settings hold `Duration`s and byte counts.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+pub fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
+}
+
+pub fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
+}
+
+pub fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(|h| Duration::from_secs(h.saturating_mul(3600)))
+}
+
+pub fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(|days| Duration::from_secs(days.saturating_mul(86_400)))
+}
+
+pub fn mib<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    u64::deserialize(d).map(|m| m.saturating_mul(1024 * 1024))
+}
+
+pub fn mib_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    usize::deserialize(d).map(|m| m.saturating_mul(1024 * 1024))
+}
+
+pub fn kib_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    usize::deserialize(d).map(|k| k.saturating_mul(1024))
+}
+
+/// An empty value is the same as none.
+pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d).map(|v| v.filter(|v| !v.trim().is_empty()))
+}
