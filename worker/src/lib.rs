@@ -19,14 +19,9 @@ use engine::jobs::JobService;
 use engine::queue;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
 use settings::Config;
-use storage::Storage;
 use tokio::sync::{watch, Notify};
 
-use crate::{
-    media::render::{EncoderSettings, Watermark},
-    process::WorkerContext,
-    sandbox::{MediaSandbox, SandboxLimits},
-};
+use crate::process::WorkerContext;
 
 /// A name no other worker process has: apalis tracks liveness per name, and two processes
 /// sharing one would keep each other's orphaned jobs from ever being recovered.
@@ -48,7 +43,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let name = unique_worker_name();
-
     let db = Db::new(&config.database_url, config.database_pool_size);
     let redis = queue::connect(&config.redis_url, std::time::Duration::from_secs(30)).await?;
     let registry = WorkerRegistry::new(redis.clone(), &config.queue_name);
@@ -58,33 +52,16 @@ pub async fn run(
     let (hand_back_tx, hand_back) = watch::channel(false);
     let dispatch = Arc::new(Notify::new());
     let events = JobEvents::new(redis.clone(), &config.queue_name);
-    let context = Arc::new(WorkerContext {
-        jobs: JobService::new(db.clone()),
-        storage: Storage::new(&config.s3),
-        events: events.clone(),
-        engine: config.engine.clone(),
+    let context = Arc::new(WorkerContext::new(
+        &config,
+        JobService::new(db.clone()),
+        events.clone(),
         hand_back,
-        dispatch: dispatch.clone(),
-        scratch_dir: scratch_dir.clone(),
-        sandbox: MediaSandbox::new(
-            config.media.program.clone(),
-            SandboxLimits {
-                memory_bytes: config.media.memory_bytes,
-                cpu_seconds: config.media.cpu_seconds,
-            },
-        )?,
-        clip_limits: config.media.clip_limits,
-        encoder: EncoderSettings {
-            preset: config.render.x264_preset.clone(),
-            threads: config.render.encoder_threads,
-        },
-        job_timeout: config.render.job_timeout,
-        watermark: Watermark {
-            text: config.render.watermark_text.clone(),
-            font: config.render.watermark_font.clone(),
-        },
-    });
-
+        dispatch.clone(),
+        scratch_dir.clone(),
+    )?);
+    let backend = RedisStorage::<queue::RenderJob>::new(redis.clone())
+        .with_config(queue::storage_config(&config));
     let tasks = BackgroundTasks::new();
     tasks.spawn(
         Heartbeat {
@@ -93,27 +70,44 @@ pub async fn run(
         },
         Schedule::every(config.render.heartbeat_interval),
     );
-    Relay::new(
+    let relay = Relay::new(
         db.clone(),
-        queue::JobQueue::new(redis.clone(), &config),
+        queue::JobQueue::new(redis, &config),
         events,
         &config,
-    )
-    .spawn_on(&tasks, dispatch);
-    CallbackSender::new(db.clone(), config.callbacks.clone())?.spawn_on(&tasks);
-    let backend =
-        RedisStorage::<queue::RenderJob>::new(redis).with_config(queue::storage_config(&config));
+    );
+    relay.spawn_on(&tasks, dispatch);
+    CallbackSender::new(db, config.callbacks.clone())?.spawn_on(&tasks);
+    let housekeeping = Housekeeping {
+        queue: backend.clone(),
+        context: context.clone(),
+        retention: config.render.input_retention,
+    };
     tasks.spawn(
-        Housekeeping {
-            queue: backend.clone(),
-            context: context.clone(),
-            retention: config.render.input_retention,
-        },
+        housekeeping,
         Schedule::every(config.render.queue_vacuum_interval),
     );
+    let result = consume(&config, &name, backend, context, shutdown, hand_back_tx).await;
+    tasks.shutdown().await;
+    let _ = registry.leave(&name).await;
+    let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
+    tracing::info!(%name, "worker stopped");
+    result
+}
+
+/// Takes jobs from the queue until `shutdown`; then takes no new ones, lets running ones
+/// finish for the grace period, and has the rest handed back (through `hand_back`).
+async fn consume(
+    config: &Config,
+    name: &str,
+    backend: RedisStorage<queue::RenderJob>,
+    context: Arc<WorkerContext>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    hand_back: watch::Sender<bool>,
+) -> anyhow::Result<()> {
     // Without a wake-up, an idle worker looks for new jobs only on its heartbeat, so a job
     // would wait up to WORKER_HEARTBEAT_SECS to start.
-    let worker = WorkerBuilder::new(name.clone())
+    let worker = WorkerBuilder::new(name.to_owned())
         .backend(backend.poll_with_interval(config.engine.poll_interval))
         .data(context)
         .concurrency(config.render.worker_concurrency)
@@ -129,15 +123,11 @@ pub async fn run(
             );
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
-                let _ = hand_back_tx.send(true);
+                let _ = hand_back.send(true);
             });
             Ok::<(), std::io::Error>(())
         })
         .await;
-    tasks.shutdown().await;
-    let _ = registry.leave(&name).await;
-    let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
-    tracing::info!(%name, "worker stopped");
     result.map_err(|e| anyhow::anyhow!("worker failed: {e}"))
 }
 

@@ -14,7 +14,7 @@ use engine::events::JobEvents;
 use engine::jobs::JobService;
 use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
 use engine::queue::RenderJob;
-use settings::{ClipLimits, EngineConfig};
+use settings::{ClipLimits, Config, EngineConfig};
 use storage::{Storage, StoreError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     media::render::{EncoderSettings, RenderedOutput, Watermark},
-    sandbox::{ClipInput, MediaRequest, MediaSandbox, SandboxError},
+    sandbox::{ClipInput, MediaRequest, MediaSandbox, SandboxError, SandboxLimits},
 };
 
 /// Why a running job has to stop.
@@ -119,6 +119,42 @@ pub struct WorkerContext {
     pub hand_back: watch::Receiver<bool>,
     /// Wakes this process's relay: a claim or an end frees a slot for a waiting job.
     pub dispatch: Arc<tokio::sync::Notify>,
+}
+
+impl WorkerContext {
+    pub fn new(
+        config: &Config,
+        jobs: JobService,
+        events: JobEvents,
+        hand_back: watch::Receiver<bool>,
+        dispatch: Arc<tokio::sync::Notify>,
+        scratch_dir: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let sandbox_limits = SandboxLimits {
+            memory_bytes: config.media.memory_bytes,
+            cpu_seconds: config.media.cpu_seconds,
+        };
+        Ok(Self {
+            jobs,
+            storage: Storage::new(&config.s3),
+            events,
+            engine: config.engine.clone(),
+            hand_back,
+            dispatch,
+            scratch_dir,
+            sandbox: MediaSandbox::new(config.media.program.clone(), sandbox_limits)?,
+            clip_limits: config.media.clip_limits,
+            encoder: EncoderSettings {
+                preset: config.render.x264_preset.clone(),
+                threads: config.render.encoder_threads,
+            },
+            job_timeout: config.render.job_timeout,
+            watermark: Watermark {
+                text: config.render.watermark_text.clone(),
+                font: config.render.watermark_font.clone(),
+            },
+        })
+    }
 }
 
 /// Why a job attempt failed, as its owner will read it.
@@ -244,58 +280,7 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
     if let Err(err) = tokio::fs::remove_dir_all(&scratch).await {
         tracing::warn!(error = %err, path = %scratch.display(), "could not remove scratch directory");
     }
-    let ended = match (stop.reason(), result) {
-        (None, Ok(outputs)) => {
-            tracing::info!(job_id = %job.id, "job succeeded");
-            ctx.jobs.succeed(job.id, lease, outputs).await?
-        }
-        (None, Err(failure)) if failure.transient && job.attempts < ctx.engine.max_attempts => {
-            let delay = retry_delay(job.attempts, ctx.engine.retry_base, ctx.engine.retry_max);
-            tracing::warn!(job_id = %job.id, attempt = job.attempts, code = %failure.code, message = %failure.message, ?delay, "attempt failed; retrying");
-            ctx.jobs
-                .retry_later(job.id, lease, failure.code, &failure.message, delay)
-                .await?
-        }
-        (None, Err(failure)) => {
-            tracing::warn!(job_id = %job.id, code = %failure.code, message = %failure.message, "job failed");
-            ctx.jobs
-                .fail(job.id, lease, failure.code, &failure.message)
-                .await?
-        }
-        // Another worker holds the job and writes the same output keys: leave everything.
-        (Some(StopReason::LeaseLost), _) => {
-            tracing::warn!(job_id = %job.id, "lost the job's lease; another worker has it");
-            None
-        }
-        (Some(StopReason::ShuttingDown), _) => {
-            tracing::info!(job_id = %job.id, "shutting down; handing the job back");
-            ctx.jobs.hand_back(job.id, lease).await?
-        }
-        (Some(reason), result) => {
-            // Stopped, possibly after outputs were uploaded: nothing of the job's work stays.
-            if let Ok(outputs) = result {
-                let keys: Vec<String> = outputs
-                    .into_iter()
-                    .flat_map(|o| std::iter::once(o.storage_key).chain(o.poster_key))
-                    .collect();
-                ctx.storage.delete(&keys).await?;
-            }
-            if reason == StopReason::Cancelled {
-                tracing::info!(job_id = %job.id, "job cancelled");
-                ctx.jobs.mark_cancelled(job.id, lease).await?
-            } else {
-                let message = format!(
-                    "The job took longer than its {} s limit",
-                    ctx.job_timeout.as_secs()
-                );
-                tracing::warn!(job_id = %job.id, "job timed out");
-                ctx.jobs
-                    .fail(job.id, lease, FailureCode::RenderTimeout, &message)
-                    .await?
-            }
-        }
-    };
-    if let Some(ended) = ended {
+    if let Some(ended) = attempt.end(stop.reason(), result).await? {
         ctx.events.publish(&ended).await;
     }
     ctx.dispatch.notify_one();
@@ -310,6 +295,78 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// Ends the attempt with the transition its outcome calls for; the job as it is now,
+    /// or `None` when the lease was lost.
+    async fn end(
+        &self,
+        stopped: Option<StopReason>,
+        result: Result<Vec<JobOutputRow>, JobFailure>,
+    ) -> Result<Option<JobRow>, ServiceError> {
+        let (ctx, job, lease) = (self.ctx, self.job, self.lease);
+        let ended = match (stopped, result) {
+            (None, Ok(outputs)) => {
+                tracing::info!(job_id = %job.id, "job succeeded");
+                ctx.jobs.succeed(job.id, lease, outputs).await?
+            }
+            (None, Err(failure)) => self.fail(failure).await?,
+            // Another worker holds the job and writes the same output keys: leave everything.
+            (Some(StopReason::LeaseLost), _) => {
+                tracing::warn!(job_id = %job.id, "lost the job's lease; another worker has it");
+                None
+            }
+            (Some(StopReason::ShuttingDown), _) => {
+                tracing::info!(job_id = %job.id, "shutting down; handing the job back");
+                ctx.jobs.hand_back(job.id, lease).await?
+            }
+            (Some(reason), result) => self.stop(reason, result.ok()).await?,
+        };
+        Ok(ended)
+    }
+
+    /// A failed attempt: retried later while the failure is transient and attempts remain.
+    async fn fail(&self, failure: JobFailure) -> Result<Option<JobRow>, ServiceError> {
+        let (ctx, job, lease) = (self.ctx, self.job, self.lease);
+        if failure.transient && job.attempts < ctx.engine.max_attempts {
+            let delay = retry_delay(job.attempts, ctx.engine.retry_base, ctx.engine.retry_max);
+            tracing::warn!(job_id = %job.id, attempt = job.attempts, code = %failure.code, message = %failure.message, ?delay, "attempt failed; retrying");
+            return ctx
+                .jobs
+                .retry_later(job.id, lease, failure.code, &failure.message, delay)
+                .await;
+        }
+        tracing::warn!(job_id = %job.id, code = %failure.code, message = %failure.message, "job failed");
+        ctx.jobs
+            .fail(job.id, lease, failure.code, &failure.message)
+            .await
+    }
+
+    /// A stopped attempt (cancelled or timed out), possibly after its outputs were
+    /// uploaded: nothing of the job's work stays.
+    async fn stop(
+        &self,
+        reason: StopReason,
+        outputs: Option<Vec<JobOutputRow>>,
+    ) -> Result<Option<JobRow>, ServiceError> {
+        let (ctx, job, lease) = (self.ctx, self.job, self.lease);
+        if let Some(outputs) = outputs {
+            let keys: Vec<String> = outputs
+                .into_iter()
+                .flat_map(|o| std::iter::once(o.storage_key).chain(o.poster_key))
+                .collect();
+            ctx.storage.delete(&keys).await?;
+        }
+        if reason == StopReason::Cancelled {
+            tracing::info!(job_id = %job.id, "job cancelled");
+            return ctx.jobs.mark_cancelled(job.id, lease).await;
+        }
+        let limit = ctx.job_timeout.as_secs();
+        let message = format!("The job took longer than its {limit} s limit");
+        tracing::warn!(job_id = %job.id, "job timed out");
+        ctx.jobs
+            .fail(job.id, lease, FailureCode::RenderTimeout, &message)
+            .await
+    }
+
     async fn progress(&self, stage: Stage, percent: u8) -> Result<(), ServiceError> {
         if let Some(job) = self
             .ctx

@@ -398,91 +398,97 @@ fn timestamp(value: Option<&Value>) -> Option<DateTime<Utc>> {
 impl Change {
     fn from_event(event: &Event) -> ServiceResult<Self> {
         let object = &event.data.object;
-        let metadata_user = text(object, &["metadata", "user_id"]).and_then(|id| id.parse().ok());
-        let plan = text(object, &["metadata", "plan"]).and_then(|p| p.parse().ok());
-        Ok(match event.type_.as_str() {
-            "checkout.session.completed" => {
-                if text(object, &["mode"]).as_deref() != Some("subscription") {
-                    return Ok(Self::None);
-                }
-                let id = text(object, &["client_reference_id"])
-                    .and_then(|id| id.parse().ok())
-                    .or(metadata_user);
-                let subscription_id = text(object, &["subscription"]);
-                Self::Subscription(SubscriptionChange {
-                    user: UserRef {
-                        id,
-                        customer: text(object, &["customer"]),
-                        subscription_id: subscription_id.clone(),
-                    },
-                    subscription_id,
-                    plan: plan.or(Some(PlanId::Pro)),
-                    status: "active".into(),
-                    current_period_end: None,
-                    cancel_at_period_end: None,
-                })
+        let change = match event.type_.as_str() {
+            "checkout.session.completed" => checkout_completed(object),
+            "customer.subscription.created" | "customer.subscription.updated" => {
+                let status = text(object, &["status"])
+                    .ok_or_else(|| ServiceError::invalid_field("data.object.status", "missing"))?;
+                Some(subscription_changed(object, status))
             }
-            "customer.subscription.created"
-            | "customer.subscription.updated"
-            | "customer.subscription.deleted" => {
-                let subscription_id = text(object, &["id"]);
-                // Newer API versions keep the period on the subscription's items.
-                let period_end = object
-                    .get("current_period_end")
-                    .or_else(|| object.pointer("/items/data/0/current_period_end"));
-                let status = if event.type_ == "customer.subscription.deleted" {
-                    "canceled".to_owned()
-                } else {
-                    text(object, &["status"]).ok_or_else(|| {
-                        ServiceError::invalid_field("data.object.status", "missing")
-                    })?
-                };
-                Self::Subscription(SubscriptionChange {
-                    user: UserRef {
-                        id: metadata_user,
-                        customer: text(object, &["customer"]),
-                        subscription_id: subscription_id.clone(),
-                    },
-                    subscription_id,
-                    plan,
-                    status,
-                    current_period_end: timestamp(period_end),
-                    cancel_at_period_end: object
-                        .get("cancel_at_period_end")
-                        .and_then(Value::as_bool),
-                })
+            "customer.subscription.deleted" => {
+                Some(subscription_changed(object, "canceled".to_owned()))
             }
-            "invoice.paid" | "invoice.payment_failed" => {
-                let subscription_id = text(object, &["subscription"])
-                    .or_else(|| text(object, &["parent", "subscription_details", "subscription"]));
-                if subscription_id.is_none() {
-                    return Ok(Self::None);
-                }
-                let status = if event.type_ == "invoice.paid" {
-                    "active"
-                } else {
-                    "past_due"
-                };
-                Self::Subscription(SubscriptionChange {
-                    user: UserRef {
-                        id: text(
-                            object,
-                            &["parent", "subscription_details", "metadata", "user_id"],
-                        )
-                        .and_then(|id| id.parse().ok()),
-                        customer: text(object, &["customer"]),
-                        subscription_id: subscription_id.clone(),
-                    },
-                    subscription_id,
-                    plan: None,
-                    status: status.into(),
-                    current_period_end: None,
-                    cancel_at_period_end: None,
-                })
-            }
-            _ => Self::None,
-        })
+            "invoice.paid" => invoice_settled(object, "active"),
+            "invoice.payment_failed" => invoice_settled(object, "past_due"),
+            _ => None,
+        };
+        Ok(change.map_or(Self::None, Self::Subscription))
     }
+}
+
+fn user_in_metadata(object: &Value) -> Option<Uuid> {
+    text(object, &["metadata", "user_id"]).and_then(|id| id.parse().ok())
+}
+
+fn plan_in_metadata(object: &Value) -> Option<PlanId> {
+    text(object, &["metadata", "plan"]).and_then(|p| p.parse().ok())
+}
+
+/// A finished Checkout of a subscription: the plan it sold is active.
+fn checkout_completed(object: &Value) -> Option<SubscriptionChange> {
+    if text(object, &["mode"]).as_deref() != Some("subscription") {
+        return None;
+    }
+    let id = text(object, &["client_reference_id"])
+        .and_then(|id| id.parse().ok())
+        .or(user_in_metadata(object));
+    let subscription_id = text(object, &["subscription"]);
+    Some(SubscriptionChange {
+        user: UserRef {
+            id,
+            customer: text(object, &["customer"]),
+            subscription_id: subscription_id.clone(),
+        },
+        subscription_id,
+        plan: plan_in_metadata(object).or(Some(PlanId::Pro)),
+        status: "active".into(),
+        current_period_end: None,
+        cancel_at_period_end: None,
+    })
+}
+
+/// A subscription created, updated or deleted (`status` is Stripe's, or `canceled`).
+fn subscription_changed(object: &Value, status: String) -> SubscriptionChange {
+    let subscription_id = text(object, &["id"]);
+    // Newer API versions keep the period on the subscription's items.
+    let period_end = object
+        .get("current_period_end")
+        .or_else(|| object.pointer("/items/data/0/current_period_end"));
+    SubscriptionChange {
+        user: UserRef {
+            id: user_in_metadata(object),
+            customer: text(object, &["customer"]),
+            subscription_id: subscription_id.clone(),
+        },
+        subscription_id,
+        plan: plan_in_metadata(object),
+        status,
+        current_period_end: timestamp(period_end),
+        cancel_at_period_end: object.get("cancel_at_period_end").and_then(Value::as_bool),
+    }
+}
+
+/// An invoice of a subscription paid (`active`) or failed (`past_due`).
+fn invoice_settled(object: &Value, status: &str) -> Option<SubscriptionChange> {
+    let subscription_id = text(object, &["subscription"])
+        .or_else(|| text(object, &["parent", "subscription_details", "subscription"]))?;
+    let user = text(
+        object,
+        &["parent", "subscription_details", "metadata", "user_id"],
+    )
+    .and_then(|id| id.parse().ok());
+    Some(SubscriptionChange {
+        user: UserRef {
+            id: user,
+            customer: text(object, &["customer"]),
+            subscription_id: Some(subscription_id.clone()),
+        },
+        subscription_id: Some(subscription_id),
+        plan: None,
+        status: status.into(),
+        current_period_end: None,
+        cancel_at_period_end: None,
+    })
 }
 
 /// Statuses in which the subscriber keeps the paid plan. `past_due` keeps it while Stripe

@@ -177,38 +177,9 @@ impl JobService {
                         })
                         .returning(JobRow::as_returning())
                         .get_result(conn)?;
-                    let rows: Vec<JobInputRow> = inputs
-                        .into_iter()
-                        .enumerate()
-                        .map(|(position, input)| JobInputRow {
-                            job_id,
-                            position: position as i16,
-                            storage_key: input.storage_key,
-                            label: input.label,
-                            container: input.container,
-                            size_bytes: input.size_bytes as i64,
-                        })
-                        .collect();
-                    diesel::insert_into(job_inputs::table)
-                        .values(&rows)
-                        .execute(conn)?;
+                    insert_inputs(conn, job_id, inputs)?;
                     if let Some(key) = idempotency_key {
-                        let since = Utc::now() - chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
-                        // An expired use of the key no longer counts.
-                        diesel::delete(
-                            idempotency_keys::table
-                                .filter(idempotency_keys::user_id.eq(user.id))
-                                .filter(idempotency_keys::key.eq(&key))
-                                .filter(idempotency_keys::created_at.le(since)),
-                        )
-                        .execute(conn)?;
-                        diesel::insert_into(idempotency_keys::table)
-                            .values((
-                                idempotency_keys::user_id.eq(user.id),
-                                idempotency_keys::key.eq(key),
-                                idempotency_keys::job_id.eq(job_id),
-                            ))
-                            .execute(conn)?;
+                        claim_idempotency_key(conn, user.id, key, job_id)?;
                     }
                     Ok(job)
                 })
@@ -677,6 +648,56 @@ pub struct Dispatched {
     pub id: Uuid,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub dispatches: i32,
+}
+
+fn insert_inputs(
+    conn: &mut PgConnection,
+    job_id: Uuid,
+    inputs: Vec<StoredInput>,
+) -> ServiceResult<()> {
+    let rows: Vec<JobInputRow> = inputs
+        .into_iter()
+        .enumerate()
+        .map(|(position, input)| JobInputRow {
+            job_id,
+            position: position as i16,
+            storage_key: input.storage_key,
+            label: input.label,
+            container: input.container,
+            size_bytes: input.size_bytes as i64,
+        })
+        .collect();
+    diesel::insert_into(job_inputs::table)
+        .values(&rows)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ties `key` to the new job; a concurrent request that took it first makes this fail
+/// with a unique violation (see [`JobService::create`]).
+fn claim_idempotency_key(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    key: String,
+    job_id: Uuid,
+) -> ServiceResult<()> {
+    let since = Utc::now() - chrono::Duration::hours(IDEMPOTENCY_WINDOW_HOURS);
+    // An expired use of the key no longer counts.
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::user_id.eq(user_id))
+            .filter(idempotency_keys::key.eq(&key))
+            .filter(idempotency_keys::created_at.le(since)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::job_id.eq(job_id),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// [`Transition::Dispatch`]: marks up to `batch` due jobs dispatched (see [`PICK_DUE`]), in

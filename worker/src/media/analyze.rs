@@ -39,78 +39,126 @@ pub struct ClipMeasurements {
     pub change_map: Vec<f32>,
 }
 
+fn window_of(time: f64) -> usize {
+    (time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize
+}
+
 pub fn analyze(path: &Path, limits: &ClipLimits) -> Result<ClipMeasurements, MediaError> {
-    let window_of = |time: f64| (time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize;
     let mut input = open_input(path)?;
-    let video = input
+    let stream = input
         .streams()
         .best(media::Type::Video)
         .ok_or_else(|| MediaError::Invalid("has no video".into()))?;
-    let video_index = video.index();
-    let video_time_base = f64::from(video.time_base());
-    let origin = match video.start_time() {
-        ffi::AV_NOPTS_VALUE => 0,
-        start => start,
+    let mut video = VideoMeter::open(&stream)?;
+    let mut audio = match input.streams().best(media::Type::Audio) {
+        Some(stream) => Some(AudioMeter::open(&stream, &video)?),
+        None => None,
     };
-    let mut context = codec::context::Context::from_parameters(video.parameters())?;
-    context.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    // Thumbnails need no bit-exact decoding: allow the decoders' speed shortcuts.
-    // SAFETY: plain field on a context not yet opened.
-    unsafe { (*context.as_mut_ptr()).flags2 |= ffi::AV_CODEC_FLAG2_FAST };
-    let mut video_decoder = context.decoder().video()?;
-    video_decoder.skip_loop_filter(Discard::All);
-    video_decoder.skip_frame(Discard::NonReference);
-
-    let audio = input.streams().best(media::Type::Audio);
-    let audio_index = audio.as_ref().map(|s| s.index());
-    let (mut audio_decoder, mut meter) = match &audio {
-        Some(stream) => {
-            let decoder = codec::context::Context::from_parameters(stream.parameters())?
-                .decoder()
-                .audio()?;
-            let origin_in_audio =
-                (origin as f64 * video_time_base / f64::from(stream.time_base())).round() as i64;
-            let graph = resampler(
-                &decoder,
-                stream.time_base(),
-                &format!("aresample={MEASURE_RATE},aformat=sample_fmts=flt:channel_layouts=mono"),
-            )?;
-            (Some(decoder), Some((graph, origin_in_audio)))
-        }
-        None => (None, None),
-    };
-
-    // Grown as decoded timestamps arrive, never sized from what the header claims.
-    let mut energy = Windows::<f64>::default();
-    let mut samples = Windows::<u64>::default();
-    let mut motion_sum = Windows::<f64>::default();
-    let mut motion_count = Windows::<u32>::default();
     let mut reality = Reality::new(limits);
-    let mut change_sum = vec![0u32; (THUMB_WIDTH * THUMB_HEIGHT) as usize];
-    let mut change_count = 0u32;
-    let mut scaler: Option<scaling::Context> = None;
-    let mut previous: Option<frame::Video> = None;
-    let mut next_sample = 0.0f64;
-    let mut decoded = frame::Video::empty();
-    let mut decoded_audio = frame::Audio::empty();
-    let mut measured = frame::Audio::empty();
+    for (stream, packet) in input.packets() {
+        if stream.index() == video.index {
+            video.packet(Some(&packet), &mut reality)?;
+        } else if let Some(audio) = audio.as_mut().filter(|a| a.index == stream.index()) {
+            audio.packet(Some(&packet), limits)?;
+        }
+    }
+    video.packet(None, &mut reality)?;
+    if let Some(audio) = audio.as_mut() {
+        audio.packet(None, limits)?;
+    }
+    let windows = reality.windows();
+    let (motion, change_map) = video.finish(windows);
+    Ok(ClipMeasurements {
+        duration_seconds: reality.duration_seconds(),
+        loudness_db: audio.map_or_else(|| vec![SILENCE_DB; windows], |a| a.finish(windows)),
+        motion,
+        change_map,
+    })
+}
 
-    let mut on_video = |decoded: &frame::Video| -> Result<(), MediaError> {
-        let time = decoded
-            .timestamp()
-            .map_or(0.0, |ts| (ts - origin) as f64 * video_time_base);
-        reality.video_frame(decoded, time)?;
-        if time + 1e-6 < next_sample {
+/// How busy the picture is: small grey thumbnails sampled a few times a second, compared
+/// with the previous one.
+struct VideoMeter {
+    index: usize,
+    time_base: f64,
+    /// The stream's start, which counts as time zero.
+    origin: i64,
+    decoder: ffmpeg_next::decoder::Video,
+    decoded: frame::Video,
+    scaler: Option<scaling::Context>,
+    previous: Option<frame::Video>,
+    next_sample: f64,
+    motion_sum: Windows<f64>,
+    motion_count: Windows<u32>,
+    change_sum: Vec<u32>,
+    change_count: u32,
+}
+
+impl VideoMeter {
+    fn open(stream: &ffmpeg_next::Stream) -> Result<Self, MediaError> {
+        let mut context = codec::context::Context::from_parameters(stream.parameters())?;
+        context.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+        // Thumbnails need no bit-exact decoding: allow the decoders' speed shortcuts.
+        // SAFETY: plain field on a context not yet opened.
+        unsafe { (*context.as_mut_ptr()).flags2 |= ffi::AV_CODEC_FLAG2_FAST };
+        let mut decoder = context.decoder().video()?;
+        decoder.skip_loop_filter(Discard::All);
+        decoder.skip_frame(Discard::NonReference);
+        Ok(Self {
+            index: stream.index(),
+            time_base: f64::from(stream.time_base()),
+            origin: match stream.start_time() {
+                ffi::AV_NOPTS_VALUE => 0,
+                start => start,
+            },
+            decoder,
+            decoded: frame::Video::empty(),
+            scaler: None,
+            previous: None,
+            next_sample: 0.0,
+            motion_sum: Windows::default(),
+            motion_count: Windows::default(),
+            change_sum: vec![0u32; (THUMB_WIDTH * THUMB_HEIGHT) as usize],
+            change_count: 0,
+        })
+    }
+
+    /// Decodes a packet (`None`: the end of the stream) and measures what comes out.
+    fn packet(
+        &mut self,
+        packet: Option<&ffmpeg_next::Packet>,
+        reality: &mut Reality,
+    ) -> Result<(), MediaError> {
+        let sent = match packet {
+            Some(packet) => self.decoder.send_packet(packet),
+            None => self.decoder.send_eof(),
+        };
+        if sent.is_err() {
             return Ok(());
         }
-        next_sample = time + 1.0 / SAMPLES_PER_SECOND;
-        let scaler = match scaler.as_mut() {
+        while self.decoder.receive_frame(&mut self.decoded).is_ok() {
+            let time = self
+                .decoded
+                .timestamp()
+                .map_or(0.0, |ts| (ts - self.origin) as f64 * self.time_base);
+            reality.video_frame(&self.decoded, time)?;
+            if time + 1e-6 >= self.next_sample {
+                self.next_sample = time + 1.0 / SAMPLES_PER_SECOND;
+                self.sample(time)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sample(&mut self, time: f64) -> Result<(), MediaError> {
+        let decoded = &self.decoded;
+        let scaler = match self.scaler.as_mut() {
             Some(s) => s,
-            None => scaler.insert(scaling::Context::get(
+            None => self.scaler.insert(scaling::Context::get(
                 decoded.format(),
                 decoded.width(),
                 decoded.height(),
@@ -122,104 +170,132 @@ pub fn analyze(path: &Path, limits: &ClipLimits) -> Result<ClipMeasurements, Med
         };
         let mut thumb = frame::Video::empty();
         scaler.run(decoded, &mut thumb)?;
-        if let Some(before) = &previous {
+        if let Some(before) = &self.previous {
             let window = window_of(time);
-            *motion_sum.at(window) += accumulate_difference(before, &thumb, &mut change_sum);
-            *motion_count.at(window) += 1;
-            change_count += 1;
+            *self.motion_sum.at(window) +=
+                accumulate_difference(before, &thumb, &mut self.change_sum);
+            *self.motion_count.at(window) += 1;
+            self.change_count += 1;
         }
-        previous = Some(thumb);
+        self.previous = Some(thumb);
         Ok(())
-    };
-    let mut on_audio = |decoded: &mut frame::Audio| -> Result<(), MediaError> {
-        let Some((graph, origin_in_audio)) = meter.as_mut() else {
-            return Ok(());
+    }
+
+    /// Mean motion per window, and the mean change of each thumbnail pixel.
+    fn finish(self, windows: usize) -> (Vec<f64>, Vec<f32>) {
+        let sums = self.motion_sum.finish(windows);
+        let counts = self.motion_count.finish(windows);
+        let motion = sums
+            .iter()
+            .zip(&counts)
+            .map(|(&sum, &n)| if n == 0 { 0.0 } else { sum / f64::from(n) })
+            .collect();
+        let samples = self.change_count.max(1) as f32;
+        let change_map = self
+            .change_sum
+            .iter()
+            .map(|&sum| sum as f32 / samples)
+            .collect();
+        (motion, change_map)
+    }
+}
+
+/// How loud each window is: the sound resampled to 8 kHz mono, its energy summed.
+struct AudioMeter {
+    index: usize,
+    decoder: ffmpeg_next::decoder::Audio,
+    graph: ffmpeg_next::filter::Graph,
+    /// The video's start, in the audio's time base: audio times count from it.
+    origin: i64,
+    decoded: frame::Audio,
+    measured: frame::Audio,
+    energy: Windows<f64>,
+    samples: Windows<u64>,
+}
+
+impl AudioMeter {
+    fn open(stream: &ffmpeg_next::Stream, video: &VideoMeter) -> Result<Self, MediaError> {
+        let decoder = codec::context::Context::from_parameters(stream.parameters())?
+            .decoder()
+            .audio()?;
+        let origin =
+            (video.origin as f64 * video.time_base / f64::from(stream.time_base())).round() as i64;
+        let graph = resampler(
+            &decoder,
+            stream.time_base(),
+            &format!("aresample={MEASURE_RATE},aformat=sample_fmts=flt:channel_layouts=mono"),
+        )?;
+        Ok(Self {
+            index: stream.index(),
+            decoder,
+            graph,
+            origin,
+            decoded: frame::Audio::empty(),
+            measured: frame::Audio::empty(),
+            energy: Windows::default(),
+            samples: Windows::default(),
+        })
+    }
+
+    /// Decodes a packet (`None`: the end of the stream) and measures what comes out.
+    fn packet(
+        &mut self,
+        packet: Option<&ffmpeg_next::Packet>,
+        limits: &ClipLimits,
+    ) -> Result<(), MediaError> {
+        let sent = match packet {
+            Some(packet) => self.decoder.send_packet(packet),
+            None => self.decoder.send_eof(),
         };
-        if let Some(pts) = decoded.timestamp() {
-            decoded.set_pts(Some(pts - *origin_in_audio));
+        if sent.is_err() {
+            return Ok(());
         }
-        graph
-            .get("in")
-            .expect("source exists")
-            .source()
-            .add(decoded)?;
-        while graph
-            .get("out")
-            .expect("sink exists")
-            .sink()
-            .frame(&mut measured)
-            .is_ok()
-        {
-            let start = measured.pts().unwrap_or(0);
-            let plane = measured.plane::<f32>(0);
+        while self.decoder.receive_frame(&mut self.decoded).is_ok() {
+            if let Some(pts) = self.decoded.timestamp() {
+                self.decoded.set_pts(Some(pts - self.origin));
+            }
+            self.graph
+                .get("in")
+                .expect("source exists")
+                .source()
+                .add(&self.decoded)?;
+            self.drain(limits)?;
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, limits: &ClipLimits) -> Result<(), MediaError> {
+        let mut sink = self.graph.get("out").expect("sink exists");
+        while sink.sink().frame(&mut self.measured).is_ok() {
+            let start = self.measured.pts().unwrap_or(0);
+            let plane = self.measured.plane::<f32>(0);
             let end = (start + plane.len() as i64) as f64 / f64::from(MEASURE_RATE);
             check_duration(limits, end)?;
             for (i, sample) in plane.iter().enumerate() {
                 let window = window_of((start + i as i64) as f64 / f64::from(MEASURE_RATE));
-                *energy.at(window) += f64::from(*sample) * f64::from(*sample);
-                *samples.at(window) += 1;
+                *self.energy.at(window) += f64::from(*sample) * f64::from(*sample);
+                *self.samples.at(window) += 1;
             }
         }
         Ok(())
-    };
-
-    for (stream, packet) in input.packets() {
-        if stream.index() == video_index {
-            if video_decoder.send_packet(&packet).is_ok() {
-                while video_decoder.receive_frame(&mut decoded).is_ok() {
-                    on_video(&decoded)?;
-                }
-            }
-        } else if Some(stream.index()) == audio_index {
-            if let Some(decoder) = audio_decoder.as_mut() {
-                if decoder.send_packet(&packet).is_ok() {
-                    while decoder.receive_frame(&mut decoded_audio).is_ok() {
-                        on_audio(&mut decoded_audio)?;
-                    }
-                }
-            }
-        }
-    }
-    let _ = video_decoder.send_eof();
-    while video_decoder.receive_frame(&mut decoded).is_ok() {
-        on_video(&decoded)?;
-    }
-    if let Some(decoder) = audio_decoder.as_mut() {
-        let _ = decoder.send_eof();
-        while decoder.receive_frame(&mut decoded_audio).is_ok() {
-            on_audio(&mut decoded_audio)?;
-        }
     }
 
-    let windows = reality.windows();
-    let (energy, samples) = (energy.finish(windows), samples.finish(windows));
-    let (motion_sum, motion_count) = (motion_sum.finish(windows), motion_count.finish(windows));
-    let loudness_db = energy
-        .iter()
-        .zip(&samples)
-        .map(|(&e, &n)| {
-            if n == 0 || e <= 0.0 {
-                SILENCE_DB
-            } else {
-                (10.0 * (e / n as f64).log10()).max(SILENCE_DB)
-            }
-        })
-        .collect();
-    let motion = motion_sum
-        .iter()
-        .zip(&motion_count)
-        .map(|(&sum, &n)| if n == 0 { 0.0 } else { sum / f64::from(n) })
-        .collect();
-    let change_map = change_sum
-        .iter()
-        .map(|&sum| sum as f32 / change_count.max(1) as f32)
-        .collect();
-    Ok(ClipMeasurements {
-        duration_seconds: reality.duration_seconds(),
-        loudness_db,
-        motion,
-        change_map,
-    })
+    /// RMS level per window, in dBFS.
+    fn finish(self, windows: usize) -> Vec<f64> {
+        let energy = self.energy.finish(windows);
+        let samples = self.samples.finish(windows);
+        energy
+            .iter()
+            .zip(&samples)
+            .map(|(&e, &n)| {
+                if n == 0 || e <= 0.0 {
+                    SILENCE_DB
+                } else {
+                    (10.0 * (e / n as f64).log10()).max(SILENCE_DB)
+                }
+            })
+            .collect()
+    }
 }
 
 /// Adds each pixel's change to `per_pixel`; returns the mean change.

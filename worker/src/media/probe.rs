@@ -57,34 +57,10 @@ pub fn probe(path: &Path, limits: &ClipLimits) -> Result<ClipInfo, MediaError> {
     let container_duration = (input.duration() > 0)
         .then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
 
-    let mut decoded = frame::Video::empty();
-    let mut got_frame = false;
-    for (packet_stream, packet) in input.packets().take(MAX_PROBE_PACKETS) {
-        if packet_stream.index() != index {
-            continue;
-        }
-        if decoder.send_packet(&packet).is_ok() && decoder.receive_frame(&mut decoded).is_ok() {
-            got_frame = true;
-            break;
-        }
-    }
-    if !got_frame {
-        let _ = decoder.send_eof();
-        got_frame = decoder.receive_frame(&mut decoded).is_ok();
-    }
-    if !got_frame || decoded.width() == 0 || decoded.height() == 0 {
-        return Err(invalid("has no decodable video frames".into()));
-    }
+    let decoded = first_frame(&mut input, &mut decoder, index)
+        .ok_or_else(|| invalid("has no decodable video frames".into()))?;
     let duration_seconds = stream_duration.or(container_duration).unwrap_or(0.0);
-    if duration_seconds <= 0.0 {
-        return Err(invalid("has no known duration".into()));
-    }
-    if duration_seconds > limits.max_duration_seconds {
-        return Err(invalid(format!(
-            "runs {duration_seconds:.0} s; the limit for a clip is {} s",
-            limits.max_duration_seconds
-        )));
-    }
+    check_duration(duration_seconds, limits)?;
     Ok(ClipInfo {
         duration_seconds,
         width: decoded.width(),
@@ -93,6 +69,43 @@ pub fn probe(path: &Path, limits: &ClipLimits) -> Result<ClipInfo, MediaError> {
         has_audio,
         video_codec,
     })
+}
+
+/// The first picture of the video stream, reading at most [`MAX_PROBE_PACKETS`] packets.
+fn first_frame(
+    input: &mut ffmpeg::format::context::Input,
+    decoder: &mut ffmpeg::decoder::Video,
+    index: usize,
+) -> Option<frame::Video> {
+    let mut decoded = frame::Video::empty();
+    let mut got_frame = false;
+    for (packet_stream, packet) in input.packets().take(MAX_PROBE_PACKETS) {
+        if packet_stream.index() == index
+            && decoder.send_packet(&packet).is_ok()
+            && decoder.receive_frame(&mut decoded).is_ok()
+        {
+            got_frame = true;
+            break;
+        }
+    }
+    if !got_frame {
+        let _ = decoder.send_eof();
+        got_frame = decoder.receive_frame(&mut decoded).is_ok();
+    }
+    (got_frame && decoded.width() > 0 && decoded.height() > 0).then_some(decoded)
+}
+
+fn check_duration(duration_seconds: f64, limits: &ClipLimits) -> Result<(), MediaError> {
+    if duration_seconds <= 0.0 {
+        return Err(MediaError::Invalid("has no known duration".into()));
+    }
+    if duration_seconds > limits.max_duration_seconds {
+        return Err(MediaError::Invalid(format!(
+            "runs {duration_seconds:.0} s; the limit for a clip is {} s",
+            limits.max_duration_seconds
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a stream whose header already claims more than the limits allow, before any

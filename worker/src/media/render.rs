@@ -8,7 +8,7 @@ use std::{
 };
 
 use domain::jobs::OutputFormat;
-use ffmpeg_next::{self as ffmpeg, codec, ffi, format, media, util::frame, Packet};
+use ffmpeg_next::{self as ffmpeg, codec, decoder, ffi, format, media, util::frame, Packet};
 use planning::hud::Crop;
 use planning::montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
 use planning::styles::StylePreset;
@@ -72,29 +72,18 @@ pub fn render(
         watermark,
     } = *montage;
     let (left, right) = montage_audio(clips, plan, style)?;
-
-    let mut aac = AacEncoder::new()?;
-    let mut outputs = targets
-        .iter()
-        // A third of the way in: past any fade-in, usually in the thick of it.
-        .map(|t| {
-            OutputFile::create(
-                &t.path,
-                t.format.dimensions(),
-                &aac,
-                settings,
-                plan.output_frames() / 3,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut soundtrack = Soundtrack {
+        aac: AacEncoder::new()?,
+        left,
+        right,
+        sent: 0,
+    };
+    let mut outputs = open_outputs(targets, plan, &soundtrack.aac, settings)?;
     let mut sequencer = VideoSequencer::new(plan, style, outputs.len());
     let grade = style.grade.filter();
-    let audio_time_base = aac.time_base();
-    let mut audio_sent = 0usize;
     let total_frames: u64 = plan.segments.iter().map(|s| u64::from(s.frames)).sum();
     let mut frames_done = 0u64;
     for (index, segment) in plan.segments.iter().enumerate() {
-        let clip = &clips[segment.clip];
         let mut pictures = SegmentPictures {
             index,
             segment,
@@ -103,38 +92,42 @@ pub fn render(
             sequencer: &mut sequencer,
             stop,
         };
-        render_video(clip, &mut pictures, &mut outputs, &mut |done| {
-            progress((frames_done + u64::from(done)) as f64 / total_frames as f64)
-        })
+        render_video(
+            &clips[segment.clip],
+            &mut pictures,
+            &mut outputs,
+            &mut |done| progress((frames_done + u64::from(done)) as f64 / total_frames as f64),
+        )
         .map_err(naming(segment))?;
         frames_done += u64::from(segment.frames);
         // Sound up to the last finished frame, so the files stay interleaved.
         let upto = (sequencer.emitted() * u64::from(SAMPLES_PER_FRAME)) as usize;
-        aac.push(
-            &left[audio_sent..upto],
-            &right[audio_sent..upto],
-            &mut |packet: &Packet| {
-                outputs
-                    .iter_mut()
-                    .try_for_each(|o| o.write_audio(packet, audio_time_base))
-            },
-        )?;
-        audio_sent = upto;
+        soundtrack.send(Some(upto), &mut outputs)?;
     }
-    aac.push(
-        &left[audio_sent..],
-        &right[audio_sent..],
-        &mut |packet: &Packet| {
-            outputs
-                .iter_mut()
-                .try_for_each(|o| o.write_audio(packet, audio_time_base))
-        },
-    )?;
-    aac.finish(&mut |packet: &Packet| {
-        outputs
-            .iter_mut()
-            .try_for_each(|o| o.write_audio(packet, audio_time_base))
-    })?;
+    soundtrack.send(None, &mut outputs)?;
+    soundtrack.finish(&mut outputs)?;
+    finish_outputs(targets, plan, outputs)
+}
+
+fn open_outputs(
+    targets: &[OutputTarget],
+    plan: &Plan,
+    aac: &AacEncoder,
+    settings: &EncoderSettings,
+) -> Result<Vec<OutputFile>, MediaError> {
+    // A third of the way in: past any fade-in, usually in the thick of it.
+    let poster_frame = plan.output_frames() / 3;
+    targets
+        .iter()
+        .map(|t| OutputFile::create(&t.path, t.format.dimensions(), aac, settings, poster_frame))
+        .collect()
+}
+
+fn finish_outputs(
+    targets: &[OutputTarget],
+    plan: &Plan,
+    outputs: Vec<OutputFile>,
+) -> Result<Vec<RenderedOutput>, MediaError> {
     let duration_seconds = plan.output_frames() as f64 / f64::from(OUTPUT_FPS);
     targets
         .iter()
@@ -152,6 +145,43 @@ pub fn render(
             })
         })
         .collect()
+}
+
+/// The montage's sound, encoded once and written to every output as the pictures advance.
+struct Soundtrack {
+    aac: AacEncoder,
+    left: Vec<f32>,
+    right: Vec<f32>,
+    /// Samples already encoded.
+    sent: usize,
+}
+
+impl Soundtrack {
+    /// Encodes the samples up to `upto` (all of them when `None`) into every output.
+    fn send(&mut self, upto: Option<usize>, outputs: &mut [OutputFile]) -> Result<(), MediaError> {
+        let upto = upto.unwrap_or(self.left.len());
+        let time_base = self.aac.time_base();
+        self.aac.push(
+            &self.left[self.sent..upto],
+            &self.right[self.sent..upto],
+            &mut |packet: &Packet| {
+                outputs
+                    .iter_mut()
+                    .try_for_each(|o| o.write_audio(packet, time_base))
+            },
+        )?;
+        self.sent = upto;
+        Ok(())
+    }
+
+    fn finish(mut self, outputs: &mut [OutputFile]) -> Result<(), MediaError> {
+        let time_base = self.aac.time_base();
+        self.aac.finish(&mut |packet: &Packet| {
+            outputs
+                .iter_mut()
+                .try_for_each(|o| o.write_audio(packet, time_base))
+        })
+    }
 }
 
 /// Prefixes a clip's problem with which clip it is.
@@ -264,17 +294,7 @@ fn render_video(
     let segment = pictures.segment;
     let mut input = open_input(&clip.path)?;
     let (video_index, video_time_base, origin) = video_origin(&input)?;
-    let parameters = input
-        .stream(video_index)
-        .expect("index from the same input")
-        .parameters();
-    let mut context = codec::context::Context::from_parameters(parameters)?;
-    context.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    let mut decoder = context.decoder().video()?;
+    let mut decoder = open_decoder(&input, video_index)?;
     seek_to(&mut input, origin, segment.start_seconds);
 
     let sizes: Vec<(u32, u32)> = outputs.iter().map(OutputFile::size).collect();
@@ -315,30 +335,41 @@ fn render_video(
     };
 
     let mut selector = FrameSelector::new(segment.start_seconds, segment.frames);
+    // Decodes what the decoder holds; whether the segment has all its frames.
+    let mut drain = |decoder: &mut decoder::Video| {
+        drain_video(decoder, &mut selector, video_time_base, origin, &mut emit)
+            .map(|()| selector.is_done())
+    };
     for (stream, packet) in input.packets() {
         // A corrupt packet loses a frame, not the job; the selector repeats its neighbour.
-        if stream.index() == video_index && decoder.send_packet(&packet).is_ok() {
-            drain_video(
-                &mut decoder,
-                &mut selector,
-                video_time_base,
-                origin,
-                &mut emit,
-            )?;
-            if selector.is_done() {
-                return Ok(());
-            }
+        if stream.index() == video_index
+            && decoder.send_packet(&packet).is_ok()
+            && drain(&mut decoder)?
+        {
+            return Ok(());
         }
     }
     let _ = decoder.send_eof();
-    drain_video(
-        &mut decoder,
-        &mut selector,
-        video_time_base,
-        origin,
-        &mut emit,
-    )?;
+    drain(&mut decoder)?;
     selector.finish(&mut emit)
+}
+
+/// A frame-threaded decoder for the clip's video stream.
+fn open_decoder(
+    input: &format::context::Input,
+    index: usize,
+) -> Result<decoder::Video, MediaError> {
+    let parameters = input
+        .stream(index)
+        .expect("index from the same input")
+        .parameters();
+    let mut context = codec::context::Context::from_parameters(parameters)?;
+    context.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: 0,
+        ..Default::default()
+    });
+    Ok(context.decoder().video()?)
 }
 
 /// Hands every frame the decoder has ready to the selector, timed from the clip's start.

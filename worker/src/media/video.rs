@@ -149,6 +149,36 @@ fn layout_branch(
     )
 }
 
+/// The frame's sample aspect ratio, square when unknown.
+fn pixel_aspect(sample: &frame::Video) -> (i32, i32) {
+    let aspect = sample.aspect_ratio();
+    if aspect.numerator() > 0 && aspect.denominator() > 0 {
+        (aspect.numerator(), aspect.denominator())
+    } else {
+        (1, 1)
+    }
+}
+
+/// The crop step (with its trailing comma, or empty), and the displayed aspect ratio of
+/// what it keeps once turned upright.
+fn upright_crop(sample: &frame::Video, crop: Option<&Crop>, rotation: u32) -> (String, f64) {
+    let (sar_num, sar_den) = pixel_aspect(sample);
+    let (crop, kept_width, kept_height) = match crop {
+        Some(crop) => {
+            let (w, h, x, y) = crop.pixels(sample.width(), sample.height());
+            (format!("crop={w}:{h}:{x}:{y},"), w, h)
+        }
+        None => (String::new(), sample.width(), sample.height()),
+    };
+    let displayed = f64::from(kept_width) * f64::from(sar_num) / f64::from(sar_den);
+    let aspect = if rotation % 180 == 90 {
+        f64::from(kept_height) / displayed
+    } else {
+        displayed / f64::from(kept_height)
+    };
+    (crop, aspect)
+}
+
 impl VideoGraph {
     /// Builds the graph for frames shaped like `sample`: upright it, apply `grade` (a
     /// filter chain, if any), then lay it out into each of `sizes`.
@@ -161,12 +191,7 @@ impl VideoGraph {
         sizes: &[(u32, u32)],
     ) -> Result<Self, MediaError> {
         let mut graph = filter::Graph::new();
-        let aspect = sample.aspect_ratio();
-        let (sar_num, sar_den) = if aspect.numerator() > 0 && aspect.denominator() > 0 {
-            (aspect.numerator(), aspect.denominator())
-        } else {
-            (1, 1)
-        };
+        let (sar_num, sar_den) = pixel_aspect(sample);
         let args = format!(
             "video_size={}x{}:pix_fmt={}:time_base=1/{OUTPUT_FPS}:pixel_aspect={sar_num}/{sar_den}",
             sample.width(),
@@ -178,19 +203,7 @@ impl VideoGraph {
         let sink = filter::find("buffersink")
             .ok_or_else(|| MediaError::Internal("no buffersink filter".into()))?;
         graph.add(&buffer, "in", &args)?;
-        let (crop, kept_width, kept_height) = match crop {
-            Some(crop) => {
-                let (w, h, x, y) = crop.pixels(sample.width(), sample.height());
-                (format!("crop={w}:{h}:{x}:{y},"), w, h)
-            }
-            None => (String::new(), sample.width(), sample.height()),
-        };
-        let displayed = f64::from(kept_width) * f64::from(sar_num) / f64::from(sar_den);
-        let source_aspect = if rotation % 180 == 90 {
-            f64::from(kept_height) / displayed
-        } else {
-            displayed / f64::from(kept_height)
-        };
+        let (crop, source_aspect) = upright_crop(sample, crop, rotation);
         let grade = grade.map(|g| format!("{g},")).unwrap_or_default();
         let mut spec = format!(
             "[in]{crop}{}{grade}split={}",

@@ -77,46 +77,16 @@ fn run(
 ) -> Result<Vec<RenderedOutput>, Failure> {
     report(Stage::Probing, 5);
     let mut clips = probe_all(request)?;
-
     report(Stage::Analyzing, 7);
     let style = preset(request.style);
-    let mut scores = Vec::with_capacity(clips.len());
-    for (position, clip) in clips.iter_mut().enumerate() {
-        let measured = analyze(&clip.path, &request.limits)
-            .map_err(|err| name_clip(err, position, &request.clips[position].label))
-            .map_err(failure)?;
-        // What decoding found wins over what the header claimed.
-        if measured.duration_seconds > 0.0 {
-            clip.info.duration_seconds = clip.info.duration_seconds.min(measured.duration_seconds);
-        }
-        if request.hud_remove {
-            let found = hud::detect(
-                &measured.change_map,
-                THUMB_WIDTH as usize,
-                THUMB_HEIGHT as usize,
-            );
-            clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
-        }
-        scores.push(measured);
-    }
-    let loudness: Vec<Vec<f64>> = scores.iter().map(|m| m.loudness_db.clone()).collect();
-    let motion: Vec<Vec<f64>> = scores.into_iter().map(|m| m.motion).collect();
-    let clip_scores: Vec<ClipScores> = clips
-        .iter()
-        .zip(highlight_scores(&loudness, &motion))
-        .map(|(c, scores)| ClipScores {
-            duration_seconds: c.info.duration_seconds,
-            scores,
-        })
-        .collect();
-    let plan = plan_montage(&clip_scores, request.target_duration, style);
+    let scores = measure_all(request, &mut clips)?;
+    let plan = plan_montage(&scores, request.target_duration, style);
     if plan.segments.is_empty() {
         return Err((
             FailureCode::ClipsTooShort,
             "The clips hold no usable video".into(),
         ));
     }
-
     report(Stage::Rendering, 10);
     let targets: Vec<OutputTarget> = request
         .formats
@@ -135,21 +105,48 @@ fn run(
     // The parent stops this process with a signal; nothing here raises the flag.
     let never = AtomicBool::new(false);
     let mut last = 10u8;
-    render(
-        &montage,
-        &targets,
-        &request.encoder,
-        &never,
-        &mut |fraction| {
-            // Rendering spans 10 % to 90 % of the job.
-            let percent = 10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8;
-            if percent != last {
-                last = percent;
-                report(Stage::Rendering, percent);
-            }
-        },
-    )
-    .map_err(failure)
+    let mut progress = |fraction: f64| {
+        // Rendering spans 10 % to 90 % of the job.
+        let percent = 10 + (fraction * 80.0).round().clamp(0.0, 80.0) as u8;
+        if percent != last {
+            last = percent;
+            report(Stage::Rendering, percent);
+        }
+    };
+    render(&montage, &targets, &request.encoder, &never, &mut progress).map_err(failure)
+}
+
+/// Analyses every clip: its highlight scores, its measured duration (what decoding found
+/// wins over what the header claimed) and, when asked, where its HUD is.
+fn measure_all(
+    request: &MediaRequest,
+    clips: &mut [ClipSource],
+) -> Result<Vec<ClipScores>, Failure> {
+    let mut measurements = Vec::with_capacity(clips.len());
+    for (position, clip) in clips.iter_mut().enumerate() {
+        let measured = analyze(&clip.path, &request.limits)
+            .map_err(|err| name_clip(err, position, &request.clips[position].label))
+            .map_err(failure)?;
+        if measured.duration_seconds > 0.0 {
+            clip.info.duration_seconds = clip.info.duration_seconds.min(measured.duration_seconds);
+        }
+        if request.hud_remove {
+            let (width, height) = (THUMB_WIDTH as usize, THUMB_HEIGHT as usize);
+            let found = hud::detect(&measured.change_map, width, height);
+            clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
+        }
+        measurements.push(measured);
+    }
+    let loudness: Vec<Vec<f64>> = measurements.iter().map(|m| m.loudness_db.clone()).collect();
+    let motion: Vec<Vec<f64>> = measurements.into_iter().map(|m| m.motion).collect();
+    Ok(clips
+        .iter()
+        .zip(highlight_scores(&loudness, &motion))
+        .map(|(c, scores)| ClipScores {
+            duration_seconds: c.info.duration_seconds,
+            scores,
+        })
+        .collect())
 }
 
 fn probe_all(request: &MediaRequest) -> Result<Vec<ClipSource>, Failure> {
