@@ -101,6 +101,48 @@ pub async fn connect(
     Ok(response)
 }
 
+/// What passing one hub event to a session led to.
+enum Delivery {
+    /// Sent, or not for this session.
+    Sent,
+    /// The session must close with this reason.
+    Close(Option<CloseReason>),
+    /// The client is gone.
+    Gone,
+}
+
+/// Sends the caller its own job events; closes the session when its login session ended.
+async fn deliver(
+    session: &mut Session,
+    caller: &AuthUser,
+    event: Result<Routed, broadcast::error::RecvError>,
+) -> Delivery {
+    match event {
+        Ok(event) if event.0 == caller.id => {
+            if let Some(ended) = JobEvents::ended_session(&event.1) {
+                if Some(ended) != caller.session {
+                    return Delivery::Sent;
+                }
+                return Delivery::Close(Some(CloseReason {
+                    code: CloseCode::Other(CLOSE_LOGGED_OUT),
+                    description: Some("logged out".into()),
+                }));
+            }
+            match session.text(event.1.clone()).await {
+                Ok(()) => Delivery::Sent,
+                Err(_) => Delivery::Gone,
+            }
+        }
+        Ok(_) => Delivery::Sent,
+        Err(broadcast::error::RecvError::Lagged(missed)) => {
+            let user = caller.id;
+            tracing::warn!(%user, missed, "slow WebSocket client missed events");
+            Delivery::Sent
+        }
+        Err(broadcast::error::RecvError::Closed) => Delivery::Close(Some(CloseCode::Error.into())),
+    }
+}
+
 async fn run_session(
     caller: AuthUser,
     _slot: SessionSlot,
@@ -108,7 +150,6 @@ async fn run_session(
     mut messages: MessageStream,
     mut events: broadcast::Receiver<Routed>,
 ) {
-    let user = caller.id;
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
     let lifetime = (caller.expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
@@ -132,26 +173,10 @@ async fn run_session(
                 Some(Err(_)) => break Some(CloseCode::Protocol.into()),
                 None => return,
             },
-            event = events.recv() => match event {
-                Ok(event) if event.0 == user => {
-                    if let Some(ended) = JobEvents::ended_session(&event.1) {
-                        if Some(ended) == caller.session {
-                            break Some(CloseReason {
-                                code: CloseCode::Other(CLOSE_LOGGED_OUT),
-                                description: Some("logged out".into()),
-                            });
-                        }
-                        continue;
-                    }
-                    if session.text(event.1.clone()).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(%user, missed, "slow WebSocket client missed events");
-                }
-                Err(broadcast::error::RecvError::Closed) => break Some(CloseCode::Error.into()),
+            event = events.recv() => match deliver(&mut session, &caller, event).await {
+                Delivery::Sent => {}
+                Delivery::Close(reason) => break reason,
+                Delivery::Gone => return,
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT {
