@@ -76,6 +76,15 @@ pub fn analyze(path: &Path, limits: &ClipLimits) -> Result<ClipMeasurements, Med
     })
 }
 
+/// Hands a packet (`None`: the end of the stream) to a decoder; false when it refused it.
+fn feed(decoder: &mut ffmpeg_next::decoder::Opened, packet: Option<&ffmpeg_next::Packet>) -> bool {
+    match packet {
+        Some(packet) => decoder.send_packet(packet),
+        None => decoder.send_eof(),
+    }
+    .is_ok()
+}
+
 /// How busy the picture is: small grey thumbnails sampled a few times a second, compared
 /// with the previous one.
 struct VideoMeter {
@@ -133,11 +142,7 @@ impl VideoMeter {
         packet: Option<&ffmpeg_next::Packet>,
         reality: &mut Reality,
     ) -> Result<(), MediaError> {
-        let sent = match packet {
-            Some(packet) => self.decoder.send_packet(packet),
-            None => self.decoder.send_eof(),
-        };
-        if sent.is_err() {
+        if !feed(&mut self.decoder, packet) {
             return Ok(());
         }
         while self.decoder.receive_frame(&mut self.decoded).is_ok() {
@@ -243,11 +248,7 @@ impl AudioMeter {
         packet: Option<&ffmpeg_next::Packet>,
         limits: &ClipLimits,
     ) -> Result<(), MediaError> {
-        let sent = match packet {
-            Some(packet) => self.decoder.send_packet(packet),
-            None => self.decoder.send_eof(),
-        };
-        if sent.is_err() {
+        if !feed(&mut self.decoder, packet) {
             return Ok(());
         }
         while self.decoder.receive_frame(&mut self.decoded).is_ok() {
