@@ -15,7 +15,10 @@ use actix_web::{
 use domain::error::{ErrorCode, ServiceError};
 use settings::RateLimitConfig;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::ApiError,
+    state::{AppState, VerifiedCaller},
+};
 
 /// The caller's address: the connection's peer, or the last entry of the trusted proxy's
 /// header when one is configured. Handlers read it as request data.
@@ -75,6 +78,8 @@ fn client_address(req: &ServiceRequest, config: &RateLimitConfig) -> String {
 
 /// Who a class counts against: the verified user where there is one (never an unverified
 /// token's claim), else the address.
+/// A verified caller is kept with the request, so the handler does not verify the token
+/// again.
 fn subject(req: &ServiceRequest, state: &AppState, class: Class, address: &str) -> String {
     if class != Class::Auth {
         let user = req
@@ -84,6 +89,7 @@ fn subject(req: &ServiceRequest, state: &AppState, class: Class, address: &str) 
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(|token| state.auth.authenticate(token.trim()).ok());
         if let Some(user) = user {
+            req.extensions_mut().insert(VerifiedCaller(user));
             return format!("user:{}", user.id);
         }
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use billing::BillingService;
 use db::Db;
 use domain::error::ServiceError;
@@ -43,11 +43,18 @@ pub struct AppState {
 /// The caller, authenticated by `Authorization: Bearer <access token>`.
 pub struct Caller(pub AuthUser);
 
+/// A caller the rate limiter already verified for this request.
+#[derive(Clone, Copy)]
+pub struct VerifiedCaller(pub AuthUser);
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(VerifiedCaller(user)) = req.extensions().get::<VerifiedCaller>().copied() {
+            return ready(Ok(Caller(user)));
+        }
         let result = (|| -> Result<Caller, ServiceError> {
             let state = req
                 .app_data::<web::Data<AppState>>()
