@@ -22,7 +22,7 @@ pub type Routed = Arc<(Uuid, String)>;
 /// sessions it holds: per user and in all.
 #[derive(Clone)]
 pub struct EventHub {
-    pub sender: broadcast::Sender<Routed>,
+    sender: broadcast::Sender<Routed>,
     sessions: Arc<Mutex<HashMap<Uuid, usize>>>,
     per_user: usize,
     total: usize,
@@ -72,6 +72,11 @@ impl EventHub {
 }
 
 impl EventHub {
+    /// Every job event this instance hears, for one session to pick its own from.
+    pub fn subscribe(&self) -> broadcast::Receiver<Routed> {
+        self.sender.subscribe()
+    }
+
     /// A session slot for `user`, unless the user or this instance is at its cap.
     pub fn admit(&self, user: Uuid) -> Result<SessionSlot, ServiceError> {
         let mut sessions = self.sessions.lock().expect("not poisoned");

@@ -96,7 +96,7 @@ pub async fn connect(
     let slot = state.hub.admit(user.id)?;
     let (response, session, messages) = actix_ws::handle(&request, body)
         .map_err(|err| ApiError::bad_request(format!("Not a WebSocket handshake: {err}")))?;
-    let events = state.hub.sender.subscribe();
+    let events = state.hub.subscribe();
     actix_web::rt::spawn(run_session(user, slot, session, messages, events));
     Ok(response)
 }

@@ -75,11 +75,6 @@ impl BackgroundTasks {
         Self::default()
     }
 
-    /// The token every task stops on; cancelled by [`BackgroundTasks::shutdown`].
-    pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
-    }
-
     /// Runs `task` now and then on `schedule` until shutdown. A run in progress when
     /// shutdown comes is dropped at its next await point.
     pub fn spawn<T: Task>(&self, mut task: T, schedule: Schedule) {
