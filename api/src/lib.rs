@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers over the services of the domain crates.
 
 pub mod error;
+pub mod etag;
 pub mod hub;
 pub mod middleware;
 pub mod monitor;

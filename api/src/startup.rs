@@ -7,12 +7,13 @@ use accounts::ratelimit::RateLimiter;
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use billing::BillingService;
 use db::Db;
-use domain::error::ServiceResult;
+use domain::error::{ServiceError, ServiceResult};
 use engine::dispatch::Relay;
 use engine::events::{JobEvents, WsTickets};
 use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
 use engine::queue;
+use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
 use settings::Config;
 use storage::Storage;
@@ -65,6 +66,7 @@ impl AppState {
             health,
             billing: BillingService::new(db.clone(), config.billing.clone())?,
             jobs: JobService::new(db.clone()),
+            status: StatusReader::start(db.clone()).map_err(ServiceError::internal)?,
             hub: EventHub::start(
                 &tasks,
                 config.redis_url.clone(),

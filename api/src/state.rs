@@ -12,6 +12,7 @@ use domain::identity::AuthUser;
 use engine::events::{JobEvents, WsTickets};
 use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
+use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
 use futures::future::{ready, Ready};
 use settings::Config;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub auth: AuthService,
     pub billing: BillingService,
     pub jobs: JobService,
+    /// Batched, never-stale job reads for status polling.
+    pub status: StatusReader,
     pub storage: Storage,
     pub workers: WorkerRegistry,
     pub events: JobEvents,

@@ -7,6 +7,7 @@ pub mod sandbox;
 use std::{future::Future, sync::Arc};
 
 use apalis::prelude::*;
+use apalis_core::backend::ext::poll_strategy::Strategy;
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use db::Db;
@@ -18,6 +19,7 @@ use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
 use engine::queue;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
+use futures::channel::mpsc;
 use settings::Config;
 use tokio::sync::{watch, Notify};
 
@@ -87,7 +89,22 @@ pub async fn run(
         housekeeping,
         Schedule::every(config.render.queue_vacuum_interval),
     );
-    let result = consume(&config, &name, backend, context, shutdown, hand_back_tx).await;
+    let (mut wake, wakeups) = mpsc::channel(1);
+    let pushes = queue::PushWatch::new(&config, move || {
+        // A full channel already holds a wake-up the poller has not taken: one is enough.
+        let _ = wake.try_send(());
+    });
+    tasks.spawn(pushes, Schedule::every(config.engine.poll_interval));
+    let result = consume(
+        &config,
+        &name,
+        backend,
+        context,
+        wakeups,
+        shutdown,
+        hand_back_tx,
+    )
+    .await;
     tasks.shutdown().await;
     let _ = registry.leave(&name).await;
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
@@ -102,13 +119,18 @@ async fn consume(
     name: &str,
     backend: RedisStorage<queue::RenderJob>,
     context: Arc<WorkerContext>,
+    wakeups: mpsc::Receiver<()>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     hand_back: watch::Sender<bool>,
 ) -> anyhow::Result<()> {
     // Without a wake-up, an idle worker looks for new jobs only on its heartbeat, so a job
-    // would wait up to WORKER_HEARTBEAT_SECS to start.
+    // would wait up to WORKER_HEARTBEAT_SECS to start. A push wakes it at once; the interval
+    // covers pushes whose notification was lost.
+    let poll = Strategy::new()
+        .stream(wakeups)
+        .interval(config.engine.poll_interval);
     let worker = WorkerBuilder::new(name.to_owned())
-        .backend(backend.poll_with_interval(config.engine.poll_interval))
+        .backend(backend.poll_with_strategy(poll))
         .data(context)
         .concurrency(config.render.worker_concurrency)
         .build(handle);

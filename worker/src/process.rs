@@ -4,12 +4,13 @@ use std::{
     path::{Path, PathBuf},
     sync::atomic::{AtomicBool, AtomicU8, Ordering},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use db::models::{JobInputRow, JobOutputRow, JobRow};
 use domain::error::{ErrorCode, ServiceError};
 use domain::jobs::{output_key, poster_key, FailureCode, Stage};
+use domain::timings::{StageTimings, TimedStage};
 use engine::events::JobEvents;
 use engine::jobs::JobService;
 use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
@@ -273,6 +274,7 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
         ctx: &ctx,
         job: &job,
         lease,
+        claimed: Instant::now(),
     };
     let result = attempt.run(&inputs, &scratch, &stop).await;
     attempt_over.cancel();
@@ -292,6 +294,13 @@ struct Attempt<'a> {
     ctx: &'a WorkerContext,
     job: &'a JobRow,
     lease: LeaseToken,
+    claimed: Instant,
+}
+
+/// What a successful attempt stored, and where its time went.
+struct Stored {
+    outputs: Vec<JobOutputRow>,
+    timings: StageTimings,
 }
 
 impl Attempt<'_> {
@@ -300,13 +309,13 @@ impl Attempt<'_> {
     async fn end(
         &self,
         stopped: Option<StopReason>,
-        result: Result<Vec<JobOutputRow>, JobFailure>,
+        result: Result<Stored, JobFailure>,
     ) -> Result<Option<JobRow>, ServiceError> {
         let (ctx, job, lease) = (self.ctx, self.job, self.lease);
         let ended = match (stopped, result) {
-            (None, Ok(outputs)) => {
-                tracing::info!(job_id = %job.id, "job succeeded");
-                ctx.jobs.succeed(job.id, lease, outputs).await?
+            (None, Ok(Stored { outputs, timings })) => {
+                tracing::info!(job_id = %job.id, ?timings, "job succeeded");
+                ctx.jobs.succeed(job.id, lease, outputs, timings).await?
             }
             (None, Err(failure)) => self.fail(failure).await?,
             // Another worker holds the job and writes the same output keys: leave everything.
@@ -318,7 +327,7 @@ impl Attempt<'_> {
                 tracing::info!(job_id = %job.id, "shutting down; handing the job back");
                 ctx.jobs.hand_back(job.id, lease).await?
             }
-            (Some(reason), result) => self.stop(reason, result.ok()).await?,
+            (Some(reason), result) => self.stop(reason, result.ok().map(|s| s.outputs)).await?,
         };
         Ok(ended)
     }
@@ -384,8 +393,9 @@ impl Attempt<'_> {
         inputs: &[JobInputRow],
         scratch: &Path,
         stop: &Arc<Stop>,
-    ) -> Result<Vec<JobOutputRow>, JobFailure> {
+    ) -> Result<Stored, JobFailure> {
         let ctx = self.ctx;
+        let started = Instant::now();
         tokio::fs::create_dir_all(scratch).await?;
         let mut clips = Vec::with_capacity(inputs.len());
         for input in inputs {
@@ -396,6 +406,8 @@ impl Attempt<'_> {
                 label: input.label.clone(),
             });
         }
+        let mut timings = StageTimings::default();
+        timings.add(TimedStage::Download, started.elapsed());
         stop.check()?;
         let request = self.media_request(clips, scratch);
         let (progress_tx, progress_rx) = watch::channel((Stage::Probing, 5u8));
@@ -405,7 +417,7 @@ impl Attempt<'_> {
         // The reporter paces itself with pauses; it must not hold the job up once the media
         // work is over, so it is dropped then (the job's end is written right after).
         let mut reported = false;
-        let rendered = loop {
+        let media = loop {
             tokio::select! {
                 biased;
                 result = &mut media => break result?,
@@ -414,11 +426,18 @@ impl Attempt<'_> {
         };
         stop.check()?;
         self.progress(Stage::Uploading, 90).await?;
-        let mut outputs = Vec::with_capacity(rendered.len());
-        for output in rendered {
+        let started = Instant::now();
+        let mut outputs = Vec::with_capacity(media.outputs.len());
+        for output in media.outputs {
             outputs.push(self.upload(output).await?);
         }
-        Ok(outputs)
+        let mut timings = StageTimings {
+            download: timings.download,
+            ..media.timings
+        };
+        timings.add(TimedStage::Upload, started.elapsed());
+        timings.finish(self.claimed);
+        Ok(Stored { outputs, timings })
     }
 
     fn media_request(&self, clips: Vec<ClipInput>, scratch: &Path) -> MediaRequest {

@@ -7,6 +7,7 @@ use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
 use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE};
+use domain::timings::StageTimings;
 use engine::egress::check_callback_url;
 use engine::jobs::JobDetails;
 use engine::lifecycle::{Cancellation, Creation};
@@ -15,6 +16,7 @@ use settings::{Limits, PlanConfig};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::etag::conditional;
 use crate::routes::table::Area;
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
@@ -103,6 +105,8 @@ pub struct JobView {
     pub outputs_expire_at: Option<DateTime<Utc>>,
     /// The outputs were deleted at the end of the plan's retention (downloads answer 410).
     pub outputs_expired: bool,
+    /// Where the successful attempt's time went, seconds per stage (present on SUCCESS).
+    pub timings: Option<StageTimings>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -161,6 +165,7 @@ impl From<JobDetails> for JobView {
             .map(|(seconds, finished)| finished + chrono::Duration::seconds(seconds));
         let outputs_expired = job.outputs_expired_at.is_some();
         JobView {
+            timings: job.timings,
             outputs_expire_at,
             outputs_expired,
             job_id: job.id,
@@ -432,12 +437,18 @@ pub async fn delete_job(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A job's status, progress, error and outputs.
+/// A job's status, progress, error and outputs, as committed when the request arrived.
+/// Pollers send back the `ETag` in `If-None-Match` and get 304 while nothing changed.
 #[utoipa::path(
     get, path = "/api/v2/jobs/{job_id}", tag = "jobs", security(("bearer" = [])),
-    params(("job_id" = Uuid, Path)),
+    params(
+        ("job_id" = Uuid, Path),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the status the client holds"),
+    ),
     responses(
-        (status = 200, body = inline(Envelope<JobView>)),
+        (status = 200, body = inline(Envelope<JobView>),
+            headers(("ETag" = String, description = "Changes whenever the status does"))),
+        (status = 304, description = "The status is still the one the client holds"),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
     )
@@ -446,9 +457,10 @@ pub async fn get_job(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<Uuid>,
+    request: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let details = state.jobs.get(caller.0, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(ok(JobView::from(details))))
+    let details = state.status.get(caller.0, path.into_inner()).await?;
+    Ok(conditional(&request, &ok(JobView::from(details))))
 }
 
 #[derive(Deserialize, IntoParams)]

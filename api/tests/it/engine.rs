@@ -253,6 +253,26 @@ async fn transient_failures_stop_retrying_at_the_attempt_limit() {
     assert_eq!(view["error"]["code"], "INFRASTRUCTURE_ERROR", "{view}");
 }
 
+/// An idle worker starts a job as soon as it is pushed, not on its next poll: with polling
+/// set to ten minutes, only the push's notification can start the second job in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_wakes_when_a_job_is_pushed() {
+    let mut app = spawn_app_with(&[("WORKER_POLL_MS", "600000")]).await;
+    app.start_worker().await;
+    let user = app.user().await;
+    // The first job proves the worker runs and has made its first fetch.
+    let first = create_small(&app, &user).await;
+    wait_for(&app, &user, &first, "the first job to end", |v| {
+        v["status"] == "SUCCESS"
+    })
+    .await;
+    let second = create_small(&app, &user).await;
+    wait_for(&app, &user, &second, "the pushed job to start", |v| {
+        !v["started_at"].is_null()
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_extra_jobs_wait_in_pending_until_a_slot_frees() {
     let mut app = spawn_app_with(&[("FREE_ACTIVE_JOBS", "1"), ("WORKER_CONCURRENCY", "2")]).await;

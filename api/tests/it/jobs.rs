@@ -314,3 +314,69 @@ async fn download_waits_for_success_and_checks_the_format() {
         .unwrap();
     assert_error(unknown, 422, "VALIDATION_ERROR").await;
 }
+
+/// Pollers: an `ETag` on every status, 304 while it holds, a new one (and the new state, at
+/// once) after a change; many reads of one job at the same moment all get it.
+#[tokio::test]
+async fn polling_a_status_is_conditional_and_never_stale() {
+    let app = spawn_app().await;
+    let user = app.user().await;
+    let created: Value = app
+        .create_job(&user, &[small_clip()], &[("target_duration", "10")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job_id = created["data"]["job_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v2/jobs/{job_id}");
+    let first = app.get(&path, &user).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(first.headers()["cache-control"], "private, no-cache");
+
+    let unchanged = app
+        .get(&path, &user)
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["etag"].to_str().unwrap(), tag);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+    let other_tag = app
+        .get(&path, &user)
+        .header("if-none-match", "\"0000000000000000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_tag.status(), 200, "another tag is not a match");
+
+    let cancelled = app
+        .client
+        .post(app.url(&format!("{path}/cancel")))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    // The very next read sees the committed change: no cache may answer for it.
+    let changed = app
+        .get(&path, &user)
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), tag);
+    let body: Value = changed.json().await.unwrap();
+    assert_eq!(body["data"]["status"], "CANCELLED");
+
+    // Reads of one job batched together each get the job (not only the first of them).
+    let reads = (0..40).map(|_| app.get(&path, &user).send());
+    for read in futures::future::join_all(reads).await {
+        let read = read.unwrap();
+        assert_eq!(read.status(), 200);
+        let body: Value = read.json().await.unwrap();
+        assert_eq!(body["data"]["status"], "CANCELLED");
+    }
+}

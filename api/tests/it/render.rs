@@ -85,6 +85,22 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
     assert_eq!(job["status"], "SUCCESS", "{job}");
     assert_eq!(job["progress"]["percent"], 100);
     assert_eq!(job["outputs"].as_array().unwrap().len(), 2, "{job}");
+    // Where the time went: every stage of the attempt is measured, and they add up to no
+    // more than the whole (audio runs beside video, so it is left out of the sum).
+    let timings = &job["timings"];
+    let stage = |name: &str| {
+        timings[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}: {job}"))
+    };
+    for name in ["download", "probe", "analysis", "audio", "video", "upload"] {
+        assert!(stage(name) > 0.0, "{name} was measured: {timings}");
+    }
+    let sequential: f64 = ["download", "probe", "analysis", "video", "upload"]
+        .iter()
+        .map(|name| stage(name))
+        .sum();
+    assert!(sequential <= stage("total") + 0.01, "{timings}");
 
     for (format, width, height) in [("landscape", 1920, 1080), ("portrait", 1080, 1920)] {
         let path = download(&app, &user, &job_id, format).await;

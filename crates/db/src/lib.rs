@@ -62,6 +62,14 @@ impl Db {
         .map_err(ServiceError::internal)?
     }
 
+    /// A connection of the pool for a thread that keeps one (blocking; never call it on an
+    /// executor thread).
+    pub fn connection(&self) -> ServiceResult<PgConn> {
+        self.pool
+            .get()
+            .map_err(|e| ServiceError::unavailable("database", e))
+    }
+
     /// Applies pending migrations. Safe when several instances start at once: they take
     /// turns under a PostgreSQL advisory lock.
     pub async fn migrate(&self) -> ServiceResult<()> {

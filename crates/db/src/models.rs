@@ -7,6 +7,7 @@ use uuid::Uuid;
 use domain::{
     jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style},
     plans::PlanId,
+    timings::StageTimings,
 };
 
 use crate::schema::{job_inputs, job_outputs, jobs, refresh_tokens, users};
@@ -64,6 +65,7 @@ pub struct JobRow {
     pub callback_url: Option<String>,
     pub output_retention_secs: Option<i64>,
     pub outputs_expired_at: Option<DateTime<Utc>>,
+    pub timings: Option<StageTimings>,
 }
 
 #[derive(Debug, Insertable)]

@@ -76,6 +76,7 @@ diesel::table! {
         callback_url -> Nullable<Text>,
         output_retention_secs -> Nullable<Int8>,
         outputs_expired_at -> Nullable<Timestamptz>,
+        timings -> Nullable<Jsonb>,
     }
 }
 

@@ -161,6 +161,17 @@ impl ServiceError {
         .with_source(source)
     }
 
+    /// A copy for another caller of the same failed operation: the same code, message and
+    /// data, without the cause (whoever had it logs it once).
+    pub fn shareable(&self) -> Self {
+        Self {
+            code: self.code,
+            message: self.message.clone(),
+            data: self.data.clone(),
+            source: None,
+        }
+    }
+
     pub fn internal(source: impl Into<Source>) -> Self {
         Self::new(
             ErrorCode::InternalServerError,

@@ -9,4 +9,5 @@ pub mod plans;
 pub mod providers;
 pub mod signing;
 pub mod sniff;
+pub mod timings;
 mod wire;

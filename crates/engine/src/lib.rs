@@ -10,4 +10,5 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod queue;
 pub mod retention;
+pub mod status;
 pub mod tasks;

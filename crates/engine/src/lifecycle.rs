@@ -29,6 +29,7 @@ use domain::identity::AuthUser;
 use domain::jobs::{
     FailureCode, JobOptions, JobStatus, Stage, StoredInput, IDEMPOTENCY_WINDOW_HOURS,
 };
+use domain::timings::StageTimings;
 
 /// A change of a job's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,12 +437,14 @@ impl JobService {
         )
     }
 
-    /// Records the outputs and marks the job SUCCESS, atomically. `None`: the lease was lost.
+    /// Records the outputs and the attempt's stage times and marks the job SUCCESS,
+    /// atomically. `None`: the lease was lost.
     pub async fn succeed(
         &self,
         job_id: Uuid,
         lease: LeaseToken,
         outputs: Vec<JobOutputRow>,
+        timings: StageTimings,
     ) -> ServiceResult<Option<JobRow>> {
         self.db
             .run(move |conn| {
@@ -450,6 +453,7 @@ impl JobService {
                     let Some(job) = diesel::update(held(job_id, lease))
                         .set((
                             jobs::status.eq(JobStatus::Success),
+                            jobs::timings.eq(timings),
                             jobs::stage.eq(Stage::Done),
                             jobs::progress.eq(100),
                             jobs::lease_token.eq(None::<Uuid>),

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use domain::error::{ServiceError, ServiceResult};
+use futures::StreamExt;
+
+use crate::tasks::{Pass, Task};
 use settings::Config;
 
 /// The message a worker receives: which job to render, and which dispatch of it this is.
@@ -38,6 +41,53 @@ pub fn storage_config(config: &Config) -> apalis_redis::Config {
 
 pub type RenderStorage = RedisStorage<RenderJob>;
 
+/// Where [`JobQueue::enqueue`] announces each push. (apalis's own `emit_events` announces
+/// only tasks without a run time, and its task builder gives every task one.)
+fn pushed_channel(config: &Config) -> String {
+    format!("{}:render:pushed", config.queue_name)
+}
+
+/// Calls `on_push` whenever a job is pushed onto the queue, for as long as the subscription
+/// lasts (then the task runs again on its schedule), so idle workers fetch at once instead
+/// of waiting for their next poll.
+pub struct PushWatch<F> {
+    redis_url: String,
+    channel: String,
+    on_push: F,
+}
+
+impl<F: FnMut() + Send + 'static> PushWatch<F> {
+    pub fn new(config: &Config, on_push: F) -> Self {
+        Self {
+            redis_url: config.redis_url.clone(),
+            channel: pushed_channel(config),
+            on_push,
+        }
+    }
+}
+
+impl<F: FnMut() + Send + 'static> Task for PushWatch<F> {
+    const NAME: &'static str = "push-watch";
+
+    async fn run(&mut self) -> Result<Pass, ServiceError> {
+        let unavailable = |err| ServiceError::unavailable("redis", err);
+        let mut pubsub = redis::Client::open(self.redis_url.as_str())
+            .map_err(unavailable)?
+            .get_async_pubsub()
+            .await
+            .map_err(unavailable)?;
+        pubsub.subscribe(&self.channel).await.map_err(unavailable)?;
+        let mut pushes = pubsub.on_message();
+        while pushes.next().await.is_some() {
+            (self.on_push)();
+        }
+        Err(ServiceError::unavailable(
+            "redis",
+            "the queue push subscription ended",
+        ))
+    }
+}
+
 /// Connects to Redis, retrying for up to `patience` so services can start in any order.
 pub async fn connect(redis_url: &str, patience: Duration) -> ServiceResult<ConnectionManager> {
     let deadline = tokio::time::Instant::now() + patience;
@@ -61,6 +111,7 @@ pub struct JobQueue {
     storage: RenderStorage,
     conn: ConnectionManager,
     config: apalis_redis::Config,
+    pushed_channel: String,
 }
 
 /// How long one queue operation may take before the queue counts as unavailable.
@@ -68,11 +119,13 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl JobQueue {
     pub fn new(conn: ConnectionManager, config: &Config) -> Self {
+        let pushed_channel = pushed_channel(config);
         let config = storage_config(config);
         Self {
             storage: RedisStorage::new(conn.clone()).with_config(config.clone()),
             conn,
             config,
+            pushed_channel,
         }
     }
 
@@ -84,7 +137,16 @@ impl JobQueue {
         tokio::time::timeout(QUEUE_TIMEOUT, storage.push_task(task))
             .await
             .map_err(|elapsed| ServiceError::unavailable("queue", elapsed))?
-            .map_err(|e| ServiceError::unavailable("queue", e.to_string()))
+            .map_err(|e| ServiceError::unavailable("queue", e.to_string()))?;
+        // Wakes idle workers. Best effort: a lost announcement only waits for their poll.
+        let mut conn = self.conn.clone();
+        let mut announce = redis::cmd("PUBLISH");
+        announce.arg(&self.pushed_channel).arg(job.task_id());
+        let announced = announce.query_async::<i64>(&mut conn);
+        if let Ok(Err(err)) = tokio::time::timeout(QUEUE_TIMEOUT, announced).await {
+            tracing::debug!(error = %err, "could not announce a pushed job");
+        }
+        Ok(())
     }
 
     /// Whether the queue still holds `job` in a state it will deliver (again): not lost

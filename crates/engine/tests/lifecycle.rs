@@ -223,7 +223,10 @@ impl Walk {
             Operation::HandBack => held(jobs.hand_back(id, lease).await),
             Operation::Cancel => jobs.cancel(self.user, id).await.is_ok(),
             Operation::StopCancelled => held(jobs.mark_cancelled(id, lease).await),
-            Operation::Succeed => held(jobs.succeed(id, lease, Vec::new()).await),
+            Operation::Succeed => held(
+                jobs.succeed(id, lease, Vec::new(), Default::default())
+                    .await,
+            ),
             Operation::Fail => held(jobs.fail(id, lease, FailureCode::RenderFailed, "x").await),
             Operation::RecoverOrphans => {
                 sql_query("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1 AND status = 'PROCESSING'")

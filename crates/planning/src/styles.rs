@@ -132,6 +132,11 @@ impl Transition {
     }
 }
 
+/// Chroma shift (8-bit levels) per unit of warmth: what raising red and lowering blue by
+/// that fraction of the video range does to Cb and Cr (BT.601/709 weights, rounded).
+const WARMTH_CB: f64 = 175.0;
+const WARMTH_CR: f64 = 100.0;
+
 impl Grade {
     /// The libavfilter chain for this grade, or `None` when it changes nothing.
     pub fn filter(&self) -> Option<String> {
@@ -143,13 +148,11 @@ impl Grade {
             ));
         }
         if self.warmth != 0.0 {
-            let w = self.warmth;
-            parts.push(format!(
-                "colorbalance=rs={w}:gs={}:bs={}:rm={w}:bm={}",
-                w / 3.0,
-                -w,
-                -w
-            ));
+            // Warmer is chroma towards red and away from blue. Shifting the chroma planes
+            // directly costs a lookup per chroma sample; `colorbalance` works in RGB and
+            // converted every frame there and back, which cost more than encoding it.
+            let (cb, cr) = (-WARMTH_CB * self.warmth, WARMTH_CR * self.warmth);
+            parts.push(format!("lutyuv=u=val{cb:+.1}:v=val{cr:+.1}"));
         }
         if self.softness > 0.0 {
             parts.push(format!("gblur=sigma={}", self.softness));

@@ -284,7 +284,8 @@ pub struct EngineConfig {
     pub queue_prefetch: i64,
     #[serde(rename = "relay_interval_ms", deserialize_with = "units::millis")]
     pub relay_interval: Duration,
-    /// How often an idle worker looks for jobs.
+    /// How often an idle worker looks for jobs when no push woke it (a push wakes it at
+    /// once; this only covers notifications lost while Redis reconnects).
     #[serde(rename = "worker_poll_ms", deserialize_with = "units::millis")]
     pub poll_interval: Duration,
     #[serde(rename = "reconcile_secs", deserialize_with = "units::secs")]
@@ -309,7 +310,7 @@ impl Default for EngineConfig {
             retry_max: Duration::from_secs(600),
             queue_prefetch: 16,
             relay_interval: Duration::from_millis(1000),
-            poll_interval: Duration::from_millis(200),
+            poll_interval: Duration::from_millis(1000),
             reconcile_interval: Duration::from_secs(5),
             requeue_after: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),

@@ -7,11 +7,12 @@ mod open;
 mod output;
 mod poster;
 pub mod probe;
+mod reader;
 pub mod render;
 mod sequence;
 mod video;
 
-use std::sync::Once;
+use std::sync::{atomic::Ordering, Once};
 
 /// A clip or output the media code could not handle. `Invalid` is the client's problem
 /// (the file is not usable video); `Internal` is ours.
@@ -45,4 +46,28 @@ pub fn init() {
         ffmpeg_next::init().expect("libav initialises");
         ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Error);
     });
+}
+
+/// Runs `work(i)` for every index in `order` on as many threads as the machine has cores
+/// (the first indices first: put the longest work there), and returns the results by index.
+/// Decoders leave cores idle while they wait on each other; two clips at once fill them.
+pub fn in_parallel<T: Send>(order: &[usize], work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(order.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::with_capacity(order.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = work(index);
+                    done.lock().expect("no worker panics").push((index, result));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().expect("no worker panics");
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, result)| result).collect()
 }

@@ -19,6 +19,13 @@ pub struct ClipInfo {
     pub video_codec: String,
 }
 
+impl ClipInfo {
+    /// A rough measure of the work of decoding the whole clip: pixels times seconds.
+    pub fn decode_cost(&self) -> f64 {
+        f64::from(self.width) * f64::from(self.height) * self.duration_seconds
+    }
+}
+
 /// Packets read while looking for a first decodable frame before giving up.
 const MAX_PROBE_PACKETS: usize = 500;
 

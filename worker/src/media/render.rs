@@ -5,10 +5,12 @@
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
 };
 
 use domain::jobs::OutputFormat;
-use ffmpeg_next::{self as ffmpeg, codec, decoder, ffi, format, media, util::frame, Packet};
+use domain::timings::{StageTimings, TimedStage};
+use ffmpeg_next::{self as ffmpeg, codec, media, util::frame, Packet};
 use planning::hud::Crop;
 use planning::montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
 use planning::styles::StylePreset;
@@ -21,6 +23,7 @@ use super::{
     open::open_input,
     output::OutputFile,
     probe::ClipInfo,
+    reader::{seek_to, video_origin, ClipReader},
     sequence::{AudioSequencer, VideoSequencer},
     video::{FrameSelector, VideoGraph},
     MediaError,
@@ -48,8 +51,6 @@ pub struct RenderedOutput {
     pub duration_seconds: f64,
 }
 
-/// Renders `montage` into every target. `stop` ends it early (with
-/// [`MediaError::Stopped`]); `progress` receives the fraction done.
 /// What to render: the clips, the plan over them, and the finish.
 pub struct Montage<'a> {
     pub clips: &'a [ClipSource],
@@ -58,11 +59,49 @@ pub struct Montage<'a> {
     pub watermark: Option<&'a Watermark>,
 }
 
+/// How to run a render: encoder settings, the stop flag (checked every frame; a raised
+/// one ends the render with [`MediaError::Stopped`]) and where its stage times go.
+pub struct RenderRun<'a> {
+    pub settings: &'a EncoderSettings,
+    pub stop: &'a AtomicBool,
+    pub timings: &'a mut StageTimings,
+}
+
+/// Renders `montage` into every target; `progress` receives the fraction done.
 pub fn render(
     montage: &Montage<'_>,
     targets: &[OutputTarget],
-    settings: &EncoderSettings,
-    stop: &AtomicBool,
+    run: RenderRun<'_>,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Vec<RenderedOutput>, MediaError> {
+    let Montage {
+        clips, plan, style, ..
+    } = *montage;
+    std::thread::scope(|scope| {
+        // The sound is made on its own thread while the pictures start: it is first needed
+        // when the first segment's pictures are done.
+        let making = scope.spawn(move || {
+            let started = Instant::now();
+            montage_audio(clips, plan, style).map(|sound| (sound, started.elapsed()))
+        });
+        let soundtrack = Soundtrack {
+            aac: AacEncoder::new()?,
+            making: Some(making),
+            left: Vec::new(),
+            right: Vec::new(),
+            sent: 0,
+            made_in: Duration::ZERO,
+        };
+        render_pictures(montage, targets, run, soundtrack, progress)
+    })
+}
+
+/// The pictures, segment by segment, each followed by the sound up to its end.
+fn render_pictures(
+    montage: &Montage<'_>,
+    targets: &[OutputTarget],
+    run: RenderRun<'_>,
+    mut soundtrack: Soundtrack<'_>,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Vec<RenderedOutput>, MediaError> {
     let Montage {
@@ -71,29 +110,37 @@ pub fn render(
         style,
         watermark,
     } = *montage;
-    let (left, right) = montage_audio(clips, plan, style)?;
-    let mut soundtrack = Soundtrack {
-        aac: AacEncoder::new()?,
-        left,
-        right,
-        sent: 0,
-    };
-    let mut outputs = open_outputs(targets, plan, &soundtrack.aac, settings)?;
+    let started = Instant::now();
+    let mut outputs = open_outputs(targets, plan, &soundtrack.aac, run.settings)?;
     let mut sequencer = VideoSequencer::new(plan, style, outputs.len());
     let grade = style.grade.filter();
     let total_frames: u64 = plan.segments.iter().map(|s| u64::from(s.frames)).sum();
     let mut frames_done = 0u64;
+    // Consecutive segments of one clip share a reader, so the decode can carry on.
+    let mut reader: Option<(usize, ClipReader)> = None;
     for (index, segment) in plan.segments.iter().enumerate() {
+        if reader
+            .as_ref()
+            .is_none_or(|(clip, _)| *clip != segment.clip)
+        {
+            let opened = ClipReader::open(&clips[segment.clip].path).map_err(naming(segment))?;
+            reader = Some((segment.clip, opened));
+        }
+        let next = plan.segments.get(index + 1);
         let mut pictures = SegmentPictures {
             index,
             segment,
+            next_start: next
+                .filter(|n| n.clip == segment.clip)
+                .map(|n| n.start_seconds),
             grade: grade.as_deref(),
             watermark,
             sequencer: &mut sequencer,
-            stop,
+            stop: run.stop,
         };
         render_video(
             &clips[segment.clip],
+            &mut reader.as_mut().expect("opened above").1,
             &mut pictures,
             &mut outputs,
             &mut |done| progress((frames_done + u64::from(done)) as f64 / total_frames as f64),
@@ -105,8 +152,11 @@ pub fn render(
         soundtrack.send(Some(upto), &mut outputs)?;
     }
     soundtrack.send(None, &mut outputs)?;
-    soundtrack.finish(&mut outputs)?;
-    finish_outputs(targets, plan, outputs)
+    run.timings
+        .add(TimedStage::Audio, soundtrack.finish(&mut outputs)?);
+    let rendered = finish_outputs(targets, plan, outputs)?;
+    run.timings.add(TimedStage::Video, started.elapsed());
+    Ok(rendered)
 }
 
 fn open_outputs(
@@ -147,18 +197,36 @@ fn finish_outputs(
         .collect()
 }
 
+type Sound = (Vec<f32>, Vec<f32>);
+
 /// The montage's sound, encoded once and written to every output as the pictures advance.
-struct Soundtrack {
+struct Soundtrack<'scope> {
     aac: AacEncoder,
+    /// The thread making the samples, until they are first needed.
+    making: Option<std::thread::ScopedJoinHandle<'scope, Result<(Sound, Duration), MediaError>>>,
     left: Vec<f32>,
     right: Vec<f32>,
     /// Samples already encoded.
     sent: usize,
+    /// How long making the samples took.
+    made_in: Duration,
 }
 
-impl Soundtrack {
+impl Soundtrack<'_> {
+    /// Waits for the samples the first time they are needed.
+    fn samples(&mut self) -> Result<(), MediaError> {
+        if let Some(making) = self.making.take() {
+            let ((left, right), made_in) = making
+                .join()
+                .map_err(|_| MediaError::Internal("the sound thread panicked".into()))??;
+            (self.left, self.right, self.made_in) = (left, right, made_in);
+        }
+        Ok(())
+    }
+
     /// Encodes the samples up to `upto` (all of them when `None`) into every output.
     fn send(&mut self, upto: Option<usize>, outputs: &mut [OutputFile]) -> Result<(), MediaError> {
+        self.samples()?;
         let upto = upto.unwrap_or(self.left.len());
         let time_base = self.aac.time_base();
         self.aac.push(
@@ -174,13 +242,16 @@ impl Soundtrack {
         Ok(())
     }
 
-    fn finish(mut self, outputs: &mut [OutputFile]) -> Result<(), MediaError> {
+    /// Flushes the encoder; how long making the samples took.
+    fn finish(mut self, outputs: &mut [OutputFile]) -> Result<Duration, MediaError> {
+        self.samples()?;
         let time_base = self.aac.time_base();
         self.aac.finish(&mut |packet: &Packet| {
             outputs
                 .iter_mut()
                 .try_for_each(|o| o.write_audio(packet, time_base))
-        })
+        })?;
+        Ok(self.made_in)
     }
 }
 
@@ -211,31 +282,6 @@ fn montage_audio(
     }
     loudness::normalize(&mut left, &mut right);
     Ok((left, right))
-}
-
-/// Where a clip's timeline starts (seconds) and the index of its video stream.
-fn video_origin(input: &format::context::Input) -> Result<(usize, f64, f64), MediaError> {
-    let stream = input
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| MediaError::Invalid("has no video".into()))?;
-    let time_base = f64::from(stream.time_base());
-    let origin = match stream.start_time() {
-        ffi::AV_NOPTS_VALUE => 0.0,
-        start => start as f64 * time_base,
-    };
-    Ok((stream.index(), time_base, origin))
-}
-
-/// Seeks to the keyframe at or before `start` seconds into the clip (decoding then walks
-/// up to it). A failed seek decodes from the beginning instead.
-fn seek_to(input: &mut format::context::Input, origin: f64, start: f64) {
-    if start > 0.0 {
-        let target = ((origin + start) * f64::from(ffi::AV_TIME_BASE)) as i64;
-        if let Err(err) = input.seek(target, ..target) {
-            tracing::debug!(error = %err, "seek failed; decoding from the start");
-        }
-    }
 }
 
 fn segment_audio(clip: &ClipSource, segment: &Segment) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
@@ -278,6 +324,8 @@ fn segment_audio(clip: &ClipSource, segment: &Segment) -> Result<(Vec<f32>, Vec<
 struct SegmentPictures<'a> {
     index: usize,
     segment: &'a Segment,
+    /// Where the next segment starts, when it comes from the same clip.
+    next_start: Option<f64>,
     grade: Option<&'a str>,
     watermark: Option<&'a Watermark>,
     sequencer: &'a mut VideoSequencer,
@@ -287,16 +335,12 @@ struct SegmentPictures<'a> {
 
 fn render_video(
     clip: &ClipSource,
+    reader: &mut ClipReader,
     pictures: &mut SegmentPictures<'_>,
     outputs: &mut [OutputFile],
     progress: &mut dyn FnMut(u32),
 ) -> Result<(), MediaError> {
     let segment = pictures.segment;
-    let mut input = open_input(&clip.path)?;
-    let (video_index, video_time_base, origin) = video_origin(&input)?;
-    let mut decoder = open_decoder(&input, video_index)?;
-    seek_to(&mut input, origin, segment.start_seconds);
-
     let sizes: Vec<(u32, u32)> = outputs.iter().map(OutputFile::size).collect();
     let mut graph: Option<VideoGraph> = None;
     let mut scaled = frame::Video::empty();
@@ -333,65 +377,8 @@ fn render_video(
         }
         Ok(())
     };
-
     let mut selector = FrameSelector::new(segment.start_seconds, segment.frames);
-    // Decodes what the decoder holds; whether the segment has all its frames.
-    let mut drain = |decoder: &mut decoder::Video| {
-        drain_video(decoder, &mut selector, video_time_base, origin, &mut emit)
-            .map(|()| selector.is_done())
-    };
-    for (stream, packet) in input.packets() {
-        // A corrupt packet loses a frame, not the job; the selector repeats its neighbour.
-        if stream.index() == video_index
-            && decoder.send_packet(&packet).is_ok()
-            && drain(&mut decoder)?
-        {
-            return Ok(());
-        }
-    }
-    let _ = decoder.send_eof();
-    drain(&mut decoder)?;
-    selector.finish(&mut emit)
-}
-
-/// A frame-threaded decoder for the clip's video stream.
-fn open_decoder(
-    input: &format::context::Input,
-    index: usize,
-) -> Result<decoder::Video, MediaError> {
-    let parameters = input
-        .stream(index)
-        .expect("index from the same input")
-        .parameters();
-    let mut context = codec::context::Context::from_parameters(parameters)?;
-    context.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    Ok(context.decoder().video()?)
-}
-
-/// Hands every frame the decoder has ready to the selector, timed from the clip's start.
-fn drain_video(
-    decoder: &mut ffmpeg::decoder::Video,
-    selector: &mut FrameSelector,
-    time_base: f64,
-    origin: f64,
-    emit: &mut impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
-) -> Result<(), MediaError> {
-    let mut decoded = frame::Video::empty();
-    while !selector.is_done() && decoder.receive_frame(&mut decoded).is_ok() {
-        let time = decoded
-            .timestamp()
-            .map_or(0.0, |ts| ts as f64 * time_base - origin);
-        selector.offer(
-            std::mem::replace(&mut decoded, frame::Video::empty()),
-            time,
-            &mut *emit,
-        )?;
-    }
-    Ok(())
+    reader.read_segment(&mut selector, pictures.next_start, &mut emit)
 }
 
 /// Audio timestamps relative to the clip's start, continuing from the previous frame where

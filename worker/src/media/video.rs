@@ -17,7 +17,8 @@ pub struct FrameSelector {
     start: f64,
     slots: u32,
     next: u32,
-    pending: Option<frame::Video>,
+    /// The newest frame offered, and its time: shown until a newer one comes.
+    pending: Option<(frame::Video, f64)>,
 }
 
 impl FrameSelector {
@@ -34,8 +35,32 @@ impl FrameSelector {
         self.next >= self.slots
     }
 
+    /// Where the segment starts, seconds from the clip's start.
+    pub fn start(&self) -> f64 {
+        self.start
+    }
+
+    /// The newest frame offered, with its time (for the next segment of the same clip).
+    pub fn take_newest(&mut self) -> Option<(frame::Video, f64)> {
+        self.pending.take()
+    }
+
     fn slot_time(&self, slot: u32) -> f64 {
         self.start + f64::from(slot) / f64::from(OUTPUT_FPS)
+    }
+
+    /// Whether a frame shown from `time` (seconds from the clip's start) for `duration` can
+    /// fill a slot still to come. One that cannot (before the segment, or between slots of a
+    /// faster source) need not be decoded unless later frames refer to it.
+    pub fn wants(&self, time: f64, duration: f64) -> bool {
+        if self.is_done() {
+            return false;
+        }
+        // The first slot not before `time`; the frame fills it if it is still showing then.
+        let first = ((time - TIME_EPSILON - self.start) * f64::from(OUTPUT_FPS)).ceil();
+        let slot = first.max(f64::from(self.next));
+        slot < f64::from(self.slots)
+            && self.start + slot / f64::from(OUTPUT_FPS) + TIME_EPSILON < time + duration
     }
 
     /// Takes a decoded frame shown from `time` (seconds from the clip's start) and emits
@@ -47,13 +72,13 @@ impl FrameSelector {
         mut emit: impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
     ) -> Result<(), MediaError> {
         // The first frame also covers any slots before it (after an inexact seek).
-        let mut incoming = Some(decoded);
+        let mut incoming = Some((decoded, time));
         if self.pending.is_none() {
             self.pending = incoming.take();
         }
         while !self.is_done() && self.slot_time(self.next) + TIME_EPSILON < time {
             let slot = self.next;
-            emit(self.pending.as_mut().expect("set above"), slot)?;
+            emit(&mut self.pending.as_mut().expect("set above").0, slot)?;
             self.next += 1;
         }
         if incoming.is_some() {
@@ -67,7 +92,7 @@ impl FrameSelector {
         &mut self,
         mut emit: impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
     ) -> Result<(), MediaError> {
-        let Some(last) = self.pending.as_mut() else {
+        let Some((last, _)) = self.pending.as_mut() else {
             return Err(MediaError::Invalid(
                 "has no decodable frames in the chosen segment".into(),
             ));
@@ -316,6 +341,24 @@ mod tests {
         // Decoding after a seek starts at a keyframe before the segment.
         let times: Vec<f64> = (0..60).map(|i| f64::from(i) / 30.0).collect();
         assert_eq!(select(1.0, 3, &times), vec![30, 31, 32]);
+    }
+
+    #[test]
+    fn wants_only_frames_a_slot_shows() {
+        let selector = FrameSelector::new(1.0, 30);
+        let sixtieth = 1.0 / 60.0;
+        // Before the segment: nothing shows them.
+        assert!(!selector.wants(0.5, sixtieth));
+        // The frame shown at the segment's start, and the one just before it.
+        assert!(selector.wants(1.0, sixtieth));
+        assert!(selector.wants(1.0 - sixtieth / 2.0, sixtieth));
+        // 60 fps into 30: every other frame falls between two slots.
+        assert!(!selector.wants(1.0 + sixtieth, sixtieth));
+        assert!(selector.wants(1.0 + 2.0 * sixtieth, sixtieth));
+        // A slower source: every frame shows in some slot.
+        assert!(selector.wants(1.0 + 0.01, 1.0 / 25.0));
+        // After the segment's last slot.
+        assert!(!selector.wants(2.0, sixtieth));
     }
 
     #[test]

@@ -4,19 +4,22 @@ use std::{
     io::{BufRead, Write},
     process::ExitCode,
     sync::atomic::AtomicBool,
+    time::Instant,
 };
 
 use domain::jobs::{FailureCode, Stage};
+use domain::timings::{StageTimings, TimedStage};
 use planning::hud;
 use planning::hud::Crop;
 use planning::montage::{highlight_scores, plan_montage, ClipScores};
 use planning::styles::preset;
 
-use super::{MediaMessage, MediaRequest};
+use super::{MediaDone, MediaMessage, MediaRequest};
 use crate::media::{
     analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
+    in_parallel,
     probe::probe,
-    render::{render, ClipSource, Montage, OutputTarget, RenderedOutput},
+    render::{render, ClipSource, Montage, OutputTarget, RenderRun, RenderedOutput},
     MediaError,
 };
 
@@ -38,10 +41,11 @@ pub fn run_media_mode() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match run(&request, &mut |stage, percent| {
+    let mut timings = StageTimings::default();
+    let outcome = match run(&request, &mut timings, &mut |stage, percent| {
         send(&MediaMessage::Progress { stage, percent })
     }) {
-        Ok(outputs) => MediaMessage::Done { outputs },
+        Ok(outputs) => MediaMessage::Done(MediaDone { outputs, timings }),
         Err((code, message)) => MediaMessage::Failed { code, message },
     };
     send(&outcome);
@@ -73,13 +77,16 @@ fn failure(err: MediaError) -> Failure {
 /// Probe, analysis, plan and render: what used to run inside the worker.
 fn run(
     request: &MediaRequest,
+    timings: &mut StageTimings,
     report: &mut dyn FnMut(Stage, u8),
 ) -> Result<Vec<RenderedOutput>, Failure> {
     report(Stage::Probing, 5);
     let mut clips = probe_all(request)?;
     report(Stage::Analyzing, 7);
     let style = preset(request.style);
+    let started = Instant::now();
     let scores = measure_all(request, &mut clips)?;
+    timings.add(TimedStage::Analysis, started.elapsed());
     let plan = plan_montage(&scores, request.target_duration, style);
     if plan.segments.is_empty() {
         return Err((
@@ -113,7 +120,12 @@ fn run(
             report(Stage::Rendering, percent);
         }
     };
-    render(&montage, &targets, &request.encoder, &never, &mut progress).map_err(failure)
+    let run = RenderRun {
+        settings: &request.encoder,
+        stop: &never,
+        timings,
+    };
+    render(&montage, &targets, run, &mut progress).map_err(failure)
 }
 
 /// Analyses every clip: its highlight scores, its measured duration (what decoding found
@@ -122,9 +134,18 @@ fn measure_all(
     request: &MediaRequest,
     clips: &mut [ClipSource],
 ) -> Result<Vec<ClipScores>, Failure> {
+    // The biggest clips first, so the last one to finish is a small one.
+    let mut order: Vec<usize> = (0..clips.len()).collect();
+    order.sort_by(|&a, &b| {
+        clips[b]
+            .info
+            .decode_cost()
+            .total_cmp(&clips[a].info.decode_cost())
+    });
+    let analysed = in_parallel(&order, |index| analyze(&clips[index].path, &request.limits));
     let mut measurements = Vec::with_capacity(clips.len());
-    for (position, clip) in clips.iter_mut().enumerate() {
-        let measured = analyze(&clip.path, &request.limits)
+    for ((position, clip), measured) in clips.iter_mut().enumerate().zip(analysed) {
+        let measured = measured
             .map_err(|err| name_clip(err, position, &request.clips[position].label))
             .map_err(failure)?;
         if measured.duration_seconds > 0.0 {

@@ -12,6 +12,7 @@ mod parent;
 use std::path::PathBuf;
 
 use domain::jobs::{FailureCode, OutputFormat, Stage, Style};
+use domain::timings::StageTimings;
 use serde::{Deserialize, Serialize};
 use settings::ClipLimits;
 use uuid::Uuid;
@@ -47,20 +48,19 @@ pub struct MediaRequest {
     pub limits: ClipLimits,
 }
 
+/// What a successful media process made: files in the scratch directory, and its stage
+/// times (analysis, audio and video; the parent counts the rest of its life as probe).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MediaDone {
+    pub outputs: Vec<RenderedOutput>,
+    pub timings: StageTimings,
+}
+
 /// One line from the media process.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaMessage {
-    Progress {
-        stage: Stage,
-        percent: u8,
-    },
-    /// Files the media process wrote into the scratch directory.
-    Done {
-        outputs: Vec<RenderedOutput>,
-    },
-    Failed {
-        code: FailureCode,
-        message: String,
-    },
+    Progress { stage: Stage, percent: u8 },
+    Done(MediaDone),
+    Failed { code: FailureCode, message: String },
 }

@@ -9,7 +9,7 @@ use settings::ClipLimits;
 use worker::media::{
     analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
-    render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, Watermark},
+    render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, RenderRun, Watermark},
 };
 
 use testkit::media;
@@ -113,8 +113,11 @@ fn render_montage(
             watermark,
         },
         &[target],
-        &settings,
-        &std::sync::atomic::AtomicBool::new(false),
+        RenderRun {
+            settings: &settings,
+            stop: &std::sync::atomic::AtomicBool::new(false),
+            timings: &mut Default::default(),
+        },
         &mut |_| {},
     )
     .unwrap();
