@@ -89,12 +89,7 @@ pub async fn run(
         housekeeping,
         Schedule::every(config.render.queue_vacuum_interval),
     );
-    let (mut wake, wakeups) = mpsc::channel(1);
-    let pushes = queue::PushWatch::new(&config, move || {
-        // A full channel already holds a wake-up the poller has not taken: one is enough.
-        let _ = wake.try_send(());
-    });
-    tasks.spawn(pushes, Schedule::every(config.engine.poll_interval));
+    let wakeups = watch_pushes(&config, &tasks);
     let result = consume(
         &config,
         &name,
@@ -110,6 +105,17 @@ pub async fn run(
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");
     result
+}
+
+/// Wake-ups for this worker's queue poller: one whenever a job is pushed.
+fn watch_pushes(config: &Config, tasks: &BackgroundTasks) -> mpsc::Receiver<()> {
+    let (mut wake, wakeups) = mpsc::channel(1);
+    let pushes = queue::PushWatch::new(config, move || {
+        // A full channel already holds a wake-up the poller has not taken: one is enough.
+        let _ = wake.try_send(());
+    });
+    tasks.spawn(pushes, Schedule::every(config.engine.poll_interval));
+    wakeups
 }
 
 /// Takes jobs from the queue until `shutdown`; then takes no new ones, lets running ones
