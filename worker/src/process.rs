@@ -406,8 +406,7 @@ impl Attempt<'_> {
                 label: input.label.clone(),
             });
         }
-        let mut timings = StageTimings::default();
-        timings.add(TimedStage::Download, started.elapsed());
+        let download = started.elapsed();
         stop.check()?;
         let request = self.media_request(clips, scratch);
         let (progress_tx, progress_rx) = watch::channel((Stage::Probing, 5u8));
@@ -431,10 +430,8 @@ impl Attempt<'_> {
         for output in media.outputs {
             outputs.push(self.upload(output).await?);
         }
-        let mut timings = StageTimings {
-            download: timings.download,
-            ..media.timings
-        };
+        let mut timings = media.timings;
+        timings.add(TimedStage::Download, download);
         timings.add(TimedStage::Upload, started.elapsed());
         timings.finish(self.claimed);
         Ok(Stored { outputs, timings })

@@ -254,20 +254,25 @@ async fn transient_failures_stop_retrying_at_the_attempt_limit() {
 }
 
 /// An idle worker starts a job as soon as it is pushed, not on its next poll: with polling
-/// set to ten minutes, only the push's notification can start the second job in time.
+/// and heartbeats (which also make apalis fetch) set to ten minutes, only the push's
+/// notification can start the job in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_worker_wakes_when_a_job_is_pushed() {
-    let mut app = spawn_app_with(&[("WORKER_POLL_MS", "600000")]).await;
+    let mut app = spawn_app_with(&[
+        ("WORKER_POLL_MS", "600000"),
+        ("WORKER_HEARTBEAT_SECS", "600"),
+    ])
+    .await;
     app.start_worker().await;
-    let user = app.user().await;
-    // The first job proves the worker runs and has made its first fetch.
-    let first = create_small(&app, &user).await;
-    wait_for(&app, &user, &first, "the first job to end", |v| {
-        v["status"] == "SUCCESS"
+    // Once the worker shows in /health it has made its first fetch and is waiting.
+    eventually(Duration::from_secs(20), "the worker to be up", || async {
+        let health = app.public_json("/health").await;
+        (health["workers"] == 1).then_some(())
     })
     .await;
-    let second = create_small(&app, &user).await;
-    wait_for(&app, &user, &second, "the pushed job to start", |v| {
+    let user = app.user().await;
+    let job_id = create_small(&app, &user).await;
+    wait_for(&app, &user, &job_id, "the pushed job to start", |v| {
         !v["started_at"].is_null()
     })
     .await;

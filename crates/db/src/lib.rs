@@ -51,15 +51,10 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut PgConn) -> ServiceResult<T> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| ServiceError::unavailable("database", e))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(ServiceError::internal)?
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(&mut db.connection()?))
+            .await
+            .map_err(ServiceError::internal)?
     }
 
     /// A connection of the pool for a thread that keeps one (blocking; never call it on an

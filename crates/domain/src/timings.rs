@@ -44,11 +44,11 @@ pub struct StageTimings {
     pub total: f64,
 }
 
-/// A stage of [`StageTimings`].
+/// A stage of [`StageTimings`] timed on its own (probe is what the media process's life
+/// leaves, see [`StageTimings::count_probe`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimedStage {
     Download,
-    Probe,
     Analysis,
     Audio,
     Video,
@@ -60,7 +60,6 @@ impl StageTimings {
     pub fn add(&mut self, stage: TimedStage, spent: Duration) {
         let slot = match stage {
             TimedStage::Download => &mut self.download,
-            TimedStage::Probe => &mut self.probe,
             TimedStage::Analysis => &mut self.analysis,
             TimedStage::Audio => &mut self.audio,
             TimedStage::Video => &mut self.video,

@@ -87,12 +87,13 @@ impl ClipReader {
         next_start: Option<f64>,
         emit: &mut impl FnMut(&mut frame::Video, u32) -> Result<(), MediaError>,
     ) -> Result<(), MediaError> {
-        self.reposition(selector.start())?;
+        self.reposition(selector.start());
         if let Some((frame, time)) = self.carried.take() {
             selector.offer(frame, time, &mut *emit)?;
         }
         if self.drain(selector, emit)? {
-            return self.complete(selector);
+            self.carried = selector.take_newest();
+            return Ok(());
         }
         while let Some((stream, packet)) = self.input.packets().next() {
             if stream.index() != self.index {
@@ -116,7 +117,10 @@ impl ClipReader {
             });
             // A corrupt packet loses a frame, not the job; the selector repeats its neighbour.
             if self.decoder.send_packet(&packet).is_ok() && self.drain(selector, emit)? {
-                return self.complete(selector);
+                // The newest frame may be the next segment's first; whatever the decoder
+                // still holds comes out then.
+                self.carried = selector.take_newest();
+                return Ok(());
             }
         }
         self.ended = true;
@@ -127,21 +131,18 @@ impl ClipReader {
 
     /// Gets ready to decode from `start`: continues when the keyframe a seek would land on
     /// is already behind the decode (a seek would decode that stretch again), else seeks.
-    fn reposition(&mut self, start: f64) -> Result<(), MediaError> {
+    fn reposition(&mut self, start: f64) {
         let continues = match (self.ended, self.position) {
             (false, Some(position)) => self.keyframe_before(start).is_some_and(|k| k <= position),
             _ => false,
         };
-        if !continues && (self.position.is_some() || self.ended) {
+        if !continues {
             self.decoder.flush();
             self.carried = None;
             self.ended = false;
-        }
-        if !continues {
             seek_to(&mut self.input, self.origin, start);
             self.position = None;
         }
-        Ok(())
     }
 
     /// The time of the last keyframe at or before `start`, from the container's index.
@@ -159,13 +160,6 @@ impl ClipReader {
             .as_ref()
         }?;
         Some(entry.timestamp as f64 * self.time_base - self.origin)
-    }
-
-    /// Keeps the newest frame for the next segment; whatever the decoder still holds comes
-    /// out then.
-    fn complete(&mut self, selector: &mut FrameSelector) -> Result<(), MediaError> {
-        self.carried = selector.take_newest();
-        Ok(())
     }
 
     /// Hands every frame the decoder has ready to the selector, timed from the clip's start;
