@@ -1,5 +1,5 @@
 # Shared by scripts/dev and scripts/test: install what is missing, start project-local
-# PostgreSQL, Redis and S3 (s3s-fs) under .data/, and stop them again.
+# PostgreSQL, Redis and S3 (s3s-fs's store, scripts/s3-server) under .data/, and stop them again.
 # Every setting can be overridden from the environment.
 
 set -euo pipefail
@@ -19,7 +19,6 @@ export S3_ENDPOINT=${S3_ENDPOINT:-http://127.0.0.1:$S3_PORT}
 export S3_ACCESS_KEY=${S3_ACCESS_KEY:-montage-dev}
 export S3_SECRET_KEY=${S3_SECRET_KEY:-montage-dev-secret}
 export S3_BUCKET=${S3_BUCKET:-montage}
-S3S_VERSION=0.14.1
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -52,9 +51,9 @@ ensure_packages() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  if ! command -v s3s-fs >/dev/null; then
-    log "Installing s3s-fs $S3S_VERSION (S3-compatible server)"
-    cargo install "s3s-fs@$S3S_VERSION" --locked --features binary
+  if ! command -v s3-dev-server >/dev/null; then
+    log "Installing s3-dev-server (S3-compatible server, scripts/s3-server)"
+    cargo install --path "$ROOT/scripts/s3-server" --locked --target-dir "$ROOT/target/s3-server"
   fi
 }
 
@@ -117,8 +116,8 @@ start_redis() {
 start_s3() {
   mkdir -p "$DATA/s3"
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then
-    log "Starting s3s-fs on 127.0.0.1:$S3_PORT"
-    nohup s3s-fs --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_ACCESS_KEY" \
+    log "Starting s3-dev-server on 127.0.0.1:$S3_PORT"
+    nohup s3-dev-server --host 127.0.0.1 --port "$S3_PORT" --access-key "$S3_ACCESS_KEY" \
       --secret-key "$S3_SECRET_KEY" "$DATA/s3" >"$DATA/s3.log" 2>&1 &
     echo $! >"$DATA/s3.pid"
     wait_for_port "$S3_PORT" s3

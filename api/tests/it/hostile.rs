@@ -2,7 +2,10 @@
 //! code that says why, and the worker goes on to finish a normal job. Stops reach the media
 //! process (checked in the process table) in every stage that lasts long enough to catch.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use serde_json::Value;
 
@@ -13,22 +16,46 @@ use crate::{
 };
 use testkit::media::{self, iso_box, DASH_MANIFEST};
 
-/// Pids of media processes working on `job_id`, from the process table.
-fn media_processes(job_id: &str) -> Vec<u32> {
+/// Pids of processes running the worker binary in media mode for which `keep` holds, given
+/// their `/proc` directory.
+fn media_mode_processes(keep: impl Fn(&Path) -> Option<bool>) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-            let is_media =
-                args.get(1) == Some(&b"media".as_slice()) && args.contains(&job_id.as_bytes());
-            is_media.then_some(pid)
+            let dir = entry.ok()?.path();
+            let pid: u32 = dir.file_name()?.to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+            let media = cmdline.split(|&b| b == 0).nth(1) == Some(b"media".as_slice());
+            (media && keep(&dir)?).then_some(pid)
         })
         .collect()
+}
+
+/// Pids of media processes working on `job_id`. The fork server's children share its
+/// command line; a job's own process is the one working in the job's scratch directory.
+fn media_processes(job_id: &str) -> Vec<u32> {
+    media_mode_processes(|dir| {
+        let cwd = std::fs::read_link(dir.join("cwd")).ok()?;
+        Some(cwd.to_string_lossy().contains(job_id))
+    })
+}
+
+/// Pids of `parent`'s children running in media mode: its fork server.
+fn fork_servers(parent: u32) -> Vec<u32> {
+    media_mode_processes(|dir| {
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // "pid (comm) state ppid ...": the comm may hold spaces, the rest does not.
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(ppid == parent)
+    })
 }
 
 fn assert_alive(worker: &mut Process) {
@@ -197,5 +224,26 @@ async fn a_media_process_over_its_cpu_limit_fails_only_its_job() {
     let message = ended["error"]["message"].as_str().unwrap();
     assert!(message.contains("CPU-time limit"), "{message}");
     assert!(media_processes(&job_id).is_empty());
+    assert_alive(&mut worker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_fork_server_is_replaced_and_no_job_is_lost() {
+    let app = spawn_app().await;
+    let mut worker = spawn_worker(&app.settings);
+    let user = app.user().await;
+    succeeds(&app, &user).await;
+    let servers = fork_servers(worker.pid());
+    assert_eq!(servers.len(), 1, "one fork server per worker: {servers:?}");
+    // SAFETY: kill(2) on a pid read from /proc.
+    unsafe { libc::kill(servers[0] as i32, libc::SIGKILL) };
+    eventually(Duration::from_secs(5), "the fork server to die", || async {
+        (!fork_servers(worker.pid()).contains(&servers[0])).then_some(())
+    })
+    .await;
+    succeeds(&app, &user).await;
+    let replaced = fork_servers(worker.pid());
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    assert_ne!(replaced, servers);
     assert_alive(&mut worker);
 }

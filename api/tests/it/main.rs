@@ -1,6 +1,6 @@
-//! Integration tests against real PostgreSQL, Redis, S3 (s3s-fs) and libav, as started by
-//! `scripts/test`. Each test gets its own database (cloned from a migrated template), its
-//! own queue namespace and its own bucket.
+//! Integration tests against real PostgreSQL, Redis, S3 (scripts/s3-server) and libav, as
+//! started by `scripts/test`. Each test gets its own database (cloned from a migrated
+//! template), its own queue namespace and its own bucket.
 
 mod accounts;
 mod auth;

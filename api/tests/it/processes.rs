@@ -119,7 +119,7 @@ pub struct PrivateServer {
 pub enum ServerKind {
     /// Redis without persistence: a restart loses the queue, as a crashed Redis may.
     Redis,
-    /// s3s-fs over a directory, with the development credentials.
+    /// The development S3 server over a directory, with the development credentials.
     S3,
 }
 
@@ -160,7 +160,7 @@ impl PrivateServer {
                 c
             }
             ServerKind::S3 => {
-                let mut c = Command::new("s3s-fs");
+                let mut c = Command::new("s3-dev-server");
                 c.args(["--host", "127.0.0.1", "--port", &port])
                     .args([
                         "--access-key",

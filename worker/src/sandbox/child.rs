@@ -1,11 +1,6 @@
-//! Media mode: the child side. Reads the request, does the work, reports on stdout.
+//! The media process: does one job's work and reports on stdout.
 
-use std::{
-    io::{BufRead, Write},
-    process::ExitCode,
-    sync::atomic::AtomicBool,
-    time::Instant,
-};
+use std::{io::Write, sync::atomic::AtomicBool, time::Instant};
 
 use domain::jobs::{FailureCode, Stage};
 use domain::timings::{StageTimings, TimedStage};
@@ -23,33 +18,17 @@ use crate::media::{
     MediaError,
 };
 
-/// The entry point of `worker media`: exits 0 whenever it could report an outcome, failed
-/// or not. Anything else (a signal, an abort, an allocation failure) the parent reads as a
-/// crash.
-pub fn run_media_mode() -> ExitCode {
-    settings::telemetry::init_stderr("warn");
-    crate::media::init();
-    let mut line = String::new();
-    if let Err(err) = std::io::stdin().lock().read_line(&mut line) {
-        tracing::error!(error = %err, "could not read the media request");
-        return ExitCode::FAILURE;
-    }
-    let request: MediaRequest = match serde_json::from_str(&line) {
-        Ok(request) => request,
-        Err(err) => {
-            tracing::error!(error = %err, "malformed media request");
-            return ExitCode::FAILURE;
-        }
-    };
+/// Does one job's media work, reporting progress and then one outcome on stdout. A crash
+/// (a signal, an abort, an allocation failure) reports nothing; the worker reads the exit.
+pub(super) fn serve(request: &MediaRequest) {
     let mut timings = StageTimings::default();
-    let outcome = match run(&request, &mut timings, &mut |stage, percent| {
+    let outcome = match run(request, &mut timings, &mut |stage, percent| {
         send(&MediaMessage::Progress { stage, percent })
     }) {
         Ok(outputs) => MediaMessage::Done(MediaDone { outputs, timings }),
         Err((code, message)) => MediaMessage::Failed { code, message },
     };
     send(&outcome);
-    ExitCode::SUCCESS
 }
 
 fn send(message: &MediaMessage) {

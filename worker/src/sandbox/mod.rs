@@ -1,12 +1,15 @@
-//! A job's media work (probe, analysis, audio pass, render) runs in a child process of the
-//! worker: the worker binary itself in media mode. libav parsing hostile files is the riskiest
-//! code we run, so it gets its own address space with memory and CPU caps, and a stop is a
-//! SIGKILL that works in every stage. A crash fails that one job; the worker carries on.
+//! A job's media work (probe, analysis, audio pass, render) runs in a process of its own.
+//! libav parsing hostile files is the riskiest code we run, so each job gets a fresh address
+//! space with memory and CPU caps, and a stop is a SIGKILL that works in every stage. A crash
+//! fails that one job; the worker carries on.
 //!
-//! The parent writes one [`MediaRequest`] as JSON to the child's stdin; the child answers
-//! with [`MediaMessage`] JSON lines on stdout (progress, then one outcome). Logs go to stderr.
+//! The processes are forked by a fork server, the worker binary in media mode
+//! ([`fork_server`]), so that a job does not pay for loading libav. The media process gets its
+//! [`MediaRequest`] in the fork and answers with [`MediaMessage`] JSON lines on stdout
+//! (progress, then one outcome). Logs go to stderr.
 
 mod child;
+mod fork_server;
 mod parent;
 
 use std::path::PathBuf;
@@ -19,10 +22,10 @@ use uuid::Uuid;
 
 use crate::media::render::{EncoderSettings, RenderedOutput, Watermark};
 
-pub use child::run_media_mode;
+pub use fork_server::run_media_mode;
 pub use parent::{MediaSandbox, SandboxError, SandboxLimits};
 
-/// The argument that starts the worker binary in media mode.
+/// The argument that starts the worker binary in media mode, as the fork server.
 pub const MEDIA_MODE_ARG: &str = "media";
 
 /// One uploaded clip, already downloaded to the scratch directory.

@@ -1,30 +1,45 @@
-//! Media mode: the worker side. Starts the child with its caps, feeds it the request,
-//! relays its progress, and kills it the moment the job must stop.
+//! The worker side: hands each job to the fork server, relays the media process's
+//! progress, and has it killed the moment the job must stop.
 
 use std::{
     io,
-    os::unix::process::ExitStatusExt as _,
-    path::PathBuf,
+    os::{
+        fd::{AsFd as _, OwnedFd},
+        unix::process::ExitStatusExt as _,
+    },
+    path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
 use domain::jobs::{FailureCode, Stage};
+use rustix::{
+    net::{socketpair, AddressFamily, SocketFlags, SocketType},
+    process::getpid,
+};
+use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{
+        unix::{pipe, OwnedReadHalf},
+        UnixStream,
+    },
     process::{Child, Command},
-    sync::watch,
+    sync::{watch, Mutex},
 };
 
-use super::{MediaDone, MediaMessage, MediaRequest, MEDIA_MODE_ARG};
+use super::{
+    fork_server::{die_with_parent, send_launch, Launch, LaunchFds},
+    MediaDone, MediaMessage, MediaRequest, MEDIA_MODE_ARG,
+};
 
 /// How often a running media process is checked for a stop request.
 const STOP_POLL: Duration = Duration::from_millis(100);
 /// The end of the child's stderr kept for the log when it crashes.
 const STDERR_TAIL: usize = 4096;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct SandboxLimits {
     /// Address-space cap (RLIMIT_AS).
     pub memory_bytes: u64,
@@ -52,6 +67,21 @@ pub enum SandboxError {
 pub struct MediaSandbox {
     program: PathBuf,
     limits: SandboxLimits,
+    /// Started on the first job, and again whenever it is found gone.
+    server: Mutex<Option<ForkServer>>,
+}
+
+/// The worker's fork server: a socket to it, and the process, killed with the worker.
+struct ForkServer {
+    socket: OwnedFd,
+    _process: Child,
+}
+
+/// A launched media process, as the worker holds it.
+struct Launched {
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
+    control: UnixStream,
 }
 
 impl MediaSandbox {
@@ -61,7 +91,11 @@ impl MediaSandbox {
             Some(program) => program,
             None => std::env::current_exe()?,
         };
-        Ok(Self { program, limits })
+        Ok(Self {
+            program,
+            limits,
+            server: Mutex::new(None),
+        })
     }
 
     /// Runs one job's media work. Progress goes to `progress`; a raised `stop` kills the
@@ -73,19 +107,16 @@ impl MediaSandbox {
         progress: &watch::Sender<(Stage, u8)>,
     ) -> Result<MediaDone, SandboxError> {
         let started = Instant::now();
-        let mut child = self.spawn(request)?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let mut line = serde_json::to_vec(request).expect("requests serialise");
-        line.push(b'\n');
-        stdin.write_all(&line).await?;
-        drop(stdin);
-        let stderr = tokio::spawn(tail(child.stderr.take().expect("piped")));
-        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let mut outcome = None;
+        let launched = self.launch(request).await?;
+        let stderr = tokio::spawn(tail(launched.stderr));
+        let (status_half, mut kill_half) = launched.control.into_split();
+        let mut exit = tokio::spawn(exit_status(status_half));
+        let mut lines = BufReader::new(launched.stdout).lines();
+        let (mut outcome, mut reading) = (None, true);
         let mut ticker = tokio::time::interval(STOP_POLL);
-        loop {
+        let status = loop {
             tokio::select! {
-                line = lines.next_line() => match line {
+                line = lines.next_line(), if reading => match line {
                     Ok(Some(line)) => match serde_json::from_str::<MediaMessage>(&line) {
                         Ok(MediaMessage::Progress { stage, percent }) => {
                             progress.send_replace((stage, percent));
@@ -93,15 +124,18 @@ impl MediaSandbox {
                         Ok(ended) => outcome = Some(ended),
                         Err(err) => tracing::warn!(error = %err, "unreadable line from the media process"),
                     },
-                    Ok(None) | Err(_) => break,
+                    Ok(None) | Err(_) => reading = false,
                 },
+                // Only once stdout is drained, so that no line is left behind.
+                status = &mut exit, if !reading => break status.map_err(io::Error::other)??,
                 _ = ticker.tick() => if stop.load(Ordering::Acquire) {
-                    kill(&mut child).await;
+                    // The monitor kills the process on any byte; wait until it has.
+                    let _ = kill_half.write_all(b"k").await;
+                    let _ = exit.await;
                     return Err(SandboxError::Stopped);
                 },
             }
-        }
-        let status = wait_or_stop(&mut child, stop, &mut ticker).await?;
+        };
         match outcome {
             Some(MediaMessage::Done(mut done)) if status.success() => {
                 done.timings.count_probe(started);
@@ -118,31 +152,44 @@ impl MediaSandbox {
         }
     }
 
-    fn spawn(&self, request: &MediaRequest) -> io::Result<Child> {
-        let mut command = Command::new(&self.program);
-        command
-            .arg(MEDIA_MODE_ARG)
-            .arg("--job")
-            .arg(request.job_id.to_string())
-            .current_dir(&request.scratch)
-            // glibc reserves 64 MiB of address space per thread arena; a few arenas are
-            // plenty for libav and keep the address-space cap meaningful.
-            .env("MALLOC_ARENA_MAX", "2")
-            // Frames of a few MiB each would otherwise be mmapped, zeroed by the kernel and
-            // unmapped again, frame after frame: keeping them in the heap saved 25 % of the
-            // process's system time (measured, docs/performance.md).
-            .env("MALLOC_MMAP_THRESHOLD_", "134217728")
-            .env("MALLOC_TRIM_THRESHOLD_", "268435456")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let limits = self.limits;
-        // SAFETY: only async-signal-safe calls (setrlimit, prctl) between fork and exec.
-        unsafe {
-            command.pre_exec(move || confine(limits));
+    /// Hands the job to the fork server, starting it first if it is not running.
+    async fn launch(&self, request: &MediaRequest) -> io::Result<Launched> {
+        let (stdout_writer, stdout) = pipe::pipe()?;
+        let (stderr_writer, stderr) = pipe::pipe()?;
+        let (control, theirs) = std::os::unix::net::UnixStream::pair()?;
+        let (stdout_writer, stderr_writer) = (
+            stdout_writer.into_blocking_fd()?,
+            stderr_writer.into_blocking_fd()?,
+        );
+        let launch = serde_json::to_vec(&Launch {
+            request: request.clone(),
+            limits: self.limits,
+        })
+        .map_err(io::Error::other)?;
+        let fds = || LaunchFds {
+            stdout: stdout_writer.as_fd(),
+            stderr: stderr_writer.as_fd(),
+            control: theirs.as_fd(),
+        };
+        let mut server = self.server.lock().await;
+        let sent = match server.as_ref() {
+            Some(running) => send_launch(running.socket.as_fd(), &launch, fds()),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        };
+        if let Err(err) = sent {
+            if server.is_some() {
+                tracing::warn!(error = %err, "the media fork server is gone; starting another");
+            }
+            let started = server.insert(ForkServer::start(&self.program)?);
+            send_launch(started.socket.as_fd(), &launch, fds())?;
         }
-        command.spawn()
+        drop(server);
+        control.set_nonblocking(true)?;
+        Ok(Launched {
+            stdout,
+            stderr,
+            control: UnixStream::from_std(control)?,
+        })
     }
 
     /// Words for the job's owner, from how the process ended.
@@ -165,56 +212,45 @@ impl MediaSandbox {
     }
 }
 
-/// Applied in the child between fork and exec.
-fn confine(limits: SandboxLimits) -> io::Result<()> {
-    let set = |resource, soft: u64, hard: u64| {
-        let limit = libc::rlimit {
-            rlim_cur: soft,
-            rlim_max: hard,
-        };
-        // SAFETY: setrlimit with a valid struct.
-        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
+impl ForkServer {
+    fn start(program: &Path) -> io::Result<Self> {
+        let (socket, theirs) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let mut command = Command::new(program);
+        command
+            .arg(MEDIA_MODE_ARG)
+            // glibc reserves 64 MiB of address space per thread arena; a few arenas are
+            // plenty for libav and keep the address-space cap meaningful.
+            .env("MALLOC_ARENA_MAX", "2")
+            // Frames of a few MiB each would otherwise be mmapped, zeroed by the kernel and
+            // unmapped again, frame after frame: keeping them in the heap saved 25 % of the
+            // process's system time (measured, docs/performance.md).
+            .env("MALLOC_MMAP_THRESHOLD_", "134217728")
+            .env("MALLOC_TRIM_THRESHOLD_", "268435456")
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        let worker = getpid();
+        // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+        unsafe {
+            command.pre_exec(move || die_with_parent(worker));
         }
-        Ok(())
-    };
-    set(libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)?;
-    // SIGXCPU at the soft limit; the kernel's SIGKILL a little later if it is ignored.
-    set(
-        libc::RLIMIT_CPU,
-        limits.cpu_seconds,
-        limits.cpu_seconds.saturating_add(5),
-    )?;
-    // No core files of large media processes.
-    set(libc::RLIMIT_CORE, 0, 0)?;
-    // A worker that dies (even by SIGKILL) takes its media process with it.
-    // SAFETY: prctl with a signal number.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(io::Error::last_os_error());
+        Ok(Self {
+            socket,
+            _process: command.spawn()?,
+        })
     }
-    Ok(())
 }
 
-async fn kill(child: &mut Child) {
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-}
-
-/// The exit status, unless a stop comes first.
-async fn wait_or_stop(
-    child: &mut Child,
-    stop: &AtomicBool,
-    ticker: &mut tokio::time::Interval,
-) -> Result<ExitStatus, SandboxError> {
-    loop {
-        tokio::select! {
-            status = child.wait() => return Ok(status?),
-            _ = ticker.tick() => if stop.load(Ordering::Acquire) {
-                kill(child).await;
-                return Err(SandboxError::Stopped);
-            },
-        }
-    }
+/// The media process's raw wait status, as its monitor reports it.
+async fn exit_status(mut control: OwnedReadHalf) -> io::Result<ExitStatus> {
+    let mut raw = [0u8; 4];
+    control.read_exact(&mut raw).await?;
+    Ok(ExitStatus::from_raw(i32::from_le_bytes(raw)))
 }
 
 /// The last [`STDERR_TAIL`] bytes the child wrote to stderr.
