@@ -334,21 +334,12 @@ async fn polling_a_status_is_conditional_and_never_stale() {
     let tag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(first.headers()["cache-control"], "private, no-cache");
 
-    let unchanged = app
-        .get(&path, &user)
-        .header("if-none-match", &tag)
-        .send()
-        .await
-        .unwrap();
+    let read_unless = |tag: &str| app.get(&path, &user).header("if-none-match", tag).send();
+    let unchanged = read_unless(&tag).await.unwrap();
     assert_eq!(unchanged.status(), 304);
     assert_eq!(unchanged.headers()["etag"].to_str().unwrap(), tag);
     assert!(unchanged.bytes().await.unwrap().is_empty());
-    let other_tag = app
-        .get(&path, &user)
-        .header("if-none-match", "\"0000000000000000\"")
-        .send()
-        .await
-        .unwrap();
+    let other_tag = read_unless("\"0000000000000000\"").await.unwrap();
     assert_eq!(other_tag.status(), 200, "another tag is not a match");
 
     let cancelled = app
@@ -360,12 +351,7 @@ async fn polling_a_status_is_conditional_and_never_stale() {
         .unwrap();
     assert_eq!(cancelled.status(), 200);
     // The very next read sees the committed change: no cache may answer for it.
-    let changed = app
-        .get(&path, &user)
-        .header("if-none-match", &tag)
-        .send()
-        .await
-        .unwrap();
+    let changed = read_unless(&tag).await.unwrap();
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), tag);
     let body: Value = changed.json().await.unwrap();

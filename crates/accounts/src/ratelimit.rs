@@ -68,7 +68,7 @@ pub enum LimiterError {
     Overloaded,
 }
 
-/// One counter in one batch: where, how, and who waits for which count.
+/// One Redis counter: its key, its window, and whether every hit restarts the window.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Counter {
     key: String,
@@ -103,6 +103,10 @@ impl RateLimiter {
         }
     }
 
+    fn key(&self, class: &str, subject: &str) -> String {
+        format!("{}:{class}:{subject}", self.prefix)
+    }
+
     /// Counts one hit of `subject` against `quota` in `class`.
     pub async fn hit(
         &self,
@@ -131,7 +135,7 @@ impl RateLimiter {
         sliding: bool,
     ) -> Result<Decision, LimiterError> {
         let counter = Counter {
-            key: format!("{}:{class}:{subject}", self.prefix),
+            key: self.key(class, subject),
             window_ms: quota.window.as_millis().max(1) as u64,
             sliding,
         };
@@ -148,7 +152,7 @@ impl RateLimiter {
 
     /// Forgets `subject`'s count in `class` (a successful login clears its failures).
     pub async fn clear(&self, class: &str, subject: &str) -> Result<(), LimiterError> {
-        let key = format!("{}:{class}:{subject}", self.prefix);
+        let key = self.key(class, subject);
         let mut redis = self.redis.clone();
         let mut delete = redis::cmd("DEL");
         delete.arg(&key);
@@ -158,7 +162,7 @@ impl RateLimiter {
 
     /// How many hits `subject` has in `class`'s current window, and its remaining time.
     pub async fn count(&self, class: &str, subject: &str) -> Result<(u64, u64), LimiterError> {
-        let key = format!("{}:{class}:{subject}", self.prefix);
+        let key = self.key(class, subject);
         let mut redis = self.redis.clone();
         let mut read = redis::pipe();
         read.get(&key).pttl(&key);

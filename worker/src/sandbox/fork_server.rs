@@ -262,10 +262,11 @@ fn fork_media(launch: &Launch, [stdout, stderr, control]: [OwnedFd; 3]) -> io::R
 
 /// The media process: its own stdio, the scratch directory, the caps, then the job.
 fn media_process(server: Pid, launch: &Launch, stdout: OwnedFd, stderr: OwnedFd) -> i32 {
-    let setup = || -> io::Result<()> {
+    let setup = move || -> io::Result<()> {
         detach_stdin()?;
         redirect(&stdout, libc::STDOUT_FILENO)?;
         redirect(&stderr, libc::STDERR_FILENO)?;
+        drop((stdout, stderr));
         close_the_rest()?;
         std::env::set_current_dir(&launch.request.scratch)?;
         die_with_parent(server)?;
@@ -275,9 +276,8 @@ fn media_process(server: Pid, launch: &Launch, stdout: OwnedFd, stderr: OwnedFd)
         let _ = writeln!(io::stderr(), "media process setup failed: {err}");
         return 1;
     }
-    std::mem::forget((stdout, stderr)); // closed already, by close_the_rest
+    // Every message is flushed as it is sent.
     serve(&launch.request);
-    let _ = io::stdout().flush();
     0
 }
 

@@ -129,7 +129,7 @@ impl MediaSandbox {
                 // Only once stdout is drained, so that no line is left behind.
                 status = &mut exit, if !reading => break status.map_err(io::Error::other)??,
                 _ = ticker.tick() => if stop.load(Ordering::Acquire) {
-                    // The monitor kills the process on any byte; wait until it has.
+                    // The fork server kills the process on any byte; wait until it has.
                     let _ = kill_half.write_all(b"k").await;
                     let _ = exit.await;
                     return Err(SandboxError::Stopped);
@@ -246,7 +246,7 @@ impl ForkServer {
     }
 }
 
-/// The media process's raw wait status, as its monitor reports it.
+/// The media process's raw wait status, as the fork server reports it.
 async fn exit_status(mut control: OwnedReadHalf) -> io::Result<ExitStatus> {
     let mut raw = [0u8; 4];
     control.read_exact(&mut raw).await?;
