@@ -4,7 +4,12 @@ pub mod media;
 mod process;
 pub mod sandbox;
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::Strategy;
@@ -19,7 +24,7 @@ use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
 use engine::queue;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
-use futures::channel::mpsc;
+use futures::{FutureExt, Stream};
 use settings::Config;
 use tokio::sync::{watch, Notify};
 
@@ -107,56 +112,137 @@ pub async fn run(
     result
 }
 
-/// Wake-ups for this worker's queue poller: one whenever a job is pushed.
-fn watch_pushes(config: &Config, tasks: &BackgroundTasks) -> mpsc::Receiver<()> {
-    let (mut wake, wakeups) = mpsc::channel(1);
+/// Wake-ups for this worker's queue poller: the count of jobs pushed, bumped at each push.
+/// A watch, so each incarnation of the poller (see [`consume`]) follows it with its own
+/// receiver.
+fn watch_pushes(config: &Config, tasks: &BackgroundTasks) -> watch::Receiver<u64> {
+    let (wake, wakeups) = watch::channel(0u64);
     let pushes = queue::PushWatch::new(config, move || {
-        // A full channel already holds a wake-up the poller has not taken: one is enough.
-        let _ = wake.try_send(());
+        wake.send_modify(|pushed| *pushed = pushed.wrapping_add(1));
     });
     tasks.spawn(pushes, Schedule::every(config.engine.poll_interval));
     wakeups
 }
 
+/// A stream that yields once per change of `wakeups` (several pushes between two polls
+/// yield once: one look at the queue finds them all).
+fn wakeup_stream(wakeups: &watch::Receiver<u64>) -> Pin<Box<dyn Stream<Item = ()> + Send + Sync>> {
+    Box::pin(futures::stream::unfold(
+        wakeups.clone(),
+        |mut wakeups| async move { wakeups.changed().await.ok().map(|()| ((), wakeups)) },
+    ))
+}
+
+/// The first pause after the queue fails; it doubles at each failure in a row, up to
+/// [`QUEUE_RETRY_MAX`].
+const QUEUE_RETRY_FIRST: Duration = Duration::from_millis(500);
+const QUEUE_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Takes jobs from the queue until `shutdown`; then takes no new ones, lets running ones
 /// finish for the grace period, and has the rest handed back (through `hand_back`).
+///
+/// apalis ends a worker at its first failed poll (Redis restarting, or a reply slower than
+/// the connection's timeout). The process does not end with it: its running jobs carry on
+/// (each is a task of its own), and after a pause a new apalis worker takes jobs again,
+/// under a new name so that apalis hands the old name's unfinished entries back to the
+/// queue once its heartbeat goes stale.
 async fn consume(
     config: &Config,
     name: &str,
     backend: RedisStorage<queue::RenderJob>,
     context: Arc<WorkerContext>,
-    wakeups: mpsc::Receiver<()>,
+    wakeups: watch::Receiver<u64>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     hand_back: watch::Sender<bool>,
 ) -> anyhow::Result<()> {
-    // Without a wake-up, an idle worker looks for new jobs only on its heartbeat, so a job
-    // would wait up to WORKER_HEARTBEAT_SECS to start. A push wakes it at once; the interval
-    // covers pushes whose notification was lost.
-    let poll = Strategy::new()
-        .stream(wakeups)
-        .interval(config.engine.poll_interval);
-    let worker = WorkerBuilder::new(name.to_owned())
-        .backend(backend.poll_with_strategy(poll))
-        .data(context)
-        .concurrency(config.render.worker_concurrency)
-        .build(handle);
-    tracing::info!(%name, concurrency = config.render.worker_concurrency, "worker started");
-    let grace = config.engine.shutdown_grace;
-    let result = worker
-        .run_until(async move {
-            shutdown.await;
-            tracing::info!(
-                ?grace,
-                "shutting down: no new jobs; running ones get the grace period"
-            );
-            tokio::spawn(async move {
-                tokio::time::sleep(grace).await;
-                let _ = hand_back.send(true);
-            });
-            Ok::<(), std::io::Error>(())
-        })
-        .await;
-    result.map_err(|e| anyhow::anyhow!("worker failed: {e}"))
+    let shutdown = shutdown.shared();
+    hand_back_after_grace(config.engine.shutdown_grace, shutdown.clone(), hand_back);
+    let mut pause = QUEUE_RETRY_FIRST;
+    for incarnation in 0u32.. {
+        let started = Instant::now();
+        let apalis_name = match incarnation {
+            0 => name.to_owned(),
+            n => format!("{name}-{n}"),
+        };
+        let worker = Incarnation {
+            config,
+            name: apalis_name,
+            backend: backend.clone(),
+            context: context.clone(),
+            wakeups: &wakeups,
+        };
+        match worker.take_jobs(shutdown.clone()).await {
+            Ok(()) => break,
+            Err(WorkerError::BackendError(err)) => {
+                if started.elapsed() > QUEUE_RETRY_MAX {
+                    pause = QUEUE_RETRY_FIRST;
+                }
+                tracing::error!(error = %err, ?pause, "the queue failed; running jobs carry on, new ones are taken after a pause");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = shutdown.clone() => break,
+                }
+                pause = (pause * 2).min(QUEUE_RETRY_MAX);
+            }
+            Err(err) => return Err(anyhow::anyhow!("worker failed: {err}")),
+        }
+    }
+    context.running.close();
+    context.running.wait().await;
+    Ok(())
+}
+
+/// Once `shutdown` comes, waits out the grace period and then asks running jobs to hand
+/// themselves back.
+fn hand_back_after_grace(
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    hand_back: watch::Sender<bool>,
+) {
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!(
+            ?grace,
+            "shutting down: no new jobs; running ones get the grace period"
+        );
+        tokio::time::sleep(grace).await;
+        let _ = hand_back.send(true);
+    });
+}
+
+/// One apalis worker taking jobs for this process, until shutdown or a queue failure.
+struct Incarnation<'a> {
+    config: &'a Config,
+    name: String,
+    backend: RedisStorage<queue::RenderJob>,
+    context: Arc<WorkerContext>,
+    wakeups: &'a watch::Receiver<u64>,
+}
+
+impl Incarnation<'_> {
+    async fn take_jobs(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), WorkerError> {
+        let concurrency = self.config.render.worker_concurrency;
+        // Without a wake-up, an idle worker looks for new jobs only on its heartbeat, so a
+        // job would wait up to WORKER_HEARTBEAT_SECS to start. A push wakes it at once; the
+        // interval covers pushes whose notification was lost.
+        let poll = Strategy::new()
+            .stream(wakeup_stream(self.wakeups))
+            .interval(self.config.engine.poll_interval);
+        tracing::info!(name = %self.name, concurrency, "taking jobs");
+        WorkerBuilder::new(self.name)
+            .backend(self.backend.poll_with_strategy(poll))
+            .data(self.context)
+            .concurrency(concurrency)
+            .build(handle)
+            .run_until(async move {
+                shutdown.await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+    }
 }
 
 /// Marks this worker alive in Redis.
@@ -266,7 +352,12 @@ async fn handle(
     job: queue::RenderJob,
     context: Data<Arc<WorkerContext>>,
 ) -> Result<(), BoxDynError> {
-    process::process(job, Arc::clone(&context))
+    let context = Arc::clone(&context);
+    let running = context
+        .running
+        .spawn(process::process(job, context.clone()));
+    running
         .await
+        .map_err(|e| Box::new(e) as BoxDynError)?
         .map_err(|e| Box::new(e) as BoxDynError)
 }

@@ -18,7 +18,7 @@ use engine::queue::RenderJob;
 use settings::{ClipLimits, Config, EngineConfig};
 use storage::{Storage, StoreError};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
 use crate::{
@@ -120,6 +120,9 @@ pub struct WorkerContext {
     pub hand_back: watch::Receiver<bool>,
     /// Wakes this process's relay: a claim or an end frees a slot for a waiting job.
     pub dispatch: Arc<tokio::sync::Notify>,
+    /// Every job this process runs. A job is a task of its own, so it carries on when the
+    /// queue's connection fails under it; shutdown waits for all of them.
+    pub running: TaskTracker,
 }
 
 impl WorkerContext {
@@ -142,6 +145,7 @@ impl WorkerContext {
             engine: config.engine.clone(),
             hand_back,
             dispatch,
+            running: TaskTracker::new(),
             scratch_dir,
             sandbox: MediaSandbox::new(config.media.program.clone(), sandbox_limits)?,
             clip_limits: config.media.clip_limits,

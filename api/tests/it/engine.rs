@@ -174,6 +174,38 @@ async fn jobs_created_while_redis_is_down_are_queued_when_it_returns() {
     }
 }
 
+/// Redis going away under a running worker: the job it is rendering finishes, and once
+/// Redis is back the same process takes new jobs (it used to exit at its first failed poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_rides_out_a_redis_outage_without_dropping_its_job() {
+    let mut redis = PrivateServer::start(ServerKind::Redis).await;
+    let url = redis.url();
+    let app = spawn_app_with(&with_fast_recovery(&[
+        ("REDIS_URL", &url),
+        ("WORKER_POLL_MS", "100"),
+    ]))
+    .await;
+    let user = app.user().await;
+    let mut worker = spawn_worker(&app.settings);
+    let running = create_long_job(&app, &user).await;
+    wait_for(&app, &user, &running, "rendering", rendering).await;
+
+    redis.stop();
+    // The outage spans many of the worker's 100 ms polls, each of which fails.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(worker.is_running(), "the worker outlives the outage");
+    redis.resume().await;
+    let later = create_small(&app, &user).await;
+    for job_id in [&running, &later] {
+        let view = app
+            .wait_for_job_end(&user, job_id, Duration::from_secs(120))
+            .await;
+        assert_eq!(view["status"], "SUCCESS", "{view}");
+        assert_eq!(view["attempts"], 1, "never handed to another try: {view}");
+    }
+    assert!(worker.is_running(), "the same worker took the new job");
+}
+
 /// A job whose storage goes away just before a worker takes it. The app allows
 /// `max_attempts`; the private S3 server is returned to be brought back.
 async fn job_during_a_storage_outage(

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 /// Adds ARGV[3] hits to the window's counter, starting the window on its first hit; returns
 /// the count and the window's remaining milliseconds.
 /// With ARGV[2] = 1 every hit restarts the window (a sliding expiry).
-const COUNT_SCRIPT: &str = r"
+const COUNT_SCRIPT_SOURCE: &str = r"
 local count = redis.call('INCRBY', KEYS[1], ARGV[3])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 or ARGV[2] == '1' then
@@ -82,6 +82,10 @@ struct Hit {
     counter: Counter,
     reply: oneshot::Sender<Count>,
 }
+
+/// The counting script, called by its hash: Redis then need not hash its body per call.
+static COUNT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(COUNT_SCRIPT_SOURCE));
 
 /// Cheap to clone; every clone feeds the same batching task.
 #[derive(Clone)]
@@ -181,18 +185,36 @@ async fn count_batches(mut redis: ConnectionManager, mut waiting: mpsc::Receiver
             groups.entry(hit.counter).or_default().push(hit.reply);
         }
         let groups: Vec<_> = groups.into_iter().collect();
-        let mut pipe = redis::pipe();
-        for (counter, replies) in &groups {
-            pipe.cmd("EVAL")
-                .arg(COUNT_SCRIPT)
-                .arg(1)
-                .arg(&counter.key)
+        let counted = count_groups(&mut redis, &groups).await;
+        answer(groups, counted);
+    }
+}
+
+/// One `EVALSHA` per counter, in one pipeline. A Redis that does not know the script
+/// (restarted, or flushed) is given it, and the batch is counted again: a refused
+/// `EVALSHA` counted nothing.
+async fn count_groups(
+    redis: &mut ConnectionManager,
+    groups: &[(Counter, Vec<oneshot::Sender<Count>>)],
+) -> Result<Vec<(u64, i64)>, LimiterError> {
+    let mut pipe = redis::pipe();
+    for (counter, replies) in groups {
+        pipe.invoke_script(
+            COUNT_SCRIPT
+                .key(&counter.key)
                 .arg(counter.window_ms)
                 .arg(u8::from(counter.sliding))
-                .arg(replies.len());
+                .arg(replies.len()),
+        );
+    }
+    match within(pipe.query_async::<Vec<(u64, i64)>>(redis)).await {
+        Err(LimiterError::Redis(err))
+            if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+        {
+            within(COUNT_SCRIPT.prepare_invoke().load_async(redis)).await?;
+            within(pipe.query_async(redis)).await
         }
-        let counted = within(pipe.query_async::<Vec<(u64, i64)>>(&mut redis)).await;
-        answer(groups, counted);
+        counted => counted,
     }
 }
 

@@ -1,6 +1,10 @@
 //! One MP4 output: an H.264 encoder of its own, the shared AAC stream, index at the front.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::mpsc,
+    thread::{Scope, ScopedJoinHandle},
+};
 
 use ffmpeg_next::{codec, encoder, format, util::frame, Dictionary, Packet, Rational};
 use planning::montage::OUTPUT_FPS;
@@ -145,5 +149,85 @@ impl OutputFile {
             .ok_or_else(|| MediaError::Internal("the poster frame never came".into()))?;
         super::poster::write_jpeg(frame, &poster)?;
         Ok((self.path, poster))
+    }
+}
+
+/// Frames and packets waiting for an output's thread at most (a few 1080p frames).
+const QUEUED: usize = 8;
+
+enum Work {
+    Video(frame::Video),
+    Audio(Packet, Rational),
+}
+
+/// An [`OutputFile`] written on a thread of its own. The render thread runs the filter
+/// graph for every output and is the job's critical path; the encoder's own share of each
+/// frame (x264 copies it and prepares its lookahead in the calling thread) and the muxing
+/// move here, beside it.
+pub struct OutputThread<'scope> {
+    size: (u32, u32),
+    work: Option<mpsc::SyncSender<Work>>,
+    thread: Option<ScopedJoinHandle<'scope, Result<(PathBuf, PathBuf), MediaError>>>,
+}
+
+impl<'scope> OutputThread<'scope> {
+    pub fn spawn(scope: &'scope Scope<'scope, '_>, mut output: OutputFile) -> Self {
+        let size = output.size();
+        let (work, queue) = mpsc::sync_channel(QUEUED);
+        let thread = scope.spawn(move || {
+            for work in queue {
+                match work {
+                    Work::Video(frame) => output.encode_video(&frame)?,
+                    Work::Audio(packet, time_base) => output.write_audio(&packet, time_base)?,
+                }
+            }
+            output.finish()
+        });
+        Self {
+            size,
+            work: Some(work),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    /// Takes `frame` (leaving it empty) for encoding.
+    pub fn encode_video(&mut self, frame: &mut frame::Video) -> Result<(), MediaError> {
+        self.send(Work::Video(std::mem::replace(frame, frame::Video::empty())))
+    }
+
+    pub fn write_audio(&mut self, packet: &Packet, time_base: Rational) -> Result<(), MediaError> {
+        self.send(Work::Audio(packet.clone(), time_base))
+    }
+
+    fn send(&mut self, work: Work) -> Result<(), MediaError> {
+        let sent = self.work.as_ref().map(|queue| queue.send(work).is_ok());
+        if sent == Some(true) {
+            return Ok(());
+        }
+        // The thread stopped early: its error is the one to report.
+        self.work = None;
+        match self.join() {
+            Err(err) => Err(err),
+            Ok(_) => Err(MediaError::Internal("an output finished early".into())),
+        }
+    }
+
+    /// Ends the output: flushes the encoder, completes the file and writes its poster.
+    /// Returns the video's and the poster's paths.
+    pub fn finish(mut self) -> Result<(PathBuf, PathBuf), MediaError> {
+        self.work = None;
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(PathBuf, PathBuf), MediaError> {
+        self.thread
+            .take()
+            .ok_or_else(|| MediaError::Internal("an output was finished twice".into()))?
+            .join()
+            .map_err(|_| MediaError::Internal("an output's thread panicked".into()))?
     }
 }

@@ -21,7 +21,7 @@ use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
     loudness,
     open::open_input,
-    output::OutputFile,
+    output::{OutputFile, OutputThread},
     probe::ClipInfo,
     reader::{seek_to, video_origin, ClipReader},
     sequence::{AudioSequencer, VideoSequencer},
@@ -92,12 +92,14 @@ pub fn render(
             sent: 0,
             made_in: Duration::ZERO,
         };
-        render_pictures(montage, targets, run, soundtrack, progress)
+        render_pictures(scope, montage, targets, run, soundtrack, progress)
     })
 }
 
-/// The pictures, segment by segment, each followed by the sound up to its end.
-fn render_pictures(
+/// The pictures, segment by segment, each followed by the sound up to its end. Each output
+/// is encoded and written on a thread of `scope`.
+fn render_pictures<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
     montage: &Montage<'_>,
     targets: &[OutputTarget],
     run: RenderRun<'_>,
@@ -111,7 +113,7 @@ fn render_pictures(
         watermark,
     } = *montage;
     let started = Instant::now();
-    let mut outputs = open_outputs(targets, plan, &soundtrack.aac, run.settings)?;
+    let mut outputs = open_outputs(scope, targets, plan, &soundtrack.aac, run.settings)?;
     let mut sequencer = VideoSequencer::new(plan, style, outputs.len());
     let grade = style.grade.filter();
     let total_frames: u64 = plan.segments.iter().map(|s| u64::from(s.frames)).sum();
@@ -159,24 +161,29 @@ fn render_pictures(
     Ok(rendered)
 }
 
-fn open_outputs(
+fn open_outputs<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
     targets: &[OutputTarget],
     plan: &Plan,
     aac: &AacEncoder,
     settings: &EncoderSettings,
-) -> Result<Vec<OutputFile>, MediaError> {
+) -> Result<Vec<OutputThread<'scope>>, MediaError> {
     // A third of the way in: past any fade-in, usually in the thick of it.
     let poster_frame = plan.output_frames() / 3;
     targets
         .iter()
-        .map(|t| OutputFile::create(&t.path, t.format.dimensions(), aac, settings, poster_frame))
+        .map(|t| {
+            let output =
+                OutputFile::create(&t.path, t.format.dimensions(), aac, settings, poster_frame)?;
+            Ok(OutputThread::spawn(scope, output))
+        })
         .collect()
 }
 
 fn finish_outputs(
     targets: &[OutputTarget],
     plan: &Plan,
-    outputs: Vec<OutputFile>,
+    outputs: Vec<OutputThread<'_>>,
 ) -> Result<Vec<RenderedOutput>, MediaError> {
     let duration_seconds = plan.output_frames() as f64 / f64::from(OUTPUT_FPS);
     targets
@@ -225,7 +232,11 @@ impl Soundtrack<'_> {
     }
 
     /// Encodes the samples up to `upto` (all of them when `None`) into every output.
-    fn send(&mut self, upto: Option<usize>, outputs: &mut [OutputFile]) -> Result<(), MediaError> {
+    fn send(
+        &mut self,
+        upto: Option<usize>,
+        outputs: &mut [OutputThread<'_>],
+    ) -> Result<(), MediaError> {
         self.samples()?;
         let upto = upto.unwrap_or(self.left.len());
         let time_base = self.aac.time_base();
@@ -243,7 +254,7 @@ impl Soundtrack<'_> {
     }
 
     /// Flushes the encoder; how long making the samples took.
-    fn finish(mut self, outputs: &mut [OutputFile]) -> Result<Duration, MediaError> {
+    fn finish(mut self, outputs: &mut [OutputThread<'_>]) -> Result<Duration, MediaError> {
         self.samples()?;
         let time_base = self.aac.time_base();
         self.aac.finish(&mut |packet: &Packet| {
@@ -337,11 +348,11 @@ fn render_video(
     clip: &ClipSource,
     reader: &mut ClipReader,
     pictures: &mut SegmentPictures<'_>,
-    outputs: &mut [OutputFile],
+    outputs: &mut [OutputThread<'_>],
     progress: &mut dyn FnMut(u32),
 ) -> Result<(), MediaError> {
     let segment = pictures.segment;
-    let sizes: Vec<(u32, u32)> = outputs.iter().map(OutputFile::size).collect();
+    let sizes: Vec<(u32, u32)> = outputs.iter().map(OutputThread::size).collect();
     let mut graph: Option<VideoGraph> = None;
     let mut scaled = frame::Video::empty();
     let mut emit = |picked: &mut frame::Video, slot: u32| -> Result<(), MediaError> {

@@ -69,7 +69,7 @@ impl VideoSequencer {
     }
 
     /// Places frame `slot` of segment `segment` (of `len` frames) for `output`, and hands
-    /// every finished frame, with its final timestamp, to `encode`.
+    /// every finished frame, with its final timestamp, to `encode` (which may take it).
     pub fn push(
         &mut self,
         output: usize,
@@ -77,7 +77,7 @@ impl VideoSequencer {
         segment: usize,
         slot: u32,
         len: u32,
-        encode: &mut dyn FnMut(&frame::Video) -> Result<(), super::MediaError>,
+        encode: &mut dyn FnMut(&mut frame::Video) -> Result<(), super::MediaError>,
     ) -> Result<(), super::MediaError> {
         let Joins {
             overlap,
