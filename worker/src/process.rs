@@ -15,6 +15,7 @@ use engine::events::JobEvents;
 use engine::jobs::JobService;
 use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
 use engine::queue::RenderJob;
+use futures::{StreamExt, TryStreamExt};
 use settings::{ClipLimits, Config, EngineConfig};
 use storage::{Storage, StoreError};
 use tokio::sync::watch;
@@ -25,6 +26,9 @@ use crate::{
     media::render::{EncoderSettings, RenderedOutput, Watermark},
     sandbox::{ClipInput, MediaRequest, MediaSandbox, SandboxError, SandboxLimits},
 };
+
+/// Clips downloaded, or outputs uploaded, at once per job.
+const PARALLEL_TRANSFERS: usize = 4;
 
 /// Why a running job has to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,15 +405,26 @@ impl Attempt<'_> {
         let ctx = self.ctx;
         let started = Instant::now();
         tokio::fs::create_dir_all(scratch).await?;
-        let mut clips = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            let path = scratch.join(format!("input-{:02}", input.position));
-            ctx.storage.download_to(&input.storage_key, &path).await?;
-            clips.push(ClipInput {
-                path,
-                label: input.label.clone(),
-            });
-        }
+        // A few at a time: each download mostly waits on the store.
+        let downloads: Vec<_> = inputs
+            .iter()
+            .map(|input| {
+                let path = scratch.join(format!("input-{:02}", input.position));
+                let key = input.storage_key.clone();
+                let clip = ClipInput {
+                    path,
+                    label: input.label.clone(),
+                };
+                async move {
+                    ctx.storage.download_to(&key, &clip.path).await?;
+                    Ok::<_, StoreError>(clip)
+                }
+            })
+            .collect();
+        let clips: Vec<ClipInput> = futures::stream::iter(downloads)
+            .buffered(PARALLEL_TRANSFERS)
+            .try_collect()
+            .await?;
         let download = started.elapsed();
         stop.check()?;
         let request = self.media_request(clips, scratch);
@@ -430,10 +445,11 @@ impl Attempt<'_> {
         stop.check()?;
         self.progress(Stage::Uploading, 90).await?;
         let started = Instant::now();
-        let mut outputs = Vec::with_capacity(media.outputs.len());
-        for output in media.outputs {
-            outputs.push(self.upload(output).await?);
-        }
+        let outputs = futures::stream::iter(media.outputs)
+            .map(|output| self.upload(output))
+            .buffered(PARALLEL_TRANSFERS)
+            .try_collect()
+            .await?;
         let mut timings = media.timings;
         timings.add(TimedStage::Download, download);
         timings.add(TimedStage::Upload, started.elapsed());

@@ -103,8 +103,26 @@ pub struct Plan {
 impl Plan {
     /// Frames in the finished montage.
     pub fn output_frames(&self) -> u64 {
-        let sum: u64 = self.segments.iter().map(|s| u64::from(s.frames)).sum();
-        sum - u64::from(self.overlap_frames) * (self.segments.len().saturating_sub(1) as u64)
+        self.segments
+            .len()
+            .checked_sub(1)
+            .map_or(0, |last| self.frames_final_through(last))
+    }
+
+    /// Frames of the montage that are final once segments `0..=last` are rendered: every
+    /// segment but the final one holds its last `overlap_frames` back, to dissolve them
+    /// into the next.
+    pub fn frames_final_through(&self, last: usize) -> u64 {
+        let sum: u64 = self.segments[..=last]
+            .iter()
+            .map(|s| u64::from(s.frames))
+            .sum();
+        let holding = if last + 1 < self.segments.len() {
+            last + 1
+        } else {
+            last
+        };
+        sum - u64::from(self.overlap_frames) * holding as u64
     }
 }
 
@@ -347,6 +365,23 @@ mod tests {
                     );
                 }
             }
+        }
+
+        #[test]
+        fn frames_become_final_as_each_dissolve_is_made() {
+            let segment = |clip| Segment {
+                clip,
+                start_seconds: 0.0,
+                frames: 30,
+            };
+            let plan = Plan {
+                segments: vec![segment(0), segment(1), segment(2)],
+                overlap_frames: 6,
+            };
+            // Each segment but the last holds its tail for the dissolve into the next.
+            let through: Vec<u64> = (0..3).map(|i| plan.frames_final_through(i)).collect();
+            assert_eq!(through, vec![24, 48, 78]);
+            assert_eq!(plan.output_frames(), 78);
         }
 
         #[test]

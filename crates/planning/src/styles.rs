@@ -138,7 +138,8 @@ const WARMTH_CB: f64 = 175.0;
 const WARMTH_CR: f64 = 100.0;
 
 impl Grade {
-    /// The libavfilter chain for this grade, or `None` when it changes nothing.
+    /// The libavfilter chain for this grade's tone and softness, or `None` when it changes
+    /// neither. Warmth is not in it: see [`Grade::chroma_shift`].
     pub fn filter(&self) -> Option<String> {
         let mut parts = Vec::new();
         if (self.saturation, self.contrast, self.brightness) != (1.0, 1.0, 0.0) {
@@ -147,17 +148,20 @@ impl Grade {
                 self.saturation, self.contrast, self.brightness
             ));
         }
-        if self.warmth != 0.0 {
-            // Warmer is chroma towards red and away from blue. Shifting the chroma planes
-            // directly costs a lookup per chroma sample; `colorbalance` works in RGB and
-            // converted every frame there and back, which cost more than encoding it.
-            let (cb, cr) = (-WARMTH_CB * self.warmth, WARMTH_CR * self.warmth);
-            parts.push(format!("lutyuv=u=val{cb:+.1}:v=val{cr:+.1}"));
-        }
         if self.softness > 0.0 {
             parts.push(format!("gblur=sigma={}", self.softness));
         }
         (!parts.is_empty()).then(|| parts.join(","))
+    }
+
+    /// How far this grade moves Cb and Cr (8-bit levels), after the filter, if at all.
+    /// Warmer is chroma towards red and away from blue. The renderer adds it to the chroma
+    /// planes itself: `colorbalance` works in RGB and converted every frame there and back
+    /// (more than encoding it cost), and `lutyuv` looks up every luma sample too.
+    pub fn chroma_shift(&self) -> Option<(i16, i16)> {
+        let level = |per_unit: f64| (per_unit * self.warmth).round() as i16;
+        let shift = (level(-WARMTH_CB), level(WARMTH_CR));
+        (shift != (0, 0)).then_some(shift)
     }
 }
 
@@ -191,5 +195,15 @@ mod tests {
             );
             assert!(p.grade.filter().is_some(), "{:?} has a grade", p.id);
         }
+    }
+
+    #[test]
+    fn warm_grades_move_chroma_towards_red_and_cool_ones_towards_blue() {
+        let warmth = |warmth| Grade { warmth, ..NEUTRAL }.chroma_shift();
+        assert_eq!(warmth(0.0), None);
+        let (cb, cr) = warmth(0.08).expect("a warm grade shifts chroma");
+        assert!(cb < 0 && cr > 0, "{cb} {cr}");
+        let (cb, cr) = warmth(-0.08).expect("a cool grade shifts chroma");
+        assert!(cb > 0 && cr < 0, "{cb} {cr}");
     }
 }

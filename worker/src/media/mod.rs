@@ -2,6 +2,7 @@
 
 pub mod analyze;
 mod audio;
+mod layout;
 mod loudness;
 mod open;
 mod output;

@@ -9,7 +9,11 @@ use std::{
 use ffmpeg_next::{codec, encoder, format, util::frame, Dictionary, Packet, Rational};
 use planning::montage::OUTPUT_FPS;
 
-use super::{audio::AacEncoder, MediaError};
+use super::{
+    audio::AacEncoder,
+    layout::{Layout, Picture},
+    MediaError,
+};
 
 /// x264 settings.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -152,18 +156,18 @@ impl OutputFile {
     }
 }
 
-/// Frames and packets waiting for an output's thread at most (a few 1080p frames).
+/// Pictures and packets waiting for an output's thread at most (a few frames).
 const QUEUED: usize = 8;
 
 enum Work {
-    Video(frame::Video),
+    Picture(Picture),
     Audio(Packet, Rational),
 }
 
-/// An [`OutputFile`] written on a thread of its own. The render thread runs the filter
-/// graph for every output and is the job's critical path; the encoder's own share of each
-/// frame (x264 copies it and prepares its lookahead in the calling thread) and the muxing
-/// move here, beside it.
+/// An [`OutputFile`] and its [`Layout`], run on a thread of their own. The render thread
+/// decodes and grades each picture once; each output lays it out, joins the segments,
+/// encodes (x264 copies each frame and prepares its lookahead in the calling thread) and
+/// muxes beside it, so that no single thread sets the pace.
 pub struct OutputThread<'scope> {
     size: (u32, u32),
     work: Option<mpsc::SyncSender<Work>>,
@@ -171,13 +175,19 @@ pub struct OutputThread<'scope> {
 }
 
 impl<'scope> OutputThread<'scope> {
-    pub fn spawn(scope: &'scope Scope<'scope, '_>, mut output: OutputFile) -> Self {
+    pub fn spawn(
+        scope: &'scope Scope<'scope, '_>,
+        mut output: OutputFile,
+        mut layout: Layout,
+    ) -> Self {
         let size = output.size();
         let (work, queue) = mpsc::sync_channel(QUEUED);
         let thread = scope.spawn(move || {
             for work in queue {
                 match work {
-                    Work::Video(frame) => output.encode_video(&frame)?,
+                    Work::Picture(picture) => {
+                        layout.place(picture, &mut |frame| output.encode_video(frame))?;
+                    }
                     Work::Audio(packet, time_base) => output.write_audio(&packet, time_base)?,
                 }
             }
@@ -194,9 +204,8 @@ impl<'scope> OutputThread<'scope> {
         self.size
     }
 
-    /// Takes `frame` (leaving it empty) for encoding.
-    pub fn encode_video(&mut self, frame: &mut frame::Video) -> Result<(), MediaError> {
-        self.send(Work::Video(std::mem::replace(frame, frame::Video::empty())))
+    pub fn place(&mut self, picture: Picture) -> Result<(), MediaError> {
+        self.send(Work::Picture(picture))
     }
 
     pub fn write_audio(&mut self, packet: &Packet, time_base: Rational) -> Result<(), MediaError> {

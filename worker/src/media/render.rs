@@ -15,17 +15,18 @@ use planning::hud::Crop;
 use planning::montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
 use planning::styles::StylePreset;
 
+pub use super::layout::Watermark;
 pub use super::output::EncoderSettings;
-pub use super::video::Watermark;
 use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
+    layout::{Layout, Picture},
     loudness,
     open::open_input,
     output::{OutputFile, OutputThread},
     probe::ClipInfo,
     reader::{seek_to, video_origin, ClipReader},
     sequence::{AudioSequencer, VideoSequencer},
-    video::{FrameSelector, VideoGraph},
+    video::{make_writable, share, shift_chroma, upright_chain, FilterChain, FrameSelector},
     MediaError,
 };
 
@@ -107,15 +108,14 @@ fn render_pictures<'scope>(
     progress: &mut dyn FnMut(f64),
 ) -> Result<Vec<RenderedOutput>, MediaError> {
     let Montage {
-        clips,
-        plan,
-        style,
-        watermark,
+        clips, plan, style, ..
     } = *montage;
     let started = Instant::now();
-    let mut outputs = open_outputs(scope, targets, plan, &soundtrack.aac, run.settings)?;
-    let mut sequencer = VideoSequencer::new(plan, style, outputs.len());
-    let grade = style.grade.filter();
+    let mut outputs = open_outputs(scope, targets, montage, &soundtrack.aac, run.settings)?;
+    let grade = Grade {
+        filter: style.grade.filter(),
+        chroma_shift: style.grade.chroma_shift(),
+    };
     let total_frames: u64 = plan.segments.iter().map(|s| u64::from(s.frames)).sum();
     let mut frames_done = 0u64;
     // Consecutive segments of one clip share a reader, so the decode can carry on.
@@ -135,9 +135,7 @@ fn render_pictures<'scope>(
             next_start: next
                 .filter(|n| n.clip == segment.clip)
                 .map(|n| n.start_seconds),
-            grade: grade.as_deref(),
-            watermark,
-            sequencer: &mut sequencer,
+            grade: &grade,
             stop: run.stop,
         };
         render_video(
@@ -150,7 +148,7 @@ fn render_pictures<'scope>(
         .map_err(naming(segment))?;
         frames_done += u64::from(segment.frames);
         // Sound up to the last finished frame, so the files stay interleaved.
-        let upto = (sequencer.emitted() * u64::from(SAMPLES_PER_FRAME)) as usize;
+        let upto = (plan.frames_final_through(index) * u64::from(SAMPLES_PER_FRAME)) as usize;
         soundtrack.send(Some(upto), &mut outputs)?;
     }
     soundtrack.send(None, &mut outputs)?;
@@ -164,18 +162,25 @@ fn render_pictures<'scope>(
 fn open_outputs<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     targets: &[OutputTarget],
-    plan: &Plan,
+    montage: &Montage<'_>,
     aac: &AacEncoder,
     settings: &EncoderSettings,
 ) -> Result<Vec<OutputThread<'scope>>, MediaError> {
+    let Montage {
+        plan,
+        style,
+        watermark,
+        ..
+    } = *montage;
     // A third of the way in: past any fade-in, usually in the thick of it.
     let poster_frame = plan.output_frames() / 3;
     targets
         .iter()
         .map(|t| {
-            let output =
-                OutputFile::create(&t.path, t.format.dimensions(), aac, settings, poster_frame)?;
-            Ok(OutputThread::spawn(scope, output))
+            let size = t.format.dimensions();
+            let output = OutputFile::create(&t.path, size, aac, settings, poster_frame)?;
+            let layout = Layout::new(size, watermark, VideoSequencer::new(plan, style));
+            Ok(OutputThread::spawn(scope, output, layout))
         })
         .collect()
 }
@@ -337,11 +342,88 @@ struct SegmentPictures<'a> {
     segment: &'a Segment,
     /// Where the next segment starts, when it comes from the same clip.
     next_start: Option<f64>,
-    grade: Option<&'a str>,
-    watermark: Option<&'a Watermark>,
-    sequencer: &'a mut VideoSequencer,
+    grade: &'a Grade,
     /// Checked every frame, so a cancelled or timed-out job stops within a frame's work.
     stop: &'a AtomicBool,
+}
+
+impl SegmentPictures<'_> {
+    /// Hands a reference to `frame`, the picture for `slot`, to every output.
+    fn fan_out(
+        &self,
+        frame: &frame::Video,
+        slot: u32,
+        outputs: &mut [OutputThread<'_>],
+    ) -> Result<(), MediaError> {
+        outputs.iter_mut().try_for_each(|output| {
+            output.place(Picture {
+                frame: share(frame)?,
+                segment: self.index,
+                slot,
+                len: self.segment.frames,
+            })
+        })
+    }
+}
+
+/// The grade as the renderer applies it: a filter, then a shift of the chroma planes.
+struct Grade {
+    filter: Option<String>,
+    chroma_shift: Option<(i16, i16)>,
+}
+
+/// Makes a clip's picked frames into montage pictures: crop, upright and grade.
+struct Upright<'a> {
+    clip: &'a ClipSource,
+    grade: &'a Grade,
+    /// Built at the first frame (its shape decides the crop); `None` inside when the
+    /// frames need no crop, turn or grade filter.
+    chain: Option<Option<FilterChain>>,
+    graded: frame::Video,
+}
+
+impl Upright<'_> {
+    /// Makes `picked` into the picture for `slot` and hands it to `each`.
+    fn make(
+        &mut self,
+        picked: &mut frame::Video,
+        slot: u32,
+        mut each: impl FnMut(&frame::Video) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        let chain = match self.chain.as_mut() {
+            Some(chain) => chain,
+            None => {
+                let Grade {
+                    filter,
+                    chroma_shift,
+                } = self.grade;
+                let spec = upright_chain(
+                    picked,
+                    self.clip.crop.as_ref(),
+                    self.clip.info.rotation,
+                    filter.as_deref(),
+                    chroma_shift.is_some(),
+                );
+                let chain = spec
+                    .map(|spec| FilterChain::new(picked, &spec))
+                    .transpose()?;
+                self.chain.insert(chain)
+            }
+        };
+        let Some(chain) = chain else {
+            return each(picked);
+        };
+        chain.push(picked, i64::from(slot))?;
+        while chain.pull(&mut self.graded) {
+            if let Some(shift) = self.grade.chroma_shift {
+                // Fresh from the filter, so this copies nothing.
+                make_writable(&mut self.graded)?;
+                shift_chroma(&mut self.graded, shift);
+            }
+            each(&self.graded)?;
+        }
+        Ok(())
+    }
 }
 
 fn render_video(
@@ -352,37 +434,19 @@ fn render_video(
     progress: &mut dyn FnMut(u32),
 ) -> Result<(), MediaError> {
     let segment = pictures.segment;
-    let sizes: Vec<(u32, u32)> = outputs.iter().map(OutputThread::size).collect();
-    let mut graph: Option<VideoGraph> = None;
-    let mut scaled = frame::Video::empty();
+    let mut upright = Upright {
+        clip,
+        grade: pictures.grade,
+        chain: None,
+        graded: frame::Video::empty(),
+    };
     let mut emit = |picked: &mut frame::Video, slot: u32| -> Result<(), MediaError> {
         if pictures.stop.load(Ordering::Relaxed) {
             return Err(MediaError::Stopped);
         }
-        let graph = match graph.as_mut() {
-            Some(graph) => graph,
-            None => graph.insert(VideoGraph::new(
-                picked,
-                clip.info.rotation,
-                clip.crop.as_ref(),
-                pictures.grade,
-                pictures.watermark,
-                &sizes,
-            )?),
-        };
-        graph.push(picked, i64::from(slot))?;
-        for (index, output) in outputs.iter_mut().enumerate() {
-            while graph.pull(index, &mut scaled) {
-                pictures.sequencer.push(
-                    index,
-                    &mut scaled,
-                    pictures.index,
-                    slot,
-                    segment.frames,
-                    &mut |f| output.encode_video(f),
-                )?;
-            }
-        }
+        upright.make(picked, slot, |picture| {
+            pictures.fan_out(picture, slot, outputs)
+        })?;
         if slot.is_multiple_of(OUTPUT_FPS) {
             progress(slot);
         }

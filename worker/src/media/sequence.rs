@@ -8,6 +8,11 @@ use ffmpeg_next::util::frame;
 use planning::montage::{Plan, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
 use planning::styles::{StylePreset, Transition};
 
+use super::{
+    video::{make_writable, planes},
+    MediaError,
+};
+
 /// Length of the fade on each side of a hard cut, so the sound does not click.
 const CUT_FADE_SAMPLES: usize = (SAMPLE_RATE / 200) as usize;
 
@@ -41,93 +46,93 @@ impl Joins {
     }
 }
 
+impl Joins {
+    /// How far frame `index` of the montage is faded to black (a 0..=256 weight), if it is
+    /// in the fade-in or the fade-out.
+    fn fade_to_black(&self, index: u64) -> Option<u32> {
+        let (fade, total) = (u64::from(self.fade), self.total);
+        if fade == 0 {
+            None
+        } else if index < fade {
+            Some(256 - ramp(index as u32, self.fade))
+        } else if index + fade >= total {
+            Some(ramp((index + fade - total) as u32, self.fade))
+        } else {
+            None
+        }
+    }
+}
+
 /// 0..=256 weight for step `index` (0-based) of a ramp of `steps` that excludes both ends.
 fn ramp(index: u32, steps: u32) -> u32 {
     (256 * (index + 1) / (steps + 1)).min(256)
 }
 
-/// The picture side. One per montage; `output` indexes the layouts.
+/// The picture side, for one output.
 pub struct VideoSequencer {
     joins: Joins,
-    /// Per output: the tail of the previous segment, waiting to dissolve into the next.
-    held: Vec<Vec<frame::Video>>,
-    next: Vec<u64>,
+    /// The tail of the previous segment, waiting to dissolve into the next.
+    held: Vec<frame::Video>,
+    next: u64,
 }
 
 impl VideoSequencer {
-    pub fn new(plan: &Plan, style: &StylePreset, outputs: usize) -> Self {
+    pub fn new(plan: &Plan, style: &StylePreset) -> Self {
         Self {
             joins: Joins::new(plan, style),
-            held: vec![Vec::new(); outputs],
-            next: vec![0; outputs],
+            held: Vec::new(),
+            next: 0,
         }
     }
 
-    /// Frames finished so far (the same for every output).
-    pub fn emitted(&self) -> u64 {
-        self.next.first().copied().unwrap_or(0)
-    }
-
-    /// Places frame `slot` of segment `segment` (of `len` frames) for `output`, and hands
-    /// every finished frame, with its final timestamp, to `encode` (which may take it).
+    /// Places frame `slot` of segment `segment` (of `len` frames), and hands every finished
+    /// frame, with its final timestamp, to `encode` (which may take it).
     pub fn push(
         &mut self,
-        output: usize,
         picture: &mut frame::Video,
         segment: usize,
         slot: u32,
         len: u32,
-        encode: &mut dyn FnMut(&mut frame::Video) -> Result<(), super::MediaError>,
-    ) -> Result<(), super::MediaError> {
+        encode: &mut dyn FnMut(&mut frame::Video) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
         let Joins {
             overlap,
             flash,
-            fade,
             segments,
-            total,
+            ..
         } = self.joins;
         let last = segment + 1 == segments;
         if overlap > 0 {
             if !last && slot >= len - overlap {
-                self.held[output].push(picture.clone());
+                self.held.push(picture.clone());
                 return Ok(());
             }
             if segment > 0 && slot < overlap {
-                let previous = &self.held[output][slot as usize];
-                mix(picture, previous, 256 - ramp(slot, overlap));
+                make_writable(picture)?;
+                mix(
+                    picture,
+                    &self.held[slot as usize],
+                    256 - ramp(slot, overlap),
+                );
                 if slot + 1 == overlap {
-                    self.held[output].clear();
+                    self.held.clear();
                 }
             }
         }
         if flash > 0 && segment > 0 && slot < flash {
             // A hard cut to white that fades into the new shot.
+            make_writable(picture)?;
             tint(picture, WHITE, 256 * (flash - slot) / flash);
         }
-        let index = self.next[output];
-        if fade > 0 {
-            let fade = u64::from(fade);
-            if index < fade {
-                tint(picture, BLACK, 256 - ramp(index as u32, fade as u32));
-            } else if index + fade >= total {
-                tint(
-                    picture,
-                    BLACK,
-                    ramp((index + fade - total) as u32, fade as u32),
-                );
-            }
+        let index = self.next;
+        if let Some(weight) = self.joins.fade_to_black(index) {
+            make_writable(picture)?;
+            tint(picture, BLACK, weight);
         }
         picture.set_pts(Some(index as i64));
-        self.next[output] += 1;
+        self.next += 1;
         encode(picture)
     }
-}
-
-/// Visible plane sizes of an 8-bit 4:2:0 frame.
-fn planes(picture: &frame::Video) -> [(usize, usize); 3] {
-    let (w, h) = (picture.width() as usize, picture.height() as usize);
-    let chroma = (w.div_ceil(2), h.div_ceil(2));
-    [(w, h), chroma, chroma]
 }
 
 /// `picture = picture * (256 - weight) + other * weight`, per pixel.

@@ -1,5 +1,5 @@
-//! Video: picks frames onto the constant output frame rate, and scales each picked frame
-//! into every requested layout through one libavfilter graph per clip.
+//! Video: picks frames onto the constant output frame rate and makes them upright and
+//! graded, through a libavfilter chain per segment. The layouts are in `layout.rs`.
 
 use ffmpeg_next::{self as ffmpeg, ffi, filter, util::frame};
 use planning::hud::Crop;
@@ -105,116 +105,16 @@ impl FrameSelector {
     }
 }
 
-/// A semi-transparent text mark in the bottom-right corner.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Watermark {
-    /// Plain text (checked at configuration: nothing that needs escaping).
-    pub text: String,
-    pub font: std::path::PathBuf,
-}
-
-impl Watermark {
-    /// A `drawtext` step (with its leading comma) sized to the output.
-    fn filter(&self, height: u32) -> String {
-        let size = (height / 28).max(12);
-        let margin = height / 36;
-        format!(
-            ",drawtext=fontfile='{}':text='{}':fontsize={size}:fontcolor=white@0.6:\
-             shadowcolor=black@0.45:shadowx=2:shadowy=2:x=w-tw-{margin}:y=h-th-{margin}",
-            self.font.display(),
-            self.text
-        )
-    }
-}
-
-/// One clip's filter graph: upright the picture, then one branch per output layout that
-/// scales and lays it out at the exact frame size, in yuv420p.
-pub struct VideoGraph {
+/// A libavfilter chain with one input and one output, built for frames shaped like the
+/// first one fed.
+pub struct FilterChain {
     graph: filter::Graph,
-    outputs: usize,
 }
 
-fn transpose_for(rotation: u32) -> &'static str {
-    match rotation {
-        90 => "transpose=clock,",
-        180 => "hflip,vflip,",
-        270 => "transpose=cclock,",
-        _ => "",
-    }
-}
-
-/// Aspect ratios closer than this fill the frame (a sliver is cropped) instead of getting
-/// a blurred background.
-const SAME_SHAPE: f64 = 0.03;
-
-/// The filter branch that lays a picture of `source_aspect` into a `width`x`height` frame:
-/// matching shapes fill it; otherwise the whole picture sits centred over a blurred,
-/// zoomed, slightly darkened copy of itself (blurred at an eighth of the size, for speed).
-fn layout_branch(
-    input: &str,
-    output: &str,
-    source_aspect: f64,
-    (width, height): (u32, u32),
-    finish: &str,
-) -> String {
-    let target_aspect = f64::from(width) / f64::from(height);
-    if (source_aspect / target_aspect - 1.0).abs() < SAME_SHAPE {
-        return format!(
-            "[{input}]scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,\
-             crop={width}:{height}{finish},setsar=1,format=yuv420p[{output}]"
-        );
-    }
-    let (small_w, small_h) = ((width / 8) & !1, (height / 8) & !1);
-    format!(
-        "[{input}]split[{output}bg][{output}fg];\
-         [{output}bg]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,crop={small_w}:{small_h},\
-         boxblur=6:2,eq=brightness=-0.08,scale={width}:{height}:flags=bilinear[{output}blur];\
-         [{output}fg]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic[{output}fit];\
-         [{output}blur][{output}fit]overlay=(W-w)/2:(H-h)/2{finish},setsar=1,format=yuv420p[{output}]"
-    )
-}
-
-/// The frame's sample aspect ratio, square when unknown.
-fn pixel_aspect(sample: &frame::Video) -> (i32, i32) {
-    let aspect = sample.aspect_ratio();
-    if aspect.numerator() > 0 && aspect.denominator() > 0 {
-        (aspect.numerator(), aspect.denominator())
-    } else {
-        (1, 1)
-    }
-}
-
-/// The crop step (with its trailing comma, or empty), and the displayed aspect ratio of
-/// what it keeps once turned upright.
-fn upright_crop(sample: &frame::Video, crop: Option<&Crop>, rotation: u32) -> (String, f64) {
-    let (sar_num, sar_den) = pixel_aspect(sample);
-    let (crop, kept_width, kept_height) = match crop {
-        Some(crop) => {
-            let (w, h, x, y) = crop.pixels(sample.width(), sample.height());
-            (format!("crop={w}:{h}:{x}:{y},"), w, h)
-        }
-        None => (String::new(), sample.width(), sample.height()),
-    };
-    let displayed = f64::from(kept_width) * f64::from(sar_num) / f64::from(sar_den);
-    let aspect = if rotation % 180 == 90 {
-        f64::from(kept_height) / displayed
-    } else {
-        displayed / f64::from(kept_height)
-    };
-    (crop, aspect)
-}
-
-impl VideoGraph {
-    /// Builds the graph for frames shaped like `sample`: upright it, apply `grade` (a
-    /// filter chain, if any), then lay it out into each of `sizes`.
-    pub fn new(
-        sample: &frame::Video,
-        rotation: u32,
-        crop: Option<&Crop>,
-        grade: Option<&str>,
-        watermark: Option<&Watermark>,
-        sizes: &[(u32, u32)],
-    ) -> Result<Self, MediaError> {
+impl FilterChain {
+    /// Builds `spec` (which reads `[in]` and writes `[out]`) for frames shaped like
+    /// `sample`, timed in output frames.
+    pub fn new(sample: &frame::Video, spec: &str) -> Result<Self, MediaError> {
         let mut graph = filter::Graph::new();
         let (sar_num, sar_den) = pixel_aspect(sample);
         let args = format!(
@@ -228,38 +128,10 @@ impl VideoGraph {
         let sink = filter::find("buffersink")
             .ok_or_else(|| MediaError::Internal("no buffersink filter".into()))?;
         graph.add(&buffer, "in", &args)?;
-        let (crop, source_aspect) = upright_crop(sample, crop, rotation);
-        let grade = grade.map(|g| format!("{g},")).unwrap_or_default();
-        let mut spec = format!(
-            "[in]{crop}{}{grade}split={}",
-            transpose_for(rotation),
-            sizes.len()
-        );
-        for index in 0..sizes.len() {
-            spec.push_str(&format!("[s{index}]"));
-        }
-        for (index, size) in sizes.iter().enumerate() {
-            graph.add(&sink, &format!("out{index}"), "")?;
-            spec.push(';');
-            let finish = watermark.map(|w| w.filter(size.1)).unwrap_or_default();
-            spec.push_str(&layout_branch(
-                &format!("s{index}"),
-                &format!("out{index}"),
-                source_aspect,
-                *size,
-                &finish,
-            ));
-        }
-        let mut parser = graph.output("in", 0)?;
-        for index in 0..sizes.len() {
-            parser = parser.input(&format!("out{index}"), 0)?;
-        }
-        parser.parse(&spec)?;
+        graph.add(&sink, "out", "")?;
+        graph.output("in", 0)?.input("out", 0)?.parse(spec)?;
         graph.validate()?;
-        Ok(Self {
-            graph,
-            outputs: sizes.len(),
-        })
+        Ok(Self { graph })
     }
 
     /// Feeds a frame (kept by the caller: it may be fed again for a repeated slot).
@@ -284,13 +156,114 @@ impl VideoGraph {
         Ok(())
     }
 
-    /// The next scaled frame for output `index`, if one is ready.
-    pub fn pull(&mut self, index: usize, into: &mut frame::Video) -> bool {
-        debug_assert!(index < self.outputs);
+    /// The next filtered frame, if one is ready.
+    pub fn pull(&mut self, into: &mut frame::Video) -> bool {
         self.graph
-            .get(&format!("out{index}"))
+            .get("out")
             .is_some_and(|mut sink| sink.sink().frame(into).is_ok())
     }
+}
+
+/// A new reference to `frame`'s pictures (no copy). Whoever writes to a shared frame makes
+/// it writable first ([`make_writable`]).
+pub fn share(frame: &frame::Video) -> Result<frame::Video, MediaError> {
+    let mut shared = frame::Video::empty();
+    // SAFETY: both pointers are valid and `shared` holds no reference yet.
+    let status = unsafe { ffi::av_frame_ref(shared.as_mut_ptr(), frame.as_ptr()) };
+    if status < 0 {
+        return Err(ffmpeg::Error::from(status).into());
+    }
+    Ok(shared)
+}
+
+/// Gives `frame` pictures of its own (copying them only if another reference shares them),
+/// so that writing to it changes nothing else: not the decoder's reference frames, not a
+/// frame held for a repeated slot, not another output's copy.
+pub fn make_writable(frame: &mut frame::Video) -> Result<(), MediaError> {
+    // SAFETY: the pointer is valid; libav copies the data only when it is shared.
+    let status = unsafe { ffi::av_frame_make_writable(frame.as_mut_ptr()) };
+    if status < 0 {
+        return Err(ffmpeg::Error::from(status).into());
+    }
+    Ok(())
+}
+
+/// Visible plane sizes of an 8-bit 4:2:0 frame.
+pub fn planes(picture: &frame::Video) -> [(usize, usize); 3] {
+    let (w, h) = (picture.width() as usize, picture.height() as usize);
+    let chroma = (w.div_ceil(2), h.div_ceil(2));
+    [(w, h), chroma, chroma]
+}
+
+/// Chroma levels of limited-range 8-bit video.
+const CHROMA_RANGE: (i16, i16) = (16, 240);
+
+/// Adds `(cb, cr)` to the chroma planes of an 8-bit 4:2:0 `picture`, within the video
+/// range (what `lutyuv=u=val+cb:v=val+cr` does, without a lookup for every luma sample).
+/// The caller makes the picture writable.
+pub fn shift_chroma(picture: &mut frame::Video, (cb, cr): (i16, i16)) {
+    for (plane, shift) in [(1, cb), (2, cr)] {
+        let (width, height) = planes(picture)[plane];
+        let stride = picture.stride(plane);
+        let target = picture.data_mut(plane);
+        for row in 0..height {
+            for x in &mut target[row * stride..row * stride + width] {
+                *x = (i16::from(*x) + shift).clamp(CHROMA_RANGE.0, CHROMA_RANGE.1) as u8;
+            }
+        }
+    }
+}
+
+fn transpose_for(rotation: u32) -> &'static str {
+    match rotation {
+        90 => "transpose=clock,",
+        180 => "hflip,vflip,",
+        270 => "transpose=cclock,",
+        _ => "",
+    }
+}
+
+/// The frame's sample aspect ratio, square when unknown.
+fn pixel_aspect(sample: &frame::Video) -> (i32, i32) {
+    let aspect = sample.aspect_ratio();
+    if aspect.numerator() > 0 && aspect.denominator() > 0 {
+        (aspect.numerator(), aspect.denominator())
+    } else {
+        (1, 1)
+    }
+}
+
+/// The displayed width over height of `frame`'s pictures.
+pub fn displayed_aspect(frame: &frame::Video) -> f64 {
+    let (sar_num, sar_den) = pixel_aspect(frame);
+    f64::from(frame.width()) * f64::from(sar_num) / (f64::from(sar_den) * f64::from(frame.height()))
+}
+
+/// The chain that makes a clip's decoded frames into the montage's pictures: crop the HUD,
+/// turn upright, grade; then 8-bit 4:2:0 when `for_chroma_shift` (for [`shift_chroma`]).
+/// `None` when the frames are fine as they are.
+pub fn upright_chain(
+    sample: &frame::Video,
+    crop: Option<&Crop>,
+    rotation: u32,
+    grade: Option<&str>,
+    for_chroma_shift: bool,
+) -> Option<String> {
+    let crop = crop
+        .map(|crop| {
+            let (w, h, x, y) = crop.pixels(sample.width(), sample.height());
+            format!("crop={w}:{h}:{x}:{y},")
+        })
+        .unwrap_or_default();
+    let grade = grade.map(|g| format!("{g},")).unwrap_or_default();
+    let planar = if for_chroma_shift {
+        "format=yuv420p,"
+    } else {
+        ""
+    };
+    let steps = format!("{crop}{}{grade}{planar}", transpose_for(rotation));
+    let steps = steps.strip_suffix(',')?;
+    Some(format!("[in]{steps}[out]"))
 }
 
 #[cfg(test)]
@@ -359,6 +332,22 @@ mod tests {
         assert!(selector.wants(1.0 + 0.01, 1.0 / 25.0));
         // After the segment's last slot.
         assert!(!selector.wants(2.0, sixtieth));
+    }
+
+    #[test]
+    fn chroma_shifts_stay_in_the_video_range_and_leave_luma_alone() {
+        let mut picture = frame::Video::new(ffmpeg::format::Pixel::YUV420P, 4, 2);
+        for (plane, value) in [(0, 100), (1, 20), (2, 236)] {
+            picture.data_mut(plane).fill(value);
+        }
+        shift_chroma(&mut picture, (-6, 3));
+        let visible = |picture: &frame::Video, plane: usize| {
+            let (width, _) = planes(picture)[plane];
+            picture.data(plane)[..width].to_vec()
+        };
+        assert_eq!(visible(&picture, 0), vec![100; 4]);
+        assert_eq!(visible(&picture, 1), vec![16; 2]);
+        assert_eq!(visible(&picture, 2), vec![239; 2]);
     }
 
     #[test]

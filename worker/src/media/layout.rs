@@ -1,0 +1,117 @@
+//! Lays the montage's pictures out into one output's frame (fit over a blurred fill, or
+//! fill), joins the segments and hands finished frames to that output's encoder. Each
+//! output runs this on its own thread (see `output.rs`).
+
+use ffmpeg_next::util::frame;
+
+use super::{
+    sequence::VideoSequencer,
+    video::{displayed_aspect, FilterChain},
+    MediaError,
+};
+
+/// A semi-transparent text mark in the bottom-right corner.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Watermark {
+    /// Plain text (checked at configuration: nothing that needs escaping).
+    pub text: String,
+    pub font: std::path::PathBuf,
+}
+
+impl Watermark {
+    /// A `drawtext` step (with its leading comma) sized to the output.
+    fn filter(&self, height: u32) -> String {
+        let size = (height / 28).max(12);
+        let margin = height / 36;
+        format!(
+            ",drawtext=fontfile='{}':text='{}':fontsize={size}:fontcolor=white@0.6:\
+             shadowcolor=black@0.45:shadowx=2:shadowy=2:x=w-tw-{margin}:y=h-th-{margin}",
+            self.font.display(),
+            self.text
+        )
+    }
+}
+
+/// Aspect ratios closer than this fill the frame (a sliver is cropped) instead of getting
+/// a blurred background.
+const SAME_SHAPE: f64 = 0.03;
+
+/// The chain that lays a picture of `source_aspect` into a `width`x`height` frame, then
+/// `finish`: matching shapes fill it; otherwise the whole picture sits centred over a
+/// blurred, zoomed, slightly darkened copy of itself (blurred at an eighth of the size, and
+/// shrunk there with the cheapest filter: the blur hides it).
+fn layout_chain(source_aspect: f64, (width, height): (u32, u32), finish: &str) -> String {
+    let target_aspect = f64::from(width) / f64::from(height);
+    if (source_aspect / target_aspect - 1.0).abs() < SAME_SHAPE {
+        return format!(
+            "[in]scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,\
+             crop={width}:{height}{finish},setsar=1,format=yuv420p[out]"
+        );
+    }
+    let (small_w, small_h) = ((width / 8) & !1, (height / 8) & !1);
+    format!(
+        "[in]split[bg][fg];\
+         [bg]scale={small_w}:{small_h}:force_original_aspect_ratio=increase:flags=fast_bilinear,crop={small_w}:{small_h},\
+         boxblur=6:2,eq=brightness=-0.08,scale={width}:{height}:flags=bilinear[blur];\
+         [fg]scale={width}:{height}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=bicubic[fit];\
+         [blur][fit]overlay=(W-w)/2:(H-h)/2{finish},setsar=1,format=yuv420p[out]"
+    )
+}
+
+/// One montage picture, upright and graded, for output slot `slot` of segment `segment`
+/// (of `len` slots).
+pub struct Picture {
+    pub frame: frame::Video,
+    pub segment: usize,
+    pub slot: u32,
+    pub len: u32,
+}
+
+/// One output's picture stage.
+pub struct Layout {
+    size: (u32, u32),
+    /// The watermark step, if any, sized to this output.
+    finish: String,
+    sequencer: VideoSequencer,
+    /// The chain for the current segment (frames of another clip are shaped differently).
+    chain: Option<(usize, FilterChain)>,
+    laid: frame::Video,
+}
+
+impl Layout {
+    pub fn new(size: (u32, u32), watermark: Option<&Watermark>, sequencer: VideoSequencer) -> Self {
+        Self {
+            size,
+            finish: watermark.map(|w| w.filter(size.1)).unwrap_or_default(),
+            sequencer,
+            chain: None,
+            laid: frame::Video::empty(),
+        }
+    }
+
+    /// Lays `picture` out and hands every frame it finishes to `encode`.
+    pub fn place(
+        &mut self,
+        mut picture: Picture,
+        encode: &mut dyn FnMut(&mut frame::Video) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        if self
+            .chain
+            .as_ref()
+            .is_none_or(|(segment, _)| *segment != picture.segment)
+        {
+            let spec = layout_chain(displayed_aspect(&picture.frame), self.size, &self.finish);
+            self.chain = Some((picture.segment, FilterChain::new(&picture.frame, &spec)?));
+        }
+        let (_, chain) = self.chain.as_mut().expect("built above");
+        chain.push(&mut picture.frame, i64::from(picture.slot))?;
+        while chain.pull(&mut self.laid) {
+            let Picture {
+                segment, slot, len, ..
+            } = picture;
+            self.sequencer
+                .push(&mut self.laid, segment, slot, len, &mut *encode)?;
+        }
+        Ok(())
+    }
+}
