@@ -104,11 +104,14 @@ impl Layout {
             self.chain = Some((picture.segment, FilterChain::new(&picture.frame, &spec)?));
         }
         let (_, chain) = self.chain.as_mut().expect("built above");
-        chain.push(&mut picture.frame, i64::from(picture.slot))?;
+        let Picture {
+            ref mut frame,
+            segment,
+            slot,
+            len,
+        } = picture;
+        chain.push(frame, i64::from(slot))?;
         while chain.pull(&mut self.laid) {
-            let Picture {
-                segment, slot, len, ..
-            } = picture;
             self.sequencer
                 .push(&mut self.laid, segment, slot, len, &mut *encode)?;
         }

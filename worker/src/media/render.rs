@@ -98,7 +98,7 @@ pub fn render(
 }
 
 /// The pictures, segment by segment, each followed by the sound up to its end. Each output
-/// is encoded and written on a thread of `scope`.
+/// lays out, joins and encodes them on a thread of `scope`.
 fn render_pictures<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     montage: &Montage<'_>,
