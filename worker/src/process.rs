@@ -30,6 +30,33 @@ use crate::{
 /// Clips downloaded, or outputs uploaded, at once per job.
 const PARALLEL_TRANSFERS: usize = 4;
 
+/// Downloads the job's clips into `scratch`, a few at a time: each download mostly waits
+/// on the store.
+async fn download_inputs(
+    storage: &Storage,
+    inputs: &[JobInputRow],
+    scratch: &Path,
+) -> Result<Vec<ClipInput>, StoreError> {
+    let downloads: Vec<_> = inputs
+        .iter()
+        .map(|input| {
+            let key = input.storage_key.clone();
+            let clip = ClipInput {
+                path: scratch.join(format!("input-{:02}", input.position)),
+                label: input.label.clone(),
+            };
+            async move {
+                storage.download_to(&key, &clip.path).await?;
+                Ok(clip)
+            }
+        })
+        .collect();
+    futures::stream::iter(downloads)
+        .buffered(PARALLEL_TRANSFERS)
+        .try_collect()
+        .await
+}
+
 /// Why a running job has to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StopReason {
@@ -405,26 +432,7 @@ impl Attempt<'_> {
         let ctx = self.ctx;
         let started = Instant::now();
         tokio::fs::create_dir_all(scratch).await?;
-        // A few at a time: each download mostly waits on the store.
-        let downloads: Vec<_> = inputs
-            .iter()
-            .map(|input| {
-                let path = scratch.join(format!("input-{:02}", input.position));
-                let key = input.storage_key.clone();
-                let clip = ClipInput {
-                    path,
-                    label: input.label.clone(),
-                };
-                async move {
-                    ctx.storage.download_to(&key, &clip.path).await?;
-                    Ok::<_, StoreError>(clip)
-                }
-            })
-            .collect();
-        let clips: Vec<ClipInput> = futures::stream::iter(downloads)
-            .buffered(PARALLEL_TRANSFERS)
-            .try_collect()
-            .await?;
+        let clips = download_inputs(&ctx.storage, inputs, scratch).await?;
         let download = started.elapsed();
         stop.check()?;
         let request = self.media_request(clips, scratch);
