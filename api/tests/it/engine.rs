@@ -191,8 +191,14 @@ async fn a_worker_rides_out_a_redis_outage_without_dropping_its_job() {
     wait_for(&app, &user, &running, "rendering", rendering).await;
 
     redis.stop();
-    // The outage spans many of the worker's 100 ms polls, each of which fails.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // apalis gives up at the first failed poll. A second failure means the process went
+    // on to take jobs again, instead of going with it.
+    assert!(
+        worker
+            .logged_within("the queue failed", 2, Duration::from_secs(30))
+            .await,
+        "the worker did not try the queue again after it failed"
+    );
     assert!(worker.is_running(), "the worker outlives the outage");
     redis.resume().await;
     let later = create_small(&app, &user).await;

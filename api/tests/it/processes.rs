@@ -3,9 +3,11 @@
 
 use std::{
     collections::HashMap,
+    io::{BufRead, BufReader},
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -35,11 +37,43 @@ pub fn worker_binary() -> PathBuf {
 /// A child process that is killed when the test ends, however it ends.
 pub struct Process {
     child: Child,
+    /// What it has logged so far, when its output is followed ([`Process::follow_log`]).
+    log: Option<Arc<Mutex<String>>>,
 }
 
 impl Process {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Keeps the lines the process writes to stdout (its log), passing them on to ours.
+    fn follow_log(mut self) -> Self {
+        let stdout = self.child.stdout.take().expect("stdout is piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{line}");
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        self.log = Some(log);
+        self
+    }
+
+    /// Waits up to `limit` for `needle` to have been logged `times` times.
+    pub async fn logged_within(&self, needle: &str, times: usize, limit: Duration) -> bool {
+        let log = self.log.as_ref().expect("the process's log is followed");
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if log.lock().unwrap().matches(needle).count() >= times {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -79,7 +113,7 @@ impl Drop for Process {
     }
 }
 
-/// Starts the worker binary with the test app's settings.
+/// Starts the worker binary with the test app's settings; its log is followed.
 pub fn spawn_worker(settings: &HashMap<String, String>) -> Process {
     let child = Command::new(worker_binary())
         .envs(settings)
@@ -88,9 +122,10 @@ pub fn spawn_worker(settings: &HashMap<String, String>) -> Process {
             std::env::var("RUST_LOG").unwrap_or("warn".into()),
         )
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("worker binary starts");
-    Process { child }
+    Process { child, log: None }.follow_log()
 }
 
 /// Waits until something accepts connections on `port`.
@@ -177,7 +212,7 @@ impl PrivateServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("server binary installed by scripts/test");
-        self.process = Some(Process { child });
+        self.process = Some(Process { child, log: None });
         wait_for_port(self.port).await;
     }
 }

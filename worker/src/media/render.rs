@@ -112,7 +112,7 @@ fn render_pictures<'scope>(
     } = *montage;
     let started = Instant::now();
     let mut outputs = open_outputs(scope, targets, montage, &soundtrack.aac, run.settings)?;
-    let grade = Grade {
+    let grade = GradeSteps {
         filter: style.grade.filter(),
         chroma_shift: style.grade.chroma_shift(),
     };
@@ -342,7 +342,7 @@ struct SegmentPictures<'a> {
     segment: &'a Segment,
     /// Where the next segment starts, when it comes from the same clip.
     next_start: Option<f64>,
-    grade: &'a Grade,
+    grade: &'a GradeSteps,
     /// Checked every frame, so a cancelled or timed-out job stops within a frame's work.
     stop: &'a AtomicBool,
 }
@@ -366,8 +366,8 @@ impl SegmentPictures<'_> {
     }
 }
 
-/// The grade as the renderer applies it: a filter, then a shift of the chroma planes.
-struct Grade {
+/// A style's grade as the renderer applies it: a filter, then a shift of the chroma planes.
+struct GradeSteps {
     filter: Option<String>,
     chroma_shift: Option<(i16, i16)>,
 }
@@ -375,7 +375,7 @@ struct Grade {
 /// Makes a clip's picked frames into montage pictures: crop, upright and grade.
 struct Upright<'a> {
     clip: &'a ClipSource,
-    grade: &'a Grade,
+    grade: &'a GradeSteps,
     /// Built at the first frame (its shape decides the crop); `None` inside when the
     /// frames need no crop, turn or grade filter.
     chain: Option<Option<FilterChain>>,
@@ -393,7 +393,7 @@ impl Upright<'_> {
         let chain = match self.chain.as_mut() {
             Some(chain) => chain,
             None => {
-                let Grade {
+                let GradeSteps {
                     filter,
                     chroma_shift,
                 } = self.grade;
@@ -416,7 +416,8 @@ impl Upright<'_> {
         chain.push(picked, i64::from(slot))?;
         while chain.pull(&mut self.graded) {
             if let Some(shift) = self.grade.chroma_shift {
-                // Fresh from the filter, so this copies nothing.
+                // Copies only a frame the chain passed through untouched (still the
+                // decoder's); one the filter made is ours already.
                 make_writable(&mut self.graded)?;
                 shift_chroma(&mut self.graded, shift);
             }

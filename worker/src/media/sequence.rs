@@ -44,9 +44,7 @@ impl Joins {
             total: plan.output_frames(),
         }
     }
-}
 
-impl Joins {
     /// How far frame `index` of the montage is faded to black (a 0..=256 weight), if it is
     /// in the fade-in or the fade-out.
     fn fade_to_black(&self, index: u64) -> Option<u32> {
