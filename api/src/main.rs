@@ -20,7 +20,7 @@ fn return_large_buffers_to_the_os() {
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     return_large_buffers_to_the_os();
-    settings::telemetry::init("info,actix_server=warn");
+    telemetry::logs::init("info,actix_server=warn");
     let config = Config::from_env().context("invalid configuration")?;
     if std::env::args().nth(1).as_deref() == Some("migrate") {
         Db::new(&config.database_url, 1)

@@ -8,9 +8,10 @@ use actix_web::{
     middleware::Next,
     web, Error, HttpMessage,
 };
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use telemetry::metrics;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
@@ -62,8 +63,9 @@ pub async fn request_context(
 struct Started(Instant);
 
 /// The span of one request for `tracing-actix-web`: our request id (the client's, when it
-/// sent a well-formed one; the library would always make its own), method, route and, once
-/// answered, status, with one "request finished" line.
+/// sent a well-formed one; the library would always make its own), method, route, the
+/// caller once authenticated and, once answered, status, with one "request finished" line
+/// and the request's latency in the metrics.
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
@@ -78,6 +80,7 @@ impl RootSpanBuilder for RequestSpan {
             request_id = %id,
             method = %request.method(),
             path = %request.path(),
+            user_id = tracing::field::Empty,
             status = tracing::field::Empty,
         )
     }
@@ -88,11 +91,18 @@ impl RootSpanBuilder for RequestSpan {
         };
         let status = response.status().as_u16();
         span.record("status", status);
-        let elapsed_ms = response
-            .request()
+        let request = response.request();
+        let elapsed = request
             .extensions()
             .get::<Started>()
-            .map_or(0, |started| started.0.elapsed().as_millis() as u64);
+            .map_or(Duration::ZERO, |started| started.0.elapsed());
+        metrics::http_request(
+            request.method().as_str(),
+            request.match_pattern(),
+            status,
+            elapsed,
+        );
+        let elapsed_ms = elapsed.as_millis() as u64;
         span.in_scope(|| tracing::info!(status, elapsed_ms, "request finished"));
     }
 }

@@ -1,14 +1,17 @@
 //! The health monitor: probes the dependencies every second in the background and keeps
-//! the latest answer, so `/health` answers at once and floods of it cost nothing.
+//! the latest answer, so `/health` answers at once and floods of it cost nothing. Each probe
+//! also sets the dependency gauges of the metrics; the job census sets the job gauges.
 
 use std::{sync::Arc, time::Duration};
 
 use db::Db;
 use domain::error::ServiceError;
 use engine::heartbeat::WorkerRegistry;
+use engine::jobs::JobService;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task};
 use serde::Serialize;
 use storage::Storage;
+use telemetry::metrics::{self, Dependency};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
@@ -97,6 +100,12 @@ impl HealthProbe {
             within(workers.live_workers(*stale_after)),
         );
         let live = live.unwrap_or(0);
+        metrics::dependency_probed(Dependency::Database, database.is_some());
+        metrics::dependency_probed(Dependency::Redis, redis.is_some());
+        metrics::dependency_probed(Dependency::Storage, storage.is_some());
+        metrics::live_workers(live);
+        let (idle, in_use) = db.connections();
+        metrics::db_pool(idle, in_use);
         let healthy = database.is_some() && redis.is_some() && storage.is_some() && live > 0;
         let state = |up: bool, yes: &'static str, no: &'static str| if up { yes } else { no };
         Health {
@@ -107,5 +116,27 @@ impl HealthProbe {
             worker: state(live > 0, "connected", "disconnected"),
             workers: live,
         }
+    }
+}
+
+/// How often the open jobs are counted for the metrics.
+const CENSUS_EVERY: Duration = Duration::from_secs(10);
+
+/// Counts the open jobs and the queue's depth for the metrics.
+pub struct JobCensus(pub JobService);
+
+impl JobCensus {
+    pub fn start(self, tasks: &BackgroundTasks) {
+        tasks.spawn(self, Schedule::every(CENSUS_EVERY));
+    }
+}
+
+impl Task for JobCensus {
+    const NAME: &'static str = "job-census";
+
+    async fn run(&mut self) -> Result<Pass, ServiceError> {
+        let census = self.0.census().await?;
+        metrics::open_jobs(&census.open, census.due);
+        Ok(Pass::Idle)
     }
 }

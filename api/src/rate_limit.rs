@@ -126,6 +126,7 @@ pub async fn rate_limit(
     let mut response = if decision.allowed() {
         next.call(req).await?.map_into_boxed_body()
     } else {
+        telemetry::metrics::rate_limit_refused(class.name());
         let refusal = ServiceError::new(
             ErrorCode::RateLimitExceeded,
             format!(

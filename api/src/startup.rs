@@ -1,6 +1,10 @@
 //! Builds the application from configuration and runs it.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::Arc,
+    time::Duration,
+};
 
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
@@ -17,13 +21,14 @@ use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
 use settings::Config;
 use storage::Storage;
+use telemetry::MetricsListener;
 use tokio::sync::Notify;
 use tracing_actix_web::TracingLogger;
 
 use crate::{
     hub::EventHub,
     middleware::{idle_body_timeout, request_context, RequestSpan},
-    monitor::{HealthMonitor, HealthProbe},
+    monitor::{HealthMonitor, HealthProbe, JobCensus},
     rate_limit::rate_limit,
     routes::{self, docs::ApiDocument},
     state::AppState,
@@ -60,6 +65,7 @@ impl AppState {
             stale_after: config.worker_stale_after(),
         };
         let health = HealthMonitor::start(&tasks, probe).await;
+        let metrics_address = serve_metrics(&config, &tasks, &db).await?;
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
             limiter,
@@ -81,8 +87,30 @@ impl AppState {
             storage,
             db,
             config: Arc::new(config),
+            metrics_address,
         })
     }
+}
+
+/// Starts the metrics listener and the job census that feeds it, when configured.
+async fn serve_metrics(
+    config: &Config,
+    tasks: &BackgroundTasks,
+    db: &Db,
+) -> ServiceResult<Option<SocketAddr>> {
+    let Some(address) = config.metrics.api_bind else {
+        return Ok(None);
+    };
+    let listener = MetricsListener::bind(address, config.metrics.token.clone())
+        .await
+        .map_err(|err| {
+            ServiceError::internal(format!("cannot bind the metrics listener {address}: {err}"))
+        })?;
+    let bound = listener.local_addr();
+    tracing::info!(address = %bound, "metrics listening");
+    tasks.spawn_service(listener.serve());
+    JobCensus(JobService::new(db.clone())).start(tasks);
+    Ok(Some(bound))
 }
 
 /// Starts serving on `listener` (bind port 0 in tests).

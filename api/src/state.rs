@@ -1,6 +1,6 @@
 //! Everything a handler may use, built once at start-up.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
@@ -18,6 +18,7 @@ use futures::future::{ready, Ready};
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
+use tracing_actix_web::RootSpan;
 
 use crate::{error::ApiError, hub::EventHub, monitor::HealthMonitor};
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub tasks: BackgroundTasks,
     /// Wakes this instance's relay, which pushes new jobs to the queue.
     pub dispatch: Arc<Notify>,
+    /// Where this instance serves `/metrics`, if it does.
+    pub metrics_address: Option<SocketAddr>,
 }
 
 /// The caller, authenticated by `Authorization: Bearer <access token>`.
@@ -55,30 +58,38 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if let Some(VerifiedCaller(user)) = req.extensions().get::<VerifiedCaller>().copied() {
-            return ready(Ok(Caller(user)));
+        let verified = req.extensions().get::<VerifiedCaller>().copied();
+        let result = match verified {
+            Some(VerifiedCaller(user)) => Ok(user),
+            None => authenticate(req),
+        };
+        if let (Ok(user), Some(span)) = (&result, req.extensions().get::<RootSpan>()) {
+            // Every later line of the request's log names the caller.
+            span.record("user_id", tracing::field::display(user.id));
         }
-        let result = (|| -> Result<Caller, ServiceError> {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ServiceError::internal("application state missing"))?;
-            let header = req
-                .headers()
-                .get(actix_web::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| {
-                    ServiceError::unauthenticated(
-                        "Authentication required: send Authorization: Bearer <token>",
-                    )
-                })?;
-            let token = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .ok_or_else(|| {
-                    ServiceError::unauthenticated("Authorization header must use the Bearer scheme")
-                })?;
-            Ok(Caller(state.auth.authenticate(token.trim())?))
-        })();
-        ready(result.map_err(ApiError::from))
+        ready(result.map(Caller).map_err(ApiError::from))
     }
+}
+
+/// The user of the request's bearer token.
+fn authenticate(req: &HttpRequest) -> Result<AuthUser, ServiceError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ServiceError::internal("application state missing"))?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ServiceError::unauthenticated(
+                "Authentication required: send Authorization: Bearer <token>",
+            )
+        })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| {
+            ServiceError::unauthenticated("Authorization header must use the Bearer scheme")
+        })?;
+    state.auth.authenticate(token.trim())
 }

@@ -94,6 +94,7 @@ impl<'a> Upload<'a> {
         match self.stream_file(&mut field, &mut writer, &label).await {
             Ok(container) => {
                 let size_bytes = writer.finish().await?;
+                telemetry::metrics::upload_received(size_bytes);
                 self.inputs.push(StoredInput {
                     storage_key: input_key(self.job_id, position),
                     label,

@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::Strategy;
 use apalis_core::backend::Vacuum;
@@ -26,6 +27,7 @@ use engine::queue;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
 use futures::{FutureExt, Stream};
 use settings::Config;
+use telemetry::MetricsListener;
 use tokio::sync::{watch, Notify};
 
 use crate::process::WorkerContext;
@@ -45,6 +47,19 @@ pub fn unique_worker_name() -> String {
 
 /// Runs one worker process until `shutdown` resolves. Then it takes no new jobs, lets running
 /// ones finish for the grace period, and hands back to the queue whatever is still running.
+/// Serves this worker's `/metrics` on its own listener, when configured.
+async fn serve_metrics(config: &Config, tasks: &BackgroundTasks) -> anyhow::Result<()> {
+    let Some(address) = config.metrics.worker_bind else {
+        return Ok(());
+    };
+    let listener = MetricsListener::bind(address, config.metrics.token.clone())
+        .await
+        .with_context(|| format!("cannot bind the metrics listener {address}"))?;
+    tracing::info!(address = %listener.local_addr(), "metrics listening");
+    tasks.spawn_service(listener.serve());
+    Ok(())
+}
+
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -70,6 +85,7 @@ pub async fn run(
     let backend = RedisStorage::<queue::RenderJob>::new(redis.clone())
         .with_config(queue::storage_config(&config));
     let tasks = BackgroundTasks::new();
+    serve_metrics(&config, &tasks).await?;
     tasks.spawn(
         Heartbeat {
             registry: registry.clone(),

@@ -14,7 +14,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    settings::telemetry::init("info");
+    telemetry::logs::init("info");
     let config = Config::from_env().context("invalid configuration")?;
     worker::run(config, async {
         let mut terminate =

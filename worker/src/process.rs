@@ -18,8 +18,10 @@ use engine::queue::RenderJob;
 use futures::{StreamExt, TryStreamExt};
 use settings::{ClipLimits, Config, EngineConfig};
 use storage::{Storage, StoreError};
+use telemetry::metrics::{self, AttemptEnd, Transfer};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -45,8 +47,10 @@ async fn download_inputs(
                 path: scratch.join(format!("input-{:02}", input.position)),
                 label: input.label.clone(),
             };
+            let size = input.size_bytes.max(0) as u64;
             async move {
                 storage.download_to(&key, &clip.path).await?;
+                metrics::transferred(Transfer::Download, size);
                 Ok(clip)
             }
         })
@@ -288,11 +292,30 @@ pub async fn process(delivery: RenderJob, ctx: Arc<WorkerContext>) -> Result<(),
         }
         Claim::Exhausted(job) => {
             tracing::warn!(job_id = %job.id, "job failed: its workers kept dying");
+            metrics::attempt_ended(AttemptEnd::Failed);
+            if let Some(code) = job.error_code {
+                metrics::attempt_failed(code);
+            }
             ctx.events.publish(&job).await;
             return Ok(());
         }
     };
-    let ClaimedJob { job, inputs, lease } = *claimed;
+    let span = tracing::info_span!(
+        "job",
+        job_id = %claimed.job.id,
+        request_id = claimed.job.request_id.as_deref().unwrap_or_default(),
+    );
+    run_claimed(*claimed, ctx).instrument(span).await
+}
+
+/// Runs a claimed attempt to its end: every log line of it names the job and the request
+/// that created it.
+async fn run_claimed(claimed: ClaimedJob, ctx: Arc<WorkerContext>) -> Result<(), ServiceError> {
+    let ClaimedJob { job, inputs, lease } = claimed;
+    if let Some(started) = job.started_at {
+        // From when the job could start (created, or due again after a retry's delay).
+        metrics::attempt_claimed((started - job.run_after).to_std().unwrap_or_default());
+    }
     ctx.events.publish(&job).await;
     ctx.dispatch.notify_one();
     let scratch = ctx.scratch_dir.join(job.id.to_string());
@@ -350,16 +373,24 @@ impl Attempt<'_> {
         let ended = match (stopped, result) {
             (None, Ok(Stored { outputs, timings })) => {
                 tracing::info!(job_id = %job.id, ?timings, "job succeeded");
+                metrics::attempt_ended(AttemptEnd::Succeeded);
+                let montage = outputs
+                    .iter()
+                    .map(|o| o.duration_seconds)
+                    .fold(0.0, f64::max);
+                metrics::job_rendered(&timings, montage);
                 ctx.jobs.succeed(job.id, lease, outputs, timings).await?
             }
             (None, Err(failure)) => self.fail(failure).await?,
             // Another worker holds the job and writes the same output keys: leave everything.
             (Some(StopReason::LeaseLost), _) => {
                 tracing::warn!(job_id = %job.id, "lost the job's lease; another worker has it");
+                metrics::attempt_ended(AttemptEnd::LeaseLost);
                 None
             }
             (Some(StopReason::ShuttingDown), _) => {
                 tracing::info!(job_id = %job.id, "shutting down; handing the job back");
+                metrics::attempt_ended(AttemptEnd::HandedBack);
                 ctx.jobs.hand_back(job.id, lease).await?
             }
             (Some(reason), result) => self.stop(reason, result.ok().map(|s| s.outputs)).await?,
@@ -370,7 +401,9 @@ impl Attempt<'_> {
     /// A failed attempt: retried later while the failure is transient and attempts remain.
     async fn fail(&self, failure: JobFailure) -> Result<Option<JobRow>, ServiceError> {
         let (ctx, job, lease) = (self.ctx, self.job, self.lease);
+        metrics::attempt_failed(failure.code);
         if failure.transient && job.attempts < ctx.engine.max_attempts {
+            metrics::attempt_ended(AttemptEnd::Retried);
             let delay = retry_delay(job.attempts, ctx.engine.retry_base, ctx.engine.retry_max);
             tracing::warn!(job_id = %job.id, attempt = job.attempts, code = %failure.code, message = %failure.message, ?delay, "attempt failed; retrying");
             return ctx
@@ -379,6 +412,7 @@ impl Attempt<'_> {
                 .await;
         }
         tracing::warn!(job_id = %job.id, code = %failure.code, message = %failure.message, "job failed");
+        metrics::attempt_ended(AttemptEnd::Failed);
         ctx.jobs
             .fail(job.id, lease, failure.code, &failure.message)
             .await
@@ -401,11 +435,14 @@ impl Attempt<'_> {
         }
         if reason == StopReason::Cancelled {
             tracing::info!(job_id = %job.id, "job cancelled");
+            metrics::attempt_ended(AttemptEnd::Cancelled);
             return ctx.jobs.mark_cancelled(job.id, lease).await;
         }
         let limit = ctx.job_timeout.as_secs();
         let message = format!("The job took longer than its {limit} s limit");
         tracing::warn!(job_id = %job.id, "job timed out");
+        metrics::attempt_ended(AttemptEnd::TimedOut);
+        metrics::attempt_failed(FailureCode::RenderTimeout);
         ctx.jobs
             .fail(job.id, lease, FailureCode::RenderTimeout, &message)
             .await
@@ -493,6 +530,8 @@ impl Attempt<'_> {
         ctx.storage
             .put_file(&poster, &output.poster_path, "image/jpeg")
             .await?;
+        let poster_size = tokio::fs::metadata(&output.poster_path).await?.len();
+        metrics::transferred(Transfer::Upload, size + poster_size);
         Ok(JobOutputRow {
             job_id: job.id,
             format: output.format,

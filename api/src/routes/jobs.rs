@@ -1,7 +1,7 @@
 //! `/api/v2/jobs`: create (multipart), status, list, download.
 
 use actix_multipart::Multipart;
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::{http::header, web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
@@ -10,7 +10,7 @@ use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_
 use domain::timings::StageTimings;
 use engine::egress::check_callback_url;
 use engine::jobs::JobDetails;
-use engine::lifecycle::{Cancellation, Creation};
+use engine::lifecycle::{Cancellation, Creation, Origin};
 use serde::{Deserialize, Serialize};
 use settings::{Limits, PlanConfig};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +20,7 @@ use crate::etag::conditional;
 use crate::routes::table::Area;
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
+    middleware::RequestId,
     state::{AppState, Caller},
     upload::{drain, Upload, UploadLimits},
 };
@@ -238,8 +239,14 @@ pub async fn create_job(
     request: HttpRequest,
     mut multipart: Multipart,
 ) -> ApiResult<HttpResponse> {
-    let idempotency_key = idempotency_key(&request)?;
-    if let Some(key) = &idempotency_key {
+    let origin = Origin {
+        idempotency_key: idempotency_key(&request)?,
+        request_id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone()),
+    };
+    if let Some(key) = &origin.idempotency_key {
         if let Some(job) = state
             .jobs
             .find_by_idempotency_key(caller.0, key.clone())
@@ -268,7 +275,7 @@ pub async fn create_job(
         state: &state,
         caller: caller.0,
         plan,
-        idempotency_key,
+        origin,
     };
     let created = submission.submit(&mut upload, &mut multipart).await;
     match created {
@@ -311,7 +318,7 @@ struct Submission<'a> {
     state: &'a AppState,
     caller: AuthUser,
     plan: &'a PlanConfig,
-    idempotency_key: Option<String>,
+    origin: Origin,
 }
 
 impl Submission<'_> {
@@ -339,13 +346,7 @@ impl Submission<'_> {
         let created = self
             .state
             .jobs
-            .create(
-                self.caller,
-                upload.job_id(),
-                options,
-                inputs,
-                self.idempotency_key,
-            )
+            .create(self.caller, upload.job_id(), options, inputs, self.origin)
             .await?;
         // The relay pushes it to the queue now, or once Redis is reachable again.
         self.state.dispatch.notify_one();

@@ -74,6 +74,8 @@ pub struct TestApp {
     pub storage: Storage,
     /// The settings the app runs with, as environment variables, for worker processes.
     pub settings: HashMap<String, String>,
+    /// Where the API serves `/metrics`.
+    pub metrics_address: Option<std::net::SocketAddr>,
     db_name: String,
     workers: Vec<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
@@ -93,7 +95,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with some settings overridden (same names as the environment variables).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    settings::telemetry::init("warn");
+    telemetry::logs::init("warn");
     let id = Uuid::new_v4().simple().to_string();
     let db_name = format!("montage_test_{id}");
     let blocking_name = db_name.clone();
@@ -112,6 +114,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("RATE_LIMIT_AUTH".into(), "100000".into()),
         ("RATE_LIMIT_UPLOAD".into(), "100000".into()),
         ("RATE_LIMIT_GENERAL".into(), "100000".into()),
+        // Each process's metrics on a port of its own choosing: tests run side by side.
+        ("API_METRICS_BIND".into(), "127.0.0.1:0".into()),
+        ("WORKER_METRICS_BIND".into(), "127.0.0.1:0".into()),
         // Callback receivers in tests listen on loopback; the SSRF test turns this off.
         ("CALLBACK_ALLOW_PRIVATE".into(), "true".into()),
         // In-process workers run media work in the worker binary, as deployed ones do.
@@ -135,6 +140,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         .or_insert_with(|| config.redis_url.clone());
     let state = AppState::build(config.clone()).await.expect("app starts");
     let storage = state.storage.clone();
+    let metrics_address = state.metrics_address;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let server = api::startup::run(listener, state).unwrap();
@@ -149,6 +155,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         config,
         storage,
         settings,
+        metrics_address,
         db_name,
         workers: Vec::new(),
     }

@@ -12,6 +12,7 @@ mod floods;
 mod helpers;
 mod hostile;
 mod jobs;
+mod metrics;
 mod processes;
 mod quotas;
 mod render;

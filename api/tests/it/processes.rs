@@ -63,6 +63,16 @@ impl Process {
         self
     }
 
+    /// The lines logged so far that contain `needle`.
+    pub fn logged_lines(&self, needle: &str) -> Vec<String> {
+        let log = self.log.as_ref().expect("the process's log is followed");
+        let log = log.lock().unwrap();
+        log.lines()
+            .filter(|line| line.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Waits up to `limit` for `needle` to have been logged `times` times.
     pub async fn logged_within(&self, needle: &str, times: usize, limit: Duration) -> bool {
         let log = self.log.as_ref().expect("the process's log is followed");
@@ -113,13 +123,15 @@ impl Drop for Process {
     }
 }
 
-/// Starts the worker binary with the test app's settings; its log is followed.
+/// Starts the worker binary with the test app's settings; its log is followed. It logs
+/// warnings and errors, unless the settings or the test's environment set `RUST_LOG`.
 pub fn spawn_worker(settings: &HashMap<String, String>) -> Process {
+    let filter = settings.get("RUST_LOG").cloned();
     let child = Command::new(worker_binary())
         .envs(settings)
         .env(
             "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or("warn".into()),
+            filter.unwrap_or_else(|| std::env::var("RUST_LOG").unwrap_or("warn".into())),
         )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -77,6 +77,15 @@ impl Db {
         .await
     }
 
+    /// Connections open now: (idle, in use).
+    pub fn connections(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (
+            state.idle_connections,
+            state.connections - state.idle_connections,
+        )
+    }
+
     pub async fn ping(&self) -> ServiceResult<()> {
         self.run(|conn| {
             sql_query("SELECT 1").execute(conn)?;

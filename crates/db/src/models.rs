@@ -66,6 +66,8 @@ pub struct JobRow {
     pub output_retention_secs: Option<i64>,
     pub outputs_expired_at: Option<DateTime<Utc>>,
     pub timings: Option<StageTimings>,
+    /// The id of the request that created the job (`X-Request-ID`), for the logs.
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -81,6 +83,7 @@ pub struct NewJob {
     pub watermark: bool,
     pub callback_url: Option<String>,
     pub output_retention_secs: Option<i64>,
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -77,6 +77,7 @@ diesel::table! {
         output_retention_secs -> Nullable<Int8>,
         outputs_expired_at -> Nullable<Timestamptz>,
         timings -> Nullable<Jsonb>,
+        request_id -> Nullable<Text>,
     }
 }
 

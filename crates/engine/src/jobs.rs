@@ -55,6 +55,15 @@ pub struct JobDetails {
     pub outputs: Vec<JobOutputRow>,
 }
 
+/// The jobs not yet ended, for operators (the metrics).
+#[derive(Debug, Clone, Default)]
+pub struct Census {
+    /// Open jobs by status.
+    pub open: Vec<(JobStatus, i64)>,
+    /// Jobs due to start that no worker holds: the queue's depth.
+    pub due: i64,
+}
+
 /// A page of a user's jobs.
 #[derive(Debug)]
 pub struct JobPage {
@@ -193,6 +202,32 @@ impl JobService {
                     open_jobs,
                     stored_bytes: (inputs.unwrap_or(0) + outputs.unwrap_or(0)).max(0) as u64,
                 })
+            })
+            .await
+    }
+
+    /// Counts the open jobs (through the index of active jobs: the ended ones, most of the
+    /// table, are not read).
+    pub async fn census(&self) -> ServiceResult<Census> {
+        use diesel::dsl::{count_star, now};
+        const OPEN: [JobStatus; 3] = [
+            JobStatus::Pending,
+            JobStatus::Processing,
+            JobStatus::Retrying,
+        ];
+        self.db
+            .run(|conn| {
+                let open = jobs::table
+                    .filter(jobs::status.eq_any(OPEN))
+                    .group_by(jobs::status)
+                    .select((jobs::status, count_star()))
+                    .load(conn)?;
+                let due = jobs::table
+                    .filter(jobs::status.eq_any([JobStatus::Pending, JobStatus::Retrying]))
+                    .filter(jobs::run_after.le(now))
+                    .select(count_star())
+                    .first(conn)?;
+                Ok(Census { open, due })
             })
             .await
     }

@@ -144,6 +144,15 @@ pub enum Creation {
     Existing(JobRow),
 }
 
+/// The request a job creation came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The client's `Idempotency-Key`: a second creation with it finds the first job.
+    pub idempotency_key: Option<String>,
+    /// Kept with the job, so the worker's log lines for it carry the request's id.
+    pub request_id: Option<String>,
+}
+
 impl JobService {
     /// Records a new PENDING job and its stored inputs in one transaction, with its
     /// idempotency key if any. When a concurrent request with the same key won, returns
@@ -154,8 +163,12 @@ impl JobService {
         job_id: Uuid,
         options: JobOptions,
         inputs: Vec<StoredInput>,
-        idempotency_key: Option<String>,
+        origin: Origin,
     ) -> ServiceResult<Creation> {
+        let Origin {
+            idempotency_key,
+            request_id,
+        } = origin;
         let lookup_key = idempotency_key.clone();
         let created = self
             .db
@@ -175,6 +188,7 @@ impl JobService {
                             output_retention_secs: options
                                 .output_retention
                                 .map(|r| r.as_secs() as i64),
+                            request_id,
                         })
                         .returning(JobRow::as_returning())
                         .get_result(conn)?;

@@ -109,6 +109,17 @@ impl BackgroundTasks {
         });
     }
 
+    /// Runs `service`, a future that does not end by itself (a listener), until shutdown.
+    pub fn spawn_service(&self, service: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stop = self.stop.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = service => {}
+            }
+        });
+    }
+
     /// Every task's last run, by name.
     pub fn last_runs(&self) -> BTreeMap<&'static str, LastRun> {
         self.reports.lock().expect("not poisoned").clone()

@@ -12,7 +12,7 @@ use domain::{
 };
 use engine::{
     jobs::JobService,
-    lifecycle::{dispatch_due, Claim, LeaseToken, Transition},
+    lifecycle::{dispatch_due, Claim, LeaseToken, Origin, Transition},
     queue::RenderJob,
 };
 use uuid::Uuid;
@@ -118,7 +118,7 @@ impl Walk {
             size_bytes: 1,
         };
         self.jobs
-            .create(self.user, id, options, vec![input], None)
+            .create(self.user, id, options, vec![input], Origin::default())
             .await
             .expect("create");
         assert_eq!(

@@ -9,13 +9,13 @@ use domain::providers::ProviderId;
 use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 
 mod sections;
-pub mod telemetry;
 mod units;
 
 use sections::PlanOverrides;
 pub use sections::{
     AuthConfig, BillingConfig, CallbackConfig, ClipLimits, EngineConfig, HttpConfig, Limits,
-    LoginThrottleConfig, MediaConfig, PlanConfig, RateLimitConfig, RenderConfig, S3Config,
+    LoginThrottleConfig, MediaConfig, MetricsConfig, PlanConfig, RateLimitConfig, RenderConfig,
+    S3Config,
 };
 
 /// The development JWT secret; refused when `APP_ENV=production`.
@@ -56,6 +56,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub rate_limits: RateLimitConfig,
     pub http: HttpConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// The settings that belong to no section.
@@ -129,6 +130,7 @@ impl Config {
             media,
             rate_limits: section(&vars, "")?,
             http: section(&vars, "")?,
+            metrics: section(&vars, "")?,
         };
         config.validate()?;
         Ok(config)
@@ -166,6 +168,12 @@ impl Config {
             if value.trim().is_empty() || value == default {
                 return Err(ConfigError::DefaultSecret(name));
             }
+        }
+        if self.metrics.exposed() && self.metrics.token.is_none() {
+            return Err(ConfigError::invalid(
+                "METRICS_TOKEN",
+                "empty while a metrics listener is reachable from other hosts",
+            ));
         }
         if self.callbacks.allow_private {
             return Err(ConfigError::invalid(
@@ -358,6 +366,38 @@ mod tests {
             matches!(err, ConfigError::DefaultSecret("S3_SECRET_KEY")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn metrics_listeners_parse_and_need_a_token_when_exposed() {
+        let parsed = config(&[
+            ("API_METRICS_BIND", "off"),
+            ("WORKER_METRICS_BIND", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        assert_eq!(parsed.metrics.api_bind, None);
+        assert_eq!(
+            parsed.metrics.worker_bind,
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        assert!(config(&[("API_METRICS_BIND", "localhost")]).is_err());
+        let production = [
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
+            ("S3_SECRET_KEY", "real-s3-secret"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
+            ("STRIPE_SECRET_KEY", "sk_live_real"),
+            ("CALLBACK_SIGNING_SECRET", "real-callback-secret"),
+        ];
+        assert!(config(&production).is_ok(), "loopback needs no token");
+        let exposed = [&production[..], &[("API_METRICS_BIND", "0.0.0.0:9464")]].concat();
+        let err = config(&exposed).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "METRICS_TOKEN"),
+            "{err:?}"
+        );
+        let guarded = [&exposed[..], &[("METRICS_TOKEN", "scrape-secret")]].concat();
+        assert!(config(&guarded).is_ok());
     }
 
     #[test]

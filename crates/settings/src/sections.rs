@@ -2,7 +2,7 @@
 //! variable (envy matches names case-insensitively, after the section's prefix, if any) and
 //! its unit; each section's `Default` holds the development defaults.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
@@ -521,5 +521,47 @@ impl Default for RenderConfig {
             watermark_text: "Montage".into(),
             watermark_font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),
         }
+    }
+}
+
+/// Where each process serves Prometheus metrics: a listener of its own, apart from the
+/// public port, and optionally a bearer token a scrape must send.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// The API's metrics listener; `off` for none.
+    #[serde(
+        rename = "api_metrics_bind",
+        deserialize_with = "units::listen_address"
+    )]
+    pub api_bind: Option<SocketAddr>,
+    /// Each worker's metrics listener (give workers on one host different ports); `off`
+    /// for none.
+    #[serde(
+        rename = "worker_metrics_bind",
+        deserialize_with = "units::listen_address"
+    )]
+    pub worker_bind: Option<SocketAddr>,
+    #[serde(rename = "metrics_token", deserialize_with = "units::non_empty")]
+    pub token: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            api_bind: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            worker_bind: Some(SocketAddr::from(([127, 0, 0, 1], 9465))),
+            token: None,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Whether a listener is reachable from other hosts: then a token must guard it.
+    pub fn exposed(&self) -> bool {
+        [self.api_bind, self.worker_bind]
+            .into_iter()
+            .flatten()
+            .any(|address| !address.ip().is_loopback())
     }
 }

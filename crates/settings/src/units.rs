@@ -37,3 +37,13 @@ pub fn kib_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Option::<String>::deserialize(d).map(|v| v.filter(|v| !v.trim().is_empty()))
 }
+
+/// A listening address, or `off` (or nothing) for none.
+pub fn listen_address<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    match non_empty(d)?.as_deref().map(str::trim) {
+        None | Some("off") => Ok(None),
+        Some(address) => address.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}

@@ -77,7 +77,7 @@ pub(super) fn send_launch(
 
 /// The entry point of `worker media`: serves launches until the worker goes away.
 pub fn run_media_mode() -> ExitCode {
-    settings::telemetry::init_stderr("warn");
+    telemetry::logs::init_stderr("warn");
     crate::media::init();
     let socket = io::stdin();
     let mut buffer = vec![0u8; MAX_LAUNCH_BYTES];

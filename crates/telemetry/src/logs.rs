@@ -1,4 +1,6 @@
-//! Logging through `tracing`; `RUST_LOG` filters, `LOG_FORMAT=json` for machine-read logs.
+//! Logging through `tracing`; `RUST_LOG` filters. Lines are JSON (one object per line, with
+//! the fields of every span they are in: `request_id`, `user_id`, `job_id`) when
+//! `LOG_FORMAT=json`, and by default with `APP_ENV=production`; text otherwise.
 
 use tracing_subscriber::{fmt, fmt::MakeWriter, EnvFilter};
 
@@ -21,11 +23,19 @@ where
         .with_env_filter(filter)
         .with_target(false)
         .with_writer(writer);
-    let result = if std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
+    let result = if json_lines() {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
     // A second call (tests start several apps in one process) keeps the first subscriber.
     let _ = result;
+}
+
+/// Read before the configuration is, so that its own errors are logged in the right format.
+fn json_lines() -> bool {
+    match std::env::var("LOG_FORMAT") {
+        Ok(format) => format == "json",
+        Err(_) => std::env::var("APP_ENV").is_ok_and(|env| env == "production"),
+    }
 }
