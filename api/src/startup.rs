@@ -8,6 +8,7 @@ use std::{
 
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
+use accounts::userdata::{DataQuota, UserDataService};
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use billing::BillingService;
 use db::Db;
@@ -68,6 +69,7 @@ impl AppState {
         let metrics_address = serve_metrics(&config, &tasks, &db).await?;
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
+            user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
             limiter,
             health,
             billing: BillingService::new(db.clone(), config.billing.clone())?,

@@ -4,6 +4,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
+use accounts::userdata::UserDataService;
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use billing::BillingService;
 use db::Db;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub auth: AuthService,
+    pub user_data: UserDataService,
     pub billing: BillingService,
     pub jobs: JobService,
     /// Batched, never-stale job reads for status polling.

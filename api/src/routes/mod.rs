@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod live;
 pub mod styles;
 pub mod table;
+pub mod users;
 
 use actix_web::{
     error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
@@ -25,6 +26,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         health::area(),
         auth::area(),
         accounts::area(),
+        users::area(),
         jobs::area(),
         styles::area(),
         billing::area(http),

@@ -18,3 +18,4 @@ mod quotas;
 mod render;
 mod styles;
 mod system;
+mod users;

@@ -1,5 +1,6 @@
-//! Accounts: sign-up, login, tokens and sessions, and the Redis rate limiter that guards them
-//! (and the API).
+//! Accounts: sign-up, login, tokens and sessions, each user's application data, and the
+//! Redis rate limiter that guards them (and the API).
 
 pub mod auth;
 pub mod ratelimit;
+pub mod userdata;

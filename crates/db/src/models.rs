@@ -10,7 +10,7 @@ use domain::{
     timings::StageTimings,
 };
 
-use crate::schema::{job_inputs, job_outputs, jobs, refresh_tokens, users};
+use crate::schema::{job_inputs, job_outputs, jobs, refresh_tokens, user_data, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -110,4 +110,18 @@ pub struct JobOutputRow {
     pub size_bytes: i64,
     pub created_at: DateTime<Utc>,
     pub poster_key: Option<String>,
+}
+
+/// One value of a user's application data.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = user_data)]
+pub struct UserDataRow {
+    pub user_id: Uuid,
+    /// Empty when the client named no application.
+    pub application_id: String,
+    pub key: String,
+    pub value: serde_json::Value,
+    /// The value's size as JSON text.
+    pub size_bytes: i32,
+    pub updated_at: DateTime<Utc>,
 }

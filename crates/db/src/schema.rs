@@ -117,6 +117,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_data (user_id, application_id, key) {
+        user_id -> Uuid,
+        application_id -> Text,
+        key -> Text,
+        value -> Jsonb,
+        size_bytes -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -135,6 +146,7 @@ diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(subscriptions -> users (user_id));
+diesel::joinable!(user_data -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     callback_deliveries,
@@ -145,5 +157,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     stripe_events,
     subscriptions,
+    user_data,
     users,
 );

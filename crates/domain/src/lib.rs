@@ -10,4 +10,5 @@ pub mod providers;
 pub mod signing;
 pub mod sniff;
 pub mod timings;
+pub mod userdata;
 mod wire;

@@ -198,6 +198,16 @@ impl Config {
                 "0",
             ));
         }
+        // The value travels in a JSON body, which the API caps at 16 KiB.
+        if !(1024..=15 * 1024).contains(&self.limits.user_data_value_bytes) {
+            return Err(ConfigError::invalid(
+                "USER_DATA_MAX_VALUE_KIB",
+                "outside 1 to 15",
+            ));
+        }
+        if self.limits.user_data_keys < 1 {
+            return Err(ConfigError::invalid("USER_DATA_MAX_KEYS", "below 1"));
+        }
         let engine = &self.engine;
         let plans = [&self.billing.free, &self.billing.pro];
         if engine.max_attempts < 1

@@ -465,6 +465,15 @@ pub struct Limits {
     #[serde(rename = "upload_part_mib", deserialize_with = "units::mib_usize")]
     pub upload_part_bytes: usize,
     pub upload_part_concurrency: usize,
+    /// Largest value of a user's application data, as JSON text.
+    #[serde(
+        rename = "user_data_max_value_kib",
+        deserialize_with = "units::kib_usize"
+    )]
+    pub user_data_value_bytes: usize,
+    /// Keys a user may hold, over all applications.
+    #[serde(rename = "user_data_max_keys")]
+    pub user_data_keys: i64,
 }
 
 impl Default for Limits {
@@ -475,6 +484,8 @@ impl Default for Limits {
             max_files: 20,
             upload_part_bytes: 8 * 1024 * 1024,
             upload_part_concurrency: 2,
+            user_data_value_bytes: 8 * 1024,
+            user_data_keys: 100,
         }
     }
 }

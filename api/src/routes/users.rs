@@ -1,0 +1,208 @@
+//! `/api/users/me/data`: the caller's application data (seed 003), small JSON values under
+//! keys, optionally scoped to an `application_id`.
+
+use accounts::userdata::DataSummary;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use db::models::UserDataRow;
+use domain::userdata::{ApplicationId, DataKey};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::routes::table::Area;
+use crate::{
+    error::{ok, ApiResult, Envelope, ErrorEnvelope},
+    state::{AppState, Caller},
+};
+
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(set_data, list_data, get_data, delete_data))]
+struct UsersApi;
+
+pub fn area() -> Area {
+    Area::new(<UsersApi as utoipa::OpenApi>::openapi())
+        .handle("set_data", set_data)
+        .handle("list_data", list_data)
+        .handle("get_data", get_data)
+        .handle("delete_data", delete_data)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetData {
+    /// 1 to 64 letters, digits, `_`, `.` or `-`, starting with a letter or digit.
+    #[schema(example = "preferences")]
+    key: String,
+    /// Any JSON value, at most `USER_DATA_MAX_VALUE_KIB` (8 KiB) as JSON text.
+    #[schema(value_type = Object, example = json!({"theme": "dark", "notifications": true}))]
+    value: serde_json::Value,
+    /// Scopes the key to one application; the same rules as `key`.
+    #[schema(example = "app_12345")]
+    application_id: Option<String>,
+}
+
+/// Which application's data; none for data of no application.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// The same rules as a key.
+    application_id: Option<String>,
+}
+
+impl Scope {
+    fn parse(&self) -> Result<ApplicationId, domain::error::ServiceError> {
+        ApplicationId::parse(self.application_id.as_deref())
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataView {
+    key: String,
+    application_id: Option<String>,
+    #[schema(value_type = Object)]
+    value: serde_json::Value,
+    size_bytes: i32,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<UserDataRow> for DataView {
+    fn from(row: UserDataRow) -> Self {
+        Self {
+            application_id: Some(row.application_id).filter(|id| !id.is_empty()),
+            key: row.key,
+            value: row.value,
+            size_bytes: row.size_bytes,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataKeyView {
+    key: String,
+    size_bytes: i32,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataKeys {
+    application_id: Option<String>,
+    keys: Vec<DataKeyView>,
+}
+
+/// Store a value under a key (replacing any value there).
+#[utoipa::path(
+    post, path = "/api/users/me/data", tag = "users", security(("bearer" = [])),
+    request_body = SetData,
+    responses(
+        (status = 200, description = "Stored", body = inline(Envelope<DataView>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "A new key past the quota of keys per user (QUOTA_EXCEEDED); nothing changed", body = ErrorEnvelope),
+        (status = 413, description = "The value (or the body) is too large; nothing changed", body = ErrorEnvelope),
+        (status = 422, description = "Malformed body, key or application id", body = ErrorEnvelope),
+    )
+)]
+pub async fn set_data(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<SetData>,
+) -> ApiResult<HttpResponse> {
+    let SetData {
+        key,
+        value,
+        application_id,
+    } = body.into_inner();
+    let application = ApplicationId::parse(application_id.as_deref())?;
+    let key = DataKey::parse(&key)?;
+    let row = state
+        .user_data
+        .set(caller.0, application, key, value)
+        .await?;
+    Ok(HttpResponse::Ok().json(ok(DataView::from(row))))
+}
+
+/// The keys stored for an application (or for none), with their sizes.
+#[utoipa::path(
+    get, path = "/api/users/me/data", tag = "users", security(("bearer" = [])),
+    params(Scope),
+    responses(
+        (status = 200, body = inline(Envelope<DataKeys>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 422, description = "Malformed application id", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_data(
+    state: web::Data<AppState>,
+    caller: Caller,
+    scope: web::Query<Scope>,
+) -> ApiResult<HttpResponse> {
+    let application = scope.parse()?;
+    let named = application.named().map(str::to_owned);
+    let keys = state.user_data.keys(caller.0, application).await?;
+    let keys = keys
+        .into_iter()
+        .map(
+            |DataSummary {
+                 key,
+                 size_bytes,
+                 updated_at,
+             }| DataKeyView {
+                key,
+                size_bytes,
+                updated_at,
+            },
+        )
+        .collect();
+    Ok(HttpResponse::Ok().json(ok(DataKeys {
+        application_id: named,
+        keys,
+    })))
+}
+
+/// The value stored under a key.
+#[utoipa::path(
+    get, path = "/api/users/me/data/{key}", tag = "users", security(("bearer" = [])),
+    params(("key" = String, Path), Scope),
+    responses(
+        (status = 200, body = inline(Envelope<DataView>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "Nothing stored under this key for this application", body = ErrorEnvelope),
+        (status = 422, description = "Malformed key or application id", body = ErrorEnvelope),
+    )
+)]
+pub async fn get_data(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    scope: web::Query<Scope>,
+) -> ApiResult<HttpResponse> {
+    let key = DataKey::parse(&path)?;
+    let row = state.user_data.get(caller.0, scope.parse()?, key).await?;
+    Ok(HttpResponse::Ok().json(ok(DataView::from(row))))
+}
+
+/// Delete a key and its value.
+#[utoipa::path(
+    delete, path = "/api/users/me/data/{key}", tag = "users", security(("bearer" = [])),
+    params(("key" = String, Path), Scope),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "Nothing stored under this key for this application", body = ErrorEnvelope),
+        (status = 422, description = "Malformed key or application id", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_data(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    scope: web::Query<Scope>,
+) -> ApiResult<HttpResponse> {
+    let key = DataKey::parse(&path)?;
+    state
+        .user_data
+        .delete(caller.0, scope.parse()?, key)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

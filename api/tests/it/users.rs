@@ -1,0 +1,159 @@
+//! `/api/users/me/data`: a user's application data.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser};
+
+async fn set(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/users/me/data"))
+        .bearer_auth(&user.access_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get(app: &TestApp, user: &TestUser, path: &str) -> reqwest::Response {
+    app.get(path, user).send().await.unwrap()
+}
+
+async fn value(app: &TestApp, user: &TestUser, path: &str) -> Value {
+    let response = get(app, user, path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json::<Value>().await.unwrap()["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_are_stored_replaced_listed_and_deleted_per_application() {
+    let app = spawn_app().await;
+    let user = app.user().await;
+    let preferences = json!({"theme": "dark", "notifications": true});
+    let stored = set(
+        &app,
+        &user,
+        json!({"key": "preferences", "value": preferences}),
+    )
+    .await;
+    assert_eq!(stored.status(), 200);
+    let stored: Value = stored.json().await.unwrap();
+    assert_eq!(stored["data"]["key"], "preferences");
+    assert_eq!(stored["data"]["application_id"], Value::Null);
+
+    let scoped = json!({"key": "preferences", "value": [1, 2], "application_id": "app_12345"});
+    assert_eq!(set(&app, &user, scoped).await.status(), 200);
+    let unscoped = value(&app, &user, "/api/users/me/data/preferences").await;
+    assert_eq!(
+        unscoped["value"], preferences,
+        "one application's key is not another's"
+    );
+    let of_app = "/api/users/me/data/preferences?application_id=app_12345";
+    assert_eq!(value(&app, &user, of_app).await["value"], json!([1, 2]));
+
+    let replaced = json!({"key": "preferences", "value": "light"});
+    assert_eq!(set(&app, &user, replaced).await.status(), 200);
+    let now = value(&app, &user, "/api/users/me/data/preferences").await;
+    assert_eq!(now["value"], "light");
+    assert_eq!(now["size_bytes"], 7, "the value's size as JSON text");
+
+    assert_eq!(
+        set(&app, &user, json!({"key": "a.first", "value": 0}))
+            .await
+            .status(),
+        200
+    );
+    let listed = value(&app, &user, "/api/users/me/data").await;
+    let keys: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["a.first", "preferences"],
+        "this scope's keys, in order"
+    );
+    let listed = value(&app, &user, "/api/users/me/data?application_id=app_12345").await;
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 1);
+
+    let other = app.user().await;
+    let theirs = get(&app, &other, "/api/users/me/data/preferences").await;
+    assert_error(theirs, 404, "RESOURCE_NOT_FOUND").await;
+
+    let delete = app
+        .client
+        .delete(app.url("/api/users/me/data/preferences"))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+    let gone = get(&app, &user, "/api/users/me/data/preferences").await;
+    assert_error(gone, 404, "RESOURCE_NOT_FOUND").await;
+    assert_eq!(
+        value(&app, &user, of_app).await["value"],
+        json!([1, 2]),
+        "the application's key stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_keys_oversized_values_and_a_full_quota_are_refused_keeping_what_is_stored() {
+    let app = spawn_app_with(&[
+        ("USER_DATA_MAX_KEYS", "2"),
+        ("USER_DATA_MAX_VALUE_KIB", "1"),
+    ])
+    .await;
+    let user = app.user().await;
+    assert_eq!(
+        set(&app, &user, json!({"key": "kept", "value": "v1"}))
+            .await
+            .status(),
+        200
+    );
+
+    for key in ["", "_hidden", "a b", "50%_off", "a/b", &"k".repeat(65)] {
+        let refused = set(&app, &user, json!({"key": key, "value": 1})).await;
+        let body = assert_error(refused, 422, "VALIDATION_ERROR").await;
+        assert_eq!(body["error"]["data"]["field"], "key", "{key:?}");
+    }
+    let bad_app = set(
+        &app,
+        &user,
+        json!({"key": "k", "value": 1, "application_id": "x y"}),
+    )
+    .await;
+    assert_error(bad_app, 422, "VALIDATION_ERROR").await;
+    let bad_scope = get(&app, &user, "/api/users/me/data?application_id=%25").await;
+    assert_error(bad_scope, 422, "VALIDATION_ERROR").await;
+    let no_value = set(&app, &user, json!({"key": "k"})).await;
+    assert_error(no_value, 422, "VALIDATION_ERROR").await;
+
+    let oversized = json!({"key": "kept", "value": "x".repeat(1100)});
+    let refused = set(&app, &user, oversized).await;
+    let body = assert_error(refused, 413, "PAYLOAD_TOO_LARGE").await;
+    assert_eq!(body["error"]["data"]["limit_bytes"], 1024);
+    let huge_body = json!({"key": "kept", "value": "x".repeat(20_000)});
+    assert_error(set(&app, &user, huge_body).await, 413, "PAYLOAD_TOO_LARGE").await;
+
+    assert_eq!(
+        set(&app, &user, json!({"key": "second", "value": 2}))
+            .await
+            .status(),
+        200
+    );
+    let third = set(&app, &user, json!({"key": "third", "value": 3})).await;
+    let body = assert_error(third, 403, "QUOTA_EXCEEDED").await;
+    assert_eq!(body["error"]["data"]["limit"], 2);
+    let elsewhere = json!({"key": "third", "value": 3, "application_id": "other"});
+    assert_error(set(&app, &user, elsewhere).await, 403, "QUOTA_EXCEEDED").await;
+    let replaced = set(&app, &user, json!({"key": "second", "value": 22})).await;
+    assert_eq!(replaced.status(), 200, "replacing a key needs no new place");
+
+    let kept = value(&app, &user, "/api/users/me/data/kept").await;
+    assert_eq!(kept["value"], "v1", "no refusal changed what was stored");
+
+    let anonymous = app.client.get(app.url("/api/users/me/data")).send().await;
+    assert_error(anonymous.unwrap(), 401, "AUTHENTICATION_REQUIRED").await;
+}
