@@ -1,6 +1,7 @@
 //! `/api/auth`: register, login, refresh, logout, me. Bodies and responses follow seed 001.
 
 use accounts::auth::{Email, Password, TokenPair};
+use accounts::profile::Username;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use db::models::User;
@@ -39,10 +40,25 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// A new account: the credentials, and optionally a username (seeds 002, 003).
+#[derive(Deserialize, ToSchema)]
+pub struct Registration {
+    #[schema(example = "user@example.com")]
+    pub email: String,
+    /// 10 to 128 characters, at least one letter and one digit, not a common password.
+    #[schema(example = "SecurePassword123!")]
+    pub password: String,
+    /// 3 to 50 letters, digits, `_`, `.` or `-`; unique whatever its case.
+    #[schema(example = "alice")]
+    pub username: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
     pub user_id: Uuid,
     pub email: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
     pub plan: PlanId,
     pub created_at: DateTime<Utc>,
 }
@@ -52,6 +68,8 @@ impl From<User> for UserView {
         Self {
             user_id: user.id,
             email: user.email,
+            username: user.username,
+            display_name: user.display_name,
             plan: user.plan,
             created_at: user.created_at,
         }
@@ -99,21 +117,26 @@ fn refresh_token(body: RefreshBody) -> String {
 
 /// Create an account.
 #[utoipa::path(
-    post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
+    post, path = "/api/auth/register", tag = "auth", request_body = Registration,
     responses(
         (status = 201, body = UserView),
-        (status = 409, description = "Email already registered", body = ErrorEnvelope),
-        (status = 422, description = "Malformed email or weak password", body = ErrorEnvelope),
+        (status = 409, description = "Email already registered, or username taken (`data.field` says which)", body = ErrorEnvelope),
+        (status = 422, description = "Malformed email or username, or weak password", body = ErrorEnvelope),
     )
 )]
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<Credentials>,
+    body: web::Json<Registration>,
 ) -> ApiResult<HttpResponse> {
-    let Credentials { email, password } = body.into_inner();
+    let Registration {
+        email,
+        password,
+        username,
+    } = body.into_inner();
     let email = Email::parse(&email)?;
     let password = Password::parse(&password)?;
-    let user = state.auth.register(email, password).await?;
+    let username = username.as_deref().map(Username::parse).transpose()?;
+    let user = state.auth.register(email, password, username).await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 

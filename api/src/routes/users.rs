@@ -1,6 +1,8 @@
-//! `/api/users/me/data`: the caller's application data (seed 003), small JSON values under
-//! keys, optionally scoped to an `application_id`.
+//! `/api/users/me`: the caller's profile (seeds 002, 003), and `/api/users/me/data`, their
+//! application data (seed 003): small JSON values under keys, optionally scoped to an
+//! `application_id`.
 
+use accounts::profile::{DisplayName, ProfileChange, Username};
 use accounts::userdata::DataSummary;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -9,7 +11,7 @@ use domain::userdata::{ApplicationId, DataKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::routes::table::Area;
+use crate::routes::{auth::UserView, table::Area};
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
     state::{AppState, Caller},
@@ -17,15 +19,85 @@ use crate::{
 
 /// This area's routes, with their documentation.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(set_data, list_data, get_data, delete_data))]
+#[openapi(paths(
+    get_profile,
+    update_profile,
+    set_data,
+    list_data,
+    get_data,
+    delete_data
+))]
 struct UsersApi;
 
 pub fn area() -> Area {
     Area::new(<UsersApi as utoipa::OpenApi>::openapi())
+        .handle("get_profile", get_profile)
+        .handle("update_profile", update_profile)
         .handle("set_data", set_data)
         .handle("list_data", list_data)
         .handle("get_data", get_data)
         .handle("delete_data", delete_data)
+}
+
+/// The fields to change; a field left out stays as it is.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    /// 3 to 50 letters, digits, `_`, `.` or `-`; unique whatever its case.
+    #[schema(example = "alice")]
+    username: Option<String>,
+    /// 1 to 100 printable characters, trimmed; an empty string removes it.
+    #[schema(example = "Alice the Great")]
+    display_name: Option<String>,
+}
+
+impl ProfileUpdate {
+    fn parse(self) -> Result<ProfileChange, domain::error::ServiceError> {
+        let display_name = match self.display_name.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(None),
+            Some(name) => Some(Some(DisplayName::parse(name)?)),
+        };
+        Ok(ProfileChange {
+            username: self.username.as_deref().map(Username::parse).transpose()?,
+            display_name,
+        })
+    }
+}
+
+/// The caller's profile.
+#[utoipa::path(
+    get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserView),
+        (status = 401, body = ErrorEnvelope),
+    )
+)]
+pub async fn get_profile(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let user = state.auth.user(caller.0).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
+}
+
+/// Change the caller's username or display name. (A new email address, which must be
+/// verified again, comes with the verification mails.)
+#[utoipa::path(
+    put, path = "/api/users/me", tag = "users", security(("bearer" = [])),
+    request_body = ProfileUpdate,
+    responses(
+        (status = 200, description = "The profile as it is now", body = UserView),
+        (status = 401, body = ErrorEnvelope),
+        (status = 409, description = "The username is taken (whatever its case); nothing changed", body = ErrorEnvelope),
+        (status = 422, description = "A malformed username or display name, or an unknown field; nothing changed", body = ErrorEnvelope),
+    )
+)]
+pub async fn update_profile(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<ProfileUpdate>,
+) -> ApiResult<HttpResponse> {
+    let change = body.into_inner().parse()?;
+    let user = state.auth.update_profile(caller.0, change).await?;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -157,3 +157,92 @@ async fn bad_keys_oversized_values_and_a_full_quota_are_refused_keeping_what_is_
     let anonymous = app.client.get(app.url("/api/users/me/data")).send().await;
     assert_error(anonymous.unwrap(), 401, "AUTHENTICATION_REQUIRED").await;
 }
+
+async fn put_profile(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.url("/api/users/me"))
+        .bearer_auth(&user.access_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_has_a_unique_username_and_a_display_name() {
+    let app = spawn_app().await;
+    let registered = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": "alice@example.com", "password": "SecurePassword123!", "username": "Alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let registered: Value = registered.json().await.unwrap();
+    assert_eq!(registered["username"], "Alice");
+    let taken = app
+        .client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": "other@example.com", "password": "SecurePassword123!", "username": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(taken, 409, "CONFLICT").await;
+    assert_eq!(
+        body["error"]["data"]["field"], "username",
+        "case does not make a name new"
+    );
+
+    let user = app.user().await;
+    let fresh: Value = get(&app, &user, "/api/users/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fresh["username"], Value::Null);
+    assert_eq!(fresh["email"], user.email.as_str());
+
+    let named = put_profile(
+        &app,
+        &user,
+        json!({"username": "bob_2", "display_name": " Bob "}),
+    )
+    .await;
+    assert_eq!(named.status(), 200);
+    let named: Value = named.json().await.unwrap();
+    assert_eq!(
+        (named["username"].as_str(), named["display_name"].as_str()),
+        (Some("bob_2"), Some("Bob"))
+    );
+    let me: Value = get(&app, &user, "/api/auth/me").await.json().await.unwrap();
+    assert_eq!(me["username"], "bob_2", "the same profile everywhere");
+
+    let clash = put_profile(&app, &user, json!({"username": "ALICE"})).await;
+    assert_error(clash, 409, "CONFLICT").await;
+    for bad in [
+        json!({"username": "ab"}),
+        json!({"username": "x".repeat(51)}),
+        json!({"username": "bob smith"}),
+        json!({"display_name": "x".repeat(101)}),
+        json!({"email": "new@example.com"}),
+    ] {
+        let refused = put_profile(&app, &user, bad.clone()).await;
+        assert_error(refused, 422, "VALIDATION_ERROR").await;
+    }
+    let kept: Value = get(&app, &user, "/api/users/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (kept["username"].as_str(), kept["display_name"].as_str()),
+        (Some("bob_2"), Some("Bob")),
+        "refusals change nothing"
+    );
+
+    let cleared = put_profile(&app, &user, json!({"display_name": ""})).await;
+    let cleared: Value = cleared.json().await.unwrap();
+    assert_eq!(cleared["display_name"], Value::Null);
+    assert_eq!(cleared["username"], "bob_2", "a field left out stays");
+}

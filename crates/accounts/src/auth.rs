@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::profile::{taken_username, Username};
 use crate::ratelimit::{Quota, RateLimiter};
 use db::models::{RefreshTokenRow, User};
 use db::schema::{refresh_tokens, users};
@@ -296,7 +297,16 @@ impl AuthService {
         }
     }
 
-    pub async fn register(&self, email: Email, password: Password) -> ServiceResult<User> {
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub async fn register(
+        &self,
+        email: Email,
+        password: Password,
+        username: Option<Username>,
+    ) -> ServiceResult<User> {
         let password_hash = self.hashing.run(move || hash_password(&password.0)).await?;
         let user = User {
             id: Uuid::now_v7(),
@@ -305,6 +315,8 @@ impl AuthService {
             plan: PlanId::Free,
             created_at: Utc::now(),
             stripe_customer_id: None,
+            username: username.map(|u| u.as_str().to_owned()),
+            display_name: None,
         };
         self.db
             .run(move |conn| {
@@ -314,10 +326,12 @@ impl AuthService {
                     .map_err(|e| match e {
                         diesel::result::Error::DatabaseError(
                             DatabaseErrorKind::UniqueViolation,
-                            _,
-                        ) => ServiceError::conflict("An account with this email already exists")
-                            .with_data(serde_json::json!({ "field": "email" })),
-                        other => other.into(),
+                            ref info,
+                        ) if info.constraint_name() != Some("users_username") => {
+                            ServiceError::conflict("An account with this email already exists")
+                                .with_data(serde_json::json!({ "field": "email" }))
+                        }
+                        other => taken_username(other),
                     })?;
                 Ok(user)
             })

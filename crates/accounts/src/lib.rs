@@ -2,5 +2,6 @@
 //! Redis rate limiter that guards them (and the API).
 
 pub mod auth;
+pub mod profile;
 pub mod ratelimit;
 pub mod userdata;

@@ -21,6 +21,9 @@ pub struct User {
     pub plan: PlanId,
     pub created_at: DateTime<Utc>,
     pub stripe_customer_id: Option<String>,
+    /// Unique whatever its case; none until the user picks one.
+    pub username: Option<String>,
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

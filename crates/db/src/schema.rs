@@ -135,6 +135,8 @@ diesel::table! {
         plan -> Text,
         created_at -> Timestamptz,
         stripe_customer_id -> Nullable<Text>,
+        username -> Nullable<Text>,
+        display_name -> Nullable<Text>,
     }
 }
 
