@@ -107,7 +107,7 @@ pub struct SetData {
     #[schema(example = "preferences")]
     key: String,
     /// Any JSON value, at most `USER_DATA_MAX_VALUE_KIB` (8 KiB) as JSON text.
-    #[schema(value_type = Object, example = json!({"theme": "dark", "notifications": true}))]
+    #[schema(example = json!({"theme": "dark", "notifications": true}))]
     value: serde_json::Value,
     /// Scopes the key to one application; the same rules as `key`.
     #[schema(example = "app_12345")]
@@ -132,7 +132,7 @@ impl Scope {
 pub struct DataView {
     key: String,
     application_id: Option<String>,
-    #[schema(value_type = Object)]
+
     value: serde_json::Value,
     size_bytes: i32,
     updated_at: DateTime<Utc>,

@@ -127,6 +127,9 @@ async fn bad_keys_oversized_values_and_a_full_quota_are_refused_keeping_what_is_
     assert_error(bad_app, 422, "VALIDATION_ERROR").await;
     let bad_scope = get(&app, &user, "/api/users/me/data?application_id=%25").await;
     assert_error(bad_scope, 422, "VALIDATION_ERROR").await;
+    let nul = set(&app, &user, json!({"key": "kept", "value": {"a\0": "b"}})).await;
+    let body = assert_error(nul, 422, "VALIDATION_ERROR").await;
+    assert_eq!(body["error"]["data"]["field"], "value");
     let no_value = set(&app, &user, json!({"key": "k"})).await;
     assert_error(no_value, 422, "VALIDATION_ERROR").await;
 

@@ -60,6 +60,12 @@ impl UserDataService {
         key: DataKey,
         value: Value,
     ) -> ServiceResult<UserDataRow> {
+        if holds_nul(&value) {
+            return Err(ServiceError::invalid_field(
+                "value",
+                "Text in the value may not contain the NUL character (U+0000)",
+            ));
+        }
         let size = serde_json::to_vec(&value)
             .map_err(ServiceError::internal)?
             .len();
@@ -174,6 +180,19 @@ impl UserDataService {
     }
 }
 
+/// Whether any text in `value` (a string or an object's key) holds U+0000, which
+/// PostgreSQL's JSONB cannot store.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, field)| key.contains('\0') || holds_nul(field)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 /// Refuses a new key once the user holds the quota's number of keys.
 fn check_key_quota(
     conn: &mut db::PgConn,
@@ -201,4 +220,16 @@ fn check_key_quota(
         .with_data(json!({ "quota": "user_data_keys", "limit": quota.keys })));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_found_anywhere_in_a_value() {
+        assert!(!holds_nul(&json!({"a": ["b", 1, null, {"c": true}]})));
+        assert!(holds_nul(&json!({"a": ["b\0"]})));
+        assert!(holds_nul(&json!({"a": {"k\0": 1}})));
+    }
 }
