@@ -25,10 +25,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::QuotaExceeded => StatusCode::FORBIDDEN,
+        ErrorCode::QuotaExceeded | ErrorCode::EmailNotVerified => StatusCode::FORBIDDEN,
         ErrorCode::OutputsExpired => StatusCode::GONE,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::InvalidSignature => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidSignature | ErrorCode::InvalidToken => StatusCode::BAD_REQUEST,
         ErrorCode::PaymentProviderError => StatusCode::BAD_GATEWAY,
         ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
     }

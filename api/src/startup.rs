@@ -9,6 +9,7 @@ use std::{
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::{DataQuota, UserDataService};
+use accounts::verification::EmailService;
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use billing::BillingService;
 use db::Db;
@@ -70,6 +71,7 @@ impl AppState {
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
+            email: EmailService::new(db.clone(), config.mail.clone())?,
             limiter,
             health,
             billing: BillingService::new(db.clone(), config.billing.clone())?,

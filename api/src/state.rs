@@ -5,6 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::UserDataService;
+use accounts::verification::EmailService;
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use billing::BillingService;
 use db::Db;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub db: Db,
     pub auth: AuthService,
     pub user_data: UserDataService,
+    /// Verification and recovery mails.
+    pub email: EmailService,
     pub billing: BillingService,
     pub jobs: JobService,
     /// Batched, never-stale job reads for status polling.

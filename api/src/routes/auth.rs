@@ -59,6 +59,8 @@ pub struct UserView {
     pub email: String,
     pub username: Option<String>,
     pub display_name: Option<String>,
+    /// Whether the address was confirmed through a mailed link.
+    pub email_verified: bool,
     pub plan: PlanId,
     pub created_at: DateTime<Utc>,
 }
@@ -70,6 +72,7 @@ impl From<User> for UserView {
             email: user.email,
             username: user.username,
             display_name: user.display_name,
+            email_verified: user.email_verified_at.is_some(),
             plan: user.plan,
             created_at: user.created_at,
         }
@@ -119,7 +122,7 @@ fn refresh_token(body: RefreshBody) -> String {
 #[utoipa::path(
     post, path = "/api/auth/register", tag = "auth", request_body = Registration,
     responses(
-        (status = 201, body = UserView),
+        (status = 201, description = "Created; a verification link is mailed to the address", body = UserView),
         (status = 409, description = "Email already registered, or username taken (`data.field` says which)", body = ErrorEnvelope),
         (status = 422, description = "Malformed email or username, or weak password", body = ErrorEnvelope),
     )
@@ -137,6 +140,7 @@ pub async fn register(
     let password = Password::parse(&password)?;
     let username = username.as_deref().map(Username::parse).transpose()?;
     let user = state.auth.register(email, password, username).await?;
+    state.email.welcome(user.clone());
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 

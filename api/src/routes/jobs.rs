@@ -226,7 +226,7 @@ pub struct CreateJobForm {
         (status = 200, description = "Replay: this Idempotency-Key was used in the last 24 h; the first job is returned (header Idempotent-Replayed: true)", body = inline(Envelope<JobCreated>)),
         (status = 400, description = "Malformed multipart body", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope),
-        (status = 403, description = "The plan's quota is used up: jobs waiting or running, or stored bytes (QUOTA_EXCEEDED); nothing was kept", body = ErrorEnvelope),
+        (status = 403, description = "The plan's quota is used up: jobs waiting or running, or stored bytes (QUOTA_EXCEEDED); or the account's address is unverified and its allowance of jobs used (EMAIL_NOT_VERIFIED); nothing was kept", body = ErrorEnvelope),
         (status = 413, description = "A file or the whole upload exceeds its limit", body = ErrorEnvelope),
         (status = 415, description = "Not multipart, or a file is not a recognised video container", body = ErrorEnvelope),
         (status = 422, description = "Unknown field, bad value, no files or too many", body = ErrorEnvelope),
@@ -259,7 +259,8 @@ pub async fn create_job(
     }
     // Entitlements follow the plan: quotas, duration limit, forced watermark, retention.
     let plan = state.billing.plan(state.billing.plan_of(caller.0).await?);
-    let admitted = async { state.jobs.usage(caller.0).await?.admit(plan) }.await;
+    let allowance = state.email.unverified_job_allowance();
+    let admitted = async { state.jobs.usage(caller.0).await?.admit(plan, allowance) }.await;
     let quota_bytes = match admitted {
         Ok(left) => left,
         Err(err) => {

@@ -5,6 +5,7 @@ pub mod docs;
 pub mod health;
 pub mod jobs;
 pub mod live;
+pub mod recovery;
 pub mod styles;
 pub mod table;
 pub mod users;
@@ -25,6 +26,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
     RouteTable::new(vec![
         health::area(),
         auth::area(),
+        recovery::area(),
         accounts::area(),
         users::area(),
         jobs::area(),

@@ -114,6 +114,16 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("RATE_LIMIT_AUTH".into(), "100000".into()),
         ("RATE_LIMIT_UPLOAD".into(), "100000".into()),
         ("RATE_LIMIT_GENERAL".into(), "100000".into()),
+        // Most tests make jobs for accounts that never verify their address; the mail
+        // tests set a real allowance, and an SMTP receiver.
+        ("UNVERIFIED_JOB_ALLOWANCE".into(), "1000000".into()),
+        (
+            "MAIL_DIR".into(),
+            std::env::temp_dir()
+                .join("montage-test-mail")
+                .display()
+                .to_string(),
+        ),
         // Each process's metrics on a port of its own choosing: tests run side by side.
         ("API_METRICS_BIND".into(), "127.0.0.1:0".into()),
         ("WORKER_METRICS_BIND".into(), "127.0.0.1:0".into()),

@@ -301,13 +301,18 @@ impl AuthService {
         &self.db
     }
 
+    /// Hashes a new password on the bounded hashing pool.
+    pub(crate) async fn hash_new_password(&self, password: Password) -> ServiceResult<String> {
+        self.hashing.run(move || hash_password(&password.0)).await
+    }
+
     pub async fn register(
         &self,
         email: Email,
         password: Password,
         username: Option<Username>,
     ) -> ServiceResult<User> {
-        let password_hash = self.hashing.run(move || hash_password(&password.0)).await?;
+        let password_hash = self.hash_new_password(password).await?;
         let user = User {
             id: Uuid::now_v7(),
             email: email.0,
@@ -317,6 +322,7 @@ impl AuthService {
             stripe_customer_id: None,
             username: username.map(|u| u.as_str().to_owned()),
             display_name: None,
+            email_verified_at: None,
         };
         self.db
             .run(move |conn| {

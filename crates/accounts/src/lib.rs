@@ -1,7 +1,10 @@
-//! Accounts: sign-up, login, tokens and sessions, each user's application data, and the
-//! Redis rate limiter that guards them (and the API).
+//! Accounts: sign-up, login, tokens and sessions, profiles, verified email and password
+//! recovery (with the mailer), each user's application data, and the Redis rate limiter that
+//! guards them (and the API).
 
 pub mod auth;
+pub mod mail;
 pub mod profile;
 pub mod ratelimit;
 pub mod userdata;
+pub mod verification;

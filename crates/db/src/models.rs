@@ -5,12 +5,15 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use domain::{
+    identity::TokenPurpose,
     jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style},
     plans::PlanId,
     timings::StageTimings,
 };
 
-use crate::schema::{job_inputs, job_outputs, jobs, refresh_tokens, user_data, users};
+use crate::schema::{
+    email_tokens, job_inputs, job_outputs, jobs, refresh_tokens, user_data, users,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -24,6 +27,8 @@ pub struct User {
     /// Unique whatever its case; none until the user picks one.
     pub username: Option<String>,
     pub display_name: Option<String>,
+    /// When the user proved they read mail at `email`; none until then.
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -127,4 +132,17 @@ pub struct UserDataRow {
     /// The value's size as JSON text.
     pub size_bytes: i32,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A single-use token sent by mail, stored as its hash.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = email_tokens)]
+pub struct EmailTokenRow {
+    pub token_hash: Vec<u8>,
+    pub user_id: Uuid,
+    pub purpose: TokenPurpose,
+    pub email: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }

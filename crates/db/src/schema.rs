@@ -14,6 +14,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_tokens (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        purpose -> Text,
+        email -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, key) {
         user_id -> Uuid,
         key -> Text,
@@ -137,10 +149,12 @@ diesel::table! {
         stripe_customer_id -> Nullable<Text>,
         username -> Nullable<Text>,
         display_name -> Nullable<Text>,
+        email_verified_at -> Nullable<Timestamptz>,
     }
 }
 
 diesel::joinable!(callback_deliveries -> jobs (job_id));
+diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(idempotency_keys -> jobs (job_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(job_inputs -> jobs (job_id));
@@ -152,6 +166,7 @@ diesel::joinable!(user_data -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     callback_deliveries,
+    email_tokens,
     idempotency_keys,
     job_inputs,
     job_outputs,

@@ -46,6 +46,10 @@ pub enum ErrorCode {
     InvalidSignature,
     /// The payment provider (Stripe) could not be reached or refused the request.
     PaymentProviderError,
+    /// A link's token from a mail that is unknown, expired or already used.
+    InvalidToken,
+    /// The account's email address is not verified yet, and the action needs it.
+    EmailNotVerified,
     InternalServerError,
 }
 
@@ -68,6 +72,8 @@ impl ErrorCode {
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InvalidSignature => "INVALID_SIGNATURE",
             Self::PaymentProviderError => "PAYMENT_PROVIDER_ERROR",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

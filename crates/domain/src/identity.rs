@@ -2,6 +2,13 @@
 
 use uuid::Uuid;
 
+use crate::wire::wire_enum;
+
+wire_enum!(
+    /// What a token sent by mail lets its holder do, once.
+    TokenPurpose { VerifyEmail => "verify_email", ResetPassword => "reset_password" }
+);
+
 /// A login session that a logout ended.
 #[derive(Debug, Clone, Copy)]
 pub struct EndedSession {

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use db::models::{JobOutputRow, JobRow};
-use db::schema::{idempotency_keys, job_inputs, job_outputs, jobs};
+use db::schema::{idempotency_keys, job_inputs, job_outputs, jobs, users};
 use db::Db;
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::AuthUser;
@@ -19,11 +19,28 @@ pub struct Usage {
     pub open_jobs: i64,
     /// Clips not yet purged and outputs not yet expired.
     pub stored_bytes: u64,
+    /// Jobs ever created, for the allowance of an unverified account.
+    pub created_jobs: i64,
+    pub email_verified: bool,
 }
 
 impl Usage {
-    /// Refuses a new job past the plan's quotas; otherwise the bytes it may still store.
-    pub fn admit(&self, plan: &settings::PlanConfig) -> ServiceResult<u64> {
+    /// Refuses a new job past the plan's quotas, or past `unverified_allowance` jobs while
+    /// the account's address is unverified; otherwise the bytes it may still store.
+    pub fn admit(
+        &self,
+        plan: &settings::PlanConfig,
+        unverified_allowance: i64,
+    ) -> ServiceResult<u64> {
+        if !self.email_verified && self.created_jobs >= unverified_allowance {
+            return Err(ServiceError::new(
+                ErrorCode::EmailNotVerified,
+                format!(
+                    "Email not verified: confirm your address with the link we mailed to make more than {unverified_allowance} montages"
+                ),
+            )
+            .with_data(serde_json::json!({ "allowance": unverified_allowance })));
+        }
         if self.open_jobs >= plan.open_jobs {
             return Err(ServiceError::new(
                 ErrorCode::QuotaExceeded,
@@ -198,9 +215,19 @@ impl JobService {
                     .filter(jobs::outputs_expired_at.is_null())
                     .select(total("job_outputs.size_bytes"))
                     .first(conn)?;
+                let created_jobs: i64 = jobs::table
+                    .filter(jobs::user_id.eq(user.id))
+                    .select(count_star())
+                    .first(conn)?;
+                let verified_at: Option<chrono::DateTime<Utc>> = users::table
+                    .find(user.id)
+                    .select(users::email_verified_at)
+                    .first(conn)?;
                 Ok(Usage {
                     open_jobs,
                     stored_bytes: (inputs.unwrap_or(0) + outputs.unwrap_or(0)).max(0) as u64,
+                    created_jobs,
+                    email_verified: verified_at.is_some(),
                 })
             })
             .await

@@ -14,8 +14,8 @@ mod units;
 use sections::PlanOverrides;
 pub use sections::{
     AuthConfig, BillingConfig, CallbackConfig, ClipLimits, EngineConfig, HttpConfig, Limits,
-    LoginThrottleConfig, MediaConfig, MetricsConfig, PlanConfig, RateLimitConfig, RenderConfig,
-    S3Config,
+    LoginThrottleConfig, MailConfig, MediaConfig, MetricsConfig, PlanConfig, RateLimitConfig,
+    RenderConfig, S3Config,
 };
 
 /// The development JWT secret; refused when `APP_ENV=production`.
@@ -57,6 +57,7 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
+    pub mail: MailConfig,
 }
 
 /// The settings that belong to no section.
@@ -131,6 +132,7 @@ impl Config {
             rate_limits: section(&vars, "")?,
             http: section(&vars, "")?,
             metrics: section(&vars, "")?,
+            mail: section(&vars, "")?,
         };
         config.validate()?;
         Ok(config)
@@ -173,6 +175,17 @@ impl Config {
             return Err(ConfigError::invalid(
                 "METRICS_TOKEN",
                 "empty while a metrics listener is reachable from other hosts",
+            ));
+        }
+        let relay_with_tls = self
+            .mail
+            .smtp_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("smtps://") || url.contains("tls=required"));
+        if !relay_with_tls {
+            return Err(ConfigError::invalid(
+                "SMTP_URL",
+                "production needs a relay reached over TLS (smtps://, or tls=required)",
             ));
         }
         if self.callbacks.allow_private {
@@ -398,6 +411,7 @@ mod tests {
             ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
             ("STRIPE_SECRET_KEY", "sk_live_real"),
             ("CALLBACK_SIGNING_SECRET", "real-callback-secret"),
+            ("SMTP_URL", "smtps://mailer:secret@relay.example.com"),
         ];
         assert!(config(&production).is_ok(), "loopback needs no token");
         let exposed = [&production[..], &[("API_METRICS_BIND", "0.0.0.0:9464")]].concat();
@@ -408,6 +422,14 @@ mod tests {
         );
         let guarded = [&exposed[..], &[("METRICS_TOKEN", "scrape-secret")]].concat();
         assert!(config(&guarded).is_ok());
+        let mut plain_relay = production.to_vec();
+        plain_relay.retain(|(key, _)| *key != "SMTP_URL");
+        plain_relay.push(("SMTP_URL", "smtp://relay.example.com"));
+        let err = config(&plain_relay).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "SMTP_URL"),
+            "production mail goes over TLS: {err:?}"
+        );
     }
 
     #[test]

@@ -576,3 +576,49 @@ impl MetricsConfig {
             .any(|address| !address.ip().is_loopback())
     }
 }
+
+/// Mail: where it goes, who it is from, and the links it carries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MailConfig {
+    /// The relay, e.g. `smtps://user:password@smtp.example.com` or
+    /// `smtp://smtp.example.com:587?tls=required`; without one, each message is written to
+    /// `dir` (development).
+    #[serde(rename = "smtp_url", deserialize_with = "units::non_empty")]
+    pub smtp_url: Option<String>,
+    #[serde(rename = "mail_dir")]
+    pub dir: PathBuf,
+    #[serde(rename = "mail_from")]
+    pub from: String,
+    /// The web app's address: links in mails open its pages.
+    #[serde(rename = "app_url")]
+    pub app_url: String,
+    #[serde(rename = "verify_email_ttl_hours", deserialize_with = "units::hours")]
+    pub verify_ttl: Duration,
+    #[serde(
+        rename = "password_reset_ttl_mins",
+        deserialize_with = "units::minutes"
+    )]
+    pub reset_ttl: Duration,
+    /// Jobs an account may create before its email address is verified.
+    #[serde(rename = "unverified_job_allowance")]
+    pub unverified_jobs: i64,
+    /// A new verification mail waits this long after the last one.
+    #[serde(rename = "verify_email_resend_secs", deserialize_with = "units::secs")]
+    pub resend_after: Duration,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            dir: ".data/mail".into(),
+            from: "Montage <no-reply@montage.localhost>".into(),
+            app_url: "http://127.0.0.1:8000".into(),
+            verify_ttl: Duration::from_secs(48 * 3600),
+            reset_ttl: Duration::from_secs(30 * 60),
+            unverified_jobs: 3,
+            resend_after: Duration::from_secs(60),
+        }
+    }
+}

@@ -47,3 +47,7 @@ pub fn listen_address<'de, D: Deserializer<'de>>(
         Some(address) => address.parse().map(Some).map_err(serde::de::Error::custom),
     }
 }
+
+pub fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(|m| Duration::from_secs(m.saturating_mul(60)))
+}

@@ -1,0 +1,192 @@
+//! Verified email and password recovery, with the mails received over real SMTP.
+
+use serde_json::{json, Value};
+use testkit::media;
+
+use crate::{
+    control::clip,
+    helpers::{assert_error, spawn_app_with, TestApp},
+    smtp::SmtpReceiver,
+};
+
+async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me(app: &TestApp, token: &str) -> Value {
+    let response = app.client.get(app.url("/api/auth/me")).bearer_auth(token);
+    response.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_account_verifies_its_address_through_the_mailed_link() {
+    let smtp = SmtpReceiver::start().await;
+    let app = spawn_app_with(&[
+        ("SMTP_URL", &smtp.url()),
+        ("UNVERIFIED_JOB_ALLOWANCE", "1"),
+        ("VERIFY_EMAIL_RESEND_SECS", "0"),
+    ])
+    .await;
+    let user = app.user().await;
+    let welcome = smtp.wait_for(&user.email, 1).await;
+    assert!(
+        welcome.text.contains("Subject: Confirm your email address"),
+        "{}",
+        welcome.text
+    );
+    let token = welcome
+        .link_parameter("token")
+        .expect("the mail carries a link");
+    assert!(!me(&app, &user.access_token).await["email_verified"]
+        .as_bool()
+        .unwrap());
+
+    let first = app
+        .create_job(&user, &[clip(media::portrait_no_audio())], &[])
+        .await;
+    assert_eq!(first.status(), 201, "the allowance lets one job through");
+    let second = app
+        .create_job(&user, &[clip(media::portrait_no_audio())], &[])
+        .await;
+    assert_error(second, 403, "EMAIL_NOT_VERIFIED").await;
+
+    let resend = app
+        .client
+        .post(app.url("/api/auth/resend-verification"))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resend.status(), 200);
+    let again = smtp.wait_for(&user.email, 2).await;
+    let second_token = again.link_parameter("token").unwrap();
+    assert_ne!(second_token, token, "each mail has its own link");
+
+    let forged = post(
+        &app,
+        "/api/auth/verify-email",
+        json!({"token": "not-a-token"}),
+    )
+    .await;
+    assert_error(forged, 400, "INVALID_TOKEN").await;
+    let verified = post(&app, "/api/auth/verify-email", json!({"token": token})).await;
+    assert_eq!(verified.status(), 200);
+    assert!(me(&app, &user.access_token).await["email_verified"]
+        .as_bool()
+        .unwrap());
+    let reused = post(&app, "/api/auth/verify-email", json!({"token": token})).await;
+    assert_error(reused, 400, "INVALID_TOKEN").await;
+
+    let third = app
+        .create_job(&user, &[clip(media::portrait_no_audio())], &[])
+        .await;
+    assert_eq!(third.status(), 201, "verified accounts have no allowance");
+    let resend = app
+        .client
+        .post(app.url("/api/auth/resend-verification"))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(resend, 409, "CONFLICT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_links_fail_and_resending_waits_its_pause() {
+    let smtp = SmtpReceiver::start().await;
+    let app = spawn_app_with(&[("SMTP_URL", &smtp.url()), ("VERIFY_EMAIL_TTL_HOURS", "0")]).await;
+    let user = app.user().await;
+    let token = smtp.wait_for(&user.email, 1).await.link_parameter("token");
+    let expired = post(&app, "/api/auth/verify-email", json!({"token": token})).await;
+    assert_error(expired, 400, "INVALID_TOKEN").await;
+
+    let resend = app
+        .client
+        .post(app.url("/api/auth/resend-verification"))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(resend, 429, "RATE_LIMIT_EXCEEDED").await;
+    assert!(body["error"]["data"]["retry_after"].as_i64().unwrap() > 0);
+    assert_eq!(smtp.messages_to(&user.email).len(), 1, "no second mail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_reset_through_the_mailed_link_ends_every_session() {
+    let smtp = SmtpReceiver::start().await;
+    let app = spawn_app_with(&[("SMTP_URL", &smtp.url())]).await;
+    let user = app.user().await;
+    smtp.wait_for(&user.email, 1).await;
+
+    let unknown = post(
+        &app,
+        "/api/auth/password/forgot",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await;
+    assert_eq!(unknown.status(), 202);
+    let unknown: Value = unknown.json().await.unwrap();
+    let known = post(
+        &app,
+        "/api/auth/password/forgot",
+        json!({"email": user.email}),
+    )
+    .await;
+    assert_eq!(known.status(), 202);
+    assert_eq!(
+        known.json::<Value>().await.unwrap(),
+        unknown,
+        "the same answer either way"
+    );
+    let reset_mail = smtp.wait_for(&user.email, 2).await;
+    assert!(reset_mail.text.contains("Subject: Reset your password"));
+    assert!(smtp.messages_to("nobody@example.com").is_empty());
+    let token = reset_mail.link_parameter("token").unwrap();
+
+    let weak = post(
+        &app,
+        "/api/auth/password/reset",
+        json!({"token": token, "password": "short"}),
+    )
+    .await;
+    assert_error(weak, 422, "VALIDATION_ERROR").await;
+    let new_password = "AnotherPassword456!";
+    let reset = post(
+        &app,
+        "/api/auth/password/reset",
+        json!({"token": token, "password": new_password}),
+    )
+    .await;
+    assert_eq!(
+        reset.status(),
+        200,
+        "a refused password leaves the link usable"
+    );
+    let reused = post(
+        &app,
+        "/api/auth/password/reset",
+        json!({"token": token, "password": new_password}),
+    )
+    .await;
+    assert_error(reused, 400, "INVALID_TOKEN").await;
+
+    let old_session = app.with_refresh_token("refresh", &user.refresh_token).await;
+    assert_eq!(old_session.status(), 401, "every session ended");
+    assert_eq!(app.login(&user.email, &user.password).await.status(), 401);
+    let login = app.login(&user.email, new_password).await;
+    assert_eq!(login.status(), 200);
+    let token = login.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        me(&app, &token).await["email_verified"].as_bool().unwrap(),
+        "the mail proved the address"
+    );
+}
