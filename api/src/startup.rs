@@ -57,6 +57,8 @@ impl AppState {
             &config,
         );
         let tasks = BackgroundTasks::new();
+        // First, so that every measurement from here on is recorded.
+        let metrics_address = serve_metrics(&config, &tasks, &db).await?;
         relay.spawn_on(&tasks, dispatch.clone());
         let limiter = RateLimiter::new(redis.clone(), &config.queue_name);
         let workers = WorkerRegistry::new(redis.clone(), &config.queue_name);
@@ -67,7 +69,6 @@ impl AppState {
             stale_after: config.worker_stale_after(),
         };
         let health = HealthMonitor::start(&tasks, probe).await;
-        let metrics_address = serve_metrics(&config, &tasks, &db).await?;
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
