@@ -5,7 +5,7 @@ use testkit::media;
 
 use crate::{
     control::clip,
-    helpers::{assert_error, spawn_app_with, TestApp},
+    helpers::{assert_error, spawn_app_with, TestApp, TestUser},
     smtp::SmtpReceiver,
 };
 
@@ -13,6 +13,15 @@ async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn resend_verification(app: &TestApp, user: &TestUser) -> reqwest::Response {
+    let request = app.client.post(app.url("/api/auth/resend-verification"));
+    request
+        .bearer_auth(&user.access_token)
         .send()
         .await
         .unwrap()
@@ -55,13 +64,7 @@ async fn a_new_account_verifies_its_address_through_the_mailed_link() {
         .await;
     assert_error(second, 403, "EMAIL_NOT_VERIFIED").await;
 
-    let resend = app
-        .client
-        .post(app.url("/api/auth/resend-verification"))
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let resend = resend_verification(&app, &user).await;
     assert_eq!(resend.status(), 200);
     let again = smtp.wait_for(&user.email, 2).await;
     let second_token = again.link_parameter("token").unwrap();
@@ -86,13 +89,7 @@ async fn a_new_account_verifies_its_address_through_the_mailed_link() {
         .create_job(&user, &[clip(media::portrait_no_audio())], &[])
         .await;
     assert_eq!(third.status(), 201, "verified accounts have no allowance");
-    let resend = app
-        .client
-        .post(app.url("/api/auth/resend-verification"))
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let resend = resend_verification(&app, &user).await;
     assert_error(resend, 409, "CONFLICT").await;
 }
 
@@ -105,13 +102,7 @@ async fn expired_links_fail_and_resending_waits_its_pause() {
     let expired = post(&app, "/api/auth/verify-email", json!({"token": token})).await;
     assert_error(expired, 400, "INVALID_TOKEN").await;
 
-    let resend = app
-        .client
-        .post(app.url("/api/auth/resend-verification"))
-        .bearer_auth(&user.access_token)
-        .send()
-        .await
-        .unwrap();
+    let resend = resend_verification(&app, &user).await;
     let body = assert_error(resend, 429, "RATE_LIMIT_EXCEEDED").await;
     assert!(body["error"]["data"]["retry_after"].as_i64().unwrap() > 0);
     assert_eq!(smtp.messages_to(&user.email).len(), 1, "no second mail");

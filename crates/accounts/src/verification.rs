@@ -109,7 +109,7 @@ impl EmailService {
             .db
             .run(move |conn| Ok((issue(conn, &user, TokenPurpose::VerifyEmail, ttl)?, user)))
             .await?;
-        let link = format!("{}/verify-email?token={token}", self.config.app_url);
+        let link = self.link("verify-email", &token);
         let hours = ttl.as_secs() / 3600;
         self.mailer
             .send(Mail {
@@ -222,7 +222,7 @@ impl EmailService {
         let Some((token, user)) = issued else {
             return Ok(());
         };
-        let link = format!("{}/reset-password?token={token}", self.config.app_url);
+        let link = self.link("reset-password", &token);
         let minutes = ttl.as_secs() / 60;
         self.mailer
             .send(Mail {
@@ -236,6 +236,14 @@ impl EmailService {
                 ),
             })
             .await
+    }
+
+    /// The web app's page that takes `token`.
+    fn link(&self, page: &str, token: &str) -> String {
+        format!(
+            "{}/{page}?token={token}",
+            self.config.app_url.trim_end_matches('/')
+        )
     }
 
     /// Jobs an account may create before its address is verified.
