@@ -6,6 +6,7 @@ use std::{
     time::Duration,
 };
 
+use accounts::access::AccessService;
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::{DataQuota, UserDataService};
@@ -71,6 +72,7 @@ impl AppState {
         let health = HealthMonitor::start(&tasks, probe).await;
         Ok(Self {
             auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
+            access: AccessService::new(db.clone()),
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
             email: EmailService::new(db.clone(), config.mail.clone())?,
             limiter,

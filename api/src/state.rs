@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use accounts::access::AccessService;
 use accounts::auth::AuthService;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::UserDataService;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub auth: AuthService,
+    /// Roles and permissions: the check admin routes make.
+    pub access: AccessService,
     pub user_data: UserDataService,
     /// Verification and recovery mails.
     pub email: EmailService,

@@ -1,4 +1,5 @@
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod docs;
@@ -29,6 +30,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         recovery::area(),
         accounts::area(),
         users::area(),
+        admin::area(),
         jobs::area(),
         styles::area(),
         billing::area(http),

@@ -3,6 +3,7 @@
 //! template), its own queue namespace and its own bucket.
 
 mod accounts;
+mod admin;
 mod auth;
 mod billing;
 mod control;

@@ -20,18 +20,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The workspace's `worker` binary, next to this test binary. `scripts/test` builds it first
-/// (`cargo build -p worker --bin worker`); test runners build only test targets.
-pub fn worker_binary() -> PathBuf {
+/// A binary of the workspace (`worker`, `api`), next to this test binary. `scripts/test`
+/// builds them first (`cargo build -p worker --bin worker -p api --bin api`); test runners
+/// build only test targets.
+pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile_dir.join("worker");
+    let binary = profile_dir.join(name);
     assert!(
         binary.exists(),
-        "{} is missing: run `cargo build -p worker --bin worker` (scripts/test does)",
+        "{} is missing: run `cargo build -p {name} --bin {name}` (scripts/test does)",
         binary.display()
     );
     binary
+}
+
+pub fn worker_binary() -> PathBuf {
+    workspace_binary("worker")
 }
 
 /// A child process that is killed when the test ends, however it ends.

@@ -451,15 +451,28 @@ impl AuthService {
             .await
     }
 
+    /// The caller's account; 401 when it no longer exists.
     pub async fn user(&self, user: AuthUser) -> ServiceResult<User> {
+        self.find(user.id)
+            .await?
+            .ok_or_else(|| ServiceError::unauthenticated("This account no longer exists"))
+    }
+
+    /// Any account, for admins; 404 when there is none.
+    pub async fn account(&self, id: Uuid) -> ServiceResult<User> {
+        self.find(id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("Account"))
+    }
+
+    async fn find(&self, id: Uuid) -> ServiceResult<Option<User>> {
         self.db
             .run(move |conn| {
-                users::table
-                    .find(user.id)
+                Ok(users::table
+                    .find(id)
                     .select(User::as_select())
                     .first(conn)
-                    .optional()?
-                    .ok_or_else(|| ServiceError::unauthenticated("This account no longer exists"))
+                    .optional()?)
             })
             .await
     }

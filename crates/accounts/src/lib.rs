@@ -2,7 +2,9 @@
 //! recovery (with the mailer), each user's application data, and the Redis rate limiter that
 //! guards them (and the API).
 
+pub mod access;
 pub mod auth;
+pub mod directory;
 pub mod mail;
 pub mod profile;
 pub mod ratelimit;

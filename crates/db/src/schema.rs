@@ -106,6 +106,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    role_permissions (role, action, resource) {
+        role -> Text,
+        action -> Text,
+        resource -> Text,
+    }
+}
+
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     stripe_events (id) {
         id -> Text,
         #[sql_name = "type"]
@@ -140,6 +156,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_roles (user_id, role) {
+        user_id -> Uuid,
+        role -> Text,
+        granted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -161,8 +185,11 @@ diesel::joinable!(job_inputs -> jobs (job_id));
 diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(role_permissions -> roles (role));
 diesel::joinable!(subscriptions -> users (user_id));
 diesel::joinable!(user_data -> users (user_id));
+diesel::joinable!(user_roles -> roles (role));
+diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     callback_deliveries,
@@ -172,8 +199,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_outputs,
     jobs,
     refresh_tokens,
+    role_permissions,
+    roles,
     stripe_events,
     subscriptions,
     user_data,
+    user_roles,
     users,
 );

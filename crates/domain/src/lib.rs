@@ -2,6 +2,7 @@
 //! job options, upload sniffing, webhook signing, and the errors every layer speaks.
 //! Depends on no other crate of ours.
 
+pub mod access;
 pub mod error;
 pub mod identity;
 pub mod jobs;

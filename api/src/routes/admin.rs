@@ -1,0 +1,387 @@
+//! Roles, permissions and the admin's view of the accounts (seeds 002, 003, 004). Every
+//! admin route first asks `AccessService::require` for the permission it needs.
+
+use std::collections::BTreeMap;
+
+use accounts::access::Role;
+use accounts::directory::{UserFilter, UserPage, MAX_PER_PAGE};
+use actix_web::{web, HttpResponse};
+use domain::access::{Action, Resource, RoleName};
+use domain::userdata::ApplicationId;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::routes::{auth::UserView, table::Area};
+use crate::{
+    error::{ApiResult, ErrorEnvelope},
+    state::{AppState, Caller},
+};
+
+/// This area's routes, with their documentation.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    my_permission,
+    assign_role,
+    revoke_role,
+    list_users,
+    get_user,
+    list_roles,
+    create_role
+))]
+struct AdminApi;
+
+pub fn area() -> Area {
+    Area::new(<AdminApi as utoipa::OpenApi>::openapi())
+        .handle("my_permission", my_permission)
+        .handle("assign_role", assign_role)
+        .handle("revoke_role", revoke_role)
+        .handle("list_users", list_users)
+        .handle("get_user", get_user)
+        .handle("list_roles", list_roles)
+        .handle("create_role", create_role)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionQuery {
+    action: Action,
+    resource: Resource,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PermissionView {
+    action: Action,
+    resource: Resource,
+    /// Whether the caller's roles allow the action on every such resource. (Every account
+    /// acts on its own jobs, clips and data without a permission.)
+    permitted: bool,
+}
+
+/// Whether the caller may do an action on a kind of resource (seed 003).
+#[utoipa::path(
+    get, path = "/api/users/me/permissions", tag = "admin", security(("bearer" = [])),
+    params(PermissionQuery),
+    responses(
+        (status = 200, body = PermissionView),
+        (status = 401, body = ErrorEnvelope),
+        (status = 422, description = "Unknown action or resource", body = ErrorEnvelope),
+    )
+)]
+pub async fn my_permission(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PermissionQuery>,
+) -> ApiResult<HttpResponse> {
+    let PermissionQuery { action, resource } = query.into_inner();
+    let permitted = state.access.permitted(caller.0, action, resource).await?;
+    Ok(HttpResponse::Ok().json(PermissionView {
+        action,
+        resource,
+        permitted,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleGrant {
+    #[schema(example = "admin")]
+    role: String,
+    /// Accepted as seed 003 sends it (and checked like any application id); roles hold
+    /// across the whole service.
+    #[schema(example = "app_12345")]
+    application_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserRoles {
+    user_id: Uuid,
+    /// `user` first: every account has it.
+    roles: Vec<String>,
+}
+
+async fn roles_view(state: &AppState, user_id: Uuid) -> ApiResult<UserRoles> {
+    let mut roles = state.access.roles_of(vec![user_id]).await?;
+    Ok(UserRoles {
+        user_id,
+        roles: roles.remove(&user_id).unwrap_or_default(),
+    })
+}
+
+/// Give an account a role (needs `write` on `Role`).
+#[utoipa::path(
+    post, path = "/api/users/{user_id}/roles", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path)), request_body = RoleGrant,
+    responses(
+        (status = 200, description = "Granted (again is fine); the account's roles", body = UserRoles),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 404, description = "No such account or role", body = ErrorEnvelope),
+        (status = 422, description = "Malformed role name", body = ErrorEnvelope),
+    )
+)]
+pub async fn assign_role(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    body: web::Json<RoleGrant>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Write, Resource::Role)
+        .await?;
+    let user_id = path.into_inner();
+    ApplicationId::parse(body.application_id.as_deref())?;
+    state
+        .access
+        .grant(user_id, RoleName::parse(&body.role)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(roles_view(&state, user_id).await?))
+}
+
+/// Take a role from an account (needs `write` on `Role`).
+#[utoipa::path(
+    delete, path = "/api/users/{user_id}/roles/{role}", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path), ("role" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 404, description = "The account does not hold this role", body = ErrorEnvelope),
+        (status = 422, description = "Malformed role name", body = ErrorEnvelope),
+    )
+)]
+pub async fn revoke_role(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(Uuid, String)>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Write, Resource::Role)
+        .await?;
+    let (user_id, role) = path.into_inner();
+    state
+        .access
+        .revoke(user_id, RoleName::parse(&role)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    /// From 1; default 1.
+    page: Option<i64>,
+    /// 1 to 100; default 20.
+    per_page: Option<i64>,
+    /// Only accounts holding this role (`user`: every account).
+    role: Option<String>,
+    email_verified: Option<bool>,
+    /// Part of a username or email address, any case; `%` and `_` match only themselves.
+    search: Option<String>,
+}
+
+impl UserQuery {
+    fn parse(self) -> Result<UserFilter, domain::error::ServiceError> {
+        let page = self.page.unwrap_or(1);
+        let per_page = self.per_page.unwrap_or(20);
+        if page < 1 || !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(domain::error::ServiceError::invalid_field(
+                "per_page",
+                format!("page starts at 1; per_page is 1 to {MAX_PER_PAGE}"),
+            ));
+        }
+        Ok(UserFilter {
+            page,
+            per_page,
+            role: self.role.as_deref().map(RoleName::parse).transpose()?,
+            email_verified: self.email_verified,
+            search: self.search.map(|s| s.trim().to_owned()),
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    user: UserView,
+    roles: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserListing {
+    users: Vec<AdminUserView>,
+    total: i64,
+    page: i64,
+    per_page: i64,
+    total_pages: i64,
+}
+
+fn with_roles(page: UserPage, mut roles: BTreeMap<Uuid, Vec<String>>) -> Vec<AdminUserView> {
+    page.users
+        .into_iter()
+        .map(|user| AdminUserView {
+            roles: roles.remove(&user.id).unwrap_or_default(),
+            user: UserView::from(user),
+        })
+        .collect()
+}
+
+/// Accounts, newest first, filtered (needs `read` on `User`).
+#[utoipa::path(
+    get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
+    params(UserQuery),
+    responses(
+        (status = 200, body = UserListing),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 422, description = "Bad page, per_page or role", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<UserQuery>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Read, Resource::User)
+        .await?;
+    let filter = query.into_inner().parse()?;
+    let (page, per_page) = (filter.page, filter.per_page);
+    let found = state.auth.search_users(filter).await?;
+    let ids = found.users.iter().map(|u| u.id).collect();
+    let roles = state.access.roles_of(ids).await?;
+    let total = found.total;
+    Ok(HttpResponse::Ok().json(UserListing {
+        users: with_roles(found, roles),
+        total,
+        page,
+        per_page,
+        total_pages: (total + per_page - 1) / per_page,
+    }))
+}
+
+/// One account with its roles (needs `read` on `User`).
+#[utoipa::path(
+    get, path = "/api/admin/users/{user_id}", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path)),
+    responses(
+        (status = 200, body = AdminUserView),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+    )
+)]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Read, Resource::User)
+        .await?;
+    let user_id = path.into_inner();
+    let user = state.auth.account(user_id).await?;
+    let UserRoles { roles, .. } = roles_view(&state, user_id).await?;
+    Ok(HttpResponse::Ok().json(AdminUserView {
+        user: UserView::from(user),
+        roles,
+    }))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PermissionGrant {
+    action: Action,
+    resource: Resource,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleView {
+    #[schema(example = "support")]
+    name: String,
+    #[serde(default)]
+    #[schema(example = "Reads jobs to help players")]
+    description: String,
+    permissions: Vec<PermissionGrant>,
+}
+
+impl From<Role> for RoleView {
+    fn from(role: Role) -> Self {
+        Self {
+            name: role.name,
+            description: role.description,
+            permissions: role
+                .permissions
+                .into_iter()
+                .map(|(action, resource)| PermissionGrant { action, resource })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleList {
+    roles: Vec<RoleView>,
+}
+
+/// Every role with its permissions (needs `read` on `Role`).
+#[utoipa::path(
+    get, path = "/api/admin/roles", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, body = RoleList),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_roles(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Read, Resource::Role)
+        .await?;
+    let roles = state.access.roles().await?;
+    Ok(HttpResponse::Ok().json(RoleList {
+        roles: roles.into_iter().map(RoleView::from).collect(),
+    }))
+}
+
+/// Define a named role (needs `write` on `Role`).
+#[utoipa::path(
+    post, path = "/api/admin/roles", tag = "admin", security(("bearer" = [])),
+    request_body = RoleView,
+    responses(
+        (status = 201, body = RoleView),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 409, description = "A role with this name exists", body = ErrorEnvelope),
+        (status = 422, description = "Malformed name, description or permission", body = ErrorEnvelope),
+    )
+)]
+pub async fn create_role(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<RoleView>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Write, Resource::Role)
+        .await?;
+    let RoleView {
+        name,
+        description,
+        permissions,
+    } = body.into_inner();
+    let role = Role {
+        name,
+        description,
+        permissions: permissions
+            .into_iter()
+            .map(|p| (p.action, p.resource))
+            .collect(),
+    };
+    let created = state.access.create_role(role).await?;
+    Ok(HttpResponse::Created().json(RoleView::from(created)))
+}

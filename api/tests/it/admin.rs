@@ -1,0 +1,215 @@
+//! Roles, permissions and the admin's listing of accounts; the first admin made by the
+//! `api admin grant` command.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{assert_error, spawn_app, TestApp, TestUser},
+    processes::workspace_binary,
+};
+
+/// Runs `api admin grant EMAIL` against the app's database, as an operator would.
+fn grant_admin(app: &TestApp, email: &str) -> std::process::Output {
+    Command::new(workspace_binary("api"))
+        .args(["admin", "grant", email])
+        .envs(&app.settings)
+        .output()
+        .expect("the api binary runs")
+}
+
+async fn get(app: &TestApp, user: &TestUser, path: &str) -> reqwest::Response {
+    app.get(path, user).send().await.unwrap()
+}
+
+async fn permitted(app: &TestApp, user: &TestUser, action: &str, resource: &str) -> bool {
+    let path = format!("/api/users/me/permissions?action={action}&resource={resource}");
+    let body: Value = get(app, user, &path).await.json().await.unwrap();
+    body["permitted"].as_bool().expect("a yes or no")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_admin_comes_from_the_command_and_grants_roles() {
+    let app = spawn_app().await;
+    let admin = app.user().await;
+    let player = app.user().await;
+    assert!(!permitted(&app, &admin, "read", "User").await);
+    let refused = get(&app, &admin, "/api/admin/users").await;
+    assert_error(refused, 403, "INSUFFICIENT_PERMISSIONS").await;
+
+    let unknown = grant_admin(&app, "nobody@example.com");
+    assert!(!unknown.status.success(), "no such account");
+    let granted = grant_admin(&app, &admin.email);
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    assert!(permitted(&app, &admin, "delete", "Job").await);
+    assert!(!permitted(&app, &player, "read", "Job").await);
+    let bad = get(
+        &app,
+        &admin,
+        "/api/users/me/permissions?action=fly&resource=Job",
+    )
+    .await;
+    assert_error(bad, 422, "VALIDATION_ERROR").await;
+
+    let support = json!({
+        "name": "support",
+        "description": "Reads accounts to help players",
+        "permissions": [{"action": "read", "resource": "User"}],
+    });
+    let created = app
+        .client
+        .post(app.url("/api/admin/roles"))
+        .bearer_auth(&admin.access_token)
+        .json(&support)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let by_player = app
+        .client
+        .post(app.url(&format!("/api/users/{}/roles", player.user_id)))
+        .bearer_auth(&player.access_token)
+        .json(&json!({"role": "support"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(by_player, 403, "INSUFFICIENT_PERMISSIONS").await;
+    let by_admin = app
+        .client
+        .post(app.url(&format!("/api/users/{}/roles", player.user_id)))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({"role": "support", "application_id": "app_12345"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_admin.status(), 200);
+    let roles: Value = by_admin.json().await.unwrap();
+    assert_eq!(roles["roles"], json!(["user", "support"]));
+    assert!(permitted(&app, &player, "read", "User").await);
+    assert!(
+        !permitted(&app, &player, "write", "Role").await,
+        "only what the role holds"
+    );
+    assert_eq!(get(&app, &player, "/api/admin/users").await.status(), 200);
+
+    let missing_role = app
+        .client
+        .post(app.url(&format!("/api/users/{}/roles", player.user_id)))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({"role": "editor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(missing_role, 404, "RESOURCE_NOT_FOUND").await;
+    let revoke = app
+        .client
+        .delete(app.url(&format!("/api/users/{}/roles/support", player.user_id)))
+        .bearer_auth(&admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 204);
+    assert!(!permitted(&app, &player, "read", "User").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listing_pages_filters_and_searches_literally() {
+    let app = spawn_app().await;
+    let admin = app.user().await;
+    assert!(grant_admin(&app, &admin.email).status.success());
+    for (email, name) in [
+        ("ann%50@example.com", "ann_x"),
+        ("bob@example.com", "bob"),
+        ("annabel@example.com", "annabel"),
+    ] {
+        let body = json!({"email": email, "password": "SecurePassword123!", "username": name});
+        let response = app
+            .client
+            .post(app.url("/api/auth/register"))
+            .json(&body)
+            .send();
+        assert_eq!(response.await.unwrap().status(), 201);
+    }
+    let listing = |query: &str| {
+        let path = format!("/api/admin/users?{query}");
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let response = get(app, admin, &path).await;
+            assert_eq!(response.status(), 200, "{path}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let emails = |page: &Value| -> Vec<String> {
+        page["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let all = listing("per_page=2").await;
+    assert_eq!(
+        (all["total"].as_i64(), all["total_pages"].as_i64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(
+        emails(&all),
+        ["annabel@example.com", "bob@example.com"],
+        "newest first"
+    );
+    let second = listing("per_page=2&page=2").await;
+    assert_eq!(
+        emails(&second),
+        ["ann%50@example.com", admin.email.as_str()]
+    );
+
+    let any_case = listing("search=ANN").await;
+    assert_eq!(emails(&any_case).len(), 2, "any case, username or email");
+    let percent = listing("search=%25").await;
+    assert_eq!(
+        emails(&percent),
+        ["ann%50@example.com"],
+        "% matches only itself"
+    );
+    let underscore = listing("search=_").await;
+    assert_eq!(
+        emails(&underscore),
+        ["ann%50@example.com"],
+        "_ matches only itself"
+    );
+    assert_eq!(emails(&listing("role=admin").await), [admin.email.as_str()]);
+    assert_eq!(listing("email_verified=true").await["total"], 0);
+    let one = listing(&format!("search={}", admin.email)).await;
+    assert_eq!(one["users"][0]["roles"], json!(["user", "admin"]));
+
+    for bad in [
+        "per_page=101",
+        "per_page=0",
+        "page=0",
+        "role=Not%20A%20Role",
+    ] {
+        let response = get(&app, &admin, &format!("/api/admin/users?{bad}")).await;
+        assert_error(response, 422, "VALIDATION_ERROR").await;
+    }
+    let user_id = one["users"][0]["user_id"].as_str().unwrap();
+    let detail: Value = get(&app, &admin, &format!("/api/admin/users/{user_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["email"], admin.email.as_str());
+    let missing = get(
+        &app,
+        &admin,
+        &format!("/api/admin/users/{}", uuid::Uuid::new_v4()),
+    )
+    .await;
+    assert_error(missing, 404, "RESOURCE_NOT_FOUND").await;
+}
