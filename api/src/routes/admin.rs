@@ -184,13 +184,15 @@ pub struct UserQuery {
 
 impl UserQuery {
     fn parse(self) -> Result<UserFilter, domain::error::ServiceError> {
+        use domain::error::ServiceError;
         let page = self.page.unwrap_or(1);
         let per_page = self.per_page.unwrap_or(20);
-        if page < 1 || !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(domain::error::ServiceError::invalid_field(
-                "per_page",
-                format!("page starts at 1; per_page is 1 to {MAX_PER_PAGE}"),
-            ));
+        if page < 1 {
+            return Err(ServiceError::invalid_field("page", "page starts at 1"));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            let message = format!("per_page is 1 to {MAX_PER_PAGE}");
+            return Err(ServiceError::invalid_field("per_page", message));
         }
         Ok(UserFilter {
             page,

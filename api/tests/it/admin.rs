@@ -106,6 +106,15 @@ async fn the_first_admin_comes_from_the_command_and_grants_roles() {
         .await
         .unwrap();
     assert_error(missing_role, 404, "RESOURCE_NOT_FOUND").await;
+    let nobody = format!("/api/users/{}/roles", uuid::Uuid::new_v4());
+    for role in ["support", "user"] {
+        let request = app
+            .client
+            .post(app.url(&nobody))
+            .bearer_auth(&admin.access_token);
+        let missing_user = request.json(&json!({ "role": role })).send().await.unwrap();
+        assert_error(missing_user, 404, "RESOURCE_NOT_FOUND").await;
+    }
     let revoke = app
         .client
         .delete(app.url(&format!("/api/users/{}/roles/support", player.user_id)))

@@ -102,13 +102,19 @@ impl AccessService {
             .await
     }
 
-    /// Gives `user_id` the role (again is fine). `user` needs no grant.
+    /// Gives `user_id` the role (again is fine). Every account holds `user` already.
     pub async fn grant(&self, user_id: Uuid, role: RoleName) -> ServiceResult<()> {
-        if role.as_str() == USER_ROLE {
-            return Ok(());
-        }
         self.db
-            .run(move |conn| grant_role(conn, user_id, role.as_str()))
+            .run(move |conn| {
+                if role.as_str() != USER_ROLE {
+                    return grant_role(conn, user_id, role.as_str());
+                }
+                let exists: bool = diesel::select(diesel::dsl::exists(users::table.find(user_id)))
+                    .get_result(conn)?;
+                exists
+                    .then_some(())
+                    .ok_or_else(|| ServiceError::not_found("User"))
+            })
             .await
     }
 
