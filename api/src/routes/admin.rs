@@ -7,11 +7,14 @@ use accounts::access::Role;
 use accounts::directory::{UserFilter, UserPage, MAX_PER_PAGE};
 use actix_web::{web, HttpResponse};
 use domain::access::{Action, Resource, RoleName};
+use domain::error::ServiceError;
+use domain::jobs::JobStatus;
 use domain::userdata::ApplicationId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::routes::jobs::{JobFailure, JobSummary};
 use crate::routes::{auth::UserView, table::Area};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
@@ -40,6 +43,7 @@ pub fn area() -> Area {
         .handle("get_user", get_user)
         .handle("list_roles", list_roles)
         .handle("create_role", create_role)
+        .handle("list_all_jobs", list_all_jobs)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -182,18 +186,26 @@ pub struct UserQuery {
     search: Option<String>,
 }
 
+/// A page number (from 1, default 1) and size (1 to 100, default 20), checked.
+fn paging(page: Option<i64>, per_page: Option<i64>) -> Result<(i64, i64), ServiceError> {
+    let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(20));
+    if page < 1 {
+        return Err(ServiceError::invalid_field("page", "page starts at 1"));
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        let message = format!("per_page is 1 to {MAX_PER_PAGE}");
+        return Err(ServiceError::invalid_field("per_page", message));
+    }
+    Ok((page, per_page))
+}
+
+fn total_pages(total: i64, per_page: i64) -> i64 {
+    (total + per_page - 1) / per_page
+}
+
 impl UserQuery {
-    fn parse(self) -> Result<UserFilter, domain::error::ServiceError> {
-        use domain::error::ServiceError;
-        let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(20);
-        if page < 1 {
-            return Err(ServiceError::invalid_field("page", "page starts at 1"));
-        }
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            let message = format!("per_page is 1 to {MAX_PER_PAGE}");
-            return Err(ServiceError::invalid_field("per_page", message));
-        }
+    fn parse(self) -> Result<UserFilter, ServiceError> {
+        let (page, per_page) = paging(self.page, self.per_page)?;
         Ok(UserFilter {
             page,
             per_page,
@@ -261,7 +273,7 @@ pub async fn list_users(
         total,
         page,
         per_page,
-        total_pages: (total + per_page - 1) / per_page,
+        total_pages: total_pages(total, per_page),
     }))
 }
 
@@ -386,4 +398,82 @@ pub async fn create_role(
     };
     let created = state.access.create_role(role).await?;
     Ok(HttpResponse::Created().json(RoleView::from(created)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    /// From 1; default 1.
+    page: Option<i64>,
+    /// 1 to 100; default 20.
+    per_page: Option<i64>,
+    status: Option<JobStatus>,
+    /// Only this account's jobs.
+    user_id: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdminJobView {
+    #[serde(flatten)]
+    summary: JobSummary,
+    user_id: Uuid,
+    attempts: i32,
+    /// Present when the job failed, or is retrying after a failure.
+    error: Option<JobFailure>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobListing {
+    jobs: Vec<AdminJobView>,
+    total: i64,
+    page: i64,
+    per_page: i64,
+    total_pages: i64,
+}
+
+/// Every account's jobs, newest first, by status and owner (needs `read` on `Job`).
+#[utoipa::path(
+    get, path = "/api/admin/jobs", tag = "admin", security(("bearer" = [])),
+    params(JobQuery),
+    responses(
+        (status = 200, body = JobListing),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 422, description = "Bad page, per_page, status or user id", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_all_jobs(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<JobQuery>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Read, Resource::Job)
+        .await?;
+    let JobQuery {
+        page,
+        per_page,
+        status,
+        user_id,
+    } = query.into_inner();
+    let (page, per_page) = paging(page, per_page)?;
+    let found = state.jobs.all(status, user_id, page, per_page).await?;
+    let jobs = found
+        .jobs
+        .iter()
+        .map(|job| AdminJobView {
+            summary: JobSummary::from(job),
+            user_id: job.user_id,
+            attempts: job.attempts,
+            error: JobFailure::of(job),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(JobListing {
+        jobs,
+        total: found.total,
+        page,
+        per_page,
+        total_pages: total_pages(found.total, per_page),
+    }))
 }

@@ -150,15 +150,35 @@ fn output_view(job_id: Uuid, output: JobOutputRow) -> JobOutputView {
     }
 }
 
-impl From<JobDetails> for JobView {
-    fn from(JobDetails { job, outputs }: JobDetails) -> Self {
-        let error = match (&job.error_code, &job.error_message) {
-            (Some(code), Some(message)) => Some(JobFailure {
+impl JobFailure {
+    /// The failure a job shows: its code and message, when it has both.
+    pub fn of(job: &JobRow) -> Option<Self> {
+        match (&job.error_code, &job.error_message) {
+            (Some(code), Some(message)) => Some(Self {
                 code: *code,
                 message: message.clone(),
             }),
             _ => None,
-        };
+        }
+    }
+}
+
+impl From<&JobRow> for JobSummary {
+    fn from(job: &JobRow) -> Self {
+        Self {
+            job_id: job.id,
+            status: job.status,
+            stage: job.stage,
+            progress: progress_of(job),
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+        }
+    }
+}
+
+impl From<JobDetails> for JobView {
+    fn from(JobDetails { job, outputs }: JobDetails) -> Self {
+        let error = JobFailure::of(&job);
         let outputs_expire_at = job
             .output_retention_secs
             .zip(job.finished_at)
@@ -497,18 +517,7 @@ pub async fn list_jobs(
     }
     let limit = limit.min(MAX_PAGE_SIZE);
     let page = state.jobs.list(caller.0, limit, offset).await?;
-    let jobs = page
-        .jobs
-        .iter()
-        .map(|job| JobSummary {
-            job_id: job.id,
-            status: job.status,
-            stage: job.stage,
-            progress: progress_of(job),
-            created_at: job.created_at,
-            finished_at: job.finished_at,
-        })
-        .collect();
+    let jobs = page.jobs.iter().map(JobSummary::from).collect();
     Ok(HttpResponse::Ok().json(ok(JobList {
         jobs,
         total: page.total,

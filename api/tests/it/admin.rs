@@ -222,3 +222,45 @@ async fn the_admin_listing_pages_filters_and_searches_literally() {
     .await;
     assert_error(missing, 404, "RESOURCE_NOT_FOUND").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_every_accounts_jobs_by_status_and_owner() {
+    let app = spawn_app().await;
+    let admin = app.user().await;
+    assert!(grant_admin(&app, &admin.email).status.success());
+    let player = app.user().await;
+    let other = app.user().await;
+    for user in [&player, &player, &other] {
+        let clip = crate::control::clip(testkit::media::portrait_no_audio());
+        assert_eq!(app.create_job(user, &[clip], &[]).await.status(), 201);
+    }
+    let refused = get(&app, &player, "/api/admin/jobs").await;
+    assert_error(refused, 403, "INSUFFICIENT_PERMISSIONS").await;
+
+    let jobs = |query: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let response = get(app, admin, &format!("/api/admin/jobs?{query}")).await;
+            assert_eq!(response.status(), 200, "{query}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let all = jobs("per_page=2".into()).await;
+    assert_eq!(
+        (all["total"].as_i64(), all["total_pages"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(
+        all["jobs"][0]["user_id"],
+        other.user_id.as_str(),
+        "newest first"
+    );
+    let theirs = jobs(format!("user_id={}", player.user_id)).await;
+    assert_eq!(theirs["total"], 2);
+    assert_eq!(jobs("status=PENDING".into()).await["total"], 3);
+    assert_eq!(jobs("status=SUCCESS".into()).await["total"], 0);
+    for bad in ["status=DONE", "user_id=42", "per_page=500"] {
+        let response = get(&app, &admin, &format!("/api/admin/jobs?{bad}")).await;
+        assert_error(response, 422, "VALIDATION_ERROR").await;
+    }
+}

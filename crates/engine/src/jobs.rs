@@ -184,6 +184,39 @@ impl JobService {
             .await
     }
 
+    /// Any user's jobs for operators, newest first: `per_page` from page `page` (from 1),
+    /// with the status and owner given, if any.
+    pub async fn all(
+        &self,
+        status: Option<JobStatus>,
+        owner: Option<Uuid>,
+        page: i64,
+        per_page: i64,
+    ) -> ServiceResult<JobPage> {
+        let filtered = move || {
+            let mut query = jobs::table.into_boxed();
+            if let Some(status) = status {
+                query = query.filter(jobs::status.eq(status));
+            }
+            if let Some(owner) = owner {
+                query = query.filter(jobs::user_id.eq(owner));
+            }
+            query
+        };
+        self.db
+            .run(move |conn| {
+                let total = filtered().count().get_result(conn)?;
+                let jobs = filtered()
+                    .order((jobs::created_at.desc(), jobs::id.desc()))
+                    .limit(per_page)
+                    .offset((page - 1) * per_page)
+                    .select(JobRow::as_select())
+                    .load(conn)?;
+                Ok(JobPage { jobs, total })
+            })
+            .await
+    }
+
     /// What `user` has open and stored, for the plan's quotas.
     pub async fn usage(&self, user: AuthUser) -> ServiceResult<Usage> {
         use diesel::{
