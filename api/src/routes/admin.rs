@@ -30,7 +30,8 @@ use crate::{
     list_users,
     get_user,
     list_roles,
-    create_role
+    create_role,
+    list_all_jobs
 ))]
 struct AdminApi;
 
