@@ -143,8 +143,16 @@ fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+/// What is stored of a secret token: its SHA-256.
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A new secret token: 32 random bytes, URL-safe base64.
+pub(crate) fn secret_token() -> String {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    URL_SAFE_NO_PAD.encode(raw)
 }
 
 #[derive(Clone)]
@@ -530,9 +538,7 @@ impl AuthService {
         family_id: Uuid,
         replaces: Option<Uuid>,
     ) -> ServiceResult<String> {
-        let mut raw = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let token = URL_SAFE_NO_PAD.encode(raw);
+        let token = secret_token();
         let now = Utc::now();
         let row = RefreshTokenRow {
             id: Uuid::now_v7(),

@@ -2,11 +2,8 @@
 //! token; only its SHA-256 is stored, with the address it was sent to, an expiry and the
 //! moment it was used, so each link works once and not after it expires.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use db::models::{EmailTokenRow, User};
@@ -16,12 +13,8 @@ use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::{AuthUser, EndedSession, TokenPurpose};
 use settings::MailConfig;
 
-use crate::auth::{AuthService, Email, Password};
+use crate::auth::{secret_token, token_hash, AuthService, Email, Password};
 use crate::mail::{Mail, Mailer};
-
-fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
 
 /// Stores a new token for `user` and answers it (the only copy is the one mailed).
 pub(crate) fn issue(
@@ -30,13 +23,11 @@ pub(crate) fn issue(
     purpose: TokenPurpose,
     ttl: std::time::Duration,
 ) -> ServiceResult<String> {
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let token = URL_SAFE_NO_PAD.encode(raw);
+    let token = secret_token();
     let now = Utc::now();
     diesel::insert_into(email_tokens::table)
         .values(EmailTokenRow {
-            token_hash: hash(&token),
+            token_hash: token_hash(&token),
             user_id: user.id,
             purpose,
             email: user.email.clone(),
@@ -57,7 +48,7 @@ pub(crate) fn consume(
     let now = Utc::now();
     diesel::update(
         email_tokens::table
-            .find(hash(token))
+            .find(token_hash(token))
             .filter(email_tokens::purpose.eq(purpose))
             .filter(email_tokens::used_at.is_null())
             .filter(email_tokens::expires_at.gt(now)),

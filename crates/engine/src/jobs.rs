@@ -19,9 +19,9 @@ pub struct Usage {
     pub open_jobs: i64,
     /// Clips not yet purged and outputs not yet expired.
     pub stored_bytes: u64,
-    /// Jobs ever created, for the allowance of an unverified account.
-    pub created_jobs: i64,
-    pub email_verified: bool,
+    /// Jobs ever created while the account's address is unverified (for its allowance);
+    /// `None` once verified.
+    pub unverified_jobs: Option<i64>,
 }
 
 impl Usage {
@@ -32,7 +32,10 @@ impl Usage {
         plan: &settings::PlanConfig,
         unverified_allowance: i64,
     ) -> ServiceResult<u64> {
-        if !self.email_verified && self.created_jobs >= unverified_allowance {
+        if self
+            .unverified_jobs
+            .is_some_and(|made| made >= unverified_allowance)
+        {
             return Err(ServiceError::new(
                 ErrorCode::EmailNotVerified,
                 format!(
@@ -248,19 +251,24 @@ impl JobService {
                     .filter(jobs::outputs_expired_at.is_null())
                     .select(total("job_outputs.size_bytes"))
                     .first(conn)?;
-                let created_jobs: i64 = jobs::table
-                    .filter(jobs::user_id.eq(user.id))
-                    .select(count_star())
-                    .first(conn)?;
                 let verified_at: Option<chrono::DateTime<Utc>> = users::table
                     .find(user.id)
                     .select(users::email_verified_at)
                     .first(conn)?;
+                // Counting every job a busy account made is only needed before it verifies.
+                let unverified_jobs = match verified_at {
+                    Some(_) => None,
+                    None => Some(
+                        jobs::table
+                            .filter(jobs::user_id.eq(user.id))
+                            .select(count_star())
+                            .first(conn)?,
+                    ),
+                };
                 Ok(Usage {
                     open_jobs,
                     stored_bytes: (inputs.unwrap_or(0) + outputs.unwrap_or(0)).max(0) as u64,
-                    created_jobs,
-                    email_verified: verified_at.is_some(),
+                    unverified_jobs,
                 })
             })
             .await
