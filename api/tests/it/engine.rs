@@ -111,7 +111,13 @@ async fn a_worker_killed_mid_render_has_its_job_finished_by_another_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_hands_a_running_job_back_after_the_grace_period() {
-    let mut app = spawn_app_with(&with_fast_recovery(&[("WORKER_SHUTDOWN_GRACE_SECS", "1")])).await;
+    // A slower preset keeps the render going well past the 1 s grace on a fast machine:
+    // with ultrafast, the whole render took 2 s and could end inside the grace.
+    let slow_render = [
+        ("WORKER_SHUTDOWN_GRACE_SECS", "1"),
+        ("X264_PRESET", "medium"),
+    ];
+    let mut app = spawn_app_with(&with_fast_recovery(&slow_render)).await;
     let user = app.user().await;
     let mut stopping = spawn_worker(&app.settings);
     let job_id = create_long_job(&app, &user).await;
