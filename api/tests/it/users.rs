@@ -50,6 +50,25 @@ async fn values_are_stored_replaced_listed_and_deleted_per_application() {
     let of_app = "/api/users/me/data/preferences?application_id=app_12345";
     assert_eq!(value(&app, &user, of_app).await["value"], json!([1, 2]));
 
+    let extreme = json!([1.7976931348623157e308, 6.959716874485567e-42]);
+    let stored = set(&app, &user, json!({"key": "extreme", "value": extreme})).await;
+    assert_eq!(
+        stored.status(),
+        200,
+        "numbers at f64's limits are stored as sent"
+    );
+    let extreme_back = value(&app, &user, "/api/users/me/data/extreme").await;
+    assert_eq!(extreme_back["value"], extreme);
+    let gone = app.client.delete(app.url("/api/users/me/data/extreme"));
+    assert_eq!(
+        gone.bearer_auth(&user.access_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+
     let replaced = json!({"key": "preferences", "value": "light"});
     assert_eq!(set(&app, &user, replaced).await.status(), 200);
     let now = value(&app, &user, "/api/users/me/data/preferences").await;

@@ -180,8 +180,8 @@ impl UserDataService {
     }
 }
 
-/// Whether any text in `value` (a string or an object's key) holds U+0000, which
-/// PostgreSQL's JSONB cannot store.
+/// Whether any text in `value` (a string or an object's key) holds U+0000. Such values
+/// are refused: PostgreSQL's text cannot hold NUL, and many clients cut strings there.
 fn holds_nul(value: &Value) -> bool {
     match value {
         Value::String(text) => text.contains('\0'),

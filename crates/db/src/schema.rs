@@ -149,7 +149,7 @@ diesel::table! {
         user_id -> Uuid,
         application_id -> Text,
         key -> Text,
-        value -> Jsonb,
+        value -> Json,
         size_bytes -> Int4,
         updated_at -> Timestamptz,
     }

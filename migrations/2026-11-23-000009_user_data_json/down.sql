@@ -1,0 +1,1 @@
+ALTER TABLE user_data ALTER COLUMN value TYPE jsonb USING value::jsonb;
