@@ -28,7 +28,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::QuotaExceeded | ErrorCode::EmailNotVerified => StatusCode::FORBIDDEN,
         ErrorCode::OutputsExpired => StatusCode::GONE,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::InvalidSignature | ErrorCode::InvalidToken => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidSignature | ErrorCode::InvalidToken | ErrorCode::InvalidMfaCode => {
+            StatusCode::BAD_REQUEST
+        }
         ErrorCode::PaymentProviderError => StatusCode::BAD_GATEWAY,
         ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
     }

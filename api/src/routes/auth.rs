@@ -1,6 +1,6 @@
 //! `/api/auth`: register, login, refresh, logout, me. Bodies and responses follow seed 001.
 
-use accounts::auth::{Email, Password, TokenPair};
+use accounts::auth::{Email, LoginOutcome, Password, TokenPair};
 use accounts::profile::Username;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -61,6 +61,8 @@ pub struct UserView {
     pub display_name: Option<String>,
     /// Whether the address was confirmed through a mailed link.
     pub email_verified: bool,
+    /// Whether login asks for a second factor (a TOTP code).
+    pub mfa_enabled: bool,
     pub plan: PlanId,
     pub created_at: DateTime<Utc>,
 }
@@ -73,6 +75,7 @@ impl From<User> for UserView {
             username: user.username,
             display_name: user.display_name,
             email_verified: user.email_verified_at.is_some(),
+            mfa_enabled: user.mfa_enabled_at.is_some(),
             plan: user.plan,
             created_at: user.created_at,
         }
@@ -101,6 +104,48 @@ impl From<TokenPair> for TokenResponse {
             expires_in: pair.expires_in,
         }
     }
+}
+
+/// The first login step's answer when the account has multi-factor login on.
+#[derive(Serialize, ToSchema)]
+pub struct MfaChallenge {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Send it with a code to `POST /api/auth/mfa/login`; it is good for `expires_in` seconds
+    /// and for nothing else.
+    pub mfa_token: String,
+    pub expires_in: u64,
+}
+
+/// Tokens, or the second step's challenge when multi-factor login is on.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Tokens(TokenResponse),
+    MfaRequired(MfaChallenge),
+}
+
+impl From<LoginOutcome> for LoginResponse {
+    fn from(outcome: LoginOutcome) -> Self {
+        match outcome {
+            LoginOutcome::Tokens(pair) => Self::Tokens(pair.into()),
+            LoginOutcome::MfaRequired {
+                mfa_token,
+                expires_in,
+            } => Self::MfaRequired(MfaChallenge {
+                mfa_required: true,
+                mfa_token,
+                expires_in,
+            }),
+        }
+    }
+}
+
+/// A token response that no cache keeps.
+pub fn tokens(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -144,11 +189,12 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
-/// Exchange email and password for an access token and a refresh token.
+/// Exchange email and password for an access token and a refresh token, or, when the
+/// account has multi-factor login on, for the token of the second step.
 #[utoipa::path(
     post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
     responses(
-        (status = 200, body = TokenResponse),
+        (status = 200, body = LoginResponse),
         (status = 401, description = "Wrong email or password (never says which)", body = ErrorEnvelope),
         (status = 429, description = "Too many failed logins from this address for this account (growing delays), or too many requests (RATE_LIMIT_EXCEEDED, with Retry-After)", body = ErrorEnvelope),
         (status = 503, description = "Too many logins being checked at once; retry shortly", body = ErrorEnvelope),
@@ -160,10 +206,8 @@ pub async fn login(
     body: web::Json<Credentials>,
 ) -> ApiResult<HttpResponse> {
     let Credentials { email, password } = body.into_inner();
-    let pair = state.auth.login(&email, password, &client.0).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(TokenResponse::from(pair)))
+    let outcome = state.auth.login(&email, password, &client.0).await?;
+    Ok(tokens(LoginResponse::from(outcome)))
 }
 
 /// Rotate a refresh token: returns a new pair; the presented token stops working.
@@ -177,9 +221,7 @@ pub async fn login(
 )]
 pub async fn refresh(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
     let pair = state.auth.refresh(&refresh_token(body)).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(TokenResponse::from(pair)))
+    Ok(tokens(TokenResponse::from(pair)))
 }
 
 /// Revoke a refresh token. Idempotent.

@@ -6,6 +6,7 @@ pub mod docs;
 pub mod health;
 pub mod jobs;
 pub mod live;
+pub mod mfa;
 pub mod recovery;
 pub mod styles;
 pub mod table;
@@ -28,6 +29,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         health::area(),
         auth::area(),
         recovery::area(),
+        mfa::area(),
         accounts::area(),
         users::area(),
         admin::area(),

@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod jobs;
 mod metrics;
+mod mfa;
 mod processes;
 mod quotas;
 mod recovery;

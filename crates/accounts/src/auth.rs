@@ -24,6 +24,7 @@ use db::{Db, PgConn};
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::{AuthUser, EndedSession};
 use domain::plans::PlanId;
+use domain::sealing::Sealer;
 use settings::{AuthConfig, LoginThrottleConfig};
 
 /// An email address, trimmed, lower-cased and checked for a plausible shape.
@@ -112,6 +113,16 @@ pub struct Claims {
     pub sid: Option<Uuid>,
 }
 
+/// What a right email and password lead to.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Tokens(TokenPair),
+    /// The account has multi-factor login on: the second step needs this short-lived
+    /// token and a code ([`AuthService::mfa_login`]).
+    MfaRequired { mfa_token: String, expires_in: u64 },
+}
+
 /// What a successful login or refresh hands back.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
@@ -158,9 +169,9 @@ pub(crate) fn secret_token() -> String {
 #[derive(Clone)]
 pub struct AuthService {
     db: Db,
-    inner: Arc<Keys>,
+    pub(crate) inner: Arc<Keys>,
     hashing: Arc<HashingPool>,
-    throttle: LoginThrottle,
+    pub(crate) throttle: LoginThrottle,
 }
 
 /// Bounds the memory and CPU that password hashing can take: a few hashes at once, a short
@@ -204,7 +215,7 @@ impl HashingPool {
 /// to a crawl, while someone else's failures (from another address) never lock the owner
 /// out. Attempts refused by the throttle are not counted.
 #[derive(Clone)]
-struct LoginThrottle {
+pub(crate) struct LoginThrottle {
     limiter: RateLimiter,
     config: LoginThrottleConfig,
 }
@@ -212,12 +223,12 @@ struct LoginThrottle {
 const LOGIN_FAILURES: &str = "login-failures";
 
 impl LoginThrottle {
-    fn subject(email: &str, client: &str) -> String {
+    pub(crate) fn subject(email: &str, client: &str) -> String {
         hex::encode(&Sha256::digest(format!("{email}\n{client}").as_bytes())[..16])
     }
 
     /// Refuses while the delay earned by earlier failures has not passed.
-    async fn check(&self, subject: &str) -> ServiceResult<()> {
+    pub(crate) async fn check(&self, subject: &str) -> ServiceResult<()> {
         let (failures, ttl) = match self.limiter.count(LOGIN_FAILURES, subject).await {
             Ok(found) => found,
             // Fail open: the per-address rate limit still bounds guessing.
@@ -247,7 +258,7 @@ impl LoginThrottle {
     }
 
     /// Counts a failure; the window slides, so failures are forgotten a window after the last.
-    async fn failed(&self, subject: &str) {
+    pub(crate) async fn failed(&self, subject: &str) {
         let quota = Quota {
             limit: u32::MAX,
             window: self.config.window,
@@ -261,16 +272,24 @@ impl LoginThrottle {
         }
     }
 
-    async fn succeeded(&self, subject: &str) {
+    pub(crate) async fn succeeded(&self, subject: &str) {
         let _ = self.limiter.clear(LOGIN_FAILURES, subject).await;
     }
 }
 
-struct Keys {
-    config: AuthConfig,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+pub(crate) struct Keys {
+    pub(crate) config: AuthConfig,
+    pub(crate) encoding: EncodingKey,
+    pub(crate) decoding: DecodingKey,
     validation: Validation,
+    /// Accepts only the second-step tokens of a multi-factor login.
+    pub(crate) mfa_validation: Validation,
+    pub(crate) sealer: Sealer,
+}
+
+/// The audience of the second-step token, so it never passes for an access token.
+pub(crate) fn mfa_audience(config: &AuthConfig) -> String {
+    format!("{}:mfa", config.audience)
 }
 
 impl AuthService {
@@ -280,6 +299,11 @@ impl AuthService {
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         validation.leeway = 5;
+        let mut mfa_validation = validation.clone();
+        mfa_validation.set_audience(&[mfa_audience(&config)]);
+        mfa_validation.leeway = 0;
+        let sealer = Sealer::from_base64(&config.data_encryption_key)
+            .expect("settings checked DATA_ENCRYPTION_KEY at load");
         let encoding = EncodingKey::from_secret(config.jwt_secret.as_bytes());
         let decoding = DecodingKey::from_secret(config.jwt_secret.as_bytes());
         let hashing = Arc::new(HashingPool {
@@ -299,6 +323,8 @@ impl AuthService {
                 encoding,
                 decoding,
                 validation,
+                mfa_validation,
+                sealer,
             }),
             hashing,
             throttle,
@@ -312,6 +338,17 @@ impl AuthService {
     /// Hashes a new password on the bounded hashing pool.
     pub(crate) async fn hash_new_password(&self, password: Password) -> ServiceResult<String> {
         self.hashing.run(move || hash_password(&password.0)).await
+    }
+
+    /// Whether `password` is the account's, checked on the bounded hashing pool.
+    pub(crate) async fn password_matches(
+        &self,
+        password: String,
+        hash: String,
+    ) -> ServiceResult<bool> {
+        self.hashing
+            .run(move || verify_password(&password, &hash))
+            .await
     }
 
     pub async fn register(
@@ -331,6 +368,7 @@ impl AuthService {
             username: username.map(|u| u.as_str().to_owned()),
             display_name: None,
             email_verified_at: None,
+            mfa_enabled_at: None,
         };
         self.db
             .run(move |conn| {
@@ -358,7 +396,7 @@ impl AuthService {
         email: &str,
         password: String,
         client: &str,
-    ) -> ServiceResult<TokenPair> {
+    ) -> ServiceResult<LoginOutcome> {
         let invalid =
             || ServiceError::new(ErrorCode::InvalidCredentials, "Incorrect email or password");
         let subject = LoginThrottle::subject(&email.trim().to_lowercase(), client);
@@ -382,23 +420,27 @@ impl AuthService {
         let hash = user
             .as_ref()
             .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
-        let verified = self
-            .hashing
-            .run(move || verify_password(&password, &hash))
-            .await?;
+        let verified = self.password_matches(password, hash).await?;
         match user {
             Some(user) if verified => {
                 self.throttle.succeeded(&subject).await;
-                let user_id = user.id;
-                let session = Uuid::now_v7();
-                let refresh = self.issue_refresh_token(user_id, session, None).await?;
-                self.token_pair(user_id, session, refresh)
+                if user.mfa_enabled_at.is_some() {
+                    return self.mfa_challenge(user.id);
+                }
+                Ok(LoginOutcome::Tokens(self.start_session(user.id).await?))
             }
             _ => {
                 self.throttle.failed(&subject).await;
                 Err(invalid())
             }
         }
+    }
+
+    /// A new login session for `user_id`.
+    pub(crate) async fn start_session(&self, user_id: Uuid) -> ServiceResult<TokenPair> {
+        let session = Uuid::now_v7();
+        let refresh = self.issue_refresh_token(user_id, session, None).await?;
+        self.token_pair(user_id, session, refresh)
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is revoked; presenting
@@ -473,7 +515,7 @@ impl AuthService {
             .ok_or_else(|| ServiceError::not_found("Account"))
     }
 
-    async fn find(&self, id: Uuid) -> ServiceResult<Option<User>> {
+    pub(crate) async fn find(&self, id: Uuid) -> ServiceResult<Option<User>> {
         self.db
             .run(move |conn| {
                 Ok(users::table

@@ -29,6 +29,8 @@ pub struct User {
     pub display_name: Option<String>,
     /// When the user proved they read mail at `email`; none until then.
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// When multi-factor login was turned on; none while it is off.
+    pub mfa_enabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -94,6 +94,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_recovery_codes (user_id, code_hash) {
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -174,6 +182,9 @@ diesel::table! {
         username -> Nullable<Text>,
         display_name -> Nullable<Text>,
         email_verified_at -> Nullable<Timestamptz>,
+        mfa_secret -> Nullable<Bytea>,
+        mfa_enabled_at -> Nullable<Timestamptz>,
+        mfa_last_step -> Nullable<Int8>,
     }
 }
 
@@ -184,6 +195,7 @@ diesel::joinable!(idempotency_keys -> users (user_id));
 diesel::joinable!(job_inputs -> jobs (job_id));
 diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(jobs -> users (user_id));
+diesel::joinable!(mfa_recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_permissions -> roles (role));
 diesel::joinable!(subscriptions -> users (user_id));
@@ -198,6 +210,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_inputs,
     job_outputs,
     jobs,
+    mfa_recovery_codes,
     refresh_tokens,
     role_permissions,
     roles,

@@ -50,6 +50,8 @@ pub enum ErrorCode {
     InvalidToken,
     /// The account's email address is not verified yet, and the action needs it.
     EmailNotVerified,
+    /// A multi-factor code (TOTP or recovery code) that is wrong, already used or expired.
+    InvalidMfaCode,
     InternalServerError,
 }
 
@@ -74,6 +76,7 @@ impl ErrorCode {
             Self::PaymentProviderError => "PAYMENT_PROVIDER_ERROR",
             Self::InvalidToken => "INVALID_TOKEN",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            Self::InvalidMfaCode => "INVALID_MFA_CODE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -6,7 +6,11 @@ use crate::wire::wire_enum;
 
 wire_enum!(
     /// What a token sent by mail lets its holder do, once.
-    TokenPurpose { VerifyEmail => "verify_email", ResetPassword => "reset_password" }
+    TokenPurpose {
+        VerifyEmail => "verify_email",
+        ResetPassword => "reset_password",
+        ChangeEmail => "change_email",
+    }
 );
 
 /// A login session that a logout ended.

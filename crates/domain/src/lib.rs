@@ -1,5 +1,5 @@
 //! The service's vocabulary: job states and kinds, plans, the caller's identity, validated
-//! job options, upload sniffing, webhook signing, and the errors every layer speaks.
+//! job options, upload sniffing, webhook signing, sealing secrets at rest, and the errors every layer speaks.
 //! Depends on no other crate of ours.
 
 pub mod access;
@@ -8,6 +8,7 @@ pub mod identity;
 pub mod jobs;
 pub mod plans;
 pub mod providers;
+pub mod sealing;
 pub mod signing;
 pub mod sniff;
 pub mod timings;

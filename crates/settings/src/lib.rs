@@ -24,6 +24,8 @@ pub const DEV_STRIPE_WEBHOOK_SECRET: &str = "whsec_dev_only_change_me";
 const DEV_STRIPE_SECRET_KEY: &str = "sk_test_dev_only";
 const DEV_CALLBACK_SECRET: &str = "dev-only-callback-signing-secret";
 const DEV_S3_SECRET: &str = "montage-dev-secret";
+/// Base64 of `dev-only-data-encryption-key-32b`.
+pub const DEV_DATA_ENCRYPTION_KEY: &str = "ZGV2LW9ubHktZGF0YS1lbmNyeXB0aW9uLWtleS0zMmI=";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,6 +153,11 @@ impl Config {
             ("JWT_SECRET", &self.auth.jwt_secret, DEV_JWT_SECRET),
             ("S3_SECRET_KEY", &self.s3.secret_key, DEV_S3_SECRET),
             (
+                "DATA_ENCRYPTION_KEY",
+                &self.auth.data_encryption_key,
+                DEV_DATA_ENCRYPTION_KEY,
+            ),
+            (
                 "STRIPE_WEBHOOK_SECRET",
                 &self.billing.stripe_webhook_secret,
                 DEV_STRIPE_WEBHOOK_SECRET,
@@ -201,6 +208,7 @@ impl Config {
         if self.auth.jwt_secret.len() < 32 {
             return Err(ConfigError::invalid("JWT_SECRET", "shorter than 32 bytes"));
         }
+        domain::sealing::Sealer::from_base64(&self.auth.data_encryption_key)?;
         if self.limits.upload_part_bytes < 5 * 1024 * 1024 {
             // S3 refuses multipart parts under 5 MiB (except the last).
             return Err(ConfigError::invalid("UPLOAD_PART_MIB", "below 5"));
@@ -361,13 +369,29 @@ mod tests {
         ])
         .unwrap_err();
         assert!(
-            matches!(err, ConfigError::DefaultSecret("STRIPE_WEBHOOK_SECRET")),
+            matches!(err, ConfigError::DefaultSecret("DATA_ENCRYPTION_KEY")),
             "{err:?}"
         );
         let err = config(&[
             ("APP_ENV", "production"),
             ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
             ("S3_SECRET_KEY", "real-s3-secret"),
+            ("DATA_ENCRYPTION_KEY", "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE="),
+        ])
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::DefaultSecret("STRIPE_WEBHOOK_SECRET")),
+            "{err:?}"
+        );
+        assert!(
+            config(&[("DATA_ENCRYPTION_KEY", "c2hvcnQ=")]).is_err(),
+            "a key that is not 32 bytes"
+        );
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
+            ("S3_SECRET_KEY", "real-s3-secret"),
+            ("DATA_ENCRYPTION_KEY", "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE="),
             ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
         ])
         .unwrap_err();
@@ -408,6 +432,7 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
             ("S3_SECRET_KEY", "real-s3-secret"),
+            ("DATA_ENCRYPTION_KEY", "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE="),
             ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
             ("STRIPE_SECRET_KEY", "sk_live_real"),
             ("CALLBACK_SIGNING_SECRET", "real-callback-secret"),

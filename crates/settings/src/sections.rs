@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
-use crate::{units, DEV_CALLBACK_SECRET, DEV_JWT_SECRET, DEV_S3_SECRET};
+use crate::{units, DEV_CALLBACK_SECRET, DEV_DATA_ENCRYPTION_KEY, DEV_JWT_SECRET, DEV_S3_SECRET};
 use crate::{DEV_STRIPE_SECRET_KEY, DEV_STRIPE_WEBHOOK_SECRET};
 
 fn cores() -> usize {
@@ -343,6 +343,13 @@ pub struct AuthConfig {
     /// How long a request waits for a hashing slot before a 503.
     #[serde(rename = "hash_wait_ms", deserialize_with = "units::millis")]
     pub hash_wait: Duration,
+    /// Seals secrets at rest (TOTP secrets): 32 bytes in standard base64.
+    pub data_encryption_key: String,
+    /// The name authenticator apps show next to the account.
+    pub mfa_issuer: String,
+    /// How long the second login step may wait for its code.
+    #[serde(rename = "mfa_token_ttl_secs", deserialize_with = "units::secs")]
+    pub mfa_token_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -358,6 +365,9 @@ impl Default for AuthConfig {
             hash_concurrency: cores(),
             hash_queue: 4 * cores(),
             hash_wait: Duration::from_millis(2000),
+            data_encryption_key: DEV_DATA_ENCRYPTION_KEY.into(),
+            mfa_issuer: "Montage".into(),
+            mfa_token_ttl: Duration::from_secs(300),
         }
     }
 }
