@@ -8,6 +8,7 @@ use std::{
 
 use accounts::access::AccessService;
 use accounts::auth::AuthService;
+use accounts::closure::AccountClosure;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::{DataQuota, UserDataService};
 use accounts::verification::EmailService;
@@ -70,14 +71,17 @@ impl AppState {
             stale_after: config.worker_stale_after(),
         };
         let health = HealthMonitor::start(&tasks, probe).await;
+        let auth = AuthService::new(db.clone(), config.auth.clone(), limiter.clone());
+        let billing = BillingService::new(db.clone(), config.billing.clone())?;
         Ok(Self {
-            auth: AuthService::new(db.clone(), config.auth.clone(), limiter.clone()),
+            closure: AccountClosure::new(auth.clone(), billing.clone()),
+            email: EmailService::new(auth.clone(), config.mail.clone())?,
+            auth,
             access: AccessService::new(db.clone()),
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
-            email: EmailService::new(db.clone(), config.mail.clone())?,
             limiter,
             health,
-            billing: BillingService::new(db.clone(), config.billing.clone())?,
+            billing,
             jobs: JobService::new(db.clone()),
             status: StatusReader::start(db.clone()).map_err(ServiceError::internal)?,
             hub: EventHub::start(

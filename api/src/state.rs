@@ -4,6 +4,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use accounts::access::AccessService;
 use accounts::auth::AuthService;
+use accounts::closure::AccountClosure;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::UserDataService;
 use accounts::verification::EmailService;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub auth: AuthService,
+    /// Deleting accounts.
+    pub closure: AccountClosure,
     /// Roles and permissions: the check admin routes make.
     pub access: AccessService,
     pub user_data: UserDataService,

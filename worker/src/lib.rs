@@ -276,7 +276,8 @@ impl BackgroundTask for Heartbeat {
 }
 
 /// Periodic clean-up: finished queue entries (PostgreSQL keeps every job's state, so they
-/// only make Redis grow) and uploaded clips of jobs that ended longer than `retention` ago.
+/// only make Redis grow), uploaded clips of jobs that ended longer than `retention` ago,
+/// expired outputs, and the objects of deleted accounts.
 struct Housekeeping {
     queue: RedisStorage<queue::RenderJob>,
     context: Arc<WorkerContext>,
@@ -299,7 +300,30 @@ impl BackgroundTask for Housekeeping {
         delete_taken(&self.context, purged, Purge::Clips).await;
         let expired = jobs.take_outputs_to_expire(PURGE_BATCH).await;
         delete_taken(&self.context, expired, Purge::Outputs).await;
+        empty_prefixes(&self.context, PURGE_BATCH).await;
         Ok(Pass::Idle)
+    }
+}
+
+/// Deletes everything under the storage prefixes of deleted accounts and jobs; a prefix
+/// that could not be emptied is retried by a later pass.
+async fn empty_prefixes(context: &WorkerContext, limit: i64) {
+    let prefixes = match context.jobs.take_storage_purges(limit).await {
+        Ok(prefixes) => prefixes,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not list storage prefixes to purge");
+            return;
+        }
+    };
+    for prefix in prefixes {
+        let emptied = async {
+            let keys = context.storage.keys_under(&prefix).await?;
+            context.storage.delete(&keys).await?;
+            context.jobs.finish_storage_purge(prefix.clone()).await
+        };
+        if let Err(err) = emptied.await {
+            tracing::warn!(%prefix, error = %err, "could not purge a prefix; will retry");
+        }
     }
 }
 

@@ -395,6 +395,11 @@ impl Attempt<'_> {
             }
             (Some(reason), result) => self.stop(reason, result.ok().map(|s| s.outputs)).await?,
         };
+        // A lost lease may mean the job was deleted (with its account) while it ran: what
+        // this attempt stored would then be nobody's.
+        if ended.is_none() && ctx.jobs.purge_if_gone(job.id).await? {
+            tracing::info!(job_id = %job.id, "the job was deleted while it ran; purging its objects");
+        }
         Ok(ended)
     }
 

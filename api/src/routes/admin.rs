@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::routes::jobs::{JobFailure, JobSummary};
+use crate::routes::jobs::{cancel_in, JobFailure, JobSummary, JobView};
 use crate::routes::{auth::UserView, table::Area};
 use crate::{
-    error::{ApiResult, ErrorEnvelope},
+    error::{ok, ApiResult, Envelope, ErrorEnvelope},
     state::{AppState, Caller},
 };
+use engine::jobs::{JobDetails, JobScope};
 
 /// This area's routes, with their documentation.
 #[derive(utoipa::OpenApi)]
@@ -29,9 +30,13 @@ use crate::{
     revoke_role,
     list_users,
     get_user,
+    update_user,
+    delete_user,
     list_roles,
     create_role,
-    list_all_jobs
+    list_all_jobs,
+    cancel_any_job,
+    rerun_job
 ))]
 struct AdminApi;
 
@@ -42,9 +47,13 @@ pub fn area() -> Area {
         .handle("revoke_role", revoke_role)
         .handle("list_users", list_users)
         .handle("get_user", get_user)
+        .handle("update_user", update_user)
+        .handle("delete_user", delete_user)
         .handle("list_roles", list_roles)
         .handle("create_role", create_role)
         .handle("list_all_jobs", list_all_jobs)
+        .handle("cancel_any_job", cancel_any_job)
+        .handle("rerun_job", rerun_job)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -307,6 +316,87 @@ pub async fn get_user(
     }))
 }
 
+/// The fields to change; a field left out stays as it is.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserUpdate {
+    /// 3 to 50 letters, digits, `_`, `.` or `-`; unique whatever its case.
+    username: Option<String>,
+    /// 1 to 100 printable characters; an empty string removes it.
+    display_name: Option<String>,
+    /// Marks the address verified (say, after support confirmed it) or not.
+    email_verified: Option<bool>,
+}
+
+/// Change an account's username, display name or verified flag (needs `write` on `User`).
+#[utoipa::path(
+    put, path = "/api/admin/users/{user_id}", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path)), request_body = AdminUserUpdate,
+    responses(
+        (status = 200, body = AdminUserView),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+        (status = 409, description = "The username is taken", body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope),
+    )
+)]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    body: web::Json<AdminUserUpdate>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Write, Resource::User)
+        .await?;
+    let AdminUserUpdate {
+        username,
+        display_name,
+        email_verified,
+    } = body.into_inner();
+    let change = crate::routes::users::profile_change(username, display_name)?;
+    let user_id = path.into_inner();
+    let user = state
+        .auth
+        .update_account(user_id, change, email_verified)
+        .await?;
+    let UserRoles { roles, .. } = roles_view(&state, user_id).await?;
+    Ok(HttpResponse::Ok().json(AdminUserView {
+        user: UserView::from(user),
+        roles,
+    }))
+}
+
+/// Delete an account with everything it owns, as `DELETE /api/users/me` does (needs
+/// `delete` on `User`).
+#[utoipa::path(
+    delete, path = "/api/admin/users/{user_id}", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 404, description = "No such account", body = ErrorEnvelope),
+        (status = 502, description = "Stripe could not cancel the subscription; nothing was deleted", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Delete, Resource::User)
+        .await?;
+    for session in state.closure.close(path.into_inner()).await? {
+        state.events.session_ended(session).await;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct PermissionGrant {
     action: Action,
@@ -477,4 +567,61 @@ pub async fn list_all_jobs(
         per_page,
         total_pages: total_pages(found.total, per_page),
     }))
+}
+
+/// Cancel any account's job, as its owner could (needs `write` on `Job`).
+#[utoipa::path(
+    post, path = "/api/admin/jobs/{job_id}/cancel", tag = "admin", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Cancelled (it had not started)", body = inline(Envelope<JobView>)),
+        (status = 202, description = "Cancellation requested; the worker stops it within seconds", body = inline(Envelope<JobView>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 404, description = "No such job", body = ErrorEnvelope),
+        (status = 409, description = "The job already ended", body = ErrorEnvelope),
+    )
+)]
+pub async fn cancel_any_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Write, Resource::Job)
+        .await?;
+    cancel_in(&state, JobScope::Any, path.into_inner()).await
+}
+
+/// Run a failed or cancelled job again from the start (needs `write` on `Job`): attempts,
+/// error and timings are cleared, and it waits for a worker like a new job.
+#[utoipa::path(
+    post, path = "/api/admin/jobs/{job_id}/retry", tag = "admin", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "PENDING again", body = inline(Envelope<JobView>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
+        (status = 404, description = "No such job", body = ErrorEnvelope),
+        (status = 409, description = "Not failed or cancelled, or its clips are deleted", body = ErrorEnvelope),
+    )
+)]
+pub async fn rerun_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    state
+        .access
+        .require(caller.0, Action::Write, Resource::Job)
+        .await?;
+    let job = state.jobs.rerun(path.into_inner()).await?;
+    state.events.publish(&job).await;
+    state.dispatch.notify_one();
+    let view = JobView::from(JobDetails {
+        job,
+        outputs: Vec::new(),
+    });
+    Ok(HttpResponse::Ok().json(ok(view)))
 }

@@ -9,7 +9,7 @@ use domain::identity::AuthUser;
 use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE};
 use domain::timings::StageTimings;
 use engine::egress::check_callback_url;
-use engine::jobs::JobDetails;
+use engine::jobs::{JobDetails, JobScope};
 use engine::lifecycle::{Cancellation, Creation, Origin};
 use serde::{Deserialize, Serialize};
 use settings::{Limits, PlanConfig};
@@ -422,9 +422,18 @@ pub async fn cancel_job(
     caller: Caller,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let job_id = path.into_inner();
-    let outcome = state.jobs.cancel(caller.0, job_id).await?;
-    let details = state.jobs.get(caller.0, job_id).await?;
+    cancel_in(&state, caller.0.into(), path.into_inner()).await
+}
+
+/// Cancels a job in `scope` and answers it: 200 when it ended at once, 202 when its worker
+/// was asked to stop.
+pub(crate) async fn cancel_in(
+    state: &AppState,
+    scope: JobScope,
+    job_id: Uuid,
+) -> ApiResult<HttpResponse> {
+    let outcome = state.jobs.cancel(scope, job_id).await?;
+    let details = state.jobs.get(scope, job_id).await?;
     if outcome == Cancellation::Cancelled {
         state.events.publish(&details.job).await;
     }

@@ -179,7 +179,10 @@ pub async fn disable(
         (status = 429, description = "Too many wrong codes: growing delays", body = ErrorEnvelope),
     )
 )]
-pub async fn login(state: web::Data<AppState>, body: web::Json<MfaLogin>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<MfaLogin>,
+) -> ApiResult<HttpResponse> {
     let MfaLogin {
         mfa_token,
         code,

@@ -2,7 +2,8 @@
 //! application data (seed 003): small JSON values under keys, optionally scoped to an
 //! `application_id`.
 
-use accounts::profile::{DisplayName, ProfileChange, Username};
+use accounts::auth::Email;
+use accounts::profile::{DisplayName, EmailChange, ProfileChange, Username};
 use accounts::userdata::DataSummary;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -22,6 +23,7 @@ use crate::{
 #[openapi(paths(
     get_profile,
     update_profile,
+    delete_account,
     set_data,
     list_data,
     get_data,
@@ -33,6 +35,7 @@ pub fn area() -> Area {
     Area::new(<UsersApi as utoipa::OpenApi>::openapi())
         .handle("get_profile", get_profile)
         .handle("update_profile", update_profile)
+        .handle("delete_account", delete_account)
         .handle("set_data", set_data)
         .handle("list_data", list_data)
         .handle("get_data", get_data)
@@ -49,18 +52,48 @@ pub struct ProfileUpdate {
     /// 1 to 100 printable characters, trimmed; an empty string removes it.
     #[schema(example = "Alice the Great")]
     display_name: Option<String>,
+    /// A new address: it becomes the account's when the link mailed to it is opened.
+    /// Needs `current_password`.
+    #[schema(example = "new-address@example.com")]
+    email: Option<String>,
+    current_password: Option<String>,
+}
+
+/// The username and display name of a profile change; an empty display name removes it.
+pub(crate) fn profile_change(
+    username: Option<String>,
+    display_name: Option<String>,
+) -> Result<ProfileChange, domain::error::ServiceError> {
+    let display_name = match display_name.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(name) => Some(Some(DisplayName::parse(name)?)),
+    };
+    Ok(ProfileChange {
+        username: username.as_deref().map(Username::parse).transpose()?,
+        display_name,
+        email: None,
+    })
 }
 
 impl ProfileUpdate {
     fn parse(self) -> Result<ProfileChange, domain::error::ServiceError> {
-        let display_name = match self.display_name.as_deref().map(str::trim) {
-            None => None,
-            Some("") => Some(None),
-            Some(name) => Some(Some(DisplayName::parse(name)?)),
+        let email = match (self.email, self.current_password) {
+            (None, _) => None,
+            (Some(email), Some(current_password)) => Some(EmailChange {
+                email: Email::parse(&email)?,
+                current_password,
+            }),
+            (Some(_), None) => {
+                return Err(domain::error::ServiceError::invalid_field(
+                    "current_password",
+                    "Changing the email address needs the current password",
+                ))
+            }
         };
         Ok(ProfileChange {
-            username: self.username.as_deref().map(Username::parse).transpose()?,
-            display_name,
+            email,
+            ..profile_change(self.username, self.display_name)?
         })
     }
 }
@@ -78,16 +111,18 @@ pub async fn get_profile(state: web::Data<AppState>, caller: Caller) -> ApiResul
     Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
-/// Change the caller's username or display name. (A new email address, which must be
-/// verified again, comes with the verification mails.)
+/// Change the caller's username, display name or email address. A new address needs the
+/// current password and takes effect when the link mailed to it is opened
+/// (`POST /api/auth/verify-email`); the old address is told.
 #[utoipa::path(
     put, path = "/api/users/me", tag = "users", security(("bearer" = [])),
     request_body = ProfileUpdate,
     responses(
-        (status = 200, description = "The profile as it is now", body = UserView),
-        (status = 401, body = ErrorEnvelope),
-        (status = 409, description = "The username is taken (whatever its case); nothing changed", body = ErrorEnvelope),
-        (status = 422, description = "A malformed username or display name, or an unknown field; nothing changed", body = ErrorEnvelope),
+        (status = 200, description = "The profile as it is now (the email address changes later, when its link is opened)", body = UserView),
+        (status = 401, description = "Not signed in, or a wrong `current_password` (INVALID_CREDENTIALS)", body = ErrorEnvelope),
+        (status = 409, description = "The username or the email address is taken (`data.field` says which); nothing changed", body = ErrorEnvelope),
+        (status = 422, description = "A malformed username, display name or email, an email without `current_password`, or an unknown field; nothing changed", body = ErrorEnvelope),
+        (status = 429, description = "Too many wrong passwords: growing delays", body = ErrorEnvelope),
     )
 )]
 pub async fn update_profile(
@@ -96,8 +131,44 @@ pub async fn update_profile(
     body: web::Json<ProfileUpdate>,
 ) -> ApiResult<HttpResponse> {
     let change = body.into_inner().parse()?;
-    let user = state.auth.update_profile(caller.0, change).await?;
+    let user = state.email.update_profile(caller.0, change).await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDeletion {
+    /// The account's password.
+    password: String,
+}
+
+/// Delete the caller's account, after the password: its jobs (running ones stop), clips,
+/// outputs and posters in storage, tokens, data and roles go, and its Stripe customer is
+/// deleted, which cancels the subscription. Every session ends.
+#[utoipa::path(
+    delete, path = "/api/users/me", tag = "users", security(("bearer" = [])),
+    request_body = AccountDeletion,
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in, or a wrong password (INVALID_CREDENTIALS)", body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope),
+        (status = 429, description = "Too many wrong passwords: growing delays", body = ErrorEnvelope),
+        (status = 502, description = "Stripe could not cancel the subscription; nothing was deleted", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_account(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<AccountDeletion>,
+) -> ApiResult<HttpResponse> {
+    let ended = state
+        .closure
+        .close_own(caller.0, body.into_inner().password)
+        .await?;
+    for session in ended {
+        state.events.session_ended(session).await;
+    }
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize, ToSchema)]

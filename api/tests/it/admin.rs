@@ -6,6 +6,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::{
+    control::{create_small, job, post},
     helpers::{assert_error, spawn_app, TestApp, TestUser},
     processes::workspace_binary,
 };
@@ -263,4 +264,84 @@ async fn admins_see_every_accounts_jobs_by_status_and_owner() {
         let response = get(&app, &admin, &format!("/api/admin/jobs?{bad}")).await;
         assert_error(response, 422, "VALIDATION_ERROR").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_cancel_and_rerun_any_job_and_edit_accounts() {
+    let mut app = spawn_app().await;
+    let admin = app.user().await;
+    assert!(grant_admin(&app, &admin.email).status.success());
+    let player = app.user().await;
+    let job_id = create_small(&app, &player).await;
+    let cancel = format!("/api/admin/jobs/{job_id}/cancel");
+    let rerun = format!("/api/admin/jobs/{job_id}/retry");
+    let refused = post(&app, &player, &cancel).send().await.unwrap();
+    assert_error(refused, 403, "INSUFFICIENT_PERMISSIONS").await;
+    let early = post(&app, &admin, &rerun).send().await.unwrap();
+    assert_error(early, 409, "CONFLICT").await;
+
+    let cancelled = post(&app, &admin, &cancel).send().await.unwrap();
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(job(&app, &player, &job_id).await["status"], "CANCELLED");
+    let again = post(&app, &admin, &cancel).send().await.unwrap();
+    assert_error(again, 409, "CONFLICT").await;
+    let pending = post(&app, &admin, &rerun).send().await.unwrap();
+    assert_eq!(pending.status(), 200);
+    assert_eq!(
+        pending.json::<Value>().await.unwrap()["data"]["status"],
+        "PENDING"
+    );
+    app.start_worker().await;
+    let ended = app
+        .wait_for_job_end(&player, &job_id, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        ended["status"], "SUCCESS",
+        "run again from the start: {ended}"
+    );
+    let missing = format!("/api/admin/jobs/{}/retry", uuid::Uuid::new_v4());
+    let missing = post(&app, &admin, &missing).send().await.unwrap();
+    assert_error(missing, 404, "RESOURCE_NOT_FOUND").await;
+
+    let account = format!("/api/admin/users/{}", player.user_id);
+    let edit = |body: Value| {
+        app.client
+            .put(app.url(&account))
+            .bearer_auth(&admin.access_token)
+            .json(&body)
+    };
+    let edited = edit(json!({"email_verified": true, "display_name": "Pat"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let me = app.user_json("/api/auth/me", &player).await;
+    assert_eq!(
+        (me["email_verified"].as_bool(), me["display_name"].as_str()),
+        (Some(true), Some("Pat"))
+    );
+    let bad = edit(json!({"username": "x"})).send().await.unwrap();
+    assert_error(bad, 422, "VALIDATION_ERROR").await;
+    let by_player = app
+        .client
+        .delete(app.url(&account))
+        .bearer_auth(&player.access_token);
+    assert_error(
+        by_player.send().await.unwrap(),
+        403,
+        "INSUFFICIENT_PERMISSIONS",
+    )
+    .await;
+    let deleted = app
+        .client
+        .delete(app.url(&account))
+        .bearer_auth(&admin.access_token);
+    assert_eq!(deleted.send().await.unwrap().status(), 204);
+    assert_error(get(&app, &admin, &account).await, 404, "RESOURCE_NOT_FOUND").await;
+    assert_error(
+        app.login(&player.email, &player.password).await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
 }

@@ -75,6 +75,17 @@ impl StripeStandIn {
             })
             .mount(&server)
             .await;
+        Mock::given(method("DELETE"))
+            .and(wiremock::matchers::path_regex(
+                "^/v1/customers/cus_test_[0-9]+$",
+            ))
+            .respond_with(|request: &Request| {
+                let id = request.url.path().rsplit('/').next().unwrap_or_default();
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": id, "object": "customer", "deleted": true}))
+            })
+            .mount(&server)
+            .await;
         Mock::given(method("POST"))
             .and(path("/v1/checkout/sessions"))
             .respond_with(move |request: &Request| {
@@ -100,13 +111,15 @@ impl StripeStandIn {
 
     /// Every later call fails the way a Stripe outage does.
     async fn fail(&self) {
+        Self::outage().mount(&self.server).await;
+    }
+
+    fn outage() -> Mock {
         Mock::given(wiremock::matchers::any())
             .respond_with(ResponseTemplate::new(500).set_body_json(
                 json!({"error": {"type": "api_error", "message": "stand-in outage"}}),
             ))
             .with_priority(1)
-            .mount(&self.server)
-            .await;
     }
 
     async fn requests(&self) -> Vec<Recorded> {
@@ -634,4 +647,61 @@ async fn pro_jobs_go_ahead_of_waiting_free_jobs() {
         started(&pro),
         started(&second)
     );
+}
+
+/// A pro subscriber with a Stripe customer.
+async fn subscriber(app: &TestApp) -> TestUser {
+    let user = app.user().await;
+    assert_eq!(
+        checkout(app, &user, "pro").await.status(),
+        200,
+        "makes the customer"
+    );
+    upgrade(app, &user).await;
+    user
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_deletes_its_stripe_customer_first() {
+    let (app, stripe) = spawn_billing_app(&[]).await;
+    let delete = |user: &TestUser, password: &str| {
+        app.client
+            .delete(app.url("/api/users/me"))
+            .bearer_auth(&user.access_token)
+            .json(&json!({ "password": password }))
+            .send()
+    };
+    let user = subscriber(&app).await;
+    let wrong = delete(&user, "NotThePassword123").await.unwrap();
+    assert_error(wrong, 401, "INVALID_CREDENTIALS").await;
+    assert_eq!(delete(&user, &user.password).await.unwrap().status(), 204);
+    let calls = stripe.requests().await;
+    let deleted_customer = |calls: &[Recorded]| {
+        calls
+            .iter()
+            .filter(|call| {
+                call.method == "DELETE" && call.path.starts_with("/v1/customers/cus_test_")
+            })
+            .count()
+    };
+    assert_eq!(
+        deleted_customer(&calls),
+        1,
+        "the customer (so its subscription) goes at Stripe"
+    );
+    let me = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(&user.access_token);
+    assert_error(me.send().await.unwrap(), 401, "AUTHENTICATION_REQUIRED").await;
+    let login = app.login(&user.email, &user.password).await;
+    assert_error(login, 401, "INVALID_CREDENTIALS").await;
+
+    // When Stripe cannot cancel the subscription, nothing is deleted.
+    let kept = subscriber(&app).await;
+    stripe.fail().await;
+    let refused = delete(&kept, &kept.password).await.unwrap();
+    assert_error(refused, 502, "PAYMENT_PROVIDER_ERROR").await;
+    assert_subscription(&app, &kept, "pro", "active").await;
+    assert_eq!(app.login(&kept.email, &kept.password).await.status(), 200);
 }

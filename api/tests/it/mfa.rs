@@ -53,9 +53,18 @@ async fn json(response: reqwest::Response, status: u16) -> Value {
 /// Turns MFA on for `user`; answers the secret and the recovery codes.
 async fn turn_on(app: &TestApp, user: &TestUser) -> (String, Vec<String>) {
     let token = Some(user.access_token.as_str());
-    let setup = json(post(app, "/api/auth/mfa/enable", token, json!({})).await, 200).await;
+    let setup = json(
+        post(app, "/api/auth/mfa/enable", token, json!({})).await,
+        200,
+    )
+    .await;
     let secret = setup["secret"].as_str().unwrap().to_owned();
-    let verified = post(app, "/api/auth/mfa/verify", token, json!({"code": totp(&secret, 0)}));
+    let verified = post(
+        app,
+        "/api/auth/mfa/verify",
+        token,
+        json!({"code": totp(&secret, 0)}),
+    );
     let codes = json(verified.await, 200).await["recovery_codes"]
         .as_array()
         .unwrap()
@@ -77,7 +86,11 @@ async fn mfa_turns_on_with_a_code_and_login_then_takes_a_second_step() {
     let app = spawn_app_with(&[]).await;
     let user = app.user().await;
     let token = Some(user.access_token.as_str());
-    let setup = json(post(&app, "/api/auth/mfa/enable", token, json!({})).await, 200).await;
+    let setup = json(
+        post(&app, "/api/auth/mfa/enable", token, json!({})).await,
+        200,
+    )
+    .await;
     let secret = setup["secret"].as_str().unwrap();
     assert!(
         setup["qr_code"]
@@ -94,7 +107,13 @@ async fn mfa_turns_on_with_a_code_and_login_then_takes_a_second_step() {
     // Pending until a code proves the app has the secret.
     let login = json(app.login(&user.email, &user.password).await, 200).await;
     assert!(login["access_token"].is_string(), "still one step: {login}");
-    let wrong = post(&app, "/api/auth/mfa/verify", token, json!({"code": "000000"})).await;
+    let wrong = post(
+        &app,
+        "/api/auth/mfa/verify",
+        token,
+        json!({"code": "000000"}),
+    )
+    .await;
     assert_error(wrong, 400, "INVALID_MFA_CODE").await;
     let first = totp(secret, 0);
     let verified = post(&app, "/api/auth/mfa/verify", token, json!({"code": first})).await;
@@ -109,8 +128,15 @@ async fn mfa_turns_on_with_a_code_and_login_then_takes_a_second_step() {
     assert!(stored.len() > raw.len() && !stored.windows(raw.len()).any(|w| w == raw));
 
     let mfa_token = login_challenge(&app, &user).await;
-    let as_access = app.client.get(app.url("/api/auth/me")).bearer_auth(&mfa_token);
-    assert_eq!(as_access.send().await.unwrap().status(), 401, "not an access token");
+    let as_access = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(&mfa_token);
+    assert_eq!(
+        as_access.send().await.unwrap().status(),
+        401,
+        "not an access token"
+    );
     let second_step = |body: Value| post(&app, "/api/auth/mfa/login", None, body);
     let replayed = second_step(json!({"mfa_token": mfa_token, "code": first})).await;
     assert_error(replayed, 400, "INVALID_MFA_CODE").await;
@@ -157,7 +183,13 @@ async fn wrong_codes_are_throttled_per_account() {
     let app = spawn_app_with(&[("LOGIN_FREE_FAILURES", "2")]).await;
     let user = app.user().await;
     let token = Some(user.access_token.as_str());
-    let again = post(&app, "/api/auth/mfa/verify", token, json!({"code": "123456"})).await;
+    let again = post(
+        &app,
+        "/api/auth/mfa/verify",
+        token,
+        json!({"code": "123456"}),
+    )
+    .await;
     assert_error(again, 409, "CONFLICT").await;
     let (secret, _codes) = turn_on(&app, &user).await;
     let enable_again = post(&app, "/api/auth/mfa/enable", token, json!({})).await;
@@ -191,7 +223,13 @@ async fn mfa_turns_off_with_the_password_or_a_code() {
     let app = spawn_app_with(&[]).await;
     let user = app.user().await;
     let token = Some(user.access_token.as_str());
-    let off = post(&app, "/api/auth/mfa/disable", token, json!({"password": user.password})).await;
+    let off = post(
+        &app,
+        "/api/auth/mfa/disable",
+        token,
+        json!({"password": user.password}),
+    )
+    .await;
     assert_error(off, 409, "CONFLICT").await;
     let (secret, codes) = turn_on(&app, &user).await;
     let disable = |body: Value| post(&app, "/api/auth/mfa/disable", token, body);
@@ -201,7 +239,10 @@ async fn mfa_turns_off_with_the_password_or_a_code() {
     json(disable(json!({"password": user.password})).await, 200).await;
     let login = json(app.login(&user.email, &user.password).await, 200).await;
     assert!(login["access_token"].is_string(), "one step again: {login}");
-    assert_eq!(app.user_json("/api/auth/me", &user).await["mfa_enabled"], false);
+    assert_eq!(
+        app.user_json("/api/auth/me", &user).await["mfa_enabled"],
+        false
+    );
 
     // On again with a new secret; the old recovery codes are gone, the new one turns it off.
     let (new_secret, new_codes) = turn_on(&app, &user).await;

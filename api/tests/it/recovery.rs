@@ -3,9 +3,11 @@
 use serde_json::{json, Value};
 use testkit::media;
 
+use std::time::Duration;
+
 use crate::{
     control::clip,
-    helpers::{assert_error, spawn_app_with, TestApp, TestUser},
+    helpers::{assert_error, eventually, spawn_app_with, TestApp, TestUser},
     smtp::SmtpReceiver,
 };
 
@@ -180,4 +182,89 @@ async fn a_password_reset_through_the_mailed_link_ends_every_session() {
         me(&app, &token).await["email_verified"].as_bool().unwrap(),
         "the mail proved the address"
     );
+}
+
+async fn change_email(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
+    let request = app.client.put(app.url("/api/users/me"));
+    request
+        .bearer_auth(&user.access_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_email_address_needs_the_password_and_its_mailed_link() {
+    let smtp = SmtpReceiver::start().await;
+    let app = spawn_app_with(&[("SMTP_URL", &smtp.url())]).await;
+    let user = app.user().await;
+    let other = app.user().await;
+    let new_address = format!("new-{}", user.email);
+    let no_password = change_email(&app, &user, json!({"email": new_address})).await;
+    assert_error(no_password, 422, "VALIDATION_ERROR").await;
+    let wrong = json!({"email": new_address, "current_password": "NotThePassword123"});
+    assert_error(
+        change_email(&app, &user, wrong).await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    let taken = json!({"email": other.email, "current_password": user.password});
+    let taken = assert_error(change_email(&app, &user, taken).await, 409, "CONFLICT").await;
+    assert_eq!(taken["error"]["data"]["field"], "email");
+    let malformed = json!({"email": "not-an-address", "current_password": user.password});
+    assert_error(
+        change_email(&app, &user, malformed).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+
+    let asked = json!({"email": new_address.to_uppercase(), "current_password": user.password});
+    let asked = change_email(&app, &user, asked).await;
+    assert_eq!(asked.status(), 200);
+    assert_eq!(
+        asked.json::<Value>().await.unwrap()["email"],
+        user.email.as_str(),
+        "the address changes only when the link is opened"
+    );
+    let link = smtp.wait_for(&new_address, 1).await;
+    assert!(
+        link.text
+            .contains("Subject: Confirm your new email address"),
+        "{}",
+        link.text
+    );
+    let notice = eventually(
+        Duration::from_secs(10),
+        "the notice to the old address",
+        || {
+            let found = smtp.messages_to(&user.email);
+            async move {
+                found
+                    .into_iter()
+                    .find(|m| m.text.contains("is being changed"))
+            }
+        },
+    )
+    .await;
+    assert!(notice.body().contains(&new_address), "{}", notice.text);
+    let token = link.link_parameter("token").expect("a link");
+    let opened = post(&app, "/api/auth/verify-email", json!({"token": token})).await;
+    assert_eq!(opened.status(), 200);
+    let now = me(&app, &user.access_token).await;
+    assert_eq!(
+        (now["email"].as_str(), now["email_verified"].as_bool()),
+        (Some(new_address.as_str()), Some(true))
+    );
+    assert_eq!(app.login(&new_address, &user.password).await.status(), 200);
+    assert_error(
+        app.login(&user.email, &user.password).await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    let reused = post(&app, "/api/auth/verify-email", json!({"token": token})).await;
+    assert_error(reused, 400, "INVALID_TOKEN").await;
 }

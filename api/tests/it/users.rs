@@ -1,8 +1,10 @@
-//! `/api/users/me/data`: a user's application data.
+//! `/api/users/me`: a user's application data, and deleting an account.
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser};
+use crate::helpers::{assert_error, eventually, spawn_app, spawn_app_with, TestApp, TestUser};
 
 async fn set(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
     app.client
@@ -267,4 +269,73 @@ async fn a_profile_has_a_unique_username_and_a_display_name() {
     let cleared: Value = cleared.json().await.unwrap();
     assert_eq!(cleared["display_name"], Value::Null);
     assert_eq!(cleared["username"], "bob_2", "a field left out stays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_removes_its_jobs_and_stored_objects() {
+    let mut app = spawn_app_with(&[("QUEUE_VACUUM_SECS", "1")]).await;
+    app.start_worker().await;
+    let user = app.user().await;
+    let neighbour = app.user().await;
+    let mut rendered = Vec::new();
+    for owner in [&user, &neighbour] {
+        let job_id = crate::control::create_small(&app, owner).await;
+        let ended = app
+            .wait_for_job_end(owner, &job_id, Duration::from_secs(60))
+            .await;
+        assert_eq!(ended["status"], "SUCCESS", "{ended}");
+        rendered.push(job_id);
+    }
+    let objects = |job_id: &str| {
+        let prefix = format!("jobs/{job_id}/");
+        let storage = app.storage.clone();
+        async move { storage.keys_under(&prefix).await }
+    };
+    assert!(
+        objects(&rendered[0]).await.unwrap().len() >= 2,
+        "clip and outputs stored"
+    );
+
+    let delete = |password: &str| {
+        app.client
+            .delete(app.url("/api/users/me"))
+            .bearer_auth(&user.access_token)
+            .json(&json!({ "password": password }))
+            .send()
+    };
+    let wrong = delete("NotThePassword123").await.unwrap();
+    assert_error(wrong, 401, "INVALID_CREDENTIALS").await;
+    assert_error(
+        delete_without_body(&app, &user).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(delete(&user.password).await.unwrap().status(), 204);
+
+    eventually(
+        Duration::from_secs(20),
+        "the account's objects to be purged",
+        || async { objects(&rendered[0]).await.ok().filter(Vec::is_empty) },
+    )
+    .await;
+    assert!(
+        !objects(&rendered[1]).await.unwrap().is_empty(),
+        "the neighbour's stay"
+    );
+    let theirs = app.get(&format!("/api/v2/jobs/{}", rendered[1]), &neighbour);
+    assert_eq!(theirs.send().await.unwrap().status(), 200);
+    let gone = app.get("/api/users/me", &user).send().await.unwrap();
+    assert_error(gone, 401, "AUTHENTICATION_REQUIRED").await;
+}
+
+async fn delete_without_body(app: &TestApp, user: &TestUser) -> reqwest::Response {
+    let request = app.client.delete(app.url("/api/users/me"));
+    request
+        .bearer_auth(&user.access_token)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
 }

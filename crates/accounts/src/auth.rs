@@ -171,7 +171,7 @@ pub struct AuthService {
     db: Db,
     pub(crate) inner: Arc<Keys>,
     hashing: Arc<HashingPool>,
-    pub(crate) throttle: LoginThrottle,
+    throttle: LoginThrottle,
 }
 
 /// Bounds the memory and CPU that password hashing can take: a few hashes at once, a short
@@ -215,7 +215,7 @@ impl HashingPool {
 /// to a crawl, while someone else's failures (from another address) never lock the owner
 /// out. Attempts refused by the throttle are not counted.
 #[derive(Clone)]
-pub(crate) struct LoginThrottle {
+struct LoginThrottle {
     limiter: RateLimiter,
     config: LoginThrottleConfig,
 }
@@ -223,12 +223,12 @@ pub(crate) struct LoginThrottle {
 const LOGIN_FAILURES: &str = "login-failures";
 
 impl LoginThrottle {
-    pub(crate) fn subject(email: &str, client: &str) -> String {
+    fn subject(email: &str, client: &str) -> String {
         hex::encode(&Sha256::digest(format!("{email}\n{client}").as_bytes())[..16])
     }
 
     /// Refuses while the delay earned by earlier failures has not passed.
-    pub(crate) async fn check(&self, subject: &str) -> ServiceResult<()> {
+    async fn check(&self, subject: &str) -> ServiceResult<()> {
         let (failures, ttl) = match self.limiter.count(LOGIN_FAILURES, subject).await {
             Ok(found) => found,
             // Fail open: the per-address rate limit still bounds guessing.
@@ -258,7 +258,7 @@ impl LoginThrottle {
     }
 
     /// Counts a failure; the window slides, so failures are forgotten a window after the last.
-    pub(crate) async fn failed(&self, subject: &str) {
+    async fn failed(&self, subject: &str) {
         let quota = Quota {
             limit: u32::MAX,
             window: self.config.window,
@@ -272,7 +272,7 @@ impl LoginThrottle {
         }
     }
 
-    pub(crate) async fn succeeded(&self, subject: &str) {
+    async fn succeeded(&self, subject: &str) {
         let _ = self.limiter.clear(LOGIN_FAILURES, subject).await;
     }
 }
@@ -432,6 +432,29 @@ impl AuthService {
             _ => {
                 self.throttle.failed(&subject).await;
                 Err(invalid())
+            }
+        }
+    }
+
+    /// Runs a secret check (a code, a password) under the throttle of `scope` (an account
+    /// and what is checked): refused while an earlier failure's delay runs, and a failure
+    /// lengthens it.
+    pub(crate) async fn throttled(
+        &self,
+        scope: &str,
+        check: impl std::future::Future<Output = ServiceResult<()>>,
+    ) -> ServiceResult<()> {
+        let subject = LoginThrottle::subject(scope, "");
+        self.throttle.check(&subject).await?;
+        match check.await {
+            Ok(()) => {
+                self.throttle.succeeded(&subject).await;
+                Ok(())
+            }
+            Err(err) if err.code == ErrorCode::InternalServerError => Err(err),
+            Err(err) => {
+                self.throttle.failed(&subject).await;
+                Err(err)
             }
         }
     }

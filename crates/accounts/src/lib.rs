@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod closure;
 pub mod directory;
 pub mod mail;
 pub mod mfa;

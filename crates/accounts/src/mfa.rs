@@ -61,6 +61,11 @@ fn invalid_code() -> ServiceError {
     )
 }
 
+/// The throttle of an account's MFA checks (codes, and the password that turns MFA off).
+fn mfa_scope(user: Uuid) -> String {
+    format!("mfa:{user}")
+}
+
 fn not_enabled() -> ServiceError {
     ServiceError::conflict("Multi-factor login is not on for this account")
 }
@@ -76,7 +81,11 @@ fn normalise_recovery_code(raw: &str) -> String {
 fn new_recovery_code() -> String {
     let mut rng = rand::thread_rng();
     let letters: String = (0..10)
-        .map(|_| *RECOVERY_ALPHABET.choose(&mut rng).expect("alphabet is not empty") as char)
+        .map(|_| {
+            *RECOVERY_ALPHABET
+                .choose(&mut rng)
+                .expect("alphabet is not empty") as char
+        })
         .collect();
     format!("{}-{}", &letters[..5], &letters[5..])
 }
@@ -151,7 +160,9 @@ impl AuthService {
             })
             .await?;
         if stored == 0 {
-            return Err(ServiceError::conflict("Multi-factor login was turned on meanwhile"));
+            return Err(ServiceError::conflict(
+                "Multi-factor login was turned on meanwhile",
+            ));
         }
         Ok(setup)
     }
@@ -168,7 +179,7 @@ impl AuthService {
                 "Start with POST /api/auth/mfa/enable to get a secret",
             ));
         }
-        self.throttled(user.id, self.accept_code(user.id, &state, code))
+        self.throttled(&mfa_scope(user.id), self.accept_code(user.id, &state, code))
             .await?;
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
         let hashes: Vec<_> = codes
@@ -209,7 +220,10 @@ impl AuthService {
         let check = async {
             match proof {
                 MfaProof::Password(password) => {
-                    if self.password_matches(password, state.password_hash.clone()).await? {
+                    if self
+                        .password_matches(password, state.password_hash.clone())
+                        .await?
+                    {
                         Ok(())
                     } else {
                         Err(ServiceError::new(
@@ -221,7 +235,7 @@ impl AuthService {
                 proof => self.accept_proof(user.id, &state, proof).await,
             }
         };
-        self.throttled(user.id, check).await?;
+        self.throttled(&mfa_scope(user.id), check).await?;
         self.db()
             .run(move |conn| {
                 conn.transaction(|conn| {
@@ -250,18 +264,23 @@ impl AuthService {
             &self.inner.mfa_validation,
         )
         .map_err(|_| {
-            ServiceError::unauthenticated("This sign-in step has expired or is not valid; log in again")
+            ServiceError::unauthenticated(
+                "This sign-in step has expired or is not valid; log in again",
+            )
         })?
         .claims
         .sub;
         if matches!(proof, MfaProof::Password(_)) {
-            return Err(ServiceError::invalid_field("code", "Send `code` or `recovery_code`"));
+            return Err(ServiceError::invalid_field(
+                "code",
+                "Send `code` or `recovery_code`",
+            ));
         }
         let state = self.mfa_state(user).await?;
         if !state.enabled {
             return Err(not_enabled());
         }
-        self.throttled(user, self.accept_proof(user, &state, proof))
+        self.throttled(&mfa_scope(user), self.accept_proof(user, &state, proof))
             .await?;
         self.start_session(user).await
     }
@@ -279,38 +298,24 @@ impl AuthService {
             exp: now + ttl as i64,
             sid: None,
         };
-        let mfa_token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)
-                .map_err(ServiceError::internal)?;
+        let mfa_token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.inner.encoding,
+        )
+        .map_err(ServiceError::internal)?;
         Ok(LoginOutcome::MfaRequired {
             mfa_token,
             expires_in: ttl,
         })
     }
 
-    /// Runs a code check under the account's throttle: refused while an earlier failure's
-    /// delay runs, and a failure lengthens it.
-    async fn throttled(
+    async fn accept_proof(
         &self,
         user: Uuid,
-        check: impl std::future::Future<Output = ServiceResult<()>>,
+        state: &MfaState,
+        proof: MfaProof,
     ) -> ServiceResult<()> {
-        let subject = crate::auth::LoginThrottle::subject(&format!("mfa:{user}"), "");
-        self.throttle.check(&subject).await?;
-        match check.await {
-            Ok(()) => {
-                self.throttle.succeeded(&subject).await;
-                Ok(())
-            }
-            Err(err) if err.code == ErrorCode::InternalServerError => Err(err),
-            Err(err) => {
-                self.throttle.failed(&subject).await;
-                Err(err)
-            }
-        }
-    }
-
-    async fn accept_proof(&self, user: Uuid, state: &MfaState, proof: MfaProof) -> ServiceResult<()> {
         match proof {
             MfaProof::Code(code) => self.accept_code(user, state, &code).await,
             MfaProof::RecoveryCode(code) => self.use_recovery_code(user, &code).await,
@@ -327,9 +332,7 @@ impl AuthService {
             .sealer
             .open(&Self::sealing_context(user), sealed)?;
         let totp = self.totp(secret, &state.email)?;
-        let step = totp
-            .check_current(code.trim())
-            .ok_or_else(invalid_code)? as i64;
+        let step = totp.check_current(code.trim()).ok_or_else(invalid_code)? as i64;
         let recorded = self
             .db()
             .run(move |conn| {

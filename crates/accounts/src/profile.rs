@@ -1,15 +1,21 @@
-//! A user's profile (seeds 002, 003): a username, unique whatever its case, and a display
-//! name.
+//! A user's profile (seeds 002, 003): a username, unique whatever its case, a display name,
+//! and the email address, which changes only once a link mailed to the new address is
+//! opened (after the current password), so a typo or a stolen session cannot take the
+//! account to an address its owner does not read.
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use db::models::User;
+use db::models::{EmailTokenRow, User};
 use db::schema::users;
-use domain::error::{ServiceError, ServiceResult};
-use domain::identity::AuthUser;
+use db::PgConn;
+use domain::error::{ErrorCode, ServiceError, ServiceResult};
+use domain::identity::{AuthUser, TokenPurpose};
+use uuid::Uuid;
 
-use crate::auth::AuthService;
+use crate::auth::{AuthService, Email};
+use crate::mail::Mail;
+use crate::verification::{issue, EmailService};
 
 /// 3 to 50 letters, digits, `_`, `.` or `-` (seed 002's length rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +66,34 @@ pub struct ProfileChange {
     pub username: Option<Username>,
     /// `Some(None)` removes the display name.
     pub display_name: Option<Option<DisplayName>>,
+    pub email: Option<EmailChange>,
+}
+
+/// A new address, and the current password that allows the change.
+#[derive(Debug)]
+pub struct EmailChange {
+    pub email: Email,
+    pub current_password: String,
+}
+
+fn email_taken() -> ServiceError {
+    ServiceError::conflict("An account with this email already exists")
+        .with_data(serde_json::json!({ "field": "email" }))
+}
+
+/// Makes the address of an opened change link the account's, verified.
+pub(crate) fn apply_email_change(conn: &mut PgConn, used: &EmailTokenRow) -> ServiceResult<()> {
+    diesel::update(users::table.find(used.user_id))
+        .set((
+            users::email.eq(&used.email),
+            users::email_verified_at.eq(Some(chrono::Utc::now())),
+        ))
+        .execute(conn)
+        .map_err(|err| match err {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => email_taken(),
+            other => other.into(),
+        })?;
+    Ok(())
 }
 
 #[derive(AsChangeset)]
@@ -67,6 +101,7 @@ pub struct ProfileChange {
 struct ProfileColumns {
     username: Option<String>,
     display_name: Option<Option<String>>,
+    email_verified_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// A taken username as a conflict on its field; other errors as they are.
@@ -83,28 +118,154 @@ pub(crate) fn taken_username(err: DieselError) -> ServiceError {
 }
 
 impl AuthService {
-    /// Applies `change` and answers the profile as it is now.
+    /// Applies `change` (but its email, see [`EmailService::update_profile`]) and answers
+    /// the profile as it is now.
     pub async fn update_profile(
         &self,
         user: AuthUser,
         change: ProfileChange,
     ) -> ServiceResult<User> {
+        self.user(user).await?;
+        self.update_account(user.id, change, None).await
+    }
+
+    /// An admin's change to any account: the profile fields, and whether its address counts
+    /// as verified (`Some(true)` keeps an earlier verification time). 404 when it does not
+    /// exist.
+    pub async fn update_account(
+        &self,
+        user: Uuid,
+        change: ProfileChange,
+        email_verified: Option<bool>,
+    ) -> ServiceResult<User> {
+        let account = self.account(user).await?;
+        let email_verified_at = email_verified.map(|verified| {
+            verified.then(|| account.email_verified_at.unwrap_or_else(chrono::Utc::now))
+        });
         let columns = ProfileColumns {
             username: change.username.map(|u| u.0),
             display_name: change.display_name.map(|d| d.map(|d| d.0)),
+            email_verified_at,
         };
-        if columns.username.is_none() && columns.display_name.is_none() {
-            return self.user(user).await;
+        if columns.username.is_none()
+            && columns.display_name.is_none()
+            && columns.email_verified_at.is_none()
+        {
+            return Ok(account);
         }
         self.db()
             .run(move |conn| {
-                diesel::update(users::table.find(user.id))
+                diesel::update(users::table.find(user))
                     .set(&columns)
                     .returning(User::as_returning())
                     .get_result(conn)
                     .map_err(taken_username)
             })
             .await
+    }
+}
+
+impl EmailService {
+    /// Applies a profile change. A new email address needs the current password (wrong ones
+    /// earn growing delays) and takes effect when the link mailed to it is opened; the old
+    /// address is told. Answers the profile as it is now.
+    pub async fn update_profile(
+        &self,
+        caller: AuthUser,
+        mut change: ProfileChange,
+    ) -> ServiceResult<User> {
+        let new_email = match change.email.take() {
+            Some(email_change) => self.check_email_change(caller, email_change).await?,
+            None => None,
+        };
+        let user = self.auth.update_profile(caller, change).await?;
+        if let Some(address) = new_email {
+            self.send_email_change(user.clone(), address).await?;
+        }
+        Ok(user)
+    }
+
+    /// The new address if it differs from the current one, once the password is right and
+    /// no other account has it.
+    async fn check_email_change(
+        &self,
+        caller: AuthUser,
+        change: EmailChange,
+    ) -> ServiceResult<Option<String>> {
+        let user = self.auth.user(caller).await?;
+        let address = change.email.as_str().to_owned();
+        let check = async {
+            let hash = user.password_hash.clone();
+            if self
+                .auth
+                .password_matches(change.current_password, hash)
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(
+                    ServiceError::new(ErrorCode::InvalidCredentials, "Incorrect current password")
+                        .with_data(serde_json::json!({ "field": "current_password" })),
+                )
+            }
+        };
+        self.auth
+            .throttled(&format!("password:{}", user.id), check)
+            .await?;
+        if address == user.email {
+            return Ok(None);
+        }
+        let lookup = address.clone();
+        let taken = self
+            .auth
+            .db()
+            .run(move |conn| {
+                Ok(diesel::select(diesel::dsl::exists(
+                    users::table.filter(users::email.eq(lookup)),
+                ))
+                .get_result::<bool>(conn)?)
+            })
+            .await?;
+        if taken {
+            return Err(email_taken());
+        }
+        Ok(Some(address))
+    }
+
+    async fn send_email_change(&self, user: User, address: String) -> ServiceResult<()> {
+        let ttl = self.config.verify_ttl;
+        let (id, to) = (user.id, address.clone());
+        let token = self
+            .auth
+            .db()
+            .run(move |conn| issue(conn, id, &to, TokenPurpose::ChangeEmail, ttl))
+            .await?;
+        let link = self.link("verify-email", &token);
+        let hours = ttl.as_secs() / 3600;
+        self.mailer
+            .send(Mail {
+                to: address.clone(),
+                subject: "Confirm your new email address".into(),
+                body: format!(
+                    "Open this link to make this the address of your Montage account \
+                     (it works once, for {hours} hours):\n\n{link}\n\n\
+                     If you did not ask for this, ignore this mail.\n"
+                ),
+            })
+            .await?;
+        let notice = Mail {
+            to: user.email,
+            subject: "Your email address is being changed".into(),
+            body: format!(
+                "Someone signed in to your Montage account asked to change its address to \
+                 {address}. It changes only when the link sent there is opened. If this was \
+                 not you, reset your password now.\n"
+            ),
+        };
+        if let Err(err) = self.mailer.send(notice).await {
+            tracing::warn!(error = %err, "could not tell the old address of an email change");
+        }
+        Ok(())
     }
 }
 

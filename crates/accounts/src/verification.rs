@@ -16,10 +16,12 @@ use settings::MailConfig;
 use crate::auth::{secret_token, token_hash, AuthService, Email, Password};
 use crate::mail::{Mail, Mailer};
 
-/// Stores a new token for `user` and answers it (the only copy is the one mailed).
+/// Stores a new token for `user`, to be mailed to `address`, and answers it (the only
+/// copy is the one mailed).
 pub(crate) fn issue(
     conn: &mut PgConn,
-    user: &User,
+    user: Uuid,
+    address: &str,
     purpose: TokenPurpose,
     ttl: std::time::Duration,
 ) -> ServiceResult<String> {
@@ -28,9 +30,9 @@ pub(crate) fn issue(
     diesel::insert_into(email_tokens::table)
         .values(EmailTokenRow {
             token_hash: token_hash(&token),
-            user_id: user.id,
+            user_id: user,
             purpose,
-            email: user.email.clone(),
+            email: address.to_owned(),
             expires_at: now + ttl,
             used_at: None,
             created_at: now,
@@ -39,17 +41,18 @@ pub(crate) fn issue(
     Ok(token)
 }
 
-/// Marks `token` used and answers it, if it is one for `purpose`, unused and unexpired.
+/// Marks `token` used and answers it, if it is one for one of `purposes`, unused and
+/// unexpired.
 pub(crate) fn consume(
     conn: &mut PgConn,
     token: &str,
-    purpose: TokenPurpose,
+    purposes: &[TokenPurpose],
 ) -> ServiceResult<EmailTokenRow> {
     let now = Utc::now();
     diesel::update(
         email_tokens::table
             .find(token_hash(token))
-            .filter(email_tokens::purpose.eq(purpose))
+            .filter(email_tokens::purpose.eq_any(purposes))
             .filter(email_tokens::used_at.is_null())
             .filter(email_tokens::expires_at.gt(now)),
     )
@@ -68,18 +71,22 @@ pub(crate) fn consume(
 /// Sends verification and recovery mails, and checks their links.
 #[derive(Clone)]
 pub struct EmailService {
-    db: Db,
-    mailer: Mailer,
-    config: MailConfig,
+    pub(crate) auth: AuthService,
+    pub(crate) mailer: Mailer,
+    pub(crate) config: MailConfig,
 }
 
 impl EmailService {
-    pub fn new(db: Db, config: MailConfig) -> ServiceResult<Self> {
+    pub fn new(auth: AuthService, config: MailConfig) -> ServiceResult<Self> {
         Ok(Self {
             mailer: Mailer::new(&config)?,
-            db,
+            auth,
             config,
         })
+    }
+
+    fn db(&self) -> &Db {
+        self.auth.db()
     }
 
     /// Mails a new account its verification link in the background: a slow or failing
@@ -97,8 +104,11 @@ impl EmailService {
     async fn send_verification(&self, user: User) -> ServiceResult<()> {
         let ttl = self.config.verify_ttl;
         let (token, user) = self
-            .db
-            .run(move |conn| Ok((issue(conn, &user, TokenPurpose::VerifyEmail, ttl)?, user)))
+            .db()
+            .run(move |conn| {
+                let token = issue(conn, user.id, &user.email, TokenPurpose::VerifyEmail, ttl)?;
+                Ok((token, user))
+            })
             .await?;
         let link = self.link("verify-email", &token);
         let hours = ttl.as_secs() / 3600;
@@ -119,7 +129,7 @@ impl EmailService {
     /// once verified.
     pub async fn resend_verification(&self, caller: AuthUser) -> ServiceResult<()> {
         let (user, last_sent) = self
-            .db
+            .db()
             .run(move |conn| {
                 let user: User = users::table
                     .find(caller.id)
@@ -150,12 +160,17 @@ impl EmailService {
         self.send_verification(user).await
     }
 
-    /// Verifies the address the token was sent to, if it is still the account's.
+    /// Verifies the address the token was sent to: the account's address, or the new one
+    /// an email change asked for, which then becomes the account's.
     pub async fn verify_email(&self, token: String) -> ServiceResult<()> {
-        self.db
+        self.db()
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let used = consume(conn, &token, TokenPurpose::VerifyEmail)?;
+                    let purposes = [TokenPurpose::VerifyEmail, TokenPurpose::ChangeEmail];
+                    let used = consume(conn, &token, &purposes)?;
+                    if used.purpose == TokenPurpose::ChangeEmail {
+                        return crate::profile::apply_email_change(conn, &used);
+                    }
                     let verified = diesel::update(
                         users::table
                             .find(used.user_id)
@@ -194,7 +209,7 @@ impl EmailService {
         let ttl = self.config.reset_ttl;
         let address = email.as_str().to_owned();
         let issued = self
-            .db
+            .db()
             .run(move |conn| {
                 let Some(user) = users::table
                     .filter(users::email.eq(&address))
@@ -205,7 +220,7 @@ impl EmailService {
                     return Ok(None);
                 };
                 Ok(Some((
-                    issue(conn, &user, TokenPurpose::ResetPassword, ttl)?,
+                    issue(conn, user.id, &user.email, TokenPurpose::ResetPassword, ttl)?,
                     user,
                 )))
             })
@@ -230,7 +245,7 @@ impl EmailService {
     }
 
     /// The web app's page that takes `token`.
-    fn link(&self, page: &str, token: &str) -> String {
+    pub(crate) fn link(&self, page: &str, token: &str) -> String {
         format!(
             "{}/{page}?token={token}",
             self.config.app_url.trim_end_matches('/')
@@ -256,7 +271,7 @@ impl AuthService {
         self.db()
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let used = consume(conn, &token, TokenPurpose::ResetPassword)?;
+                    let used = consume(conn, &token, &[TokenPurpose::ResetPassword])?;
                     let account = users::table.find(used.user_id);
                     diesel::update(account)
                         .set(users::password_hash.eq(&password_hash))

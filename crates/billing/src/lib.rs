@@ -252,6 +252,33 @@ impl BillingService {
             .await
     }
 
+    /// Deletes the user's Stripe customer, if they have one, before their account goes:
+    /// Stripe then cancels its subscriptions at once and keeps no more of their details.
+    /// A customer Stripe no longer knows counts as deleted.
+    pub async fn forget_customer(&self, user: Uuid) -> ServiceResult<()> {
+        let customer = self
+            .db
+            .run(move |conn| {
+                Ok(users::table
+                    .find(user)
+                    .select(users::stripe_customer_id)
+                    .first::<Option<String>>(conn)
+                    .optional()?
+                    .flatten())
+            })
+            .await?;
+        let Some(customer) = customer else {
+            return Ok(());
+        };
+        match stripe_core::customer::DeleteCustomer::new(customer.as_str())
+            .send(&self.stripe)
+            .await
+        {
+            Ok(_) | Err(stripe::StripeError::Stripe(_, 404)) => Ok(()),
+            Err(err) => Err(provider_error(err)),
+        }
+    }
+
     /// Verifies and applies one webhook delivery. Nothing slow happens here: no call to
     /// Stripe, one short transaction.
     pub async fn handle_webhook(

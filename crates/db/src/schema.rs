@@ -130,6 +130,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    storage_purges (prefix) {
+        prefix -> Text,
+        not_before -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     stripe_events (id) {
         id -> Text,
         #[sql_name = "type"]
@@ -214,6 +222,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     role_permissions,
     roles,
+    storage_purges,
     stripe_events,
     subscriptions,
     user_data,

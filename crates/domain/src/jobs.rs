@@ -235,6 +235,11 @@ pub struct StoredInput {
     pub size_bytes: u64,
 }
 
+/// The storage prefix every object of a job is under.
+pub fn job_prefix(job_id: Uuid) -> String {
+    format!("jobs/{job_id}/")
+}
+
 /// The storage key of a job's input clip.
 pub fn input_key(job_id: Uuid, position: usize) -> String {
     format!("jobs/{job_id}/inputs/{position:02}")

@@ -33,9 +33,7 @@ impl Sealer {
             .decode(key.trim())
             .ok()
             .filter(|bytes| bytes.len() == 32)
-            .ok_or_else(|| {
-                ConfigError::invalid("DATA_ENCRYPTION_KEY", "not 32 bytes in base64")
-            })?;
+            .ok_or_else(|| ConfigError::invalid("DATA_ENCRYPTION_KEY", "not 32 bytes in base64"))?;
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
             .map_err(|_| ConfigError::invalid("DATA_ENCRYPTION_KEY", "unusable key"))?;
         Ok(Self { cipher })
@@ -92,7 +90,11 @@ mod tests {
         assert!(sealer.open("mfa:alice", &sealed[..10]).is_err());
         let other = Sealer::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
         assert!(other.open("mfa:alice", &sealed).is_err(), "another key");
-        assert_ne!(sealer.seal("mfa:alice", b"secret").unwrap(), sealed, "fresh nonce");
+        assert_ne!(
+            sealer.seal("mfa:alice", b"secret").unwrap(),
+            sealed,
+            "fresh nonce"
+        );
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! Changes of state are in [`crate::lifecycle`].
 
 use chrono::Utc;
-use diesel::prelude::*;
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{Bool, Nullable},
+};
 use uuid::Uuid;
 
 use db::models::{JobOutputRow, JobRow};
@@ -96,6 +100,37 @@ pub struct JobService {
     pub(crate) db: Db,
 }
 
+/// Whose jobs an operation may touch: the owner's own, or (for operators) anyone's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobScope {
+    Owner(Uuid),
+    Any,
+}
+
+impl JobScope {
+    /// A filter on `jobs` for the rows in scope (every row for [`JobScope::Any`]).
+    pub(crate) fn includes_owner_of(
+        self,
+    ) -> Box<dyn BoxableExpression<jobs::table, Pg, SqlType = Nullable<Bool>>> {
+        let owner = match self {
+            Self::Owner(owner) => Some(owner),
+            Self::Any => None,
+        };
+        Box::new(
+            jobs::user_id
+                .nullable()
+                .eq(owner)
+                .or(owner.is_none().into_sql::<Bool>()),
+        )
+    }
+}
+
+impl From<AuthUser> for JobScope {
+    fn from(user: AuthUser) -> Self {
+        Self::Owner(user.id)
+    }
+}
+
 impl JobService {
     pub fn new(db: Db) -> Self {
         Self { db }
@@ -146,13 +181,15 @@ impl JobService {
         Ok(keys)
     }
 
-    /// A job of `user`'s; another user's job is "not found", exactly like a missing one.
-    pub async fn get(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<JobDetails> {
+    /// A job in `scope`; for an owner, another user's job is "not found", exactly like a
+    /// missing one.
+    pub async fn get(&self, scope: impl Into<JobScope>, job_id: Uuid) -> ServiceResult<JobDetails> {
+        let scope = scope.into();
         self.db
             .run(move |conn| {
                 let job = jobs::table
                     .find(job_id)
-                    .filter(jobs::user_id.eq(user.id))
+                    .filter(scope.includes_owner_of())
                     .select(JobRow::as_select())
                     .first(conn)
                     .optional()?

@@ -12,6 +12,8 @@
 //!   orphan      │    ╲            retry
 //!               │     ▶ CANCELLED  ▼
 //!               ╰──────────── RETRYING ─claim─▶ PROCESSING
+//!
+//!  FAILED / CANCELLED ─rerun (an operator)─▶ PENDING
 //! ```
 
 use std::time::Duration;
@@ -20,10 +22,10 @@ use chrono::{DateTime, Utc};
 use diesel::{pg::PgConnection, prelude::*};
 use uuid::Uuid;
 
-use crate::jobs::{not_ended, JobService};
+use crate::jobs::{not_ended, JobScope, JobService};
 use crate::queue::RenderJob;
 use db::models::{JobInputRow, JobOutputRow, JobRow, NewJob};
-use db::schema::{idempotency_keys, job_inputs, job_outputs, jobs};
+use db::schema::{callback_deliveries, idempotency_keys, job_inputs, job_outputs, jobs};
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{
@@ -64,10 +66,12 @@ pub enum Transition {
     RecoverOrphan,
     /// [`JobService::discard`]: the owner deletes an ended job.
     Delete,
+    /// [`JobService::rerun`]: an operator runs a failed or cancelled job again, afresh.
+    Rerun,
 }
 
 impl Transition {
-    pub const ALL: [Transition; 13] = [
+    pub const ALL: [Transition; 14] = [
         Self::Create,
         Self::Dispatch,
         Self::Claim,
@@ -81,6 +85,7 @@ impl Transition {
         Self::Fail,
         Self::RecoverOrphan,
         Self::Delete,
+        Self::Rerun,
     ];
 
     /// The statuses a job may have for this transition to apply (none: it makes the job).
@@ -99,6 +104,7 @@ impl Transition {
             | Self::RecoverOrphan => &[Processing],
             Self::Cancel => &[Pending, Retrying],
             Self::Delete => &[Success, Failed, Cancelled],
+            Self::Rerun => &[Failed, Cancelled],
         }
     }
 
@@ -106,7 +112,7 @@ impl Transition {
     pub fn to(self) -> &'static [JobStatus] {
         use JobStatus::*;
         match self {
-            Self::Create | Self::HandBack => &[Pending],
+            Self::Create | Self::HandBack | Self::Rerun => &[Pending],
             Self::Dispatch => &[Pending, Retrying],
             Self::Claim => &[Processing, Failed],
             Self::Progress | Self::RequestCancel => &[Processing],
@@ -212,15 +218,20 @@ impl JobService {
         }
     }
 
-    /// Cancels a job of `user`'s: a pending one at once, a running one by asking its
-    /// worker. A job that already ended is a conflict.
-    pub async fn cancel(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<Cancellation> {
+    /// Cancels a job in `scope` (the owner's, or any for operators): a pending one at once,
+    /// a running one by asking its worker. A job that already ended is a conflict.
+    pub async fn cancel(
+        &self,
+        scope: impl Into<JobScope>,
+        job_id: Uuid,
+    ) -> ServiceResult<Cancellation> {
+        let scope = scope.into();
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let job = jobs::table
                         .find(job_id)
-                        .filter(jobs::user_id.eq(user.id))
+                        .filter(scope.includes_owner_of())
                         .select(JobRow::as_select())
                         .for_update()
                         .first(conn)
@@ -261,6 +272,62 @@ impl JobService {
                 })
             })
             .await
+    }
+
+    /// Runs a failed or cancelled job again from the start (an operator's action): its
+    /// attempts, error and timings are cleared and the relay dispatches it like a new one.
+    /// Its clips must still be stored; a job in another status is a conflict.
+    pub async fn rerun(&self, job_id: Uuid) -> ServiceResult<JobRow> {
+        let rerun = self
+            .db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let now = Utc::now();
+                    let job = diesel::update(
+                        jobs::table
+                            .find(job_id)
+                            .filter(jobs::status.eq_any(Transition::Rerun.from()))
+                            .filter(jobs::inputs_purged_at.is_null()),
+                    )
+                    .set((
+                        jobs::status.eq(JobStatus::Pending),
+                        jobs::stage.eq(Stage::Queued),
+                        jobs::progress.eq(0),
+                        jobs::attempts.eq(0),
+                        jobs::error_code.eq(None::<FailureCode>),
+                        jobs::error_message.eq(None::<String>),
+                        jobs::started_at.eq(None::<DateTime<Utc>>),
+                        jobs::finished_at.eq(None::<DateTime<Utc>>),
+                        jobs::cancel_requested_at.eq(None::<DateTime<Utc>>),
+                        jobs::dispatched_at.eq(None::<DateTime<Utc>>),
+                        jobs::lease_token.eq(None::<Uuid>),
+                        jobs::lease_expires_at.eq(None::<DateTime<Utc>>),
+                        jobs::timings.eq(None::<StageTimings>),
+                        jobs::run_after.eq(now),
+                        jobs::updated_at.eq(now),
+                    ))
+                    .returning(JobRow::as_returning())
+                    .get_result(conn)
+                    .optional()?;
+                    if job.is_some() {
+                        // Its callback is sent again when it ends again.
+                        diesel::delete(callback_deliveries::table.find(job_id)).execute(conn)?;
+                    }
+                    Ok(job)
+                })
+            })
+            .await?;
+        if let Some(job) = rerun {
+            return Ok(job);
+        }
+        let details = self.get(JobScope::Any, job_id).await?;
+        let status = details.job.status;
+        let message = if Transition::Rerun.from().contains(&status) {
+            "The job's clips were deleted at the end of their retention; it cannot run again".into()
+        } else {
+            format!("Only failed or cancelled jobs run again; this one is {status}")
+        };
+        Err(ServiceError::conflict(message).with_data(serde_json::json!({ "status": status })))
     }
 
     /// Removes an ended job of `user`'s and everything that hangs off it (its stored

@@ -1,17 +1,83 @@
 //! Retention: uploaded clips and rendered outputs are deleted once their time is up. The
 //! database marks what a pass takes, so concurrent workers never delete the same job's
-//! objects twice; a pass that could not delete gives the job back.
+//! objects twice; a pass that could not delete gives the job back. Deleted accounts and
+//! jobs deleted under a running worker leave their storage prefixes in `storage_purges`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use db::schema::{job_inputs, job_outputs, jobs};
+use db::schema::{job_inputs, job_outputs, jobs, storage_purges};
 use domain::error::ServiceResult;
+use domain::jobs::job_prefix;
 
 use crate::jobs::JobService;
 
+/// How long a taken storage purge is left to its taker before another pass may retry it.
+const PURGE_LEASE_SECS: i64 = 300;
+
 impl JobService {
+    /// Schedules the removal of everything stored for `job_id` when the job no longer
+    /// exists: a worker whose job was deleted under it (with its account) calls this after
+    /// it may have written objects nobody would remove. Answers whether it was gone.
+    pub async fn purge_if_gone(&self, job_id: Uuid) -> ServiceResult<bool> {
+        self.db
+            .run(move |conn| {
+                let exists: bool = diesel::select(diesel::dsl::exists(jobs::table.find(job_id)))
+                    .get_result(conn)?;
+                if !exists {
+                    diesel::insert_into(storage_purges::table)
+                        .values(storage_purges::prefix.eq(job_prefix(job_id)))
+                        .on_conflict(storage_purges::prefix)
+                        .do_update()
+                        .set(storage_purges::not_before.eq(Utc::now()))
+                        .execute(conn)?;
+                }
+                Ok(!exists)
+            })
+            .await
+    }
+
+    /// Takes up to `limit` due storage prefixes to empty; each is left to this pass for a
+    /// while ([`PURGE_LEASE_SECS`]), then retried unless [`JobService::finish_storage_purge`]
+    /// removed it.
+    pub async fn take_storage_purges(&self, limit: i64) -> ServiceResult<Vec<String>> {
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let now = Utc::now();
+                    let due: Vec<String> = storage_purges::table
+                        .filter(storage_purges::not_before.le(now))
+                        .order(storage_purges::not_before.asc())
+                        .limit(limit)
+                        .select(storage_purges::prefix)
+                        .for_update()
+                        .skip_locked()
+                        .load(conn)?;
+                    diesel::update(
+                        storage_purges::table.filter(storage_purges::prefix.eq_any(&due)),
+                    )
+                    .set(
+                        storage_purges::not_before
+                            .eq(now + chrono::Duration::seconds(PURGE_LEASE_SECS)),
+                    )
+                    .execute(conn)?;
+                    Ok(due)
+                })
+            })
+            .await
+    }
+
+    /// Forgets a prefix whose objects are deleted.
+    pub async fn finish_storage_purge(&self, prefix: String) -> ServiceResult<()> {
+        self.db
+            .run(move |conn| {
+                diesel::delete(storage_purges::table.find(prefix)).execute(conn)?;
+                Ok(())
+            })
+            .await
+    }
+
     /// Takes up to `limit` jobs that ended more than `retention` ago and still have their
     /// uploaded clips, marks them purged, and returns (job, input keys) for the caller to
     /// delete. Workers running this at once never take the same job (SKIP LOCKED).

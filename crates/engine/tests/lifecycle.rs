@@ -31,10 +31,11 @@ enum Operation {
     Fail,
     RecoverOrphans,
     Delete,
+    Rerun,
 }
 
 impl Operation {
-    const ALL: [Operation; 11] = [
+    const ALL: [Operation; 12] = [
         Self::Dispatch,
         Self::Claim,
         Self::Progress,
@@ -46,6 +47,7 @@ impl Operation {
         Self::Fail,
         Self::RecoverOrphans,
         Self::Delete,
+        Self::Rerun,
     ];
 
     /// The transitions of the table this operation carries out.
@@ -62,6 +64,7 @@ impl Operation {
             Self::Fail => &[Transition::Fail],
             Self::RecoverOrphans => &[Transition::RecoverOrphan],
             Self::Delete => &[Transition::Delete],
+            Self::Rerun => &[Transition::Rerun],
         }
     }
 }
@@ -237,6 +240,7 @@ impl Walk {
                 recovered.iter().any(|job| job.id == id)
             }
             Operation::Delete => jobs.discard(self.user, id).await.is_ok(),
+            Operation::Rerun => jobs.rerun(id).await.is_ok(),
         }
     }
 }

@@ -376,7 +376,10 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
             ("S3_SECRET_KEY", "real-s3-secret"),
-            ("DATA_ENCRYPTION_KEY", "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE="),
+            (
+                "DATA_ENCRYPTION_KEY",
+                "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE=",
+            ),
         ])
         .unwrap_err();
         assert!(
@@ -391,7 +394,10 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
             ("S3_SECRET_KEY", "real-s3-secret"),
-            ("DATA_ENCRYPTION_KEY", "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE="),
+            (
+                "DATA_ENCRYPTION_KEY",
+                "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE=",
+            ),
             ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
         ])
         .unwrap_err();
@@ -432,7 +438,10 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SECRET", "a-real-secret-that-is-long-enough-0123456789"),
             ("S3_SECRET_KEY", "real-s3-secret"),
-            ("DATA_ENCRYPTION_KEY", "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE="),
+            (
+                "DATA_ENCRYPTION_KEY",
+                "cmVhbC1kYXRhLWVuY3J5cHRpb24ta2V5LTMyYnl0ZSE=",
+            ),
             ("STRIPE_WEBHOOK_SECRET", "whsec_real"),
             ("STRIPE_SECRET_KEY", "sk_live_real"),
             ("CALLBACK_SIGNING_SECRET", "real-callback-secret"),

@@ -1,0 +1,96 @@
+//! Deleting an account (seeds 003, 004), by its owner after the password or by an admin.
+//! Stripe goes first: its customer is deleted, which cancels the subscription, and a failure
+//! there leaves everything as it was. Then one transaction schedules the storage prefix of
+//! every job for purging (workers' housekeeping empties them) and deletes the user row,
+//! which takes jobs, clips, outputs, tokens, the subscription link, roles and data with it.
+//! A worker rendering one of those jobs finds its lease gone and purges what it wrote.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use billing::BillingService;
+use db::schema::{jobs, refresh_tokens, storage_purges, users};
+use domain::error::{ErrorCode, ServiceError, ServiceResult};
+use domain::identity::{AuthUser, EndedSession};
+use domain::jobs::job_prefix;
+
+use crate::auth::AuthService;
+
+#[derive(Clone)]
+pub struct AccountClosure {
+    auth: AuthService,
+    billing: BillingService,
+}
+
+impl AccountClosure {
+    pub fn new(auth: AuthService, billing: BillingService) -> Self {
+        Self { auth, billing }
+    }
+
+    /// The caller deletes their own account; the password proves it is them (wrong
+    /// passwords earn growing delays). Answers the sessions that ended.
+    pub async fn close_own(
+        &self,
+        caller: AuthUser,
+        password: String,
+    ) -> ServiceResult<Vec<EndedSession>> {
+        let user = self.auth.user(caller).await?;
+        let check = async {
+            if self
+                .auth
+                .password_matches(password, user.password_hash)
+                .await?
+            {
+                Ok(())
+            } else {
+                Err(ServiceError::new(
+                    ErrorCode::InvalidCredentials,
+                    "Incorrect password",
+                ))
+            }
+        };
+        self.auth
+            .throttled(&format!("close:{}", user.id), check)
+            .await?;
+        self.close(user.id).await
+    }
+
+    /// Deletes account `user` with everything it owns; 404 when there is none.
+    pub async fn close(&self, user: Uuid) -> ServiceResult<Vec<EndedSession>> {
+        self.auth.account(user).await?;
+        self.billing.forget_customer(user).await?;
+        self.auth
+            .db()
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let job_ids: Vec<Uuid> = jobs::table
+                        .filter(jobs::user_id.eq(user))
+                        .select(jobs::id)
+                        .load(conn)?;
+                    let prefixes: Vec<_> = job_ids
+                        .into_iter()
+                        .map(|id| storage_purges::prefix.eq(job_prefix(id)))
+                        .collect();
+                    diesel::insert_into(storage_purges::table)
+                        .values(&prefixes)
+                        .on_conflict_do_nothing()
+                        .execute(conn)?;
+                    let mut sessions: Vec<Uuid> = refresh_tokens::table
+                        .filter(refresh_tokens::user_id.eq(user))
+                        .filter(refresh_tokens::revoked_at.is_null())
+                        .select(refresh_tokens::family_id)
+                        .load(conn)?;
+                    sessions.sort_unstable();
+                    sessions.dedup();
+                    if diesel::delete(users::table.find(user)).execute(conn)? == 0 {
+                        return Err(ServiceError::not_found("Account"));
+                    }
+                    Ok(sessions
+                        .into_iter()
+                        .map(|session| EndedSession { user, session })
+                        .collect())
+                })
+            })
+            .await
+    }
+}
