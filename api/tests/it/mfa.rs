@@ -5,7 +5,9 @@ use diesel::{prelude::*, sql_query, sql_types::Bytea};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app_with, TestApp, TestUser};
+use std::time::Duration;
+
+use crate::helpers::{assert_error, eventually, spawn_app_with, TestApp, TestUser};
 
 /// Decodes RFC 4648 base32 without padding.
 fn base32_decode(text: &str) -> Vec<u8> {
@@ -250,4 +252,30 @@ async fn mfa_turns_off_with_the_password_or_a_code() {
     let old = json!({"recovery_code": codes[0]});
     assert_error(disable(old).await, 400, "INVALID_MFA_CODE").await;
     json(disable(json!({"recovery_code": new_codes[9]})).await, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_step_expires_whatever_the_code() {
+    let app = spawn_app_with(&[("MFA_TOKEN_TTL_SECS", "1")]).await;
+    let user = app.user().await;
+    let (secret, _codes) = turn_on(&app, &user).await;
+    let mfa_token = login_challenge(&app, &user).await;
+    let wrong = json!({"mfa_token": mfa_token, "code": "000000"});
+    let early = post(&app, "/api/auth/mfa/login", None, wrong.clone()).await;
+    assert_eq!(
+        early.status(),
+        400,
+        "a wrong code is judged while the token lives"
+    );
+    eventually(Duration::from_secs(10), "the mfa token to expire", || {
+        let (app, wrong) = (&app, wrong.clone());
+        async move {
+            let response = post(app, "/api/auth/mfa/login", None, wrong).await;
+            (response.status() == 401).then_some(())
+        }
+    })
+    .await;
+    let late = json!({"mfa_token": mfa_token, "code": totp(&secret, 1)});
+    let late = post(&app, "/api/auth/mfa/login", None, late).await;
+    assert_error(late, 401, "AUTHENTICATION_REQUIRED").await;
 }
