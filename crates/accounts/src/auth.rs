@@ -459,6 +459,27 @@ impl AuthService {
         }
     }
 
+    /// Checks that `password` (sent as `field`) matches `hash`, under the throttle of
+    /// `scope`: 401 `INVALID_CREDENTIALS` when it does not.
+    pub(crate) async fn confirm_password(
+        &self,
+        scope: &str,
+        field: &str,
+        password: String,
+        hash: String,
+    ) -> ServiceResult<()> {
+        let check = async {
+            if self.password_matches(password, hash).await? {
+                return Ok(());
+            }
+            Err(
+                ServiceError::new(ErrorCode::InvalidCredentials, "Incorrect password")
+                    .with_data(serde_json::json!({ "field": field })),
+            )
+        };
+        self.throttled(scope, check).await
+    }
+
     /// A new login session for `user_id`.
     pub(crate) async fn start_session(&self, user_id: Uuid) -> ServiceResult<TokenPair> {
         let session = Uuid::now_v7();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use billing::BillingService;
 use db::schema::{jobs, refresh_tokens, storage_purges, users};
-use domain::error::{ErrorCode, ServiceError, ServiceResult};
+use domain::error::{ServiceError, ServiceResult};
 use domain::identity::{AuthUser, EndedSession};
 use domain::jobs::job_prefix;
 
@@ -35,22 +35,9 @@ impl AccountClosure {
         password: String,
     ) -> ServiceResult<Vec<EndedSession>> {
         let user = self.auth.user(caller).await?;
-        let check = async {
-            if self
-                .auth
-                .password_matches(password, user.password_hash)
-                .await?
-            {
-                Ok(())
-            } else {
-                Err(ServiceError::new(
-                    ErrorCode::InvalidCredentials,
-                    "Incorrect password",
-                ))
-            }
-        };
+        let scope = format!("close:{}", user.id);
         self.auth
-            .throttled(&format!("close:{}", user.id), check)
+            .confirm_password(&scope, "password", password, user.password_hash)
             .await?;
         self.close(user.id).await
     }

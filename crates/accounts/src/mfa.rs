@@ -217,25 +217,17 @@ impl AuthService {
         if !state.enabled {
             return Err(not_enabled());
         }
-        let check = async {
-            match proof {
-                MfaProof::Password(password) => {
-                    if self
-                        .password_matches(password, state.password_hash.clone())
-                        .await?
-                    {
-                        Ok(())
-                    } else {
-                        Err(ServiceError::new(
-                            ErrorCode::InvalidCredentials,
-                            "Incorrect password",
-                        ))
-                    }
-                }
-                proof => self.accept_proof(user.id, &state, proof).await,
+        let scope = mfa_scope(user.id);
+        match proof {
+            MfaProof::Password(password) => {
+                self.confirm_password(&scope, "password", password, state.password_hash.clone())
+                    .await?
             }
-        };
-        self.throttled(&mfa_scope(user.id), check).await?;
+            proof => {
+                self.throttled(&scope, self.accept_proof(user.id, &state, proof))
+                    .await?
+            }
+        }
         self.db()
             .run(move |conn| {
                 conn.transaction(|conn| {

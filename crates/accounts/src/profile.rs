@@ -9,7 +9,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use db::models::{EmailTokenRow, User};
 use db::schema::users;
 use db::PgConn;
-use domain::error::{ErrorCode, ServiceError, ServiceResult};
+use domain::error::{ServiceError, ServiceResult};
 use domain::identity::{AuthUser, TokenPurpose};
 use uuid::Uuid;
 
@@ -194,23 +194,10 @@ impl EmailService {
     ) -> ServiceResult<Option<String>> {
         let user = self.auth.user(caller).await?;
         let address = change.email.as_str().to_owned();
-        let check = async {
-            let hash = user.password_hash.clone();
-            if self
-                .auth
-                .password_matches(change.current_password, hash)
-                .await?
-            {
-                Ok(())
-            } else {
-                Err(
-                    ServiceError::new(ErrorCode::InvalidCredentials, "Incorrect current password")
-                        .with_data(serde_json::json!({ "field": "current_password" })),
-                )
-            }
-        };
+        let scope = format!("password:{}", user.id);
+        let hash = user.password_hash.clone();
         self.auth
-            .throttled(&format!("password:{}", user.id), check)
+            .confirm_password(&scope, "current_password", change.current_password, hash)
             .await?;
         if address == user.email {
             return Ok(None);
