@@ -327,6 +327,12 @@ async fn deleting_an_account_removes_its_jobs_and_stored_objects() {
     assert_eq!(theirs.send().await.unwrap().status(), 200);
     let gone = app.get("/api/users/me", &user).send().await.unwrap();
     assert_error(gone, 401, "AUTHENTICATION_REQUIRED").await;
+    // Its access token still verifies until it expires; writes with it are refused too.
+    let data = set(&app, &user, json!({"key": "k", "value": 1})).await;
+    assert_error(data, 401, "AUTHENTICATION_REQUIRED").await;
+    let clip = crate::control::clip(testkit::media::portrait_no_audio());
+    let job = app.create_job(&user, &[clip], &[]).await;
+    assert_error(job, 401, "AUTHENTICATION_REQUIRED").await;
 }
 
 async fn delete_without_body(app: &TestApp, user: &TestUser) -> reqwest::Response {

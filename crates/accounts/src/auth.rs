@@ -549,7 +549,7 @@ impl AuthService {
     pub async fn user(&self, user: AuthUser) -> ServiceResult<User> {
         self.find(user.id)
             .await?
-            .ok_or_else(|| ServiceError::unauthenticated("This account no longer exists"))
+            .ok_or_else(ServiceError::account_gone)
     }
 
     /// Any account, for admins; 404 when there is none.

@@ -118,7 +118,7 @@ impl AuthService {
                     ))
                     .first(conn)
                     .optional()?
-                    .ok_or_else(|| ServiceError::unauthenticated("This account no longer exists"))
+                    .ok_or_else(ServiceError::account_gone)
             })
             .await
     }

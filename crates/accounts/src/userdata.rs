@@ -96,7 +96,9 @@ impl UserDataService {
                         .find(user.id)
                         .select(users::id)
                         .for_update()
-                        .first::<uuid::Uuid>(conn)?;
+                        .first::<uuid::Uuid>(conn)
+                        .optional()?
+                        .ok_or_else(ServiceError::account_gone)?;
                     check_key_quota(conn, &row, quota)?;
                     Ok(diesel::insert_into(user_data::table)
                         .values(&row)

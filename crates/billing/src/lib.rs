@@ -127,16 +127,14 @@ impl BillingService {
 
     /// The plan `user` is entitled to now.
     pub async fn plan_of(&self, user: AuthUser) -> ServiceResult<PlanId> {
-        self.db
-            .run(move |conn| Ok(users::table.find(user.id).select(users::plan).first(conn)?))
-            .await
+        self.db.run(move |conn| plan_in(conn, user)).await
     }
 
     pub async fn subscription(&self, user: AuthUser) -> ServiceResult<SubscriptionView> {
         let (plan, row) = self
             .db
             .run(move |conn| {
-                let plan: PlanId = users::table.find(user.id).select(users::plan).first(conn)?;
+                let plan = plan_in(conn, user)?;
                 let row: Option<(String, Option<DateTime<Utc>>, bool)> = subscriptions::table
                     .find(user.id)
                     .select((
@@ -304,6 +302,15 @@ impl BillingService {
             .run(move |conn| conn.transaction(|conn| apply(conn, &event, change, retentions)))
             .await
     }
+}
+
+fn plan_in(conn: &mut PgConnection, user: AuthUser) -> ServiceResult<PlanId> {
+    users::table
+        .find(user.id)
+        .select(users::plan)
+        .first(conn)
+        .optional()?
+        .ok_or_else(ServiceError::account_gone)
 }
 
 fn provider_error(err: stripe::StripeError) -> ServiceError {

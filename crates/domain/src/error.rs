@@ -147,6 +147,11 @@ impl ServiceError {
         Self::new(ErrorCode::AuthenticationRequired, message)
     }
 
+    /// The caller's account was deleted after their access token was issued.
+    pub fn account_gone() -> Self {
+        Self::unauthenticated("This account no longer exists")
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(ErrorCode::ResourceNotFound, format!("{what} not found"))
     }
@@ -200,6 +205,18 @@ impl From<diesel::result::Error> for ServiceError {
             // A dropped connection mid-query is an outage, not a bug.
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 Self::unavailable("database", err)
+            }
+            // A write for an account deleted since its access token was issued.
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, ref info)
+                if info
+                    .constraint_name()
+                    .is_some_and(|name| name.ends_with("_user_id_fkey")) =>
+            {
+                Self::account_gone()
+            }
+            // Anything else that refers to a row deleted meanwhile.
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                Self::conflict("This refers to something that was deleted meanwhile")
             }
             other => Self::internal(other),
         }

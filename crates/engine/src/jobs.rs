@@ -291,7 +291,9 @@ impl JobService {
                 let verified_at: Option<chrono::DateTime<Utc>> = users::table
                     .find(user.id)
                     .select(users::email_verified_at)
-                    .first(conn)?;
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(ServiceError::account_gone)?;
                 // Counting every job a busy account made is only needed before it verifies.
                 let unverified_jobs = match verified_at {
                     Some(_) => None,
