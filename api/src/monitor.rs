@@ -38,8 +38,14 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// about two seconds.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-async fn within<T, E>(check: impl std::future::Future<Output = Result<T, E>>) -> Option<T> {
-    tokio::time::timeout(CHECK_TIMEOUT, check).await.ok()?.ok()
+/// One check's answer within [`CHECK_TIMEOUT`], or why there is none.
+async fn within<T, E: std::fmt::Display>(
+    check: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(answer) => answer.map_err(|err| err.to_string()),
+        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    }
 }
 
 /// Probes the dependencies in the background and keeps the latest answer.
@@ -52,7 +58,7 @@ impl HealthMonitor {
     /// Runs the first probe before returning, so the first answer is a real one; then
     /// probes every second on `tasks`.
     pub async fn start(tasks: &BackgroundTasks, probe: HealthProbe) -> Self {
-        let (sender, latest) = watch::channel(Arc::new(probe.probe().await));
+        let (sender, latest) = watch::channel(Arc::new(probe.probe().await.health));
         tasks.spawn(ProbeTask { probe, sender }, Schedule::every(CHECK_EVERY));
         Self { latest }
     }
@@ -80,13 +86,29 @@ impl Task for ProbeTask {
     const NAME: &'static str = "health-probe";
 
     async fn run(&mut self) -> Result<Pass, ServiceError> {
-        self.sender.send_replace(Arc::new(self.probe.probe().await));
+        let Probed { health, problems } = self.probe.probe().await;
+        // Changes of state are logged, with why, so an operator can tell what a 503 was.
+        let was = self.sender.borrow().status;
+        if health.status != was {
+            if problems.is_empty() {
+                tracing::info!("healthy again");
+            } else {
+                tracing::warn!(problems = problems.join("; "), "unhealthy");
+            }
+        }
+        self.sender.send_replace(Arc::new(health));
         Ok(Pass::Idle)
     }
 }
 
+/// A probe's answer, and what made it unhealthy.
+struct Probed {
+    health: Health,
+    problems: Vec<String>,
+}
+
 impl HealthProbe {
-    async fn probe(&self) -> Health {
+    async fn probe(&self) -> Probed {
         let Self {
             db,
             workers,
@@ -99,23 +121,43 @@ impl HealthProbe {
             within(storage.check()),
             within(workers.live_workers(*stale_after)),
         );
-        let live = live.unwrap_or(0);
-        metrics::dependency_probed(Dependency::Database, database.is_some());
-        metrics::dependency_probed(Dependency::Redis, redis.is_some());
-        metrics::dependency_probed(Dependency::Storage, storage.is_some());
+        let mut problems = Vec::new();
+        let mut up = |name: &str, answer: Result<(), String>| {
+            answer
+                .map_err(|why| problems.push(format!("{name}: {why}")))
+                .is_ok()
+        };
+        let (database, redis, storage) = (
+            up("database", database.map(drop)),
+            up("redis", redis.map(drop)),
+            up("storage", storage.map(drop)),
+        );
+        let live = match live {
+            Ok(0) => Err(format!(
+                "no worker stamped its heartbeat within {stale_after:?}"
+            )),
+            counted => counted,
+        };
+        let live = live
+            .map_err(|why| problems.push(format!("worker: {why}")))
+            .unwrap_or(0);
+        metrics::dependency_probed(Dependency::Database, database);
+        metrics::dependency_probed(Dependency::Redis, redis);
+        metrics::dependency_probed(Dependency::Storage, storage);
         metrics::live_workers(live);
         let (idle, in_use) = db.connections();
         metrics::db_pool(idle, in_use);
-        let healthy = database.is_some() && redis.is_some() && storage.is_some() && live > 0;
+        let healthy = database && redis && storage && live > 0;
         let state = |up: bool, yes: &'static str, no: &'static str| if up { yes } else { no };
-        Health {
+        let health = Health {
             status: state(healthy, "healthy", "unhealthy"),
-            database: state(database.is_some(), "connected", "disconnected"),
-            redis: state(redis.is_some(), "connected", "disconnected"),
-            storage: state(storage.is_some(), "accessible", "inaccessible"),
+            database: state(database, "connected", "disconnected"),
+            redis: state(redis, "connected", "disconnected"),
+            storage: state(storage, "accessible", "inaccessible"),
             worker: state(live > 0, "connected", "disconnected"),
             workers: live,
-        }
+        };
+        Probed { health, problems }
     }
 }
 
