@@ -382,9 +382,10 @@ impl Attempt<'_> {
                 ctx.jobs.succeed(job.id, lease, outputs, timings).await?
             }
             (None, Err(failure)) => self.fail(failure).await?,
-            // Another worker holds the job and writes the same output keys: leave everything.
+            // Another worker holds the job and writes the same output keys: leave everything
+            // (unless the job is gone, see below).
             (Some(StopReason::LeaseLost), _) => {
-                tracing::warn!(job_id = %job.id, "lost the job's lease; another worker has it");
+                tracing::warn!(job_id = %job.id, "lost the job's lease: another worker took it over, or it was deleted");
                 metrics::attempt_ended(AttemptEnd::LeaseLost);
                 None
             }

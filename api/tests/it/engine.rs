@@ -711,3 +711,51 @@ async fn a_postgres_restart_under_load_answers_503_never_500_and_recovers() {
     let view = job(&app, &user, &job_id).await;
     assert_eq!(view["status"], "PENDING", "nothing lost: {view}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_deleted_mid_render_leaves_nothing_stored() {
+    let settings = [
+        ("X264_PRESET", "medium"),
+        ("WORKER_CONCURRENCY", "1"),
+        ("QUEUE_PREFETCH", "1"),
+        ("QUEUE_VACUUM_SECS", "1"),
+    ];
+    let mut app = spawn_app_with(&with_fast_recovery(&settings)).await;
+    app.start_worker().await;
+    let user = app.user().await;
+    let job_id = create_long_job(&app, &user).await;
+    wait_for(&app, &user, &job_id, "rendering", rendering).await;
+    let prefix = format!("jobs/{job_id}/");
+    assert!(!app.storage.keys_under(&prefix).await.unwrap().is_empty());
+
+    let deleted = app.client.delete(app.url("/api/users/me"));
+    let deleted = deleted
+        .bearer_auth(&user.access_token)
+        .json(&serde_json::json!({ "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    // The single job slot takes the next job only once the deleted one's attempt ended.
+    let other = app.user().await;
+    let next = create_small(&app, &other).await;
+    let ended = app
+        .wait_for_job_end(&other, &next, Duration::from_secs(120))
+        .await;
+    assert_eq!(ended["status"], "SUCCESS", "{ended}");
+    eventually(
+        Duration::from_secs(20),
+        "the deleted job's objects to go",
+        || {
+            let (storage, prefix) = (app.storage.clone(), prefix.clone());
+            async move { storage.keys_under(&prefix).await.ok().filter(Vec::is_empty) }
+        },
+    )
+    .await;
+    let theirs = app
+        .storage
+        .keys_under(&format!("jobs/{next}/"))
+        .await
+        .unwrap();
+    assert!(!theirs.is_empty(), "the other account's objects stay");
+}
