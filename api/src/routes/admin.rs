@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use accounts::access::Role;
-use accounts::directory::{UserFilter, UserPage, MAX_PER_PAGE};
+use accounts::directory::{UserFilter, UserPage};
 use actix_web::{web, HttpResponse};
 use domain::access::{Action, Resource, RoleName};
 use domain::error::ServiceError;
-use domain::jobs::JobStatus;
+use domain::jobs::{JobStatus, MAX_PAGE_SIZE};
 use domain::userdata::ApplicationId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -202,8 +202,8 @@ fn paging(page: Option<i64>, per_page: Option<i64>) -> Result<(i64, i64), Servic
     if page < 1 {
         return Err(ServiceError::invalid_field("page", "page starts at 1"));
     }
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        let message = format!("per_page is 1 to {MAX_PER_PAGE}");
+    if !(1..=MAX_PAGE_SIZE).contains(&per_page) {
+        let message = format!("per_page is 1 to {MAX_PAGE_SIZE}");
         return Err(ServiceError::invalid_field("per_page", message));
     }
     Ok((page, per_page))

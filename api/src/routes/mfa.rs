@@ -1,14 +1,15 @@
 //! `/api/auth/mfa/…`: multi-factor login with an authenticator app (seed 003).
 
-use accounts::mfa::MfaProof;
+use accounts::mfa::{MfaProof, SecondFactor};
 use actix_web::{web, HttpResponse};
+use domain::error::ServiceError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::routes::auth::{tokens, TokenResponse};
 use crate::routes::table::Area;
 use crate::{
-    error::{ApiError, ApiResult, ErrorEnvelope},
+    error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},
 };
 
@@ -62,17 +63,30 @@ pub struct MfaProofBody {
     password: Option<String>,
 }
 
+/// Exactly one of `code` and `recovery_code`.
+fn second_factor(
+    code: Option<String>,
+    recovery_code: Option<String>,
+) -> Result<SecondFactor, ServiceError> {
+    match (code, recovery_code) {
+        (Some(code), None) => Ok(SecondFactor::Code(code)),
+        (None, Some(code)) => Ok(SecondFactor::RecoveryCode(code)),
+        _ => Err(ServiceError::invalid_field(
+            "code",
+            "Send exactly one of `code` or `recovery_code`",
+        )),
+    }
+}
+
 impl MfaProofBody {
-    fn into_proof(self) -> Result<MfaProof, ApiError> {
-        match (self.code, self.recovery_code, self.password) {
-            (Some(code), None, None) => Ok(MfaProof::Code(code)),
-            (None, Some(code), None) => Ok(MfaProof::RecoveryCode(code)),
-            (None, None, Some(password)) => Ok(MfaProof::Password(password)),
-            _ => Err(domain::error::ServiceError::invalid_field(
+    fn into_proof(self) -> Result<MfaProof, ServiceError> {
+        match (self.password, self.code, self.recovery_code) {
+            (Some(password), None, None) => Ok(MfaProof::Password(password)),
+            (None, code, recovery_code) => second_factor(code, recovery_code).map(MfaProof::Factor),
+            _ => Err(ServiceError::invalid_field(
                 "code",
                 "Send exactly one of `code`, `recovery_code` or `password`",
-            )
-            .into()),
+            )),
         }
     }
 }
@@ -188,12 +202,7 @@ pub async fn login(
         code,
         recovery_code,
     } = body.into_inner();
-    let proof = MfaProofBody {
-        code,
-        recovery_code,
-        password: None,
-    }
-    .into_proof()?;
-    let pair = state.auth.mfa_login(&mfa_token, proof).await?;
+    let factor = second_factor(code, recovery_code)?;
+    let pair = state.auth.mfa_login(&mfa_token, factor).await?;
     Ok(tokens(TokenResponse::from(pair)))
 }

@@ -39,12 +39,17 @@ impl AccountClosure {
         self.auth
             .confirm_password(&scope, "password", password, user.password_hash)
             .await?;
-        self.close(user.id).await
+        self.remove(user.id).await
     }
 
     /// Deletes account `user` with everything it owns; 404 when there is none.
     pub async fn close(&self, user: Uuid) -> ServiceResult<Vec<EndedSession>> {
         self.auth.account(user).await?;
+        self.remove(user).await
+    }
+
+    /// Deletes an account found to exist: Stripe first, then the rows.
+    async fn remove(&self, user: Uuid) -> ServiceResult<Vec<EndedSession>> {
         self.billing.forget_customer(user).await?;
         self.auth
             .db()

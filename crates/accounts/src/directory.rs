@@ -10,14 +10,11 @@ use domain::error::ServiceResult;
 
 use crate::auth::AuthService;
 
-/// Most accounts on one page.
-pub const MAX_PER_PAGE: i64 = 100;
-
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     /// From 1.
     pub page: i64,
-    /// 1 to [`MAX_PER_PAGE`].
+    /// 1 to [`domain::jobs::MAX_PAGE_SIZE`].
     pub per_page: i64,
     pub role: Option<RoleName>,
     pub email_verified: Option<bool>,

@@ -36,12 +36,17 @@ pub struct MfaSetup {
 
 /// What proves the second factor.
 #[derive(Debug)]
-pub enum MfaProof {
+pub enum SecondFactor {
     /// A 6-digit code from the authenticator app.
     Code(String),
     /// One of the recovery codes.
     RecoveryCode(String),
-    /// The account's password (accepted only to turn MFA off).
+}
+
+/// What allows turning MFA off: the second factor, or the account's password.
+#[derive(Debug)]
+pub enum MfaProof {
+    Factor(SecondFactor),
     Password(String),
 }
 
@@ -223,8 +228,8 @@ impl AuthService {
                 self.confirm_password(&scope, "password", password, state.password_hash.clone())
                     .await?
             }
-            proof => {
-                self.throttled(&scope, self.accept_proof(user.id, &state, proof))
+            MfaProof::Factor(factor) => {
+                self.throttled(&scope, self.accept_factor(user.id, &state, factor))
                     .await?
             }
         }
@@ -249,7 +254,11 @@ impl AuthService {
     }
 
     /// The second step of a login: the token from the first step and a code or recovery code.
-    pub async fn mfa_login(&self, mfa_token: &str, proof: MfaProof) -> ServiceResult<TokenPair> {
+    pub async fn mfa_login(
+        &self,
+        mfa_token: &str,
+        factor: SecondFactor,
+    ) -> ServiceResult<TokenPair> {
         let user = jsonwebtoken::decode::<Claims>(
             mfa_token,
             &self.inner.decoding,
@@ -262,17 +271,11 @@ impl AuthService {
         })?
         .claims
         .sub;
-        if matches!(proof, MfaProof::Password(_)) {
-            return Err(ServiceError::invalid_field(
-                "code",
-                "Send `code` or `recovery_code`",
-            ));
-        }
         let state = self.mfa_state(user).await?;
         if !state.enabled {
             return Err(not_enabled());
         }
-        self.throttled(&mfa_scope(user), self.accept_proof(user, &state, proof))
+        self.throttled(&mfa_scope(user), self.accept_factor(user, &state, factor))
             .await?;
         self.start_session(user).await
     }
@@ -302,16 +305,15 @@ impl AuthService {
         })
     }
 
-    async fn accept_proof(
+    async fn accept_factor(
         &self,
         user: Uuid,
         state: &MfaState,
-        proof: MfaProof,
+        factor: SecondFactor,
     ) -> ServiceResult<()> {
-        match proof {
-            MfaProof::Code(code) => self.accept_code(user, state, &code).await,
-            MfaProof::RecoveryCode(code) => self.use_recovery_code(user, &code).await,
-            MfaProof::Password(_) => Err(invalid_code()),
+        match factor {
+            SecondFactor::Code(code) => self.accept_code(user, state, &code).await,
+            SecondFactor::RecoveryCode(code) => self.use_recovery_code(user, &code).await,
         }
     }
 

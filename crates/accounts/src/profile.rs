@@ -125,8 +125,8 @@ impl AuthService {
         user: AuthUser,
         change: ProfileChange,
     ) -> ServiceResult<User> {
-        self.user(user).await?;
-        self.update_account(user.id, change, None).await
+        let account = self.user(user).await?;
+        self.apply_profile(account, change, None).await
     }
 
     /// An admin's change to any account: the profile fields, and whether its address counts
@@ -139,6 +139,17 @@ impl AuthService {
         email_verified: Option<bool>,
     ) -> ServiceResult<User> {
         let account = self.account(user).await?;
+        self.apply_profile(account, change, email_verified).await
+    }
+
+    /// Applies `change` to `account`, as loaded by the caller.
+    pub(crate) async fn apply_profile(
+        &self,
+        account: User,
+        change: ProfileChange,
+        email_verified: Option<bool>,
+    ) -> ServiceResult<User> {
+        let user = account.id;
         let email_verified_at = email_verified.map(|verified| {
             verified.then(|| account.email_verified_at.unwrap_or_else(chrono::Utc::now))
         });
@@ -174,11 +185,12 @@ impl EmailService {
         caller: AuthUser,
         mut change: ProfileChange,
     ) -> ServiceResult<User> {
+        let account = self.auth.user(caller).await?;
         let new_email = match change.email.take() {
-            Some(email_change) => self.check_email_change(caller, email_change).await?,
+            Some(email_change) => self.check_email_change(&account, email_change).await?,
             None => None,
         };
-        let user = self.auth.update_profile(caller, change).await?;
+        let user = self.auth.apply_profile(account, change, None).await?;
         if let Some(address) = new_email {
             self.send_email_change(user.clone(), address).await?;
         }
@@ -189,10 +201,9 @@ impl EmailService {
     /// no other account has it.
     async fn check_email_change(
         &self,
-        caller: AuthUser,
+        user: &User,
         change: EmailChange,
     ) -> ServiceResult<Option<String>> {
-        let user = self.auth.user(caller).await?;
         let address = change.email.as_str().to_owned();
         let scope = format!("password:{}", user.id);
         let hash = user.password_hash.clone();

@@ -7,6 +7,7 @@ use crate::wire::wire_enum;
 
 pub const MIN_TARGET_DURATION: u32 = 10;
 pub const DEFAULT_TARGET_DURATION: u32 = 60;
+/// Most items one page of a listing holds (jobs, and the admin's accounts and jobs).
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 wire_enum!(

@@ -206,22 +206,7 @@ impl JobService {
 
     /// The caller's jobs, newest first.
     pub async fn list(&self, user: AuthUser, limit: i64, offset: i64) -> ServiceResult<JobPage> {
-        self.db
-            .run(move |conn| {
-                let jobs = jobs::table
-                    .filter(jobs::user_id.eq(user.id))
-                    .order((jobs::created_at.desc(), jobs::id.desc()))
-                    .limit(limit)
-                    .offset(offset)
-                    .select(JobRow::as_select())
-                    .load(conn)?;
-                let total = jobs::table
-                    .filter(jobs::user_id.eq(user.id))
-                    .count()
-                    .get_result(conn)?;
-                Ok(JobPage { jobs, total })
-            })
-            .await
+        self.page(None, Some(user.id), limit, offset).await
     }
 
     /// Any user's jobs for operators, newest first: `per_page` from page `page` (from 1),
@@ -232,6 +217,19 @@ impl JobService {
         owner: Option<Uuid>,
         page: i64,
         per_page: i64,
+    ) -> ServiceResult<JobPage> {
+        self.page(status, owner, per_page, (page - 1) * per_page)
+            .await
+    }
+
+    /// `limit` jobs from `offset`, newest first, with the status and owner given, and how
+    /// many match.
+    async fn page(
+        &self,
+        status: Option<JobStatus>,
+        owner: Option<Uuid>,
+        limit: i64,
+        offset: i64,
     ) -> ServiceResult<JobPage> {
         let filtered = move || {
             let mut query = jobs::table.into_boxed();
@@ -248,8 +246,8 @@ impl JobService {
                 let total = filtered().count().get_result(conn)?;
                 let jobs = filtered()
                     .order((jobs::created_at.desc(), jobs::id.desc()))
-                    .limit(per_page)
-                    .offset((page - 1) * per_page)
+                    .limit(limit)
+                    .offset(offset)
                     .select(JobRow::as_select())
                     .load(conn)?;
                 Ok(JobPage { jobs, total })
