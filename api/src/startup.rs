@@ -23,6 +23,10 @@ use engine::jobs::JobService;
 use engine::queue;
 use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
+use library::{
+    uploads::{DirectUploads, UploadRules},
+    ClipLibrary,
+};
 use settings::Config;
 use storage::Storage;
 use telemetry::MetricsListener;
@@ -78,6 +82,12 @@ impl AppState {
             email: EmailService::new(auth.clone(), config.mail.clone())?,
             auth,
             access: AccessService::new(db.clone()),
+            clips: ClipLibrary::new(db.clone(), storage.clone()),
+            uploads: DirectUploads::new(
+                db.clone(),
+                storage.clone(),
+                UploadRules::from(&config.limits),
+            ),
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
             limiter,
             health,

@@ -19,6 +19,7 @@ use engine::jobs::JobService;
 use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
 use futures::future::{ready, Ready};
+use library::{uploads::DirectUploads, ClipLibrary};
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub email: EmailService,
     pub billing: BillingService,
     pub jobs: JobService,
+    /// Each user's clip library.
+    pub clips: ClipLibrary,
+    /// Direct uploads of large clips.
+    pub uploads: DirectUploads,
     /// Batched, never-stale job reads for status polling.
     pub status: StatusReader,
     pub storage: Storage,

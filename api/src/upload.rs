@@ -3,8 +3,9 @@
 //! object already written for the request is removed.
 
 use actix_multipart::{Field, Multipart};
+use domain::clips::clip_key;
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
-use domain::jobs::{input_key, JobOptionsForm, StoredInput};
+use domain::jobs::{input_key, parse_bool, JobOptionsForm, Library, StoredInput};
 use domain::sniff;
 use futures::TryStreamExt;
 use storage::{ObjectWriter, Storage};
@@ -30,8 +31,14 @@ pub struct Upload<'a> {
     storage: &'a Storage,
     limits: UploadLimits,
     job_id: Uuid,
+    owner: Uuid,
     pub form: JobOptionsForm,
+    /// The files stored so far.
     pub inputs: Vec<StoredInput>,
+    /// Library clips named in `clip_ids`, each with its place among all the job's inputs.
+    pub clip_ids: Vec<(usize, Uuid)>,
+    /// Files from here on go to the owner's library (`save_to_library`).
+    save_to_library: bool,
     total_bytes: u64,
     /// The body itself was broken; the stream must not be read again (actix-multipart
     /// panics if polled after an error).
@@ -44,13 +51,16 @@ impl<'a> Upload<'a> {
         self.job_id
     }
 
-    pub fn new(storage: &'a Storage, limits: UploadLimits, job_id: Uuid) -> Self {
+    pub fn new(storage: &'a Storage, limits: UploadLimits, job_id: Uuid, owner: Uuid) -> Self {
         Self {
             storage,
             limits,
             job_id,
+            owner,
             form: JobOptionsForm::default(),
             inputs: Vec::new(),
+            clip_ids: Vec::new(),
+            save_to_library: false,
             total_bytes: 0,
             stream_failed: false,
         }
@@ -66,28 +76,67 @@ impl<'a> Upload<'a> {
                 let text = read_text(field, &name)
                     .await
                     .inspect_err(|_| self.stream_failed = true)?;
-                self.form.set(&name, &text)?;
+                match name.as_str() {
+                    "clip_ids" => self.name_clips(&text)?,
+                    "save_to_library" => self.choose_library(&text)?,
+                    _ => self.form.set(&name, &text)?,
+                }
             }
         }
         Ok(())
     }
 
-    async fn receive_file(&mut self, mut field: Field) -> Result<(), ApiError> {
-        let position = self.inputs.len();
+    /// The place the next input takes; refused past the per-job limit.
+    fn next_position(&self, field: &str) -> ServiceResult<usize> {
+        let position = self.inputs.len() + self.clip_ids.len();
         if position >= self.limits.max_files {
             return Err(ServiceError::invalid_field(
-                "files",
-                format!("At most {} files per job", self.limits.max_files),
-            )
-            .into());
+                field,
+                format!("At most {} clips per job", self.limits.max_files),
+            ));
         }
+        Ok(position)
+    }
+
+    /// `clip_ids`: library clip ids, comma-separated; the field may repeat.
+    fn name_clips(&mut self, text: &str) -> ServiceResult<()> {
+        for raw in text.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+            let id = raw.parse::<Uuid>().map_err(|_| {
+                ServiceError::invalid_field("clip_ids", format!("{raw:?} is not a clip id"))
+            })?;
+            let position = self.next_position("clip_ids")?;
+            self.clip_ids.push((position, id));
+        }
+        Ok(())
+    }
+
+    /// `save_to_library`: it decides where the files are stored, so it must come first.
+    fn choose_library(&mut self, text: &str) -> ServiceResult<()> {
+        if !self.inputs.is_empty() {
+            return Err(ServiceError::invalid_field(
+                "save_to_library",
+                "Send save_to_library before the files it applies to",
+            ));
+        }
+        self.save_to_library = parse_bool("save_to_library", text)?;
+        Ok(())
+    }
+
+    async fn receive_file(&mut self, mut field: Field) -> Result<(), ApiError> {
+        let position = self.next_position("files")?;
         let label = field
             .content_disposition()
             .and_then(|cd| cd.get_filename())
             .and_then(sanitize_label)
             .unwrap_or_else(|| format!("clip-{}", position + 1));
+        let (key, library) = if self.save_to_library {
+            let clip = Uuid::now_v7();
+            (clip_key(self.owner, clip), Library::Added(clip))
+        } else {
+            (input_key(self.job_id, position), Library::Outside)
+        };
         let mut writer = self.storage.writer(
-            input_key(self.job_id, position),
+            key.clone(),
             self.limits.part_bytes,
             self.limits.part_concurrency,
         );
@@ -96,10 +145,11 @@ impl<'a> Upload<'a> {
                 let size_bytes = writer.finish().await?;
                 telemetry::metrics::upload_received(size_bytes);
                 self.inputs.push(StoredInput {
-                    storage_key: input_key(self.job_id, position),
+                    storage_key: key,
                     label,
                     container: container.to_owned(),
                     size_bytes,
+                    library,
                 });
                 Ok(())
             }

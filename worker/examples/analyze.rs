@@ -11,7 +11,7 @@ fn main() {
     init();
     let info = probe(path.as_ref(), &ClipLimits::default()).expect("a readable clip");
     let started = Instant::now();
-    let measured = analyze(path.as_ref(), &ClipLimits::default()).expect("analysis succeeds");
+    let measured = analyze(path.as_ref(), &ClipLimits::default(), None).expect("analysis succeeds");
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "analysis: {:.1} s of {}x{} video in {seconds:.2} s = {:.1}x real time ({} windows)",

@@ -1,5 +1,6 @@
 //! Render workers: consume job ids from the apalis queue and render in-process.
 
+mod examine;
 pub mod media;
 mod process;
 pub mod sandbox;
@@ -22,10 +23,10 @@ use engine::callbacks::CallbackSender;
 use engine::dispatch::Relay;
 use engine::events::JobEvents;
 use engine::heartbeat::WorkerRegistry;
-use engine::jobs::JobService;
 use engine::queue;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
 use futures::{FutureExt, Stream};
+use library::uploads::{DirectUploads, UploadRules};
 use settings::Config;
 use telemetry::MetricsListener;
 use tokio::sync::{watch, Notify};
@@ -76,7 +77,7 @@ pub async fn run(
     let events = JobEvents::new(redis.clone(), &config.queue_name);
     let context = Arc::new(WorkerContext::new(
         &config,
-        JobService::new(db.clone()),
+        db.clone(),
         events.clone(),
         hand_back,
         dispatch.clone(),
@@ -100,15 +101,26 @@ pub async fn run(
         &config,
     );
     relay.spawn_on(&tasks, dispatch);
-    CallbackSender::new(db, config.callbacks.clone())?.spawn_on(&tasks);
+    CallbackSender::new(db.clone(), config.callbacks.clone())?.spawn_on(&tasks);
     let housekeeping = Housekeeping {
         queue: backend.clone(),
+        uploads: DirectUploads::new(
+            db,
+            context.storage.clone(),
+            UploadRules::from(&config.limits),
+        ),
         context: context.clone(),
         retention: config.render.input_retention,
     };
     tasks.spawn(
         housekeeping,
         Schedule::every(config.render.queue_vacuum_interval),
+    );
+    tasks.spawn(
+        examine::Examination {
+            context: context.clone(),
+        },
+        Schedule::every(config.render.clip_examine_interval),
     );
     let wakeups = watch_pushes(&config, &tasks);
     let result = consume(
@@ -277,9 +289,10 @@ impl BackgroundTask for Heartbeat {
 
 /// Periodic clean-up: finished queue entries (PostgreSQL keeps every job's state, so they
 /// only make Redis grow), uploaded clips of jobs that ended longer than `retention` ago,
-/// expired outputs, and the objects of deleted accounts.
+/// expired outputs, the objects of deleted accounts, and abandoned direct uploads.
 struct Housekeeping {
     queue: RedisStorage<queue::RenderJob>,
+    uploads: DirectUploads,
     context: Arc<WorkerContext>,
     retention: std::time::Duration,
 }
@@ -301,6 +314,11 @@ impl BackgroundTask for Housekeeping {
         let expired = jobs.take_outputs_to_expire(PURGE_BATCH).await;
         delete_taken(&self.context, expired, Purge::Outputs).await;
         empty_prefixes(&self.context, PURGE_BATCH).await;
+        match self.uploads.abort_expired(PURGE_BATCH).await {
+            Ok(0) => {}
+            Ok(aborted) => tracing::info!(aborted, "aborted abandoned direct uploads"),
+            Err(err) => tracing::warn!(error = %err, "could not abort abandoned direct uploads"),
+        }
         Ok(Pass::Idle)
     }
 }

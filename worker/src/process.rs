@@ -7,7 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use db::models::{JobInputRow, JobOutputRow, JobRow};
+use std::collections::HashMap;
+
+use db::models::{ClipRow, JobInputRow, JobOutputRow, JobRow};
+use db::Db;
+use domain::clips::clip_thumbnail_key;
 use domain::error::{ErrorCode, ServiceError};
 use domain::jobs::{output_key, poster_key, FailureCode, Stage};
 use domain::timings::{StageTimings, TimedStage};
@@ -16,6 +20,7 @@ use engine::jobs::JobService;
 use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
 use engine::queue::RenderJob;
 use futures::{StreamExt, TryStreamExt};
+use library::{ClipFacts, ClipLibrary};
 use settings::{ClipLimits, Config, EngineConfig};
 use storage::{Storage, StoreError};
 use telemetry::metrics::{self, AttemptEnd, Transfer};
@@ -25,27 +30,37 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
+    media::analyze::ClipMeasurements,
     media::render::{EncoderSettings, RenderedOutput, Watermark},
-    sandbox::{ClipInput, MediaRequest, MediaSandbox, SandboxError, SandboxLimits},
+    sandbox::{ClipInput, ClipReport, MediaRequest, MediaSandbox, SandboxError, SandboxLimits},
 };
 
 /// Clips downloaded, or outputs uploaded, at once per job.
 const PARALLEL_TRANSFERS: usize = 4;
 
 /// Downloads the job's clips into `scratch`, a few at a time: each download mostly waits
-/// on the store.
+/// on the store. A library clip brings its stored analysis, or asks for a thumbnail.
 async fn download_inputs(
     storage: &Storage,
     inputs: &[JobInputRow],
+    library: &HashMap<Uuid, ClipRow>,
     scratch: &Path,
 ) -> Result<Vec<ClipInput>, StoreError> {
     let downloads: Vec<_> = inputs
         .iter()
         .map(|input| {
             let key = input.storage_key.clone();
+            let row = input.clip_id.and_then(|id| library.get(&id));
+            let analysis = row
+                .and_then(|clip| clip.analysis.as_ref())
+                .and_then(ClipMeasurements::from_stored);
             let clip = ClipInput {
                 path: scratch.join(format!("input-{:02}", input.position)),
                 label: input.label.clone(),
+                thumbnail: row
+                    .filter(|clip| clip.thumbnail_key.is_none())
+                    .map(|_| scratch.join(format!("thumbnail-{:02}.jpg", input.position))),
+                analysis,
             };
             let size = input.size_bytes.max(0) as u64;
             async move {
@@ -59,6 +74,41 @@ async fn download_inputs(
         .buffered(PARALLEL_TRANSFERS)
         .try_collect()
         .await
+}
+
+/// Keeps what a job or an examination found about a library clip: its facts, its
+/// analysis (for every later job) and its thumbnail. Only newly measured clips are written;
+/// a failure here costs a later job the analysis, not this job its result.
+pub async fn record_examination(
+    ctx: &WorkerContext,
+    clip: &ClipRow,
+    report: ClipReport,
+    thumbnail: Option<&Path>,
+) {
+    let Some(analysis) = report.analysis else {
+        return;
+    };
+    let stored = match thumbnail {
+        Some(path) => {
+            let key = clip_thumbnail_key(clip.user_id, clip.id);
+            ctx.storage.put_file(&key, path, "image/jpeg").await
+        }
+        None => Ok(()),
+    };
+    let facts = ClipFacts {
+        duration_seconds: report.duration_seconds,
+        width: report.width as i32,
+        height: report.height as i32,
+        has_audio: report.has_audio,
+        analysis: analysis.stored(),
+        thumbnail: thumbnail.is_some() && stored.is_ok(),
+    };
+    if let Err(err) = stored {
+        tracing::warn!(clip_id = %clip.id, error = %err, "could not store a clip's thumbnail");
+    }
+    if let Err(err) = ctx.clips.examined(clip, facts).await {
+        tracing::warn!(clip_id = %clip.id, error = %err, "could not record a clip's examination");
+    }
 }
 
 /// Why a running job has to stop.
@@ -142,6 +192,8 @@ async fn watch_job(
 /// What a worker process shares between its jobs.
 pub struct WorkerContext {
     pub jobs: JobService,
+    /// The library: its clips' stored analyses, and what jobs and examinations find.
+    pub clips: ClipLibrary,
     pub storage: Storage,
     pub events: JobEvents,
     pub scratch_dir: PathBuf,
@@ -163,7 +215,7 @@ pub struct WorkerContext {
 impl WorkerContext {
     pub fn new(
         config: &Config,
-        jobs: JobService,
+        db: Db,
         events: JobEvents,
         hand_back: watch::Receiver<bool>,
         dispatch: Arc<tokio::sync::Notify>,
@@ -173,9 +225,11 @@ impl WorkerContext {
             memory_bytes: config.media.memory_bytes,
             cpu_seconds: config.media.cpu_seconds,
         };
+        let storage = Storage::new(&config.s3);
         Ok(Self {
-            jobs,
-            storage: Storage::new(&config.s3),
+            jobs: JobService::new(db.clone()),
+            clips: ClipLibrary::new(db, storage.clone()),
+            storage,
             events,
             engine: config.engine.clone(),
             hand_back,
@@ -475,7 +529,12 @@ impl Attempt<'_> {
         let ctx = self.ctx;
         let started = Instant::now();
         tokio::fs::create_dir_all(scratch).await?;
-        let clips = download_inputs(&ctx.storage, inputs, scratch).await?;
+        let library = ctx
+            .clips
+            .rows(inputs.iter().filter_map(|i| i.clip_id).collect())
+            .await?;
+        let clips = download_inputs(&ctx.storage, inputs, &library, scratch).await?;
+        let thumbnails: Vec<Option<PathBuf>> = clips.iter().map(|c| c.thumbnail.clone()).collect();
         let download = started.elapsed();
         stop.check()?;
         let request = self.media_request(clips, scratch);
@@ -501,6 +560,13 @@ impl Attempt<'_> {
             .buffered(PARALLEL_TRANSFERS)
             .try_collect()
             .await?;
+        let found = inputs.iter().zip(media.clips).zip(thumbnails);
+        for ((input, report), thumbnail) in found {
+            metrics::clip_analysis(report.analysis.is_none());
+            if let Some(clip) = input.clip_id.and_then(|id| library.get(&id)) {
+                record_examination(ctx, clip, report, thumbnail.as_deref()).await;
+            }
+        }
         let mut timings = media.timings;
         timings.add(TimedStage::Download, download);
         timings.add(TimedStage::Upload, started.elapsed());

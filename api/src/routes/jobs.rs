@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
-use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style, MAX_PAGE_SIZE};
+use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style};
 use domain::timings::StageTimings;
 use engine::egress::check_callback_url;
 use engine::jobs::{JobDetails, JobScope};
@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::etag::conditional;
-use crate::routes::table::Area;
+use crate::routes::{table::Area, Page};
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
     middleware::RequestId,
@@ -234,6 +234,13 @@ pub struct CreateJobForm {
     watermark: Option<bool>,
     /// http(s) URL that receives a signed `job.ended` webhook (see docs/engine.md).
     callback_url: Option<String>,
+    /// Library clips to use (yours, not REJECTED), comma-separated; the field may repeat.
+    /// They take their place among the files in the order the fields arrive; files and
+    /// clips together count against the per-job limit.
+    clip_ids: Option<String>,
+    /// Keep the uploaded files in your library (they count against your storage and are
+    /// not purged with the job's inputs). Send it before the files.
+    save_to_library: Option<bool>,
 }
 
 /// Upload clips and start a montage job.
@@ -246,6 +253,7 @@ pub struct CreateJobForm {
         (status = 200, description = "Replay: this Idempotency-Key was used in the last 24 h; the first job is returned (header Idempotent-Replayed: true)", body = inline(Envelope<JobCreated>)),
         (status = 400, description = "Malformed multipart body", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "A clip in `clip_ids` is not in your library", body = ErrorEnvelope),
         (status = 403, description = "The plan's quota is used up: jobs waiting or running, or stored bytes (QUOTA_EXCEEDED); or the account's address is unverified and its allowance of jobs used (EMAIL_NOT_VERIFIED); nothing was kept", body = ErrorEnvelope),
         (status = 413, description = "A file or the whole upload exceeds its limit", body = ErrorEnvelope),
         (status = 415, description = "Not multipart, or a file is not a recognised video container", body = ErrorEnvelope),
@@ -291,7 +299,7 @@ pub async fn create_job(
     };
     let job_id = Uuid::now_v7();
     let limits = upload_limits(&state.config.limits, quota_bytes);
-    let mut upload = Upload::new(&state.storage, limits, job_id);
+    let mut upload = Upload::new(&state.storage, limits, job_id, caller.0.id);
     let submission = Submission {
         state: &state,
         caller: caller.0,
@@ -351,19 +359,12 @@ impl Submission<'_> {
         multipart: &mut Multipart,
     ) -> ApiResult<Creation> {
         upload.receive(multipart).await?;
-        if upload.inputs.is_empty() {
-            return Err(ServiceError::invalid_field(
-                "files",
-                "Attach at least one video file in the `files` field",
-            )
-            .into());
-        }
+        let inputs = self.inputs(upload).await?;
         let mut options = std::mem::take(&mut upload.form).finish(self.plan.max_duration)?;
         options.watermark |= self.plan.forced_watermark;
         options.output_retention = self.plan.output_retention;
         let allow_private = self.state.config.callbacks.allow_private;
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
-        let inputs = upload.inputs.clone();
         let created = self
             .state
             .jobs
@@ -372,6 +373,30 @@ impl Submission<'_> {
         // The relay pushes it to the queue now, or once Redis is reachable again.
         self.state.dispatch.notify_one();
         Ok(created)
+    }
+}
+
+impl Submission<'_> {
+    /// The uploaded files and the named library clips, in the order the form gave them.
+    async fn inputs(&self, upload: &Upload<'_>) -> ApiResult<Vec<StoredInput>> {
+        let (places, ids): (Vec<usize>, Vec<Uuid>) = upload.clip_ids.iter().copied().unzip();
+        let named = self.state.clips.for_job(self.caller, ids).await?;
+        let mut named = places.into_iter().zip(named).peekable();
+        let mut files = upload.inputs.iter().cloned();
+        let inputs: Vec<StoredInput> = (0..upload.inputs.len() + upload.clip_ids.len())
+            .filter_map(|place| match named.next_if(|(at, _)| *at == place) {
+                Some((_, clip)) => Some(clip),
+                None => files.next(),
+            })
+            .collect();
+        if inputs.is_empty() {
+            return Err(ServiceError::invalid_field(
+                "files",
+                "Attach at least one video file in `files`, or name library clips in `clip_ids`",
+            )
+            .into());
+        }
+        Ok(inputs)
     }
 }
 
@@ -494,14 +519,6 @@ pub async fn get_job(
     Ok(conditional(&request, &ok(JobView::from(details))))
 }
 
-#[derive(Deserialize, IntoParams)]
-pub struct Page {
-    /// 1 to 100 (larger values are capped); default 20.
-    limit: Option<i64>,
-    /// Default 0.
-    offset: Option<i64>,
-}
-
 /// The caller's jobs, newest first.
 #[utoipa::path(
     get, path = "/api/v2/jobs", tag = "jobs", security(("bearer" = [])), params(Page),
@@ -516,15 +533,7 @@ pub async fn list_jobs(
     caller: Caller,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    let limit = page.limit.unwrap_or(20);
-    let offset = page.offset.unwrap_or(0);
-    if limit < 1 {
-        return Err(ServiceError::invalid_field("limit", "limit must be at least 1").into());
-    }
-    if offset < 0 {
-        return Err(ServiceError::invalid_field("offset", "offset must not be negative").into());
-    }
-    let limit = limit.min(MAX_PAGE_SIZE);
+    let (limit, offset) = page.bounds()?;
     let page = state.jobs.list(caller.0, limit, offset).await?;
     let jobs = page.jobs.iter().map(JobSummary::from).collect();
     Ok(HttpResponse::Ok().json(ok(JobList {

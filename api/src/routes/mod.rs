@@ -2,6 +2,7 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod billing;
+pub mod clips;
 pub mod docs;
 pub mod health;
 pub mod jobs;
@@ -10,6 +11,7 @@ pub mod mfa;
 pub mod recovery;
 pub mod styles;
 pub mod table;
+pub mod uploads;
 pub mod users;
 
 use actix_web::{
@@ -17,7 +19,11 @@ use actix_web::{
     web, HttpRequest,
 };
 
+use domain::error::ServiceError;
+use domain::jobs::MAX_PAGE_SIZE;
+use serde::Deserialize;
 use settings::HttpConfig;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use table::RouteTable;
@@ -34,11 +40,43 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         users::area(),
         admin::area(),
         jobs::area(),
+        clips::area(),
+        uploads::area(),
         styles::area(),
         billing::area(http),
         live::area(),
         docs::area(),
     ])
+}
+
+/// A page of a listing, by offset.
+#[derive(Deserialize, IntoParams)]
+pub struct Page {
+    /// 1 to 100 (larger values are capped); default 20.
+    limit: Option<i64>,
+    /// Default 0.
+    offset: Option<i64>,
+}
+
+impl Page {
+    /// The page's size and offset, checked.
+    pub fn bounds(&self) -> Result<(i64, i64), ServiceError> {
+        let limit = self.limit.unwrap_or(20);
+        let offset = self.offset.unwrap_or(0);
+        if limit < 1 {
+            return Err(ServiceError::invalid_field(
+                "limit",
+                "limit must be at least 1",
+            ));
+        }
+        if offset < 0 {
+            return Err(ServiceError::invalid_field(
+                "offset",
+                "offset must not be negative",
+            ));
+        }
+        Ok((limit.min(MAX_PAGE_SIZE), offset))
+    }
 }
 
 /// Registers the table's routes, and answers extractor failures in the envelope (a wrong

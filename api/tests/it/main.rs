@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod billing;
+mod clips;
 mod control;
 mod engine;
 mod errors;

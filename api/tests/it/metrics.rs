@@ -14,13 +14,13 @@ use testkit::media;
 const TOKEN: &str = "scrape-secret-for-tests";
 
 /// One scrape: its text, and its samples parsed from it.
-struct Scrape {
+pub struct Scrape {
     text: String,
     samples: Vec<(String, BTreeMap<String, String>, f64)>,
 }
 
 impl Scrape {
-    fn parse(text: String) -> Self {
+    pub fn parse(text: String) -> Self {
         let samples = text
             .lines()
             .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
@@ -45,7 +45,7 @@ impl Scrape {
     }
 
     /// The sum of the samples of `name` that carry all of `labels`; `None` when none does.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let matching: Vec<f64> = self
             .samples
             .iter()
@@ -61,7 +61,10 @@ impl Scrape {
     }
 }
 
-async fn scrape(address: SocketAddr, token: Option<&str>) -> reqwest::Result<reqwest::Response> {
+pub async fn scrape(
+    address: SocketAddr,
+    token: Option<&str>,
+) -> reqwest::Result<reqwest::Response> {
     let mut request = reqwest::Client::new().get(format!("http://{address}/metrics"));
     if let Some(token) = token {
         request = request.bearer_auth(token);

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use billing::BillingService;
 use db::schema::{jobs, refresh_tokens, storage_purges, users};
+use domain::clips::clip_prefix;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::{AuthUser, EndedSession};
 use domain::jobs::job_prefix;
@@ -59,9 +60,12 @@ impl AccountClosure {
                         .filter(jobs::user_id.eq(user))
                         .select(jobs::id)
                         .load(conn)?;
+                    // Every job's objects, and the library's.
                     let prefixes: Vec<_> = job_ids
                         .into_iter()
-                        .map(|id| storage_purges::prefix.eq(job_prefix(id)))
+                        .map(job_prefix)
+                        .chain([clip_prefix(user)])
+                        .map(|prefix| storage_purges::prefix.eq(prefix))
                         .collect();
                     diesel::insert_into(storage_purges::table)
                         .values(&prefixes)

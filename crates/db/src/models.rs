@@ -5,14 +5,16 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use domain::{
+    clips::{ClipSource, ClipStatus},
     identity::TokenPurpose,
-    jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style},
+    jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style},
     plans::PlanId,
     timings::StageTimings,
 };
 
 use crate::schema::{
-    email_tokens, job_inputs, job_outputs, jobs, refresh_tokens, user_data, users,
+    clips, direct_uploads, email_tokens, job_inputs, job_outputs, jobs, refresh_tokens, user_data,
+    users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -105,6 +107,81 @@ pub struct JobInputRow {
     pub label: String,
     pub container: String,
     pub size_bytes: i64,
+    pub clip_id: Option<Uuid>,
+    pub from_library: bool,
+}
+
+/// A library clip. Its facts, thumbnail and analysis are there once it is READY.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clips)]
+#[diesel(treat_none_as_default_value = true)]
+pub struct ClipRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub source: ClipSource,
+    pub external_id: Option<String>,
+    pub label: String,
+    pub storage_key: String,
+    pub container: String,
+    pub size_bytes: i64,
+    pub status: ClipStatus,
+    pub rejection: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub has_audio: Option<bool>,
+    pub thumbnail_key: Option<String>,
+    pub analysis: Option<serde_json::Value>,
+    pub examining_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A direct upload in progress.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = direct_uploads)]
+pub struct DirectUploadRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The library clip it becomes; its object's key is the clip's.
+    pub clip_id: Uuid,
+    pub storage_key: String,
+    pub s3_upload_id: String,
+    pub label: String,
+    /// Declared by the client; completion checks the parts add up to it.
+    pub size_bytes: i64,
+    /// Every part but the last is exactly this long.
+    pub part_bytes: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl ClipRow {
+    /// A clip uploaded by its owner, waiting for examination.
+    pub fn uploaded(id: Uuid, user_id: Uuid, input: &StoredInput) -> Self {
+        let now = Utc::now();
+        Self {
+            id,
+            user_id,
+            source: ClipSource::Upload,
+            external_id: None,
+            label: input.label.clone(),
+            storage_key: input.storage_key.clone(),
+            container: input.container.clone(),
+            size_bytes: input.size_bytes as i64,
+            status: ClipStatus::Pending,
+            rejection: None,
+            duration_seconds: None,
+            width: None,
+            height: None,
+            has_audio: None,
+            thumbnail_key: None,
+            analysis: None,
+            examining_until: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -14,6 +14,45 @@ diesel::table! {
 }
 
 diesel::table! {
+    clips (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        source -> Text,
+        external_id -> Nullable<Text>,
+        label -> Text,
+        storage_key -> Text,
+        container -> Text,
+        size_bytes -> Int8,
+        status -> Text,
+        rejection -> Nullable<Text>,
+        duration_seconds -> Nullable<Float8>,
+        width -> Nullable<Int4>,
+        height -> Nullable<Int4>,
+        has_audio -> Nullable<Bool>,
+        thumbnail_key -> Nullable<Text>,
+        analysis -> Nullable<Jsonb>,
+        examining_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    direct_uploads (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        clip_id -> Uuid,
+        storage_key -> Text,
+        s3_upload_id -> Text,
+        label -> Text,
+        size_bytes -> Int8,
+        part_bytes -> Int8,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     email_tokens (token_hash) {
         token_hash -> Bytea,
         user_id -> Uuid,
@@ -42,6 +81,8 @@ diesel::table! {
         label -> Text,
         container -> Text,
         size_bytes -> Int8,
+        clip_id -> Nullable<Uuid>,
+        from_library -> Bool,
     }
 }
 
@@ -197,9 +238,12 @@ diesel::table! {
 }
 
 diesel::joinable!(callback_deliveries -> jobs (job_id));
+diesel::joinable!(clips -> users (user_id));
+diesel::joinable!(direct_uploads -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(idempotency_keys -> jobs (job_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(job_inputs -> clips (clip_id));
 diesel::joinable!(job_inputs -> jobs (job_id));
 diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(jobs -> users (user_id));
@@ -213,6 +257,8 @@ diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     callback_deliveries,
+    clips,
+    direct_uploads,
     email_tokens,
     idempotency_keys,
     job_inputs,

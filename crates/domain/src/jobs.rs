@@ -98,6 +98,8 @@ pub const FORM_FIELDS: &[&str] = &[
     "hud_remove",
     "watermark",
     "callback_url",
+    "clip_ids",
+    "save_to_library",
 ];
 
 impl JobOptionsForm {
@@ -216,8 +218,9 @@ fn parse_formats(value: &str) -> ServiceResult<Vec<OutputFormat>> {
     Ok(formats)
 }
 
-fn parse_bool(field: &str, value: &str) -> ServiceResult<bool> {
-    match value.to_lowercase().as_str() {
+/// A form's boolean: true/false, 1/0, yes/no or on/off.
+pub fn parse_bool(field: &str, value: &str) -> ServiceResult<bool> {
+    match value.trim().to_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(ServiceError::invalid_field(
@@ -234,6 +237,26 @@ pub struct StoredInput {
     pub label: String,
     pub container: String,
     pub size_bytes: u64,
+    pub library: Library,
+}
+
+/// Whether a job's input is a library clip: one already there, or one the upload adds.
+/// A library clip's object stays when the job's inputs are purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Library {
+    Outside,
+    Existing(Uuid),
+    /// Stored under the clip's key; its library row is written with the job.
+    Added(Uuid),
+}
+
+impl Library {
+    pub fn clip_id(self) -> Option<Uuid> {
+        match self {
+            Self::Outside => None,
+            Self::Existing(id) | Self::Added(id) => Some(id),
+        }
+    }
 }
 
 /// The storage prefix every object of a job is under.

@@ -3,6 +3,7 @@
 //! Depends on no other crate of ours.
 
 pub mod access;
+pub mod clips;
 pub mod error;
 pub mod identity;
 pub mod jobs;

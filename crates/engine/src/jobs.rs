@@ -10,8 +10,9 @@ use diesel::{
 use uuid::Uuid;
 
 use db::models::{JobOutputRow, JobRow};
-use db::schema::{idempotency_keys, job_inputs, job_outputs, jobs, users};
+use db::schema::{clips, direct_uploads, idempotency_keys, job_inputs, job_outputs, jobs, users};
 use db::Db;
+use domain::clips::ClipStatus;
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{JobStatus, OutputFormat, IDEMPOTENCY_WINDOW_HOURS};
@@ -21,7 +22,8 @@ use domain::jobs::{JobStatus, OutputFormat, IDEMPOTENCY_WINDOW_HOURS};
 pub struct Usage {
     /// Jobs waiting or running.
     pub open_jobs: i64,
-    /// Clips not yet purged and outputs not yet expired.
+    /// Uploaded clips not yet purged, library clips, direct uploads under way (their
+    /// declared size), and outputs not yet expired.
     pub stored_bytes: u64,
     /// Jobs ever created while the account's address is unverified (for its allowance);
     /// `None` once verified.
@@ -58,7 +60,7 @@ impl Usage {
             )
             .with_data(serde_json::json!({ "quota": "open_jobs", "limit": plan.open_jobs })));
         }
-        let left = plan.storage_bytes.saturating_sub(self.stored_bytes);
+        let left = self.storage_left(plan);
         if left == 0 {
             return Err(ServiceError::new(
                 ErrorCode::QuotaExceeded,
@@ -69,6 +71,11 @@ impl Usage {
             ));
         }
         Ok(left)
+    }
+
+    /// The bytes the plan lets this user store on top of what they have.
+    pub fn storage_left(&self, plan: &settings::PlanConfig) -> u64 {
+        plan.storage_bytes.saturating_sub(self.stored_bytes)
     }
 }
 
@@ -168,8 +175,10 @@ impl JobService {
         let mut keys: Vec<String> = self
             .db
             .run(move |conn| {
+                // Library clips stay in the library.
                 Ok(job_inputs::table
                     .filter(job_inputs::job_id.eq(job_id))
+                    .filter(job_inputs::from_library.eq(false))
                     .select(job_inputs::storage_key)
                     .load(conn)?)
             })
@@ -274,11 +283,22 @@ impl JobService {
                     ]))
                     .select(count_star())
                     .first(conn)?;
+                // A library clip counts once, as the clip, however many jobs use it.
                 let inputs: Option<i64> = job_inputs::table
                     .inner_join(jobs::table)
                     .filter(jobs::user_id.eq(user.id))
                     .filter(jobs::inputs_purged_at.is_null())
+                    .filter(job_inputs::from_library.eq(false))
                     .select(total("job_inputs.size_bytes"))
+                    .first(conn)?;
+                let uploading: Option<i64> = direct_uploads::table
+                    .filter(direct_uploads::user_id.eq(user.id))
+                    .select(total("direct_uploads.size_bytes"))
+                    .first(conn)?;
+                let library: Option<i64> = clips::table
+                    .filter(clips::user_id.eq(user.id))
+                    .filter(clips::status.ne(ClipStatus::Rejected))
+                    .select(total("clips.size_bytes"))
                     .first(conn)?;
                 let outputs: Option<i64> = job_outputs::table
                     .inner_join(jobs::table)
@@ -304,7 +324,10 @@ impl JobService {
                 };
                 Ok(Usage {
                     open_jobs,
-                    stored_bytes: (inputs.unwrap_or(0) + outputs.unwrap_or(0)).max(0) as u64,
+                    stored_bytes: [inputs, library, uploading, outputs]
+                        .into_iter()
+                        .map(|bytes| bytes.unwrap_or(0).max(0) as u64)
+                        .sum(),
                     unverified_jobs,
                 })
             })

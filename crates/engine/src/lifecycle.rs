@@ -24,12 +24,12 @@ use uuid::Uuid;
 
 use crate::jobs::{not_ended, JobScope, JobService};
 use crate::queue::RenderJob;
-use db::models::{JobInputRow, JobOutputRow, JobRow, NewJob};
-use db::schema::{callback_deliveries, idempotency_keys, job_inputs, job_outputs, jobs};
+use db::models::{ClipRow, JobInputRow, JobOutputRow, JobRow, NewJob};
+use db::schema::{callback_deliveries, clips, idempotency_keys, job_inputs, job_outputs, jobs};
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{
-    FailureCode, JobOptions, JobStatus, Stage, StoredInput, IDEMPOTENCY_WINDOW_HOURS,
+    FailureCode, JobOptions, JobStatus, Library, Stage, StoredInput, IDEMPOTENCY_WINDOW_HOURS,
 };
 use domain::timings::StageTimings;
 
@@ -198,7 +198,7 @@ impl JobService {
                         })
                         .returning(JobRow::as_returning())
                         .get_result(conn)?;
-                    insert_inputs(conn, job_id, inputs)?;
+                    insert_inputs(conn, user.id, job_id, inputs)?;
                     if let Some(key) = idempotency_key {
                         claim_idempotency_key(conn, user.id, key, job_id)?;
                     }
@@ -737,15 +737,28 @@ pub struct Dispatched {
 
 fn insert_inputs(
     conn: &mut PgConnection,
+    user_id: Uuid,
     job_id: Uuid,
     inputs: Vec<StoredInput>,
 ) -> ServiceResult<()> {
+    let added: Vec<ClipRow> = inputs
+        .iter()
+        .filter_map(|input| match input.library {
+            Library::Added(id) => Some(ClipRow::uploaded(id, user_id, input)),
+            Library::Outside | Library::Existing(_) => None,
+        })
+        .collect();
+    diesel::insert_into(clips::table)
+        .values(&added)
+        .execute(conn)?;
     let rows: Vec<JobInputRow> = inputs
         .into_iter()
         .enumerate()
         .map(|(position, input)| JobInputRow {
             job_id,
             position: position as i16,
+            clip_id: input.library.clip_id(),
+            from_library: input.library != Library::Outside,
             storage_key: input.storage_key,
             label: input.label,
             container: input.container,

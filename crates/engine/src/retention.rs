@@ -102,8 +102,10 @@ impl JobService {
                     diesel::update(jobs::table.filter(jobs::id.eq_any(&due)))
                         .set(jobs::inputs_purged_at.eq(now))
                         .execute(conn)?;
+                    // A library clip's object is the library's, not the job's.
                     let keys: Vec<(Uuid, String)> = job_inputs::table
                         .filter(job_inputs::job_id.eq_any(&due))
+                        .filter(job_inputs::from_library.eq(false))
                         .select((job_inputs::job_id, job_inputs::storage_key))
                         .load(conn)?;
                     Ok(keys_by_job(due, keys))

@@ -8,7 +8,7 @@ use db::{scratch::ScratchDatabase, Db};
 use diesel::{prelude::*, sql_query, sql_types};
 use domain::{
     identity::AuthUser,
-    jobs::{FailureCode, JobOptions, JobStatus, OutputFormat, Stage, StoredInput, Style},
+    jobs::{FailureCode, JobOptions, JobStatus, Library, OutputFormat, Stage, StoredInput, Style},
 };
 use engine::{
     jobs::JobService,
@@ -119,6 +119,7 @@ impl Walk {
             label: "clip.mp4".into(),
             container: "mp4".into(),
             size_bytes: 1,
+            library: Library::Outside,
         };
         self.jobs
             .create(self.user, id, options, vec![input], Origin::default())

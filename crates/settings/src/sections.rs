@@ -475,6 +475,9 @@ pub struct Limits {
     #[serde(rename = "upload_part_mib", deserialize_with = "units::mib_usize")]
     pub upload_part_bytes: usize,
     pub upload_part_concurrency: usize,
+    /// How long a direct upload may stay unfinished before it is aborted.
+    #[serde(rename = "direct_upload_ttl_hours", deserialize_with = "units::hours")]
+    pub direct_upload_ttl: Duration,
     /// Largest value of a user's application data, as JSON text.
     #[serde(
         rename = "user_data_max_value_kib",
@@ -494,6 +497,7 @@ impl Default for Limits {
             max_files: 20,
             upload_part_bytes: 8 * 1024 * 1024,
             upload_part_concurrency: 2,
+            direct_upload_ttl: Duration::from_secs(24 * 3600),
             user_data_value_bytes: 8 * 1024,
             user_data_keys: 100,
         }
@@ -519,6 +523,12 @@ pub struct RenderConfig {
     /// How often workers delete finished entries from the Redis queue (and expired clips).
     #[serde(rename = "queue_vacuum_secs", deserialize_with = "units::secs")]
     pub queue_vacuum_interval: Duration,
+    /// How often an idle worker looks for library clips waiting for examination.
+    #[serde(
+        rename = "clip_examine_interval_ms",
+        deserialize_with = "units::millis"
+    )]
+    pub clip_examine_interval: Duration,
     /// Longest a job may run (download to upload) before it fails with `RENDER_TIMEOUT`.
     #[serde(rename = "job_timeout_secs", deserialize_with = "units::secs")]
     pub job_timeout: Duration,
@@ -538,6 +548,7 @@ impl Default for RenderConfig {
             scratch_dir: std::env::temp_dir().join("montage-worker"),
             input_retention: Duration::from_secs(72 * 3600),
             queue_vacuum_interval: Duration::from_secs(300),
+            clip_examine_interval: Duration::from_secs(1),
             job_timeout: Duration::from_secs(1800),
             watermark_text: "Montage".into(),
             watermark_font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),

@@ -1,5 +1,9 @@
 //! Object storage on any S3-compatible server (path-style addressing, SigV4).
 
+mod direct;
+
+pub use direct::StoredPart;
+
 use std::{path::Path, time::Duration};
 
 use aws_sdk_s3::{

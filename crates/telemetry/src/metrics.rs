@@ -27,6 +27,7 @@ const JOB_FAILURES: &str = "montage_job_failures_total";
 const STAGE_SECONDS: &str = "montage_render_stage_seconds";
 const REALTIME_FACTOR: &str = "montage_render_realtime_factor";
 const TRANSFER_BYTES: &str = "montage_storage_transfer_bytes_total";
+const CLIP_ANALYSES: &str = "montage_clip_analyses_total";
 
 /// Request latencies: from well under a millisecond (a status poll) to a long upload.
 const HTTP_BUCKETS: &[f64] = &[
@@ -119,6 +120,10 @@ fn describe() {
         TRANSFER_BYTES,
         Unit::Bytes,
         "Bytes between workers and storage, by direction"
+    );
+    describe_counter!(
+        CLIP_ANALYSES,
+        "Clips a job or an examination needed analysed: measured, or stored by the library"
     );
 }
 
@@ -262,6 +267,12 @@ pub fn transferred(direction: Transfer, bytes: u64) {
         Transfer::Upload => "upload",
     };
     counter!(TRANSFER_BYTES, "direction" => direction).increment(bytes);
+}
+
+/// A clip's highlight analysis: taken from the library, or measured now.
+pub fn clip_analysis(stored: bool) {
+    let analysis = if stored { "stored" } else { "measured" };
+    counter!(CLIP_ANALYSES, "analysis" => analysis).increment(1);
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use planning::montage::ANALYSIS_WINDOW_SECONDS;
 
 use settings::ClipLimits;
 
-use super::{audio::resampler, open::open_input, MediaError};
+use super::{
+    audio::resampler, open::open_input, poster::write_thumbnail, video::share, MediaError,
+};
 
 /// Motion and static regions are measured on frames this small...
 pub const THUMB_WIDTH: u32 = 160;
@@ -25,8 +27,13 @@ const MEASURE_RATE: i32 = 8_000;
 /// Loudness of a window with no sound at all.
 pub const SILENCE_DB: f64 = -90.0;
 
-/// Per-window measurements of one clip.
-#[derive(Debug, Clone)]
+/// Stored analyses carry this; a change to what is measured, or how, bumps it, and a
+/// stored analysis of another version is measured again.
+pub const ANALYSIS_VERSION: u32 = 1;
+
+/// Per-window measurements of one clip. Serialised for the library, which keeps each
+/// clip's analysis for every later job ([`ClipMeasurements::stored`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ClipMeasurements {
     /// How long the decoded picture actually runs, whatever the header said.
     pub duration_seconds: f64,
@@ -36,20 +43,79 @@ pub struct ClipMeasurements {
     pub motion: Vec<f64>,
     /// Mean change of each thumbnail pixel over the whole clip (row-major,
     /// [`THUMB_WIDTH`] x [`THUMB_HEIGHT`]), for HUD detection.
+    #[serde(with = "packed_floats")]
     pub change_map: Vec<f32>,
+}
+
+impl ClipMeasurements {
+    /// The form the library stores.
+    pub fn stored(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("measurements serialise");
+        value["version"] = ANALYSIS_VERSION.into();
+        value
+    }
+
+    /// A stored analysis, if it is of this version and well-formed.
+    pub fn from_stored(value: &serde_json::Value) -> Option<Self> {
+        if value.get("version")?.as_u64()? != u64::from(ANALYSIS_VERSION) {
+            return None;
+        }
+        let measurements: Self = serde_json::from_value(value.clone()).ok()?;
+        let cells = (THUMB_WIDTH * THUMB_HEIGHT) as usize;
+        let windows = measurements.motion.len();
+        (measurements.change_map.len() == cells
+            && windows > 0
+            && measurements.loudness_db.len() == windows)
+            .then_some(measurements)
+    }
+}
+
+/// 14,400 floats as base64 of their little-endian bytes: a fifth of their JSON text.
+mod packed_floats {
+    use base64::{engine::general_purpose::STANDARD, Engine as _};
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = STANDARD.decode(text).map_err(D::Error::custom)?;
+        if bytes.len() % 4 != 0 {
+            return Err(D::Error::custom("not a whole number of floats"));
+        }
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
 }
 
 fn window_of(time: f64) -> usize {
     (time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize
 }
 
-pub fn analyze(path: &Path, limits: &ClipLimits) -> Result<ClipMeasurements, MediaError> {
+/// A thumbnail to take while analysing: the picture shown `at` seconds in (or the last one
+/// sampled, if the clip ends sooner), turned upright.
+pub struct Still<'a> {
+    pub at: f64,
+    pub rotation: u32,
+    pub path: &'a Path,
+}
+
+pub fn analyze(
+    path: &Path,
+    limits: &ClipLimits,
+    still: Option<Still<'_>>,
+) -> Result<ClipMeasurements, MediaError> {
     let mut input = open_input(path)?;
     let stream = input
         .streams()
         .best(media::Type::Video)
         .ok_or_else(|| MediaError::Invalid("has no video".into()))?;
-    let mut video = VideoMeter::open(&stream)?;
+    let mut video = VideoMeter::open(&stream, still.as_ref().map(|s| s.at))?;
     let mut audio = match input.streams().best(media::Type::Audio) {
         Some(stream) => Some(AudioMeter::open(&stream, &video)?),
         None => None,
@@ -67,6 +133,9 @@ pub fn analyze(path: &Path, limits: &ClipLimits) -> Result<ClipMeasurements, Med
         audio.packet(None, limits)?;
     }
     let windows = reality.windows();
+    if let (Some(still), Some(picture)) = (still, video.still.take()) {
+        write_thumbnail(&picture, still.rotation, still.path)?;
+    }
     let (motion, change_map) = video.finish(windows);
     Ok(ClipMeasurements {
         duration_seconds: reality.duration_seconds(),
@@ -101,10 +170,13 @@ struct VideoMeter {
     motion_count: Windows<u32>,
     change_sum: Vec<u32>,
     change_count: u32,
+    /// When a still is wanted: the time it is taken at, and whether it has been.
+    still_at: Option<(f64, bool)>,
+    still: Option<frame::Video>,
 }
 
 impl VideoMeter {
-    fn open(stream: &ffmpeg_next::Stream) -> Result<Self, MediaError> {
+    fn open(stream: &ffmpeg_next::Stream, still_at: Option<f64>) -> Result<Self, MediaError> {
         let mut context = codec::context::Context::from_parameters(stream.parameters())?;
         context.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
@@ -133,6 +205,8 @@ impl VideoMeter {
             motion_count: Windows::default(),
             change_sum: vec![0u32; (THUMB_WIDTH * THUMB_HEIGHT) as usize],
             change_count: 0,
+            still_at: still_at.map(|at| (at, false)),
+            still: None,
         })
     }
 
@@ -175,6 +249,11 @@ impl VideoMeter {
         };
         let mut thumb = frame::Video::empty();
         scaler.run(decoded, &mut thumb)?;
+        if let Some((at, taken @ false)) = self.still_at.as_mut() {
+            // A new reference, not a copy; the newest sample until the wanted time.
+            self.still = Some(share(decoded)?);
+            *taken = time + 1e-6 >= *at;
+        }
         if let Some(before) = &self.previous {
             let window = window_of(time);
             *self.motion_sum.at(window) +=

@@ -9,7 +9,36 @@ use ffmpeg_next::{
     Packet, Rational,
 };
 
-use super::MediaError;
+use super::{
+    video::{upright_chain, FilterChain},
+    MediaError,
+};
+
+/// The longer side of a clip's thumbnail, in pixels.
+const THUMBNAIL_SIZE: u32 = 320;
+
+/// A clip's thumbnail: `picture` turned upright, shrunk to fit a [`THUMBNAIL_SIZE`] square.
+pub fn write_thumbnail(
+    picture: &frame::Video,
+    rotation: u32,
+    path: &Path,
+) -> Result<(), MediaError> {
+    let fit = format!(
+        "scale={THUMBNAIL_SIZE}:{THUMBNAIL_SIZE}:force_original_aspect_ratio=decrease:force_divisible_by=2,setsar=1"
+    );
+    let spec = upright_chain(picture, None, rotation, Some(&fit), false)
+        .expect("a chain with a scale step");
+    let mut chain = FilterChain::new(picture, &spec)?;
+    let mut input = super::video::share(picture)?;
+    chain.push(&mut input, 0)?;
+    let mut small = frame::Video::empty();
+    if !chain.pull(&mut small) {
+        return Err(MediaError::Internal(
+            "the thumbnail filter gave no picture".into(),
+        ));
+    }
+    write_jpeg(&small, path)
+}
 
 /// JPEG quantiser (2 is best, 31 worst); 3 is visually lossless for a thumbnail.
 const QUALITY: i32 = 3;

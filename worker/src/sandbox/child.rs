@@ -9,9 +9,9 @@ use planning::hud::Crop;
 use planning::montage::{highlight_scores, plan_montage, ClipScores};
 use planning::styles::preset;
 
-use super::{MediaDone, MediaMessage, MediaRequest};
+use super::{ClipReport, MediaDone, MediaMessage, MediaRequest};
 use crate::media::{
-    analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
+    analyze::{analyze, ClipMeasurements, Still, THUMB_HEIGHT, THUMB_WIDTH},
     in_parallel,
     probe::probe,
     render::{render, ClipSource, Montage, OutputTarget, RenderRun, RenderedOutput},
@@ -25,7 +25,11 @@ pub(super) fn serve(request: &MediaRequest) {
     let outcome = match run(request, &mut timings, &mut |stage, percent| {
         send(&MediaMessage::Progress { stage, percent })
     }) {
-        Ok(outputs) => MediaMessage::Done(MediaDone { outputs, timings }),
+        Ok((outputs, clips)) => MediaMessage::Done(MediaDone {
+            outputs,
+            clips,
+            timings,
+        }),
         Err((code, message)) => MediaMessage::Failed { code, message },
     };
     send(&outcome);
@@ -53,20 +57,46 @@ fn failure(err: MediaError) -> Failure {
     }
 }
 
-/// Probe, analysis, plan and render: what used to run inside the worker.
+/// Probe, analysis, plan and render (or, with no formats asked, probe and analysis only).
 fn run(
     request: &MediaRequest,
     timings: &mut StageTimings,
     report: &mut dyn FnMut(Stage, u8),
-) -> Result<Vec<RenderedOutput>, Failure> {
+) -> Result<(Vec<RenderedOutput>, Vec<ClipReport>), Failure> {
     report(Stage::Probing, 5);
     let mut clips = probe_all(request)?;
     report(Stage::Analyzing, 7);
-    let style = preset(request.style);
     let started = Instant::now();
-    let scores = measure_all(request, &mut clips)?;
+    let measured = measure_all(request, &clips)?;
     timings.add(TimedStage::Analysis, started.elapsed());
-    let plan = plan_montage(&scores, request.target_duration, style);
+    let scores = apply_measurements(request, &mut clips, &measured);
+    let reports = clips
+        .iter()
+        .zip(measured)
+        .map(|(clip, (measurements, fresh))| ClipReport {
+            duration_seconds: clip.info.duration_seconds,
+            width: clip.info.width,
+            height: clip.info.height,
+            has_audio: clip.info.has_audio,
+            analysis: fresh.then_some(measurements),
+        })
+        .collect();
+    if request.formats.is_empty() {
+        return Ok((Vec::new(), reports));
+    }
+    render_montage(request, &clips, &scores, timings, report).map(|outputs| (outputs, reports))
+}
+
+/// Plans the montage from the clips' scores and renders every format asked.
+fn render_montage(
+    request: &MediaRequest,
+    clips: &[ClipSource],
+    scores: &[ClipScores],
+    timings: &mut StageTimings,
+    report: &mut dyn FnMut(Stage, u8),
+) -> Result<Vec<RenderedOutput>, Failure> {
+    let style = preset(request.style);
+    let plan = plan_montage(scores, request.target_duration, style);
     if plan.segments.is_empty() {
         return Err((
             FailureCode::ClipsTooShort,
@@ -83,7 +113,7 @@ fn run(
         })
         .collect();
     let montage = Montage {
-        clips: &clips,
+        clips,
         plan: &plan,
         style,
         watermark: request.watermark.as_ref(),
@@ -107,26 +137,60 @@ fn run(
     render(&montage, &targets, run, &mut progress).map_err(failure)
 }
 
-/// Analyses every clip: its highlight scores, its measured duration (what decoding found
-/// wins over what the header claimed) and, when asked, where its HUD is.
+/// Each clip's measurements, and whether they were measured now: the library's stored
+/// analysis where there is one, otherwise the clip is analysed (with its thumbnail, when
+/// asked for).
 fn measure_all(
     request: &MediaRequest,
-    clips: &mut [ClipSource],
-) -> Result<Vec<ClipScores>, Failure> {
+    clips: &[ClipSource],
+) -> Result<Vec<(ClipMeasurements, bool)>, Failure> {
     // The biggest clips first, so the last one to finish is a small one.
-    let mut order: Vec<usize> = (0..clips.len()).collect();
+    let mut order: Vec<usize> = (0..clips.len())
+        .filter(|&index| request.clips[index].analysis.is_none())
+        .collect();
     order.sort_by(|&a, &b| {
         clips[b]
             .info
             .decode_cost()
             .total_cmp(&clips[a].info.decode_cost())
     });
-    let analysed = in_parallel(&order, |index| analyze(&clips[index].path, &request.limits));
-    let mut measurements = Vec::with_capacity(clips.len());
-    for ((position, clip), measured) in clips.iter_mut().enumerate().zip(analysed) {
-        let measured = measured
-            .map_err(|err| name_clip(err, position, &request.clips[position].label))
-            .map_err(failure)?;
+    let analysed = in_parallel(&order, |index| {
+        let still = request.clips[index].thumbnail.as_deref().map(|path| Still {
+            at: clips[index].info.duration_seconds / 3.0,
+            rotation: clips[index].info.rotation,
+            path,
+        });
+        analyze(&clips[index].path, &request.limits, still)
+    });
+    // `in_parallel` answers in index order.
+    order.sort_unstable();
+    let mut analysed = order.into_iter().zip(analysed).peekable();
+    request
+        .clips
+        .iter()
+        .enumerate()
+        .map(
+            |(position, input)| match analysed.next_if(|(at, _)| *at == position) {
+                Some((_, result)) => result
+                    .map(|measured| (measured, true))
+                    .map_err(|err| failure(name_clip(err, position, &input.label))),
+                None => Ok((
+                    input.analysis.clone().expect("analysed unless stored"),
+                    false,
+                )),
+            },
+        )
+        .collect()
+}
+
+/// Takes what the measurements found: each clip's real duration (what decoding found wins
+/// over what the header claimed), its HUD when asked, and its highlight scores.
+fn apply_measurements(
+    request: &MediaRequest,
+    clips: &mut [ClipSource],
+    measured: &[(ClipMeasurements, bool)],
+) -> Vec<ClipScores> {
+    for (clip, (measured, _)) in clips.iter_mut().zip(measured) {
         if measured.duration_seconds > 0.0 {
             clip.info.duration_seconds = clip.info.duration_seconds.min(measured.duration_seconds);
         }
@@ -135,18 +199,20 @@ fn measure_all(
             let found = hud::detect(&measured.change_map, width, height);
             clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
         }
-        measurements.push(measured);
     }
-    let loudness: Vec<Vec<f64>> = measurements.iter().map(|m| m.loudness_db.clone()).collect();
-    let motion: Vec<Vec<f64>> = measurements.into_iter().map(|m| m.motion).collect();
-    Ok(clips
+    let loudness: Vec<Vec<f64>> = measured
+        .iter()
+        .map(|(m, _)| m.loudness_db.clone())
+        .collect();
+    let motion: Vec<Vec<f64>> = measured.iter().map(|(m, _)| m.motion.clone()).collect();
+    clips
         .iter()
         .zip(highlight_scores(&loudness, &motion))
         .map(|(c, scores)| ClipScores {
             duration_seconds: c.info.duration_seconds,
             scores,
         })
-        .collect())
+        .collect()
 }
 
 fn probe_all(request: &MediaRequest) -> Result<Vec<ClipSource>, Failure> {

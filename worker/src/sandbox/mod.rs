@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use settings::ClipLimits;
 use uuid::Uuid;
 
+use crate::media::analyze::ClipMeasurements;
 use crate::media::render::{EncoderSettings, RenderedOutput, Watermark};
 
 pub use fork_server::run_media_mode;
@@ -28,15 +29,31 @@ pub use parent::{MediaSandbox, SandboxError, SandboxLimits};
 /// The argument that starts the worker binary in media mode, as the fork server.
 pub const MEDIA_MODE_ARG: &str = "media";
 
-/// One uploaded clip, already downloaded to the scratch directory.
+/// One clip, already downloaded to the scratch directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClipInput {
     pub path: PathBuf,
     /// The sanitised upload name, used in messages to the owner.
     pub label: String,
+    /// The library's stored analysis of this clip: it is not analysed again.
+    pub analysis: Option<ClipMeasurements>,
+    /// Where to write a thumbnail of the clip (a library clip not examined yet).
+    pub thumbnail: Option<PathBuf>,
 }
 
-/// Everything the media process needs for one job.
+/// What the media process found out about one clip, for the library.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipReport {
+    pub duration_seconds: f64,
+    pub width: u32,
+    pub height: u32,
+    pub has_audio: bool,
+    /// Present when this run analysed the clip (it had no stored analysis).
+    pub analysis: Option<ClipMeasurements>,
+}
+
+/// Everything the media process needs for one job. With no `formats` it only examines
+/// the clips (probe, analysis, thumbnails): a library clip's examination.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MediaRequest {
     pub job_id: Uuid,
@@ -56,6 +73,8 @@ pub struct MediaRequest {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MediaDone {
     pub outputs: Vec<RenderedOutput>,
+    /// One per clip, in the request's order.
+    pub clips: Vec<ClipReport>,
     pub timings: StageTimings,
 }
 

@@ -7,7 +7,7 @@ use planning::montage::{highlight_scores, plan_montage, ClipScores};
 use planning::styles::preset;
 use settings::ClipLimits;
 use worker::media::{
-    analyze::{analyze, THUMB_HEIGHT, THUMB_WIDTH},
+    analyze::{analyze, ClipMeasurements, Still, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
     render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, RenderRun, Watermark},
 };
@@ -22,7 +22,7 @@ fn a_loud_moving_burst_in_a_quiet_still_clip_makes_the_montage() {
     let paths = [burst, other];
     let measured: Vec<_> = paths
         .iter()
-        .map(|p| analyze(p, &ClipLimits::default()).unwrap())
+        .map(|p| analyze(p, &ClipLimits::default(), None).unwrap())
         .collect();
     let loud = &measured[0].loudness_db;
     assert!(
@@ -276,7 +276,7 @@ fn mean_luma(frame: &[u8], width: usize, rows: std::ops::Range<usize>) -> f64 {
 fn hud_removal_crops_a_static_overlay_and_keeps_the_moving_picture() {
     worker::media::init();
     let clip = media::game_with_hud();
-    let measured = analyze(&clip, &ClipLimits::default()).unwrap();
+    let measured = analyze(&clip, &ClipLimits::default(), None).unwrap();
     let crop = hud::detect(
         &measured.change_map,
         THUMB_WIDTH as usize,
@@ -303,5 +303,47 @@ fn hud_removal_crops_a_static_overlay_and_keeps_the_moving_picture() {
     assert!(
         (90.0..170.0).contains(&middle),
         "the moving picture is kept: {middle}"
+    );
+}
+
+#[test]
+fn a_stored_analysis_comes_back_exactly_and_a_thumbnail_stands_upright() {
+    worker::media::init();
+    let clip = media::rotated_small();
+    let dir = tempfile::tempdir().unwrap();
+    let thumbnail = dir.path().join("thumbnail.jpg");
+    let still = Still {
+        at: 1.0,
+        rotation: probe(&clip, &ClipLimits::default()).unwrap().rotation,
+        path: &thumbnail,
+    };
+    let measured = analyze(&clip, &ClipLimits::default(), Some(still)).unwrap();
+
+    let stored = measured.stored();
+    let back = ClipMeasurements::from_stored(&stored).expect("this version reads back");
+    assert_eq!(
+        back.change_map, measured.change_map,
+        "every float, bit for bit"
+    );
+    assert_eq!(back.motion, measured.motion);
+    assert_eq!(back.loudness_db, measured.loudness_db);
+    assert_eq!(back.duration_seconds, measured.duration_seconds);
+    let mut older = stored.clone();
+    older["version"] = 0.into();
+    assert!(
+        ClipMeasurements::from_stored(&older).is_none(),
+        "another version is measured again"
+    );
+    let mut damaged = stored;
+    damaged["motion"] = serde_json::json!([]);
+    assert!(ClipMeasurements::from_stored(&damaged).is_none());
+
+    // 640x360 stored, shown a quarter turn: the thumbnail is portrait, within 320 px.
+    let probe = media::ffprobe(&thumbnail);
+    let picture = media::stream(&probe, "video");
+    assert_eq!(picture["codec_name"], "mjpeg");
+    assert_eq!(
+        (picture["width"].as_i64(), picture["height"].as_i64()),
+        (Some(180), Some(320))
     );
 }

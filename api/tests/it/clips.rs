@@ -1,0 +1,494 @@
+//! The clip library: form uploads saved to it, direct uploads straight to storage (resumed
+//! after an interruption), the workers' examination, and jobs that use library clips by id
+//! and reuse their stored analysis.
+
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+
+use crate::control::clip;
+use crate::helpers::{assert_error, eventually, spawn_app, spawn_app_with, TestApp, TestUser};
+use crate::metrics::{scrape, Scrape};
+use testkit::media;
+
+/// Posts a job form with `fields` before the files (as `save_to_library` needs).
+async fn create_with(
+    app: &TestApp,
+    user: &TestUser,
+    fields: &[(&str, &str)],
+    files: &[(&str, Vec<u8>)],
+) -> reqwest::Response {
+    let mut form = Form::new();
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    for (name, bytes) in files {
+        form = form.part(
+            "files",
+            Part::bytes(bytes.clone()).file_name(name.to_string()),
+        );
+    }
+    app.client
+        .post(app.url("/api/v2/jobs"))
+        .bearer_auth(&user.access_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn created_job(response: reqwest::Response) -> String {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body["data"]["job_id"].as_str().unwrap().to_owned()
+}
+
+async fn library(app: &TestApp, user: &TestUser, query: &str) -> Value {
+    app.user_json(&format!("/api/v2/clips{query}"), user).await["data"].clone()
+}
+
+/// How many clips a worker in this process analysed, and how many came from the library.
+async fn analyses(app: &TestApp) -> (f64, f64) {
+    let address = app.metrics_address.expect("the test app serves metrics");
+    let text = scrape(address, None).await.unwrap().text().await.unwrap();
+    let scrape = Scrape::parse(text);
+    let count = |kind| {
+        scrape
+            .value("montage_clip_analyses_total", &[("analysis", kind)])
+            .unwrap_or(0.0)
+    };
+    (count("measured"), count("stored"))
+}
+
+async fn wait_until_ready(app: &TestApp, user: &TestUser, clip_id: &str) -> Value {
+    eventually(
+        Duration::from_secs(90),
+        "the clip's examination",
+        || async {
+            let clip = app
+                .user_json(&format!("/api/v2/clips/{clip_id}"), user)
+                .await["data"]
+                .clone();
+            (clip["status"] != "PENDING").then_some(clip)
+        },
+    )
+    .await
+}
+
+/// The thumbnail link redirects to a JPEG in storage.
+async fn assert_thumbnail(app: &TestApp, user: &TestUser, clip: &Value) {
+    let url = clip["thumbnail_url"]
+        .as_str()
+        .expect("a READY clip has a thumbnail");
+    let redirect = app.get(url, user).send().await.unwrap();
+    assert_eq!(redirect.status(), 302);
+    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
+    let jpeg = reqwest::get(location).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_clips_render_again_by_id_without_a_second_analysis() {
+    let mut app = spawn_app().await;
+    app.start_worker().await;
+    let user = app.user().await;
+    let files = [
+        clip(media::portrait_no_audio()),
+        clip(media::rotated_small()),
+    ];
+    let fields = [("save_to_library", "true"), ("target_duration", "10")];
+    let first = created_job(create_with(&app, &user, &fields, &files).await).await;
+    let listed = library(&app, &user, "").await;
+    assert_eq!(listed["total"], 2, "{listed}");
+    assert_eq!(analyses(&app).await, (0.0, 0.0));
+    let job = app
+        .wait_for_job_end(&user, &first, Duration::from_secs(120))
+        .await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+
+    // The job examined both clips on the way: facts, thumbnail and analysis.
+    let clips = library(&app, &user, "?source=upload").await["clips"].clone();
+    let clips = clips.as_array().unwrap();
+    assert_eq!(clips.len(), 2);
+    for clip in clips {
+        assert_eq!(clip["status"], "READY", "{clip}");
+        assert_eq!(clip["source"], "upload");
+        assert!(clip["duration"].as_f64().unwrap() > 1.0, "{clip}");
+        assert!(clip["width"].as_i64().unwrap() > 0, "{clip}");
+        assert_thumbnail(&app, &user, clip).await;
+    }
+    let portrait = clips
+        .iter()
+        .find(|c| c["has_audio"] == false)
+        .expect("the silent clip");
+    assert_eq!(
+        (portrait["width"].as_i64(), portrait["height"].as_i64()),
+        (Some(720), Some(1280))
+    );
+    assert_eq!(analyses(&app).await, (2.0, 0.0));
+
+    // A second montage of the same clips, by id, in another style and format: nothing is
+    // uploaded and nothing analysed again.
+    let ids: Vec<&str> = clips
+        .iter()
+        .map(|c| c["clip_id"].as_str().unwrap())
+        .collect();
+    let fields = [
+        ("clip_ids", ids.join(",")),
+        ("style", "energetic".into()),
+        ("formats", "portrait".into()),
+        ("target_duration", "10".into()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let second = created_job(create_with(&app, &user, &fields, &[]).await).await;
+    let job = app
+        .wait_for_job_end(&user, &second, Duration::from_secs(120))
+        .await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert_eq!(job["outputs"][0]["format"], "portrait");
+    assert_eq!(analyses(&app).await, (2.0, 2.0));
+
+    // Deleting the first job leaves the library's clips where they are.
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/api/v2/jobs/{first}")))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    for id in &ids {
+        let key = domain::clips::clip_key(user.user_id.parse().unwrap(), id.parse().unwrap());
+        assert_eq!(
+            app.storage.keys_under(&key).await.unwrap().len(),
+            2,
+            "clip and thumbnail"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_library_is_its_owners_and_a_clip_in_use_stays() {
+    let app = spawn_app().await;
+    let (owner, other) = (app.user().await, app.user().await);
+    let fields = [("save_to_library", "true")];
+    let job =
+        created_job(create_with(&app, &owner, &fields, &[clip(media::portrait_no_audio())]).await)
+            .await;
+    let listed = library(&app, &owner, "").await;
+    let saved = &listed["clips"][0];
+    assert_eq!(saved["status"], "PENDING", "{saved}");
+    assert_eq!(saved["name"], "clip.mp4");
+    assert!(saved["thumbnail_url"].is_null());
+    let id = saved["clip_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v2/clips/{id}");
+
+    assert_eq!(library(&app, &owner, "?source=twitch").await["total"], 0);
+    assert_error(
+        app.get("/api/v2/clips?source=myspace", &owner)
+            .send()
+            .await
+            .unwrap(),
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_error(
+        app.get(&format!("{path}/thumbnail"), &owner)
+            .send()
+            .await
+            .unwrap(),
+        409,
+        "CONFLICT",
+    )
+    .await;
+    // Someone else's clip is not found, to read, delete or render.
+    assert_eq!(library(&app, &other, "").await["total"], 0);
+    assert_error(
+        app.get(&path, &other).send().await.unwrap(),
+        404,
+        "RESOURCE_NOT_FOUND",
+    )
+    .await;
+    let delete = |user: &TestUser| {
+        app.client
+            .delete(app.url(&path))
+            .bearer_auth(&user.access_token)
+            .send()
+    };
+    assert_error(delete(&other).await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
+    let borrowed = create_with(&app, &other, &[("clip_ids", &id)], &[]).await;
+    assert_error(borrowed, 404, "RESOURCE_NOT_FOUND").await;
+    // Bad forms: a malformed id, the library switch after the files, no clips at all.
+    let garbled = create_with(&app, &owner, &[("clip_ids", "not-a-uuid")], &[]).await;
+    assert_error(garbled, 422, "VALIDATION_ERROR").await;
+    let late = app
+        .create_job(
+            &owner,
+            &[clip(media::portrait_no_audio())],
+            &[("save_to_library", "true")],
+        )
+        .await;
+    assert_error(late, 422, "VALIDATION_ERROR").await;
+    let empty = create_with(&app, &owner, &[("clip_ids", " , ")], &[]).await;
+    assert_error(empty, 422, "VALIDATION_ERROR").await;
+
+    // The pending job still needs the clip.
+    assert_error(delete(&owner).await.unwrap(), 409, "CONFLICT").await;
+    let cancel = app
+        .client
+        .post(app.url(&format!("/api/v2/jobs/{job}/cancel")))
+        .bearer_auth(&owner.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    let key = domain::clips::clip_key(owner.user_id.parse().unwrap(), id.parse().unwrap());
+    assert_eq!(app.storage.keys_under(&key).await.unwrap().len(), 1);
+    assert_eq!(delete(&owner).await.unwrap().status(), 204);
+    assert!(app.storage.keys_under(&key).await.unwrap().is_empty());
+    assert_error(
+        app.get(&path, &owner).send().await.unwrap(),
+        404,
+        "RESOURCE_NOT_FOUND",
+    )
+    .await;
+}
+
+async fn start_upload(
+    app: &TestApp,
+    user: &TestUser,
+    name: &str,
+    size: usize,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v2/uploads"))
+        .bearer_auth(&user.access_token)
+        .json(&json!({ "name": name, "size": size }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// PUTs one part of `file` to its presigned URL, as a browser would.
+async fn put_part(file: &[u8], part: &Value, part_size: usize) {
+    let number = part["part_number"].as_u64().unwrap() as usize;
+    let start = (number - 1) * part_size;
+    let end = (start + part_size).min(file.len());
+    let url = part["url"].as_str().unwrap();
+    let sent = reqwest::Client::new()
+        .put(url)
+        .body(file[start..end].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200, "{}", sent.text().await.unwrap());
+}
+
+fn post(app: &TestApp, user: &TestUser, path: &str) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(&user.access_token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_upload_resumes_after_an_interruption_and_renders_by_id() {
+    let mut app = spawn_app().await;
+    let user = app.user().await;
+    let file = std::fs::read(media::game_with_hud()).unwrap();
+    let started = start_upload(&app, &user, "../raid night.mp4", file.len()).await;
+    assert_eq!(started.status(), 201);
+    let upload = started.json::<Value>().await.unwrap()["data"].clone();
+    let part_size = upload["part_size"].as_u64().unwrap() as usize;
+    let parts = upload["parts_to_send"].as_array().unwrap().clone();
+    assert_eq!(parts.len(), file.len().div_ceil(part_size), "{upload}");
+    assert!(
+        parts.len() >= 2,
+        "a file big enough to come in parts: {upload}"
+    );
+    assert_eq!(upload["name"], "raid night.mp4");
+    let path = format!("/api/v2/uploads/{}", upload["upload_id"].as_str().unwrap());
+
+    // The connection drops after the first part; the client asks where it stands.
+    put_part(&file, &parts[0], part_size).await;
+    let early = post(&app, &user, &format!("{path}/complete"))
+        .send()
+        .await
+        .unwrap();
+    let refused = assert_error(early, 409, "CONFLICT").await;
+    let missing: Vec<u64> = (2..=parts.len() as u64).collect();
+    assert_eq!(refused["error"]["data"]["missing_parts"], json!(missing));
+    let resumed = app.user_json(&path, &user).await["data"].clone();
+    assert_eq!(resumed["parts_stored"][0]["part_number"], 1, "{resumed}");
+    let rest = resumed["parts_to_send"].as_array().unwrap();
+    assert_eq!(rest.len(), parts.len() - 1, "{resumed}");
+    for part in rest {
+        put_part(&file, part, part_size).await;
+    }
+    let completed = post(&app, &user, &format!("{path}/complete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(completed.status(), 201);
+    let clip = completed.json::<Value>().await.unwrap()["data"].clone();
+    assert_eq!(clip["status"], "PENDING");
+    assert_eq!(clip["size"], file.len());
+    let clip_id = clip["clip_id"].as_str().unwrap().to_owned();
+    assert_error(
+        app.get(&path, &user).send().await.unwrap(),
+        404,
+        "RESOURCE_NOT_FOUND",
+    )
+    .await;
+
+    // A worker examines it; then it renders by id.
+    app.start_worker().await;
+    let clip = wait_until_ready(&app, &user, &clip_id).await;
+    assert_eq!(clip["status"], "READY", "{clip}");
+    assert_eq!(
+        (clip["width"].as_i64(), clip["height"].as_i64()),
+        (Some(640), Some(360))
+    );
+    assert_thumbnail(&app, &user, &clip).await;
+    let fields = [("clip_ids", clip_id.as_str()), ("target_duration", "10")];
+    let job = created_job(create_with(&app, &user, &fields, &[]).await).await;
+    let job = app
+        .wait_for_job_end(&user, &job, Duration::from_secs(120))
+        .await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert_eq!(analyses(&app).await, (1.0, 1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_uploads_that_lie_are_refused_and_keep_nothing() {
+    let mut app = spawn_app_with(&[("FREE_STORAGE_MIB", "20"), ("MAX_FILE_MIB", "15")]).await;
+    let user = app.user().await;
+    // Limits: per file, and the plan's storage (counting uploads under way).
+    assert_error(
+        start_upload(&app, &user, "big.mp4", 16 << 20).await,
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    .await;
+    let first = start_upload(&app, &user, "a.mp4", 12 << 20).await;
+    assert_eq!(first.status(), 201);
+    let over = start_upload(&app, &user, "b.mp4", 12 << 20).await;
+    assert_error(over, 403, "QUOTA_EXCEEDED").await;
+    for body in [
+        json!({"name": "a.mp4"}),
+        json!({"name": "", "size": 10}),
+        json!({"name": "a.mp4", "size": 0}),
+        json!({"name": "a", "size": -1}),
+    ] {
+        let refused = post(&app, &user, "/api/v2/uploads")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422, "{body}");
+    }
+    let first = first.json::<Value>().await.unwrap()["data"].clone();
+    let first_path = format!("/api/v2/uploads/{}", first["upload_id"].as_str().unwrap());
+    let cancelled = app
+        .client
+        .delete(app.url(&first_path))
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 204);
+    assert_error(
+        app.get(&first_path, &user).send().await.unwrap(),
+        404,
+        "RESOURCE_NOT_FOUND",
+    )
+    .await;
+
+    // A part shorter than declared.
+    let clip = std::fs::read(media::portrait_no_audio()).unwrap();
+    let short = start_upload(&app, &user, "short.mp4", clip.len() + 10)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["data"]
+        .clone();
+    put_part(&clip, &short["parts_to_send"][0], clip.len()).await;
+    let path = format!(
+        "/api/v2/uploads/{}/complete",
+        short["upload_id"].as_str().unwrap()
+    );
+    assert_error(
+        post(&app, &user, &path).send().await.unwrap(),
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+
+    // A playlist posing as a video: refused at completion, and deleted.
+    let manifest =
+        b"#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:10,\nhttp://169.254.169.254/latest\n".to_vec();
+    let fake = start_upload(&app, &user, "clip.mp4", manifest.len())
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["data"]
+        .clone();
+    put_part(&manifest, &fake["parts_to_send"][0], manifest.len()).await;
+    let path = format!(
+        "/api/v2/uploads/{}/complete",
+        fake["upload_id"].as_str().unwrap()
+    );
+    assert_error(
+        post(&app, &user, &path).send().await.unwrap(),
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    .await;
+    let prefix = domain::clips::clip_prefix(user.user_id.parse().unwrap());
+    assert!(app.storage.keys_under(&prefix).await.unwrap().is_empty());
+    assert_eq!(library(&app, &user, "").await["total"], 0);
+
+    // A file with a video's head but no decodable video: the examination rejects it,
+    // says why, and deletes the file.
+    let truncated = media::truncated_mp4();
+    let broken = start_upload(&app, &user, "broken.mp4", truncated.len())
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["data"]
+        .clone();
+    put_part(&truncated, &broken["parts_to_send"][0], truncated.len()).await;
+    let path = format!(
+        "/api/v2/uploads/{}/complete",
+        broken["upload_id"].as_str().unwrap()
+    );
+    let clip = post(&app, &user, &path)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["data"]
+        .clone();
+    assert_eq!(clip["status"], "PENDING", "{clip}");
+    app.start_worker().await;
+    let clip = wait_until_ready(&app, &user, clip["clip_id"].as_str().unwrap()).await;
+    assert_eq!(clip["status"], "REJECTED", "{clip}");
+    assert!(
+        clip["rejection"]
+            .as_str()
+            .is_some_and(|r| r.contains("broken.mp4")),
+        "{clip}"
+    );
+    assert!(app.storage.keys_under(&prefix).await.unwrap().is_empty());
+    let rejected = create_with(
+        &app,
+        &user,
+        &[("clip_ids", clip["clip_id"].as_str().unwrap())],
+        &[],
+    )
+    .await;
+    assert_error(rejected, 422, "VALIDATION_ERROR").await;
+}
