@@ -27,6 +27,7 @@ use library::{
     uploads::{DirectUploads, UploadRules},
     ClipLibrary,
 };
+use linking::Linking;
 use settings::Config;
 use storage::Storage;
 use telemetry::MetricsListener;
@@ -83,6 +84,7 @@ impl AppState {
             auth,
             access: AccessService::new(db.clone()),
             clips: ClipLibrary::new(db.clone(), storage.clone()),
+            linking: Linking::new(db.clone(), &config)?,
             uploads: DirectUploads::new(
                 db.clone(),
                 storage.clone(),

@@ -20,6 +20,7 @@ use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
 use futures::future::{ready, Ready};
 use library::{uploads::DirectUploads, ClipLibrary};
+use linking::Linking;
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub jobs: JobService,
     /// Each user's clip library.
     pub clips: ClipLibrary,
+    /// Linked platform accounts and the OAuth dance that links them.
+    pub linking: Linking,
     /// Direct uploads of large clips.
     pub uploads: DirectUploads,
     /// Batched, never-stale job reads for status polling.

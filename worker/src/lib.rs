@@ -1,6 +1,7 @@
 //! Render workers: consume job ids from the apalis queue and render in-process.
 
 mod examine;
+mod import;
 pub mod media;
 mod process;
 pub mod sandbox;
@@ -27,6 +28,8 @@ use engine::queue;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
 use futures::{FutureExt, Stream};
 use library::uploads::{DirectUploads, UploadRules};
+use linking::import::{ImportLimits, Importer};
+use linking::Linking;
 use settings::Config;
 use telemetry::MetricsListener;
 use tokio::sync::{watch, Notify};
@@ -105,7 +108,7 @@ pub async fn run(
     let housekeeping = Housekeeping {
         queue: backend.clone(),
         uploads: DirectUploads::new(
-            db,
+            db.clone(),
             context.storage.clone(),
             UploadRules::from(&config.limits),
         ),
@@ -116,12 +119,7 @@ pub async fn run(
         housekeeping,
         Schedule::every(config.render.queue_vacuum_interval),
     );
-    tasks.spawn(
-        examine::Examination {
-            context: context.clone(),
-        },
-        Schedule::every(config.render.clip_examine_interval),
-    );
+    spawn_library_work(&config, &tasks, db, &context)?;
     let wakeups = watch_pushes(&config, &tasks);
     let result = consume(
         &config,
@@ -138,6 +136,37 @@ pub async fn run(
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");
     result
+}
+
+/// The library's work on this worker: examining clips, and importing them from linked
+/// accounts.
+fn spawn_library_work(
+    config: &Config,
+    tasks: &BackgroundTasks,
+    db: Db,
+    context: &Arc<WorkerContext>,
+) -> anyhow::Result<()> {
+    let poll = Schedule::every(config.render.library_poll);
+    let examination = examine::Examination {
+        context: context.clone(),
+    };
+    tasks.spawn(examination, poll.clone());
+    let importer = Importer {
+        linking: Linking::new(db, config)?,
+        storage: context.storage.clone(),
+        limits: ImportLimits {
+            max_file_bytes: config.limits.max_file_bytes,
+            part_bytes: config.limits.upload_part_bytes,
+            part_concurrency: config.limits.upload_part_concurrency,
+        },
+        events: context.events.clone(),
+    };
+    let syncs = import::AccountSyncs {
+        importer,
+        every: config.linking.sync_every,
+    };
+    tasks.spawn(syncs, poll);
+    Ok(())
 }
 
 /// Wake-ups for this worker's queue poller: the count of jobs pushed, bumped at each push.

@@ -1,39 +1,65 @@
-//! The Accounts API: the platforms users can link.
+//! The Accounts API: the platforms users can link (the OAuth dance is in `linking.rs`).
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::spawn_app_with;
 
-#[tokio::test]
-async fn providers_lists_every_configured_platform_in_order() {
-    let app = spawn_app().await;
-    let body = app.public_json("/api/v2/accounts/providers").await;
-    let ids: Vec<&str> = body["providers"]
+const CLIENTS: [(&str, &str); 4] = [
+    ("TWITCH_CLIENT_ID", "twitch-id"),
+    ("TWITCH_CLIENT_SECRET", "twitch-secret"),
+    ("YOUTUBE_CLIENT_ID", "google-id"),
+    ("YOUTUBE_CLIENT_SECRET", "google-secret"),
+];
+
+fn ids(body: &Value) -> Vec<&str> {
+    body["providers"]
         .as_array()
         .expect("a providers list")
         .iter()
         .map(|p| p["id"].as_str().expect("an id"))
-        .collect();
-    assert_eq!(ids, ["steam", "twitch", "youtube", "tiktok"]);
-    let steam = &body["providers"][0];
-    assert_eq!(steam["name"], "Steam");
-    assert_eq!(steam["description"], "Steam Library");
-    assert!(steam["icon"].as_str().is_some_and(|icon| !icon.is_empty()));
+        .collect()
+}
+
+#[tokio::test]
+async fn providers_lists_every_configured_platform_in_order() {
+    let app = spawn_app_with(&CLIENTS).await;
+    let body = app.public_json("/api/v2/accounts/providers").await;
+    // Steam and TikTok are listed in ACCOUNT_PROVIDERS but cannot link yet.
+    assert_eq!(ids(&body), ["twitch", "youtube"]);
+    let twitch = &body["providers"][0];
+    assert_eq!(twitch["name"], "Twitch");
+    assert_eq!(twitch["description"], "Twitch clips and highlights");
+    assert!(twitch["icon"].as_str().is_some_and(|icon| !icon.is_empty()));
+    assert_eq!(
+        (twitch["can_import"].as_bool(), twitch["can_post"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let youtube = &body["providers"][1];
+    assert_eq!(
+        (
+            youtube["can_import"].as_bool(),
+            youtube["can_post"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
 }
 
 #[tokio::test]
 async fn providers_follows_the_configuration() {
-    let app = spawn_app_with(&[("ACCOUNT_PROVIDERS", "twitch, steam")]).await;
+    let ordered = [&CLIENTS[..], &[("ACCOUNT_PROVIDERS", "youtube, twitch")]].concat();
+    let app = spawn_app_with(&ordered).await;
     let body = app.public_json("/api/v2/accounts/providers").await;
-    let ids: Vec<Value> = body["providers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].clone())
-        .collect();
-    assert_eq!(ids, ["twitch", "steam"]);
+    assert_eq!(ids(&body), ["youtube", "twitch"]);
 
-    let none = spawn_app_with(&[("ACCOUNT_PROVIDERS", "")]).await;
+    let unconfigured = spawn_app_with(&[("TWITCH_CLIENT_ID", "only-an-id")]).await;
+    let body = unconfigured.public_json("/api/v2/accounts/providers").await;
+    assert_eq!(
+        body["providers"],
+        serde_json::json!([]),
+        "a client without its secret is not offered"
+    );
+
+    let none = spawn_app_with(&[&CLIENTS[..], &[("ACCOUNT_PROVIDERS", "")]].concat()).await;
     let body = none.public_json("/api/v2/accounts/providers").await;
     assert_eq!(body["providers"], serde_json::json!([]));
 }

@@ -360,10 +360,10 @@ async fn a_users_extra_jobs_wait_in_pending_until_a_slot_frees() {
     );
 }
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open_socket(app: &TestApp, query: &str) -> Socket {
+pub async fn open_socket(app: &TestApp, query: &str) -> Socket {
     let url = format!("{}/ws?{query}", app.address.replace("http://", "ws://"));
     tokio_tungstenite::connect_async(url)
         .await

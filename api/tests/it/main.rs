@@ -14,6 +14,7 @@ mod floods;
 mod helpers;
 mod hostile;
 mod jobs;
+mod linking;
 mod metrics;
 mod mfa;
 mod processes;

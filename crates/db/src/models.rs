@@ -9,12 +9,13 @@ use domain::{
     identity::TokenPurpose,
     jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style},
     plans::PlanId,
+    providers::{ProviderId, SyncStatus},
     timings::StageTimings,
 };
 
 use crate::schema::{
-    clips, direct_uploads, email_tokens, job_inputs, job_outputs, jobs, refresh_tokens, user_data,
-    users,
+    account_syncs, clips, direct_uploads, email_tokens, import_failures, job_inputs, job_outputs,
+    jobs, linked_accounts, oauth_states, refresh_tokens, user_data, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -137,6 +138,69 @@ pub struct ClipRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An OAuth authorisation in flight: who started it, for which platform, until when.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oauth_states)]
+pub struct OAuthStateRow {
+    /// SHA-256 of the state the platform carries back.
+    pub state_hash: Vec<u8>,
+    pub user_id: Uuid,
+    pub provider: ProviderId,
+    /// Sealed.
+    pub pkce_verifier: Option<Vec<u8>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A platform account linked to a user. The tokens are sealed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = linked_accounts)]
+pub struct LinkedAccountRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: ProviderId,
+    pub external_id: String,
+    pub display_name: String,
+    pub access_token: Option<Vec<u8>>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One import of a linked account's clips, and how far it got.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = account_syncs)]
+pub struct AccountSyncRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub link_id: Uuid,
+    pub status: SyncStatus,
+    /// New clips the platform listed (and earlier failures tried again).
+    pub found: i32,
+    pub imported: i32,
+    pub failed: i32,
+    pub error: Option<String>,
+    pub held_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A platform clip that failed to import; the next sync tries it again.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = import_failures)]
+pub struct ImportFailureRow {
+    pub link_id: Uuid,
+    pub external_id: String,
+    pub title: String,
+    pub attempts: i32,
+    pub last_error: String,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A direct upload in progress.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = direct_uploads)]
@@ -157,18 +221,25 @@ pub struct DirectUploadRow {
 }
 
 impl ClipRow {
-    /// A clip uploaded by its owner, waiting for examination.
-    pub fn uploaded(id: Uuid, user_id: Uuid, input: &StoredInput) -> Self {
+    /// A clip just stored, waiting for examination: an upload (`external_id` none) or an
+    /// import.
+    pub fn pending(
+        id: Uuid,
+        user_id: Uuid,
+        source: ClipSource,
+        external_id: Option<String>,
+        stored: &StoredInput,
+    ) -> Self {
         let now = Utc::now();
         Self {
             id,
             user_id,
-            source: ClipSource::Upload,
-            external_id: None,
-            label: input.label.clone(),
-            storage_key: input.storage_key.clone(),
-            container: input.container.clone(),
-            size_bytes: input.size_bytes as i64,
+            source,
+            external_id,
+            label: stored.label.clone(),
+            storage_key: stored.storage_key.clone(),
+            container: stored.container.clone(),
+            size_bytes: stored.size_bytes as i64,
             status: ClipStatus::Pending,
             rejection: None,
             duration_seconds: None,

@@ -1,6 +1,23 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    account_syncs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        link_id -> Uuid,
+        status -> Text,
+        found -> Int4,
+        imported -> Int4,
+        failed -> Int4,
+        error -> Nullable<Text>,
+        held_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     callback_deliveries (job_id) {
         job_id -> Uuid,
         url -> Text,
@@ -74,6 +91,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_failures (link_id, external_id) {
+        link_id -> Uuid,
+        external_id -> Text,
+        title -> Text,
+        attempts -> Int4,
+        last_error -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     job_inputs (job_id, position) {
         job_id -> Uuid,
         position -> Int2,
@@ -135,10 +163,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    linked_accounts (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        provider -> Text,
+        external_id -> Text,
+        display_name -> Text,
+        access_token -> Nullable<Bytea>,
+        refresh_token -> Nullable<Bytea>,
+        token_expires_at -> Nullable<Timestamptz>,
+        scopes -> Array<Text>,
+        last_synced_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     mfa_recovery_codes (user_id, code_hash) {
         user_id -> Uuid,
         code_hash -> Bytea,
         used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    oauth_states (state_hash) {
+        state_hash -> Bytea,
+        user_id -> Uuid,
+        provider -> Text,
+        pkce_verifier -> Nullable<Bytea>,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
     }
 }
 
@@ -237,17 +293,22 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(account_syncs -> linked_accounts (link_id));
+diesel::joinable!(account_syncs -> users (user_id));
 diesel::joinable!(callback_deliveries -> jobs (job_id));
 diesel::joinable!(clips -> users (user_id));
 diesel::joinable!(direct_uploads -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(idempotency_keys -> jobs (job_id));
 diesel::joinable!(idempotency_keys -> users (user_id));
+diesel::joinable!(import_failures -> linked_accounts (link_id));
 diesel::joinable!(job_inputs -> clips (clip_id));
 diesel::joinable!(job_inputs -> jobs (job_id));
 diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(jobs -> users (user_id));
+diesel::joinable!(linked_accounts -> users (user_id));
 diesel::joinable!(mfa_recovery_codes -> users (user_id));
+diesel::joinable!(oauth_states -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_permissions -> roles (role));
 diesel::joinable!(subscriptions -> users (user_id));
@@ -256,15 +317,19 @@ diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    account_syncs,
     callback_deliveries,
     clips,
     direct_uploads,
     email_tokens,
     idempotency_keys,
+    import_failures,
     job_inputs,
     job_outputs,
     jobs,
+    linked_accounts,
     mfa_recovery_codes,
+    oauth_states,
     refresh_tokens,
     role_permissions,
     roles,

@@ -3,6 +3,11 @@
 use crate::wire::wire_enum;
 
 wire_enum!(
+    /// Where an import of a linked account's clips is.
+    SyncStatus { Pending => "PENDING", Running => "RUNNING", Success => "SUCCESS", Failed => "FAILED" }
+);
+
+wire_enum!(
     /// A platform users can link.
     ProviderId { Steam => "steam", Twitch => "twitch", Youtube => "youtube", Tiktok => "tiktok" }
 );
@@ -35,5 +40,15 @@ impl ProviderId {
             Self::Youtube => "YouTube videos and Shorts",
             Self::Tiktok => "TikTok videos",
         }
+    }
+
+    /// Whether clips can be imported from it into the library.
+    pub fn can_import(self) -> bool {
+        matches!(self, Self::Twitch)
+    }
+
+    /// Whether montages can be posted to it.
+    pub fn can_post(self) -> bool {
+        matches!(self, Self::Youtube | Self::Tiktok)
     }
 }

@@ -76,18 +76,24 @@ impl JobEvents {
     /// opened close.
     pub async fn session_ended(&self, ended: EndedSession) {
         let notice = serde_json::json!({ "type": "session_ended", "session": ended.session });
+        if !self.notify(ended.user, &notice).await {
+            tracing::warn!(user = %ended.user, "could not announce a logout to live connections");
+        }
+    }
+
+    /// Sends `notice` (an object with a `type`) to the user's live connections; whether it
+    /// went out. Best effort and bounded, like job events.
+    pub async fn notify(&self, user: Uuid, notice: &serde_json::Value) -> bool {
         let mut conn = self.conn.clone();
         let mut command = redis::cmd("PUBLISH");
         command
-            .arg(format!("{}{}", self.prefix, ended.user))
+            .arg(format!("{}{user}", self.prefix))
             .arg(notice.to_string());
         let publish = command.query_async::<i64>(&mut conn);
-        if !matches!(
+        matches!(
             tokio::time::timeout(Duration::from_secs(1), publish).await,
             Ok(Ok(_))
-        ) {
-            tracing::warn!(user = %ended.user, "could not announce a logout to live connections");
-        }
+        )
     }
 
     /// The session a message on a user's channel says has ended, if it is such a notice.

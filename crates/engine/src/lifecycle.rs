@@ -26,6 +26,7 @@ use crate::jobs::{not_ended, JobScope, JobService};
 use crate::queue::RenderJob;
 use db::models::{ClipRow, JobInputRow, JobOutputRow, JobRow, NewJob};
 use db::schema::{callback_deliveries, clips, idempotency_keys, job_inputs, job_outputs, jobs};
+use domain::clips::ClipSource;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{
@@ -744,7 +745,13 @@ fn insert_inputs(
     let added: Vec<ClipRow> = inputs
         .iter()
         .filter_map(|input| match input.library {
-            Library::Added(id) => Some(ClipRow::uploaded(id, user_id, input)),
+            Library::Added(id) => Some(ClipRow::pending(
+                id,
+                user_id,
+                ClipSource::Upload,
+                None,
+                input,
+            )),
             Library::Outside | Library::Existing(_) => None,
         })
         .collect();

@@ -12,9 +12,10 @@ use uuid::Uuid;
 use db::models::{ClipRow, DirectUploadRow};
 use db::schema::{clips, direct_uploads};
 use db::Db;
-use domain::clips::{clip_key, ClipSource, ClipStatus};
+use domain::clips::{clip_key, ClipSource};
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::AuthUser;
+use domain::jobs::{Library, StoredInput};
 use domain::sniff;
 use storage::{Storage, StoredPart};
 
@@ -235,28 +236,14 @@ impl DirectUploads {
             )
             .with_data(serde_json::json!({ "field": "file", "file": row.label })));
         };
-        let now = Utc::now();
-        let clip = ClipRow {
-            id: row.clip_id,
-            user_id: row.user_id,
-            source: ClipSource::Upload,
-            external_id: None,
-            label: row.label.clone(),
+        let stored = StoredInput {
             storage_key: row.storage_key.clone(),
+            label: row.label.clone(),
             container: container.name().to_owned(),
-            size_bytes: row.size_bytes,
-            status: ClipStatus::Pending,
-            rejection: None,
-            duration_seconds: None,
-            width: None,
-            height: None,
-            has_audio: None,
-            thumbnail_key: None,
-            analysis: None,
-            examining_until: None,
-            created_at: now,
-            updated_at: now,
+            size_bytes: row.size_bytes as u64,
+            library: Library::Added(row.clip_id),
         };
+        let clip = ClipRow::pending(row.clip_id, row.user_id, ClipSource::Upload, None, &stored);
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {

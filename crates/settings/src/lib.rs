@@ -11,12 +11,12 @@ use serde::{de::DeserializeOwned, Deserialize, Deserializer};
 mod sections;
 mod units;
 
-use sections::PlanOverrides;
 pub use sections::{
     AuthConfig, BillingConfig, CallbackConfig, ClipLimits, EngineConfig, HttpConfig, Limits,
-    LoginThrottleConfig, MailConfig, MediaConfig, MetricsConfig, PlanConfig, RateLimitConfig,
-    RenderConfig, S3Config,
+    LinkingConfig, LoginThrottleConfig, MailConfig, MediaConfig, MetricsConfig, OAuthClientConfig,
+    PlanConfig, RateLimitConfig, RenderConfig, S3Config,
 };
+use sections::{OAuthClientOverrides, PlanOverrides};
 
 /// The development JWT secret; refused when `APP_ENV=production`.
 pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-0123456789abcdef";
@@ -60,6 +60,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
     pub mail: MailConfig,
+    pub linking: LinkingConfig,
 }
 
 /// The settings that belong to no section.
@@ -115,6 +116,13 @@ impl Config {
         auth.login_throttle = section(&vars, "LOGIN_")?;
         let mut media: MediaConfig = section(&vars, "MEDIA_")?;
         media.clip_limits = section(&vars, "MEDIA_")?;
+        let mut linking: LinkingConfig = section(&vars, "")?;
+        let client = |prefix, defaults| -> Result<Option<OAuthClientConfig>, ConfigError> {
+            let client = section::<OAuthClientOverrides>(&vars, prefix)?.apply(defaults);
+            Ok(client.is_configured().then_some(client))
+        };
+        linking.twitch = client("TWITCH_", OAuthClientConfig::twitch())?;
+        linking.youtube = client("YOUTUBE_", OAuthClientConfig::youtube())?;
         let config = Config {
             environment: service.app_env,
             database_url: service.database_url,
@@ -135,6 +143,7 @@ impl Config {
             http: section(&vars, "")?,
             metrics: section(&vars, "")?,
             mail: section(&vars, "")?,
+            linking,
         };
         config.validate()?;
         Ok(config)

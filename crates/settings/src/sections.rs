@@ -523,12 +523,10 @@ pub struct RenderConfig {
     /// How often workers delete finished entries from the Redis queue (and expired clips).
     #[serde(rename = "queue_vacuum_secs", deserialize_with = "units::secs")]
     pub queue_vacuum_interval: Duration,
-    /// How often an idle worker looks for library clips waiting for examination.
-    #[serde(
-        rename = "clip_examine_interval_ms",
-        deserialize_with = "units::millis"
-    )]
-    pub clip_examine_interval: Duration,
+    /// How often an idle worker looks for library work: clips waiting for examination,
+    /// account syncs to run.
+    #[serde(rename = "library_poll_ms", deserialize_with = "units::millis")]
+    pub library_poll: Duration,
     /// Longest a job may run (download to upload) before it fails with `RENDER_TIMEOUT`.
     #[serde(rename = "job_timeout_secs", deserialize_with = "units::secs")]
     pub job_timeout: Duration,
@@ -548,7 +546,7 @@ impl Default for RenderConfig {
             scratch_dir: std::env::temp_dir().join("montage-worker"),
             input_retention: Duration::from_secs(72 * 3600),
             queue_vacuum_interval: Duration::from_secs(300),
-            clip_examine_interval: Duration::from_secs(1),
+            library_poll: Duration::from_secs(1),
             job_timeout: Duration::from_secs(1800),
             watermark_text: "Montage".into(),
             watermark_font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),
@@ -640,6 +638,128 @@ impl Default for MailConfig {
             reset_ttl: Duration::from_secs(30 * 60),
             unverified_jobs: 3,
             resend_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One platform's OAuth 2.0 client: its credentials, the scopes it asks for, and where the
+/// platform's endpoints are (the real ones by default; tests point them at stand-ins).
+#[derive(Debug, Clone)]
+pub struct OAuthClientConfig {
+    /// Empty: the platform is not configured, and not offered to users.
+    pub client_id: String,
+    pub client_secret: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// Where a token is revoked when its link is removed, if the platform has such a place.
+    pub revoke_url: Option<String>,
+    /// The platform's API (Helix for Twitch, the Data API for YouTube).
+    pub api_url: String,
+    pub scopes: Vec<String>,
+}
+
+impl OAuthClientConfig {
+    pub fn is_configured(&self) -> bool {
+        !self.client_id.trim().is_empty() && !self.client_secret.trim().is_empty()
+    }
+
+    /// Twitch: clips of the linked channel (reading them, and the download links that need
+    /// an editor's scope).
+    pub fn twitch() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: String::new(),
+            authorize_url: "https://id.twitch.tv/oauth2/authorize".into(),
+            token_url: "https://id.twitch.tv/oauth2/token".into(),
+            revoke_url: Some("https://id.twitch.tv/oauth2/revoke".into()),
+            api_url: "https://api.twitch.tv/helix".into(),
+            scopes: vec!["clips:edit".into(), "editor:manage:clips".into()],
+        }
+    }
+
+    /// Google, for YouTube: the channel's identity and uploads.
+    pub fn youtube() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: String::new(),
+            authorize_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_url: "https://oauth2.googleapis.com/token".into(),
+            revoke_url: Some("https://oauth2.googleapis.com/revoke".into()),
+            api_url: "https://www.googleapis.com".into(),
+            scopes: vec![
+                "https://www.googleapis.com/auth/youtube.readonly".into(),
+                "https://www.googleapis.com/auth/youtube.upload".into(),
+            ],
+        }
+    }
+}
+
+/// What the environment may change of a platform's client (`TWITCH_…`, `YOUTUBE_…`).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct OAuthClientOverrides {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    revoke_url: Option<String>,
+    api_url: Option<String>,
+}
+
+impl OAuthClientOverrides {
+    pub(crate) fn apply(self, client: OAuthClientConfig) -> OAuthClientConfig {
+        OAuthClientConfig {
+            client_id: self.client_id.unwrap_or(client.client_id),
+            client_secret: self.client_secret.unwrap_or(client.client_secret),
+            authorize_url: self.authorize_url.unwrap_or(client.authorize_url),
+            token_url: self.token_url.unwrap_or(client.token_url),
+            // Empty turns revocation off.
+            revoke_url: match self.revoke_url {
+                Some(url) => Some(url).filter(|u| !u.trim().is_empty()),
+                None => client.revoke_url,
+            },
+            api_url: self.api_url.unwrap_or(client.api_url),
+            ..client
+        }
+    }
+}
+
+/// Linking platform accounts: where their OAuth redirects come back, and where the user is
+/// sent afterwards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LinkingConfig {
+    /// The API's public address: each platform redirects to
+    /// `{this}/api/v2/accounts/oauth/{provider}/callback` (register that URL with it).
+    #[serde(rename = "oauth_callback_base")]
+    pub callback_base: String,
+    /// Where the user lands after linking, with `provider`, `status` and `reason`.
+    #[serde(rename = "oauth_result_url")]
+    pub result_url: String,
+    /// How long an authorisation may take, from start to callback.
+    #[serde(rename = "oauth_state_ttl_secs", deserialize_with = "units::secs")]
+    pub state_ttl: Duration,
+    /// Each linked account that can import is synced this often; `None` (0): only when
+    /// its owner asks.
+    #[serde(
+        rename = "account_sync_interval_hours",
+        deserialize_with = "units::optional_hours"
+    )]
+    pub sync_every: Option<Duration>,
+    #[serde(skip)]
+    pub twitch: Option<OAuthClientConfig>,
+    #[serde(skip)]
+    pub youtube: Option<OAuthClientConfig>,
+}
+
+impl Default for LinkingConfig {
+    fn default() -> Self {
+        Self {
+            callback_base: "http://127.0.0.1:8000".into(),
+            result_url: "http://127.0.0.1:8000/accounts/linked".into(),
+            state_ttl: Duration::from_secs(600),
+            sync_every: Some(Duration::from_secs(24 * 3600)),
+            twitch: None,
+            youtube: None,
         }
     }
 }

@@ -17,6 +17,11 @@ pub fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     u64::deserialize(d).map(|h| Duration::from_secs(h.saturating_mul(3600)))
 }
 
+/// Hours, 0 meaning never.
+pub fn optional_hours<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Ok(Some(hours(d)?).filter(|every| !every.is_zero()))
+}
+
 pub fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     u64::deserialize(d).map(|days| Duration::from_secs(days.saturating_mul(86_400)))
 }

@@ -1,0 +1,364 @@
+//! Linking platform accounts (seed 001's Accounts API): OAuth 2.0 authorisation code with
+//! PKCE and a state bound to the user who started it (kept server side, hashed, short-lived,
+//! single use); the links it makes, one platform account to one user, with their tokens
+//! sealed at rest; and their removal, which revokes the token at the platform.
+
+pub mod import;
+mod oauth;
+mod platforms;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use db::models::{LinkedAccountRow, OAuthStateRow};
+use db::schema::{linked_accounts, oauth_states};
+use db::Db;
+use domain::error::{ServiceError, ServiceResult};
+use domain::identity::AuthUser;
+use domain::providers::ProviderId;
+use domain::sealing::Sealer;
+use settings::{LinkingConfig, OAuthClientConfig};
+
+use oauth::{PlatformError, Tokens};
+use platforms::Identity;
+
+/// Platform calls give up after this long.
+const PLATFORM_TIMEOUT: Duration = Duration::from_secs(15);
+/// The sealing contexts: a sealed value opens only where it was sealed for.
+pub(crate) const ACCESS_TOKEN: &str = "linked_accounts.access_token";
+pub(crate) const REFRESH_TOKEN: &str = "linked_accounts.refresh_token";
+const PKCE_VERIFIER: &str = "oauth_states.pkce_verifier";
+
+/// Why a callback linked nothing; the user's app reads it in `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown, expired, already used, or for another platform: forged or replayed.
+    InvalidState,
+    /// The user declined at the platform.
+    Denied,
+    /// That platform account is linked to another user.
+    AlreadyLinked,
+    /// The platform refused the code or could not be reached.
+    ProviderError,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidState => "invalid_state",
+            Self::Denied => "denied",
+            Self::AlreadyLinked => "already_linked",
+            Self::ProviderError => "provider_error",
+        }
+    }
+}
+
+/// What the platform sent back to the callback.
+#[derive(Debug, Default)]
+pub struct Callback {
+    pub state: String,
+    pub code: Option<String>,
+    /// Set when the user declined (`access_denied`) or the platform failed.
+    pub error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Linking {
+    db: Db,
+    sealer: Sealer,
+    config: LinkingConfig,
+    /// The platforms offered, in display order: listed in `ACCOUNT_PROVIDERS` and configured.
+    offered: Vec<ProviderId>,
+    http: reqwest::Client,
+}
+
+impl Linking {
+    pub fn new(db: Db, config: &settings::Config) -> ServiceResult<Self> {
+        let sealer = Sealer::from_base64(&config.auth.data_encryption_key)
+            .map_err(ServiceError::internal)?;
+        let linking = config.linking.clone();
+        let offered = config
+            .providers
+            .iter()
+            .copied()
+            .filter(|&provider| client_of(&linking, provider).is_some())
+            .collect();
+        let http = reqwest::Client::builder()
+            .timeout(PLATFORM_TIMEOUT)
+            // A platform's answer never sends us elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(ServiceError::internal)?;
+        Ok(Self {
+            db,
+            sealer,
+            config: linking,
+            offered,
+            http,
+        })
+    }
+
+    /// The platforms users may link, in display order.
+    pub fn offered(&self) -> &[ProviderId] {
+        &self.offered
+    }
+
+    fn client(&self, provider: ProviderId) -> ServiceResult<&OAuthClientConfig> {
+        client_of(&self.config, provider)
+            .filter(|_| self.offered.contains(&provider))
+            .ok_or_else(|| ServiceError::not_found(&format!("Linking {}", provider.name())))
+    }
+
+    fn redirect_uri(&self, provider: ProviderId) -> String {
+        format!(
+            "{}/api/v2/accounts/oauth/{provider}/callback",
+            self.config.callback_base.trim_end_matches('/')
+        )
+    }
+
+    /// Where the user lands after a callback, with its outcome.
+    pub fn result_url(
+        &self,
+        provider: ProviderId,
+        outcome: Result<&LinkedAccountRow, Refusal>,
+    ) -> String {
+        let mut url = url::Url::parse(&self.config.result_url)
+            .unwrap_or_else(|_| url::Url::parse("http://invalid/").expect("a URL"));
+        let mut query = url.query_pairs_mut();
+        query.append_pair("provider", provider.as_str());
+        match outcome {
+            Ok(link) => query
+                .append_pair("status", "linked")
+                .append_pair("link_id", &link.id.to_string()),
+            Err(refusal) => query
+                .append_pair("status", "error")
+                .append_pair("reason", refusal.as_str()),
+        };
+        drop(query);
+        url.into()
+    }
+
+    /// Starts linking `provider` for `user`: records the state and the PKCE verifier, and
+    /// answers the platform's authorisation URL.
+    pub async fn start(&self, user: AuthUser, provider: ProviderId) -> ServiceResult<String> {
+        let client = self.client(provider)?;
+        let (state, verifier) = (oauth::random_token(), oauth::random_token());
+        let url = oauth::authorize_url(client, &self.redirect_uri(provider), &state, &verifier)
+            .map_err(ServiceError::internal)?;
+        let sealed = self.sealer.seal(PKCE_VERIFIER, verifier.as_bytes())?;
+        let now = Utc::now();
+        let started = OAuthStateRow {
+            state_hash: oauth::state_hash(&state),
+            user_id: user.id,
+            provider,
+            pkce_verifier: Some(sealed),
+            expires_at: now + chrono::Duration::from_std(self.config.state_ttl).unwrap_or_default(),
+            created_at: now,
+        };
+        self.db
+            .run(move |conn| {
+                // Abandoned authorisations go as new ones start.
+                diesel::delete(oauth_states::table.filter(oauth_states::expires_at.lt(now)))
+                    .execute(conn)?;
+                diesel::insert_into(oauth_states::table)
+                    .values(&started)
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await?;
+        Ok(url)
+    }
+
+    /// Finishes an authorisation: the state is taken (once), the code exchanged, the
+    /// platform account identified and linked to the user who started.
+    pub async fn finish(
+        &self,
+        provider: ProviderId,
+        callback: Callback,
+    ) -> ServiceResult<Result<LinkedAccountRow, Refusal>> {
+        let Some((user_id, verifier)) = self.take_state(provider, &callback.state).await? else {
+            return Ok(Err(Refusal::InvalidState));
+        };
+        let (Some(code), None) = (callback.code, callback.error) else {
+            return Ok(Err(Refusal::Denied));
+        };
+        let client = self.client(provider)?;
+        let exchanged = async {
+            let redirect_uri = self.redirect_uri(provider);
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ];
+            let tokens = oauth::token_request(&self.http, client, &form).await?;
+            let identity =
+                platforms::identify(&self.http, provider, client, &tokens.access_token).await?;
+            Ok::<_, PlatformError>((tokens, identity))
+        };
+        let (tokens, identity) = match exchanged.await {
+            Ok(done) => done,
+            Err(PlatformError(why)) => {
+                tracing::warn!(%provider, %why, "could not complete a platform authorisation");
+                return Ok(Err(Refusal::ProviderError));
+            }
+        };
+        self.store_link(user_id, provider, identity, tokens).await
+    }
+
+    /// The user and the PKCE verifier of a live state for `provider`, which is used up.
+    async fn take_state(
+        &self,
+        provider: ProviderId,
+        state: &str,
+    ) -> ServiceResult<Option<(Uuid, String)>> {
+        let hash = oauth::state_hash(state);
+        let taken: Option<OAuthStateRow> = self
+            .db
+            .run(move |conn| {
+                Ok(diesel::delete(oauth_states::table.find(hash))
+                    .returning(OAuthStateRow::as_returning())
+                    .get_result(conn)
+                    .optional()?)
+            })
+            .await?;
+        let Some(OAuthStateRow {
+            user_id: user,
+            provider: for_provider,
+            pkce_verifier: Some(sealed),
+            expires_at,
+            ..
+        }) = taken
+        else {
+            return Ok(None);
+        };
+        if for_provider != provider || expires_at < Utc::now() {
+            return Ok(None);
+        }
+        let verifier = String::from_utf8(self.sealer.open(PKCE_VERIFIER, &sealed)?)
+            .map_err(ServiceError::internal)?;
+        Ok(Some((user, verifier)))
+    }
+
+    /// Links the platform account to `user_id`, or refreshes the link it already has; one
+    /// linked to someone else stays theirs.
+    async fn store_link(
+        &self,
+        user_id: Uuid,
+        provider: ProviderId,
+        identity: Identity,
+        tokens: Tokens,
+    ) -> ServiceResult<Result<LinkedAccountRow, Refusal>> {
+        let now = Utc::now();
+        let row = LinkedAccountRow {
+            id: Uuid::now_v7(),
+            user_id,
+            provider,
+            external_id: identity.external_id,
+            display_name: identity.display_name,
+            access_token: Some(
+                self.sealer
+                    .seal(ACCESS_TOKEN, tokens.access_token.as_bytes())?,
+            ),
+            refresh_token: tokens
+                .refresh_token
+                .map(|token| self.sealer.seal(REFRESH_TOKEN, token.as_bytes()))
+                .transpose()?,
+            token_expires_at: tokens
+                .expires_in
+                .map(|secs| now + chrono::Duration::seconds(secs)),
+            scopes: tokens.scope,
+            last_synced_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let existing: Option<LinkedAccountRow> = linked_accounts::table
+                        .filter(linked_accounts::provider.eq(provider))
+                        .filter(linked_accounts::external_id.eq(&row.external_id))
+                        .select(LinkedAccountRow::as_select())
+                        .for_update()
+                        .first(conn)
+                        .optional()?;
+                    match existing {
+                        Some(other) if other.user_id != row.user_id => {
+                            Ok(Err(Refusal::AlreadyLinked))
+                        }
+                        Some(mine) => Ok(Ok(diesel::update(linked_accounts::table.find(mine.id))
+                            .set((
+                                linked_accounts::display_name.eq(&row.display_name),
+                                linked_accounts::access_token.eq(&row.access_token),
+                                linked_accounts::refresh_token.eq(&row.refresh_token),
+                                linked_accounts::token_expires_at.eq(row.token_expires_at),
+                                linked_accounts::scopes.eq(&row.scopes),
+                                linked_accounts::updated_at.eq(row.updated_at),
+                            ))
+                            .returning(LinkedAccountRow::as_returning())
+                            .get_result(conn)?)),
+                        None => Ok(Ok(diesel::insert_into(linked_accounts::table)
+                            .values(&row)
+                            .returning(LinkedAccountRow::as_returning())
+                            .get_result(conn)?)),
+                    }
+                })
+            })
+            .await
+    }
+
+    /// The caller's links, oldest first.
+    pub async fn links(&self, user: AuthUser) -> ServiceResult<Vec<LinkedAccountRow>> {
+        self.db
+            .run(move |conn| {
+                Ok(linked_accounts::table
+                    .filter(linked_accounts::user_id.eq(user.id))
+                    .order(linked_accounts::created_at.asc())
+                    .select(LinkedAccountRow::as_select())
+                    .load(conn)?)
+            })
+            .await
+    }
+
+    /// Removes one of the caller's links. Its token is revoked at the platform first where
+    /// the platform allows; a platform that cannot be reached does not keep the link.
+    pub async fn unlink(&self, user: AuthUser, id: Uuid) -> ServiceResult<()> {
+        let link = self
+            .db
+            .run(move |conn| {
+                Ok(diesel::delete(
+                    linked_accounts::table
+                        .find(id)
+                        .filter(linked_accounts::user_id.eq(user.id)),
+                )
+                .returning(LinkedAccountRow::as_returning())
+                .get_result(conn)
+                .optional()?)
+            })
+            .await?
+            .ok_or_else(|| ServiceError::not_found("Linked account"))?;
+        if let (Some(client), Some(sealed)) =
+            (client_of(&self.config, link.provider), &link.access_token)
+        {
+            let token =
+                String::from_utf8(self.sealer.open(ACCESS_TOKEN, sealed)?).unwrap_or_default();
+            if let Err(PlatformError(why)) = oauth::revoke(&self.http, client, &token).await {
+                tracing::warn!(link_id = %link.id, %why, "could not revoke a removed link's token");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The OAuth client of `provider`, when it is configured.
+fn client_of(config: &LinkingConfig, provider: ProviderId) -> Option<&OAuthClientConfig> {
+    match provider {
+        ProviderId::Twitch => config.twitch.as_ref(),
+        ProviderId::Youtube => config.youtube.as_ref(),
+        // Steam (OpenID 2.0) and TikTok (its own OAuth dialect) are not wired yet.
+        ProviderId::Steam | ProviderId::Tiktok => None,
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE import_failures;
+DROP TABLE account_syncs;

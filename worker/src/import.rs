@@ -1,0 +1,36 @@
+//! Runs account syncs (clip imports from linked platforms) on the worker, and queues the
+//! periodic ones.
+
+use std::time::Duration;
+
+use domain::error::ServiceError;
+use engine::tasks::{Pass, Task as BackgroundTask};
+use linking::import::Importer;
+
+/// How long a sync taken by this worker is its own before another may take it over.
+const HOLD: Duration = Duration::from_secs(15 * 60);
+
+pub struct AccountSyncs {
+    pub importer: Importer,
+    /// How often each importing link is synced without being asked; `None`: never.
+    pub every: Option<Duration>,
+}
+
+impl BackgroundTask for AccountSyncs {
+    const NAME: &'static str = "account syncs";
+
+    async fn run(&mut self) -> Result<Pass, ServiceError> {
+        if let Some(every) = self.every {
+            let queued = self.importer.linking.schedule_due_syncs(every).await?;
+            if queued > 0 {
+                tracing::info!(queued, "queued periodic account syncs");
+            }
+        }
+        let Some((sync, link)) = self.importer.linking.take_sync(HOLD).await? else {
+            return Ok(Pass::Idle);
+        };
+        let ended = self.importer.run(sync, link).await?;
+        tracing::info!(sync_id = %ended.id, status = %ended.status, imported = ended.imported, failed = ended.failed, "account sync ended");
+        Ok(Pass::More)
+    }
+}
