@@ -1,7 +1,7 @@
 //! `/api/v2/accounts`: the platforms a user can link, the OAuth dance that links them, and
 //! the links (seed 001's Accounts API).
 
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use db::models::{AccountSyncRow, ImportFailureRow, LinkedAccountRow};
 use domain::error::ServiceError;
@@ -134,7 +134,8 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-/// Where the platform sends the user back. Checks the state, exchanges the code, links the
+/// Where the platform sends the user back. Checks the state, exchanges the code (or, for
+/// Steam, has Steam confirm its OpenID 2.0 assertion: `openid.*` parameters), links the
 /// account, and redirects to `OAUTH_RESULT_URL` with `provider`, `status` (`linked` with
 /// `link_id`, or `error` with `reason`: `invalid_state`, `denied`, `already_linked`,
 /// `provider_error`).
@@ -149,6 +150,7 @@ pub struct CallbackQuery {
 )]
 pub async fn oauth_callback(
     state: web::Data<AppState>,
+    request: HttpRequest,
     path: web::Path<String>,
     query: web::Query<CallbackQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -158,10 +160,14 @@ pub async fn oauth_callback(
         code,
         error,
     } = query.into_inner();
+    let params = url::form_urlencoded::parse(request.query_string().as_bytes())
+        .into_owned()
+        .collect();
     let callback = Callback {
         state: token,
         code,
         error,
+        params,
     };
     let outcome = state.linking.finish(provider, callback).await?;
     let url = state

@@ -24,9 +24,10 @@ fn ids(body: &Value) -> Vec<&str> {
 async fn providers_lists_every_configured_platform_in_order() {
     let app = spawn_app_with(&CLIENTS).await;
     let body = app.public_json("/api/v2/accounts/providers").await;
-    // Steam and TikTok are listed in ACCOUNT_PROVIDERS but cannot link yet.
-    assert_eq!(ids(&body), ["twitch", "youtube"]);
-    let twitch = &body["providers"][0];
+    // Steam needs no client; TikTok is listed in ACCOUNT_PROVIDERS but cannot link yet.
+    assert_eq!(ids(&body), ["steam", "twitch", "youtube"]);
+    assert_eq!(body["providers"][0]["description"], "Steam Library");
+    let twitch = &body["providers"][1];
     assert_eq!(twitch["name"], "Twitch");
     assert_eq!(twitch["description"], "Twitch clips and highlights");
     assert!(twitch["icon"].as_str().is_some_and(|icon| !icon.is_empty()));
@@ -34,7 +35,7 @@ async fn providers_lists_every_configured_platform_in_order() {
         (twitch["can_import"].as_bool(), twitch["can_post"].as_bool()),
         (Some(true), Some(false))
     );
-    let youtube = &body["providers"][1];
+    let youtube = &body["providers"][2];
     assert_eq!(
         (
             youtube["can_import"].as_bool(),
@@ -51,12 +52,13 @@ async fn providers_follows_the_configuration() {
     let body = app.public_json("/api/v2/accounts/providers").await;
     assert_eq!(ids(&body), ["youtube", "twitch"]);
 
-    let unconfigured = spawn_app_with(&[("TWITCH_CLIENT_ID", "only-an-id")]).await;
+    let unconfigured =
+        spawn_app_with(&[("TWITCH_CLIENT_ID", "only-an-id"), ("STEAM_OPENID_URL", "")]).await;
     let body = unconfigured.public_json("/api/v2/accounts/providers").await;
     assert_eq!(
         body["providers"],
         serde_json::json!([]),
-        "a client without its secret is not offered"
+        "a client without its secret is not offered, nor Steam without its endpoint"
     );
 
     let none = spawn_app_with(&[&CLIENTS[..], &[("ACCOUNT_PROVIDERS", "")]].concat()).await;

@@ -366,8 +366,8 @@ async fn links(app: &TestApp, user: &TestUser) -> Vec<Value> {
 async fn linking_twitch_runs_the_whole_oauth_dance_once_per_state() {
     let (app, twitch) = spawn_with_twitch().await;
     let providers = app.public_json("/api/v2/accounts/providers").await;
-    assert_eq!(providers["providers"][0]["id"], "twitch", "{providers}");
-    assert_eq!(providers["providers"][0]["can_import"], true);
+    assert_eq!(providers["providers"][1]["id"], "twitch", "{providers}");
+    assert_eq!(providers["providers"][1]["can_import"], true);
     let user = app.user().await;
     twitch.sign_in("1001", "AceClips");
     let (result, callback) = link(&app, &user, "twitch").await;
@@ -444,7 +444,7 @@ async fn a_twitch_account_links_to_one_user_and_unlinking_revokes_its_token() {
 async fn linking_refuses_what_is_not_offered_or_not_well_formed() {
     let (app, _twitch) = spawn_with_twitch().await;
     let user = app.user().await;
-    for provider in ["myspace", "steam", "youtube"] {
+    for provider in ["myspace", "tiktok", "youtube"] {
         let start = app
             .get(&format!("/api/v2/accounts/oauth/{provider}"), &user)
             .send()
@@ -656,4 +656,127 @@ async fn imported_twitch_clips_arrive_once_survive_failures_and_render_by_id() {
         .wait_for_job_end(&user, &job, Duration::from_secs(120))
         .await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
+}
+
+/// An OpenID assertion's fields, as sent.
+type Assertion = Vec<(String, String)>;
+
+/// A local Steam OpenID 2.0 provider: `checkid_setup` signs the consenting user in at once
+/// and sends them back with an assertion; `check_authentication` confirms only assertions it
+/// made, field for field.
+struct SteamStandIn {
+    server: MockServer,
+    steam_id: Arc<Mutex<String>>,
+}
+
+impl SteamStandIn {
+    async fn start() -> Self {
+        let server = MockServer::start().await;
+        let endpoint = format!("{}/openid/login", server.uri());
+        let steam_id = Arc::new(Mutex::new("76561197960287930".to_owned()));
+        let issued: Arc<Mutex<Vec<Assertion>>> = Arc::default();
+        let (who, made, at) = (steam_id.clone(), issued.clone(), endpoint.clone());
+        Mock::given(method("GET"))
+            .and(path("/openid/login"))
+            .respond_with(move |request: &Request| {
+                let query = query_of(request);
+                assert_eq!(query["openid.mode"], "checkid_setup");
+                let return_to = query["openid.return_to"].clone();
+                let claimed = format!("{}/openid/id/{}", at.trim_end_matches("/openid/login"), who.lock().unwrap());
+                let assertion: Assertion = [
+                    ("openid.ns", "http://specs.openid.net/auth/2.0"),
+                    ("openid.mode", "id_res"),
+                    ("openid.op_endpoint", at.as_str()),
+                    ("openid.claimed_id", claimed.as_str()),
+                    ("openid.identity", claimed.as_str()),
+                    ("openid.return_to", return_to.as_str()),
+                    ("openid.response_nonce", "2026-11-24T00:00:00Zx"),
+                    ("openid.assoc_handle", "1234567890"),
+                    ("openid.signed", "signed,op_endpoint,claimed_id,identity,return_to,response_nonce,assoc_handle"),
+                    ("openid.sig", "c2lnbmVkLWJ5LXRoZS1zdGFuZC1pbg=="),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+                let mut back = url::Url::parse(&return_to).unwrap();
+                back.query_pairs_mut().extend_pairs(&assertion);
+                made.lock().unwrap().push(assertion);
+                ResponseTemplate::new(302).insert_header("location", back.as_str())
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/openid/login"))
+            .respond_with(move |request: &Request| {
+                let mut form: Vec<(String, String)> =
+                    serde_urlencoded::from_bytes(&request.body).unwrap_or_default();
+                let asked = form
+                    .iter()
+                    .any(|(k, v)| k == "openid.mode" && v == "check_authentication");
+                form.retain(|(k, _)| k != "openid.mode");
+                let known = issued.lock().unwrap().iter().any(|assertion| {
+                    let mut signed: Vec<_> = assertion
+                        .iter()
+                        .filter(|(k, _)| k != "openid.mode")
+                        .cloned()
+                        .collect();
+                    signed.sort();
+                    let mut sent = form.clone();
+                    sent.sort();
+                    signed == sent
+                });
+                let valid = if asked && known { "true" } else { "false" };
+                ResponseTemplate::new(200).set_body_string(format!(
+                    "ns:http://specs.openid.net/auth/2.0\nis_valid:{valid}\n"
+                ))
+            })
+            .mount(&server)
+            .await;
+        Self { server, steam_id }
+    }
+}
+
+#[tokio::test]
+async fn steam_links_through_a_verified_openid_assertion() {
+    let steam = SteamStandIn::start().await;
+    let endpoint = format!("{}/openid/login", steam.server.uri());
+    let app = spawn_app_with(&[
+        ("STEAM_OPENID_URL", endpoint.as_str()),
+        (
+            "OAUTH_RESULT_URL",
+            "https://app.montage.test/accounts/linked",
+        ),
+        ("OAUTH_CALLBACK_BASE", "https://api.montage.test"),
+    ])
+    .await;
+    let (user, other) = (app.user().await, app.user().await);
+    let (result, callback) = link(&app, &user, "steam").await;
+    assert_eq!(result["status"], "linked", "{result:?}");
+    let listed = links(&app, &user).await;
+    assert_eq!(listed[0]["provider"], "steam");
+    assert_eq!(listed[0]["external_id"], "76561197960287930");
+    assert_eq!(listed[0]["scopes"], json!([]));
+    assert_eq!(
+        follow_callback(&app, &callback).await["reason"],
+        "invalid_state"
+    );
+
+    // An assertion edited on the way back (another SteamID): Steam does not confirm it.
+    *steam.steam_id.lock().unwrap() = "76561197960287931".into();
+    let start = app
+        .get("/api/v2/accounts/oauth/steam", &other)
+        .send()
+        .await
+        .unwrap();
+    let consent = start.headers()["location"].to_str().unwrap().to_owned();
+    let back = app.client.get(&consent).send().await.unwrap();
+    let back = back.headers()["location"].to_str().unwrap().to_owned();
+    let forged = back.replace("76561197960287931", "76561197960287930");
+    let forged = url::Url::parse(&forged).unwrap();
+    let forged = app.url(&format!("{}?{}", forged.path(), forged.query().unwrap()));
+    assert_eq!(
+        follow_callback(&app, &forged).await["reason"],
+        "provider_error"
+    );
+    assert!(links(&app, &other).await.is_empty());
 }

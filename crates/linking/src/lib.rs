@@ -6,6 +6,7 @@
 pub mod import;
 mod oauth;
 mod platforms;
+mod steam;
 
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ pub struct Callback {
     pub code: Option<String>,
     /// Set when the user declined (`access_denied`) or the platform failed.
     pub error: Option<String>,
+    /// Every query parameter, as sent (Steam's OpenID assertion is all in there).
+    pub params: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -84,7 +87,10 @@ impl Linking {
             .providers
             .iter()
             .copied()
-            .filter(|&provider| client_of(&linking, provider).is_some())
+            .filter(|&provider| match provider {
+                ProviderId::Steam => !linking.steam_openid_url.trim().is_empty(),
+                _ => client_of(&linking, provider).is_some(),
+            })
             .collect();
         let http = reqwest::Client::builder()
             .timeout(PLATFORM_TIMEOUT)
@@ -141,20 +147,41 @@ impl Linking {
         url.into()
     }
 
-    /// Starts linking `provider` for `user`: records the state and the PKCE verifier, and
+    /// Starts linking `provider` for `user`: records the state (and the PKCE verifier), and
     /// answers the platform's authorisation URL.
     pub async fn start(&self, user: AuthUser, provider: ProviderId) -> ServiceResult<String> {
-        let client = self.client(provider)?;
-        let (state, verifier) = (oauth::random_token(), oauth::random_token());
-        let url = oauth::authorize_url(client, &self.redirect_uri(provider), &state, &verifier)
-            .map_err(ServiceError::internal)?;
-        let sealed = self.sealer.seal(PKCE_VERIFIER, verifier.as_bytes())?;
+        if !self.offered.contains(&provider) {
+            return Err(ServiceError::not_found(&format!(
+                "Linking {}",
+                provider.name()
+            )));
+        }
+        let state = oauth::random_token();
+        let (url, verifier) = match provider {
+            ProviderId::Steam => {
+                let return_to = self.steam_return_to(&state);
+                let realm = self.config.callback_base.trim_end_matches('/');
+                let url = steam::authorize_url(&self.config.steam_openid_url, &return_to, realm);
+                (url, None)
+            }
+            _ => {
+                let verifier = oauth::random_token();
+                let client = self.client(provider)?;
+                let url =
+                    oauth::authorize_url(client, &self.redirect_uri(provider), &state, &verifier);
+                (
+                    url,
+                    Some(self.sealer.seal(PKCE_VERIFIER, verifier.as_bytes())?),
+                )
+            }
+        };
+        let url = url.map_err(ServiceError::internal)?;
         let now = Utc::now();
         let started = OAuthStateRow {
             state_hash: oauth::state_hash(&state),
             user_id: user.id,
             provider,
-            pkce_verifier: Some(sealed),
+            pkce_verifier: verifier,
             expires_at: now + chrono::Duration::from_std(self.config.state_ttl).unwrap_or_default(),
             created_at: now,
         };
@@ -172,8 +199,14 @@ impl Linking {
         Ok(url)
     }
 
-    /// Finishes an authorisation: the state is taken (once), the code exchanged, the
-    /// platform account identified and linked to the user who started.
+    /// Where Steam sends the user back: our callback, carrying the state.
+    fn steam_return_to(&self, state: &str) -> String {
+        format!("{}?state={state}", self.redirect_uri(ProviderId::Steam))
+    }
+
+    /// Finishes an authorisation: the state is taken (once), the platform's answer checked
+    /// (the code exchanged, or Steam's assertion verified), the platform account identified
+    /// and linked to the user who started.
     pub async fn finish(
         &self,
         provider: ProviderId,
@@ -182,39 +215,64 @@ impl Linking {
         let Some((user_id, verifier)) = self.take_state(provider, &callback.state).await? else {
             return Ok(Err(Refusal::InvalidState));
         };
-        let (Some(code), None) = (callback.code, callback.error) else {
+        if callback.error.is_some()
+            || callback
+                .params
+                .iter()
+                .any(|(k, v)| k == "openid.mode" && v == "cancel")
+        {
             return Ok(Err(Refusal::Denied));
+        }
+        let confirmed = match (provider, callback.code, verifier) {
+            (ProviderId::Steam, _, _) => {
+                let return_to = self.steam_return_to(&callback.state);
+                let endpoint = &self.config.steam_openid_url;
+                steam::verify(&self.http, endpoint, &callback.params, &return_to)
+                    .await
+                    .map(|identity| (identity, None))
+            }
+            (_, Some(code), Some(verifier)) => self.exchange(provider, &code, &verifier).await,
+            _ => return Ok(Err(Refusal::Denied)),
         };
-        let client = self.client(provider)?;
-        let exchanged = async {
-            let redirect_uri = self.redirect_uri(provider);
-            let form = [
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", redirect_uri.as_str()),
-                ("code_verifier", verifier.as_str()),
-            ];
-            let tokens = oauth::token_request(&self.http, client, &form).await?;
-            let identity =
-                platforms::identify(&self.http, provider, client, &tokens.access_token).await?;
-            Ok::<_, PlatformError>((tokens, identity))
-        };
-        let (tokens, identity) = match exchanged.await {
-            Ok(done) => done,
+        match confirmed {
+            Ok((identity, tokens)) => self.store_link(user_id, provider, identity, tokens).await,
             Err(PlatformError(why)) => {
                 tracing::warn!(%provider, %why, "could not complete a platform authorisation");
-                return Ok(Err(Refusal::ProviderError));
+                Ok(Err(Refusal::ProviderError))
             }
-        };
-        self.store_link(user_id, provider, identity, tokens).await
+        }
     }
 
-    /// The user and the PKCE verifier of a live state for `provider`, which is used up.
+    /// Exchanges an authorisation code (with its PKCE verifier) and asks whose tokens they are.
+    async fn exchange(
+        &self,
+        provider: ProviderId,
+        code: &str,
+        verifier: &str,
+    ) -> Result<(Identity, Option<Tokens>), PlatformError> {
+        let client = self
+            .client(provider)
+            .map_err(|e| PlatformError(e.message))?;
+        let redirect_uri = self.redirect_uri(provider);
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", verifier),
+        ];
+        let tokens = oauth::token_request(&self.http, client, &form).await?;
+        let identity =
+            platforms::identify(&self.http, provider, client, &tokens.access_token).await?;
+        Ok((identity, Some(tokens)))
+    }
+
+    /// The user (and the PKCE verifier, for OAuth) of a live state for `provider`, which is
+    /// used up.
     async fn take_state(
         &self,
         provider: ProviderId,
         state: &str,
-    ) -> ServiceResult<Option<(Uuid, String)>> {
+    ) -> ServiceResult<Option<(Uuid, Option<String>)>> {
         let hash = oauth::state_hash(state);
         let taken: Option<OAuthStateRow> = self
             .db
@@ -225,22 +283,20 @@ impl Linking {
                     .optional()?)
             })
             .await?;
-        let Some(OAuthStateRow {
-            user_id: user,
-            provider: for_provider,
-            pkce_verifier: Some(sealed),
-            expires_at,
-            ..
-        }) = taken
-        else {
+        let Some(taken) = taken else {
             return Ok(None);
         };
-        if for_provider != provider || expires_at < Utc::now() {
+        if taken.provider != provider || taken.expires_at < Utc::now() {
             return Ok(None);
         }
-        let verifier = String::from_utf8(self.sealer.open(PKCE_VERIFIER, &sealed)?)
-            .map_err(ServiceError::internal)?;
-        Ok(Some((user, verifier)))
+        let verifier = match taken.pkce_verifier {
+            Some(sealed) => Some(
+                String::from_utf8(self.sealer.open(PKCE_VERIFIER, &sealed)?)
+                    .map_err(ServiceError::internal)?,
+            ),
+            None => None,
+        };
+        Ok(Some((taken.user_id, verifier)))
     }
 
     /// Links the platform account to `user_id`, or refreshes the link it already has; one
@@ -250,27 +306,30 @@ impl Linking {
         user_id: Uuid,
         provider: ProviderId,
         identity: Identity,
-        tokens: Tokens,
+        tokens: Option<Tokens>,
     ) -> ServiceResult<Result<LinkedAccountRow, Refusal>> {
         let now = Utc::now();
+        let seal = |context, token: Option<&String>| {
+            token
+                .map(|t| self.sealer.seal(context, t.as_bytes()))
+                .transpose()
+        };
         let row = LinkedAccountRow {
             id: Uuid::now_v7(),
             user_id,
             provider,
             external_id: identity.external_id,
             display_name: identity.display_name,
-            access_token: Some(
-                self.sealer
-                    .seal(ACCESS_TOKEN, tokens.access_token.as_bytes())?,
-            ),
-            refresh_token: tokens
-                .refresh_token
-                .map(|token| self.sealer.seal(REFRESH_TOKEN, token.as_bytes()))
-                .transpose()?,
+            access_token: seal(ACCESS_TOKEN, tokens.as_ref().map(|t| &t.access_token))?,
+            refresh_token: seal(
+                REFRESH_TOKEN,
+                tokens.as_ref().and_then(|t| t.refresh_token.as_ref()),
+            )?,
             token_expires_at: tokens
-                .expires_in
+                .as_ref()
+                .and_then(|t| t.expires_in)
                 .map(|secs| now + chrono::Duration::seconds(secs)),
-            scopes: tokens.scope,
+            scopes: tokens.map(|t| t.scope).unwrap_or_default(),
             last_synced_at: None,
             created_at: now,
             updated_at: now,
@@ -358,7 +417,7 @@ fn client_of(config: &LinkingConfig, provider: ProviderId) -> Option<&OAuthClien
     match provider {
         ProviderId::Twitch => config.twitch.as_ref(),
         ProviderId::Youtube => config.youtube.as_ref(),
-        // Steam (OpenID 2.0) and TikTok (its own OAuth dialect) are not wired yet.
+        // Steam signs in with OpenID 2.0 (`steam`); TikTok's OAuth dialect is not wired yet.
         ProviderId::Steam | ProviderId::Tiktok => None,
     }
 }

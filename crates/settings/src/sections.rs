@@ -745,6 +745,8 @@ pub struct LinkingConfig {
         deserialize_with = "units::optional_hours"
     )]
     pub sync_every: Option<Duration>,
+    /// Steam's OpenID 2.0 endpoint; empty: Steam is not offered.
+    pub steam_openid_url: String,
     #[serde(skip)]
     pub twitch: Option<OAuthClientConfig>,
     #[serde(skip)]
@@ -758,6 +760,7 @@ impl Default for LinkingConfig {
             result_url: "http://127.0.0.1:8000/accounts/linked".into(),
             state_ttl: Duration::from_secs(600),
             sync_every: Some(Duration::from_secs(24 * 3600)),
+            steam_openid_url: "https://steamcommunity.com/openid/login".into(),
             twitch: None,
             youtube: None,
         }

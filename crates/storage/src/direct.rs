@@ -117,6 +117,16 @@ impl Storage {
                     .build()
             })
             .collect();
+        self.join_parts(key, upload_id, parts).await
+    }
+
+    /// Completes a multipart upload from its parts, in order.
+    pub(crate) async fn join_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> StoreResult<()> {
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)

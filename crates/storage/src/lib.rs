@@ -14,7 +14,7 @@ use aws_sdk_s3::{
     error::DisplayErrorContext,
     presigning::PresigningConfig,
     primitives::ByteStream,
-    types::{CompletedMultipartUpload, CompletedPart},
+    types::CompletedPart,
     Client,
 };
 use bytes::{Bytes, BytesMut};
@@ -359,19 +359,8 @@ impl ObjectWriter {
         let mut parts = std::mem::take(&mut self.parts);
         parts.sort_by_key(|p| p.part_number);
         self.storage
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.storage.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .join_parts(&self.key, &upload_id, parts)
+            .await?;
         Ok(self.written)
     }
 
