@@ -29,6 +29,7 @@ use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
 use futures::{FutureExt, Stream};
 use library::uploads::{DirectUploads, UploadRules};
 use linking::import::{ImportLimits, Importer};
+use linking::posting::Poster;
 use linking::Linking;
 use settings::Config;
 use telemetry::MetricsListener;
@@ -138,8 +139,8 @@ pub async fn run(
     result
 }
 
-/// The library's work on this worker: examining clips, and importing them from linked
-/// accounts.
+/// The library's work on this worker: examining clips, importing them from linked
+/// accounts, and posting montages to them.
 fn spawn_library_work(
     config: &Config,
     tasks: &BackgroundTasks,
@@ -161,11 +162,21 @@ fn spawn_library_work(
         },
         events: context.events.clone(),
     };
+    let poster = Poster {
+        linking: importer.linking.clone(),
+        storage: context.storage.clone(),
+        events: context.events.clone(),
+        chunk_bytes: config.linking.post_chunk_bytes,
+        retry_base: config.linking.post_retry_base,
+        retry_max: config.linking.post_retry_max,
+        max_attempts: config.linking.post_max_attempts,
+    };
     let syncs = import::AccountSyncs {
         importer,
         every: config.linking.sync_every,
     };
-    tasks.spawn(syncs, poll);
+    tasks.spawn(syncs, poll.clone());
+    tasks.spawn(import::SocialPosts { poster }, poll);
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod live;
 pub mod mfa;
 pub mod recovery;
+pub mod social;
 pub mod styles;
 pub mod table;
 pub mod uploads;
@@ -42,6 +43,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         jobs::area(),
         clips::area(),
         uploads::area(),
+        social::area(),
         styles::area(),
         billing::area(http),
         live::area(),

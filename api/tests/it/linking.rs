@@ -51,7 +51,7 @@ struct TwitchStandIn {
     state: Arc<Mutex<TwitchState>>,
 }
 
-fn query_of(request: &Request) -> HashMap<String, String> {
+pub fn query_of(request: &Request) -> HashMap<String, String> {
     request.url.query_pairs().into_owned().collect()
 }
 
@@ -59,7 +59,7 @@ fn form_of(request: &Request) -> HashMap<String, String> {
     serde_urlencoded::from_bytes(&request.body).unwrap_or_default()
 }
 
-fn s256(verifier: &str) -> String {
+pub fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
@@ -320,7 +320,11 @@ async fn spawn_with_twitch() -> (TestApp, TwitchStandIn) {
 /// The browser's part: our start URL, the platform's consent, back to our callback (at the
 /// test app's address), and the app's result page. Answers that page's query, and the
 /// callback URL (to replay it).
-async fn link(app: &TestApp, user: &TestUser, provider: &str) -> (HashMap<String, String>, String) {
+pub async fn link(
+    app: &TestApp,
+    user: &TestUser,
+    provider: &str,
+) -> (HashMap<String, String>, String) {
     let start = app
         .get(&format!("/api/v2/accounts/oauth/{provider}"), user)
         .send()

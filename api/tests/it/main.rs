@@ -22,6 +22,7 @@ mod quotas;
 mod recovery;
 mod render;
 mod smtp;
+mod social;
 mod styles;
 mod system;
 mod users;

@@ -9,13 +9,13 @@ use domain::{
     identity::TokenPurpose,
     jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style},
     plans::PlanId,
-    providers::{ProviderId, SyncStatus},
+    providers::{PostStatus, ProviderId, SyncStatus},
     timings::StageTimings,
 };
 
 use crate::schema::{
     account_syncs, clips, direct_uploads, email_tokens, import_failures, job_inputs, job_outputs,
-    jobs, linked_accounts, oauth_states, refresh_tokens, user_data, users,
+    jobs, linked_accounts, oauth_states, refresh_tokens, social_posts, user_data, users,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -198,6 +198,30 @@ pub struct ImportFailureRow {
     pub title: String,
     pub attempts: i32,
     pub last_error: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A montage posted (or being posted) to a linked account.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = social_posts)]
+pub struct SocialPostRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub job_id: Uuid,
+    pub link_id: Uuid,
+    pub platform: ProviderId,
+    pub format: OutputFormat,
+    pub caption: String,
+    pub status: PostStatus,
+    /// Where the post can be seen, once PUBLISHED.
+    pub post_url: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    /// The platform's upload session: an interrupted upload resumes there.
+    pub upload_session: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub held_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -227,6 +227,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    social_posts (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        job_id -> Uuid,
+        link_id -> Uuid,
+        platform -> Text,
+        format -> Text,
+        caption -> Text,
+        status -> Text,
+        post_url -> Nullable<Text>,
+        error -> Nullable<Text>,
+        attempts -> Int4,
+        upload_session -> Nullable<Text>,
+        next_attempt_at -> Timestamptz,
+        held_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     storage_purges (prefix) {
         prefix -> Text,
         not_before -> Timestamptz,
@@ -311,6 +332,9 @@ diesel::joinable!(mfa_recovery_codes -> users (user_id));
 diesel::joinable!(oauth_states -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_permissions -> roles (role));
+diesel::joinable!(social_posts -> jobs (job_id));
+diesel::joinable!(social_posts -> linked_accounts (link_id));
+diesel::joinable!(social_posts -> users (user_id));
 diesel::joinable!(subscriptions -> users (user_id));
 diesel::joinable!(user_data -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
@@ -333,6 +357,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     role_permissions,
     roles,
+    social_posts,
     storage_purges,
     stripe_events,
     subscriptions,

@@ -8,6 +8,14 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// Where a montage posted to a platform is.
+    PostStatus {
+        Pending => "PENDING", Uploading => "UPLOADING", Processing => "PROCESSING",
+        Published => "PUBLISHED", Failed => "FAILED",
+    }
+);
+
+wire_enum!(
     /// A platform users can link.
     ProviderId { Steam => "steam", Twitch => "twitch", Youtube => "youtube", Tiktok => "tiktok" }
 );

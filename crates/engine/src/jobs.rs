@@ -363,11 +363,11 @@ impl JobService {
     /// The stored output of a finished job, for download.
     pub async fn output(
         &self,
-        user: AuthUser,
+        scope: impl Into<JobScope>,
         job_id: Uuid,
         format: OutputFormat,
     ) -> ServiceResult<JobOutputRow> {
-        let details = self.get(user, job_id).await?;
+        let details = self.get(scope, job_id).await?;
         let status = details.job.status;
         if details.job.outputs_expired_at.is_some() {
             return Err(ServiceError::new(

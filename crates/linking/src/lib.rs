@@ -6,6 +6,7 @@
 pub mod import;
 mod oauth;
 mod platforms;
+pub mod posting;
 mod steam;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::providers::ProviderId;
 use domain::sealing::Sealer;
+use engine::jobs::JobService;
 use settings::{LinkingConfig, OAuthClientConfig};
 
 use oauth::{PlatformError, Tokens};
@@ -76,6 +78,8 @@ pub struct Linking {
     /// The platforms offered, in display order: listed in `ACCOUNT_PROVIDERS` and configured.
     offered: Vec<ProviderId>,
     http: reqwest::Client,
+    /// The jobs whose outputs are posted.
+    jobs: JobService,
 }
 
 impl Linking {
@@ -99,6 +103,7 @@ impl Linking {
             .build()
             .map_err(ServiceError::internal)?;
         Ok(Self {
+            jobs: JobService::new(db.clone()),
             db,
             sealer,
             config: linking,

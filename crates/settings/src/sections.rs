@@ -155,6 +155,8 @@ pub struct PlanConfig {
     pub storage_bytes: u64,
     /// How long outputs are kept after their job ends; `None` keeps them.
     pub output_retention: Option<Duration>,
+    /// Montages a user may post to platforms in any 24 hours.
+    pub posts_per_day: i64,
 }
 
 /// What the environment may change of a plan (`FREE_…`, `PRO_…`); the rest is the plan's.
@@ -167,6 +169,7 @@ pub(crate) struct PlanOverrides {
     open_jobs: Option<i64>,
     storage_mib: Option<u64>,
     output_retention_secs: Option<u64>,
+    posts_per_day: Option<i64>,
 }
 
 impl PlanOverrides {
@@ -177,6 +180,7 @@ impl PlanOverrides {
             max_duration: self.max_duration_secs.unwrap_or(plan.max_duration),
             active_jobs: self.active_jobs.unwrap_or(plan.active_jobs),
             open_jobs: self.open_jobs.unwrap_or(plan.open_jobs),
+            posts_per_day: self.posts_per_day.unwrap_or(plan.posts_per_day),
             storage_bytes: self
                 .storage_mib
                 .map_or(plan.storage_bytes, |mib| mib.saturating_mul(1024 * 1024)),
@@ -204,6 +208,7 @@ impl PlanConfig {
             open_jobs: 10,
             storage_bytes: 2048 * 1024 * 1024,
             output_retention: Some(Duration::from_secs(7 * 86_400)),
+            posts_per_day: 5,
         }
     }
 
@@ -220,6 +225,7 @@ impl PlanConfig {
             open_jobs: 50,
             storage_bytes: 20 * 1024 * 1024 * 1024,
             output_retention: None,
+            posts_per_day: 50,
         }
     }
 }
@@ -745,6 +751,21 @@ pub struct LinkingConfig {
         deserialize_with = "units::optional_hours"
     )]
     pub sync_every: Option<Duration>,
+    /// Bytes per request when uploading a post to a platform (whole MiB: YouTube wants
+    /// multiples of 256 KiB).
+    #[serde(
+        rename = "post_upload_chunk_mib",
+        deserialize_with = "units::mib_usize"
+    )]
+    pub post_chunk_bytes: usize,
+    /// The first pause after a post's attempt failed for a transient reason; it doubles per
+    /// attempt up to `post_retry_max`.
+    #[serde(rename = "post_retry_base_ms", deserialize_with = "units::millis")]
+    pub post_retry_base: Duration,
+    #[serde(rename = "post_retry_max_secs", deserialize_with = "units::secs")]
+    pub post_retry_max: Duration,
+    /// Attempts before a post that keeps failing transiently is FAILED.
+    pub post_max_attempts: i32,
     /// Steam's OpenID 2.0 endpoint; empty: Steam is not offered.
     pub steam_openid_url: String,
     #[serde(skip)]
@@ -761,6 +782,10 @@ impl Default for LinkingConfig {
             state_ttl: Duration::from_secs(600),
             sync_every: Some(Duration::from_secs(24 * 3600)),
             steam_openid_url: "https://steamcommunity.com/openid/login".into(),
+            post_chunk_bytes: 8 * 1024 * 1024,
+            post_retry_base: Duration::from_secs(5),
+            post_retry_max: Duration::from_secs(600),
+            post_max_attempts: 8,
             twitch: None,
             youtube: None,
         }

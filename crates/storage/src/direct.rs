@@ -162,12 +162,18 @@ impl Storage {
 
     /// The first `len` bytes of an object (fewer if it is shorter).
     pub async fn head_bytes(&self, key: &str, len: usize) -> StoreResult<Vec<u8>> {
+        self.read_range(key, 0, len).await
+    }
+
+    /// Up to `len` bytes of an object from `start`.
+    pub async fn read_range(&self, key: &str, start: u64, len: usize) -> StoreResult<Vec<u8>> {
+        let last = start + (len as u64).saturating_sub(1);
         let object = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .range(format!("bytes=0-{}", len.saturating_sub(1)))
+            .range(format!("bytes={start}-{last}"))
             .send()
             .await
             .map_err(|err| match err.as_service_error() {
@@ -178,5 +184,21 @@ impl Storage {
         let mut bytes = bytes.to_vec();
         bytes.truncate(len);
         Ok(bytes)
+    }
+
+    /// An object's size in bytes.
+    pub async fn size_of(&self, key: &str) -> StoreResult<u64> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|err| match err.as_service_error() {
+                Some(e) if e.is_not_found() => StoreError::NotFound(key.to_owned()),
+                _ => unavailable(err),
+            })?;
+        Ok(head.content_length().unwrap_or(0).max(0) as u64)
     }
 }
