@@ -71,7 +71,7 @@ pub async fn list_connections(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
-    /// `youtube` (TikTok cannot be linked yet).
+    /// `youtube` or `tiktok`.
     pub platform: String,
     pub job_id: Uuid,
     /// Up to 2,200 characters; its first line (up to 100) titles the video.

@@ -196,6 +196,33 @@ fn session_put(state: &Mutex<GoogleState>, request: &Request) -> ResponseTemplat
     }
 }
 
+/// Waits for a post to be PUBLISHED or FAILED.
+async fn post_end(app: &TestApp, user: &TestUser, post_id: &str) -> Value {
+    let path = format!("/api/v2/social/posts/{post_id}");
+    eventually(Duration::from_secs(60), "the post's end", || async {
+        let post = app.user_json(&path, user).await["data"].clone();
+        let status = post["status"].as_str().unwrap_or_default().to_owned();
+        ["PUBLISHED", "FAILED"]
+            .contains(&status.as_str())
+            .then_some(post)
+    })
+    .await
+}
+
+/// The rendered montage's bytes, as its owner downloads them.
+async fn montage(app: &TestApp, user: &TestUser, job: &str, format: &str) -> Vec<u8> {
+    let path = format!("/api/v2/jobs/{job}/download?format={format}");
+    let download = app.get(&path, user).send().await.unwrap();
+    let location = download.headers()["location"].to_str().unwrap().to_owned();
+    reqwest::get(location)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
 async fn post(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
     let request = app.client.post(app.url("/api/v2/social/posts"));
     request
@@ -301,17 +328,7 @@ async fn a_youtube_post_resumes_after_a_failure_mid_upload_and_publishes() {
         queued["post_id"]
     );
 
-    let path = format!(
-        "/api/v2/social/posts/{}",
-        queued["post_id"].as_str().unwrap()
-    );
-    let published = eventually(Duration::from_secs(60), "the post's end", || async {
-        let post = app.user_json(&path, &user).await["data"].clone();
-        ["PUBLISHED", "FAILED"]
-            .contains(&post["status"].as_str().unwrap_or_default())
-            .then_some(post)
-    })
-    .await;
+    let published = post_end(&app, &user, queued["post_id"].as_str().unwrap()).await;
     assert_eq!(published["status"], "PUBLISHED", "{published}");
     assert_eq!(
         published["post_url"],
@@ -323,17 +340,11 @@ async fn a_youtube_post_resumes_after_a_failure_mid_upload_and_publishes() {
     );
 
     // YouTube holds exactly the montage, in one session, titled from the caption.
-    let download = app
-        .get(&format!("/api/v2/jobs/{job}/download"), &user)
-        .send()
-        .await
-        .unwrap();
-    let location = download.headers()["location"].to_str().unwrap().to_owned();
-    let montage = reqwest::get(location).await.unwrap().bytes().await.unwrap();
+    let montage = montage(&app, &user, &job, "landscape").await;
     let sessions = std::mem::take(&mut google.state.lock().unwrap().sessions);
     assert_eq!(sessions.len(), 1, "resumed, not started again");
     assert!(
-        sessions[0].0 == montage.as_ref(),
+        sessions[0].0 == montage,
         "the uploaded bytes are the montage's"
     );
     assert_eq!(sessions[0].1["snippet"]["title"], "Ace on B");
@@ -354,4 +365,221 @@ async fn a_youtube_post_resumes_after_a_failure_mid_upload_and_publishes() {
         "QUOTA_EXCEEDED",
     )
     .await;
+}
+
+/// What the TikTok stand-in remembers: the codes it issued, each publish's upload (bytes
+/// stored, declared size and chunking) and how often its status was asked.
+#[derive(Default)]
+struct TikTokState {
+    codes: HashMap<String, String>,
+    uploads: Vec<(Vec<u8>, Value)>,
+    status_asked: usize,
+    /// The next chunk fails with a 500 (TikTok's upload service hiccups).
+    fail_next_chunk: bool,
+}
+
+struct TikTokStandIn {
+    server: MockServer,
+    state: Arc<Mutex<TikTokState>>,
+}
+
+fn tiktok_ok(data: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"data": data, "error": {"code": "ok", "message": ""}}))
+}
+
+impl TikTokStandIn {
+    async fn start() -> Self {
+        let server = MockServer::start().await;
+        let state: Arc<Mutex<TikTokState>> = Arc::default();
+        let shared = state.clone();
+        Mock::given(method("GET"))
+            .and(path("/v2/auth/authorize/"))
+            .respond_with(move |request: &Request| {
+                let query = query_of(request);
+                assert_eq!(
+                    query["client_key"], "tiktok-key",
+                    "TikTok names the client `client_key`"
+                );
+                assert_eq!(query["scope"], "user.info.basic,video.publish");
+                let code = "tt-code".to_owned();
+                shared
+                    .lock()
+                    .unwrap()
+                    .codes
+                    .insert(code.clone(), query["code_challenge"].clone());
+                let back = format!(
+                    "{}?code={code}&state={}",
+                    query["redirect_uri"], query["state"]
+                );
+                ResponseTemplate::new(302).insert_header("location", back.as_str())
+            })
+            .mount(&server)
+            .await;
+        let shared = state.clone();
+        Mock::given(method("POST"))
+            .and(path("/v2/oauth/token/"))
+            .respond_with(move |request: &Request| {
+                let form: HashMap<String, String> =
+                    serde_urlencoded::from_bytes(&request.body).unwrap_or_default();
+                let challenge = shared
+                    .lock()
+                    .unwrap()
+                    .codes
+                    .remove(form.get("code").map(String::as_str).unwrap_or_default());
+                let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+                let valid = form.get("client_key").map(String::as_str) == Some("tiktok-key")
+                    && challenge.is_some_and(|c| c == s256(&verifier));
+                if !valid {
+                    return ResponseTemplate::new(400)
+                        .set_body_json(json!({"error": "invalid_grant"}));
+                }
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "access_token": "act.tiktok", "expires_in": 86_400, "open_id": "open-1",
+                    "refresh_token": "rft.tiktok", "refresh_expires_in": 31_536_000,
+                    "scope": "user.info.basic,video.publish", "token_type": "Bearer",
+                }))
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/user/info/"))
+            .respond_with(tiktok_ok(
+                json!({"user": {"open_id": "open-1", "display_name": "Tik Ace"}}),
+            ))
+            .mount(&server)
+            .await;
+        let (shared, base) = (state.clone(), server.uri());
+        Mock::given(method("POST"))
+            .and(path("/v2/post/publish/video/init/"))
+            .respond_with(move |request: &Request| {
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+                let mut state = shared.lock().unwrap();
+                state.uploads.push((Vec::new(), body));
+                let id = state.uploads.len() - 1;
+                tiktok_ok(json!({"publish_id": format!("p-{id}"), "upload_url": format!("{base}/upload/{id}")}))
+            })
+            .mount(&server)
+            .await;
+        let shared = state.clone();
+        Mock::given(method("PUT"))
+            .and(path_regex("^/upload/[0-9]+$"))
+            .respond_with(move |request: &Request| tiktok_chunk(&shared, request))
+            .mount(&server)
+            .await;
+        let shared = state.clone();
+        Mock::given(method("POST"))
+            .and(path("/v2/post/publish/status/fetch/"))
+            .respond_with(move |_: &Request| {
+                let mut state = shared.lock().unwrap();
+                state.status_asked += 1;
+                let status = if state.status_asked == 1 {
+                    "PROCESSING_UPLOAD"
+                } else {
+                    "PUBLISH_COMPLETE"
+                };
+                tiktok_ok(json!({"status": status, "publicaly_available_post_id": []}))
+            })
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+}
+
+/// One chunk, in order (`Content-Range` must start where the stored bytes end): 206, or 201
+/// once the declared size is there.
+fn tiktok_chunk(state: &Mutex<TikTokState>, request: &Request) -> ResponseTemplate {
+    let id: usize = request
+        .url
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut state = state.lock().unwrap();
+    if std::mem::take(&mut state.fail_next_chunk) {
+        return ResponseTemplate::new(500);
+    }
+    let (stored, init) = &mut state.uploads[id];
+    let range = request
+        .headers
+        .get("content-range")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let start: usize = range
+        .trim_start_matches("bytes ")
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(usize::MAX);
+    if start != stored.len() {
+        return ResponseTemplate::new(416);
+    }
+    stored.extend_from_slice(&request.body);
+    let size = init["source_info"]["video_size"].as_u64().unwrap_or(0) as usize;
+    ResponseTemplate::new(if stored.len() == size { 201 } else { 206 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiktok_post_is_sent_in_chunks_again_after_a_failure_and_polled_until_published() {
+    let tiktok = TikTokStandIn::start().await;
+    let base = tiktok.server.uri();
+    let settings = [
+        ("TIKTOK_CLIENT_ID", "tiktok-key".to_owned()),
+        ("TIKTOK_CLIENT_SECRET", "tiktok-secret".into()),
+        ("TIKTOK_AUTHORIZE_URL", format!("{base}/v2/auth/authorize/")),
+        ("TIKTOK_TOKEN_URL", format!("{base}/v2/oauth/token/")),
+        ("TIKTOK_REVOKE_URL", String::new()),
+        ("TIKTOK_API_URL", base.clone()),
+        ("POST_RETRY_BASE_MS", "200".into()),
+        (
+            "OAUTH_RESULT_URL",
+            "https://app.montage.test/accounts/linked".into(),
+        ),
+        ("OAUTH_CALLBACK_BASE", "https://api.montage.test".into()),
+    ];
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut app = spawn_app_with(&overrides).await;
+    let user = app.user().await;
+    assert_eq!(link(&app, &user, "tiktok").await.0["status"], "linked");
+    app.start_worker().await;
+    let fields = [("target_duration", "10"), ("formats", "portrait")];
+    let job = create(&app, &user, &[clip(media::portrait_no_audio())], &fields).await;
+    assert_eq!(
+        app.wait_for_job_end(&user, &job, Duration::from_secs(120))
+            .await["status"],
+        "SUCCESS"
+    );
+
+    tiktok.state.lock().unwrap().fail_next_chunk = true;
+    let body = json!({"platform": "tiktok", "job_id": job, "caption": "1v4 #clutch"});
+    let queued = post(&app, &user, body).await;
+    assert_eq!(queued.status(), 202);
+    let queued = queued.json::<Value>().await.unwrap()["data"].clone();
+    assert_eq!(queued["format"], "portrait", "the job's only output");
+    let published = post_end(&app, &user, queued["post_id"].as_str().unwrap()).await;
+    assert_eq!(published["status"], "PUBLISHED", "{published}");
+    assert_eq!(
+        published["post_url"],
+        "https://www.tiktok.com/tiktokstudio/content"
+    );
+    assert_eq!(
+        published["attempts"], 2,
+        "the failed upload, then the one that went through"
+    );
+
+    let montage = montage(&app, &user, &job, "portrait").await;
+    let state = std::mem::take(&mut *tiktok.state.lock().unwrap());
+    assert_eq!(
+        state.uploads.len(),
+        2,
+        "the broken upload was started again"
+    );
+    let (sent, init) = &state.uploads[1];
+    assert!(*sent == montage, "TikTok holds exactly the montage");
+    assert_eq!(init["source_info"]["video_size"], montage.len());
+    assert_eq!(init["post_info"]["privacy_level"], "SELF_ONLY");
+    assert!(state.status_asked >= 2, "polled until published");
 }

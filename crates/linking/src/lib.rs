@@ -422,7 +422,8 @@ fn client_of(config: &LinkingConfig, provider: ProviderId) -> Option<&OAuthClien
     match provider {
         ProviderId::Twitch => config.twitch.as_ref(),
         ProviderId::Youtube => config.youtube.as_ref(),
-        // Steam signs in with OpenID 2.0 (`steam`); TikTok's OAuth dialect is not wired yet.
-        ProviderId::Steam | ProviderId::Tiktok => None,
+        ProviderId::Tiktok => config.tiktok.as_ref(),
+        // Steam signs in with OpenID 2.0 (`steam`).
+        ProviderId::Steam => None,
     }
 }

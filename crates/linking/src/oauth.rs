@@ -35,9 +35,9 @@ pub fn authorize_url(
     let mut url = url::Url::parse(&client.authorize_url)?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", &client.client_id)
+        .append_pair(client.client_id_field, &client.client_id)
         .append_pair("redirect_uri", redirect_uri)
-        .append_pair("scope", &client.scopes.join(" "))
+        .append_pair("scope", &client.scopes.join(client.scope_separator))
         .append_pair("state", state)
         .append_pair("code_challenge", &pkce_challenge(verifier))
         .append_pair("code_challenge_method", "S256")
@@ -67,7 +67,12 @@ fn scopes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
         Listed(Vec<String>),
     }
     Ok(match Option::<Scopes>::deserialize(deserializer)? {
-        Some(Scopes::Spaced(text)) => text.split_whitespace().map(str::to_owned).collect(),
+        // TikTok separates them with commas.
+        Some(Scopes::Spaced(text)) => text
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         Some(Scopes::Listed(list)) => list,
         None => Vec::new(),
     })
@@ -91,7 +96,7 @@ pub async fn token_request(
     form: &[(&str, &str)],
 ) -> Result<Tokens, PlatformError> {
     let credentials = [
-        ("client_id", client.client_id.as_str()),
+        (client.client_id_field, client.client_id.as_str()),
         ("client_secret", client.client_secret.as_str()),
     ];
     let response = http
@@ -120,7 +125,11 @@ pub async fn revoke(
     };
     let response = http
         .post(url)
-        .form(&[("client_id", client.client_id.as_str()), ("token", token)])
+        .form(&[
+            (client.client_id_field, client.client_id.as_str()),
+            ("client_secret", client.client_secret.as_str()),
+            ("token", token),
+        ])
         .send()
         .await?;
     // 400 for a token already invalid: nothing left to revoke.
@@ -151,6 +160,8 @@ mod tests {
     #[test]
     fn scopes_come_spaced_or_listed() {
         let spaced: Tokens = serde_json::from_str(r#"{"access_token":"a","scope":"a b"}"#).unwrap();
+        let commas: Tokens = serde_json::from_str(r#"{"access_token":"a","scope":"a,b"}"#).unwrap();
+        assert_eq!(commas.scope, ["a", "b"]);
         let listed: Tokens =
             serde_json::from_str(r#"{"access_token":"a","scope":["a","b"]}"#).unwrap();
         let none: Tokens = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();

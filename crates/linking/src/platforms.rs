@@ -23,9 +23,8 @@ pub async fn identify(
     match provider {
         ProviderId::Twitch => twitch_user(http, client, access_token).await,
         ProviderId::Youtube => youtube_channel(http, client, access_token).await,
-        ProviderId::Steam | ProviderId::Tiktok => Err(PlatformError(format!(
-            "{provider} does not link through OAuth here"
-        ))),
+        ProviderId::Tiktok => tiktok_user(http, client, access_token).await,
+        ProviderId::Steam => Err(PlatformError("Steam links through OpenID".into())),
     }
 }
 
@@ -100,6 +99,41 @@ async fn youtube_channel(
     Ok(Identity {
         external_id: channel.id,
         display_name: channel.snippet.title,
+    })
+}
+
+/// TikTok `GET /v2/user/info/`: the token's own user.
+async fn tiktok_user(
+    http: &reqwest::Client,
+    client: &OAuthClientConfig,
+    access_token: &str,
+) -> Result<Identity, PlatformError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        data: Data,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        user: User,
+    }
+    #[derive(Deserialize)]
+    struct User {
+        open_id: String,
+        display_name: Option<String>,
+    }
+    let answer: Answer = http
+        .get(format!("{}/v2/user/info/", client.api_url))
+        .query(&[("fields", "open_id,display_name")])
+        .bearer_auth(access_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let user = answer.data.user;
+    Ok(Identity {
+        display_name: user.display_name.unwrap_or_else(|| "TikTok user".into()),
+        external_id: user.open_id,
     })
 }
 

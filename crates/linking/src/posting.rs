@@ -190,10 +190,12 @@ impl Linking {
                         .find(post.link_id)
                         .select(LinkedAccountRow::as_select())
                         .first(conn)?;
+                    // Asking how a processing post is doing is not another attempt.
+                    let attempt = i32::from(post.status != PostStatus::Processing);
                     let post = diesel::update(social_posts::table.find(post.id))
                         .set((
                             social_posts::held_until.eq(now + hold),
-                            social_posts::attempts.eq(social_posts::attempts + 1),
+                            social_posts::attempts.eq(post.attempts + attempt),
                         ))
                         .returning(SocialPostRow::as_returning())
                         .get_result(conn)?;
@@ -243,7 +245,10 @@ fn insert_post(
 
 /// How a post's upload went.
 enum Outcome {
+    /// Out, at this URL.
     Published(String),
+    /// Sent; the platform is processing it (its id there): ask again later.
+    Processing(String),
     /// Worth another attempt later (the platform or the network failed).
     Transient(String),
     /// The platform refused: the post fails.
@@ -306,50 +311,85 @@ impl Poster {
             .map_err(|e| Outcome::Transient(e.to_string()))?;
         let client = crate::client_of(&self.linking.config, link.provider)
             .ok_or(Outcome::Refused("the platform is not configured".into()))?;
-        let upload = youtube::Upload {
+        let target = Target {
             http: &self.linking.http,
             api_url: &client.api_url,
             token: &token,
             total,
         };
+        let key = &output.storage_key;
+        match post.platform {
+            ProviderId::Youtube => self.to_youtube(post, key, target).await,
+            ProviderId::Tiktok => self.to_tiktok(post, key, target).await,
+            other => Err(Outcome::Refused(format!("{} takes no posts", other.name()))),
+        }
+    }
+
+    /// Bytes `[offset, offset + len)` of the output.
+    async fn chunk(&self, key: &str, offset: u64, len: usize) -> Result<Vec<u8>, Outcome> {
+        self.storage
+            .read_range(key, offset, len)
+            .await
+            .map_err(|e| Outcome::Transient(e.to_string()))
+    }
+
+    /// YouTube: resumes the post's session where YouTube says it stands.
+    async fn to_youtube(
+        &self,
+        post: &SocialPostRow,
+        key: &str,
+        target: Target<'_>,
+    ) -> Result<Outcome, Outcome> {
         let session = match &post.upload_session {
             Some(session) => session.clone(),
             None => {
-                let session = upload.start(&post.caption).await?;
+                let session = youtube::start(&target, &post.caption).await?;
                 self.set_session(post.id, Some(session.clone()))
                     .await
                     .map_err(|e| Outcome::Transient(e.message))?;
                 session
             }
         };
-        let mut offset = match upload.confirmed(&session).await? {
-            youtube::Progress::Done(video) => return Ok(Outcome::Published(video)),
-            youtube::Progress::Stored(bytes) => bytes,
-            youtube::Progress::Expired => {
-                self.set_session(post.id, None)
-                    .await
-                    .map_err(|e| Outcome::Transient(e.message))?;
-                return Err(Outcome::Transient(
-                    "the upload session expired; starting again".into(),
-                ));
-            }
-        };
+        let mut progress = youtube::confirmed(&target, &session).await?;
         loop {
-            let chunk = self
-                .storage
-                .read_range(&output.storage_key, offset, self.chunk_bytes)
-                .await
-                .map_err(|e| Outcome::Transient(e.to_string()))?;
-            match upload.send(&session, offset, chunk).await? {
-                youtube::Progress::Done(video) => return Ok(Outcome::Published(video)),
-                youtube::Progress::Stored(bytes) => offset = bytes,
+            match progress {
+                youtube::Progress::Done(video) => {
+                    let url = format!("https://www.youtube.com/watch?v={video}");
+                    return Ok(Outcome::Published(url));
+                }
+                youtube::Progress::Stored(offset) => {
+                    let chunk = self.chunk(key, offset, self.chunk_bytes).await?;
+                    progress = youtube::send(&target, &session, offset, chunk).await?;
+                }
                 youtube::Progress::Expired => {
-                    return Err(Outcome::Refused(
-                        "YouTube dropped the upload session".into(),
-                    ))
+                    self.set_session(post.id, None)
+                        .await
+                        .map_err(|e| Outcome::Transient(e.message))?;
+                    let why = "the upload session expired; starting again";
+                    return Err(Outcome::Transient(why.into()));
                 }
             }
         }
+    }
+
+    /// TikTok: a post being processed is asked how it went; otherwise the video is sent
+    /// from the start (a TikTok upload cannot be resumed), in order, in chunks.
+    async fn to_tiktok(
+        &self,
+        post: &SocialPostRow,
+        key: &str,
+        target: Target<'_>,
+    ) -> Result<Outcome, Outcome> {
+        if let (PostStatus::Processing, Some(publish_id)) = (post.status, &post.upload_session) {
+            return tiktok::status(&target, publish_id).await;
+        }
+        let chunks = tiktok::chunks(target.total, self.chunk_bytes as u64);
+        let (publish_id, upload_url) = tiktok::init(&target, &post.caption, &chunks).await?;
+        for &(offset, len) in &chunks {
+            let chunk = self.chunk(key, offset, len as usize).await?;
+            tiktok::send(&target, &upload_url, offset, chunk).await?;
+        }
+        Ok(Outcome::Processing(publish_id))
     }
 
     async fn set_session(&self, id: Uuid, session: Option<String>) -> ServiceResult<()> {
@@ -368,48 +408,50 @@ impl Poster {
             .await
     }
 
-    /// Writes the attempt's outcome: published, failed, or due again after a backoff.
+    /// Writes the attempt's outcome: published, processing (asked again after a pause),
+    /// failed, or due again after a backoff.
     async fn record(&self, post: &SocialPostRow, outcome: Outcome) -> ServiceResult<SocialPostRow> {
         let now = Utc::now();
+        // The session as this attempt leaves it, when it changes it (the row has the one
+        // an upload opened; `post` is from before).
+        let mut session: Option<Option<String>> = None;
         let (status, url, error, next) = match outcome {
-            Outcome::Published(video) => (
-                PostStatus::Published,
-                Some(format!("https://www.youtube.com/watch?v={video}")),
-                None,
-                now,
-            ),
+            Outcome::Published(url) => (PostStatus::Published, Some(url), None, now),
+            Outcome::Processing(publish_id) => {
+                session = Some(Some(publish_id));
+                let poll = chrono::Duration::from_std(self.retry_base).unwrap_or_default();
+                (PostStatus::Processing, None, None, now + poll)
+            }
             Outcome::Transient(why) if post.attempts < self.max_attempts => {
                 tracing::warn!(post_id = %post.id, attempt = post.attempts, %why, "posting failed; will retry");
                 let delay = retry_delay(post.attempts, self.retry_base, self.retry_max);
-                let status = if post.upload_session.is_some() {
-                    PostStatus::Uploading
-                } else {
-                    PostStatus::Pending
+                // A broken TikTok upload starts again; a YouTube session resumes.
+                let status = match (post.platform, post.status) {
+                    (_, PostStatus::Processing) => PostStatus::Processing,
+                    (ProviderId::Tiktok, _) => {
+                        session = Some(None);
+                        PostStatus::Pending
+                    }
+                    _ => PostStatus::Uploading,
                 };
-                (
-                    status,
-                    None,
-                    None,
-                    now + chrono::Duration::from_std(delay).unwrap_or_default(),
-                )
+                let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                (status, None, None, next)
             }
             Outcome::Transient(why) | Outcome::Refused(why) => {
                 tracing::warn!(post_id = %post.id, %why, "posting failed");
-                (
-                    PostStatus::Failed,
-                    None,
-                    Some(format!(
-                        "{} refused the upload: {why}",
-                        post.platform.name()
-                    )),
-                    now,
-                )
+                let error = format!("{} refused the upload: {why}", post.platform.name());
+                (PostStatus::Failed, None, Some(error), now)
             }
         };
         let id = post.id;
         self.linking
             .db
             .run(move |conn| {
+                if let Some(session) = session {
+                    diesel::update(social_posts::table.find(id))
+                        .set(social_posts::upload_session.eq(session))
+                        .execute(conn)?;
+                }
                 Ok(diesel::update(social_posts::table.find(id))
                     .set((
                         social_posts::status.eq(status),
@@ -426,6 +468,63 @@ impl Poster {
     }
 }
 
+/// Where a post goes: the platform's API, the link's token, and the video's size.
+struct Target<'a> {
+    http: &'a reqwest::Client,
+    api_url: &'a str,
+    token: &'a str,
+    total: u64,
+}
+
+/// The caption's first line (up to 100 characters) as a title.
+fn title_of(caption: &str) -> String {
+    let title: String = caption
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(100)
+        .collect();
+    if title.trim().is_empty() {
+        "Montage".to_owned()
+    } else {
+        title
+    }
+}
+
+/// A platform's "no": 5xx and 429 are worth retrying, other answers fail the post.
+async fn refusal(response: reqwest::Response) -> Outcome {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let why = format!("{status}: {body:.200}");
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        Outcome::Transient(why)
+    } else {
+        Outcome::Refused(why)
+    }
+}
+
+/// Sends `chunk`, which starts at byte `offset` of the video, with its `Content-Range`.
+async fn put_range(
+    target: &Target<'_>,
+    request: reqwest::RequestBuilder,
+    offset: u64,
+    chunk: Vec<u8>,
+) -> Result<reqwest::Response, Outcome> {
+    let last = offset + chunk.len() as u64 - 1;
+    let range = format!("bytes {offset}-{last}/{}", target.total);
+    request
+        .header(reqwest::header::CONTENT_RANGE, range)
+        .body(chunk)
+        .send()
+        .await
+        .map_err(network)
+}
+
+fn network(err: reqwest::Error) -> Outcome {
+    Outcome::Transient(err.to_string())
+}
+
 /// The YouTube Data API's resumable upload.
 mod youtube {
     use super::*;
@@ -440,105 +539,70 @@ mod youtube {
         Expired,
     }
 
-    pub struct Upload<'a> {
-        pub http: &'a reqwest::Client,
-        pub api_url: &'a str,
-        pub token: &'a str,
-        pub total: u64,
+    /// Opens a session for a private video titled after the caption; its URI.
+    pub async fn start(target: &Target<'_>, caption: &str) -> Result<String, Outcome> {
+        let metadata = serde_json::json!({
+            "snippet": {"title": title_of(caption), "description": caption, "categoryId": "20"},
+            "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": false},
+        });
+        let response = target
+            .http
+            .post(format!("{}/upload/youtube/v3/videos", target.api_url))
+            .query(&[("uploadType", "resumable"), ("part", "snippet,status")])
+            .bearer_auth(target.token)
+            .header("X-Upload-Content-Type", "video/mp4")
+            .header("X-Upload-Content-Length", target.total)
+            .json(&metadata)
+            .send()
+            .await
+            .map_err(network)?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or(Outcome::Transient("no session in YouTube's answer".into()))
     }
 
-    impl Upload<'_> {
-        /// Opens a session for a private video titled after the caption; its URI.
-        pub async fn start(&self, caption: &str) -> Result<String, Outcome> {
-            let title: String = caption
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .take(100)
-                .collect();
-            let title = if title.trim().is_empty() {
-                "Montage".to_owned()
-            } else {
-                title
-            };
-            let metadata = serde_json::json!({
-                "snippet": {"title": title, "description": caption, "categoryId": "20"},
-                "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": false},
-            });
-            let response = self
-                .http
-                .post(format!("{}/upload/youtube/v3/videos", self.api_url))
-                .query(&[("uploadType", "resumable"), ("part", "snippet,status")])
-                .bearer_auth(self.token)
-                .header("X-Upload-Content-Type", "video/mp4")
-                .header("X-Upload-Content-Length", self.total)
-                .json(&metadata)
-                .send()
-                .await
-                .map_err(|e| Outcome::Transient(e.to_string()))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(refusal(status, response).await);
-            }
-            response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .ok_or(Outcome::Transient("no session in YouTube's answer".into()))
-        }
+    /// Asks the session how much it has (`Content-Range: bytes */TOTAL`).
+    pub async fn confirmed(target: &Target<'_>, session: &str) -> Result<Progress, Outcome> {
+        let response = target
+            .http
+            .put(session)
+            .bearer_auth(target.token)
+            .header(
+                reqwest::header::CONTENT_RANGE,
+                format!("bytes */{}", target.total),
+            )
+            .header(reqwest::header::CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .map_err(network)?;
+        progress(response).await
+    }
 
-        /// Asks the session how much it has (`Content-Range: bytes */TOTAL`).
-        pub async fn confirmed(&self, session: &str) -> Result<Progress, Outcome> {
-            let response = self
-                .http
-                .put(session)
-                .bearer_auth(self.token)
-                .header(
-                    reqwest::header::CONTENT_RANGE,
-                    format!("bytes */{}", self.total),
-                )
-                .header(reqwest::header::CONTENT_LENGTH, 0)
-                .send()
-                .await
-                .map_err(|e| Outcome::Transient(e.to_string()))?;
-            progress(response).await
-        }
-
-        /// Sends `chunk`, which starts at byte `offset`.
-        pub async fn send(
-            &self,
-            session: &str,
-            offset: u64,
-            chunk: Vec<u8>,
-        ) -> Result<Progress, Outcome> {
-            let last = offset + chunk.len() as u64 - 1;
-            let response = self
-                .http
-                .put(session)
-                .bearer_auth(self.token)
-                .header(
-                    reqwest::header::CONTENT_RANGE,
-                    format!("bytes {offset}-{last}/{}", self.total),
-                )
-                .body(chunk)
-                .send()
-                .await
-                .map_err(|e| Outcome::Transient(e.to_string()))?;
-            progress(response).await
-        }
+    /// Sends `chunk`, which starts at byte `offset`.
+    pub async fn send(
+        target: &Target<'_>,
+        session: &str,
+        offset: u64,
+        chunk: Vec<u8>,
+    ) -> Result<Progress, Outcome> {
+        let request = target.http.put(session).bearer_auth(target.token);
+        progress(put_range(target, request, offset, chunk).await?).await
     }
 
     /// 308 with `Range: bytes=0-N` (or none: nothing yet); 200/201 with the video; 404/410
-    /// a lost session; 5xx and 429 are worth retrying; other 4xx are refusals.
+    /// a lost session; anything else a refusal.
     async fn progress(response: reqwest::Response) -> Result<Progress, Outcome> {
         #[derive(Deserialize)]
         struct Video {
             id: String,
         }
-        let status = response.status();
-        match status.as_u16() {
+        match response.status().as_u16() {
             308 => {
                 let range = response
                     .headers()
@@ -551,24 +615,157 @@ mod youtube {
                 Ok(Progress::Stored(next))
             }
             200 | 201 => {
-                let video: Video = response
-                    .json()
-                    .await
-                    .map_err(|e| Outcome::Transient(e.to_string()))?;
+                let video: Video = response.json().await.map_err(network)?;
                 Ok(Progress::Done(video.id))
             }
             404 | 410 => Ok(Progress::Expired),
-            _ => Err(refusal(status, response).await),
+            _ => Err(refusal(response).await),
+        }
+    }
+}
+
+/// TikTok's Content Posting API: init, the chunks in order, then the publish status.
+mod tiktok {
+    use super::*;
+
+    /// TikTok's envelope: `error.code` is `ok` on success.
+    #[derive(Deserialize)]
+    struct Answer<T> {
+        data: Option<T>,
+        error: Failure,
+    }
+
+    #[derive(Deserialize)]
+    struct Failure {
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+
+    async fn answer<T: serde::de::DeserializeOwned>(
+        response: reqwest::Response,
+    ) -> Result<T, Outcome> {
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        let answer: Answer<T> = response.json().await.map_err(network)?;
+        match (answer.error.code.as_str(), answer.data) {
+            ("ok", Some(data)) => Ok(data),
+            (code, _) => Err(Outcome::Refused(format!(
+                "{code}: {}",
+                answer.error.message
+            ))),
         }
     }
 
-    async fn refusal(status: reqwest::StatusCode, response: reqwest::Response) -> Outcome {
-        let body = response.text().await.unwrap_or_default();
-        let why = format!("{status}: {body:.200}");
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            Outcome::Transient(why)
-        } else {
-            Outcome::Refused(why)
+    /// Each chunk's (offset, length): all `size` long but the last, which takes the rest;
+    /// a video smaller than a chunk goes whole.
+    pub fn chunks(total: u64, size: u64) -> Vec<(u64, u64)> {
+        let size = size.min(total).max(1);
+        let count = (total / size).max(1);
+        (0..count)
+            .map(|i| {
+                let offset = i * size;
+                let len = if i + 1 == count { total - offset } else { size };
+                (offset, len)
+            })
+            .collect()
+    }
+
+    /// Starts a direct post (private: `SELF_ONLY`, as TikTok requires of unaudited apps);
+    /// its publish id and upload URL.
+    pub async fn init(
+        target: &Target<'_>,
+        caption: &str,
+        chunks: &[(u64, u64)],
+    ) -> Result<(String, String), Outcome> {
+        #[derive(Deserialize)]
+        struct Started {
+            publish_id: String,
+            upload_url: String,
+        }
+        let body = serde_json::json!({
+            "post_info": {"title": caption, "privacy_level": "SELF_ONLY"},
+            "source_info": {
+                "source": "FILE_UPLOAD", "video_size": target.total,
+                "chunk_size": chunks[0].1, "total_chunk_count": chunks.len(),
+            },
+        });
+        let response = target
+            .http
+            .post(format!("{}/v2/post/publish/video/init/", target.api_url))
+            .bearer_auth(target.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(network)?;
+        let started: Started = answer(response).await?;
+        Ok((started.publish_id, started.upload_url))
+    }
+
+    /// Sends one chunk, which starts at byte `offset`.
+    pub async fn send(
+        target: &Target<'_>,
+        upload_url: &str,
+        offset: u64,
+        chunk: Vec<u8>,
+    ) -> Result<(), Outcome> {
+        let request = target.http.put(upload_url);
+        let request = request.header(reqwest::header::CONTENT_TYPE, "video/mp4");
+        let response = put_range(target, request, offset, chunk).await?;
+        match response.status().as_u16() {
+            201 | 206 => Ok(()),
+            _ => Err(refusal(response).await),
+        }
+    }
+
+    /// How the post is doing: published, still processing, or failed with TikTok's reason.
+    pub async fn status(target: &Target<'_>, publish_id: &str) -> Result<Outcome, Outcome> {
+        #[derive(Deserialize)]
+        struct Status {
+            status: String,
+            #[serde(default)]
+            fail_reason: Option<String>,
+            #[serde(default, rename = "publicaly_available_post_id")]
+            public_ids: Vec<serde_json::Value>,
+        }
+        let response = target
+            .http
+            .post(format!("{}/v2/post/publish/status/fetch/", target.api_url))
+            .bearer_auth(target.token)
+            .json(&serde_json::json!({ "publish_id": publish_id }))
+            .send()
+            .await
+            .map_err(network)?;
+        let status: Status = answer(response).await?;
+        match status.status.as_str() {
+            "PUBLISH_COMPLETE" => {
+                // Private posts have no public id; the creator finds them in TikTok Studio.
+                let url = match status.public_ids.first() {
+                    Some(id) => format!(
+                        "https://www.tiktok.com/video/{}",
+                        id.to_string().trim_matches('"')
+                    ),
+                    None => "https://www.tiktok.com/tiktokstudio/content".to_owned(),
+                };
+                Ok(Outcome::Published(url))
+            }
+            "FAILED" => Err(Outcome::Refused(
+                status.fail_reason.unwrap_or_else(|| "failed".into()),
+            )),
+            _ => Ok(Outcome::Processing(publish_id.to_owned())),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::chunks;
+
+        #[test]
+        fn chunks_are_whole_but_the_last_which_takes_the_rest() {
+            assert_eq!(chunks(25, 10), [(0, 10), (10, 15)]);
+            assert_eq!(chunks(20, 10), [(0, 10), (10, 10)]);
+            assert_eq!(chunks(7, 10), [(0, 7)]);
         }
     }
 }

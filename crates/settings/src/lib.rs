@@ -123,6 +123,7 @@ impl Config {
         };
         linking.twitch = client("TWITCH_", OAuthClientConfig::twitch())?;
         linking.youtube = client("YOUTUBE_", OAuthClientConfig::youtube())?;
+        linking.tiktok = client("TIKTOK_", OAuthClientConfig::tiktok())?;
         let config = Config {
             environment: service.app_env,
             database_url: service.database_url,

@@ -662,6 +662,10 @@ pub struct OAuthClientConfig {
     /// The platform's API (Helix for Twitch, the Data API for YouTube).
     pub api_url: String,
     pub scopes: Vec<String>,
+    /// How the platform names the client's id in requests (TikTok says `client_key`).
+    pub client_id_field: &'static str,
+    /// What joins the scopes in the authorisation URL (TikTok wants commas).
+    pub scope_separator: &'static str,
 }
 
 impl OAuthClientConfig {
@@ -680,6 +684,8 @@ impl OAuthClientConfig {
             revoke_url: Some("https://id.twitch.tv/oauth2/revoke".into()),
             api_url: "https://api.twitch.tv/helix".into(),
             scopes: vec!["clips:edit".into(), "editor:manage:clips".into()],
+            client_id_field: "client_id",
+            scope_separator: " ",
         }
     }
 
@@ -696,6 +702,23 @@ impl OAuthClientConfig {
                 "https://www.googleapis.com/auth/youtube.readonly".into(),
                 "https://www.googleapis.com/auth/youtube.upload".into(),
             ],
+            client_id_field: "client_id",
+            scope_separator: " ",
+        }
+    }
+
+    /// TikTok: the account's name, and direct posts (private until the app is audited).
+    pub fn tiktok() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: String::new(),
+            authorize_url: "https://www.tiktok.com/v2/auth/authorize/".into(),
+            token_url: "https://open.tiktokapis.com/v2/oauth/token/".into(),
+            revoke_url: Some("https://open.tiktokapis.com/v2/oauth/revoke/".into()),
+            api_url: "https://open.tiktokapis.com".into(),
+            scopes: vec!["user.info.basic".into(), "video.publish".into()],
+            client_id_field: "client_key",
+            scope_separator: ",",
         }
     }
 }
@@ -772,6 +795,8 @@ pub struct LinkingConfig {
     pub twitch: Option<OAuthClientConfig>,
     #[serde(skip)]
     pub youtube: Option<OAuthClientConfig>,
+    #[serde(skip)]
+    pub tiktok: Option<OAuthClientConfig>,
 }
 
 impl Default for LinkingConfig {
@@ -788,6 +813,7 @@ impl Default for LinkingConfig {
             post_max_attempts: 8,
             twitch: None,
             youtube: None,
+            tiktok: None,
         }
     }
 }
