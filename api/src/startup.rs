@@ -8,7 +8,7 @@ use std::{
 
 use accounts::access::AccessService;
 use accounts::auth::AuthService;
-use accounts::closure::AccountClosure;
+use accounts::closure::{AccountClosure, Outside};
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::{DataQuota, UserDataService};
 use accounts::verification::EmailService;
@@ -78,18 +78,27 @@ impl AppState {
         let health = HealthMonitor::start(&tasks, probe).await;
         let auth = AuthService::new(db.clone(), config.auth.clone(), limiter.clone());
         let billing = BillingService::new(db.clone(), config.billing.clone())?;
+        let linking = Linking::new(db.clone(), &config)?;
+        let uploads = DirectUploads::new(
+            db.clone(),
+            storage.clone(),
+            UploadRules::from(&config.limits),
+        );
         Ok(Self {
-            closure: AccountClosure::new(auth.clone(), billing.clone()),
+            closure: AccountClosure::new(
+                auth.clone(),
+                Outside {
+                    billing: billing.clone(),
+                    linking: linking.clone(),
+                    uploads: uploads.clone(),
+                },
+            ),
             email: EmailService::new(auth.clone(), config.mail.clone())?,
             auth,
             access: AccessService::new(db.clone()),
             clips: ClipLibrary::new(db.clone(), storage.clone()),
-            linking: Linking::new(db.clone(), &config)?,
-            uploads: DirectUploads::new(
-                db.clone(),
-                storage.clone(),
-                UploadRules::from(&config.limits),
-            ),
+            linking,
+            uploads,
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
             limiter,
             health,

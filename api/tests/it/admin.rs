@@ -12,7 +12,7 @@ use crate::{
 };
 
 /// Runs `api admin grant EMAIL` against the app's database, as an operator would.
-fn grant_admin(app: &TestApp, email: &str) -> std::process::Output {
+pub fn grant_admin(app: &TestApp, email: &str) -> std::process::Output {
     Command::new(workspace_binary("api"))
         .args(["admin", "grant", email])
         .envs(&app.settings)

@@ -492,3 +492,57 @@ async fn direct_uploads_that_lie_are_refused_and_keep_nothing() {
     .await;
     assert_error(rejected, 422, "VALIDATION_ERROR").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_clips_outlive_the_input_retention_and_their_jobs_can_run_again() {
+    let mut app =
+        spawn_app_with(&[("QUEUE_VACUUM_SECS", "1"), ("INPUT_RETENTION_HOURS", "0")]).await;
+    let (admin, user) = (app.user().await, app.user().await);
+    assert!(crate::admin::grant_admin(&app, &admin.email)
+        .status
+        .success());
+    let fields = [("save_to_library", "true")];
+    let saved = create_with(&app, &user, &fields, &[clip(media::portrait_no_audio())]).await;
+    let saved = created_job(saved).await;
+    let clip_id = library(&app, &user, "").await["clips"][0]["clip_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uploaded = crate::control::create(&app, &user, &[clip(media::rotated_small())], &[]).await;
+    // Both end cancelled before any worker runs: the library job first.
+    for job in [&saved, &uploaded] {
+        let cancel = format!("/api/v2/jobs/{job}/cancel");
+        let cancelled = app
+            .client
+            .post(app.url(&cancel))
+            .bearer_auth(&user.access_token);
+        assert_eq!(cancelled.send().await.unwrap().status(), 200);
+    }
+    app.start_worker().await;
+    let uploaded_inputs = format!("jobs/{uploaded}/inputs/");
+    eventually(Duration::from_secs(30), "the retention pass", || async {
+        let left = app.storage.keys_under(&uploaded_inputs).await.unwrap();
+        left.is_empty().then_some(())
+    })
+    .await;
+    let key = domain::clips::clip_key(user.user_id.parse().unwrap(), clip_id.parse().unwrap());
+    assert_eq!(
+        app.storage.keys_under(&key).await.unwrap(),
+        std::slice::from_ref(&key),
+        "the library keeps it"
+    );
+
+    let rerun = |job: &str| {
+        let path = format!("/api/admin/jobs/{job}/retry");
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&admin.access_token)
+            .send()
+    };
+    assert_error(rerun(&uploaded).await.unwrap(), 409, "CONFLICT").await;
+    assert_eq!(rerun(&saved).await.unwrap().status(), 200);
+    let ended = app
+        .wait_for_job_end(&user, &saved, Duration::from_secs(120))
+        .await;
+    assert_eq!(ended["status"], "SUCCESS", "{ended}");
+}

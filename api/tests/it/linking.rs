@@ -442,6 +442,22 @@ async fn a_twitch_account_links_to_one_user_and_unlinking_revokes_its_token() {
     // Free again: the rival may link it now.
     twitch.sign_in("2002", "Owner");
     assert_eq!(link(&app, &rival, "twitch").await.0["status"], "linked");
+    // Deleting the account revokes its links' tokens too.
+    let closed = app
+        .client
+        .delete(app.url("/api/users/me"))
+        .bearer_auth(&rival.access_token);
+    let closed = closed
+        .json(&json!({"password": rival.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 204);
+    assert_eq!(
+        twitch.revoked().len(),
+        2,
+        "the deleted account's token was revoked"
+    );
 }
 
 #[tokio::test]

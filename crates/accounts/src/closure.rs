@@ -1,6 +1,7 @@
 //! Deleting an account (seeds 003, 004), by its owner after the password or by an admin.
 //! Stripe goes first: its customer is deleted, which cancels the subscription, and a failure
-//! there leaves everything as it was. Then one transaction schedules the storage prefix of
+//! there leaves everything as it was. The platform links' tokens are revoked and direct
+//! uploads aborted next, best effort. Then one transaction schedules the storage prefix of
 //! every job for purging (workers' housekeeping empties them) and deletes the user row,
 //! which takes jobs, clips, outputs, tokens, the subscription link, roles and data with it.
 //! A worker rendering one of those jobs finds its lease gone and purges what it wrote.
@@ -14,18 +15,29 @@ use domain::clips::clip_prefix;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::{AuthUser, EndedSession};
 use domain::jobs::job_prefix;
+use library::uploads::DirectUploads;
+use linking::Linking;
 
 use crate::auth::AuthService;
+
+/// What an account holds outside our database: its Stripe customer, its platform links'
+/// tokens, its direct uploads under way.
+#[derive(Clone)]
+pub struct Outside {
+    pub billing: BillingService,
+    pub linking: Linking,
+    pub uploads: DirectUploads,
+}
 
 #[derive(Clone)]
 pub struct AccountClosure {
     auth: AuthService,
-    billing: BillingService,
+    outside: Outside,
 }
 
 impl AccountClosure {
-    pub fn new(auth: AuthService, billing: BillingService) -> Self {
-        Self { auth, billing }
+    pub fn new(auth: AuthService, outside: Outside) -> Self {
+        Self { auth, outside }
     }
 
     /// The caller deletes their own account; the password proves it is them (wrong
@@ -51,7 +63,15 @@ impl AccountClosure {
 
     /// Deletes an account found to exist: Stripe first, then the rows.
     async fn remove(&self, user: Uuid) -> ServiceResult<Vec<EndedSession>> {
-        self.billing.forget_customer(user).await?;
+        self.outside.billing.forget_customer(user).await?;
+        // Best effort: a platform that cannot be reached keeps a token that now leads
+        // nowhere, and a bucket lifecycle rule aborts what an upload left.
+        if let Err(err) = self.outside.linking.revoke_all(user).await {
+            tracing::warn!(%user, error = %err, "could not revoke a deleted account's platform tokens");
+        }
+        if let Err(err) = self.outside.uploads.abort_all(user).await {
+            tracing::warn!(%user, error = %err, "could not abort a deleted account's direct uploads");
+        }
         self.auth
             .db()
             .run(move |conn| {

@@ -277,7 +277,8 @@ impl JobService {
 
     /// Runs a failed or cancelled job again from the start (an operator's action): its
     /// attempts, error and timings are cleared and the relay dispatches it like a new one.
-    /// Its clips must still be stored; a job in another status is a conflict.
+    /// Its uploaded clips must still be stored (library clips always are); a job in another
+    /// status is a conflict.
     pub async fn rerun(&self, job_id: Uuid) -> ServiceResult<JobRow> {
         let rerun = self
             .db
@@ -288,7 +289,16 @@ impl JobService {
                         jobs::table
                             .find(job_id)
                             .filter(jobs::status.eq_any(Transition::Rerun.from()))
-                            .filter(jobs::inputs_purged_at.is_null()),
+                            // Library clips outlive the retention of uploaded ones.
+                            .filter(
+                                jobs::inputs_purged_at.is_null().or(diesel::dsl::not(
+                                    diesel::dsl::exists(
+                                        job_inputs::table
+                                            .filter(job_inputs::job_id.eq(jobs::id))
+                                            .filter(job_inputs::from_library.eq(false)),
+                                    ),
+                                )),
+                            ),
                     )
                     .set((
                         jobs::status.eq(JobStatus::Pending),

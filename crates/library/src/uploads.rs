@@ -276,6 +276,26 @@ impl DirectUploads {
             .await
     }
 
+    /// Aborts every upload of `user`'s (their account is going).
+    pub async fn abort_all(&self, user: Uuid) -> ServiceResult<()> {
+        let theirs: Vec<DirectUploadRow> = self
+            .db
+            .run(move |conn| {
+                Ok(direct_uploads::table
+                    .filter(direct_uploads::user_id.eq(user))
+                    .select(DirectUploadRow::as_select())
+                    .load(conn)?)
+            })
+            .await?;
+        for row in &theirs {
+            self.storage
+                .abort_multipart(&row.storage_key, &row.s3_upload_id)
+                .await?;
+            self.forget(row).await?;
+        }
+        Ok(())
+    }
+
     /// Aborts up to `limit` uploads past their time; answers how many.
     pub async fn abort_expired(&self, limit: i64) -> ServiceResult<usize> {
         let expired: Vec<DirectUploadRow> = self

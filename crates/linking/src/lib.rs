@@ -387,6 +387,38 @@ impl Linking {
             .await
     }
 
+    /// Revokes every token of `user`'s links at their platforms (their account is going).
+    pub async fn revoke_all(&self, user: Uuid) -> ServiceResult<()> {
+        let links = self
+            .db
+            .run(move |conn| {
+                Ok(linked_accounts::table
+                    .filter(linked_accounts::user_id.eq(user))
+                    .select(LinkedAccountRow::as_select())
+                    .load(conn)?)
+            })
+            .await?;
+        for link in links {
+            self.revoke(&link).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes a link's token at its platform, where the platform allows; a platform that
+    /// cannot be reached is logged, not an error.
+    async fn revoke(&self, link: &LinkedAccountRow) -> ServiceResult<()> {
+        let (Some(client), Some(sealed)) =
+            (client_of(&self.config, link.provider), &link.access_token)
+        else {
+            return Ok(());
+        };
+        let token = String::from_utf8(self.sealer.open(ACCESS_TOKEN, sealed)?).unwrap_or_default();
+        if let Err(PlatformError(why)) = oauth::revoke(&self.http, client, &token).await {
+            tracing::warn!(link_id = %link.id, %why, "could not revoke a link's token");
+        }
+        Ok(())
+    }
+
     /// Removes one of the caller's links. Its token is revoked at the platform first where
     /// the platform allows; a platform that cannot be reached does not keep the link.
     pub async fn unlink(&self, user: AuthUser, id: Uuid) -> ServiceResult<()> {
@@ -404,16 +436,7 @@ impl Linking {
             })
             .await?
             .ok_or_else(|| ServiceError::not_found("Linked account"))?;
-        if let (Some(client), Some(sealed)) =
-            (client_of(&self.config, link.provider), &link.access_token)
-        {
-            let token =
-                String::from_utf8(self.sealer.open(ACCESS_TOKEN, sealed)?).unwrap_or_default();
-            if let Err(PlatformError(why)) = oauth::revoke(&self.http, client, &token).await {
-                tracing::warn!(link_id = %link.id, %why, "could not revoke a removed link's token");
-            }
-        }
-        Ok(())
+        self.revoke(&link).await
     }
 }
 
