@@ -51,19 +51,30 @@ async fn download_inputs(
         .map(|input| {
             let key = input.storage_key.clone();
             let row = input.clip_id.and_then(|id| library.get(&id));
-            let analysis = row
+            // Handed over as a file: a few clips' analyses outgrow the launch message.
+            let stored = row
                 .and_then(|clip| clip.analysis.as_ref())
-                .and_then(ClipMeasurements::from_stored);
+                .filter(|analysis| ClipMeasurements::from_stored(analysis).is_some())
+                .map(|analysis| {
+                    let path = scratch.join(format!("analysis-{:02}.json", input.position));
+                    (
+                        path,
+                        serde_json::to_vec(analysis).expect("JSON values serialise"),
+                    )
+                });
             let clip = ClipInput {
                 path: scratch.join(format!("input-{:02}", input.position)),
                 label: input.label.clone(),
                 thumbnail: row
                     .filter(|clip| clip.thumbnail_key.is_none())
                     .map(|_| scratch.join(format!("thumbnail-{:02}.jpg", input.position))),
-                analysis,
+                analysis: stored.as_ref().map(|(path, _)| path.clone()),
             };
             let size = input.size_bytes.max(0) as u64;
             async move {
+                if let Some((path, json)) = stored {
+                    tokio::fs::write(path, json).await?;
+                }
                 storage.download_to(&key, &clip.path).await?;
                 metrics::transferred(Transfer::Download, size);
                 Ok(clip)

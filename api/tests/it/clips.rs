@@ -546,3 +546,38 @@ async fn library_clips_outlive_the_input_retention_and_their_jobs_can_run_again(
         .await;
     assert_eq!(ended["status"], "SUCCESS", "{ended}");
 }
+
+/// Each stored analysis carries a 160x90 change map; a handful of them once outgrew the
+/// message that starts the media process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_library_clips_render_by_id_with_their_stored_analyses() {
+    let mut app = spawn_app().await;
+    app.start_worker().await;
+    let user = app.user().await;
+    let files: Vec<_> = (0..6).map(|_| clip(media::rotated_small())).collect();
+    let fields = [("save_to_library", "true"), ("target_duration", "10")];
+    let first = created_job(create_with(&app, &user, &fields, &files).await).await;
+    let job = app
+        .wait_for_job_end(&user, &first, Duration::from_secs(120))
+        .await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let clips = library(&app, &user, "").await["clips"].clone();
+    let ids: Vec<&str> = clips
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["clip_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 6);
+    let fields = [
+        ("clip_ids", ids.join(",")),
+        ("target_duration", "10".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let second = created_job(create_with(&app, &user, &fields, &[]).await).await;
+    let job = app
+        .wait_for_job_end(&user, &second, Duration::from_secs(120))
+        .await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    assert_eq!(analyses(&app).await, (6.0, 6.0));
+}

@@ -138,16 +138,19 @@ fn render_montage(
 }
 
 /// Each clip's measurements, and whether they were measured now: the library's stored
-/// analysis where there is one, otherwise the clip is analysed (with its thumbnail, when
-/// asked for).
+/// analysis where there is one (and it reads back), otherwise the clip is analysed (with
+/// its thumbnail, when asked for).
 fn measure_all(
     request: &MediaRequest,
     clips: &[ClipSource],
 ) -> Result<Vec<(ClipMeasurements, bool)>, Failure> {
-    // The biggest clips first, so the last one to finish is a small one.
-    let mut order: Vec<usize> = (0..clips.len())
-        .filter(|&index| request.clips[index].analysis.is_none())
+    let mut stored: Vec<Option<ClipMeasurements>> = request
+        .clips
+        .iter()
+        .map(|input| input.analysis.as_deref().and_then(read_stored))
         .collect();
+    // The biggest clips first, so the last one to finish is a small one.
+    let mut order: Vec<usize> = (0..clips.len()).filter(|&i| stored[i].is_none()).collect();
     order.sort_by(|&a, &b| {
         clips[b]
             .info
@@ -165,22 +168,26 @@ fn measure_all(
     // `in_parallel` answers in index order.
     order.sort_unstable();
     let mut analysed = order.into_iter().zip(analysed).peekable();
-    request
-        .clips
-        .iter()
-        .enumerate()
-        .map(
-            |(position, input)| match analysed.next_if(|(at, _)| *at == position) {
-                Some((_, result)) => result
-                    .map(|measured| (measured, true))
-                    .map_err(|err| failure(name_clip(err, position, &input.label))),
-                None => Ok((
-                    input.analysis.clone().expect("analysed unless stored"),
-                    false,
-                )),
-            },
-        )
-        .collect()
+    let mut measured = Vec::with_capacity(clips.len());
+    for (position, input) in request.clips.iter().enumerate() {
+        let next = match analysed.next_if(|(at, _)| *at == position) {
+            Some((_, result)) => result
+                .map(|measurements| (measurements, true))
+                .map_err(|err| failure(name_clip(err, position, &input.label)))?,
+            None => (
+                stored[position].take().expect("stored unless analysed"),
+                false,
+            ),
+        };
+        measured.push(next);
+    }
+    Ok(measured)
+}
+
+/// A stored analysis the worker wrote for this run; none when it does not read back.
+fn read_stored(path: &std::path::Path) -> Option<ClipMeasurements> {
+    let bytes = std::fs::read(path).ok()?;
+    ClipMeasurements::from_stored(&serde_json::from_slice(&bytes).ok()?)
 }
 
 /// Takes what the measurements found: each clip's real duration (what decoding found wins

@@ -35,8 +35,8 @@ pub struct ClipInput {
     pub path: PathBuf,
     /// The sanitised upload name, used in messages to the owner.
     pub label: String,
-    /// The library's stored analysis of this clip: it is not analysed again.
-    pub analysis: Option<ClipMeasurements>,
+    /// A file holding the library's stored analysis of this clip: it is not analysed again.
+    pub analysis: Option<PathBuf>,
     /// Where to write a thumbnail of the clip (a library clip not examined yet).
     pub thumbnail: Option<PathBuf>,
 }
