@@ -1,7 +1,7 @@
 //! Render workers: consume job ids from the apalis queue and render in-process.
 
 mod examine;
-mod import;
+mod linked;
 pub mod media;
 mod process;
 pub mod sandbox;
@@ -171,12 +171,12 @@ fn spawn_library_work(
         retry_max: config.linking.post_retry_max,
         max_attempts: config.linking.post_max_attempts,
     };
-    let syncs = import::AccountSyncs {
+    let syncs = linked::AccountSyncs {
         importer,
         every: config.linking.sync_every,
     };
     tasks.spawn(syncs, poll.clone());
-    tasks.spawn(import::SocialPosts { poster }, poll);
+    tasks.spawn(linked::SocialPosts { poster }, poll);
     Ok(())
 }
 

@@ -287,6 +287,23 @@ async fn put_part(file: &[u8], part: &Value, part_size: usize) {
     assert_eq!(sent.status(), 200, "{}", sent.text().await.unwrap());
 }
 
+/// Starts a direct upload declaring `declared` bytes, sends `file` as its first part, and
+/// answers the completion's response.
+async fn upload_in_one_part(
+    app: &TestApp,
+    user: &TestUser,
+    name: &str,
+    file: &[u8],
+    declared: usize,
+) -> reqwest::Response {
+    let started = start_upload(app, user, name, declared).await;
+    let upload = started.json::<Value>().await.unwrap()["data"].clone();
+    put_part(file, &upload["parts_to_send"][0], file.len()).await;
+    let upload_id = upload["upload_id"].as_str().unwrap();
+    let path = format!("/api/v2/uploads/{upload_id}/complete");
+    post(app, user, &path).send().await.unwrap()
+}
+
 fn post(app: &TestApp, user: &TestUser, path: &str) -> reqwest::RequestBuilder {
     app.client
         .post(app.url(path))
@@ -408,44 +425,14 @@ async fn direct_uploads_that_lie_are_refused_and_keep_nothing() {
 
     // A part shorter than declared.
     let clip = std::fs::read(media::portrait_no_audio()).unwrap();
-    let short = start_upload(&app, &user, "short.mp4", clip.len() + 10)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
-        .clone();
-    put_part(&clip, &short["parts_to_send"][0], clip.len()).await;
-    let path = format!(
-        "/api/v2/uploads/{}/complete",
-        short["upload_id"].as_str().unwrap()
-    );
-    assert_error(
-        post(&app, &user, &path).send().await.unwrap(),
-        422,
-        "VALIDATION_ERROR",
-    )
-    .await;
+    let short = upload_in_one_part(&app, &user, "short.mp4", &clip, clip.len() + 10).await;
+    assert_error(short, 422, "VALIDATION_ERROR").await;
 
     // A playlist posing as a video: refused at completion, and deleted.
     let manifest =
         b"#EXTM3U\n#EXT-X-VERSION:3\n#EXTINF:10,\nhttp://169.254.169.254/latest\n".to_vec();
-    let fake = start_upload(&app, &user, "clip.mp4", manifest.len())
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
-        .clone();
-    put_part(&manifest, &fake["parts_to_send"][0], manifest.len()).await;
-    let path = format!(
-        "/api/v2/uploads/{}/complete",
-        fake["upload_id"].as_str().unwrap()
-    );
-    assert_error(
-        post(&app, &user, &path).send().await.unwrap(),
-        415,
-        "UNSUPPORTED_MEDIA_TYPE",
-    )
-    .await;
+    let fake = upload_in_one_part(&app, &user, "clip.mp4", &manifest, manifest.len()).await;
+    assert_error(fake, 415, "UNSUPPORTED_MEDIA_TYPE").await;
     let prefix = domain::clips::clip_prefix(user.user_id.parse().unwrap());
     assert!(app.storage.keys_under(&prefix).await.unwrap().is_empty());
     assert_eq!(library(&app, &user, "").await["total"], 0);
@@ -453,25 +440,8 @@ async fn direct_uploads_that_lie_are_refused_and_keep_nothing() {
     // A file with a video's head but no decodable video: the examination rejects it,
     // says why, and deletes the file.
     let truncated = media::truncated_mp4();
-    let broken = start_upload(&app, &user, "broken.mp4", truncated.len())
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
-        .clone();
-    put_part(&truncated, &broken["parts_to_send"][0], truncated.len()).await;
-    let path = format!(
-        "/api/v2/uploads/{}/complete",
-        broken["upload_id"].as_str().unwrap()
-    );
-    let clip = post(&app, &user, &path)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
-        .clone();
+    let broken = upload_in_one_part(&app, &user, "broken.mp4", &truncated, truncated.len()).await;
+    let clip = broken.json::<Value>().await.unwrap()["data"].clone();
     assert_eq!(clip["status"], "PENDING", "{clip}");
     app.start_worker().await;
     let clip = wait_until_ready(&app, &user, clip["clip_id"].as_str().unwrap()).await;

@@ -21,12 +21,9 @@ use domain::sniff;
 use engine::events::JobEvents;
 use storage::Storage;
 
-use crate::oauth::{self, PlatformError};
+use crate::oauth::PlatformError;
 use crate::platforms::{self, PlatformClip};
-use crate::{Linking, ACCESS_TOKEN, REFRESH_TOKEN};
-
-/// A token this close to expiry is refreshed before use.
-const REFRESH_MARGIN_SECS: i64 = 120;
+use crate::Linking;
 
 /// A sync, with the failures its link has on record.
 #[derive(Debug)]
@@ -161,69 +158,6 @@ impl Linking {
                 })
             })
             .await
-    }
-
-    /// The link's access token, refreshed first when it is about to expire.
-    pub(crate) async fn access_token(
-        &self,
-        link: &LinkedAccountRow,
-    ) -> Result<String, PlatformError> {
-        let client = crate::client_of(&self.config, link.provider).ok_or(PlatformError(
-            format!("{} is not configured", link.provider),
-        ))?;
-        let open = |context, sealed: &Option<Vec<u8>>| -> Result<String, PlatformError> {
-            let sealed = sealed
-                .as_deref()
-                .ok_or(PlatformError("the link holds no token".into()))?;
-            let plain = self
-                .sealer
-                .open(context, sealed)
-                .map_err(|e| PlatformError(e.to_string()))?;
-            String::from_utf8(plain).map_err(PlatformError::from)
-        };
-        let margin = Utc::now() + chrono::Duration::seconds(REFRESH_MARGIN_SECS);
-        if link.token_expires_at.is_none_or(|at| at > margin) {
-            return open(ACCESS_TOKEN, &link.access_token);
-        }
-        let refresh = open(REFRESH_TOKEN, &link.refresh_token)?;
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ];
-        let tokens = oauth::token_request(&self.http, client, &form).await?;
-        let access = self
-            .sealer
-            .seal(ACCESS_TOKEN, tokens.access_token.as_bytes())
-            .map_err(|e| PlatformError(e.to_string()))?;
-        // Twitch hands out a new refresh token with each refresh; others keep the old one.
-        let refresh = match &tokens.refresh_token {
-            Some(new) => Some(
-                self.sealer
-                    .seal(REFRESH_TOKEN, new.as_bytes())
-                    .map_err(|e| PlatformError(e.to_string()))?,
-            ),
-            None => link.refresh_token.clone(),
-        };
-        let expires = tokens
-            .expires_in
-            .map(|secs| Utc::now() + chrono::Duration::seconds(secs));
-        let id = link.id;
-        self.db
-            .run(move |conn| {
-                diesel::update(linked_accounts::table.find(id))
-                    .set((
-                        linked_accounts::access_token.eq(access),
-                        linked_accounts::refresh_token.eq(refresh),
-                        linked_accounts::token_expires_at.eq(expires),
-                        linked_accounts::updated_at.eq(Utc::now()),
-                    ))
-                    .execute(conn)?;
-                Ok(())
-            })
-            .await
-            .map_err(|e| PlatformError(e.to_string()))?;
-        tracing::info!(link_id = %link.id, "refreshed a linked account's token");
-        Ok(tokens.access_token)
     }
 }
 
@@ -360,8 +294,7 @@ impl Importer {
                     .load(conn)?;
                 Ok((have, failed))
             })
-            .await
-            .map_err(|e| PlatformError(e.to_string()))?;
+            .await?;
         clips.extend(failed.into_iter().map(|f| PlatformClip {
             id: f.external_id,
             title: f.title,
@@ -431,8 +364,7 @@ impl Importer {
                     Ok(inserted)
                 })
             })
-            .await
-            .map_err(|e| PlatformError(e.to_string()))?;
+            .await?;
         if inserted == 0 {
             // Imported meanwhile by a sync of another worker: this copy goes.
             let _ = self.storage.delete(&[key]).await;

@@ -31,9 +31,11 @@ use platforms::Identity;
 /// Platform calls give up after this long.
 const PLATFORM_TIMEOUT: Duration = Duration::from_secs(15);
 /// The sealing contexts: a sealed value opens only where it was sealed for.
-pub(crate) const ACCESS_TOKEN: &str = "linked_accounts.access_token";
-pub(crate) const REFRESH_TOKEN: &str = "linked_accounts.refresh_token";
+const ACCESS_TOKEN: &str = "linked_accounts.access_token";
+const REFRESH_TOKEN: &str = "linked_accounts.refresh_token";
 const PKCE_VERIFIER: &str = "oauth_states.pkce_verifier";
+/// A token this close to expiry is refreshed before use.
+const REFRESH_MARGIN_SECS: i64 = 120;
 
 /// Why a callback linked nothing; the user's app reads it in `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,9 +257,7 @@ impl Linking {
         code: &str,
         verifier: &str,
     ) -> Result<(Identity, Option<Tokens>), PlatformError> {
-        let client = self
-            .client(provider)
-            .map_err(|e| PlatformError(e.message))?;
+        let client = self.client(provider)?;
         let redirect_uri = self.redirect_uri(provider);
         let form = [
             ("grant_type", "authorization_code"),
@@ -295,10 +295,7 @@ impl Linking {
             return Ok(None);
         }
         let verifier = match taken.pkce_verifier {
-            Some(sealed) => Some(
-                String::from_utf8(self.sealer.open(PKCE_VERIFIER, &sealed)?)
-                    .map_err(ServiceError::internal)?,
-            ),
+            Some(sealed) => Some(self.unseal(PKCE_VERIFIER, &sealed)?),
             None => None,
         };
         Ok(Some((taken.user_id, verifier)))
@@ -387,6 +384,64 @@ impl Linking {
             .await
     }
 
+    /// The link's access token, refreshed first when it is about to expire.
+    pub(crate) async fn access_token(
+        &self,
+        link: &LinkedAccountRow,
+    ) -> Result<String, PlatformError> {
+        let client = crate::client_of(&self.config, link.provider).ok_or(PlatformError(
+            format!("{} is not configured", link.provider),
+        ))?;
+        let open = |context, sealed: &Option<Vec<u8>>| -> Result<String, PlatformError> {
+            let sealed = sealed
+                .as_deref()
+                .ok_or(PlatformError("the link holds no token".into()))?;
+            Ok(self.unseal(context, sealed)?)
+        };
+        let margin = Utc::now() + chrono::Duration::seconds(REFRESH_MARGIN_SECS);
+        if link.token_expires_at.is_none_or(|at| at > margin) {
+            return open(ACCESS_TOKEN, &link.access_token);
+        }
+        let refresh = open(REFRESH_TOKEN, &link.refresh_token)?;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let tokens = oauth::token_request(&self.http, client, &form).await?;
+        let access = self
+            .sealer
+            .seal(ACCESS_TOKEN, tokens.access_token.as_bytes())?;
+        // Twitch hands out a new refresh token with each refresh; others keep the old one.
+        let refresh = match &tokens.refresh_token {
+            Some(new) => Some(self.sealer.seal(REFRESH_TOKEN, new.as_bytes())?),
+            None => link.refresh_token.clone(),
+        };
+        let expires = tokens
+            .expires_in
+            .map(|secs| Utc::now() + chrono::Duration::seconds(secs));
+        let id = link.id;
+        self.db
+            .run(move |conn| {
+                diesel::update(linked_accounts::table.find(id))
+                    .set((
+                        linked_accounts::access_token.eq(access),
+                        linked_accounts::refresh_token.eq(refresh),
+                        linked_accounts::token_expires_at.eq(expires),
+                        linked_accounts::updated_at.eq(Utc::now()),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(link_id = %link.id, "refreshed a linked account's token");
+        Ok(tokens.access_token)
+    }
+
+    /// A secret sealed for `context`, as text.
+    fn unseal(&self, context: &str, sealed: &[u8]) -> ServiceResult<String> {
+        String::from_utf8(self.sealer.open(context, sealed)?).map_err(ServiceError::internal)
+    }
+
     /// Revokes every token of `user`'s links at their platforms (their account is going).
     pub async fn revoke_all(&self, user: Uuid) -> ServiceResult<()> {
         let links = self
@@ -412,7 +467,7 @@ impl Linking {
         else {
             return Ok(());
         };
-        let token = String::from_utf8(self.sealer.open(ACCESS_TOKEN, sealed)?).unwrap_or_default();
+        let token = self.unseal(ACCESS_TOKEN, sealed)?;
         if let Err(PlatformError(why)) = oauth::revoke(&self.http, client, &token).await {
             tracing::warn!(link_id = %link.id, %why, "could not revoke a link's token");
         }

@@ -28,6 +28,25 @@ pub async fn identify(
     }
 }
 
+/// A Helix GET: the token, and our client id.
+fn helix(
+    http: &reqwest::Client,
+    client: &OAuthClientConfig,
+    access_token: &str,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    http.get(format!("{}/{path}", client.api_url))
+        .bearer_auth(access_token)
+        .header("Client-Id", &client.client_id)
+}
+
+/// Sends a platform request and reads its JSON answer; an error status is an error.
+async fn read<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<T, PlatformError> {
+    Ok(request.send().await?.error_for_status()?.json().await?)
+}
+
 /// Helix `GET /users`: with no query, the token's own user.
 async fn twitch_user(
     http: &reqwest::Client,
@@ -44,15 +63,7 @@ async fn twitch_user(
         login: String,
         display_name: Option<String>,
     }
-    let users: Users = http
-        .get(format!("{}/users", client.api_url))
-        .bearer_auth(access_token)
-        .header("Client-Id", &client.client_id)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let users: Users = read(helix(http, client, access_token, "users")).await?;
     let user = users
         .data
         .into_iter()
@@ -84,15 +95,11 @@ async fn youtube_channel(
     struct Snippet {
         title: String,
     }
-    let channels: Channels = http
+    let request = http
         .get(format!("{}/youtube/v3/channels", client.api_url))
         .query(&[("part", "snippet"), ("mine", "true")])
-        .bearer_auth(access_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+        .bearer_auth(access_token);
+    let channels: Channels = read(request).await?;
     let channel = channels.items.into_iter().next().ok_or(PlatformError(
         "the Google account has no YouTube channel".into(),
     ))?;
@@ -121,15 +128,11 @@ async fn tiktok_user(
         open_id: String,
         display_name: Option<String>,
     }
-    let answer: Answer = http
+    let request = http
         .get(format!("{}/v2/user/info/", client.api_url))
         .query(&[("fields", "open_id,display_name")])
-        .bearer_auth(access_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+        .bearer_auth(access_token);
+    let answer: Answer = read(request).await?;
     let user = answer.data.user;
     Ok(Identity {
         display_name: user.display_name.unwrap_or_else(|| "TikTok user".into()),
@@ -181,16 +184,7 @@ pub async fn twitch_clips(
         if let Some(after) = cursor.take() {
             query.push(("after", after));
         }
-        let page: Page = http
-            .get(format!("{}/clips", client.api_url))
-            .query(&query)
-            .bearer_auth(access_token)
-            .header("Client-Id", &client.client_id)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page: Page = read(helix(http, client, access_token, "clips").query(&query)).await?;
         let more = !page.data.is_empty();
         clips.extend(page.data);
         match page.pagination.cursor {
@@ -217,20 +211,13 @@ pub async fn twitch_download_url(
     struct Download {
         landscape_download_url: Option<String>,
     }
-    let downloads: Downloads = http
-        .get(format!("{}/clips/downloads", client.api_url))
-        .query(&[
-            ("editor_id", broadcaster),
-            ("broadcaster_id", broadcaster),
-            ("clip_id", clip),
-        ])
-        .bearer_auth(access_token)
-        .header("Client-Id", &client.client_id)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let query = [
+        ("editor_id", broadcaster),
+        ("broadcaster_id", broadcaster),
+        ("clip_id", clip),
+    ];
+    let request = helix(http, client, access_token, "clips/downloads").query(&query);
+    let downloads: Downloads = read(request).await?;
     downloads
         .data
         .into_iter()
