@@ -10,7 +10,7 @@ use actix_web::{
     dev::{ServiceRequest, ServiceResponse},
     http::{header::HeaderValue, Method},
     middleware::Next,
-    web, Error, HttpMessage,
+    web, Error, HttpMessage, HttpRequest,
 };
 use domain::error::{ErrorCode, ServiceError};
 use settings::RateLimitConfig;
@@ -64,7 +64,8 @@ impl Class {
     }
 }
 
-fn client_address(req: &ServiceRequest, config: &RateLimitConfig) -> String {
+/// The client's address: the last hop of the trusted proxy's header, else the peer's.
+pub(crate) fn client_address(req: &HttpRequest, config: &RateLimitConfig) -> String {
     let forwarded = config.trusted_proxy_header.as_deref().and_then(|name| {
         let value = req.headers().get(name)?.to_str().ok()?;
         let last = value.rsplit(',').next()?.trim();
@@ -105,7 +106,7 @@ pub async fn rate_limit(
         .expect("state is registered")
         .clone();
     let config = &state.config.rate_limits;
-    let address = client_address(&req, config);
+    let address = client_address(req.request(), config);
     req.extensions_mut().insert(ClientAddress(address.clone()));
     let class = Class::of(req.method(), req.path()).filter(|_| config.enabled);
     let Some(class) = class else {

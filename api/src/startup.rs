@@ -23,6 +23,7 @@ use engine::jobs::JobService;
 use engine::queue;
 use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
+use insights::Insights;
 use library::{
     uploads::{DirectUploads, UploadRules},
     ClipLibrary,
@@ -33,6 +34,7 @@ use storage::Storage;
 use telemetry::MetricsListener;
 use tokio::sync::Notify;
 use tracing_actix_web::TracingLogger;
+use weekly::WeeklyMontages;
 
 use crate::{
     hub::EventHub,
@@ -97,6 +99,14 @@ impl AppState {
             auth,
             access: AccessService::new(db.clone()),
             clips: ClipLibrary::new(db.clone(), storage.clone()),
+            weekly: WeeklyMontages::new(db.clone(), storage.clone()),
+            insights: Insights::new(
+                db.clone(),
+                storage.clone(),
+                billing.clone(),
+                JobService::new(db.clone()),
+                &config.showcase.public_base_url,
+            ),
             linking,
             uploads,
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),

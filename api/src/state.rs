@@ -19,12 +19,14 @@ use engine::jobs::JobService;
 use engine::status::StatusReader;
 use engine::tasks::BackgroundTasks;
 use futures::future::{ready, Ready};
+use insights::Insights;
 use library::{uploads::DirectUploads, ClipLibrary};
 use linking::Linking;
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
 use tracing_actix_web::RootSpan;
+use weekly::WeeklyMontages;
 
 use crate::{error::ApiError, hub::EventHub, monitor::HealthMonitor};
 
@@ -44,6 +46,10 @@ pub struct AppState {
     pub jobs: JobService,
     /// Each user's clip library.
     pub clips: ClipLibrary,
+    /// Weekly montages: listing, visibility, featuring, settings.
+    pub weekly: WeeklyMontages,
+    /// Share links, views, statistics, interests and recommendations.
+    pub insights: Insights,
     /// Linked platform accounts and the OAuth dance that links them.
     pub linking: Linking,
     /// Direct uploads of large clips.
@@ -111,4 +117,24 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ServiceError> {
             ServiceError::unauthenticated("Authorization header must use the Bearer scheme")
         })?;
     state.auth.authenticate(token.trim())
+}
+
+/// The caller if the request carries a bearer token (which must then be valid), else none:
+/// for routes anyone may call that show the caller more.
+pub struct MaybeCaller(pub Option<AuthUser>);
+
+impl FromRequest for MaybeCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !req
+            .headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION)
+        {
+            return ready(Ok(Self(None)));
+        }
+        let caller = Caller::from_request(req, payload).into_inner();
+        ready(caller.map(|Caller(user)| Self(Some(user))))
+    }
 }

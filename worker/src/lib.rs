@@ -5,6 +5,7 @@ mod linked;
 pub mod media;
 mod process;
 pub mod sandbox;
+mod weekly_run;
 
 use std::{
     future::Future,
@@ -34,6 +35,7 @@ use linking::Linking;
 use settings::Config;
 use telemetry::MetricsListener;
 use tokio::sync::{watch, Notify};
+use weekly::run::WeeklyRun;
 
 use crate::process::WorkerContext;
 
@@ -104,7 +106,7 @@ pub async fn run(
         events,
         &config,
     );
-    relay.spawn_on(&tasks, dispatch);
+    relay.spawn_on(&tasks, dispatch.clone());
     CallbackSender::new(db.clone(), config.callbacks.clone())?.spawn_on(&tasks);
     let housekeeping = Housekeeping {
         queue: backend.clone(),
@@ -120,6 +122,13 @@ pub async fn run(
         housekeeping,
         Schedule::every(config.render.queue_vacuum_interval),
     );
+    if let Some(every) = config.showcase.check_every {
+        let run = WeeklyRun::new(db.clone(), config.showcase.clone(), config.billing.clone());
+        tasks.spawn(
+            weekly_run::WeeklyMontagesTask { run, dispatch },
+            Schedule::every(every),
+        );
+    }
     spawn_library_work(&config, &tasks, db, &context)?;
     let wakeups = watch_pushes(&config, &tasks);
     let result = consume(

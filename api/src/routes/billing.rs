@@ -14,7 +14,7 @@ use crate::{
 
 /// This area's routes, with their documentation.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_plans, subscription, checkout, webhook))]
+#[openapi(paths(list_plans, subscription, checkout, billing_portal, webhook))]
 struct BillingApi;
 
 pub fn area(http: &HttpConfig) -> Area {
@@ -23,6 +23,7 @@ pub fn area(http: &HttpConfig) -> Area {
         .handle("list_plans", list_plans)
         .handle("subscription", subscription)
         .handle("checkout", checkout)
+        .handle("billing_portal", billing_portal)
         .handle("webhook", webhook)
         .resource("webhook", move |resource| {
             resource.app_data(web::PayloadConfig::new(webhook_max_bytes))
@@ -80,6 +81,25 @@ pub async fn checkout(
 ) -> ApiResult<HttpResponse> {
     let checkout_url = state.billing.checkout(caller.0, &form.plan).await?;
     Ok(HttpResponse::Ok().json(CheckoutCreated { checkout_url }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PortalCreated {
+    /// Stripe's customer portal, where the user manages payment, invoices and subscription.
+    pub portal_url: String,
+}
+
+/// Open Stripe's customer portal for the caller.
+#[utoipa::path(post, path = "/api/v2/billing/portal", tag = "billing", security(("bearer" = [])),
+    responses(
+        (status = 200, body = PortalCreated),
+        (status = 401, body = ErrorEnvelope),
+        (status = 409, description = "No Stripe customer yet: the caller never checked out", body = ErrorEnvelope),
+        (status = 502, description = "Stripe could not be reached (PAYMENT_PROVIDER_ERROR)", body = ErrorEnvelope),
+    ))]
+pub async fn billing_portal(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let portal_url = state.billing.portal(caller.0).await?;
+    Ok(HttpResponse::Ok().json(PortalCreated { portal_url }))
 }
 
 /// Stripe's webhook. Verifies `Stripe-Signature` over the raw body; applies each event once.

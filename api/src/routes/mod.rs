@@ -1,19 +1,23 @@
 pub mod accounts;
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod billing;
 pub mod clips;
 pub mod docs;
 pub mod health;
+pub mod interests;
 pub mod jobs;
 pub mod live;
 pub mod mfa;
 pub mod recovery;
+pub mod sharing;
 pub mod social;
 pub mod styles;
 pub mod table;
 pub mod uploads;
 pub mod users;
+pub mod weekly;
 
 use actix_web::{
     error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError},
@@ -44,6 +48,10 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         clips::area(),
         uploads::area(),
         social::area(),
+        sharing::area(),
+        weekly::area(),
+        analytics::area(),
+        interests::area(),
         styles::area(),
         billing::area(http),
         live::area(),

@@ -102,6 +102,20 @@ impl StripeStandIn {
             })
             .mount(&server)
             .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/billing_portal/sessions"))
+            .respond_with(|request: &Request| {
+                let form = form_of(request);
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "id": "bps_test_1", "object": "billing_portal.session",
+                    "configuration": "bpc_test_1", "created": chrono::Utc::now().timestamp(),
+                    "customer": field(&form, "customer"), "livemode": false,
+                    "return_url": field(&form, "return_url"),
+                    "url": "https://billing.stripe.test/p/session/bps_test_1",
+                }))
+            })
+            .mount(&server)
+            .await;
         Self { server }
     }
 
@@ -704,4 +718,39 @@ async fn deleting_an_account_deletes_its_stripe_customer_first() {
     assert_error(refused, 502, "PAYMENT_PROVIDER_ERROR").await;
     assert_subscription(&app, &kept, "pro", "active").await;
     assert_eq!(app.login(&kept.email, &kept.password).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_opens_for_customers_only() {
+    let (app, stripe) =
+        spawn_billing_app(&[("BILLING_PORTAL_RETURN_URL", "https://app.test/billing")]).await;
+    let user = app.user().await;
+    let portal = || {
+        app.client
+            .post(app.url("/api/v2/billing/portal"))
+            .bearer_auth(&user.access_token)
+            .send()
+    };
+    assert_error(portal().await.unwrap(), 409, "CONFLICT").await;
+    assert!(
+        stripe.requests().await.is_empty(),
+        "no customer, no call to Stripe"
+    );
+
+    assert_eq!(checkout(&app, &user, "pro").await.status(), 200);
+    let response = portal().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["portal_url"],
+        "https://billing.stripe.test/p/session/bps_test_1"
+    );
+    let requests = stripe.requests().await;
+    let session = requests.last().unwrap();
+    assert_eq!(session.path, "/v1/billing_portal/sessions");
+    assert_eq!(session.field("customer"), Some("cus_test_1"));
+    assert_eq!(
+        session.field("return_url"),
+        Some("https://app.test/billing")
+    );
 }

@@ -50,7 +50,7 @@ async fn library(app: &TestApp, user: &TestUser, query: &str) -> Value {
 }
 
 /// How many clips a worker in this process analysed, and how many came from the library.
-async fn analyses(app: &TestApp) -> (f64, f64) {
+pub(crate) async fn analyses(app: &TestApp) -> (f64, f64) {
     let address = app.metrics_address.expect("the test app serves metrics");
     let text = scrape(address, None).await.unwrap().text().await.unwrap();
     let scrape = Scrape::parse(text);

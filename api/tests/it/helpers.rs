@@ -183,14 +183,37 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Runs SQL on the app's database: for tests that move time (backdate rows).
+    pub async fn execute_sql(&self, sql: String) -> usize {
+        let url = self.settings["DATABASE_URL"].clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = PgConnection::establish(&url).unwrap();
+            sql_query(sql).execute(&mut conn).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Stops the workers started so far.
+    pub async fn stop_workers(&mut self) {
+        for (stop, handle) in self.workers.drain(..) {
+            let _ = stop.send(());
+            let _ = handle.await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
 
     /// Runs a real worker (the library the worker binary runs) against this app's services.
     pub async fn start_worker(&mut self) {
+        self.start_worker_with(self.config.clone()).await;
+    }
+
+    /// Runs a real worker with its own settings (say, without the weekly run).
+    pub async fn start_worker_with(&mut self, config: Config) {
         let (stop, stopped) = oneshot::channel::<()>();
-        let config = self.config.clone();
         let handle = tokio::spawn(async move {
             worker::run(config, async {
                 let _ = stopped.await;

@@ -21,6 +21,7 @@ mod processes;
 mod quotas;
 mod recovery;
 mod render;
+mod showcase;
 mod smtp;
 mod social;
 mod styles;

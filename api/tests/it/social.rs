@@ -365,6 +365,14 @@ async fn a_youtube_post_resumes_after_a_failure_mid_upload_and_publishes() {
         "QUOTA_EXCEEDED",
     )
     .await;
+
+    // The statistics count the post, and the plan's allowance used.
+    let stats = app.user_json("/api/v2/analytics/user/stats", &user).await["data"].clone();
+    assert_eq!(stats["posts"]["youtube"]["PUBLISHED"], 1, "{stats}");
+    assert_eq!(stats["posts"]["youtube"]["FAILED"], 0, "{stats}");
+    assert!(stats["posts"].get("tiktok").is_none(), "{stats}");
+    assert_eq!(stats["plan"]["usage"]["posts_last_day"], 1, "{stats}");
+    assert_eq!(stats["jobs"]["SUCCESS"], 2, "{stats}");
 }
 
 /// What the TikTok stand-in remembers: the codes it issued, each publish's upload (bytes

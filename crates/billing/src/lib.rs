@@ -86,10 +86,7 @@ impl BillingService {
     }
 
     pub fn plan(&self, id: PlanId) -> &PlanConfig {
-        match id {
-            PlanId::Free => &self.config.free,
-            PlanId::Pro => &self.config.pro,
-        }
+        self.config.plan(id)
     }
 
     pub fn plans(&self) -> Vec<PlanView> {
@@ -208,6 +205,33 @@ impl BillingService {
                 "Stripe returned a session without a URL",
             )
         })
+    }
+
+    /// A Stripe customer portal session for the user, where they manage their payment
+    /// method, invoices and subscription; a user who never checked out has no customer there
+    /// (409).
+    pub async fn portal(&self, user: AuthUser) -> ServiceResult<String> {
+        let customer = self
+            .db
+            .run(move |conn| {
+                Ok(users::table
+                    .find(user.id)
+                    .select(users::stripe_customer_id)
+                    .first::<Option<String>>(conn)?)
+            })
+            .await?
+            .ok_or_else(|| {
+                ServiceError::conflict(
+                    "You have no billing account yet: subscribe to a plan through checkout first",
+                )
+            })?;
+        let session = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(self.config.billing_portal_return_url.clone())
+            .send(&self.stripe)
+            .await
+            .map_err(provider_error)?;
+        Ok(session.url)
     }
 
     /// The user's Stripe customer id, created on first use.

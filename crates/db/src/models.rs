@@ -10,12 +10,14 @@ use domain::{
     jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style},
     plans::PlanId,
     providers::{PostStatus, ProviderId, SyncStatus},
+    showcase::{Visibility, WeeklyOutcome},
     timings::StageTimings,
 };
 
 use crate::schema::{
     account_syncs, clips, direct_uploads, email_tokens, import_failures, job_inputs, job_outputs,
-    jobs, linked_accounts, oauth_states, refresh_tokens, social_posts, user_data, users,
+    jobs, linked_accounts, oauth_states, refresh_tokens, share_links, social_posts, user_data,
+    users, weekly_montages,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -319,4 +321,32 @@ pub struct EmailTokenRow {
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A user's week as the weekly run found it: the montage it built, or too little material.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = weekly_montages)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct WeeklyMontageRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub week_start: DateTime<Utc>,
+    pub week_end: DateTime<Utc>,
+    pub outcome: WeeklyOutcome,
+    /// The job that renders it; none for too little material, or once its owner deleted it.
+    pub job_id: Option<Uuid>,
+    pub clip_count: i32,
+    pub visibility: Visibility,
+    pub featured_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A public link to a job's montage.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = share_links)]
+pub struct ShareLinkRow {
+    pub token: String,
+    pub job_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }

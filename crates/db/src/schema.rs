@@ -188,6 +188,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    montage_views (job_id, day, viewer) {
+        job_id -> Uuid,
+        day -> Date,
+        viewer -> Bytea,
+        source -> Text,
+    }
+}
+
+diesel::table! {
     oauth_states (state_hash) {
         state_hash -> Bytea,
         user_id -> Uuid,
@@ -223,6 +232,15 @@ diesel::table! {
         name -> Text,
         description -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    share_links (token) {
+        token -> Text,
+        job_id -> Uuid,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -290,6 +308,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_interests (user_id, interest) {
+        user_id -> Uuid,
+        interest -> Text,
+        kind -> Text,
+    }
+}
+
+diesel::table! {
     user_roles (user_id, role) {
         user_id -> Uuid,
         role -> Text,
@@ -314,6 +340,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    view_salts (day) {
+        day -> Date,
+        salt -> Bytea,
+    }
+}
+
+diesel::table! {
+    weekly_montages (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        week_start -> Timestamptz,
+        week_end -> Timestamptz,
+        outcome -> Text,
+        job_id -> Nullable<Uuid>,
+        clip_count -> Int4,
+        visibility -> Text,
+        featured_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    weekly_runs (week_end) {
+        week_end -> Timestamptz,
+        completed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    weekly_settings (user_id) {
+        user_id -> Uuid,
+        enabled -> Bool,
+        style -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(account_syncs -> linked_accounts (link_id));
 diesel::joinable!(account_syncs -> users (user_id));
 diesel::joinable!(callback_deliveries -> jobs (job_id));
@@ -329,16 +393,22 @@ diesel::joinable!(job_outputs -> jobs (job_id));
 diesel::joinable!(jobs -> users (user_id));
 diesel::joinable!(linked_accounts -> users (user_id));
 diesel::joinable!(mfa_recovery_codes -> users (user_id));
+diesel::joinable!(montage_views -> jobs (job_id));
 diesel::joinable!(oauth_states -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_permissions -> roles (role));
+diesel::joinable!(share_links -> jobs (job_id));
 diesel::joinable!(social_posts -> jobs (job_id));
 diesel::joinable!(social_posts -> linked_accounts (link_id));
 diesel::joinable!(social_posts -> users (user_id));
 diesel::joinable!(subscriptions -> users (user_id));
 diesel::joinable!(user_data -> users (user_id));
+diesel::joinable!(user_interests -> users (user_id));
 diesel::joinable!(user_roles -> roles (role));
 diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(weekly_montages -> jobs (job_id));
+diesel::joinable!(weekly_montages -> users (user_id));
+diesel::joinable!(weekly_settings -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     account_syncs,
@@ -353,15 +423,22 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     linked_accounts,
     mfa_recovery_codes,
+    montage_views,
     oauth_states,
     refresh_tokens,
     role_permissions,
     roles,
+    share_links,
     social_posts,
     storage_purges,
     stripe_events,
     subscriptions,
     user_data,
+    user_interests,
     user_roles,
     users,
+    view_salts,
+    weekly_montages,
+    weekly_runs,
+    weekly_settings,
 );

@@ -23,7 +23,7 @@ const TYPE_NAMES: &str = "CASE c.udt_name
     WHEN 'uuid' THEN 'Uuid' WHEN 'text' THEN 'Text' WHEN 'bool' THEN 'Bool'
     WHEN 'int2' THEN 'Int2' WHEN 'int4' THEN 'Int4' WHEN 'int8' THEN 'Int8'
     WHEN 'float8' THEN 'Float8' WHEN 'bytea' THEN 'Bytea' WHEN 'jsonb' THEN 'Jsonb' WHEN 'json' THEN 'Json'
-    WHEN 'timestamptz' THEN 'Timestamptz'
+    WHEN 'timestamptz' THEN 'Timestamptz' WHEN 'date' THEN 'Date'
     WHEN '_text' THEN 'Array<Text>'
     ELSE 'UNMAPPED ' || c.udt_name END";
 

@@ -12,7 +12,7 @@ wire_enum!(
     /// The kinds of things a permission covers.
     Resource {
         Job => "Job", User => "User", Role => "Role", UserData => "UserData",
-        Subscription => "Subscription",
+        Subscription => "Subscription", WeeklyMontage => "WeeklyMontage",
     }
 );
 

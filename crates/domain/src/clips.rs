@@ -21,6 +21,10 @@ impl ClipStatus {
     }
 }
 
+/// Stored analyses carry this; a change to what is measured, or how, bumps it, and a
+/// stored analysis of another version is measured again (and not read by the weekly run).
+pub const ANALYSIS_VERSION: u32 = 1;
+
 /// The storage prefix of every library object of a user.
 pub fn clip_prefix(user_id: Uuid) -> String {
     format!("clips/{user_id}/")

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod plans;
 pub mod providers;
 pub mod sealing;
+pub mod showcase;
 pub mod signing;
 pub mod sniff;
 pub mod timings;

@@ -181,25 +181,7 @@ impl JobService {
             .db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let job = diesel::insert_into(jobs::table)
-                        .values(NewJob {
-                            id: job_id,
-                            user_id: user.id,
-                            stage: Some(Stage::Queued),
-                            target_duration: options.target_duration as i32,
-                            style: options.style,
-                            formats: options.formats,
-                            hud_remove: options.hud_remove,
-                            watermark: options.watermark,
-                            callback_url: options.callback_url,
-                            output_retention_secs: options
-                                .output_retention
-                                .map(|r| r.as_secs() as i64),
-                            request_id,
-                        })
-                        .returning(JobRow::as_returning())
-                        .get_result(conn)?;
-                    insert_inputs(conn, user.id, job_id, inputs)?;
+                    let job = insert_job(conn, user.id, job_id, options, inputs, request_id)?;
                     if let Some(key) = idempotency_key {
                         claim_idempotency_key(conn, user.id, key, job_id)?;
                     }
@@ -744,6 +726,36 @@ pub struct Dispatched {
     pub id: Uuid,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub dispatches: i32,
+}
+
+/// Records a new PENDING job and its stored inputs on `conn`, inside the caller's
+/// transaction (a job made with something else, like a weekly montage's row).
+pub fn insert_job(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    job_id: Uuid,
+    options: JobOptions,
+    inputs: Vec<StoredInput>,
+    request_id: Option<String>,
+) -> ServiceResult<JobRow> {
+    let job = diesel::insert_into(jobs::table)
+        .values(NewJob {
+            id: job_id,
+            user_id,
+            stage: Some(Stage::Queued),
+            target_duration: options.target_duration as i32,
+            style: options.style,
+            formats: options.formats,
+            hud_remove: options.hud_remove,
+            watermark: options.watermark,
+            callback_url: options.callback_url,
+            output_retention_secs: options.output_retention.map(|r| r.as_secs() as i64),
+            request_id,
+        })
+        .returning(JobRow::as_returning())
+        .get_result(conn)?;
+    insert_inputs(conn, user_id, job_id, inputs)?;
+    Ok(job)
 }
 
 fn insert_inputs(

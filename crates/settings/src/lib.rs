@@ -14,7 +14,7 @@ mod units;
 pub use sections::{
     AuthConfig, BillingConfig, CallbackConfig, ClipLimits, EngineConfig, HttpConfig, Limits,
     LinkingConfig, LoginThrottleConfig, MailConfig, MediaConfig, MetricsConfig, OAuthClientConfig,
-    PlanConfig, RateLimitConfig, RenderConfig, S3Config,
+    PlanConfig, RateLimitConfig, RenderConfig, S3Config, ShowcaseConfig,
 };
 use sections::{OAuthClientOverrides, PlanOverrides};
 
@@ -61,6 +61,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub mail: MailConfig,
     pub linking: LinkingConfig,
+    pub showcase: ShowcaseConfig,
 }
 
 /// The settings that belong to no section.
@@ -145,6 +146,7 @@ impl Config {
             metrics: section(&vars, "")?,
             mail: section(&vars, "")?,
             linking,
+            showcase: section(&vars, "")?,
         };
         config.validate()?;
         Ok(config)
@@ -234,6 +236,22 @@ impl Config {
             return Err(ConfigError::invalid(
                 "USER_DATA_MAX_VALUE_KIB",
                 "outside 1 to 15",
+            ));
+        }
+        let weekly = &self.showcase;
+        if weekly.hour > 23 {
+            return Err(ConfigError::invalid("WEEKLY_HOUR", "above 23"));
+        }
+        if weekly.min_clips < 1 || weekly.max_clips < weekly.min_clips {
+            return Err(ConfigError::invalid(
+                "WEEKLY_MIN_CLIPS/WEEKLY_MAX_CLIPS",
+                "below 1, or the maximum below the minimum",
+            ));
+        }
+        if weekly.catch_up_weeks < 1 || weekly.target_seconds < domain::jobs::MIN_TARGET_DURATION {
+            return Err(ConfigError::invalid(
+                "WEEKLY_CATCH_UP_WEEKS/WEEKLY_TARGET_SECS",
+                "no week to run, or a montage shorter than a job may be",
             ));
         }
         if self.limits.user_data_keys < 1 {

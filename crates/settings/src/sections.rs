@@ -251,6 +251,18 @@ pub struct BillingConfig {
     pub webhook_tolerance: Duration,
     pub checkout_success_url: String,
     pub checkout_cancel_url: String,
+    /// Where Stripe's customer portal sends the user back to.
+    pub billing_portal_return_url: String,
+}
+
+impl BillingConfig {
+    /// The settings of plan `id`.
+    pub fn plan(&self, id: domain::plans::PlanId) -> &PlanConfig {
+        match id {
+            domain::plans::PlanId::Free => &self.free,
+            domain::plans::PlanId::Pro => &self.pro,
+        }
+    }
 }
 
 impl Default for BillingConfig {
@@ -266,6 +278,7 @@ impl Default for BillingConfig {
             checkout_success_url:
                 "http://localhost:8000/billing/success?session_id={CHECKOUT_SESSION_ID}".into(),
             checkout_cancel_url: "http://localhost:8000/billing/cancelled".into(),
+            billing_portal_return_url: "http://localhost:8000/billing".into(),
         }
     }
 }
@@ -814,6 +827,54 @@ impl Default for LinkingConfig {
             twitch: None,
             youtube: None,
             tiktok: None,
+        }
+    }
+}
+
+/// Weekly montages, share pages and the views they count.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ShowcaseConfig {
+    /// The weekly run happens each week on this day (`monday`…), at `weekly_hour` UTC; each
+    /// user's week is the seven days before.
+    #[serde(rename = "weekly_weekday", deserialize_with = "units::weekday")]
+    pub weekday: chrono::Weekday,
+    #[serde(rename = "weekly_hour")]
+    pub hour: u32,
+    /// How often each worker looks whether a weekly run is due; `None` (0): this process
+    /// never runs it.
+    #[serde(
+        rename = "weekly_check_secs",
+        deserialize_with = "units::optional_secs"
+    )]
+    pub check_every: Option<Duration>,
+    /// Missed weeks a run catches up on after downtime, the latest included.
+    #[serde(rename = "weekly_catch_up_weeks")]
+    pub catch_up_weeks: u32,
+    /// Fewer analysed clips than this in a week make no montage.
+    #[serde(rename = "weekly_min_clips")]
+    pub min_clips: usize,
+    /// The best clips of the week a montage is made from, at most.
+    #[serde(rename = "weekly_max_clips")]
+    pub max_clips: usize,
+    /// Seconds of montage (the plan's limit caps it).
+    #[serde(rename = "weekly_target_secs")]
+    pub target_seconds: u32,
+    /// The API's public address: share links and their Open Graph tags point there.
+    pub public_base_url: String,
+}
+
+impl Default for ShowcaseConfig {
+    fn default() -> Self {
+        Self {
+            weekday: chrono::Weekday::Mon,
+            hour: 6,
+            check_every: Some(Duration::from_secs(300)),
+            catch_up_weeks: 4,
+            min_clips: 2,
+            max_clips: 8,
+            target_seconds: 60,
+            public_base_url: "http://127.0.0.1:8000".into(),
         }
     }
 }

@@ -22,6 +22,11 @@ pub fn optional_hours<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration
     Ok(Some(hours(d)?).filter(|every| !every.is_zero()))
 }
 
+/// Seconds, 0 meaning never.
+pub fn optional_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Ok(Some(secs(d)?).filter(|every| !every.is_zero()))
+}
+
 pub fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     u64::deserialize(d).map(|days| Duration::from_secs(days.saturating_mul(86_400)))
 }
@@ -55,4 +60,12 @@ pub fn listen_address<'de, D: Deserializer<'de>>(
 
 pub fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     u64::deserialize(d).map(|m| Duration::from_secs(m.saturating_mul(60)))
+}
+
+/// A day of the week by name (`monday` or `mon`, any case).
+pub fn weekday<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::Weekday, D::Error> {
+    let name = String::deserialize(d)?;
+    name.trim()
+        .parse()
+        .map_err(|_| serde::de::Error::custom(format!("{name:?} is not a day of the week")))
 }

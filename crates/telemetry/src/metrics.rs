@@ -28,6 +28,7 @@ const STAGE_SECONDS: &str = "montage_render_stage_seconds";
 const REALTIME_FACTOR: &str = "montage_render_realtime_factor";
 const TRANSFER_BYTES: &str = "montage_storage_transfer_bytes_total";
 const CLIP_ANALYSES: &str = "montage_clip_analyses_total";
+const WEEKLY_MONTAGES: &str = "montage_weekly_montages_total";
 
 /// Request latencies: from well under a millisecond (a status poll) to a long upload.
 const HTTP_BUCKETS: &[f64] = &[
@@ -124,6 +125,10 @@ fn describe() {
     describe_counter!(
         CLIP_ANALYSES,
         "Clips a job or an examination needed analysed: measured, or stored by the library"
+    );
+    describe_counter!(
+        WEEKLY_MONTAGES,
+        "Users' weeks the weekly run decided: a montage built, or too little material"
     );
 }
 
@@ -273,6 +278,12 @@ pub fn transferred(direction: Transfer, bytes: u64) {
 pub fn clip_analysis(stored: bool) {
     let analysis = if stored { "stored" } else { "measured" };
     counter!(CLIP_ANALYSES, "analysis" => analysis).increment(1);
+}
+
+/// Weeks the weekly run decided by this worker.
+pub fn weekly_montages(built: usize, too_little: usize) {
+    counter!(WEEKLY_MONTAGES, "outcome" => "built").increment(built as u64);
+    counter!(WEEKLY_MONTAGES, "outcome" => "too_little").increment(too_little as u64);
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use ffmpeg_next::{
 };
 use planning::montage::ANALYSIS_WINDOW_SECONDS;
 
+use domain::clips::ANALYSIS_VERSION;
 use settings::ClipLimits;
 
 use super::{
@@ -26,10 +27,6 @@ const SAMPLES_PER_SECOND: f64 = 8.0;
 const MEASURE_RATE: i32 = 8_000;
 /// Loudness of a window with no sound at all.
 pub const SILENCE_DB: f64 = -90.0;
-
-/// Stored analyses carry this; a change to what is measured, or how, bumps it, and a
-/// stored analysis of another version is measured again.
-pub const ANALYSIS_VERSION: u32 = 1;
 
 /// Per-window measurements of one clip. Serialised for the library, which keeps each
 /// clip's analysis for every later job ([`ClipMeasurements::stored`]).

@@ -1,0 +1,301 @@
+//! Share links: `POST/DELETE /api/v2/jobs/{job_id}/share` for the owner, and the public
+//! page `/s/{token}` that plays the montage, unfurls in chat apps (Open Graph) and counts a
+//! view.
+
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use domain::showcase::ViewSource;
+use insights::shares::{ShareLink, SharedMontage};
+use insights::views::Viewer;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
+use crate::rate_limit::client_address;
+use crate::routes::table::Area;
+use crate::state::{AppState, Caller};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(share_job, revoke_share, share_page, shared_video, shared_poster))]
+struct SharingApi;
+
+pub fn area() -> Area {
+    Area::new(<SharingApi as utoipa::OpenApi>::openapi())
+        .handle("share_job", share_job)
+        .handle("revoke_share", revoke_share)
+        .handle("share_page", share_page)
+        .handle("shared_video", shared_video)
+        .handle("shared_poster", shared_poster)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShareLinkView {
+    pub job_id: Uuid,
+    /// Unguessable; whoever has it can watch until the link is revoked.
+    pub token: String,
+    /// The public page.
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ShareLink> for ShareLinkView {
+    fn from(link: ShareLink) -> Self {
+        Self {
+            job_id: link.job_id,
+            token: link.token,
+            url: link.url,
+            created_at: link.created_at,
+        }
+    }
+}
+
+/// Share a finished montage: its live public link, made now (201) or already there (200).
+#[utoipa::path(
+    post, path = "/api/v2/jobs/{job_id}/share", tag = "sharing", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses(
+        (status = 201, description = "A new link", body = inline(Envelope<ShareLinkView>)),
+        (status = 200, description = "The job's live link", body = inline(Envelope<ShareLinkView>)),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
+        (status = 409, description = "The job has not succeeded (JOB_NOT_READY)", body = ErrorEnvelope),
+        (status = 410, description = "Its outputs were deleted (OUTPUTS_EXPIRED)", body = ErrorEnvelope),
+    )
+)]
+pub async fn share_job(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let (link, created) = state.insights.share(caller.0, path.into_inner()).await?;
+    let mut response = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(ok(ShareLinkView::from(link))))
+}
+
+/// Revoke the job's live link: its page is gone at once.
+#[utoipa::path(
+    delete, path = "/api/v2/jobs/{job_id}/share", tag = "sharing", security(("bearer" = [])),
+    params(("job_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such job, not yours, or no live link", body = ErrorEnvelope),
+    )
+)]
+pub async fn revoke_share(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    state
+        .insights
+        .revoke_share(caller.0, path.into_inner())
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The public page of a shared montage: an HTML video player with Open Graph tags; each
+/// viewer's first visit of the day counts a view (link unfurlers do not).
+#[utoipa::path(
+    get, path = "/s/{token}", tag = "sharing",
+    params(("token" = String, Path)),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String),
+        (status = 404, description = "Revoked, unknown, or no longer playable", content_type = "text/html", body = String),
+    )
+)]
+pub async fn share_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let Ok(shared) = state.insights.shared(&path).await else {
+        return html(HttpResponse::NotFound(), &gone_page(), None);
+    };
+    let Ok(video_url) = state.insights.shared_file(&shared.token, false).await else {
+        return html(HttpResponse::NotFound(), &gone_page(), None);
+    };
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !is_unfurler(&user_agent) {
+        let viewer = Viewer {
+            address: client_address(&req, &state.config.rate_limits),
+            user_agent,
+            id: None,
+        };
+        if let Err(err) = state
+            .insights
+            .count_view(shared.job.id, viewer, ViewSource::SharePage)
+            .await
+        {
+            tracing::warn!(error = %err, "a share page view was not counted");
+        }
+    }
+    let page = player_page(&state, &shared, &video_url);
+    html(HttpResponse::Ok(), &page, origin_of(&video_url))
+}
+
+/// Redirects to a short-lived link to the shared montage's MP4 (`og:video`).
+#[utoipa::path(
+    get, path = "/s/{token}/video", tag = "sharing",
+    params(("token" = String, Path)),
+    responses(
+        (status = 302, description = "Location: presigned URL"),
+        (status = 404, body = ErrorEnvelope),
+    )
+)]
+pub async fn shared_video(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    redirect(state.insights.shared_file(&path, false).await?)
+}
+
+/// Redirects to a short-lived link to the shared montage's poster (`og:image`).
+#[utoipa::path(
+    get, path = "/s/{token}/poster", tag = "sharing",
+    params(("token" = String, Path)),
+    responses(
+        (status = 302, description = "Location: presigned URL"),
+        (status = 404, body = ErrorEnvelope),
+    )
+)]
+pub async fn shared_poster(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    redirect(state.insights.shared_file(&path, true).await?)
+}
+
+fn redirect(url: String) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// Link previewers fetch the page to unfurl it; they are not viewers.
+fn is_unfurler(user_agent: &str) -> bool {
+    let agent = user_agent.to_ascii_lowercase();
+    [
+        "bot",
+        "facebookexternalhit",
+        "embedly",
+        "preview",
+        "crawler",
+        "spider",
+    ]
+    .iter()
+    .any(|word| agent.contains(word))
+}
+
+/// `scheme://host[:port]` of a URL, for the page's content security policy.
+fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    Some(parsed.origin().ascii_serialization())
+}
+
+fn html(
+    mut response: actix_web::HttpResponseBuilder,
+    body: &str,
+    media: Option<String>,
+) -> HttpResponse {
+    let media = media.unwrap_or_else(|| "'none'".into());
+    response
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; media-src {media}; img-src {media}; style-src 'unsafe-inline'; frame-ancestors 'none'"
+            ),
+        ))
+        .body(body.to_owned())
+}
+
+/// Text safe inside HTML elements and double-quoted attributes.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn player_page(state: &AppState, shared: &SharedMontage, video_url: &str) -> String {
+    let base = format!("/s/{}", shared.token);
+    let page_url = state.insights.public_url(&base);
+    let title = match &shared.owner_name {
+        Some(owner) => format!("{owner}'s montage"),
+        None => "A gaming montage".to_owned(),
+    };
+    let output = shared.main_output();
+    let (width, height) = output.map_or((1920, 1080), |o| (o.width, o.height));
+    let has_poster = output.is_some_and(|o| o.poster_key.is_some());
+    let poster_url = state.insights.public_url(&format!("{base}/poster"));
+    let og_image = if has_poster {
+        format!(
+            "<meta property=\"og:image\" content=\"{}\">\n<meta name=\"twitter:image\" content=\"{}\">\n",
+            escape(&poster_url),
+            escape(&poster_url)
+        )
+    } else {
+        String::new()
+    };
+    let poster_attribute = if has_poster {
+        format!(" poster=\"{}\"", escape(&poster_url))
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<meta property="og:type" content="video.other">
+<meta property="og:title" content="{title}">
+<meta property="og:url" content="{page}">
+<meta property="og:video" content="{video}">
+<meta property="og:video:secure_url" content="{video}">
+<meta property="og:video:type" content="video/mp4">
+<meta property="og:video:width" content="{width}">
+<meta property="og:video:height" content="{height}">
+{og_image}<meta name="twitter:card" content="summary_large_image">
+<meta name="twitter:title" content="{title}">
+<style>body{{margin:0;background:#000;display:flex;min-height:100vh;align-items:center;justify-content:center}}video{{max-width:100vw;max-height:100vh}}</style>
+</head>
+<body>
+<video controls playsinline preload="metadata" src="{source}"{poster_attribute}></video>
+</body>
+</html>
+"#,
+        title = escape(&title),
+        page = escape(&page_url),
+        video = escape(&state.insights.public_url(&format!("{base}/video"))),
+        source = escape(video_url),
+    )
+}
+
+fn gone_page() -> String {
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Montage not found</title></head>\
+     <body><p>This montage is no longer shared, or the link is wrong.</p></body></html>\n"
+        .to_owned()
+}

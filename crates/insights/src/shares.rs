@@ -1,0 +1,184 @@
+//! Share links: a revocable public page for a finished montage, at an unguessable address.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rand::RngCore;
+use uuid::Uuid;
+
+use db::models::{JobOutputRow, JobRow, ShareLinkRow};
+use db::schema::{jobs, share_links, users};
+use domain::error::{ErrorCode, ServiceError, ServiceResult};
+use domain::identity::AuthUser;
+use domain::jobs::{JobStatus, OutputFormat};
+use domain::showcase::ShareToken;
+use engine::jobs::JobScope;
+
+use crate::Insights;
+
+/// A job's live share link.
+#[derive(Debug, Clone)]
+pub struct ShareLink {
+    pub token: String,
+    pub job_id: Uuid,
+    /// The public page.
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a share page shows.
+#[derive(Debug, Clone)]
+pub struct SharedMontage {
+    pub token: String,
+    pub job: JobRow,
+    pub owner_name: Option<String>,
+    pub outputs: Vec<JobOutputRow>,
+}
+
+impl SharedMontage {
+    /// The output a page plays: landscape when there is one.
+    pub fn main_output(&self) -> Option<&JobOutputRow> {
+        self.outputs
+            .iter()
+            .find(|o| o.format == OutputFormat::Landscape)
+            .or_else(|| self.outputs.first())
+    }
+}
+
+impl Insights {
+    /// The job's live link, made now if it has none (`true`). Only a finished montage whose
+    /// outputs are kept can be shared.
+    pub async fn share(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<(ShareLink, bool)> {
+        let details = self.jobs.get(user, job_id).await?;
+        playable(&details.job)?;
+        let mut random = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut random);
+        let fresh = ShareToken::generate(random);
+        let (row, created) = self
+            .db
+            .run(move |conn| {
+                let inserted = diesel::insert_into(share_links::table)
+                    .values((
+                        share_links::token.eq(fresh.as_str()),
+                        share_links::job_id.eq(job_id),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)?;
+                let live = share_links::table
+                    .filter(share_links::job_id.eq(job_id))
+                    .filter(share_links::revoked_at.is_null())
+                    .select(ShareLinkRow::as_select())
+                    .first(conn)?;
+                Ok((live, inserted == 1))
+            })
+            .await?;
+        Ok((self.link(row), created))
+    }
+
+    /// Revokes the job's live link: its page answers 404 from now on.
+    pub async fn revoke_share(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<()> {
+        self.jobs.get(user, job_id).await?;
+        let revoked = self
+            .db
+            .run(move |conn| {
+                Ok(diesel::update(
+                    share_links::table
+                        .filter(share_links::job_id.eq(job_id))
+                        .filter(share_links::revoked_at.is_null()),
+                )
+                .set(share_links::revoked_at.eq(Utc::now()))
+                .execute(conn)?)
+            })
+            .await?;
+        if revoked == 0 {
+            return Err(ServiceError::not_found("Live share link of this job"));
+        }
+        Ok(())
+    }
+
+    /// The montage behind a live link; a revoked, unknown or malformed token, or a montage
+    /// no longer playable, is not found.
+    pub async fn shared(&self, token: &str) -> ServiceResult<SharedMontage> {
+        let not_found = || ServiceError::not_found("Shared montage");
+        let token = ShareToken::parse(token).ok_or_else(not_found)?;
+        let found = self
+            .db
+            .run(move |conn| {
+                Ok(share_links::table
+                    .inner_join(jobs::table.inner_join(users::table))
+                    .filter(share_links::token.eq(token.as_str()))
+                    .filter(share_links::revoked_at.is_null())
+                    .select((
+                        share_links::token,
+                        JobRow::as_select(),
+                        users::display_name,
+                        users::username,
+                    ))
+                    .first::<(String, JobRow, Option<String>, Option<String>)>(conn)
+                    .optional()?)
+            })
+            .await?;
+        let (token, job, display_name, username) = found.ok_or_else(not_found)?;
+        playable(&job).map_err(|_| not_found())?;
+        let outputs = self
+            .jobs
+            .get(JobScope::Owner(job.user_id), job.id)
+            .await?
+            .outputs;
+        Ok(SharedMontage {
+            token,
+            job,
+            owner_name: display_name.or(username),
+            outputs,
+        })
+    }
+
+    /// A short-lived link to the shared montage's video (or its poster, with `poster`).
+    pub async fn shared_file(&self, token: &str, poster: bool) -> ServiceResult<String> {
+        let shared = self.shared(token).await?;
+        let output = shared
+            .main_output()
+            .ok_or_else(|| ServiceError::not_found("Shared montage"))?;
+        let name = format!("montage-{}", shared.job.id);
+        let key = if poster {
+            output
+                .poster_key
+                .as_deref()
+                .ok_or_else(|| ServiceError::not_found("Poster"))?
+        } else {
+            output.storage_key.as_str()
+        };
+        let file = if poster {
+            format!("{name}.jpg")
+        } else {
+            format!("{name}.mp4")
+        };
+        Ok(self.storage.presign_get(key, &file).await?)
+    }
+
+    fn link(&self, row: ShareLinkRow) -> ShareLink {
+        ShareLink {
+            url: self.public_url(&format!("/s/{}", row.token)),
+            token: row.token,
+            job_id: row.job_id,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A job whose montage can be watched: succeeded, outputs kept.
+fn playable(job: &JobRow) -> ServiceResult<()> {
+    if job.outputs_expired_at.is_some() {
+        return Err(ServiceError::new(
+            ErrorCode::OutputsExpired,
+            "This job's outputs were deleted at the end of the plan's retention",
+        ));
+    }
+    if job.status != JobStatus::Success {
+        return Err(ServiceError::new(
+            ErrorCode::JobNotReady,
+            format!("Job is {}; it can be shared once it is SUCCESS", job.status),
+        )
+        .with_data(serde_json::json!({ "status": job.status })));
+    }
+    Ok(())
+}
