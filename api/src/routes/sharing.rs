@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::showcase::ViewSource;
 use insights::shares::{ShareLink, SharedMontage};
 use insights::views::Viewer;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use crate::routes::table::Area;
 use crate::state::{AppState, Caller};
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(share_job, revoke_share, share_page, shared_video, shared_poster))]
+#[openapi(paths(share_job, revoke_share, share_page, shared_file))]
 struct SharingApi;
 
 pub fn area() -> Area {
@@ -25,8 +25,7 @@ pub fn area() -> Area {
         .handle("share_job", share_job)
         .handle("revoke_share", revoke_share)
         .handle("share_page", share_page)
-        .handle("shared_video", shared_video)
-        .handle("shared_poster", shared_poster)
+        .handle("shared_file", shared_file)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -144,39 +143,34 @@ pub async fn share_page(
     html(HttpResponse::Ok(), &page, origin_of(&video_url))
 }
 
-/// Redirects to a short-lived link to the shared montage's MP4 (`og:video`).
+/// A shared montage's file, by the name its page gives it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedFile {
+    /// The MP4 (`og:video`).
+    Video,
+    /// The JPEG still (`og:image`).
+    Poster,
+}
+
+/// Redirects to a short-lived link to the shared montage's video or poster.
 #[utoipa::path(
-    get, path = "/s/{token}/video", tag = "sharing",
-    params(("token" = String, Path)),
+    get, path = "/s/{token}/{file}", tag = "sharing",
+    params(("token" = String, Path), ("file" = inline(SharedFile), Path)),
     responses(
         (status = 302, description = "Location: presigned URL"),
         (status = 404, body = ErrorEnvelope),
     )
 )]
-pub async fn shared_video(
+pub async fn shared_file(
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    path: web::Path<(String, SharedFile)>,
 ) -> ApiResult<HttpResponse> {
-    redirect(state.insights.shared_file(&path, false).await?)
-}
-
-/// Redirects to a short-lived link to the shared montage's poster (`og:image`).
-#[utoipa::path(
-    get, path = "/s/{token}/poster", tag = "sharing",
-    params(("token" = String, Path)),
-    responses(
-        (status = 302, description = "Location: presigned URL"),
-        (status = 404, body = ErrorEnvelope),
-    )
-)]
-pub async fn shared_poster(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    redirect(state.insights.shared_file(&path, true).await?)
-}
-
-fn redirect(url: String) -> ApiResult<HttpResponse> {
+    let (token, file) = path.into_inner();
+    let url = state
+        .insights
+        .shared_file(&token, matches!(file, SharedFile::Poster))
+        .await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -23,7 +23,6 @@ use crate::state::{AppState, Caller, MaybeCaller};
     get_weekly_montage,
     update_weekly_montage,
     feature_weekly_montage,
-    unfeature_weekly_montage,
     weekly_settings,
     update_weekly_settings
 ))]
@@ -35,7 +34,6 @@ pub fn area() -> Area {
         .handle("get_weekly_montage", get_weekly_montage)
         .handle("update_weekly_montage", update_weekly_montage)
         .handle("feature_weekly_montage", feature_weekly_montage)
-        .handle("unfeature_weekly_montage", unfeature_weekly_montage)
         .handle("weekly_settings", weekly_settings)
         .handle("update_weekly_settings", update_weekly_settings)
 }
@@ -218,57 +216,40 @@ pub async fn update_weekly_montage(
     Ok(HttpResponse::Ok().json(ok(WeeklyMontageView::from(montage))))
 }
 
-/// Feature a public montage (admins: `write` on `WeeklyMontage`).
+#[derive(Deserialize, ToSchema)]
+pub struct Featuring {
+    /// True to feature the montage, false to stop.
+    featured: bool,
+}
+
+/// Feature a public montage, or stop (admins: `write` on `WeeklyMontage`).
 #[utoipa::path(
     put, path = "/api/v2/admin/weekly-montages/{montage_id}/featured", tag = "admin", security(("bearer" = [])),
     params(("montage_id" = Uuid, Path)),
+    request_body = Featuring,
     responses(
         (status = 200, body = inline(Envelope<WeeklyMontageView>)),
         (status = 401, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope),
         (status = 409, description = "The montage is private", body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope),
     )
 )]
 pub async fn feature_weekly_montage(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    set_featured(state, caller, path.into_inner(), true).await
-}
-
-/// Stop featuring a montage (admins: `write` on `WeeklyMontage`).
-#[utoipa::path(
-    delete, path = "/api/v2/admin/weekly-montages/{montage_id}/featured", tag = "admin", security(("bearer" = [])),
-    params(("montage_id" = Uuid, Path)),
-    responses(
-        (status = 200, body = inline(Envelope<WeeklyMontageView>)),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope),
-        (status = 409, description = "The montage is private", body = ErrorEnvelope),
-    )
-)]
-pub async fn unfeature_weekly_montage(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    set_featured(state, caller, path.into_inner(), false).await
-}
-
-async fn set_featured(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: Uuid,
-    featured: bool,
+    body: web::Json<Featuring>,
 ) -> ApiResult<HttpResponse> {
     state
         .access
         .require(caller.0, Action::Write, Resource::WeeklyMontage)
         .await?;
-    let montage = state.weekly.feature(id, featured).await?;
+    let montage = state
+        .weekly
+        .feature(path.into_inner(), body.featured)
+        .await?;
     Ok(HttpResponse::Ok().json(ok(WeeklyMontageView::from(montage))))
 }
 

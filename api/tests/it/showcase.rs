@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{Timelike, Utc};
+use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
 use crate::admin::grant_admin;
@@ -16,41 +17,72 @@ use testkit::media;
 
 const RENDER: Duration = Duration::from_secs(180);
 
+/// Sends `body` (if any, as JSON) to `path` as `user` (anonymously without one).
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    user: Option<&TestUser>,
+    body: Option<Value>,
+) -> Response {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(user) = user {
+        request = request.bearer_auth(&user.access_token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// The `data` of a successful answer.
+async fn data(response: Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{status}: {body}");
+    body["data"].clone()
+}
+
 /// Renders a job of `count` clips saved to the library and waits for it: the clips are
 /// then READY with their analyses.
-async fn library_job(app: &TestApp, user: &TestUser, count: usize, style: &str) -> String {
-    let files: Vec<_> = [media::portrait_no_audio(), media::rotated_small()]
-        .into_iter()
-        .take(count)
-        .map(clip)
-        .collect();
+async fn library_job(app: &TestApp, user: &TestUser, count: usize, style: &str) {
     let mut form = reqwest::multipart::Form::new()
         .text("save_to_library", "true")
         .text("target_duration", "10")
         .text("style", style.to_owned());
-    for (name, bytes) in files {
+    for path in [media::portrait_no_audio(), media::rotated_small()]
+        .into_iter()
+        .take(count)
+    {
+        let (name, bytes) = clip(path);
         form = form.part(
             "files",
             reqwest::multipart::Part::bytes(bytes).file_name(name),
         );
     }
-    let response = send(app.client.post(app.url("/api/v2/jobs")), user)
+    let request = app.client.post(app.url("/api/v2/jobs"));
+    let response = request
+        .bearer_auth(&user.access_token)
         .multipart(form)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201);
-    let job_id = response.json::<Value>().await.unwrap()["data"]["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job_id = data(response).await["job_id"].as_str().unwrap().to_owned();
     let job = app.wait_for_job_end(user, &job_id, RENDER).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
-    job_id
 }
 
 async fn weekly_settings(app: &TestApp, user: &TestUser) -> Value {
     app.user_json("/api/v2/users/me/weekly-montage", user).await["data"].clone()
+}
+
+/// The latest week the run looked at for `user`, once there is one.
+async fn latest_week(app: &TestApp, user: &TestUser, what: &str) -> Value {
+    eventually(Duration::from_secs(60), what, || async {
+        let latest = weekly_settings(app, user).await["latest_week"].clone();
+        (!latest.is_null()).then_some(latest)
+    })
+    .await
 }
 
 async fn mine(app: &TestApp, user: &TestUser) -> Vec<Value> {
@@ -67,184 +99,150 @@ async fn public_list(app: &TestApp, query: &str) -> Vec<Value> {
     body["data"]["montages"].as_array().unwrap().clone()
 }
 
-fn send(request: reqwest::RequestBuilder, user: &TestUser) -> reqwest::RequestBuilder {
-    request.bearer_auth(&user.access_token)
+/// The players of the weekly test, by what their weeks hold.
+struct Players {
+    /// Two clips last week.
+    recent: TestUser,
+    /// Two clips the week before last, which no run saw.
+    missed: TestUser,
+    /// One clip last week: too little.
+    scarce: TestUser,
+    /// Turned weekly montages off.
+    off: TestUser,
+}
+
+/// Renders the players' clips with a worker that never runs the weekly run, then moves
+/// time: everyone joined a month ago, and their clips were made in the weeks they stand for.
+async fn players_with_history(app: &mut TestApp) -> Players {
+    let mut quiet = app.config.clone();
+    quiet.showcase.check_every = None;
+    app.start_worker_with(quiet).await;
+    let players = Players {
+        recent: app.user().await,
+        missed: app.user().await,
+        scarce: app.user().await,
+        off: app.user().await,
+    };
+    library_job(app, &players.recent, 2, "chill").await;
+    library_job(app, &players.missed, 2, "gaming").await;
+    library_job(app, &players.scarce, 1, "gaming").await;
+    let settings = "/api/v2/users/me/weekly-montage";
+    let off = json!({"enabled": false, "style": null});
+    data(call(app, Method::PUT, settings, Some(&players.off), Some(off)).await).await;
+    let bad = json!({"enabled": true, "style": "vaporwave"});
+    let refused = call(app, Method::PUT, settings, Some(&players.off), Some(bad)).await;
+    assert_error(refused, 422, "VALIDATION_ERROR").await;
+    app.stop_workers().await;
+
+    app.execute_sql("UPDATE users SET created_at = now() - interval '30 days'".into())
+        .await;
+    for (user, days) in [
+        (&players.recent, 2),
+        (&players.scarce, 2),
+        (&players.missed, 9),
+    ] {
+        let sql = format!(
+            "UPDATE clips SET created_at = now() - interval '{days} days' WHERE user_id = '{}'",
+            user.user_id
+        );
+        app.execute_sql(sql).await;
+    }
+    assert!(mine(app, &players.recent).await.is_empty());
+    players
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_weekly_run_makes_each_week_once_across_racing_workers_and_catches_up() {
-    // The run is due every week at this very hour: the latest week ended at most an hour ago.
+    // The run is due every week at this very hour: the latest week ended within the hour.
     let now = Utc::now();
-    let weekday = now.format("%A").to_string();
-    let hour = now.hour().to_string();
+    let (weekday, hour) = (now.format("%A").to_string(), now.hour().to_string());
     let mut app = spawn_app_with(&[
         ("WEEKLY_WEEKDAY", &weekday),
         ("WEEKLY_HOUR", &hour),
         ("WEEKLY_CHECK_SECS", "1"),
     ])
     .await;
-    let mut quiet = app.config.clone();
-    quiet.showcase.check_every = None;
-    app.start_worker_with(quiet).await;
-    let (recent, missed, scarce, off) = (
-        app.user().await,
-        app.user().await,
-        app.user().await,
-        app.user().await,
-    );
-    library_job(&app, &recent, 2, "chill").await;
-    library_job(&app, &missed, 2, "gaming").await;
-    library_job(&app, &scarce, 1, "gaming").await;
-    let body = json!({"enabled": false, "style": null});
-    let response = send(
-        app.client.put(app.url("/api/v2/users/me/weekly-montage")),
-        &off,
-    )
-    .json(&body)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 200);
-    let bad = send(
-        app.client.put(app.url("/api/v2/users/me/weekly-montage")),
-        &off,
-    )
-    .json(&json!({"enabled": true, "style": "vaporwave"}))
-    .send()
-    .await
-    .unwrap();
-    assert_error(bad, 422, "VALIDATION_ERROR").await;
-    app.stop_workers().await;
+    let players = players_with_history(&mut app).await;
 
-    // Time moves: everyone joined a month ago; `missed`'s clips are from the week before
-    // last, which no run saw (the service was down), the others' from last week.
-    app.execute_sql("UPDATE users SET created_at = now() - interval '30 days'".into())
-        .await;
-    let backdate = |user: &TestUser, days: i64| {
-        format!(
-            "UPDATE clips SET created_at = now() - interval '{days} days' WHERE user_id = '{}'",
-            user.user_id
-        )
-    };
-    app.execute_sql(backdate(&recent, 2)).await;
-    app.execute_sql(backdate(&scarce, 2)).await;
-    app.execute_sql(backdate(&missed, 9)).await;
-    assert!(mine(&app, &recent).await.is_empty());
-
-    // Two workers race for the run.
+    // Two workers race for the run, every second.
     app.start_worker().await;
     app.start_worker().await;
-    let built = eventually(
-        Duration::from_secs(60),
-        "recent's weekly montage",
-        || async {
-            let latest = weekly_settings(&app, &recent).await["latest_week"].clone();
-            (latest["outcome"] == "built").then_some(latest)
-        },
-    )
-    .await;
-    let scarce_week = eventually(Duration::from_secs(30), "scarce's week", || async {
-        let latest = weekly_settings(&app, &scarce).await["latest_week"].clone();
-        (!latest.is_null()).then_some(latest)
-    })
-    .await;
+    let recent_week = latest_week(&app, &players.recent, "recent's week").await;
+    assert_eq!(recent_week["outcome"], "built", "{recent_week}");
+    let scarce_week = latest_week(&app, &players.scarce, "scarce's week").await;
     assert_eq!(scarce_week["outcome"], "too_little", "{scarce_week}");
     assert_eq!(scarce_week["clip_count"], 1);
     assert!(scarce_week["montage_id"].is_null());
+    let recent = only_montage(&app, &players.recent).await;
+    assert_eq!(recent["montage_id"], recent_week["montage_id"]);
+    assert_eq!(recent["style"], "chill", "the style recent's jobs use");
+    assert_eq!(recent["clip_count"], 2);
 
-    let montage_id = built["montage_id"].as_str().unwrap().to_owned();
-    let montage = app
-        .user_json(&format!("/api/v2/weekly-montages/{montage_id}"), &recent)
-        .await["data"]
-        .clone();
-    let weekly_job = montage["job_id"].as_str().unwrap().to_owned();
-    let finished = app.wait_for_job_end(&recent, &weekly_job, RENDER).await;
-    assert_eq!(finished["status"], "SUCCESS", "{finished}");
-    assert_eq!(montage["style"], "chill", "the style recent's jobs use");
-    assert_eq!(montage["clip_count"], 2);
-
-    // Catch-up: the week before last is built for `missed`, and last week had nothing.
-    let missed_montages = eventually(Duration::from_secs(30), "the missed week", || async {
-        let listed = mine(&app, &missed).await;
-        (!listed.is_empty()).then_some(listed)
-    })
-    .await;
-    let missed_latest = weekly_settings(&app, &missed).await["latest_week"].clone();
-    assert_eq!(missed_latest["outcome"], "too_little", "{missed_latest}");
-    let week_start = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    // Catch-up: the week before last is built for `missed`; last week had nothing.
+    let missed_week = latest_week(&app, &players.missed, "missed's week").await;
+    assert_eq!(missed_week["outcome"], "too_little", "{missed_week}");
+    let missed = only_montage(&app, &players.missed).await;
     assert_eq!(
-        week_start(&missed_montages[0]["week_end"]),
-        week_start(&missed_latest["week_start"]),
+        missed["week_end"], missed_week["week_start"],
         "the montage covers the week before the latest"
     );
 
-    // Exactly once: the racing workers, running every second all along, made one montage
-    // per user and week, and none for the player who turned it off.
-    assert_eq!(mine(&app, &recent).await.len(), 1);
-    assert_eq!(missed_montages.len(), 1);
-    assert_eq!(mine(&app, &missed).await.len(), 1);
-    assert!(mine(&app, &scarce).await.is_empty());
-    assert!(weekly_settings(&app, &off).await["latest_week"].is_null());
-    // The weekly jobs read the clips' stored analyses: five clips measured by the first
-    // jobs, four taken from the library by the two weekly ones.
-    let missed_job = missed_montages[0]["job_id"].as_str().unwrap();
-    let missed_end = app.wait_for_job_end(&missed, missed_job, RENDER).await;
-    assert_eq!(missed_end["status"], "SUCCESS", "{missed_end}");
-    assert_eq!(analyses(&app).await, (5.0, 4.0));
+    // Once per user and week; nothing for too little material, or for a player who said no.
+    assert!(mine(&app, &players.scarce).await.is_empty());
+    let scarce_jobs = app.user_json("/api/v2/jobs", &players.scarce).await;
+    assert_eq!(scarce_jobs["data"]["total"], 1, "{scarce_jobs}");
+    assert!(weekly_settings(&app, &players.off).await["latest_week"].is_null());
     let address = app.metrics_address.unwrap();
     let metrics = Scrape::parse(scrape(address, None).await.unwrap().text().await.unwrap());
-    let built_total = metrics.value("montage_weekly_montages_total", &[("outcome", "built")]);
-    assert_eq!(built_total, Some(2.0), "two workers, two montages");
-    let jobs = app.user_json("/api/v2/jobs", &scarce).await;
-    assert_eq!(jobs["data"]["total"], 1, "no job for too little: {jobs}");
+    let built = metrics.value("montage_weekly_montages_total", &[("outcome", "built")]);
+    assert_eq!(built, Some(2.0), "two workers, two montages");
+    // The weekly jobs read the stored analyses: five clips measured by the first jobs,
+    // four taken from the library by the two weekly ones.
+    assert_eq!(analyses(&app).await, (5.0, 4.0));
 
-    visibility_and_featuring(
-        &app,
-        &recent,
-        &missed,
-        &montage_id,
-        missed_montages[0]["montage_id"].as_str().unwrap(),
-    )
-    .await;
+    visibility_and_featuring(&app, &players, &recent, &missed).await;
+}
+
+/// The user's one weekly montage, once its job succeeded.
+async fn only_montage(app: &TestApp, user: &TestUser) -> Value {
+    let listed = mine(app, user).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let job_id = listed[0]["job_id"].as_str().unwrap();
+    let job = app.wait_for_job_end(user, job_id, RENDER).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    mine(app, user).await.remove(0)
 }
 
 /// New montages are private; the owner publishes; admins feature public ones only.
 async fn visibility_and_featuring(
     app: &TestApp,
-    owner: &TestUser,
-    other: &TestUser,
-    public_id: &str,
-    private_id: &str,
+    players: &Players,
+    public: &Value,
+    private: &Value,
 ) {
+    let (public_id, private_id) = (
+        public["montage_id"].as_str().unwrap(),
+        private["montage_id"].as_str().unwrap(),
+    );
+    let (owner, other) = (&players.recent, &players.missed);
     assert!(public_list(app, "").await.is_empty(), "both are private");
-    let anonymous = app
-        .client
-        .get(app.url(&format!("/api/v2/weekly-montages/{private_id}")))
-        .send()
-        .await
-        .unwrap();
+    let private_path = format!("/api/v2/weekly-montages/{private_id}");
+    let anonymous = call(app, Method::GET, &private_path, None, None).await;
     assert_error(anonymous, 404, "RESOURCE_NOT_FOUND").await;
-    let publish = send(
-        app.client
-            .patch(app.url(&format!("/api/v2/weekly-montages/{public_id}"))),
-        owner,
-    )
-    .json(&json!({"visibility": "public"}))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(publish.status(), 200);
-    let not_theirs = send(
-        app.client
-            .patch(app.url(&format!("/api/v2/weekly-montages/{public_id}"))),
-        other,
-    )
-    .json(&json!({"visibility": "private"}))
-    .send()
-    .await
-    .unwrap();
-    assert_error(not_theirs, 404, "RESOURCE_NOT_FOUND").await;
+    data(call(app, Method::GET, &private_path, Some(other), None).await).await;
 
+    let public_path = format!("/api/v2/weekly-montages/{public_id}");
+    let publish = json!({"visibility": "public"});
+    let not_theirs = call(
+        app,
+        Method::PATCH,
+        &public_path,
+        Some(other),
+        Some(publish.clone()),
+    )
+    .await;
+    assert_error(not_theirs, 404, "RESOURCE_NOT_FOUND").await;
+    data(call(app, Method::PATCH, &public_path, Some(owner), Some(publish)).await).await;
     let listed = public_list(app, "").await;
     assert_eq!(listed.len(), 1, "the public one only");
     assert_eq!(listed[0]["montage_id"], public_id);
@@ -253,115 +251,109 @@ async fn visibility_and_featuring(
     assert_eq!(played.status(), 200, "anyone can play a public montage");
     assert!(public_list(app, "?featured_only=true").await.is_empty());
 
-    let feature = |id: &str, user: &TestUser| {
-        send(
-            app.client
-                .put(app.url(&format!("/api/v2/admin/weekly-montages/{id}/featured"))),
-            user,
-        )
-    };
-    assert_error(
-        feature(public_id, owner).send().await.unwrap(),
-        403,
-        "INSUFFICIENT_PERMISSIONS",
-    )
-    .await;
+    let feature = |id: &str| format!("/api/v2/admin/weekly-montages/{id}/featured");
+    let yes = || Some(json!({"featured": true}));
+    let by_owner = call(app, Method::PUT, &feature(public_id), Some(owner), yes()).await;
+    assert_error(by_owner, 403, "INSUFFICIENT_PERMISSIONS").await;
     assert!(grant_admin(app, &other.email).status.success());
-    assert_error(
-        feature(private_id, other).send().await.unwrap(),
-        409,
-        "CONFLICT",
-    )
-    .await;
-    assert_eq!(
-        feature(public_id, other).send().await.unwrap().status(),
-        200
-    );
+    let private_one = call(app, Method::PUT, &feature(private_id), Some(other), yes()).await;
+    assert_error(private_one, 409, "CONFLICT").await;
+    data(call(app, Method::PUT, &feature(public_id), Some(other), yes()).await).await;
     let featured = public_list(app, "?featured_only=true").await;
     assert_eq!(featured.len(), 1);
     assert_eq!(featured[0]["featured"], true);
 }
 
-async fn page(app: &TestApp, path: &str, agent: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .header("user-agent", agent)
-        .send()
-        .await
-        .unwrap()
+async fn page(app: &TestApp, path: &str, agent: &str) -> Response {
+    let request = app.client.get(app.url(path)).header("user-agent", agent);
+    request.send().await.unwrap()
 }
 
 async fn stats(app: &TestApp, user: &TestUser) -> Value {
     app.user_json("/api/v2/analytics/user/stats", user).await["data"].clone()
 }
 
+async fn recommendations(app: &TestApp, user: &TestUser, top_n: u32) -> Value {
+    let path = format!("/api/v2/users/me/recommendations?top_n={top_n}");
+    app.user_json(&path, user).await["data"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_montages_play_count_each_viewer_once_a_day_and_revoke() {
     let mut app = spawn_app_with(&[("PUBLIC_BASE_URL", "https://montage.example")]).await;
-    let user = app.user().await;
-    let stranger = app.user().await;
-    let fresh = app
-        .user_json("/api/v2/users/me/recommendations?top_n=5", &user)
-        .await["data"]
-        .clone();
+    let (user, stranger) = (app.user().await, app.user().await);
+    let fresh = recommendations(&app, &user, 5).await;
     assert_eq!(fresh["styles"].as_array().unwrap().len(), 4, "{fresh}");
     assert_eq!(fresh["styles"][0]["style"], "gaming");
-    assert!(fresh["styles"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .starts_with("A good start"));
+    let reason = fresh["styles"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("A good start"), "{reason}");
     assert_eq!(fresh["styles"][0]["settings"]["target_duration"], 60);
     assert_eq!(fresh["featured_montages"], json!([]));
 
-    let job_id = create(
-        &app,
-        &user,
-        &[clip(media::portrait_no_audio())],
-        &[("target_duration", "10"), ("style", "chill")],
-    )
-    .await;
-    let share_path = format!("/api/v2/jobs/{job_id}/share");
-    let early = send(app.client.post(app.url(&share_path)), &user)
-        .send()
-        .await
-        .unwrap();
+    let files = [clip(media::portrait_no_audio())];
+    let fields = [("target_duration", "10"), ("style", "chill")];
+    let job_id = create(&app, &user, &files, &fields).await;
+    let share = format!("/api/v2/jobs/{job_id}/share");
+    let early = call(&app, Method::POST, &share, Some(&user), None).await;
     assert_error(early, 409, "JOB_NOT_READY").await;
     app.start_worker().await;
     let job = app.wait_for_job_end(&user, &job_id, RENDER).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
 
-    let first = send(app.client.post(app.url(&share_path)), &user)
-        .send()
-        .await
-        .unwrap();
+    let first = call(&app, Method::POST, &share, Some(&user), None).await;
     assert_eq!(first.status(), 201);
-    let link: Value = first.json().await.unwrap();
-    let token = link["data"]["token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        link["data"]["url"],
-        format!("https://montage.example/s/{token}")
-    );
-    let again = send(app.client.post(app.url(&share_path)), &user)
-        .send()
-        .await
-        .unwrap();
+    let token = data(first).await["token"].as_str().unwrap().to_owned();
+    let again = call(&app, Method::POST, &share, Some(&user), None).await;
     assert_eq!(again.status(), 200);
-    assert_eq!(
-        again.json::<Value>().await.unwrap()["data"]["token"],
-        token.as_str()
-    );
-    let theirs = send(app.client.post(app.url(&share_path)), &stranger)
-        .send()
-        .await
-        .unwrap();
+    let link = data(again).await;
+    assert_eq!(link["token"], token.as_str());
+    assert_eq!(link["url"], format!("https://montage.example/s/{token}"));
+    let theirs = call(&app, Method::POST, &share, Some(&stranger), None).await;
     assert_error(theirs, 404, "RESOURCE_NOT_FOUND").await;
 
-    let shared = page(&app, &format!("/s/{token}"), "Mozilla/5.0 (first viewer)").await;
-    assert_eq!(shared.status(), 200);
-    assert!(shared.headers()["content-type"]
+    the_page_plays_and_unfurls(&app, &token).await;
+    views_count_once_per_viewer_and_day(&app, &user, &stranger, &token, &job_id).await;
+    let numbers = stats(&app, &user).await;
+    assert_eq!(numbers["jobs"]["SUCCESS"], 1, "{numbers}");
+    assert_eq!(numbers["jobs"]["FAILED"], 0);
+    let seconds = job["outputs"][0]["duration"].as_f64().unwrap();
+    let minutes = numbers["minutes_rendered"].as_f64().unwrap();
+    assert!(
+        (minutes - seconds / 60.0).abs() < 0.01,
+        "{minutes} for {seconds} s"
+    );
+    assert_eq!(numbers["posts"], json!({}));
+    assert!(numbers["storage"]["used_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(numbers["plan"]["id"], "free");
+    assert_eq!(numbers["plan"]["usage"]["open_jobs"], 0);
+    interests_and_recommendations(&app, &user).await;
+
+    // Revoked: the page and its files are gone.
+    let revoked = call(&app, Method::DELETE, &share, Some(&user), None).await;
+    assert_eq!(revoked.status(), 204);
+    let gone = page(&app, &format!("/s/{token}"), "Mozilla/5.0").await;
+    assert_eq!(gone.status(), 404);
+    assert!(gone.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+    assert!(gone.text().await.unwrap().contains("no longer shared"));
+    let video = page(&app, &format!("/s/{token}/video"), "x").await;
+    assert_error(video, 404, "RESOURCE_NOT_FOUND").await;
+    let twice = call(&app, Method::DELETE, &share, Some(&user), None).await;
+    assert_error(twice, 404, "RESOURCE_NOT_FOUND").await;
+    assert_eq!(page(&app, "/s/not-a-token", "x").await.status(), 404);
+}
+
+/// The share page plays the montage and carries the tags chat apps unfurl.
+async fn the_page_plays_and_unfurls(app: &TestApp, token: &str) {
+    let shared = page(app, &format!("/s/{token}"), "Mozilla/5.0 (first viewer)").await;
+    assert_eq!(shared.status(), 200);
+    let kind = shared.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(kind.starts_with("text/html"), "{kind}");
     let html = shared.text().await.unwrap();
     let base = format!("https://montage.example/s/{token}");
     for tag in [
@@ -373,157 +365,99 @@ async fn shared_montages_play_count_each_viewer_once_a_day_and_revoke() {
     ] {
         assert!(html.contains(&tag), "{tag} missing from {html}");
     }
-    let source = html
-        .split("<video")
-        .nth(1)
-        .unwrap()
+    let video_tag = html.split("<video").nth(1).expect("a video element");
+    let source = video_tag
         .split("src=\"")
         .nth(1)
         .unwrap()
         .split('"')
         .next()
-        .unwrap()
-        .replace("&amp;", "&");
-    let video = app.client.get(&source).send().await.unwrap();
+        .unwrap();
+    let video = app
+        .client
+        .get(source.replace("&amp;", "&"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(video.status(), 200, "the page's video plays");
     assert!(video.bytes().await.unwrap().len() > 1000);
-    let redirect = page(&app, &format!("/s/{token}/video"), "x").await;
-    assert_eq!(redirect.status(), 302);
+    for file in ["video", "poster"] {
+        let redirect = page(app, &format!("/s/{token}/{file}"), "x").await;
+        assert_eq!(redirect.status(), 302, "{file}");
+    }
+}
 
-    // One view per viewer and day; link unfurlers are not viewers.
-    page(&app, &format!("/s/{token}"), "Mozilla/5.0 (first viewer)").await;
-    page(&app, &format!("/s/{token}"), "Mozilla/5.0 (second viewer)").await;
-    page(&app, &format!("/s/{token}"), "Slackbot-LinkExpanding 1.0").await;
-    let track = |body: Value, who: &TestUser| {
-        send(
-            app.client
-                .post(app.url(&format!("/api/v2/analytics/track-view/{job_id}"))),
-            who,
-        )
-        .json(&body)
-    };
-    let counted: Value = track(json!({"viewer_id": "install-1"}), &user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(counted["data"]["counted"], true);
-    let repeated: Value = track(json!({"viewer_id": "install-1"}), &user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(repeated["data"]["counted"], false);
-    assert_error(
-        track(json!({}), &stranger).send().await.unwrap(),
-        404,
-        "RESOURCE_NOT_FOUND",
+/// Share page visits (not unfurlers) and the owner's client's reports, once per viewer.
+async fn views_count_once_per_viewer_and_day(
+    app: &TestApp,
+    user: &TestUser,
+    stranger: &TestUser,
+    token: &str,
+    job_id: &str,
+) {
+    for agent in [
+        "Mozilla/5.0 (first viewer)",
+        "Mozilla/5.0 (second viewer)",
+        "Slackbot-LinkExpanding 1.0",
+    ] {
+        assert_eq!(page(app, &format!("/s/{token}"), agent).await.status(), 200);
+    }
+    let track = format!("/api/v2/analytics/track-view/{job_id}");
+    let install = || Some(json!({"viewer_id": "install-1"}));
+    let counted = data(call(app, Method::POST, &track, Some(user), install()).await).await;
+    assert_eq!(counted["counted"], true);
+    let repeated = data(call(app, Method::POST, &track, Some(user), install()).await).await;
+    assert_eq!(repeated["counted"], false);
+    let theirs = call(app, Method::POST, &track, Some(stranger), None).await;
+    assert_error(theirs, 404, "RESOURCE_NOT_FOUND").await;
+    let empty = call(
+        app,
+        Method::POST,
+        &track,
+        Some(user),
+        Some(json!({"viewer_id": ""})),
     )
     .await;
-    assert_error(
-        track(json!({"viewer_id": ""}), &user).send().await.unwrap(),
-        422,
-        "VALIDATION_ERROR",
-    )
-    .await;
+    assert_error(empty, 422, "VALIDATION_ERROR").await;
 
-    let numbers = stats(&app, &user).await;
-    assert_eq!(numbers["views"]["total"], 3, "{numbers}");
-    assert_eq!(numbers["views"]["last_7_days"], 3);
-    assert_eq!(numbers["views"]["montages"][0]["job_id"], job_id.as_str());
-    assert_eq!(numbers["views"]["montages"][0]["last_30_days"], 3);
-    assert_eq!(numbers["jobs"]["SUCCESS"], 1, "{numbers}");
-    assert_eq!(numbers["jobs"]["FAILED"], 0);
-    let seconds = job["outputs"][0]["duration"].as_f64().unwrap();
-    let minutes = numbers["minutes_rendered"].as_f64().unwrap();
-    assert!(
-        (minutes - seconds / 60.0).abs() < 0.01,
-        "{minutes} for {seconds} s: {numbers}"
-    );
-    assert_eq!(numbers["posts"], json!({}));
-    assert!(numbers["storage"]["used_bytes"].as_u64().unwrap() > 0);
-    assert_eq!(numbers["plan"]["id"], "free");
-    assert_eq!(numbers["plan"]["usage"]["open_jobs"], 0);
-    assert_eq!(stats(&app, &stranger).await["views"]["total"], 0);
-
-    interests_and_recommendations(&app, &user).await;
-
-    // Revoked: the page and its files are gone.
-    let revoke = send(app.client.delete(app.url(&share_path)), &user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoke.status(), 204);
-    let gone = page(&app, &format!("/s/{token}"), "Mozilla/5.0").await;
-    assert_eq!(gone.status(), 404);
-    assert!(gone.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
-    assert!(gone.text().await.unwrap().contains("no longer shared"));
-    assert_error(
-        page(&app, &format!("/s/{token}/video"), "x").await,
-        404,
-        "RESOURCE_NOT_FOUND",
-    )
-    .await;
-    let twice = send(app.client.delete(app.url(&share_path)), &user)
-        .send()
-        .await
-        .unwrap();
-    assert_error(twice, 404, "RESOURCE_NOT_FOUND").await;
-    assert_eq!(page(&app, "/s/not-a-token", "x").await.status(), 404);
+    let views = stats(app, user).await["views"].clone();
+    assert_eq!(views["total"], 3, "two visitors and one install: {views}");
+    assert_eq!(views["last_7_days"], 3);
+    assert_eq!(views["montages"][0]["job_id"], job_id);
+    assert_eq!(views["montages"][0]["last_30_days"], 3);
+    assert_eq!(stats(app, stranger).await["views"]["total"], 0);
 }
 
 /// An active player's recommendations follow their views and interests.
 async fn interests_and_recommendations(app: &TestApp, user: &TestUser) {
-    let set = |body: Value| {
-        send(app.client.post(app.url("/api/v2/users/me/interests")), user).json(&body)
+    let path = "/api/v2/users/me/interests";
+    let set = |interests: Value| {
+        call(
+            app,
+            Method::POST,
+            path,
+            Some(user),
+            Some(json!({"interests": interests})),
+        )
     };
-    assert_error(
-        set(json!({"interests": ["<script>"]}))
-            .send()
-            .await
-            .unwrap(),
-        422,
-        "VALIDATION_ERROR",
-    )
-    .await;
+    assert_error(set(json!(["<script>"])).await, 422, "VALIDATION_ERROR").await;
     let many: Vec<String> = (0..21).map(|i| format!("game {i}")).collect();
-    assert_error(
-        set(json!({"interests": many})).send().await.unwrap(),
-        422,
-        "VALIDATION_ERROR",
+    assert_error(set(json!(many)).await, 422, "VALIDATION_ERROR").await;
+    let saved = data(set(json!(["Valorant", "cinematic", "valorant"])).await).await;
+    assert_eq!(saved["games"], json!(["valorant"]));
+    assert_eq!(saved["styles"], json!(["cinematic"]));
+    assert_eq!(app.user_json(path, user).await["data"], saved);
+
+    let zero = call(
+        app,
+        Method::GET,
+        "/api/v2/users/me/recommendations?top_n=0",
+        Some(user),
+        None,
     )
     .await;
-    let saved: Value = set(json!({"interests": ["Valorant", "cinematic", "valorant"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(saved["data"]["games"], json!(["valorant"]));
-    assert_eq!(saved["data"]["styles"], json!(["cinematic"]));
-    assert_eq!(
-        app.user_json("/api/v2/users/me/interests", user).await["data"],
-        saved["data"]
-    );
-
-    let too_many = app
-        .get("/api/v2/users/me/recommendations?top_n=0", user)
-        .send()
-        .await
-        .unwrap();
-    assert_error(too_many, 422, "VALIDATION_ERROR").await;
-    let picks = app
-        .user_json("/api/v2/users/me/recommendations?top_n=2", user)
-        .await["data"]
-        .clone();
+    assert_error(zero, 422, "VALIDATION_ERROR").await;
+    let picks = recommendations(app, user, 2).await;
     let styles = picks["styles"].as_array().unwrap();
     assert_eq!(styles.len(), 2, "{picks}");
     assert_eq!(
@@ -537,40 +471,27 @@ async fn interests_and_recommendations(app: &TestApp, user: &TestUser) {
     assert_eq!(styles[0]["settings"]["target_duration"], 10);
     assert_eq!(styles[1]["style"], "cinematic");
     assert_eq!(styles[1]["reason"], "You follow cinematic montages");
-    let again = app
-        .user_json("/api/v2/users/me/recommendations?top_n=2", user)
-        .await["data"]
-        .clone();
-    assert_eq!(again, picks, "deterministic");
+    assert_eq!(recommendations(app, user, 2).await, picks, "deterministic");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weekly_montage_routes_refuse_bad_input() {
     let app = spawn_app().await;
     let user = app.user().await;
-    let mine = app
-        .client
-        .get(app.url("/api/v2/weekly-montages?mine=true"))
-        .send()
-        .await
-        .unwrap();
-    assert_error(mine, 401, "AUTHENTICATION_REQUIRED").await;
-    let unknown = app
-        .client
-        .get(app.url(&format!("/api/v2/weekly-montages/{}", uuid::Uuid::new_v4())))
-        .send()
-        .await
-        .unwrap();
-    assert_error(unknown, 404, "RESOURCE_NOT_FOUND").await;
-    let patch = send(
-        app.client
-            .patch(app.url(&format!("/api/v2/weekly-montages/{}", uuid::Uuid::new_v4()))),
-        &user,
+    let anonymous = call(
+        &app,
+        Method::GET,
+        "/api/v2/weekly-montages?mine=true",
+        None,
+        None,
     )
-    .json(&json!({"visibility": "everyone"}))
-    .send()
-    .await
-    .unwrap();
+    .await;
+    assert_error(anonymous, 401, "AUTHENTICATION_REQUIRED").await;
+    let unknown = format!("/api/v2/weekly-montages/{}", uuid::Uuid::new_v4());
+    let missing = call(&app, Method::GET, &unknown, None, None).await;
+    assert_error(missing, 404, "RESOURCE_NOT_FOUND").await;
+    let everyone = Some(json!({"visibility": "everyone"}));
+    let patch = call(&app, Method::PATCH, &unknown, Some(&user), everyone).await;
     assert_error(patch, 422, "VALIDATION_ERROR").await;
     let settings = weekly_settings(&app, &user).await;
     assert_eq!(
