@@ -116,7 +116,7 @@ pub async fn share_page(
     let Ok(shared) = state.insights.shared(&path).await else {
         return html(HttpResponse::NotFound(), &gone_page(), None);
     };
-    let Ok(video_url) = state.insights.shared_file(&shared.token, false).await else {
+    let Ok(video_url) = state.insights.file_url(&shared, false).await else {
         return html(HttpResponse::NotFound(), &gone_page(), None);
     };
     let user_agent = req

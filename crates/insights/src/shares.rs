@@ -132,9 +132,14 @@ impl Insights {
         })
     }
 
-    /// A short-lived link to the shared montage's video (or its poster, with `poster`).
+    /// A short-lived link to the video (or the poster, with `poster`) of the montage behind
+    /// a live link.
     pub async fn shared_file(&self, token: &str, poster: bool) -> ServiceResult<String> {
-        let shared = self.shared(token).await?;
+        self.file_url(&self.shared(token).await?, poster).await
+    }
+
+    /// A short-lived link to a shared montage's video (or its poster, with `poster`).
+    pub async fn file_url(&self, shared: &SharedMontage, poster: bool) -> ServiceResult<String> {
         let output = shared
             .main_output()
             .ok_or_else(|| ServiceError::not_found("Shared montage"))?;
