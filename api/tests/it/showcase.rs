@@ -107,12 +107,12 @@ struct Players {
     missed: TestUser,
     /// One clip last week: too little.
     scarce: TestUser,
-    /// Turned weekly montages off.
+    /// Two clips last week, but turned weekly montages off.
     off: TestUser,
 }
 
 /// Renders the players' clips with a worker that never runs the weekly run, then moves
-/// time: everyone joined a month ago, and their clips were made in the weeks they stand for.
+/// time: their clips were made in the weeks they stand for.
 async fn players_with_history(app: &mut TestApp) -> Players {
     let mut quiet = app.config.clone();
     quiet.showcase.check_every = None;
@@ -126,6 +126,7 @@ async fn players_with_history(app: &mut TestApp) -> Players {
     library_job(app, &players.recent, 2, "chill").await;
     library_job(app, &players.missed, 2, "gaming").await;
     library_job(app, &players.scarce, 1, "gaming").await;
+    library_job(app, &players.off, 2, "gaming").await;
     let settings = "/api/v2/users/me/weekly-montage";
     let off = json!({"enabled": false, "style": null});
     data(call(app, Method::PUT, settings, Some(&players.off), Some(off)).await).await;
@@ -134,11 +135,10 @@ async fn players_with_history(app: &mut TestApp) -> Players {
     assert_error(refused, 422, "VALIDATION_ERROR").await;
     app.stop_workers().await;
 
-    app.execute_sql("UPDATE users SET created_at = now() - interval '30 days'".into())
-        .await;
     for (user, days) in [
         (&players.recent, 2),
         (&players.scarce, 2),
+        (&players.off, 2),
         (&players.missed, 9),
     ] {
         let sql = format!(
@@ -178,12 +178,13 @@ async fn the_weekly_run_makes_each_week_once_across_racing_workers_and_catches_u
     assert_eq!(recent["style"], "chill", "the style recent's jobs use");
     assert_eq!(recent["clip_count"], 2);
 
-    // Catch-up: the week before last is built for `missed`; last week had nothing.
+    // Catch-up: the week before last is built for `missed` (last week, they did nothing:
+    // no row).
     let missed_week = latest_week(&app, &players.missed, "missed's week").await;
-    assert_eq!(missed_week["outcome"], "too_little", "{missed_week}");
+    assert_eq!(missed_week["outcome"], "built", "{missed_week}");
     let missed = only_montage(&app, &players.missed).await;
     assert_eq!(
-        missed["week_end"], missed_week["week_start"],
+        missed["week_end"], recent["week_start"],
         "the montage covers the week before the latest"
     );
 
@@ -196,9 +197,9 @@ async fn the_weekly_run_makes_each_week_once_across_racing_workers_and_catches_u
     let metrics = Scrape::parse(scrape(address, None).await.unwrap().text().await.unwrap());
     let built = metrics.value("montage_weekly_montages_total", &[("outcome", "built")]);
     assert_eq!(built, Some(2.0), "two workers, two montages");
-    // The weekly jobs read the stored analyses: five clips measured by the first jobs,
+    // The weekly jobs read the stored analyses: seven clips measured by the first jobs,
     // four taken from the library by the two weekly ones.
-    assert_eq!(analyses(&app).await, (5.0, 4.0));
+    assert_eq!(analyses(&app).await, (7.0, 4.0));
 
     visibility_and_featuring(&app, &players, &recent, &missed).await;
 }

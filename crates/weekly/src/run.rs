@@ -191,8 +191,21 @@ impl WeeklyRun {
     }
 }
 
-/// Up to a batch of opted-in users who existed during `week` and have no row for it yet.
+/// Up to a batch of opted-in users with no row for `week` yet who did something that week
+/// (added a library clip, made a job): the others have nothing to look at, and get no row.
 fn users_waiting(conn: &mut PgConnection, week: Week) -> ServiceResult<Vec<(Uuid, PlanId)>> {
+    let clips_that_week = clips::table.filter(
+        clips::user_id
+            .eq(users::id)
+            .and(clips::created_at.ge(week.start))
+            .and(clips::created_at.lt(week.end)),
+    );
+    let jobs_that_week = jobs::table.filter(
+        jobs::user_id
+            .eq(users::id)
+            .and(jobs::created_at.ge(week.start))
+            .and(jobs::created_at.lt(week.end)),
+    );
     let recorded = weekly_montages::table.filter(
         weekly_montages::user_id
             .eq(users::id)
@@ -204,7 +217,7 @@ fn users_waiting(conn: &mut PgConnection, week: Week) -> ServiceResult<Vec<(Uuid
             .and(weekly_settings::enabled.eq(false)),
     );
     Ok(users::table
-        .filter(users::created_at.lt(week.end))
+        .filter(exists(clips_that_week).or(exists(jobs_that_week)))
         .filter(not(exists(recorded)))
         .filter(not(exists(opted_out)))
         .order(users::id)
