@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod billing;
+mod cli;
 mod clips;
 mod control;
 mod engine;

@@ -1,0 +1,199 @@
+//! The `montage` command, run as a user runs it, against the test server: sign in, render
+//! with progress lines, download, list as JSON, a failed job's exit code.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, TestApp, TestUser};
+use crate::processes::workspace_binary;
+use testkit::media;
+
+/// A user's own configuration directory, removed with the test.
+struct Home(PathBuf);
+
+impl Home {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("montage-cli-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `montage ARGS` against `app` as the user whose session `home` keeps.
+async fn montage(app: &TestApp, home: &Home, user: &TestUser, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(workspace_binary("montage"));
+    command
+        .args(args)
+        .env("MONTAGE_SERVER", &app.address)
+        .env("MONTAGE_CONFIG_DIR", home.0.join("config"))
+        .env("MONTAGE_PASSWORD", &user.password)
+        .current_dir(&home.0);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn duration_of(path: &Path) -> f64 {
+    media::seconds(&media::ffprobe(path)["format"]["duration"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_renders_with_progress_and_downloads_each_format() {
+    let mut app = spawn_app().await;
+    let user = app.user().await;
+    let home = Home::new();
+    let signed_out = montage(&app, &home, &user, &["jobs"]).await;
+    assert_eq!(signed_out.status.code(), Some(4), "{}", stderr(&signed_out));
+    assert!(stderr(&signed_out).contains("montage login"));
+
+    let login = montage(&app, &home, &user, &["login", "--email", &user.email]).await;
+    assert!(login.status.success(), "{}", stderr(&login));
+    let kept = home.0.join("config/credentials.json");
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!std::fs::read_to_string(&kept)
+        .unwrap()
+        .contains(&user.password));
+
+    std::fs::copy(media::portrait_no_audio(), home.0.join("a.mp4")).unwrap();
+    std::fs::copy(media::rotated_small(), home.0.join("b.mp4")).unwrap();
+
+    // Before any worker runs: a job made and cancelled.
+    let args = ["--json", "render", "a.mp4", "--no-wait"];
+    let queued: Value =
+        serde_json::from_slice(&montage(&app, &home, &user, &args).await.stdout).unwrap();
+    let queued_id = queued["job_id"].as_str().expect("the created job");
+    let cancel = montage(&app, &home, &user, &["--json", "cancel", queued_id]).await;
+    let cancelled: Value = serde_json::from_slice(&cancel.stdout).unwrap();
+    assert_eq!(cancelled["status"], "CANCELLED", "{cancelled}");
+    app.start_worker().await;
+    let args = [
+        "render",
+        "a.mp4",
+        "b.mp4",
+        "--duration",
+        "10",
+        "--style",
+        "chill",
+        "--formats",
+        "landscape,portrait",
+        "-o",
+        "out",
+    ];
+    let render = montage(&app, &home, &user, &args).await;
+    let progress = stderr(&render);
+    assert!(render.status.success(), "{progress}");
+    assert!(progress.contains(" created"), "{progress}");
+    assert!(progress.contains("rendering "), "live stages: {progress}");
+    assert!(progress.contains("done 100%"), "{progress}");
+    let out = home.0.join("out");
+    let saved: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 2, "both formats: {saved:?}");
+    for path in &saved {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(stdout(&render).contains(&name), "{}", stdout(&render));
+    }
+
+    let listed = montage(&app, &home, &user, &["--json", "jobs"]).await;
+    let page: Value = serde_json::from_slice(&listed.stdout).expect("JSON on stdout");
+    assert_eq!(page["total"], 2, "{page}");
+    assert_eq!(page["jobs"][0]["status"], "SUCCESS");
+    let job_id = page["jobs"][0]["job_id"].as_str().unwrap();
+    let job = app
+        .user_json(&format!("/api/v2/jobs/{job_id}"), &user)
+        .await["data"]
+        .clone();
+    for output in job["outputs"].as_array().unwrap() {
+        let format = output["format"].as_str().unwrap();
+        let path = out.join(format!("{job_id}-{format}.mp4"));
+        let seconds = output["duration"].as_f64().unwrap();
+        assert!(
+            (duration_of(&path) - seconds).abs() < 0.1,
+            "{format}: the montage itself"
+        );
+    }
+    let args = [
+        "--json", "download", job_id, "--format", "portrait", "-o", "again",
+    ];
+    let download = montage(&app, &home, &user, &args).await;
+    let files: Value = serde_json::from_slice(&download.stdout).expect("JSON on stdout");
+    let file = files["files"][0].as_str().unwrap();
+    assert!(file.ends_with(&format!("{job_id}-portrait.mp4")), "{files}");
+    let probe = media::ffprobe(&home.0.join(file));
+    assert_eq!(media::stream(&probe, "video")["height"], 1920);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_exits_non_zero_with_its_error() {
+    let mut app = spawn_app().await;
+    app.start_worker().await;
+    let user = app.user().await;
+    let home = Home::new();
+    let login = montage(&app, &home, &user, &["login", "--email", &user.email]).await;
+    assert!(login.status.success(), "{}", stderr(&login));
+    // Starts like an MP4 (the upload's sniffing accepts it) but holds no decodable media.
+    let mut corrupt = vec![0, 0, 0, 0x18];
+    corrupt.extend_from_slice(b"ftypisom\0\0\0\0isomavc1");
+    corrupt.extend(std::iter::repeat_n(0xAB_u8, 64 * 1024));
+    std::fs::write(home.0.join("broken.mp4"), corrupt).unwrap();
+
+    let render = montage(
+        &app,
+        &home,
+        &user,
+        &["render", "broken.mp4", "--duration", "10"],
+    )
+    .await;
+    assert_eq!(render.status.code(), Some(1), "{}", stderr(&render));
+    assert!(stderr(&render).contains("FAILED"), "{}", stderr(&render));
+    assert!(
+        stderr(&render).contains("INVALID_MEDIA"),
+        "{}",
+        stderr(&render)
+    );
+
+    let args = ["--json", "render", "broken.mp4", "--duration", "10"];
+    let scripted = montage(&app, &home, &user, &args).await;
+    assert_eq!(scripted.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&scripted.stdout).expect("JSON on stdout");
+    assert_eq!(error["error"]["code"], "INVALID_MEDIA", "{error}");
+
+    let refused = montage(&app, &home, &user, &["render", "missing.mp4"]).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    let bad = montage(
+        &app,
+        &home,
+        &user,
+        &["render", "broken.mp4", "--style", "vaporwave"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(
+        stderr(&bad).contains("VALIDATION_ERROR"),
+        "{}",
+        stderr(&bad)
+    );
+}
