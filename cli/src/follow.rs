@@ -31,26 +31,16 @@ pub async fn until_done(api: &Api, report: &Report, job_id: &str) -> Result<Valu
         .await
         .map(|(socket, _)| socket)
         .ok();
-    let bar = report.stages();
-    let mut shown = Shown::default();
+    let mut shown = Shown {
+        bar: report.stages(),
+        last: None,
+    };
     let mut view = api.get(&path).await?;
-    shown.show(
-        report,
-        &bar,
-        &view["status"],
-        &view["stage"],
-        &view["progress"]["percent"],
-    );
+    shown.view(report, &view);
     while !is_final(view["status"].as_str().unwrap_or_default()) {
         match listen(&mut events).await {
             Heard::Event(event) if event["job_id"] == job_id && event.get("type").is_none() => {
-                shown.show(
-                    report,
-                    &bar,
-                    &event["status"],
-                    &event["stage"],
-                    &event["percent"],
-                );
+                shown.show(report, &event["status"], &event["stage"], &event["percent"]);
                 if is_final(event["status"].as_str().unwrap_or_default()) {
                     view = api.get(&path).await?;
                 }
@@ -63,14 +53,8 @@ pub async fn until_done(api: &Api, report: &Report, job_id: &str) -> Result<Valu
             }
         }
     }
-    shown.show(
-        report,
-        &bar,
-        &view["status"],
-        &view["stage"],
-        &view["progress"]["percent"],
-    );
-    bar.finish();
+    shown.view(report, &view);
+    shown.bar.finish();
     Ok(view)
 }
 
@@ -101,29 +85,32 @@ async fn listen(events: &mut Option<Socket>) -> Heard {
     }
 }
 
-/// What the user was last told, so a line is printed per change only.
-#[derive(Default)]
+/// The stage bar, and what the user was last told, so a line is printed per change only.
 struct Shown {
+    bar: indicatif::ProgressBar,
     last: Option<(String, u64)>,
 }
 
 impl Shown {
-    fn show(
-        &mut self,
-        report: &Report,
-        bar: &indicatif::ProgressBar,
-        status: &Value,
-        stage: &Value,
-        percent: &Value,
-    ) {
+    /// A job's view, as the API answers it.
+    fn view(&mut self, report: &Report, view: &Value) {
+        self.show(
+            report,
+            &view["status"],
+            &view["stage"],
+            &view["progress"]["percent"],
+        );
+    }
+
+    fn show(&mut self, report: &Report, status: &Value, stage: &Value, percent: &Value) {
         let stage = stage
             .as_str()
             .or(status.as_str())
             .unwrap_or("queued")
             .to_owned();
         let percent = percent.as_u64().unwrap_or(0).min(100);
-        bar.set_message(stage.clone());
-        bar.set_position(percent);
+        self.bar.set_message(stage.clone());
+        self.bar.set_position(percent);
         let now = (stage, percent);
         if self.last.as_ref() != Some(&now) {
             report.line(&format!("{} {}%", now.0, now.1));
