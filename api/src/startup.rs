@@ -80,6 +80,7 @@ impl AppState {
         let health = HealthMonitor::start(&tasks, probe).await;
         let auth = AuthService::new(db.clone(), config.auth.clone(), limiter.clone());
         let billing = BillingService::new(db.clone(), config.billing.clone())?;
+        let jobs = JobService::new(db.clone());
         let linking = Linking::new(db.clone(), &config)?;
         let uploads = DirectUploads::new(
             db.clone(),
@@ -104,7 +105,7 @@ impl AppState {
                 db.clone(),
                 storage.clone(),
                 billing.clone(),
-                JobService::new(db.clone()),
+                jobs.clone(),
                 &config.showcase.public_base_url,
             ),
             linking,
@@ -113,7 +114,7 @@ impl AppState {
             limiter,
             health,
             billing,
-            jobs: JobService::new(db.clone()),
+            jobs,
             status: StatusReader::start(db.clone()).map_err(ServiceError::internal)?,
             hub: EventHub::start(
                 &tasks,

@@ -93,14 +93,7 @@ impl SourceFilter {
     fn parse(&self) -> Result<Option<ClipSource>, ServiceError> {
         self.source
             .as_deref()
-            .map(|raw| {
-                raw.trim().to_lowercase().parse().map_err(|()| {
-                    ServiceError::invalid_field(
-                        "source",
-                        format!("Unknown source {raw:?}; use one of {}", ClipSource::names()),
-                    )
-                })
-            })
+            .map(|raw| ClipSource::parse_field("source", raw))
             .transpose()
     }
 }

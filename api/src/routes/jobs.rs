@@ -607,15 +607,7 @@ async fn redirect_to_output(
     artefact: Artefact,
 ) -> ApiResult<HttpResponse> {
     let raw = query.format.as_deref().unwrap_or("landscape");
-    let format: OutputFormat = raw.trim().to_lowercase().parse().map_err(|()| {
-        ServiceError::invalid_field(
-            "format",
-            format!(
-                "Unknown format {raw:?}; use one of {}",
-                OutputFormat::names()
-            ),
-        )
-    })?;
+    let format = OutputFormat::parse_field("format", raw)?;
     let output = state.jobs.output(caller.0, job_id, format).await?;
     let (key, name) = match artefact {
         Artefact::Video => (

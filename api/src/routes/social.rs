@@ -116,14 +116,7 @@ impl From<SocialPostRow> for PostView {
 }
 
 fn parse_post(body: CreatePost) -> Result<NewPost, ServiceError> {
-    let platform: ProviderId = body.platform.trim().to_lowercase().parse().map_err(|()| {
-        let message = format!(
-            "Unknown platform {:?}; use one of {}",
-            body.platform,
-            ProviderId::names()
-        );
-        ServiceError::invalid_field("platform", message)
-    })?;
+    let platform = ProviderId::parse_field("platform", &body.platform)?;
     if body.caption.chars().count() > 2200 {
         return Err(ServiceError::invalid_field(
             "caption",

@@ -208,7 +208,7 @@ pub async fn update_weekly_montage(
     path: web::Path<Uuid>,
     body: web::Json<VisibilityChange>,
 ) -> ApiResult<HttpResponse> {
-    let visibility = parse_field("visibility", &body.visibility, Visibility::names)?;
+    let visibility = Visibility::parse_field("visibility", &body.visibility)?;
     let montage = state
         .weekly
         .set_visibility(caller.0, path.into_inner(), visibility)
@@ -331,25 +331,11 @@ pub async fn update_weekly_settings(
     let style = body
         .style
         .as_deref()
-        .map(|raw| parse_field("style", raw, Style::names))
+        .map(|raw| Style::parse_field("style", raw))
         .transpose()?;
     let settings = state
         .weekly
         .set_settings(caller.0, body.enabled, style)
         .await?;
     Ok(HttpResponse::Ok().json(ok(WeeklySettingsView::from(settings))))
-}
-
-/// A wire enum from a request field, or 422 naming the choices (`names`).
-fn parse_field<T: std::str::FromStr>(
-    field: &str,
-    raw: &str,
-    names: fn() -> String,
-) -> Result<T, ServiceError> {
-    raw.trim().to_lowercase().parse().map_err(|_| {
-        ServiceError::invalid_field(
-            field,
-            format!("Unknown {field} {raw:?}; use one of {}", names()),
-        )
-    })
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
-use crate::control::clip;
+use crate::control::{clip, post};
 use crate::helpers::{assert_error, eventually, spawn_app, spawn_app_with, TestApp, TestUser};
 use crate::metrics::{scrape, Scrape};
 use testkit::media;
@@ -43,6 +43,25 @@ async fn created_job(response: reqwest::Response) -> String {
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 201, "{body}");
     body["data"]["job_id"].as_str().unwrap().to_owned()
+}
+
+/// Renders the library clips `ids` by id (nothing uploaded) with `fields`, and waits for
+/// the job to succeed; its final view.
+pub(crate) async fn render_by_id(
+    app: &TestApp,
+    user: &TestUser,
+    ids: &[&str],
+    fields: &[(&str, &str)],
+) -> Value {
+    let clip_ids = ids.join(",");
+    let mut all = vec![("clip_ids", clip_ids.as_str())];
+    all.extend_from_slice(fields);
+    let job_id = created_job(create_with(app, user, &all, &[]).await).await;
+    let job = app
+        .wait_for_job_end(user, &job_id, Duration::from_secs(120))
+        .await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    job
 }
 
 async fn library(app: &TestApp, user: &TestUser, query: &str) -> Value {
@@ -136,17 +155,11 @@ async fn saved_clips_render_again_by_id_without_a_second_analysis() {
         .map(|c| c["clip_id"].as_str().unwrap())
         .collect();
     let fields = [
-        ("clip_ids", ids.join(",")),
-        ("style", "energetic".into()),
-        ("formats", "portrait".into()),
-        ("target_duration", "10".into()),
+        ("style", "energetic"),
+        ("formats", "portrait"),
+        ("target_duration", "10"),
     ];
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let second = created_job(create_with(&app, &user, &fields, &[]).await).await;
-    let job = app
-        .wait_for_job_end(&user, &second, Duration::from_secs(120))
-        .await;
-    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let job = render_by_id(&app, &user, &ids, &fields).await;
     assert_eq!(job["outputs"][0]["format"], "portrait");
     assert_eq!(analyses(&app).await, (2.0, 2.0));
 
@@ -302,12 +315,6 @@ async fn upload_in_one_part(
     let upload_id = upload["upload_id"].as_str().unwrap();
     let path = format!("/api/v2/uploads/{upload_id}/complete");
     post(app, user, &path).send().await.unwrap()
-}
-
-fn post(app: &TestApp, user: &TestUser, path: &str) -> reqwest::RequestBuilder {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(&user.access_token)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,15 +546,6 @@ async fn many_library_clips_render_by_id_with_their_stored_analyses() {
         .map(|c| c["clip_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 6);
-    let fields = [
-        ("clip_ids", ids.join(",")),
-        ("target_duration", "10".to_owned()),
-    ];
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let second = created_job(create_with(&app, &user, &fields, &[]).await).await;
-    let job = app
-        .wait_for_job_end(&user, &second, Duration::from_secs(120))
-        .await;
-    assert_eq!(job["status"], "SUCCESS", "{job}");
+    render_by_id(&app, &user, &ids, &[("target_duration", "10")]).await;
     assert_eq!(analyses(&app).await, (6.0, 6.0));
 }

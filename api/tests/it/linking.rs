@@ -16,6 +16,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::clips::render_by_id;
+use crate::control::post;
 use crate::engine::{open_socket, Socket};
 use crate::helpers::{assert_error, eventually, spawn_app_with, TestApp, TestUser};
 use testkit::media;
@@ -61,6 +63,30 @@ fn form_of(request: &Request) -> HashMap<String, String> {
 
 pub fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A stand-in's authorisation page for a signed-in user: `code`, bound to the request's
+/// PKCE challenge, sent back to its redirect URI with its state.
+pub fn grant(
+    codes: &mut HashMap<String, String>,
+    code: String,
+    request: &Request,
+) -> ResponseTemplate {
+    let query = query_of(request);
+    codes.insert(code.clone(), query["code_challenge"].clone());
+    let back = format!(
+        "{}?code={code}&state={}",
+        query["redirect_uri"], query["state"]
+    );
+    ResponseTemplate::new(302).insert_header("location", back.as_str())
+}
+
+/// Whether a token request's code was granted for the challenge its verifier answers; the
+/// code is used up either way.
+pub fn redeem(codes: &mut HashMap<String, String>, form: &HashMap<String, String>) -> bool {
+    let challenge = codes.remove(form.get("code").map(String::as_str).unwrap_or_default());
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    challenge.is_some_and(|challenge| challenge == s256(&verifier))
 }
 
 impl TwitchStandIn {
@@ -554,12 +580,6 @@ async fn sync_events_until_done(socket: &mut Socket) -> Vec<Value> {
     }
 }
 
-fn post(app: &TestApp, user: &TestUser, path: &str) -> reqwest::RequestBuilder {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(&user.access_token)
-}
-
 fn counts(sync: &Value) -> [Option<i64>; 3] {
     ["found", "imported", "failed"].map(|field| sync[field].as_i64())
 }
@@ -666,16 +686,8 @@ async fn imported_twitch_clips_arrive_once_survive_failures_and_render_by_id() {
         )
         .await;
     }
-    let fields = [
-        ("clip_ids", ids.join(",")),
-        ("target_duration", "10".into()),
-    ];
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let job = crate::control::create(&app, &user, &[], &fields).await;
-    let job = app
-        .wait_for_job_end(&user, &job, Duration::from_secs(120))
-        .await;
-    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    render_by_id(&app, &user, &ids, &[("target_duration", "10")]).await;
 }
 
 /// An OpenID assertion's fields, as sent.

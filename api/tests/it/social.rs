@@ -12,14 +12,14 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::control::{clip, create};
 use crate::helpers::{assert_error, eventually, spawn_app_with, TestApp, TestUser};
-use crate::linking::{link, query_of, s256};
+use crate::linking::{grant, link, query_of, redeem};
 use testkit::media;
 
 /// What the Google stand-in remembers.
 #[derive(Default)]
 struct GoogleState {
-    /// Code -> (PKCE challenge, channel id).
-    codes: HashMap<String, (String, String)>,
+    /// Code -> PKCE challenge.
+    codes: HashMap<String, String>,
     /// Access token -> channel id.
     tokens: HashMap<String, String>,
     /// Upload sessions: the bytes stored so far, and the metadata they were opened with.
@@ -42,19 +42,10 @@ impl GoogleStandIn {
         Mock::given(method("GET"))
             .and(path("/o/oauth2/auth"))
             .respond_with(move |request: &Request| {
-                let query = query_of(request);
                 let mut state = shared.lock().unwrap();
                 state.issued += 1;
                 let code = format!("g-code-{}", state.issued);
-                state.codes.insert(
-                    code.clone(),
-                    (query["code_challenge"].clone(), "UC-channel-1".into()),
-                );
-                let back = format!(
-                    "{}?code={code}&state={}",
-                    query["redirect_uri"], query["state"]
-                );
-                ResponseTemplate::new(302).insert_header("location", back.as_str())
+                grant(&mut state.codes, code, request)
             })
             .mount(&server)
             .await;
@@ -64,18 +55,14 @@ impl GoogleStandIn {
             .respond_with(move |request: &Request| {
                 let form: HashMap<String, String> = serde_urlencoded::from_bytes(&request.body).unwrap_or_default();
                 let mut state = shared.lock().unwrap();
-                let issued = state.codes.remove(form.get("code").map(String::as_str).unwrap_or_default());
-                let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-                match issued.filter(|(challenge, _)| *challenge == s256(&verifier)) {
-                    Some((_, channel)) => {
-                        state.tokens.insert("ya29.test".into(), channel);
-                        ResponseTemplate::new(200).set_body_json(json!({
-                            "access_token": "ya29.test", "expires_in": 3599, "refresh_token": "1//refresh",
-                            "scope": "https://www.googleapis.com/auth/youtube.upload", "token_type": "Bearer",
-                        }))
-                    }
-                    None => ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"})),
+                if !redeem(&mut state.codes, &form) {
+                    return ResponseTemplate::new(400).set_body_json(json!({"error": "invalid_grant"}));
                 }
+                state.tokens.insert("ya29.test".into(), "UC-channel-1".into());
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "access_token": "ya29.test", "expires_in": 3599, "refresh_token": "1//refresh",
+                    "scope": "https://www.googleapis.com/auth/youtube.upload", "token_type": "Bearer",
+                }))
             })
             .mount(&server)
             .await;
@@ -410,17 +397,7 @@ impl TikTokStandIn {
                     "TikTok names the client `client_key`"
                 );
                 assert_eq!(query["scope"], "user.info.basic,video.publish");
-                let code = "tt-code".to_owned();
-                shared
-                    .lock()
-                    .unwrap()
-                    .codes
-                    .insert(code.clone(), query["code_challenge"].clone());
-                let back = format!(
-                    "{}?code={code}&state={}",
-                    query["redirect_uri"], query["state"]
-                );
-                ResponseTemplate::new(302).insert_header("location", back.as_str())
+                grant(&mut shared.lock().unwrap().codes, "tt-code".into(), request)
             })
             .mount(&server)
             .await;
@@ -430,14 +407,9 @@ impl TikTokStandIn {
             .respond_with(move |request: &Request| {
                 let form: HashMap<String, String> =
                     serde_urlencoded::from_bytes(&request.body).unwrap_or_default();
-                let challenge = shared
-                    .lock()
-                    .unwrap()
-                    .codes
-                    .remove(form.get("code").map(String::as_str).unwrap_or_default());
-                let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-                let valid = form.get("client_key").map(String::as_str) == Some("tiktok-key")
-                    && challenge.is_some_and(|c| c == s256(&verifier));
+                let granted = redeem(&mut shared.lock().unwrap().codes, &form);
+                let valid =
+                    form.get("client_key").map(String::as_str) == Some("tiktok-key") && granted;
                 if !valid {
                     return ResponseTemplate::new(400)
                         .set_body_json(json!({"error": "invalid_grant"}));

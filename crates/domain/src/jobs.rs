@@ -107,15 +107,7 @@ impl JobOptionsForm {
         let value = raw.trim();
         match field {
             "target_duration" => set_once(&mut self.target_duration, field, parse_duration(value)?),
-            "style" => {
-                let style = value.to_lowercase().parse().map_err(|()| {
-                    ServiceError::invalid_field(
-                        field,
-                        format!("Unknown style {value:?}; choose one of {}", Style::names()),
-                    )
-                })?;
-                set_once(&mut self.style, field, style)
-            }
+            "style" => set_once(&mut self.style, field, Style::parse_field(field, value)?),
             "formats" => set_once(&mut self.formats, field, parse_formats(value)?),
             "hud_remove" => set_once(&mut self.hud_remove, field, parse_bool(field, value)?),
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),

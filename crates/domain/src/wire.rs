@@ -25,6 +25,17 @@ macro_rules! wire_enum {
             pub fn names() -> String {
                 [$($wire),+].join(", ")
             }
+
+            /// A request's `field`, trimmed and in any case; an unknown name is a validation
+            /// error that lists the accepted ones.
+            pub fn parse_field(field: &str, raw: &str) -> crate::error::ServiceResult<Self> {
+                raw.trim().to_lowercase().parse().map_err(|()| {
+                    crate::error::ServiceError::invalid_field(
+                        field,
+                        format!("Unknown {field} {raw:?}; use one of {}", Self::names()),
+                    )
+                })
+            }
         }
 
         impl std::str::FromStr for $name {

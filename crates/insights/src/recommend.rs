@@ -224,20 +224,27 @@ impl Insights {
                         *pick(signals.entry(row.style).or_default()) = row.views;
                     }
                 }
-                let recent: Vec<JobRow> = jobs::table
-                    .filter(jobs::user_id.eq(user.id))
-                    .filter(jobs::status.eq(JobStatus::Success))
-                    .order(jobs::created_at.desc())
-                    .limit(500)
-                    .select(JobRow::as_select())
+                let succeeded = || {
+                    jobs::table
+                        .filter(jobs::user_id.eq(user.id))
+                        .filter(jobs::status.eq(JobStatus::Success))
+                };
+                let made: Vec<(Style, i64)> = succeeded()
+                    .group_by(jobs::style)
+                    .select((jobs::style, diesel::dsl::count_star()))
                     .load(conn)?;
-                for job in &recent {
-                    signals.entry(job.style).or_default().own_made += 1;
+                for (style, count) in made {
+                    signals.entry(style).or_default().own_made = count;
                 }
-                let mut latest: BTreeMap<Style, JobRow> = BTreeMap::new();
-                for job in recent.into_iter().rev() {
-                    latest.insert(job.style, job);
-                }
+                // The latest successful job of each style, for its settings.
+                let latest: BTreeMap<Style, JobRow> = succeeded()
+                    .distinct_on(jobs::style)
+                    .order((jobs::style, jobs::created_at.desc()))
+                    .select(JobRow::as_select())
+                    .load(conn)?
+                    .into_iter()
+                    .map(|job| (job.style, job))
+                    .collect();
                 let featured: Vec<FeaturedMontage> = diesel::sql_query(FEATURED).load(conn)?;
                 let owners: Vec<Uuid> = featured.iter().map(|f| f.owner_id).collect();
                 let owner_games: Vec<(Uuid, String)> = user_interests::table

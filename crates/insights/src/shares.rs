@@ -6,12 +6,11 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use db::models::{JobOutputRow, JobRow, ShareLinkRow};
-use db::schema::{jobs, share_links, users};
+use db::schema::{job_outputs, jobs, share_links, users};
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{JobStatus, OutputFormat};
 use domain::showcase::ShareToken;
-use engine::jobs::JobScope;
 
 use crate::Insights;
 
@@ -103,7 +102,7 @@ impl Insights {
         let found = self
             .db
             .run(move |conn| {
-                Ok(share_links::table
+                let Some((token, job, display_name, username)) = share_links::table
                     .inner_join(jobs::table.inner_join(users::table))
                     .filter(share_links::token.eq(token.as_str()))
                     .filter(share_links::revoked_at.is_null())
@@ -114,20 +113,24 @@ impl Insights {
                         users::username,
                     ))
                     .first::<(String, JobRow, Option<String>, Option<String>)>(conn)
-                    .optional()?)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let outputs = job_outputs::table
+                    .filter(job_outputs::job_id.eq(job.id))
+                    .order(job_outputs::format)
+                    .select(JobOutputRow::as_select())
+                    .load(conn)?;
+                Ok(Some((token, job, display_name.or(username), outputs)))
             })
             .await?;
-        let (token, job, display_name, username) = found.ok_or_else(not_found)?;
+        let (token, job, owner_name, outputs) = found.ok_or_else(not_found)?;
         playable(&job).map_err(|_| not_found())?;
-        let outputs = self
-            .jobs
-            .get(JobScope::Owner(job.user_id), job.id)
-            .await?
-            .outputs;
         Ok(SharedMontage {
             token,
             job,
-            owner_name: display_name.or(username),
+            owner_name,
             outputs,
         })
     }

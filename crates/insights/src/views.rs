@@ -80,8 +80,16 @@ impl Insights {
 }
 
 /// The day's salt, made by whoever needs it first; making one deletes those older than
-/// yesterday's.
+/// yesterday's. Every other view of the day only reads it.
 fn salt_of(conn: &mut PgConnection, day: NaiveDate) -> ServiceResult<Vec<u8>> {
+    let existing = view_salts::table
+        .find(day)
+        .select(view_salts::salt)
+        .first(conn)
+        .optional()?;
+    if let Some(salt) = existing {
+        return Ok(salt);
+    }
     let mut fresh = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut fresh);
     let made = diesel::insert_into(view_salts::table)
@@ -92,6 +100,7 @@ fn salt_of(conn: &mut PgConnection, day: NaiveDate) -> ServiceResult<Vec<u8>> {
         diesel::delete(view_salts::table.filter(view_salts::day.lt(day - Duration::days(1))))
             .execute(conn)?;
     }
+    // A concurrent first view may have made it: theirs is the day's.
     Ok(view_salts::table
         .find(day)
         .select(view_salts::salt)

@@ -115,10 +115,7 @@ impl WeeklyMontages {
                 Ok((rows, total))
             })
             .await?;
-        let mut montages = Vec::with_capacity(rows.len());
-        for row in rows {
-            montages.push(self.playable(row).await?);
-        }
+        let montages = self.playable(rows).await?;
         Ok(WeeklyPage { montages, total })
     }
 
@@ -141,7 +138,8 @@ impl WeeklyMontages {
             })
             .await?
             .ok_or_else(|| ServiceError::not_found("Weekly montage"))?;
-        self.playable(row).await
+        let mut one = self.playable(vec![row]).await?;
+        Ok(one.remove(0))
     }
 
     /// The owner's choice; making one private also unfeatures it.
@@ -257,35 +255,41 @@ impl WeeklyMontages {
         self.settings(user).await
     }
 
-    /// Presigns the outputs of a finished montage that still has them.
-    async fn playable(
-        &self,
-        (row, job, display_name, username, views): Listed,
-    ) -> ServiceResult<WeeklyMontage> {
-        let mut outputs = Vec::new();
-        if job.status == JobStatus::Success && job.outputs_expired_at.is_none() {
-            let job_id = job.id;
-            let rows: Vec<JobOutputRow> = self
-                .db
-                .run(move |conn| {
-                    Ok(job_outputs::table
-                        .filter(job_outputs::job_id.eq(job_id))
-                        .order(job_outputs::format)
-                        .select(JobOutputRow::as_select())
-                        .load(conn)?)
-                })
-                .await?;
-            for output in rows {
-                outputs.push(self.presign(row.id, output).await?);
+    /// The montages with their outputs presigned, for those finished and still kept: the
+    /// outputs of all of them in one read.
+    async fn playable(&self, rows: Vec<Listed>) -> ServiceResult<Vec<WeeklyMontage>> {
+        let finished: Vec<Uuid> = rows
+            .iter()
+            .filter(|(_, job, ..)| {
+                job.status == JobStatus::Success && job.outputs_expired_at.is_none()
+            })
+            .map(|(_, job, ..)| job.id)
+            .collect();
+        let stored: Vec<JobOutputRow> = self
+            .db
+            .run(move |conn| {
+                Ok(job_outputs::table
+                    .filter(job_outputs::job_id.eq_any(&finished))
+                    .order((job_outputs::job_id, job_outputs::format))
+                    .select(JobOutputRow::as_select())
+                    .load(conn)?)
+            })
+            .await?;
+        let mut montages = Vec::with_capacity(rows.len());
+        for (row, job, display_name, username, views) in rows {
+            let mut outputs = Vec::new();
+            for output in stored.iter().filter(|o| o.job_id == job.id) {
+                outputs.push(self.presign(row.id, output.clone()).await?);
             }
+            montages.push(WeeklyMontage {
+                row,
+                owner_name: display_name.or(username),
+                job,
+                outputs,
+                views,
+            });
         }
-        Ok(WeeklyMontage {
-            row,
-            owner_name: display_name.or(username),
-            job,
-            outputs,
-            views,
-        })
+        Ok(montages)
     }
 
     async fn presign(&self, id: Uuid, output: JobOutputRow) -> ServiceResult<Playable> {

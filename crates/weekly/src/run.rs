@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use db::models::{ClipRow, JobRow, WeeklyMontageRow};
+use db::models::{ClipRow, WeeklyMontageRow};
 use db::schema::{clips, job_inputs, jobs, users, weekly_montages, weekly_runs, weekly_settings};
 use db::Db;
 use domain::clips::{ClipStatus, ANALYSIS_VERSION};
@@ -306,26 +306,26 @@ fn preferences(
         .first::<Option<Style>>(conn)
         .optional()?
         .flatten();
-    let recent: Vec<JobRow> = jobs::table
-        .filter(jobs::user_id.eq(user_id))
-        .filter(jobs::created_at.gt(Utc::now() - Duration::days(90)))
-        .order(jobs::created_at.desc())
-        .limit(100)
-        .select(JobRow::as_select())
+    let recent = || {
+        jobs::table
+            .filter(jobs::user_id.eq(user_id))
+            .filter(jobs::created_at.gt(Utc::now() - Duration::days(90)))
+    };
+    let uses: Vec<(Style, i64)> = recent()
+        .group_by(jobs::style)
+        .select((jobs::style, diesel::dsl::count_star()))
         .load(conn)?;
-    let most_used = Style::ALL.iter().copied().max_by_key(|style| {
-        (
-            recent.iter().filter(|job| job.style == *style).count(),
-            // Ties go to the default style, then to the list's order.
-            *style == Style::Gaming,
-        )
-    });
-    let style = chosen
-        .or(most_used.filter(|_| !recent.is_empty()))
-        .unwrap_or(Style::Gaming);
-    let formats = recent
-        .first()
-        .map(|job| job.formats.clone())
+    // Ties go to the default style, then to the list's order.
+    let most_used = uses
+        .iter()
+        .max_by_key(|(style, count)| (*count, *style == Style::Gaming, *style))
+        .map(|(style, _)| *style);
+    let style = chosen.or(most_used).unwrap_or(Style::Gaming);
+    let formats = recent()
+        .order(jobs::created_at.desc())
+        .select(jobs::formats)
+        .first::<Vec<OutputFormat>>(conn)
+        .optional()?
         .unwrap_or_else(|| OutputFormat::ALL.to_vec());
     Ok((style, formats))
 }
