@@ -10,6 +10,7 @@ DATA=${DATA_DIR:-$ROOT/.data}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 export DOCS_ASSETS_DIR=${DOCS_ASSETS_DIR:-$DATA/swagger-ui}
 SWAGGER_UI_VERSION=5.35.0
+S3_DEV_SERVER_VERSION=0.2.0
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
 S3_PORT=${S3_PORT:-9000}
@@ -51,10 +52,34 @@ ensure_packages() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  if ! command -v s3-dev-server >/dev/null; then
-    log "Installing s3-dev-server (S3-compatible server, scripts/s3-server)"
+  # The version answers CORS preflights (the web app's direct uploads); older installs are replaced.
+  if ! cargo install --list | grep -q "^s3-dev-server v$S3_DEV_SERVER_VERSION "; then
+    log "Installing s3-dev-server $S3_DEV_SERVER_VERSION (S3-compatible server, scripts/s3-server)"
     cargo install --path "$ROOT/scripts/s3-server" --locked --target-dir "$ROOT/target/s3-server"
   fi
+}
+
+# The browser tests' Chromium (Debian's) and Playwright for Python driving it, in a virtual
+# environment under .data; scripts/test exports BROWSER_PYTHON for the suite.
+PLAYWRIGHT_VERSION=1.65.2
+ensure_browser() {
+  local missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "Installing: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  local venv=$DATA/browser-venv
+  if ! "$venv/bin/python" -c "import playwright" 2>/dev/null ||
+    [ "$("$venv/bin/pip" show playwright 2>/dev/null | sed -n 's/^Version: //p')" != "$PLAYWRIGHT_VERSION" ]; then
+    log "Installing Playwright $PLAYWRIGHT_VERSION for the browser tests"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "playwright==$PLAYWRIGHT_VERSION"
+  fi
+  export BROWSER_PYTHON=$venv/bin/python
+  export CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 }
 
 wait_for_port() {

@@ -28,7 +28,7 @@ pub fn conditional<T: Serialize>(request: &HttpRequest, body: &T) -> HttpRespons
 }
 
 /// Whether `If-None-Match` names `tag` (weak or strong) or is `*`.
-fn holds(request: &HttpRequest, tag: &str) -> bool {
+pub(crate) fn holds(request: &HttpRequest, tag: &str) -> bool {
     request
         .headers()
         .get_all(header::IF_NONE_MATCH)

@@ -1,5 +1,6 @@
 //! The HTTP API: thin handlers over the services of the domain crates.
 
+pub mod app_files;
 pub mod error;
 pub mod etag;
 pub mod hub;

@@ -41,10 +41,12 @@ impl Class {
         }
     }
 
-    /// Health probes and Stripe's signed webhooks are not limited.
+    /// Health probes, Stripe's signed webhooks and the web app's embedded files are not
+    /// limited (a file from memory costs less than the limiter's Redis round trip).
     fn of(method: &Method, path: &str) -> Option<Self> {
         match path {
             "/health" | "/api/v2/billing/webhook" => None,
+            p if method == Method::GET && crate::app_files::is_app_file(p) => None,
             "/api/v2/jobs" if method == Method::POST => Some(Self::Upload),
             p if p.starts_with("/api/auth/") && method == Method::POST => Some(Self::Auth),
             _ => Some(Self::General),

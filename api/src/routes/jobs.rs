@@ -548,6 +548,15 @@ pub async fn list_jobs(
 pub struct DownloadQuery {
     /// `landscape` (default) or `portrait`.
     format: Option<String>,
+    /// `false`: answer the link as JSON instead of redirecting (a browser's `fetch` cannot
+    /// read where a redirect goes). Default `true`.
+    redirect: Option<bool>,
+}
+
+/// A short-lived link to an output's file.
+#[derive(Serialize, ToSchema)]
+pub struct OutputLink {
+    pub url: String,
 }
 
 /// Redirects to a short-lived link to the rendered video.
@@ -556,6 +565,7 @@ pub struct DownloadQuery {
     params(("job_id" = Uuid, Path), DownloadQuery),
     responses(
         (status = 302, description = "Location: presigned URL, valid for a few minutes"),
+        (status = 200, description = "With `redirect=false`: the presigned URL", body = inline(Envelope<OutputLink>)),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours, or that format was not requested", body = ErrorEnvelope),
         (status = 409, description = "The job has not succeeded (yet)", body = ErrorEnvelope),
@@ -578,6 +588,7 @@ pub async fn download(
     params(("job_id" = Uuid, Path), DownloadQuery),
     responses(
         (status = 302, description = "Location: presigned URL, valid for a few minutes"),
+        (status = 200, description = "With `redirect=false`: the presigned URL", body = inline(Envelope<OutputLink>)),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours, or no poster for that format", body = ErrorEnvelope),
         (status = 409, description = "The job has not succeeded (yet)", body = ErrorEnvelope),
@@ -619,6 +630,9 @@ async fn redirect_to_output(
     let key =
         key.ok_or_else(|| ServiceError::not_found(&format!("The {format} poster of this job")))?;
     let url = state.storage.presign_get(&key, &name).await?;
+    if query.redirect == Some(false) {
+        return Ok(HttpResponse::Ok().json(ok(OutputLink { url })));
+    }
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))

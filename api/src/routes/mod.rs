@@ -1,6 +1,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod analytics;
+pub mod app;
 pub mod auth;
 pub mod billing;
 pub mod clips;
@@ -56,6 +57,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         billing::area(http),
         live::area(),
         docs::area(),
+        app::area(),
     ])
 }
 

@@ -28,3 +28,4 @@ mod social;
 mod styles;
 mod system;
 mod users;
+mod web_app;

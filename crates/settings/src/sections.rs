@@ -276,9 +276,9 @@ impl Default for BillingConfig {
             stripe_timeout: Duration::from_secs(10),
             webhook_tolerance: Duration::from_secs(300),
             checkout_success_url:
-                "http://localhost:8000/billing/success?session_id={CHECKOUT_SESSION_ID}".into(),
-            checkout_cancel_url: "http://localhost:8000/billing/cancelled".into(),
-            billing_portal_return_url: "http://localhost:8000/billing".into(),
+                "http://127.0.0.1:8000/billing/success?session_id={CHECKOUT_SESSION_ID}".into(),
+            checkout_cancel_url: "http://127.0.0.1:8000/billing/cancelled".into(),
+            billing_portal_return_url: "http://127.0.0.1:8000/billing".into(),
         }
     }
 }

@@ -1,5 +1,9 @@
 //! `s3-dev-server --host H --port P --access-key AK --secret-key SK ROOT`: S3 over HTTP on a
 //! directory, for development and tests only.
+//!
+//! It answers CORS as a bucket whose rule lets any origin GET, HEAD and PUT does: the web app
+//! sends direct-upload parts to presigned URLs from the browser. The signature in each URL is
+//! the authorisation, and no cookies are involved, so `*` gives nothing away.
 
 use std::{error::Error, path::PathBuf};
 
@@ -7,7 +11,16 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto::Builder,
 };
-use s3s::{auth::SimpleAuth, service::S3ServiceBuilder};
+use hyper::{
+    body::Incoming,
+    header::{self, HeaderValue},
+    Method, Request, Response, StatusCode,
+};
+use s3s::{
+    auth::SimpleAuth,
+    service::{S3Service, S3ServiceBuilder},
+    Body, HttpError, HttpResponse,
+};
 use tokio::net::TcpListener;
 
 struct Options {
@@ -49,7 +62,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .map_err(|err| format!("{}: {err:?}", options.root.display()))?;
     let mut service = S3ServiceBuilder::new(store);
     service.set_auth(SimpleAuth::from_single(options.access_key, options.secret_key));
-    let service = service.build();
+    let service = Cors(service.build());
     let listener = TcpListener::bind((options.host.as_str(), options.port)).await?;
     let http = Builder::new(TokioExecutor::new());
     loop {
@@ -60,5 +73,42 @@ async fn main() -> Result<(), Box<dyn Error>> {
         tokio::spawn(async move {
             let _ = connection.await;
         });
+    }
+}
+
+/// The S3 service behind the CORS answers a bucket rule would give.
+#[derive(Clone)]
+struct Cors(S3Service);
+
+impl hyper::service::Service<Request<Incoming>> for Cors {
+    type Response = HttpResponse;
+    type Error = HttpError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, HttpError>> + Send>,
+    >;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let preflight = request.method() == Method::OPTIONS
+            && request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let s3 = self.0.clone();
+        Box::pin(async move {
+            let mut response = if preflight {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                response
+            } else {
+                hyper::service::Service::call(&s3, request).await?
+            };
+            let headers = response.headers_mut();
+            let mut set = |name, value| headers.insert(name, HeaderValue::from_static(value));
+            set(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+            set(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, PUT");
+            set(header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type");
+            set(header::ACCESS_CONTROL_EXPOSE_HEADERS, "etag");
+            set(header::ACCESS_CONTROL_MAX_AGE, "3600");
+            Ok(response)
+        })
     }
 }

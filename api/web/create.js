@@ -1,0 +1,121 @@
+// Making a montage: clips uploaded straight to storage (drop or pick, a bar per file,
+// resumable), then style, formats and length within what the plan allows.
+
+import { call } from './api.js';
+import { h, show, errorLine, onSubmit, bytes } from './ui.js';
+import { uploadClip } from './upload.js';
+
+let stylesCache = null;
+
+/** Every style with its description (public, read once). */
+export async function styles() {
+  if (stylesCache === null) {
+    const { presets } = await call('GET', '/api/v2/styles', { auth: false });
+    stylesCache = await Promise.all(presets.map((id) => call('GET', `/api/v2/styles/${id}`, { auth: false })));
+  }
+  return stylesCache;
+}
+
+/** The player's plan with its limits, and the best plan on offer. */
+export async function planLimits() {
+  const [me, { plans }] = await Promise.all([call('GET', '/api/users/me'), call('GET', '/api/v2/billing/plans', { auth: false })]);
+  const plan = plans.find((p) => p.id === me.plan) || plans[0];
+  const best = plans.reduce((a, b) => (b.limits.max_duration > a.limits.max_duration ? b : a));
+  return { me, plan, best };
+}
+
+/** The style, format and length controls, shared with re-rendering library clips. */
+export async function optionFields() {
+  const [all, { plan, best }] = await Promise.all([styles(), planLimits()]);
+  const max = plan.limits.max_duration;
+  const reason = best.id === plan.id
+    ? `Your plan, ${plan.name}, allows up to ${max} s.`
+    : `Your plan, ${plan.name}, allows up to ${max} s; ${best.name} allows ${best.limits.max_duration} s.`;
+  const value = h('output', { for: 'f-target_duration' }, `${Math.min(30, max)} s`);
+  const length = h('input', { id: 'f-target_duration', name: 'target_duration', type: 'range', min: 10, max, step: 5, value: Math.min(30, max) });
+  length.addEventListener('input', () => { value.textContent = `${length.value} s`; });
+  return h('div', { class: 'options' },
+    h('fieldset', {}, h('legend', {}, 'Style'),
+      h('div', { class: 'styles' }, all.map((style, index) => h('label', {},
+        h('input', { type: 'radio', name: 'style', value: style.id, checked: index === 0 }),
+        style.name, h('span', { class: 'hint', style: false }, h('br'), style.description))))),
+    h('fieldset', {}, h('legend', {}, 'Formats'),
+      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: 'landscape', checked: true }), 'Landscape 16:9 (YouTube)'),
+      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: 'portrait', checked: true }), 'Portrait 9:16 (TikTok, Shorts)')),
+    h('label', { for: 'f-target_duration' }, 'Length ', value, length, h('span', { class: 'hint' }, reason,
+      plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')));
+}
+
+/** Starts a job from library clips with the options in `data`; answers its id. */
+export async function startJob(clipIds, data) {
+  const formats = data.getAll('formats');
+  if (formats.length === 0) throw Object.assign(new Error(), { friendly: 'Choose at least one format.' });
+  const form = new FormData();
+  form.set('clip_ids', clipIds.join(','));
+  form.set('style', data.get('style'));
+  form.set('formats', formats.join(','));
+  form.set('target_duration', data.get('target_duration'));
+  const job = await call('POST', '/api/v2/jobs', { form });
+  return job.job_id;
+}
+
+function fileRow(file) {
+  const bar = h('progress', { max: 100, value: 0, 'aria-label': `Upload of ${file.name}` });
+  const note = h('span', { class: 'muted' }, `${bytes(file.size)}, waiting`);
+  const row = h('li', {}, h('div', { class: 'row' }, h('strong', {}, file.name), note), bar);
+  return { row, bar, note };
+}
+
+export async function createView() {
+  const clips = [];
+  let uploading = 0;
+  const list = h('ul', { class: 'plain', 'aria-label': 'Clips' });
+  const line = errorLine();
+  const start = h('button', { type: 'submit', disabled: true }, 'Make my montage');
+  const ready = () => { start.disabled = uploading > 0 || clips.length === 0; };
+
+  const add = async (file) => {
+    const { row, bar, note } = fileRow(file);
+    list.append(row);
+    uploading += 1;
+    ready();
+    try {
+      const clip = await uploadClip(file, (sent, total) => {
+        bar.value = Math.floor((sent / total) * 100);
+        note.textContent = `${bytes(sent)} of ${bytes(total)}`;
+      });
+      clips.push(clip.clip_id);
+      note.textContent = `${bytes(file.size)}, uploaded`;
+      note.className = 'ok';
+    } catch (error) {
+      note.textContent = error.friendly || 'The upload failed.';
+      note.className = 'error';
+    } finally {
+      uploading -= 1;
+      ready();
+    }
+  };
+
+  const picker = h('input', { id: 'f-files', type: 'file', accept: 'video/*', multiple: true });
+  picker.addEventListener('change', () => { [...picker.files].forEach(add); picker.value = ''; });
+  const drop = h('div', { class: 'drop' },
+    h('p', {}, 'Drop your clips here, or choose them:'),
+    h('label', { for: 'f-files' }, 'Choose clips', picker),
+    h('p', { class: 'hint' }, 'Up to 20 clips. Large files resume where they stopped if the connection drops.'));
+  drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (event) => {
+    event.preventDefault();
+    drop.classList.remove('over');
+    [...event.dataTransfer.files].filter((f) => f.type.startsWith('video/') || f.type === '').forEach(add);
+  });
+
+  const form = h('form', { class: 'wide', 'aria-label': 'Montage options' }, await optionFields(), line, start);
+  onSubmit(form, line, async (data) => {
+    location.hash = `#/jobs/${await startJob(clips, data)}`;
+  });
+  show('Make a montage',
+    h('section', {}, h('h2', {}, '1. Your clips'), drop, list,
+      h('p', { class: 'hint' }, 'Or pick clips you uploaded before in your ', h('a', { href: '#/library' }, 'library'), '.')),
+    h('section', {}, h('h2', {}, '2. How it looks'), form));
+}

@@ -1,0 +1,46 @@
+// The clip library: everything uploaded or imported, a page at a time; pick clips and
+// render them again, in any style.
+
+import { call } from './api.js';
+import { h, show, actionButton, errorLine, onSubmit, bytes, seconds, when, pager, toast } from './ui.js';
+import { optionFields, startJob } from './create.js';
+
+function clipRow(clip, picked, redraw) {
+  const usable = clip.status !== 'REJECTED';
+  const box = h('input', { type: 'checkbox', id: `c-${clip.clip_id}`, disabled: !usable, checked: picked.has(clip.clip_id) });
+  box.addEventListener('change', () => { if (box.checked) picked.add(clip.clip_id); else picked.delete(clip.clip_id); });
+  const facts = [clip.duration ? seconds(clip.duration) : '', clip.width ? `${clip.width}×${clip.height}` : '', bytes(clip.size), when(clip.created_at)]
+    .filter(Boolean).join(' · ');
+  return h('li', {},
+    h('div', { class: 'row' },
+      h('label', { class: 'inline', for: `c-${clip.clip_id}` }, box, h('strong', {}, clip.name)),
+      h('span', { class: `status ${clip.status === 'REJECTED' ? 'FAILED' : ''}` }, clip.status === 'PENDING' ? 'checking…' : clip.status.toLowerCase()),
+      actionButton('Delete', async () => {
+        await call('DELETE', `/api/v2/clips/${clip.clip_id}`);
+        picked.delete(clip.clip_id);
+        toast(`${clip.name} deleted.`);
+        redraw();
+      }, { class: 'secondary', 'aria-label': `Delete ${clip.name}` })),
+    h('p', { class: 'muted' }, facts, clip.rejection ? h('span', { class: 'error' }, ` ${clip.rejection}`) : ''));
+}
+
+export async function libraryView(offset) {
+  const picked = new Set();
+  const redraw = () => libraryView(offset);
+  const page = await call('GET', `/api/v2/clips?limit=12&offset=${offset}`);
+  if (page.total === 0) {
+    show('Library', h('p', {}, 'Your library is empty. ', h('a', { href: '#/' }, 'Upload clips'), ' or ', h('a', { href: '#/accounts' }, 'import them'), '.'));
+    return;
+  }
+  const line = errorLine();
+  const form = h('form', { class: 'wide', 'aria-label': 'Render the chosen clips' }, await optionFields(), line,
+    h('button', { type: 'submit' }, 'Render the chosen clips'));
+  onSubmit(form, line, async (data) => {
+    if (picked.size === 0) throw Object.assign(new Error(), { friendly: 'Choose at least one clip above.' });
+    location.hash = `#/jobs/${await startJob([...picked], data)}`;
+  });
+  show('Library',
+    h('section', {}, h('ul', { class: 'plain', 'aria-label': 'Clips' }, page.clips.map((clip) => clipRow(clip, picked, redraw))),
+      page.total > page.limit ? pager(page, (next) => { location.hash = `#/library?offset=${Math.max(0, next)}`; }) : ''),
+    h('section', {}, h('h2', {}, 'Render them again'), form));
+}
