@@ -44,7 +44,7 @@ pub fn area() -> Area {
         version = "2.0.0"
     ),
     components(schemas(error::ErrorEnvelope, domain::error::ErrorCode, engine::events::JobEvent)),
-    tags((name = "auth"), (name = "accounts"), (name = "users"), (name = "admin"), (name = "jobs"), (name = "clips"), (name = "uploads"), (name = "social"), (name = "styles"), (name = "live"), (name = "billing"), (name = "system"))
+    tags((name = "auth"), (name = "accounts"), (name = "users"), (name = "admin"), (name = "jobs"), (name = "clips"), (name = "uploads"), (name = "social"), (name = "styles"), (name = "live"), (name = "billing"), (name = "system"), (name = "app"))
 )]
 struct ApiDoc;
 

@@ -164,6 +164,16 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
             .await
             .unwrap();
         assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "{format}: a JPEG");
+        // Browsers' `fetch` cannot read a redirect's target: they ask for the link as JSON.
+        let link = app
+            .user_json(
+                &format!("/api/v2/jobs/{job_id}/poster?format={format}&redirect=false"),
+                &user,
+            )
+            .await;
+        let url = link["data"]["url"].as_str().expect("the link");
+        let same = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+        assert_eq!(same, jpeg, "{format}: the same poster");
         let poster_path = tempfile::Builder::new().suffix(".jpg").tempfile().unwrap();
         std::fs::write(poster_path.path(), &jpeg).unwrap();
         let probe = ffprobe(poster_path.path());

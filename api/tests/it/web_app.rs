@@ -81,3 +81,101 @@ async fn a_player_signs_up_uploads_watches_live_plays_and_downloads_in_a_browser
     );
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+/// The modules each app file imports (`from './x.js'`).
+fn imports(script: &str) -> Vec<String> {
+    script
+        .split("from './")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('\'').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_is_served_whole_with_validators_a_strict_policy_and_no_rate_limit() {
+    // Two requests a minute: the app's files must not count against the limit.
+    let app = spawn_app_with(&[("RATE_LIMIT_GENERAL", "2")]).await;
+    let shell = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(shell.status(), 200);
+    let headers = shell.headers().clone();
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert!(!headers.contains_key("x-ratelimit-limit"));
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    let storage = url::Url::parse(&app.config.s3.endpoint).unwrap().origin();
+    for directive in [
+        "script-src 'self';".to_owned(),
+        "style-src 'self';".to_owned(),
+        format!("connect-src 'self' {};", storage.ascii_serialization()),
+        "frame-ancestors 'none'".to_owned(),
+    ] {
+        assert!(policy.contains(&directive), "{directive} in {policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let html = shell.text().await.unwrap();
+
+    let unchanged = app
+        .client
+        .get(app.url("/"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+    for page in [
+        "/verify-email?token=abc",
+        "/billing/success?session_id=cs_1",
+    ] {
+        let landing = app.client.get(app.url(page)).send().await.unwrap();
+        assert_eq!(landing.status(), 200, "{page}");
+        assert_eq!(
+            landing.text().await.unwrap(),
+            html,
+            "{page}: the same shell"
+        );
+    }
+
+    // Every file the shell names and every module they import is served.
+    assert!(html.contains("/app/main.js") && html.contains("/app/app.css"));
+    let mut wanted: Vec<String> = ["app.css", "icon.svg", "main.js"].map(String::from).into();
+    let mut served = Vec::new();
+    while let Some(name) = wanted.pop() {
+        if served.contains(&name) {
+            continue;
+        }
+        let file = app
+            .client
+            .get(app.url(&format!("/app/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(file.status(), 200, "{name}");
+        assert!(!file.headers().contains_key("x-ratelimit-limit"), "{name}");
+        let body = file.text().await.unwrap();
+        if name.ends_with(".js") {
+            wanted.extend(imports(&body));
+        }
+        served.push(name);
+    }
+    assert!(served.len() >= 12, "the shell and its modules: {served:?}");
+
+    let missing = app
+        .client
+        .get(app.url("/app/secrets.env"))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_error(missing, 404, "RESOURCE_NOT_FOUND").await;
+    let traversal = app
+        .client
+        .get(app.url("/app/..%2FCargo.toml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traversal.status(), 404);
+}
