@@ -3,12 +3,11 @@
 //! icon. Every file is revalidated with its `ETag` (`no-cache`): a deploy shows at once, and
 //! an unchanged file costs a 304.
 
-use std::hash::{DefaultHasher, Hasher};
 use std::sync::LazyLock;
 
 use actix_web::{http::header, http::StatusCode, HttpRequest, HttpResponse};
 
-use crate::etag::holds;
+use crate::etag::{holds, tag_of};
 use crate::state::AppState;
 
 /// Where the shell answers: the app, and the addresses mails, Stripe and the OAuth callback
@@ -45,14 +44,11 @@ impl Asset {
             Some("svg") => "image/svg+xml",
             _ => "application/octet-stream",
         };
-        let mut hasher = DefaultHasher::new();
-        hasher.write(body);
-        let etag = format!("\"{:016x}\"", hasher.finish());
         Self {
             name,
             content_type,
             body,
-            etag,
+            etag: tag_of(body),
         }
     }
 }

@@ -9,9 +9,7 @@ use serde::Serialize;
 /// 200 with `body` and its `ETag`, or 304 when `If-None-Match` names that tag.
 pub fn conditional<T: Serialize>(request: &HttpRequest, body: &T) -> HttpResponse {
     let body = serde_json::to_vec(body).expect("views serialise");
-    let mut hasher = DefaultHasher::new();
-    hasher.write(&body);
-    let tag = format!("\"{:016x}\"", hasher.finish());
+    let tag = tag_of(&body);
     // Clients may keep it, but must ask again before using it.
     let cache = (header::CACHE_CONTROL, "private, no-cache");
     if holds(request, &tag) {
@@ -25,6 +23,13 @@ pub fn conditional<T: Serialize>(request: &HttpRequest, body: &T) -> HttpRespons
         .insert_header((header::ETAG, tag))
         .insert_header(cache)
         .body(body)
+}
+
+/// A strong validator for `body`: the same bytes, the same tag.
+pub(crate) fn tag_of(body: &[u8]) -> String {
+    let mut hasher = DefaultHasher::new();
+    hasher.write(body);
+    format!("\"{:016x}\"", hasher.finish())
 }
 
 /// Whether `If-None-Match` names `tag` (weak or strong) or is `*`.

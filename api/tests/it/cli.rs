@@ -154,11 +154,7 @@ async fn a_failed_job_exits_non_zero_with_its_error() {
     let home = Home::new();
     let login = montage(&app, &home, &user, &["login", "--email", &user.email]).await;
     assert!(login.status.success(), "{}", stderr(&login));
-    // Starts like an MP4 (the upload's sniffing accepts it) but holds no decodable media.
-    let mut corrupt = vec![0, 0, 0, 0x18];
-    corrupt.extend_from_slice(b"ftypisom\0\0\0\0isomavc1");
-    corrupt.extend(std::iter::repeat_n(0xAB_u8, 64 * 1024));
-    std::fs::write(home.0.join("broken.mp4"), corrupt).unwrap();
+    std::fs::write(home.0.join("broken.mp4"), media::undecodable_mp4()).unwrap();
 
     let render = montage(
         &app,

@@ -202,10 +202,7 @@ async fn an_undecodable_upload_fails_the_job_with_a_clear_error() {
     let mut app = spawn_app().await;
     app.start_worker().await;
     let user = app.user().await;
-    // Starts like an MP4 (so the upload's sniffing accepts it) but holds no decodable media.
-    let mut corrupt = vec![0, 0, 0, 0x18];
-    corrupt.extend_from_slice(b"ftypisom\0\0\0\0isomavc1");
-    corrupt.extend(std::iter::repeat_n(0xAB_u8, 64 * 1024));
+    let corrupt = media::undecodable_mp4();
     let good = std::fs::read(media::portrait_no_audio()).unwrap();
     let response = app
         .create_job(

@@ -35,10 +35,7 @@ async fn a_player_signs_up_uploads_watches_live_plays_and_downloads_in_a_browser
     ])
     .await;
     let broken = scratch.join("broken.mp4");
-    let mut corrupt = vec![0, 0, 0, 0x18];
-    corrupt.extend_from_slice(b"ftypisom\0\0\0\0isomavc1");
-    corrupt.extend(std::iter::repeat_n(0xAB_u8, 64 * 1024));
-    std::fs::write(&broken, corrupt).unwrap();
+    std::fs::write(&broken, media::undecodable_mp4()).unwrap();
     let artifacts = workspace_dir().join("../target/browser-artifacts");
 
     let mut child = Command::new(browser_python())

@@ -363,6 +363,14 @@ pub fn huge_resolution() -> PathBuf {
     )
 }
 
+/// Starts like an MP4 (an upload's sniffing accepts it) but holds no decodable media.
+pub fn undecodable_mp4() -> Vec<u8> {
+    let mut corrupt = vec![0, 0, 0, 0x18];
+    corrupt.extend_from_slice(b"ftypisom\0\0\0\0isomavc1");
+    corrupt.extend(std::iter::repeat_n(0xAB_u8, 64 * 1024));
+    corrupt
+}
+
 /// The first half of an MP4 whose index (moov) comes last: the index never arrives.
 pub fn truncated_mp4() -> Vec<u8> {
     let whole = clip(
