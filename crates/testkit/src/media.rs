@@ -316,6 +316,37 @@ pub fn long_1080p() -> PathBuf {
     )
 }
 
+/// 12 s of moving 320x240 with sound, a keyframe every second and B-frames (decoded out of
+/// order): a clip that analysis cuts into stretches.
+pub fn keyframe_every_second() -> PathBuf {
+    clip(
+        "keyframe-every-second.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc='0.5*sin(2*PI*(200+40*t)*t)':s=48000",
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+}
+
 /// A tiny Matroska clip whose header claims it runs for thirty thousand years.
 pub fn lying_duration_mkv() -> Vec<u8> {
     let honest = clip(

@@ -49,10 +49,14 @@ pub fn init() {
     });
 }
 
-/// Runs `work(i)` for every index in `order` on as many threads as the machine has cores
-/// (the first indices first: put the longest work there), and returns the results by index.
-/// Decoders leave cores idle while they wait on each other; two clips at once fill them.
-pub fn in_parallel<T: Send>(order: &[usize], work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+/// Runs `work(i)` for every index in `order` on as many threads (named `name`) as the
+/// machine has cores (the first indices first: put the longest work there), and returns
+/// the results by index.
+pub fn in_parallel<T: Send>(
+    name: &str,
+    order: &[usize],
+    work: impl Fn(usize) -> T + Sync,
+) -> Result<Vec<T>, MediaError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(order.len());
@@ -60,15 +64,28 @@ pub fn in_parallel<T: Send>(order: &[usize], work: impl Fn(usize) -> T + Sync) -
     let done = std::sync::Mutex::new(Vec::with_capacity(order.len()));
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| {
+            spawn_named(scope, name, || {
                 while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let result = work(index);
                     done.lock().expect("no worker panics").push((index, result));
                 }
-            });
+            })?;
         }
-    });
+        Ok::<_, MediaError>(())
+    })?;
     let mut done = done.into_inner().expect("no worker panics");
     done.sort_by_key(|(index, _)| *index);
-    done.into_iter().map(|(_, result)| result).collect()
+    Ok(done.into_iter().map(|(_, result)| result).collect())
+}
+
+/// Starts `work` on a thread of `scope` called `name`, which `top -H` and profiles show
+/// (threads libav starts from it inherit the name).
+pub fn spawn_named<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, T>, MediaError> {
+    Ok(std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(scope, work)?)
 }

@@ -12,7 +12,7 @@ use planning::montage::OUTPUT_FPS;
 use super::{
     audio::AacEncoder,
     layout::{Layout, Picture},
-    MediaError,
+    spawn_named, MediaError,
 };
 
 /// x264 settings.
@@ -175,14 +175,16 @@ pub struct OutputThread<'scope> {
 }
 
 impl<'scope> OutputThread<'scope> {
+    /// Starts the thread (called `name`) that lays out, encodes and muxes `output`.
     pub fn spawn(
         scope: &'scope Scope<'scope, '_>,
+        name: &str,
         mut output: OutputFile,
         mut layout: Layout,
-    ) -> Self {
+    ) -> Result<Self, MediaError> {
         let size = output.size();
         let (work, queue) = mpsc::sync_channel(QUEUED);
-        let thread = scope.spawn(move || {
+        let thread = spawn_named(scope, name, move || {
             for work in queue {
                 match work {
                     Work::Picture(picture) => {
@@ -192,12 +194,12 @@ impl<'scope> OutputThread<'scope> {
                 }
             }
             output.finish()
-        });
-        Self {
+        })?;
+        Ok(Self {
             size,
             work: Some(work),
             thread: Some(thread),
-        }
+        })
     }
 
     pub fn size(&self) -> (u32, u32) {

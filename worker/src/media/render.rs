@@ -26,6 +26,7 @@ use super::{
     probe::ClipInfo,
     reader::{seek_to, video_origin, ClipReader},
     sequence::{AudioSequencer, VideoSequencer},
+    spawn_named,
     video::{make_writable, share, shift_chroma, upright_chain, FilterChain, FrameSelector},
     MediaError,
 };
@@ -81,10 +82,10 @@ pub fn render(
     std::thread::scope(|scope| {
         // The sound is made on its own thread while the pictures start: it is first needed
         // when the first segment's pictures are done.
-        let making = scope.spawn(move || {
+        let making = spawn_named(scope, "soundtrack", move || {
             let started = Instant::now();
             montage_audio(clips, plan, style).map(|sound| (sound, started.elapsed()))
-        });
+        })?;
         let soundtrack = Soundtrack {
             aac: AacEncoder::new()?,
             making: Some(making),
@@ -180,7 +181,7 @@ fn open_outputs<'scope>(
             let size = t.format.dimensions();
             let output = OutputFile::create(&t.path, size, aac, settings, poster_frame)?;
             let layout = Layout::new(size, watermark, VideoSequencer::new(plan, style));
-            Ok(OutputThread::spawn(scope, output, layout))
+            OutputThread::spawn(scope, &format!("output-{}", t.format), output, layout)
         })
         .collect()
 }

@@ -11,8 +11,7 @@ use planning::styles::preset;
 
 use super::{ClipReport, MediaDone, MediaMessage, MediaRequest};
 use crate::media::{
-    analyze::{analyze, ClipMeasurements, Still, THUMB_HEIGHT, THUMB_WIDTH},
-    in_parallel,
+    analyze::{analyze_all, ClipMeasurements, ClipToAnalyse, Still, THUMB_HEIGHT, THUMB_WIDTH},
     probe::probe,
     render::{render, ClipSource, Montage, OutputTarget, RenderRun, RenderedOutput},
     MediaError,
@@ -149,25 +148,22 @@ fn measure_all(
         .iter()
         .map(|input| input.analysis.as_deref().and_then(read_stored))
         .collect();
-    // The biggest clips first, so the last one to finish is a small one.
-    let mut order: Vec<usize> = (0..clips.len()).filter(|&i| stored[i].is_none()).collect();
-    order.sort_by(|&a, &b| {
-        clips[b]
-            .info
-            .decode_cost()
-            .total_cmp(&clips[a].info.decode_cost())
-    });
-    let analysed = in_parallel(&order, |index| {
-        let still = request.clips[index].thumbnail.as_deref().map(|path| Still {
-            at: clips[index].info.duration_seconds / 3.0,
-            rotation: clips[index].info.rotation,
-            path,
-        });
-        analyze(&clips[index].path, &request.limits, still)
-    });
-    // `in_parallel` answers in index order.
-    order.sort_unstable();
-    let mut analysed = order.into_iter().zip(analysed).peekable();
+    let fresh: Vec<usize> = (0..clips.len()).filter(|&i| stored[i].is_none()).collect();
+    let to_analyse = fresh
+        .iter()
+        .map(|&index| ClipToAnalyse {
+            path: &clips[index].path,
+            duration_seconds: clips[index].info.duration_seconds,
+            cost: clips[index].info.decode_cost(),
+            still: request.clips[index].thumbnail.as_deref().map(|path| Still {
+                at: clips[index].info.duration_seconds / 3.0,
+                rotation: clips[index].info.rotation,
+                path,
+            }),
+        })
+        .collect();
+    let analysed = analyze_all(to_analyse, &request.limits).map_err(failure)?;
+    let mut analysed = fresh.into_iter().zip(analysed).peekable();
     let mut measured = Vec::with_capacity(clips.len());
     for (position, input) in request.clips.iter().enumerate() {
         let next = match analysed.next_if(|(at, _)| *at == position) {

@@ -7,7 +7,10 @@ use planning::montage::{highlight_scores, plan_montage, ClipScores};
 use planning::styles::preset;
 use settings::ClipLimits;
 use worker::media::{
-    analyze::{analyze, ClipMeasurements, Still, THUMB_HEIGHT, THUMB_WIDTH},
+    analyze::{
+        analyze, analyze_all, stretch::stretches, ClipMeasurements, ClipToAnalyse, Still,
+        THUMB_HEIGHT, THUMB_WIDTH,
+    },
     probe::probe,
     render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, RenderRun, Watermark},
 };
@@ -345,5 +348,56 @@ fn a_stored_analysis_comes_back_exactly_and_a_thumbnail_stands_upright() {
     assert_eq!(
         (picture["width"].as_i64(), picture["height"].as_i64()),
         (Some(180), Some(320))
+    );
+}
+
+#[test]
+fn an_analysis_cut_into_stretches_measures_exactly_what_one_pass_does() {
+    worker::media::init();
+    let clip = media::keyframe_every_second();
+    let limits = ClipLimits::default();
+    let info = probe(&clip, &limits).unwrap();
+    assert!(
+        stretches(&clip, info.duration_seconds, 4).len() >= 3,
+        "the clip is cut at its keyframes"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let still = |name: &str| Still {
+        at: info.duration_seconds / 3.0,
+        rotation: 0,
+        path: &*Box::leak(dir.path().join(name).into_boxed_path()),
+    };
+    let whole = analyze(&clip, &limits, Some(still("whole.jpg"))).unwrap();
+    let cut = analyze_all(
+        vec![ClipToAnalyse {
+            path: &clip,
+            duration_seconds: info.duration_seconds,
+            cost: info.decode_cost(),
+            still: Some(still("cut.jpg")),
+        }],
+        &limits,
+    )
+    .unwrap()
+    .pop()
+    .unwrap()
+    .unwrap();
+
+    assert_eq!(cut.duration_seconds, whole.duration_seconds);
+    assert_eq!(cut.loudness_db, whole.loudness_db);
+    assert_eq!(cut.motion, whole.motion);
+    assert_eq!(cut.change_map, whole.change_map);
+    // The last window holds the final frame's tail only.
+    let full = whole.motion.len() - 1;
+    assert!(
+        whole.motion[..full].iter().all(|&m| m > 0.5)
+            && whole.loudness_db[..full].iter().all(|&l| l > -20.0),
+        "every window moves and sounds: {:?} {:?}",
+        whole.motion,
+        whole.loudness_db
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("cut.jpg")).unwrap(),
+        std::fs::read(dir.path().join("whole.jpg")).unwrap(),
+        "the same still"
     );
 }

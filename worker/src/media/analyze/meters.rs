@@ -1,8 +1,7 @@
-//! Highlight analysis: how loud and how busy each half-second of a clip is. Video is
-//! sampled at a reduced rate and size (the decoder still decodes every reference frame, but
-//! skips its loop filter and non-reference frames); audio is measured at 8 kHz mono.
-
-use std::path::Path;
+//! The measuring itself: one pass over one stretch of a clip. Pictures are sampled on a
+//! fixed grid of [`SAMPLES_PER_SECOND`], so a stretch that starts on a grid point samples
+//! exactly the frames a pass over the whole clip would; what one stretch cannot know (the
+//! change from the previous stretch's last sample) is added when the stretches are joined.
 
 use ffmpeg_next::{
     codec, ffi, media,
@@ -11,116 +10,76 @@ use ffmpeg_next::{
     Discard,
 };
 use planning::montage::ANALYSIS_WINDOW_SECONDS;
-
-use domain::clips::ANALYSIS_VERSION;
 use settings::ClipLimits;
 
-use super::{
-    audio::resampler, open::open_input, poster::write_thumbnail, video::share, MediaError,
-};
+use super::{stretch::Stretch, SILENCE_DB, THUMB_HEIGHT, THUMB_WIDTH};
+use crate::media::{audio::resampler, open::open_input, video::share, MediaError};
 
-/// Motion and static regions are measured on frames this small...
-pub const THUMB_WIDTH: u32 = 160;
-pub const THUMB_HEIGHT: u32 = 90;
-/// ...sampled this often.
-const SAMPLES_PER_SECOND: f64 = 8.0;
+/// Pictures are sampled this often.
+pub const SAMPLES_PER_SECOND: f64 = 8.0;
 const MEASURE_RATE: i32 = 8_000;
-/// Loudness of a window with no sound at all.
-pub const SILENCE_DB: f64 = -90.0;
+/// Times this close count as equal (timestamps converted from a time base are inexact).
+const TIME_SLACK: f64 = 1e-6;
 
-/// Per-window measurements of one clip. Serialised for the library, which keeps each
-/// clip's analysis for every later job ([`ClipMeasurements::stored`]).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ClipMeasurements {
-    /// How long the decoded picture actually runs, whatever the header said.
-    pub duration_seconds: f64,
-    /// RMS level in dBFS per window.
-    pub loudness_db: Vec<f64>,
-    /// Mean absolute luma change between sampled thumbnails, 0-255, per window.
-    pub motion: Vec<f64>,
-    /// Mean change of each thumbnail pixel over the whole clip (row-major,
-    /// [`THUMB_WIDTH`] x [`THUMB_HEIGHT`]), for HUD detection.
-    #[serde(with = "packed_floats")]
-    pub change_map: Vec<f32>,
-}
-
-impl ClipMeasurements {
-    /// The form the library stores.
-    pub fn stored(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).expect("measurements serialise");
-        value["version"] = ANALYSIS_VERSION.into();
-        value
-    }
-
-    /// A stored analysis, if it is of this version and well-formed.
-    pub fn from_stored(value: &serde_json::Value) -> Option<Self> {
-        if value.get("version")?.as_u64()? != u64::from(ANALYSIS_VERSION) {
-            return None;
-        }
-        let measurements: Self = serde_json::from_value(value.clone()).ok()?;
-        let cells = (THUMB_WIDTH * THUMB_HEIGHT) as usize;
-        let windows = measurements.motion.len();
-        (measurements.change_map.len() == cells
-            && windows > 0
-            && measurements.loudness_db.len() == windows)
-            .then_some(measurements)
-    }
-}
-
-/// 14,400 floats as base64 of their little-endian bytes: a fifth of their JSON text.
-mod packed_floats {
-    use base64::{engine::general_purpose::STANDARD, Engine as _};
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(values: &[f32], serializer: S) -> Result<S::Ok, S::Error> {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        serializer.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes = STANDARD.decode(text).map_err(D::Error::custom)?;
-        if bytes.len() % 4 != 0 {
-            return Err(D::Error::custom("not a whole number of floats"));
-        }
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
-    }
-}
-
-fn window_of(time: f64) -> usize {
+pub fn window_of(time: f64) -> usize {
     (time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize
 }
 
-/// A thumbnail to take while analysing: the picture shown `at` seconds in (or the last one
-/// sampled, if the clip ends sooner), turned upright.
-pub struct Still<'a> {
-    pub at: f64,
-    pub rotation: u32,
-    pub path: &'a Path,
+/// The first sampling grid point after `time`.
+fn grid_after(time: f64) -> f64 {
+    ((time + TIME_SLACK) * SAMPLES_PER_SECOND).floor() / SAMPLES_PER_SECOND
+        + 1.0 / SAMPLES_PER_SECOND
 }
 
-pub fn analyze(
-    path: &Path,
+/// The first sampling grid point at or after `time`.
+pub fn grid_at_or_after(time: f64) -> f64 {
+    ((time - TIME_SLACK) * SAMPLES_PER_SECOND).ceil() / SAMPLES_PER_SECOND
+}
+
+/// What one stretch measured, to be joined with its neighbours in clip order.
+pub struct Piece {
+    pub motion_sum: Windows<f64>,
+    pub motion_count: Windows<u32>,
+    pub change_sum: Vec<u32>,
+    pub change_count: u32,
+    /// The first and last thumbnails sampled, the first with its time.
+    pub first: Option<(f64, frame::Video)>,
+    pub last: Option<frame::Video>,
+    /// The newest sampled picture up to the still's time, and whether it reached it.
+    pub still: Option<(frame::Video, bool)>,
+    pub frames: u64,
+    pub video_end: f64,
+    /// The sound's energy and sample count per window (the first stretch only).
+    pub sound: Option<(Windows<f64>, Windows<u64>)>,
+}
+
+/// Measures one stretch of the clip at `path` with a decoder of `threads` threads (0: as
+/// many as libavcodec likes). The first stretch also measures the whole clip's sound.
+pub fn measure_stretch(
+    path: &std::path::Path,
     limits: &ClipLimits,
-    still: Option<Still<'_>>,
-) -> Result<ClipMeasurements, MediaError> {
+    stretch: &Stretch,
+    still_at: Option<f64>,
+    threads: usize,
+) -> Result<Piece, MediaError> {
     let mut input = open_input(path)?;
     let stream = input
         .streams()
         .best(media::Type::Video)
         .ok_or_else(|| MediaError::Invalid("has no video".into()))?;
-    let mut video = VideoMeter::open(&stream, still.as_ref().map(|s| s.at))?;
+    let mut video = VideoMeter::open(&stream, stretch, still_at, threads)?;
     let mut audio = match input.streams().best(media::Type::Audio) {
-        Some(stream) => Some(AudioMeter::open(&stream, &video)?),
-        None => None,
+        Some(stream) if stretch.measures_sound() => Some(AudioMeter::open(&stream, &video)?),
+        _ => None,
     };
-    let mut reality = Reality::new(limits);
+    stretch.seek(&mut input, video.index)?;
+    let mut reality = Reality::new(limits, stretch);
     for (stream, packet) in input.packets() {
         if stream.index() == video.index {
             video.packet(Some(&packet), &mut reality)?;
+            if video.done && audio.is_none() {
+                break;
+            }
         } else if let Some(audio) = audio.as_mut().filter(|a| a.index == stream.index()) {
             audio.packet(Some(&packet), limits)?;
         }
@@ -129,17 +88,7 @@ pub fn analyze(
     if let Some(audio) = audio.as_mut() {
         audio.packet(None, limits)?;
     }
-    let windows = reality.windows();
-    if let (Some(still), Some(picture)) = (still, video.still.take()) {
-        write_thumbnail(&picture, still.rotation, still.path)?;
-    }
-    let (motion, change_map) = video.finish(windows);
-    Ok(ClipMeasurements {
-        duration_seconds: reality.duration_seconds(),
-        loudness_db: audio.map_or_else(|| vec![SILENCE_DB; windows], |a| a.finish(windows)),
-        motion,
-        change_map,
-    })
+    Ok(video.finish(reality, audio.map(|a| (a.energy, a.samples))))
 }
 
 /// Hands a packet (`None`: the end of the stream) to a decoder; false when it refused it.
@@ -161,23 +110,27 @@ struct VideoMeter {
     decoder: ffmpeg_next::decoder::Video,
     decoded: frame::Video,
     scaler: Option<scaling::Context>,
-    previous: Option<frame::Video>,
+    /// Frames from this on belong to the next stretch.
+    until: Option<f64>,
+    /// A frame at or past `until` came out: this stretch is measured.
+    done: bool,
     next_sample: f64,
-    motion_sum: Windows<f64>,
-    motion_count: Windows<u32>,
-    change_sum: Vec<u32>,
-    change_count: u32,
-    /// When a still is wanted: the time it is taken at, and whether it has been.
-    still_at: Option<(f64, bool)>,
-    still: Option<frame::Video>,
+    piece: Piece,
+    /// When a still is wanted, the time it is taken at.
+    still_at: Option<f64>,
 }
 
 impl VideoMeter {
-    fn open(stream: &ffmpeg_next::Stream, still_at: Option<f64>) -> Result<Self, MediaError> {
+    fn open(
+        stream: &ffmpeg_next::Stream,
+        stretch: &Stretch,
+        still_at: Option<f64>,
+        threads: usize,
+    ) -> Result<Self, MediaError> {
         let mut context = codec::context::Context::from_parameters(stream.parameters())?;
         context.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
-            count: 0,
+            count: threads,
             ..Default::default()
         });
         // Thumbnails need no bit-exact decoding: allow the decoders' speed shortcuts.
@@ -196,14 +149,23 @@ impl VideoMeter {
             decoder,
             decoded: frame::Video::empty(),
             scaler: None,
-            previous: None,
-            next_sample: 0.0,
-            motion_sum: Windows::default(),
-            motion_count: Windows::default(),
-            change_sum: vec![0u32; (THUMB_WIDTH * THUMB_HEIGHT) as usize],
-            change_count: 0,
-            still_at: still_at.map(|at| (at, false)),
-            still: None,
+            until: stretch.until,
+            done: false,
+            next_sample: stretch.from,
+            piece: Piece {
+                motion_sum: Windows::default(),
+                motion_count: Windows::default(),
+                change_sum: vec![0u32; (THUMB_WIDTH * THUMB_HEIGHT) as usize],
+                change_count: 0,
+                first: None,
+                last: None,
+                still: None,
+                frames: 0,
+                video_end: 0.0,
+                sound: None,
+            },
+            // A stretch that ends before the still's time cannot hold it.
+            still_at: still_at.filter(|at| stretch.until.is_none_or(|until| *at < until)),
         })
     }
 
@@ -213,7 +175,7 @@ impl VideoMeter {
         packet: Option<&ffmpeg_next::Packet>,
         reality: &mut Reality,
     ) -> Result<(), MediaError> {
-        if !feed(&mut self.decoder, packet) {
+        if self.done || !feed(&mut self.decoder, packet) {
             return Ok(());
         }
         while self.decoder.receive_frame(&mut self.decoded).is_ok() {
@@ -221,9 +183,12 @@ impl VideoMeter {
                 .decoded
                 .timestamp()
                 .map_or(0.0, |ts| (ts - self.origin) as f64 * self.time_base);
-            reality.video_frame(&self.decoded, time)?;
-            if time + 1e-6 >= self.next_sample {
-                self.next_sample = time + 1.0 / SAMPLES_PER_SECOND;
+            if self.until.is_some_and(|until| time + TIME_SLACK >= until) {
+                self.done = true;
+                return Ok(());
+            }
+            if reality.video_frame(&self.decoded, time)? && time + TIME_SLACK >= self.next_sample {
+                self.next_sample = grid_after(time);
                 self.sample(time)?;
             }
         }
@@ -246,38 +211,31 @@ impl VideoMeter {
         };
         let mut thumb = frame::Video::empty();
         scaler.run(decoded, &mut thumb)?;
-        if let Some((at, taken @ false)) = self.still_at.as_mut() {
-            // A new reference, not a copy; the newest sample until the wanted time.
-            self.still = Some(share(decoded)?);
-            *taken = time + 1e-6 >= *at;
+        let piece = &mut self.piece;
+        if let Some(at) = self.still_at {
+            if !piece.still.as_ref().is_some_and(|(_, taken)| *taken) {
+                // A new reference, not a copy; the newest sample until the wanted time.
+                piece.still = Some((share(decoded)?, time + TIME_SLACK >= at));
+            }
         }
-        if let Some(before) = &self.previous {
-            let window = window_of(time);
-            *self.motion_sum.at(window) +=
-                accumulate_difference(before, &thumb, &mut self.change_sum);
-            *self.motion_count.at(window) += 1;
-            self.change_count += 1;
+        match &piece.last {
+            Some(before) => {
+                *piece.motion_sum.at(window_of(time)) +=
+                    accumulate_difference(before, &thumb, &mut piece.change_sum);
+                *piece.motion_count.at(window_of(time)) += 1;
+                piece.change_count += 1;
+            }
+            None => piece.first = Some((time, share(&thumb)?)),
         }
-        self.previous = Some(thumb);
+        piece.last = Some(thumb);
         Ok(())
     }
 
-    /// Mean motion per window, and the mean change of each thumbnail pixel.
-    fn finish(self, windows: usize) -> (Vec<f64>, Vec<f32>) {
-        let sums = self.motion_sum.finish(windows);
-        let counts = self.motion_count.finish(windows);
-        let motion = sums
-            .iter()
-            .zip(&counts)
-            .map(|(&sum, &n)| if n == 0 { 0.0 } else { sum / f64::from(n) })
-            .collect();
-        let samples = self.change_count.max(1) as f32;
-        let change_map = self
-            .change_sum
-            .iter()
-            .map(|&sum| sum as f32 / samples)
-            .collect();
-        (motion, change_map)
+    fn finish(mut self, reality: Reality, sound: Option<(Windows<f64>, Windows<u64>)>) -> Piece {
+        self.piece.frames = reality.frames;
+        self.piece.video_end = reality.video_end;
+        self.piece.sound = sound;
+        self.piece
     }
 }
 
@@ -356,27 +314,27 @@ impl AudioMeter {
         }
         Ok(())
     }
+}
 
-    /// RMS level per window, in dBFS.
-    fn finish(self, windows: usize) -> Vec<f64> {
-        let energy = self.energy.finish(windows);
-        let samples = self.samples.finish(windows);
-        energy
-            .iter()
-            .zip(&samples)
-            .map(|(&e, &n)| {
-                if n == 0 || e <= 0.0 {
-                    SILENCE_DB
-                } else {
-                    (10.0 * (e / n as f64).log10()).max(SILENCE_DB)
-                }
-            })
-            .collect()
-    }
+/// RMS level per window, in dBFS, from each window's energy and sample count.
+pub fn loudness(energy: Windows<f64>, samples: Windows<u64>, windows: usize) -> Vec<f64> {
+    let energy = energy.finish(windows);
+    let samples = samples.finish(windows);
+    energy
+        .iter()
+        .zip(&samples)
+        .map(|(&e, &n)| {
+            if n == 0 || e <= 0.0 {
+                SILENCE_DB
+            } else {
+                (10.0 * (e / n as f64).log10()).max(SILENCE_DB)
+            }
+        })
+        .collect()
 }
 
 /// Adds each pixel's change to `per_pixel`; returns the mean change.
-fn accumulate_difference(a: &frame::Video, b: &frame::Video, per_pixel: &mut [u32]) -> f64 {
+pub fn accumulate_difference(a: &frame::Video, b: &frame::Video, per_pixel: &mut [u32]) -> f64 {
     let (width, height) = (THUMB_WIDTH as usize, THUMB_HEIGHT as usize);
     let (sa, sb) = (a.stride(0), b.stride(0));
     let (da, db) = (a.data(0), b.data(0));
@@ -398,7 +356,7 @@ fn accumulate_difference(a: &frame::Video, b: &frame::Video, per_pixel: &mut [u3
 }
 
 /// Per-window sums, grown to the windows that decoded media reaches.
-struct Windows<T>(Vec<T>);
+pub struct Windows<T>(Vec<T>);
 
 impl<T> Default for Windows<T> {
     fn default() -> Self {
@@ -406,19 +364,23 @@ impl<T> Default for Windows<T> {
     }
 }
 
-impl<T: Default + Clone> Windows<T> {
-    fn at(&mut self, window: usize) -> &mut T {
+impl<T: Default + Clone + std::ops::AddAssign> Windows<T> {
+    pub fn at(&mut self, window: usize) -> &mut T {
         if window >= self.0.len() {
             self.0.resize(window + 1, T::default());
         }
         &mut self.0[window]
     }
 
+    /// Adds another stretch's sums, window by window.
+    pub fn add(&mut self, other: Self) {
+        for (window, value) in other.0.into_iter().enumerate() {
+            *self.at(window) += value;
+        }
+    }
+
     /// Exactly `windows` entries: later ones (a stray audio tail) fold into the last.
-    fn finish(mut self, windows: usize) -> Vec<T>
-    where
-        T: std::ops::AddAssign,
-    {
+    pub fn finish(mut self, windows: usize) -> Vec<T> {
         self.0.resize(self.0.len().max(windows), T::default());
         let tail: Vec<T> = self.0.drain(windows..).collect();
         for extra in tail {
@@ -428,24 +390,28 @@ impl<T: Default + Clone> Windows<T> {
     }
 }
 
-/// What decoding actually finds, checked against the limits as it goes: a header can claim
-/// anything, so the frames themselves are measured.
+/// What decoding actually finds in one stretch, checked against the limits as it goes: a
+/// header can claim anything, so the frames themselves are measured.
 struct Reality {
     limits: ClipLimits,
+    /// Frames before this belong to the previous stretch (the first stretch takes all).
+    from: Option<f64>,
     frames: u64,
     video_end: f64,
 }
 
 impl Reality {
-    fn new(limits: &ClipLimits) -> Self {
+    fn new(limits: &ClipLimits, stretch: &Stretch) -> Self {
         Self {
             limits: *limits,
+            from: (stretch.from > 0.0).then_some(stretch.from),
             frames: 0,
             video_end: 0.0,
         }
     }
 
-    fn video_frame(&mut self, frame: &frame::Video, time: f64) -> Result<(), MediaError> {
+    /// Checks a decoded frame; true when it is this stretch's to measure.
+    fn video_frame(&mut self, frame: &frame::Video, time: f64) -> Result<bool, MediaError> {
         let limits = &self.limits;
         if frame.width() > limits.max_width || frame.height() > limits.max_height {
             return Err(MediaError::Invalid(format!(
@@ -456,31 +422,31 @@ impl Reality {
                 limits.max_height
             )));
         }
+        if self.from.is_some_and(|from| time + TIME_SLACK < from) {
+            return Ok(false);
+        }
         self.frames += 1;
         self.video_end = self.video_end.max(time);
         check_duration(limits, time)?;
-        let allowed_frames = limits.max_fps * (self.video_end + 1.0);
-        if self.frames as f64 > allowed_frames {
-            return Err(MediaError::Invalid(format!(
-                "holds more frames than {} per second",
-                limits.max_fps
-            )));
-        }
-        Ok(())
+        check_frame_rate(
+            limits,
+            self.frames,
+            self.video_end - self.from.unwrap_or(0.0),
+        )?;
+        Ok(true)
     }
+}
 
-    /// Where the last decoded picture ends (one sample interval past its start).
-    fn duration_seconds(&self) -> f64 {
-        if self.frames == 0 {
-            0.0
-        } else {
-            self.video_end + 1.0 / SAMPLES_PER_SECOND
-        }
+/// Refuses `frames` frames in a stretch of `seconds` (give or take a second) at more than
+/// the frame-rate limit.
+pub fn check_frame_rate(limits: &ClipLimits, frames: u64, seconds: f64) -> Result<(), MediaError> {
+    if frames as f64 > limits.max_fps * (seconds + 1.0) {
+        return Err(MediaError::Invalid(format!(
+            "holds more frames than {} per second",
+            limits.max_fps
+        )));
     }
-
-    fn windows(&self) -> usize {
-        ((self.duration_seconds() / ANALYSIS_WINDOW_SECONDS).ceil() as usize).max(1)
-    }
+    Ok(())
 }
 
 fn check_duration(limits: &ClipLimits, time: f64) -> Result<(), MediaError> {
