@@ -21,7 +21,7 @@ const MEASURE_RATE: i32 = 8_000;
 /// Times this close count as equal (timestamps converted from a time base are inexact).
 const TIME_SLACK: f64 = 1e-6;
 
-pub fn window_of(time: f64) -> usize {
+fn window_of(time: f64) -> usize {
     (time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize
 }
 
@@ -51,6 +51,35 @@ pub struct Piece {
     pub video_end: f64,
     /// The sound's energy and sample count per window (the first stretch only).
     pub sound: Option<(Windows<f64>, Windows<u64>)>,
+}
+
+impl Piece {
+    /// Adds the stretch that follows this one (or this run of them) in the clip.
+    pub fn append(&mut self, next: Piece) {
+        // The change from this stretch's last sample to the next one's first, which
+        // neither stretch could measure alone.
+        if let (Some(before), Some((time, first))) = (&self.last, &next.first) {
+            *self.motion_sum.at(window_of(*time)) +=
+                accumulate_difference(before, first, &mut self.change_sum);
+            *self.motion_count.at(window_of(*time)) += 1;
+            self.change_count += 1;
+        }
+        self.motion_sum.add(next.motion_sum);
+        self.motion_count.add(next.motion_count);
+        for (sum, add) in self.change_sum.iter_mut().zip(&next.change_sum) {
+            *sum += add;
+        }
+        self.change_count += next.change_count;
+        self.first = self.first.take().or(next.first);
+        self.last = next.last.or(self.last.take());
+        self.frames += next.frames;
+        self.video_end = self.video_end.max(next.video_end);
+        self.sound = self.sound.take().or(next.sound);
+        // The first stretch that reached the still's time has it; else the newest sample.
+        if !self.still.as_ref().is_some_and(|(_, taken)| *taken) {
+            self.still = next.still.or(self.still.take());
+        }
+    }
 }
 
 /// Measures one stretch of the clip at `path` with a decoder of `threads` threads (0: as
@@ -334,7 +363,7 @@ pub fn loudness(energy: Windows<f64>, samples: Windows<u64>, windows: usize) -> 
 }
 
 /// Adds each pixel's change to `per_pixel`; returns the mean change.
-pub fn accumulate_difference(a: &frame::Video, b: &frame::Video, per_pixel: &mut [u32]) -> f64 {
+fn accumulate_difference(a: &frame::Video, b: &frame::Video, per_pixel: &mut [u32]) -> f64 {
     let (width, height) = (THUMB_WIDTH as usize, THUMB_HEIGHT as usize);
     let (sa, sb) = (a.stride(0), b.stride(0));
     let (da, db) = (a.data(0), b.data(0));

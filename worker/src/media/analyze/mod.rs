@@ -13,10 +13,7 @@ use domain::clips::ANALYSIS_VERSION;
 use settings::ClipLimits;
 
 use self::{
-    meters::{
-        accumulate_difference, check_frame_rate, loudness, measure_stretch, window_of, Piece,
-        Windows, SAMPLES_PER_SECOND,
-    },
+    meters::{check_frame_rate, loudness, measure_stretch, Piece, SAMPLES_PER_SECOND},
     stretch::{stretches, Stretch},
 };
 use super::{in_parallel, poster::write_thumbnail, MediaError};
@@ -161,9 +158,14 @@ pub fn analyze_all(
         .into_iter()
         .zip(&cut)
         .map(|(clip, stretches)| {
-            let measured: Result<Vec<Piece>, MediaError> =
+            // All of this clip's pieces are taken before any error ends the collecting.
+            let measured: Vec<Result<Piece, MediaError>> =
                 pieces.by_ref().take(stretches.len()).collect();
-            join(measured?, limits, clip.still)
+            join(
+                measured.into_iter().collect::<Result<_, _>>()?,
+                limits,
+                clip.still,
+            )
         })
         .collect())
 }
@@ -174,59 +176,41 @@ fn join(
     limits: &ClipLimits,
     still: Option<Still<'_>>,
 ) -> Result<ClipMeasurements, MediaError> {
-    let cells = (THUMB_WIDTH * THUMB_HEIGHT) as usize;
-    let (mut motion_sum, mut motion_count) = (Windows::<f64>::default(), Windows::<u32>::default());
-    let (mut change_sum, mut change_count) = (vec![0u32; cells], 0u32);
-    let (mut frames, mut video_end) = (0u64, 0.0f64);
-    let mut sound = None;
-    let mut picture = None;
-    let mut last = None;
-    for piece in pieces {
-        // The change from the previous stretch's last sample to this one's first.
-        if let (Some(before), Some((time, first))) = (&last, &piece.first) {
-            *motion_sum.at(window_of(*time)) +=
-                accumulate_difference(before, first, &mut change_sum);
-            *motion_count.at(window_of(*time)) += 1;
-            change_count += 1;
-        }
-        motion_sum.add(piece.motion_sum);
-        motion_count.add(piece.motion_count);
-        for (sum, add) in change_sum.iter_mut().zip(&piece.change_sum) {
-            *sum += add;
-        }
-        change_count += piece.change_count;
-        frames += piece.frames;
-        video_end = video_end.max(piece.video_end);
-        sound = sound.or(piece.sound);
-        // The first stretch that reached the still's time has it; else the newest sample.
-        if !picture.as_ref().is_some_and(|(_, taken)| *taken) {
-            picture = piece.still.or(picture);
-        }
-        last = piece.last.or(last);
-    }
-    check_frame_rate(limits, frames, video_end)?;
-    let duration_seconds = if frames == 0 {
+    let piece = pieces
+        .into_iter()
+        .reduce(|mut joined, next| {
+            joined.append(next);
+            joined
+        })
+        .ok_or_else(|| MediaError::Internal("a clip was cut into no stretches".into()))?;
+    check_frame_rate(limits, piece.frames, piece.video_end)?;
+    let duration_seconds = if piece.frames == 0 {
         0.0
     } else {
-        video_end + 1.0 / SAMPLES_PER_SECOND
+        piece.video_end + 1.0 / SAMPLES_PER_SECOND
     };
     let windows = ((duration_seconds / ANALYSIS_WINDOW_SECONDS).ceil() as usize).max(1);
-    if let (Some(still), Some((picture, _))) = (still, picture) {
-        write_thumbnail(&picture, still.rotation, still.path)?;
+    if let (Some(still), Some((picture, _))) = (still, &piece.still) {
+        write_thumbnail(picture, still.rotation, still.path)?;
     }
-    let samples = change_count.max(1) as f32;
+    let samples = piece.change_count.max(1) as f32;
     Ok(ClipMeasurements {
         duration_seconds,
-        loudness_db: match sound {
+        loudness_db: match piece.sound {
             Some((energy, samples)) => loudness(energy, samples, windows),
             None => vec![SILENCE_DB; windows],
         },
-        motion: motion_sum
+        motion: piece
+            .motion_sum
             .finish(windows)
             .iter()
-            .zip(motion_count.finish(windows))
+            .zip(piece.motion_count.finish(windows))
             .map(|(&sum, n)| if n == 0 { 0.0 } else { sum / f64::from(n) })
             .collect(),
-        change_map: change_sum.iter().map(|&sum| sum as f32 / samples).collect(),
+        change_map: piece
+            .change_sum
+            .iter()
+            .map(|&sum| sum as f32 / samples)
+            .collect(),
     })
 }
