@@ -101,7 +101,7 @@ pub fn measure_stretch(
         Some(stream) if stretch.measures_sound() => Some(AudioMeter::open(&stream, &video)?),
         _ => None,
     };
-    stretch.seek(&mut input, video.index)?;
+    stretch.seek(&mut input)?;
     let mut reality = Reality::new(limits, stretch);
     for (stream, packet) in input.packets() {
         if stream.index() == video.index {

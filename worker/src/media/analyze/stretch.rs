@@ -6,10 +6,14 @@
 
 use std::path::Path;
 
-use ffmpeg_next::{ffi, format, media};
+use ffmpeg_next::{ffi, format};
 
 use super::meters::grid_at_or_after;
-use crate::media::{open::open_input, MediaError};
+use crate::media::{
+    open::open_input,
+    reader::{seek_to, video_origin},
+    MediaError,
+};
 
 /// No stretch is shorter than this: each one opens the clip and a decoder again.
 const SHORTEST_SECONDS: f64 = 2.0;
@@ -42,32 +46,11 @@ impl Stretch {
         (self.until.unwrap_or(duration) - self.from).max(0.0)
     }
 
-    /// Puts `input` at the last keyframe of its stream `video` before this stretch starts.
-    pub fn seek(&self, input: &mut format::context::Input, video: usize) -> Result<(), MediaError> {
-        if self.from == 0.0 {
-            return Ok(());
-        }
-        let stream = input.stream(video).expect("the caller's stream");
-        let (origin, time_base) = origin_and_time_base(&stream);
-        let target = origin + (self.from / time_base).round() as i64;
-        // A presentation time on the stream's own clock: no keyframe after it qualifies.
-        // SAFETY: a plain libavformat call on a context we own, with a stream index it has.
-        let status = unsafe {
-            ffi::avformat_seek_file(
-                input.as_mut_ptr(),
-                video as i32,
-                i64::MIN,
-                target,
-                target,
-                0,
-            )
-        };
-        if status < 0 {
-            return Err(MediaError::Internal(format!(
-                "could not seek within the clip ({})",
-                ffmpeg_next::Error::from(status)
-            )));
-        }
+    /// Puts `input` at the last keyframe before this stretch starts (a failed seek leaves
+    /// it at the start: the frames before the stretch are decoded and not measured).
+    pub fn seek(&self, input: &mut format::context::Input) -> Result<(), MediaError> {
+        let (_, _, origin) = video_origin(input)?;
+        seek_to(input, origin, self.from);
         Ok(())
     }
 }
@@ -114,10 +97,10 @@ fn keyframes(path: &Path) -> Vec<f64> {
     let Ok(input) = open_input(path) else {
         return Vec::new();
     };
-    let Some(stream) = input.streams().best(media::Type::Video) else {
+    let Ok((index, time_base, origin)) = video_origin(&input) else {
         return Vec::new();
     };
-    let (origin, time_base) = origin_and_time_base(&stream);
+    let stream = input.stream(index).expect("index from the same input");
     // SAFETY: reads of the stream's own index, which lives as long as `input`.
     unsafe {
         let raw = stream.as_ptr().cast_mut();
@@ -125,16 +108,7 @@ fn keyframes(path: &Path) -> Vec<f64> {
         (0..count)
             .filter_map(|i| ffi::avformat_index_get_entry(raw, i).as_ref())
             .filter(|entry| entry.flags() & ffi::AVINDEX_KEYFRAME != 0)
-            .map(|entry| (entry.timestamp - origin) as f64 * time_base)
+            .map(|entry| entry.timestamp as f64 * time_base - origin)
             .collect()
     }
-}
-
-/// Where the stream's clock starts, and its tick in seconds.
-fn origin_and_time_base(stream: &ffmpeg_next::Stream) -> (i64, f64) {
-    let origin = match stream.start_time() {
-        ffi::AV_NOPTS_VALUE => 0,
-        start => start,
-    };
-    (origin, f64::from(stream.time_base()))
 }
