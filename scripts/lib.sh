@@ -10,7 +10,7 @@ DATA=${DATA_DIR:-$ROOT/.data}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 export DOCS_ASSETS_DIR=${DOCS_ASSETS_DIR:-$DATA/swagger-ui}
 SWAGGER_UI_VERSION=5.35.0
-S3_DEV_SERVER_VERSION=0.2.0
+S3_DEV_SERVER_VERSION=0.3.0
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
 S3_PORT=${S3_PORT:-9000}
@@ -52,7 +52,8 @@ ensure_packages() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  # The version answers CORS preflights (the web app's direct uploads); older installs are replaced.
+  # The version answers CORS preflights (the web app's direct uploads) and refuses unsigned
+  # x-amz-* headers on presigned requests, as AWS does; older installs are replaced.
   if ! cargo install --list | grep -q "^s3-dev-server v$S3_DEV_SERVER_VERSION "; then
     log "Installing s3-dev-server $S3_DEV_SERVER_VERSION (S3-compatible server, scripts/s3-server)"
     cargo install --path "$ROOT/scripts/s3-server" --locked --target-dir "$ROOT/target/s3-server"

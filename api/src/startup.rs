@@ -100,7 +100,11 @@ impl AppState {
             auth,
             access: AccessService::new(db.clone()),
             clips: ClipLibrary::new(db.clone(), storage.clone()),
-            weekly: WeeklyMontages::new(db.clone(), storage.clone()),
+            weekly: WeeklyMontages::new(
+                db.clone(),
+                storage.clone(),
+                &config.showcase.public_base_url,
+            ),
             insights: Insights::new(
                 db.clone(),
                 storage.clone(),

@@ -1,13 +1,15 @@
 //! `/api/v2/accounts`: the platforms a user can link, the OAuth dance that links them, and
 //! the links (seed 001's Accounts API).
 
+use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use db::models::{AccountSyncRow, ImportFailureRow, LinkedAccountRow};
 use domain::error::ServiceError;
 use domain::providers::{ProviderId, SyncStatus};
-use linking::{import::SyncReport, Callback};
+use linking::{import::SyncReport, BindingCookie, Callback};
 use serde::{Deserialize, Serialize};
+use settings::Environment;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -97,7 +99,10 @@ pub struct AuthorizeUrl {
 }
 
 /// Start linking a platform: redirects to its authorisation page (OAuth 2.0 with PKCE).
-/// The state is bound to the caller, single use, and lives `OAUTH_STATE_TTL_SECS`.
+/// The state is bound to the caller and to this browser (an HttpOnly, SameSite=Lax cookie
+/// `montage_oauth_{provider}` sent only to the callback), single use, and lives
+/// `OAUTH_STATE_TTL_SECS`. With `redirect=false` (a `fetch` from the web app) the browser
+/// keeps the cookie and then navigates to the URL.
 #[utoipa::path(
     get, path = "/api/v2/accounts/oauth/{provider}", tag = "accounts", security(("bearer" = [])),
     params(("provider" = String, Path), StartQuery),
@@ -116,14 +121,36 @@ pub async fn start_oauth(
     query: web::Query<StartQuery>,
 ) -> ApiResult<HttpResponse> {
     let provider = provider(&path)?;
-    let authorize_url = state.linking.start(caller.0, provider).await?;
+    let started = state.linking.start(caller.0, provider).await?;
+    let binding = binding_cookie(&state, provider, started.browser_binding);
+    let authorize_url = started.authorize_url;
     Ok(match query.redirect {
-        Some(false) => HttpResponse::Ok().json(ok(AuthorizeUrl { authorize_url })),
+        Some(false) => HttpResponse::Ok()
+            .cookie(binding)
+            .json(ok(AuthorizeUrl { authorize_url })),
         _ => HttpResponse::Found()
+            .cookie(binding)
             .insert_header((header::LOCATION, authorize_url))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
     })
+}
+
+/// The binding cookie: HttpOnly (no script reads it), SameSite=Lax (sent on the platform's
+/// top-level redirect back, never on a cross-site subrequest), Secure in production.
+fn binding_cookie(state: &AppState, provider: ProviderId, value: String) -> Cookie<'static> {
+    let BindingCookie {
+        name,
+        path,
+        max_age,
+    } = state.linking.binding_cookie(provider);
+    Cookie::build(name, value)
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.environment == Environment::Production)
+        .max_age(time::Duration::seconds(max_age.as_secs() as i64))
+        .finish()
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -134,7 +161,9 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-/// Where the platform sends the user back. Checks the state, exchanges the code (or, for
+/// Where the platform sends the user back. Checks the state and that this browser started
+/// it (the `montage_oauth_{provider}` cookie; missing or another: `invalid_state`, and the
+/// state is used up), exchanges the code (or, for
 /// Steam, has Steam confirm its OpenID 2.0 assertion: `openid.*` parameters), links the
 /// account, and redirects to `OAUTH_RESULT_URL` with `provider`, `status` (`linked` with
 /// `link_id`, or `error` with `reason`: `invalid_state`, `denied`, `already_linked`,
@@ -163,8 +192,10 @@ pub async fn oauth_callback(
     let params = url::form_urlencoded::parse(request.query_string().as_bytes())
         .into_owned()
         .collect();
+    let mut spent = binding_cookie(&state, provider, String::new());
     let callback = Callback {
         state: token,
+        browser_binding: request.cookie(spent.name()).map(|c| c.value().to_owned()),
         code,
         error,
         params,
@@ -173,7 +204,9 @@ pub async fn oauth_callback(
     let url = state
         .linking
         .result_url(provider, outcome.as_ref().map_err(|r| *r));
+    spent.make_removal();
     Ok(HttpResponse::Found()
+        .cookie(spent)
         .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())

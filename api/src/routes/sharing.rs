@@ -116,9 +116,9 @@ pub async fn share_page(
     let Ok(shared) = state.insights.shared(&path).await else {
         return html(HttpResponse::NotFound(), &gone_page(), None);
     };
-    let Ok(video_url) = state.insights.file_url(&shared, false).await else {
+    if shared.main_output().is_none() {
         return html(HttpResponse::NotFound(), &gone_page(), None);
-    };
+    }
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -139,8 +139,8 @@ pub async fn share_page(
             tracing::warn!(error = %err, "a share page view was not counted");
         }
     }
-    let page = player_page(&state, &shared, &video_url);
-    html(HttpResponse::Ok(), &page, origin_of(&video_url))
+    let page = player_page(&state, &shared);
+    html(HttpResponse::Ok(), &page, Some(storage_origin(&state)))
 }
 
 /// A shared montage's file, by the name its page gives it.
@@ -192,18 +192,20 @@ fn is_unfurler(user_agent: &str) -> bool {
     .any(|word| agent.contains(word))
 }
 
-/// `scheme://host[:port]` of a URL, for the page's content security policy.
-fn origin_of(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    Some(parsed.origin().ascii_serialization())
+/// `scheme://host[:port]` of storage, where the page's `/s/{token}/…` addresses redirect.
+fn storage_origin(state: &AppState) -> String {
+    url::Url::parse(&state.config.s3.endpoint)
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default()
 }
 
+/// A page whose media and images come from `media` (our own addresses, then storage's).
 fn html(
     mut response: actix_web::HttpResponseBuilder,
     body: &str,
     media: Option<String>,
 ) -> HttpResponse {
-    let media = media.unwrap_or_else(|| "'none'".into());
+    let media = media.map_or_else(|| "'none'".into(), |origin| format!("'self' {origin}"));
     response
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -232,7 +234,7 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn player_page(state: &AppState, shared: &SharedMontage, video_url: &str) -> String {
+fn player_page(state: &AppState, shared: &SharedMontage) -> String {
     let base = format!("/s/{}", shared.token);
     let page_url = state.insights.public_url(&base);
     let title = match &shared.owner_name {
@@ -284,7 +286,7 @@ fn player_page(state: &AppState, shared: &SharedMontage, video_url: &str) -> Str
         title = escape(&title),
         page = escape(&page_url),
         video = escape(&state.insights.public_url(&format!("{base}/video"))),
-        source = escape(video_url),
+        source = escape(&format!("{base}/video")),
     )
 }
 

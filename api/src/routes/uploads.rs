@@ -96,15 +96,17 @@ impl From<UploadState> for UploadView {
     }
 }
 
-/// Start a direct upload: answers presigned URLs for each part. The declared size counts
-/// against the storage quota until the upload is completed or abandoned.
+/// Start a direct upload: answers presigned URLs for each part. Each URL is signed for its
+/// part's exact `Content-Length`: storage refuses a body of any other size. The declared
+/// size counts against the storage quota until the upload is completed or abandoned; a
+/// plan allows a number of open uploads at once (`FREE_OPEN_UPLOADS`, `PRO_OPEN_UPLOADS`).
 #[utoipa::path(
     post, path = "/api/v2/uploads", tag = "uploads", security(("bearer" = [])),
     request_body = StartUpload,
     responses(
         (status = 201, body = inline(Envelope<UploadView>)),
         (status = 401, body = ErrorEnvelope),
-        (status = 403, description = "The clip would exceed the plan's storage (QUOTA_EXCEEDED)", body = ErrorEnvelope),
+        (status = 403, description = "The clip would exceed the plan's storage, or the plan's open uploads (`OPEN_UPLOADS`) are all in use (QUOTA_EXCEEDED)", body = ErrorEnvelope),
         (status = 413, description = "Larger than the per-file limit", body = ErrorEnvelope),
         (status = 415, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope),
@@ -122,7 +124,10 @@ pub async fn start_upload(
     })?;
     let plan = state.billing.plan(state.billing.plan_of(caller.0).await?);
     let left = state.jobs.usage(caller.0).await?.storage_left(plan);
-    let upload = state.uploads.start(caller.0, label, size, left).await?;
+    let upload = state
+        .uploads
+        .start(caller.0, label, size, left, plan)
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((
             header::LOCATION,
@@ -159,7 +164,7 @@ pub async fn get_upload(
         (status = 201, body = inline(Envelope<ClipView>)),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such upload", body = ErrorEnvelope),
-        (status = 409, description = "Parts are missing (`data.missing_parts`)", body = ErrorEnvelope),
+        (status = 409, description = "Parts are missing (`data.missing_parts`), or another completion of this upload is under way", body = ErrorEnvelope),
         (status = 415, description = "Not a video container: the file was deleted", body = ErrorEnvelope),
         (status = 422, description = "A part's size differs from what was declared", body = ErrorEnvelope),
         (status = 503, body = ErrorEnvelope),

@@ -2,7 +2,7 @@
 //! public list, the owner's own list and visibility choice, admins' featuring, and the
 //! player's weekly settings.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{http::header, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::access::{Action, Resource};
 use domain::error::ServiceError;
@@ -14,13 +14,14 @@ use uuid::Uuid;
 use weekly::{WeeklyFilter, WeeklyMontage, WeeklySettings};
 
 use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
-use crate::routes::{table::Area, Page};
+use crate::routes::{sharing::SharedFile, table::Area, Page};
 use crate::state::{AppState, Caller, MaybeCaller};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list_weekly_montages,
     get_weekly_montage,
+    weekly_montage_file,
     update_weekly_montage,
     feature_weekly_montage,
     weekly_settings,
@@ -32,6 +33,7 @@ pub fn area() -> Area {
     Area::new(<WeeklyApi as utoipa::OpenApi>::openapi())
         .handle("list_weekly_montages", list_weekly_montages)
         .handle("get_weekly_montage", get_weekly_montage)
+        .handle("weekly_montage_file", weekly_montage_file)
         .handle("update_weekly_montage", update_weekly_montage)
         .handle("feature_weekly_montage", feature_weekly_montage)
         .handle("weekly_settings", weekly_settings)
@@ -182,6 +184,33 @@ pub async fn get_weekly_montage(
 ) -> ApiResult<HttpResponse> {
     let montage = state.weekly.get(caller.0, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ok(WeeklyMontageView::from(montage))))
+}
+
+/// A public montage's video or poster in one format: the stable address listings give
+/// (storage keys never leave the service); redirects to a short-lived link.
+#[utoipa::path(
+    get, path = "/api/v2/weekly-montages/{montage_id}/files/{format}/{file}", tag = "weekly",
+    params(
+        ("montage_id" = Uuid, Path),
+        ("format" = inline(OutputFormat), Path),
+        ("file" = inline(SharedFile), Path),
+    ),
+    responses(
+        (status = 302, description = "Location: a presigned URL", headers(("Location" = String))),
+        (status = 404, description = "No such file of a public montage", body = ErrorEnvelope),
+    )
+)]
+pub async fn weekly_montage_file(
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, OutputFormat, SharedFile)>,
+) -> ApiResult<HttpResponse> {
+    let (id, format, file) = path.into_inner();
+    let poster = matches!(file, SharedFile::Poster);
+    let url = state.weekly.public_file(id, format, poster).await?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }
 
 #[derive(Deserialize, ToSchema)]

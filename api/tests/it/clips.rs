@@ -2,6 +2,7 @@
 //! after an interruption), the workers' examination, and jobs that use library clips by id
 //! and reuse their stored analysis.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
@@ -300,6 +301,20 @@ async fn put_part(file: &[u8], part: &Value, part_size: usize) {
     assert_eq!(sent.status(), 200, "{}", sent.text().await.unwrap());
 }
 
+/// PUTs `body` to a presigned URL with extra `headers`; answers storage's status and body.
+/// Storage may refuse before reading the body and close the connection: that answers 403.
+async fn put_raw(url: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut put = reqwest::Client::new().put(url).body(body);
+    for (name, value) in headers {
+        put = put.header(*name, *value);
+    }
+    match put.send().await {
+        Ok(answer) => (answer.status().as_u16(), answer.text().await.unwrap()),
+        Err(cut) if cut.is_request() => (403, format!("connection closed: {cut}")),
+        Err(other) => panic!("{other}"),
+    }
+}
+
 /// Starts a direct upload declaring `declared` bytes, sends `file` as its first part, and
 /// answers the completion's response.
 async fn upload_in_one_part(
@@ -430,10 +445,19 @@ async fn direct_uploads_that_lie_are_refused_and_keep_nothing() {
     )
     .await;
 
-    // A part shorter than declared.
+    // A part shorter than declared: storage refuses it (its length is signed), and the
+    // upload still misses it.
     let clip = std::fs::read(media::portrait_no_audio()).unwrap();
-    let short = upload_in_one_part(&app, &user, "short.mp4", &clip, clip.len() + 10).await;
-    assert_error(short, 422, "VALIDATION_ERROR").await;
+    let short = start_upload(&app, &user, "short.mp4", clip.len() + 10).await;
+    let short = short.json::<Value>().await.unwrap()["data"].clone();
+    let url = short["parts_to_send"][0]["url"].as_str().unwrap();
+    assert_eq!(put_raw(url, clip.clone(), &[]).await.0, 403);
+    let path = format!(
+        "/api/v2/uploads/{}/complete",
+        short["upload_id"].as_str().unwrap()
+    );
+    let early = post(&app, &user, &path).send().await.unwrap();
+    assert_error(early, 409, "CONFLICT").await;
 
     // A playlist posing as a video: refused at completion, and deleted.
     let manifest =
@@ -548,4 +572,108 @@ async fn many_library_clips_render_by_id_with_their_stored_analyses() {
     assert_eq!(ids.len(), 6);
     render_by_id(&app, &user, &ids, &[("target_duration", "10")]).await;
     assert_eq!(analyses(&app).await, (6.0, 6.0));
+}
+
+/// A part URL is for its own part's bytes: storage refuses another length, and refuses an
+/// unsigned `x-amz-copy-source` that would copy another player's object into the upload.
+#[tokio::test]
+async fn a_part_url_takes_its_own_bytes_and_copies_nothing() {
+    let app = spawn_app().await;
+    let (victim, attacker) = (app.user().await, app.user().await);
+    let clip = std::fs::read(media::portrait_no_audio()).unwrap();
+    let kept = upload_in_one_part(&app, &victim, "mine.mp4", &clip, clip.len()).await;
+    assert_eq!(kept.status(), 201);
+    let prefix = domain::clips::clip_prefix(victim.user_id.parse().unwrap());
+    let victims = app.storage.keys_under(&prefix).await.unwrap();
+    assert_eq!(victims.len(), 1, "{victims:?}");
+
+    let started = start_upload(&app, &attacker, "one-byte.mp4", 1).await;
+    let upload = started.json::<Value>().await.unwrap()["data"].clone();
+    let url = upload["parts_to_send"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let signed = url::Url::parse(&url).unwrap();
+    let signed: HashMap<_, _> = signed.query_pairs().into_owned().collect();
+    assert!(
+        signed["X-Amz-SignedHeaders"]
+            .split(';')
+            .any(|h| h == "content-length"),
+        "{url}"
+    );
+    // 2 MiB where 1 byte was declared (and counted against the quota).
+    assert_eq!(put_raw(&url, vec![0; 2 << 20], &[]).await.0, 403);
+    // The right length, plus a header that would make storage copy the victim's clip.
+    let source = format!("{}/{}", app.settings["S3_BUCKET"], victims[0]);
+    let copy = [("x-amz-copy-source", source.as_str())];
+    let (status, body) = put_raw(&url, vec![0], &copy).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("HeadersNotSigned"), "{body}");
+    let path = format!("/api/v2/uploads/{}", upload["upload_id"].as_str().unwrap());
+    let state = app.user_json(&path, &attacker).await["data"].clone();
+    assert_eq!(state["parts_stored"], json!([]), "nothing stored: {state}");
+    // The byte it was made for is taken.
+    assert_eq!(put_raw(&url, vec![0], &[]).await.0, 200);
+}
+
+/// Open direct uploads are capped per plan, however fast they are started; racing
+/// completions of one upload answer one clip, never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_uploads_are_capped_and_racing_completions_agree() {
+    let app = spawn_app_with(&[("FREE_OPEN_UPLOADS", "3")]).await;
+    let user = app.user().await;
+    let names: Vec<String> = (0..8).map(|n| format!("{n}.mp4")).collect();
+    let starts = names.iter().map(|n| start_upload(&app, &user, n, 1 << 20));
+    let answers = futures::future::join_all(starts).await;
+    let mut created = Vec::new();
+    for answer in answers {
+        match answer.status().as_u16() {
+            201 => created.push(answer.json::<Value>().await.unwrap()["data"].clone()),
+            _ => {
+                let refused = assert_error(answer, 403, "QUOTA_EXCEEDED").await;
+                assert_eq!(refused["error"]["data"]["quota"], "open_uploads");
+            }
+        }
+    }
+    assert_eq!(created.len(), 3, "the plan's cap, exactly");
+    let cancel = format!(
+        "/api/v2/uploads/{}",
+        created[0]["upload_id"].as_str().unwrap()
+    );
+    let cancelled = app
+        .client
+        .delete(app.url(&cancel))
+        .bearer_auth(&user.access_token);
+    assert_eq!(cancelled.send().await.unwrap().status(), 204);
+
+    let clip = std::fs::read(media::portrait_no_audio()).unwrap();
+    let started = start_upload(&app, &user, "race.mp4", clip.len()).await;
+    assert_eq!(started.status(), 201, "a cancelled upload frees its place");
+    let upload = started.json::<Value>().await.unwrap()["data"].clone();
+    put_part(&clip, &upload["parts_to_send"][0], clip.len()).await;
+    let path = format!(
+        "/api/v2/uploads/{}/complete",
+        upload["upload_id"].as_str().unwrap()
+    );
+    let racing = (0..4).map(|_| post(&app, &user, &path).send());
+    let mut clips = Vec::new();
+    for answer in futures::future::join_all(racing).await {
+        let answer = answer.unwrap();
+        match answer.status().as_u16() {
+            201 => clips.push(answer.json::<Value>().await.unwrap()["data"]["clip_id"].clone()),
+            _ => drop(assert_error(answer, 409, "CONFLICT").await),
+        }
+    }
+    assert!(
+        !clips.is_empty() && clips.iter().all(|c| *c == clips[0]),
+        "{clips:?}"
+    );
+    // After the race, the same clip again.
+    let again = post(&app, &user, &path).send().await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["data"]["clip_id"],
+        clips[0]
+    );
+    assert_eq!(library(&app, &user, "").await["total"], 1);
 }

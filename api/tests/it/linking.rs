@@ -2,7 +2,7 @@
 //! stand-in reached over real HTTP, forged and replayed states, a platform account another
 //! user holds, a declined consent, and unlinking with the token revoked.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
@@ -343,22 +343,53 @@ async fn spawn_with_twitch() -> (TestApp, TwitchStandIn) {
     (spawn_app_with(&overrides).await, twitch)
 }
 
+/// What a browser that linked an account could send again: the callback and its cookie.
+pub struct Replay {
+    callback: String,
+    browser: Browser,
+}
+
 /// The browser's part: our start URL, the platform's consent, back to our callback (at the
-/// test app's address), and the app's result page. Answers that page's query, and the
-/// callback URL (to replay it).
+/// test app's address), and the app's result page. Answers that page's query, and what a
+/// replay would send.
 pub async fn link(
     app: &TestApp,
     user: &TestUser,
     provider: &str,
-) -> (HashMap<String, String>, String) {
-    let start = app
-        .get(&format!("/api/v2/accounts/oauth/{provider}"), user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 302);
-    let consent = start.headers()["location"].to_str().unwrap().to_owned();
-    let consented = app.client.get(&consent).send().await.unwrap();
+) -> (HashMap<String, String>, Replay) {
+    let (consent, browser) = start_link(app, user, provider).await;
+    let callback = consent_at_platform(app, provider, &consent).await;
+    let result = follow_callback(app, &callback, &browser).await;
+    (result, Replay { callback, browser })
+}
+
+/// A browser's binding to its flow: the cookie the start set, as a `Cookie` header sends it.
+pub struct Browser(String);
+
+/// Starts a flow as the web app does (a `fetch` with `redirect=false`): the platform's
+/// consent page, and the browser's cookie for this flow.
+pub async fn start_link(app: &TestApp, user: &TestUser, provider: &str) -> (String, Browser) {
+    let path = format!("/api/v2/accounts/oauth/{provider}?redirect=false");
+    let start = app.get(&path, user).send().await.unwrap();
+    assert_eq!(start.status(), 200);
+    let set = start.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        &format!("Path=/api/v2/accounts/oauth/{provider}/callback"),
+    ] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let body: Value = start.json().await.unwrap();
+    let consent = body["data"]["authorize_url"].as_str().unwrap().to_owned();
+    (consent, Browser(cookie))
+}
+
+/// The platform's consent page, consented: answers our callback URL (at the test app's
+/// address) that the platform sends the browser back to.
+async fn consent_at_platform(app: &TestApp, provider: &str, consent: &str) -> String {
+    let consented = app.client.get(consent).send().await.unwrap();
     assert_eq!(consented.status(), 302);
     let back = url::Url::parse(consented.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(
@@ -369,20 +400,31 @@ pub async fn link(
         back.path(),
         format!("/api/v2/accounts/oauth/{provider}/callback")
     );
-    let callback = app.url(&format!(
+    app.url(&format!(
         "{}?{}",
         back.path(),
         back.query().unwrap_or_default()
-    ));
-    (follow_callback(app, &callback).await, callback)
+    ))
 }
 
-async fn follow_callback(app: &TestApp, callback: &str) -> HashMap<String, String> {
-    let landed = app.client.get(callback).send().await.unwrap();
+async fn follow_callback(
+    app: &TestApp,
+    callback: &str,
+    browser: &Browser,
+) -> HashMap<String, String> {
+    let landed = app.client.get(callback).header("cookie", &browser.0);
+    let landed = landed.send().await.unwrap();
     assert_eq!(landed.status(), 302);
+    let spent = landed.headers()["set-cookie"].to_str().unwrap();
+    assert!(spent.contains("Max-Age=0"), "the cookie is spent: {spent}");
     let result = url::Url::parse(landed.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(result.path(), "/accounts/linked");
     result.query_pairs().into_owned().collect()
+}
+
+/// A browser that never started a flow.
+fn stranger() -> Browser {
+    Browser(String::new())
 }
 
 async fn links(app: &TestApp, user: &TestUser) -> Vec<Value> {
@@ -400,7 +442,7 @@ async fn linking_twitch_runs_the_whole_oauth_dance_once_per_state() {
     assert_eq!(providers["providers"][1]["can_import"], true);
     let user = app.user().await;
     twitch.sign_in("1001", "AceClips");
-    let (result, callback) = link(&app, &user, "twitch").await;
+    let (result, replay) = link(&app, &user, "twitch").await;
     assert_eq!(result["status"], "linked", "{result:?}");
     assert_eq!(result["provider"], "twitch");
     let listed = links(&app, &user).await;
@@ -418,17 +460,49 @@ async fn linking_twitch_runs_the_whole_oauth_dance_once_per_state() {
         "tokens stay inside: {text}"
     );
 
-    // The same callback again (a replay), and a state nobody issued (a forgery).
+    // The same callback again, from the same browser (a replay), and a state nobody issued
+    // (a forgery).
     assert_eq!(
-        follow_callback(&app, &callback).await["reason"],
+        follow_callback(&app, &replay.callback, &replay.browser).await["reason"],
         "invalid_state"
     );
     let forged = app.url("/api/v2/accounts/oauth/twitch/callback?code=code-1&state=made-up");
     assert_eq!(
-        follow_callback(&app, &forged).await["reason"],
+        follow_callback(&app, &forged, &stranger()).await["reason"],
         "invalid_state"
     );
     assert_eq!(links(&app, &user).await.len(), 1, "nothing more linked");
+}
+
+/// Login CSRF: the attacker starts a flow and gets a victim to open its consent URL. The
+/// victim consents with their own Twitch account; their browser, which did not start that
+/// flow, lands on our callback. Nothing may link the victim's channel to the attacker.
+#[tokio::test]
+async fn a_flow_finishes_only_in_the_browser_that_started_it() {
+    let (app, twitch) = spawn_with_twitch().await;
+    let (attacker, victim) = (app.user().await, app.user().await);
+    let (lure, _attackers_browser) = start_link(&app, &attacker, "twitch").await;
+    assert!(
+        lure.contains("force_verify=true"),
+        "Twitch always asks: {lure}"
+    );
+    twitch.sign_in("4004", "VictimChannel");
+    let callback = consent_at_platform(&app, "twitch", &lure).await;
+    // The victim's browser has no cookie for it, or its own flow's.
+    assert_eq!(
+        follow_callback(&app, &callback, &stranger()).await["reason"],
+        "invalid_state"
+    );
+    let (_, victims_own) = start_link(&app, &victim, "twitch").await;
+    let lure_again = start_link(&app, &attacker, "twitch").await.0;
+    let callback = consent_at_platform(&app, "twitch", &lure_again).await;
+    assert_eq!(
+        follow_callback(&app, &callback, &victims_own).await["reason"],
+        "invalid_state"
+    );
+    assert!(links(&app, &attacker).await.is_empty(), "nothing linked");
+    // The victim's own link still works.
+    assert_eq!(link(&app, &victim, "twitch").await.0["status"], "linked");
 }
 
 #[tokio::test]
@@ -437,11 +511,12 @@ async fn a_twitch_account_links_to_one_user_and_unlinking_revokes_its_token() {
     let (owner, rival) = (app.user().await, app.user().await);
     twitch.sign_in("2002", "Owner");
     assert_eq!(link(&app, &owner, "twitch").await.0["status"], "linked");
-    // The same Twitch account, from another user of ours.
+    // The same Twitch account, from another user of ours: the token obtained is revoked.
     assert_eq!(
         link(&app, &rival, "twitch").await.0["reason"],
         "already_linked"
     );
+    assert_eq!(twitch.revoked().len(), 1, "the unused token was revoked");
     assert!(links(&app, &rival).await.is_empty());
     // Linking again refreshes the owner's link instead of adding one.
     assert_eq!(link(&app, &owner, "twitch").await.0["status"], "linked");
@@ -462,7 +537,7 @@ async fn a_twitch_account_links_to_one_user_and_unlinking_revokes_its_token() {
     };
     assert_error(unlink(&rival).await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
     assert_eq!(unlink(&owner).await.unwrap().status(), 204);
-    assert_eq!(twitch.revoked().len(), 1, "the token was revoked at Twitch");
+    assert_eq!(twitch.revoked().len(), 2, "the token was revoked at Twitch");
     assert!(links(&app, &owner).await.is_empty());
     assert_error(unlink(&owner).await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
     // Free again: the rival may link it now.
@@ -481,7 +556,7 @@ async fn a_twitch_account_links_to_one_user_and_unlinking_revokes_its_token() {
     assert_eq!(closed.status(), 204);
     assert_eq!(
         twitch.revoked().len(),
-        2,
+        3,
         "the deleted account's token was revoked"
     );
 }
@@ -740,21 +815,17 @@ impl SteamStandIn {
         Mock::given(method("POST"))
             .and(path("/openid/login"))
             .respond_with(move |request: &Request| {
-                let mut form: Vec<(String, String)> =
+                let form: Vec<(String, String)> =
                     serde_urlencoded::from_bytes(&request.body).unwrap_or_default();
-                let asked = form
-                    .iter()
-                    .any(|(k, v)| k == "openid.mode" && v == "check_authentication");
-                form.retain(|(k, _)| k != "openid.mode");
+                // A field sent twice counts by its last copy, as many servers read forms.
+                let mut sent: BTreeMap<String, String> = form.into_iter().collect();
+                let asked = sent.remove("openid.mode").as_deref() == Some("check_authentication");
                 let known = issued.lock().unwrap().iter().any(|assertion| {
-                    let mut signed: Vec<_> = assertion
+                    let signed: BTreeMap<String, String> = assertion
                         .iter()
                         .filter(|(k, _)| k != "openid.mode")
                         .cloned()
                         .collect();
-                    signed.sort();
-                    let mut sent = form.clone();
-                    sent.sort();
                     signed == sent
                 });
                 let valid = if asked && known { "true" } else { "false" };
@@ -782,33 +853,58 @@ async fn steam_links_through_a_verified_openid_assertion() {
     ])
     .await;
     let (user, other) = (app.user().await, app.user().await);
-    let (result, callback) = link(&app, &user, "steam").await;
+    let (result, replay) = link(&app, &user, "steam").await;
     assert_eq!(result["status"], "linked", "{result:?}");
     let listed = links(&app, &user).await;
     assert_eq!(listed[0]["provider"], "steam");
     assert_eq!(listed[0]["external_id"], "76561197960287930");
     assert_eq!(listed[0]["scopes"], json!([]));
     assert_eq!(
-        follow_callback(&app, &callback).await["reason"],
+        follow_callback(&app, &replay.callback, &replay.browser).await["reason"],
         "invalid_state"
     );
 
     // An assertion edited on the way back (another SteamID): Steam does not confirm it.
     *steam.steam_id.lock().unwrap() = "76561197960287931".into();
-    let start = app
-        .get("/api/v2/accounts/oauth/steam", &other)
-        .send()
-        .await
-        .unwrap();
-    let consent = start.headers()["location"].to_str().unwrap().to_owned();
-    let back = app.client.get(&consent).send().await.unwrap();
-    let back = back.headers()["location"].to_str().unwrap().to_owned();
-    let forged = back.replace("76561197960287931", "76561197960287930");
-    let forged = url::Url::parse(&forged).unwrap();
-    let forged = app.url(&format!("{}?{}", forged.path(), forged.query().unwrap()));
-    assert_eq!(
-        follow_callback(&app, &forged).await["reason"],
-        "provider_error"
-    );
+    let edited = |fields: Assertion| {
+        let edit = |v: String| v.replace("76561197960287931", "76561197960287930");
+        fields.into_iter().map(|(k, v)| (k, edit(v))).collect()
+    };
+    assert_eq!(steam_attempt(&app, &other, edited).await, "provider_error");
+    // The victim's SteamID sent first, the genuine assertion after: we would read the
+    // first copy while Steam, reading the last, confirms the assertion.
+    let doubled = |fields: Assertion| {
+        let claimed = fields.iter().find(|(k, _)| k == "openid.claimed_id");
+        let forged = claimed
+            .unwrap()
+            .1
+            .replace("76561197960287931", "76561197960287930");
+        let mut sent = vec![
+            ("openid.claimed_id".to_owned(), forged.clone()),
+            ("openid.identity".to_owned(), forged),
+        ];
+        sent.extend(fields);
+        sent
+    };
+    assert_eq!(steam_attempt(&app, &other, doubled).await, "provider_error");
     assert!(links(&app, &other).await.is_empty());
+    assert_eq!(steam_attempt(&app, &other, |f| f).await, "linked");
+}
+
+/// A Steam sign-in whose assertion `tamper` changes on the way back; answers the outcome
+/// (`linked`, or the reason).
+async fn steam_attempt(
+    app: &TestApp,
+    user: &TestUser,
+    tamper: impl Fn(Assertion) -> Assertion,
+) -> String {
+    let (consent, browser) = start_link(app, user, "steam").await;
+    let back = app.client.get(&consent).send().await.unwrap();
+    let back = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let fields = tamper(back.query_pairs().into_owned().collect());
+    let query = serde_urlencoded::to_string(&fields).unwrap();
+    let callback = app.url(&format!("{}?{query}", back.path()));
+    let result = follow_callback(app, &callback, &browser).await;
+    let outcome = result.get("reason").or(result.get("status"));
+    outcome.cloned().unwrap_or_default()
 }

@@ -152,6 +152,8 @@ pub struct OAuthStateRow {
     pub pkce_verifier: Option<Vec<u8>>,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// SHA-256 of the value of the cookie given to the browser that started.
+    pub browser_hash: Vec<u8>,
 }
 
 /// A platform account linked to a user. The tokens are sealed.
@@ -244,6 +246,10 @@ pub struct DirectUploadRow {
     pub part_bytes: i64,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// A completion under way holds the upload until then.
+    pub completing_until: Option<DateTime<Utc>>,
+    /// Completed: the clip exists; the row answers repeated completions until it expires.
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 impl ClipRow {

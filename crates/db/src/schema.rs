@@ -66,6 +66,8 @@ diesel::table! {
         part_bytes -> Int8,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
+        completing_until -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -204,6 +206,7 @@ diesel::table! {
         pkce_verifier -> Nullable<Bytea>,
         expires_at -> Timestamptz,
         created_at -> Timestamptz,
+        browser_hash -> Bytea,
     }
 }
 

@@ -291,8 +291,10 @@ impl JobService {
                     .filter(job_inputs::from_library.eq(false))
                     .select(total("job_inputs.size_bytes"))
                     .first(conn)?;
+                // A completed upload counts as its clip.
                 let uploading: Option<i64> = direct_uploads::table
                     .filter(direct_uploads::user_id.eq(user.id))
+                    .filter(direct_uploads::completed_at.is_null())
                     .select(total("direct_uploads.size_bytes"))
                     .first(conn)?;
                 let library: Option<i64> = clips::table

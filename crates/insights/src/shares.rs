@@ -142,11 +142,12 @@ impl Insights {
     }
 
     /// A short-lived link to a shared montage's video (or its poster, with `poster`).
-    pub async fn file_url(&self, shared: &SharedMontage, poster: bool) -> ServiceResult<String> {
+    async fn file_url(&self, shared: &SharedMontage, poster: bool) -> ServiceResult<String> {
         let output = shared
             .main_output()
             .ok_or_else(|| ServiceError::not_found("Shared montage"))?;
-        let name = format!("montage-{}", shared.job.id);
+        // The name says nothing of the job: the link is all a viewer should learn.
+        let name = "montage";
         let key = if poster {
             output
                 .poster_key

@@ -5,22 +5,26 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use db::models::{ClipRow, DirectUploadRow};
-use db::schema::{clips, direct_uploads};
-use db::Db;
+use db::schema::{clips, direct_uploads, users};
+use db::{Db, PgConn};
 use domain::clips::{clip_key, ClipSource};
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{Library, StoredInput};
 use domain::sniff;
+use settings::PlanConfig;
 use storage::{Storage, StoredPart};
 
 /// S3 allows this many parts per upload.
 const MAX_PARTS: u64 = 10_000;
+/// How long a completion holds an upload against a second one; past it (a crashed API
+/// instance), another may take over.
+const COMPLETION_HOLD: Duration = Duration::from_secs(300);
 
 /// What a direct upload may be.
 #[derive(Debug, Clone, Copy)]
@@ -71,15 +75,21 @@ impl DirectUploads {
     }
 
     /// Starts an upload of `size` bytes named `label`; `quota_left` is what the owner's plan
-    /// may still store.
+    /// may still store, and `plan` caps how many uploads they may have open.
     pub async fn start(
         &self,
         user: AuthUser,
         label: String,
         size: u64,
         quota_left: u64,
+        plan: &PlanConfig,
     ) -> ServiceResult<UploadState> {
         self.admit(size, quota_left)?;
+        let cap = plan.open_uploads;
+        // Refused cheaply before storage is asked for anything; `record` decides.
+        self.db
+            .run(move |conn| open_uploads_below(conn, user.id, cap))
+            .await?;
         let part_bytes = self.rules.part_bytes.max(size.div_ceil(MAX_PARTS));
         let clip_id = Uuid::now_v7();
         let storage_key = clip_key(user.id, clip_id);
@@ -100,18 +110,10 @@ impl DirectUploads {
             created_at: now,
             expires_at: now
                 + chrono::Duration::from_std(self.rules.ttl).unwrap_or(chrono::Duration::MAX),
+            completing_until: None,
+            completed_at: None,
         };
-        let insert = row.clone();
-        let stored = self
-            .db
-            .run(move |conn| {
-                diesel::insert_into(direct_uploads::table)
-                    .values(&insert)
-                    .execute(conn)?;
-                Ok(())
-            })
-            .await;
-        if let Err(err) = stored {
+        if let Err(err) = self.record(&row, cap).await {
             let _ = self
                 .storage
                 .abort_multipart(&row.storage_key, &row.s3_upload_id)
@@ -119,6 +121,28 @@ impl DirectUploads {
             return Err(err);
         }
         self.state_of(row, Vec::new()).await
+    }
+
+    /// Records a started upload, if its owner has fewer than `cap` open: one at a time per
+    /// owner (their row is locked), so racing starts cannot all pass the count.
+    async fn record(&self, row: &DirectUploadRow, cap: i64) -> ServiceResult<()> {
+        let insert = row.clone();
+        self.db
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    users::table
+                        .find(insert.user_id)
+                        .select(users::id)
+                        .for_no_key_update()
+                        .first::<Uuid>(conn)?;
+                    open_uploads_below(conn, insert.user_id, cap)?;
+                    diesel::insert_into(direct_uploads::table)
+                        .values(&insert)
+                        .execute(conn)?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     fn admit(&self, size: u64, quota_left: u64) -> ServiceResult<()> {
@@ -152,11 +176,21 @@ impl DirectUploads {
 
     /// An upload of the caller's, with the parts stored so far and links for the rest.
     pub async fn status(&self, user: AuthUser, id: Uuid) -> ServiceResult<UploadState> {
-        let row = self.owned(user, id).await?;
+        let row = self.open(user, id).await?;
         let stored = self.stored_parts(&row).await?;
         self.state_of(row, stored).await
     }
 
+    /// An upload of the caller's not yet completed.
+    async fn open(&self, user: AuthUser, id: Uuid) -> ServiceResult<DirectUploadRow> {
+        let row = self.owned(user, id).await?;
+        match row.completed_at {
+            Some(_) => Err(ServiceError::not_found("Upload")),
+            None => Ok(row),
+        }
+    }
+
+    /// An upload of the caller's, completed ones included.
     async fn owned(&self, user: AuthUser, id: Uuid) -> ServiceResult<DirectUploadRow> {
         self.db
             .run(move |conn| {
@@ -195,7 +229,7 @@ impl DirectUploads {
             {
                 let url = self
                     .storage
-                    .presign_part(&upload.storage_key, &upload.s3_upload_id, number)
+                    .presign_part(&upload.storage_key, &upload.s3_upload_id, number, size)
                     .await?;
                 missing.push(PartTarget { number, size, url });
             }
@@ -209,11 +243,78 @@ impl DirectUploads {
 
     /// Joins the parts into a library clip once each has arrived whole. The result must
     /// be a video container; if not, it is deleted. The clip is PENDING until a worker
-    /// has examined it.
+    /// has examined it. One completion at a time: a second one meanwhile is a conflict, and
+    /// one after it answers the same clip.
     pub async fn complete(&self, user: AuthUser, id: Uuid) -> ServiceResult<ClipRow> {
         let row = self.owned(user, id).await?;
-        let stored = self.stored_parts(&row).await?;
-        check_parts(&row, &stored)?;
+        if row.completed_at.is_some() {
+            return self.completed_clip(&row).await;
+        }
+        self.claim_completion(id).await?;
+        let completed = self.join(&row).await;
+        if completed.is_err() {
+            // Free to try again (a row already gone needs nothing).
+            self.db
+                .run(move |conn| {
+                    diesel::update(direct_uploads::table.find(id))
+                        .set(direct_uploads::completing_until.eq(None::<DateTime<Utc>>))
+                        .execute(conn)?;
+                    Ok(())
+                })
+                .await?;
+        }
+        completed
+    }
+
+    /// The clip a completed upload became (gone if its owner deleted it since).
+    async fn completed_clip(&self, row: &DirectUploadRow) -> ServiceResult<ClipRow> {
+        let (clip, user) = (row.clip_id, row.user_id);
+        self.db
+            .run(move |conn| {
+                clips::table
+                    .find(clip)
+                    .filter(clips::user_id.eq(user))
+                    .select(ClipRow::as_select())
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(|| ServiceError::not_found("Upload"))
+            })
+            .await
+    }
+
+    /// Marks the upload as being completed, unless another completion holds it.
+    async fn claim_completion(&self, id: Uuid) -> ServiceResult<()> {
+        let hold = chrono::Duration::from_std(COMPLETION_HOLD).unwrap_or_default();
+        let claimed = self
+            .db
+            .run(move |conn| {
+                let now = Utc::now();
+                Ok(diesel::update(
+                    direct_uploads::table
+                        .find(id)
+                        .filter(direct_uploads::completed_at.is_null())
+                        .filter(
+                            direct_uploads::completing_until
+                                .is_null()
+                                .or(direct_uploads::completing_until.lt(now)),
+                        ),
+                )
+                .set(direct_uploads::completing_until.eq(now + hold))
+                .execute(conn)?)
+            })
+            .await?;
+        if claimed == 0 {
+            return Err(ServiceError::conflict(
+                "This upload is already being completed; ask for its clip in a moment",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The completion itself: every part checked, joined, sniffed, and recorded as a clip.
+    async fn join(&self, row: &DirectUploadRow) -> ServiceResult<ClipRow> {
+        let stored = self.stored_parts(row).await?;
+        check_parts(row, &stored)?;
         self.storage
             .complete_multipart(&row.storage_key, &row.s3_upload_id, &stored)
             .await
@@ -226,7 +327,7 @@ impl DirectUploads {
             .head_bytes(&row.storage_key, sniff::SNIFF_LEN)
             .await?;
         let Some(container) = sniff::container(&head) else {
-            self.forget(&row).await?;
+            self.forget(row).await?;
             self.storage
                 .delete(std::slice::from_ref(&row.storage_key))
                 .await?;
@@ -244,10 +345,14 @@ impl DirectUploads {
             library: Library::Added(row.clip_id),
         };
         let clip = ClipRow::pending(row.clip_id, row.user_id, ClipSource::Upload, None, &stored);
+        let id = row.id;
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    diesel::delete(direct_uploads::table.find(id)).execute(conn)?;
+                    // Kept until it expires, so a repeated completion answers this clip.
+                    diesel::update(direct_uploads::table.find(id))
+                        .set(direct_uploads::completed_at.eq(Utc::now()))
+                        .execute(conn)?;
                     Ok(diesel::insert_into(clips::table)
                         .values(&clip)
                         .returning(ClipRow::as_returning())
@@ -259,7 +364,7 @@ impl DirectUploads {
 
     /// Abandons an upload of the caller's and whatever parts it stored.
     pub async fn cancel(&self, user: AuthUser, id: Uuid) -> ServiceResult<()> {
-        let row = self.owned(user, id).await?;
+        let row = self.open(user, id).await?;
         self.storage
             .abort_multipart(&row.storage_key, &row.s3_upload_id)
             .await?;
@@ -288,10 +393,7 @@ impl DirectUploads {
             })
             .await?;
         for row in &theirs {
-            self.storage
-                .abort_multipart(&row.storage_key, &row.s3_upload_id)
-                .await?;
-            self.forget(row).await?;
+            self.abandon(row).await?;
         }
         Ok(())
     }
@@ -310,13 +412,38 @@ impl DirectUploads {
             })
             .await?;
         for row in &expired {
-            self.storage
-                .abort_multipart(&row.storage_key, &row.s3_upload_id)
-                .await?;
-            self.forget(row).await?;
+            self.abandon(row).await?;
         }
         Ok(expired.len())
     }
+
+    /// Forgets an upload, aborting it in storage first unless it was completed.
+    async fn abandon(&self, row: &DirectUploadRow) -> ServiceResult<()> {
+        if row.completed_at.is_none() {
+            self.storage
+                .abort_multipart(&row.storage_key, &row.s3_upload_id)
+                .await?;
+        }
+        self.forget(row).await
+    }
+}
+
+/// Refuses a new upload when `user` already has `cap` open (403 `QUOTA_EXCEEDED`).
+fn open_uploads_below(conn: &mut PgConn, user: Uuid, cap: i64) -> ServiceResult<()> {
+    let open: i64 = direct_uploads::table
+        .filter(direct_uploads::user_id.eq(user))
+        .filter(direct_uploads::completed_at.is_null())
+        .filter(direct_uploads::expires_at.gt(Utc::now()))
+        .count()
+        .get_result(conn)?;
+    if open >= cap {
+        return Err(ServiceError::new(
+            ErrorCode::QuotaExceeded,
+            format!("You have {open} uploads open, your plan's most: complete or cancel one first"),
+        )
+        .with_data(serde_json::json!({ "quota": "open_uploads", "limit": cap })));
+    }
+    Ok(())
 }
 
 /// Each part's number and exact size: all `part_bytes` long but the last.
@@ -377,6 +504,8 @@ mod tests {
             part_bytes,
             created_at: Utc::now(),
             expires_at: Utc::now(),
+            completing_until: None,
+            completed_at: None,
         }
     }
 

@@ -61,10 +61,28 @@ impl Refusal {
     }
 }
 
+/// What starting a link hands back: the platform's page for the user, and the value of
+/// the cookie that binds the flow to the browser that started it ([`Linking::binding_cookie`]).
+#[derive(Debug)]
+pub struct Started {
+    pub authorize_url: String,
+    pub browser_binding: String,
+}
+
+/// The cookie that carries a flow's browser binding: its name and the one path it is sent
+/// to (the provider's callback), so flows for different platforms do not overwrite each other.
+pub struct BindingCookie {
+    pub name: String,
+    pub path: String,
+    pub max_age: Duration,
+}
+
 /// What the platform sent back to the callback.
 #[derive(Debug, Default)]
 pub struct Callback {
     pub state: String,
+    /// The binding cookie the browser sent along, if any.
+    pub browser_binding: Option<String>,
     pub code: Option<String>,
     /// Set when the user declined (`access_denied`) or the platform failed.
     pub error: Option<String>,
@@ -154,9 +172,18 @@ impl Linking {
         url.into()
     }
 
-    /// Starts linking `provider` for `user`: records the state (and the PKCE verifier), and
-    /// answers the platform's authorisation URL.
-    pub async fn start(&self, user: AuthUser, provider: ProviderId) -> ServiceResult<String> {
+    /// The cookie that binds a flow for `provider` to its browser.
+    pub fn binding_cookie(&self, provider: ProviderId) -> BindingCookie {
+        BindingCookie {
+            name: format!("montage_oauth_{provider}"),
+            path: format!("/api/v2/accounts/oauth/{provider}/callback"),
+            max_age: self.config.state_ttl,
+        }
+    }
+
+    /// Starts linking `provider` for `user`: records the state (and the PKCE verifier) bound
+    /// to a fresh browser value, and answers the platform's authorisation URL with that value.
+    pub async fn start(&self, user: AuthUser, provider: ProviderId) -> ServiceResult<Started> {
         if !self.offered.contains(&provider) {
             return Err(ServiceError::not_found(&format!(
                 "Linking {}",
@@ -182,10 +209,12 @@ impl Linking {
                 )
             }
         };
-        let url = url.map_err(ServiceError::internal)?;
+        let authorize_url = url.map_err(ServiceError::internal)?;
+        let browser_binding = oauth::random_token();
         let now = Utc::now();
         let started = OAuthStateRow {
             state_hash: oauth::state_hash(&state),
+            browser_hash: oauth::state_hash(&browser_binding),
             user_id: user.id,
             provider,
             pkce_verifier: verifier,
@@ -203,7 +232,10 @@ impl Linking {
                 Ok(())
             })
             .await?;
-        Ok(url)
+        Ok(Started {
+            authorize_url,
+            browser_binding,
+        })
     }
 
     /// Where Steam sends the user back: our callback, carrying the state.
@@ -211,7 +243,8 @@ impl Linking {
         format!("{}?state={state}", self.redirect_uri(ProviderId::Steam))
     }
 
-    /// Finishes an authorisation: the state is taken (once), the platform's answer checked
+    /// Finishes an authorisation: the state is taken (once) by the browser it was bound to,
+    /// the platform's answer checked
     /// (the code exchanged, or Steam's assertion verified), the platform account identified
     /// and linked to the user who started.
     pub async fn finish(
@@ -219,7 +252,9 @@ impl Linking {
         provider: ProviderId,
         callback: Callback,
     ) -> ServiceResult<Result<LinkedAccountRow, Refusal>> {
-        let Some((user_id, verifier)) = self.take_state(provider, &callback.state).await? else {
+        let binding = callback.browser_binding.as_deref().unwrap_or_default();
+        let taken = self.take_state(provider, &callback.state, binding).await?;
+        let Some((user_id, verifier)) = taken else {
             return Ok(Err(Refusal::InvalidState));
         };
         if callback.error.is_some()
@@ -242,7 +277,16 @@ impl Linking {
             _ => return Ok(Err(Refusal::Denied)),
         };
         match confirmed {
-            Ok((identity, tokens)) => self.store_link(user_id, provider, identity, tokens).await,
+            Ok((identity, tokens)) => {
+                let access = tokens.as_ref().map(|t| t.access_token.clone());
+                let linked = self.store_link(user_id, provider, identity, tokens).await?;
+                if let (Err(Refusal::AlreadyLinked), Some(token)) = (&linked, access) {
+                    // Nobody will use the token just obtained: the platform should not
+                    // keep it either.
+                    self.revoke_token(provider, &token).await;
+                }
+                Ok(linked)
+            }
             Err(PlatformError(why)) => {
                 tracing::warn!(%provider, %why, "could not complete a platform authorisation");
                 Ok(Err(Refusal::ProviderError))
@@ -272,11 +316,13 @@ impl Linking {
     }
 
     /// The user (and the PKCE verifier, for OAuth) of a live state for `provider`, which is
-    /// used up.
+    /// used up. A browser other than the one that started (a link sent to a victim, who would
+    /// link their platform account to the sender's) finds nothing, and uses the state up too.
     async fn take_state(
         &self,
         provider: ProviderId,
         state: &str,
+        browser_binding: &str,
     ) -> ServiceResult<Option<(Uuid, Option<String>)>> {
         let hash = oauth::state_hash(state);
         let taken: Option<OAuthStateRow> = self
@@ -291,7 +337,8 @@ impl Linking {
         let Some(taken) = taken else {
             return Ok(None);
         };
-        if taken.provider != provider || taken.expires_at < Utc::now() {
+        let same_browser = taken.browser_hash == oauth::state_hash(browser_binding);
+        if taken.provider != provider || taken.expires_at < Utc::now() || !same_browser {
             return Ok(None);
         }
         let verifier = match taken.pkce_verifier {
@@ -462,16 +509,20 @@ impl Linking {
     /// Revokes a link's token at its platform, where the platform allows; a platform that
     /// cannot be reached is logged, not an error.
     async fn revoke(&self, link: &LinkedAccountRow) -> ServiceResult<()> {
-        let (Some(client), Some(sealed)) =
-            (client_of(&self.config, link.provider), &link.access_token)
-        else {
-            return Ok(());
-        };
-        let token = self.unseal(ACCESS_TOKEN, sealed)?;
-        if let Err(PlatformError(why)) = oauth::revoke(&self.http, client, &token).await {
-            tracing::warn!(link_id = %link.id, %why, "could not revoke a link's token");
+        if let Some(sealed) = &link.access_token {
+            let token = self.unseal(ACCESS_TOKEN, sealed)?;
+            self.revoke_token(link.provider, &token).await;
         }
         Ok(())
+    }
+
+    async fn revoke_token(&self, provider: ProviderId, token: &str) {
+        let Some(client) = client_of(&self.config, provider) else {
+            return;
+        };
+        if let Err(PlatformError(why)) = oauth::revoke(&self.http, client, token).await {
+            tracing::warn!(%provider, %why, "could not revoke a platform token");
+        }
     }
 
     /// Removes one of the caller's links. Its token is revoked at the platform first where

@@ -41,9 +41,7 @@ pub fn authorize_url(
         .append_pair("state", state)
         .append_pair("code_challenge", &pkce_challenge(verifier))
         .append_pair("code_challenge_method", "S256")
-        // Google hands out a refresh token only when asked for offline access.
-        .append_pair("access_type", "offline")
-        .append_pair("prompt", "consent");
+        .extend_pairs(client.consent_params);
     Ok(url.into())
 }
 

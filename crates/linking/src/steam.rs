@@ -3,6 +3,8 @@
 //! posting it back to Steam (`check_authentication`, which must answer `is_valid:true`). The
 //! SteamID64 ends the claimed id. Identity only: there is no token.
 
+use std::collections::BTreeMap;
+
 use crate::oauth::PlatformError;
 use crate::platforms::Identity;
 
@@ -26,6 +28,16 @@ pub fn authorize_url(
     Ok(url.into())
 }
 
+/// The fields an assertion must sign for us to rely on them.
+const MUST_SIGN: [&str; 6] = [
+    "op_endpoint",
+    "claimed_id",
+    "identity",
+    "return_to",
+    "response_nonce",
+    "assoc_handle",
+];
+
 /// Checks the assertion Steam sent back (`params`: the callback's query) and answers the
 /// SteamID64 it proves. `return_to` is what we sent: an assertion made for another place
 /// is refused.
@@ -35,12 +47,8 @@ pub async fn verify(
     params: &[(String, String)],
     return_to: &str,
 ) -> Result<Identity, PlatformError> {
-    let field = |name: &str| {
-        params
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
+    let fields = assertion_fields(params)?;
+    let field = |name: &str| fields.get(name).copied();
     if field("openid.mode") != Some("id_res") {
         return Err(PlatformError("not a positive assertion".into()));
     }
@@ -50,13 +58,24 @@ pub async fn verify(
             "an assertion for another endpoint or return address".into(),
         ));
     }
+    let signed: Vec<&str> = field("openid.signed")
+        .unwrap_or_default()
+        .split(',')
+        .collect();
+    if !MUST_SIGN.iter().all(|name| signed.contains(name))
+        || field("openid.claimed_id") != field("openid.identity")
+    {
+        return Err(PlatformError(
+            "the assertion does not sign who it names".into(),
+        ));
+    }
     let steam_id = steam_id(endpoint, field("openid.claimed_id").unwrap_or_default()).ok_or(
         PlatformError("the claimed id is not a Steam account".into()),
     )?;
-    let mut check: Vec<(&str, &str)> = params
-        .iter()
-        .filter(|(key, _)| key.starts_with("openid.") && key != "openid.mode")
-        .map(|(key, value)| (key.as_str(), value.as_str()))
+    // Steam checks exactly the fields read here, each once.
+    let mut check: Vec<(&str, &str)> = fields
+        .into_iter()
+        .filter(|(key, _)| *key != "openid.mode")
         .collect();
     check.push(("openid.mode", "check_authentication"));
     let answer = http
@@ -76,6 +95,18 @@ pub async fn verify(
     })
 }
 
+/// The assertion's `openid.*` fields. One sent twice is refused: we would read one copy
+/// and Steam might check the other.
+fn assertion_fields(params: &[(String, String)]) -> Result<BTreeMap<&str, &str>, PlatformError> {
+    let mut fields = BTreeMap::new();
+    for (key, value) in params.iter().filter(|(key, _)| key.starts_with("openid.")) {
+        if fields.insert(key.as_str(), value.as_str()).is_some() {
+            return Err(PlatformError(format!("the assertion repeats {key}")));
+        }
+    }
+    Ok(fields)
+}
+
 /// The SteamID64 at the end of a claimed id `https://<steam host>/openid/id/<17 digits>`,
 /// on the endpoint's own host.
 fn steam_id(endpoint: &str, claimed: &str) -> Option<String> {
@@ -91,6 +122,18 @@ fn steam_id(endpoint: &str, claimed: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_assertion_repeating_a_field_is_refused() {
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let once = [pair("openid.mode", "id_res"), pair("state", "s")];
+        assert_eq!(assertion_fields(&once).unwrap().len(), 1);
+        let twice = [
+            pair("openid.claimed_id", "a"),
+            pair("openid.claimed_id", "b"),
+        ];
+        assert!(assertion_fields(&twice).is_err());
+    }
 
     #[test]
     fn the_steam_id_ends_a_claimed_id_on_steams_own_host() {

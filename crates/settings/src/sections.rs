@@ -157,6 +157,8 @@ pub struct PlanConfig {
     pub output_retention: Option<Duration>,
     /// Montages a user may post to platforms in any 24 hours.
     pub posts_per_day: i64,
+    /// Direct uploads started and not yet completed, cancelled or expired, at most.
+    pub open_uploads: i64,
 }
 
 /// What the environment may change of a plan (`FREE_…`, `PRO_…`); the rest is the plan's.
@@ -170,6 +172,7 @@ pub(crate) struct PlanOverrides {
     storage_mib: Option<u64>,
     output_retention_secs: Option<u64>,
     posts_per_day: Option<i64>,
+    open_uploads: Option<i64>,
 }
 
 impl PlanOverrides {
@@ -181,6 +184,7 @@ impl PlanOverrides {
             active_jobs: self.active_jobs.unwrap_or(plan.active_jobs),
             open_jobs: self.open_jobs.unwrap_or(plan.open_jobs),
             posts_per_day: self.posts_per_day.unwrap_or(plan.posts_per_day),
+            open_uploads: self.open_uploads.unwrap_or(plan.open_uploads),
             storage_bytes: self
                 .storage_mib
                 .map_or(plan.storage_bytes, |mib| mib.saturating_mul(1024 * 1024)),
@@ -209,6 +213,7 @@ impl PlanConfig {
             storage_bytes: 2048 * 1024 * 1024,
             output_retention: Some(Duration::from_secs(7 * 86_400)),
             posts_per_day: 5,
+            open_uploads: 10,
         }
     }
 
@@ -226,6 +231,7 @@ impl PlanConfig {
             storage_bytes: 20 * 1024 * 1024 * 1024,
             output_retention: None,
             posts_per_day: 50,
+            open_uploads: 50,
         }
     }
 }
@@ -679,6 +685,9 @@ pub struct OAuthClientConfig {
     pub client_id_field: &'static str,
     /// What joins the scopes in the authorisation URL (TikTok wants commas).
     pub scope_separator: &'static str,
+    /// The platform's own parameters that make its consent screen show every time (and,
+    /// for Google, hand out a refresh token).
+    pub consent_params: &'static [(&'static str, &'static str)],
 }
 
 impl OAuthClientConfig {
@@ -699,6 +708,8 @@ impl OAuthClientConfig {
             scopes: vec!["clips:edit".into(), "editor:manage:clips".into()],
             client_id_field: "client_id",
             scope_separator: " ",
+            // Twitch ignores `prompt`; without this a signed-in user is sent straight back.
+            consent_params: &[("force_verify", "true")],
         }
     }
 
@@ -717,6 +728,7 @@ impl OAuthClientConfig {
             ],
             client_id_field: "client_id",
             scope_separator: " ",
+            consent_params: &[("access_type", "offline"), ("prompt", "consent")],
         }
     }
 
@@ -732,6 +744,7 @@ impl OAuthClientConfig {
             scopes: vec!["user.info.basic".into(), "video.publish".into()],
             client_id_field: "client_key",
             scope_separator: ",",
+            consent_params: &[],
         }
     }
 }

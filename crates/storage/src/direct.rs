@@ -48,12 +48,14 @@ impl Storage {
             .ok_or_else(|| StoreError::Invalid("no upload id in the answer".into()))
     }
 
-    /// A time-limited URL the client PUTs part `number` (from 1) to.
+    /// A time-limited URL the client PUTs part `number` (from 1) to, of exactly `size`
+    /// bytes: the length is signed into the URL, so storage refuses any other.
     pub async fn presign_part(
         &self,
         key: &str,
         upload_id: &str,
         number: i32,
+        size: u64,
     ) -> StoreResult<String> {
         let presigning = PresigningConfig::expires_in(self.presign_ttl)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -64,6 +66,7 @@ impl Storage {
             .key(key)
             .upload_id(upload_id)
             .part_number(number)
+            .content_length(size as i64)
             .presigned(presigning)
             .await
             .map_err(unavailable)?;

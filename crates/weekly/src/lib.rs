@@ -25,7 +25,9 @@ pub struct Playable {
     pub width: i32,
     pub height: i32,
     pub duration_seconds: f64,
-    /// Presigned, valid for the storage's presign lifetime.
+    /// A public montage's are stable addresses of ours (`/api/v2/weekly-montages/{id}/files/…`),
+    /// which never reveal storage keys; a private one's (seen by its owner only) are
+    /// presigned, valid for the storage's presign lifetime.
     pub video_url: String,
     pub poster_url: Option<String>,
 }
@@ -68,6 +70,8 @@ pub struct WeeklySettings {
 pub struct WeeklyMontages {
     db: Db,
     storage: Storage,
+    /// The API's public address, for public montages' file addresses.
+    public_base_url: String,
 }
 
 type Listed = (
@@ -79,8 +83,42 @@ type Listed = (
 );
 
 impl WeeklyMontages {
-    pub fn new(db: Db, storage: Storage) -> Self {
-        Self { db, storage }
+    pub fn new(db: Db, storage: Storage, public_base_url: &str) -> Self {
+        Self {
+            db,
+            storage,
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// A short-lived link to a public montage's video (or poster, with `poster`) in
+    /// `format`; a private, unknown or unplayable one is not found.
+    pub async fn public_file(
+        &self,
+        id: Uuid,
+        format: OutputFormat,
+        poster: bool,
+    ) -> ServiceResult<String> {
+        let montage = self.get(None, id).await?;
+        let output = self
+            .db
+            .run(move |conn| {
+                Ok(job_outputs::table
+                    .find((montage.job.id, format))
+                    .select(JobOutputRow::as_select())
+                    .first(conn)
+                    .optional()?)
+            })
+            .await?
+            .filter(|_| montage.outputs.iter().any(|o| o.format == format));
+        let not_found = || ServiceError::not_found("Weekly montage file");
+        let output = output.ok_or_else(not_found)?;
+        let key = match poster {
+            true => output.poster_key.as_deref().ok_or_else(not_found)?,
+            false => output.storage_key.as_str(),
+        };
+        let name = format!("weekly-{format}.{}", if poster { "jpg" } else { "mp4" });
+        Ok(self.storage.presign_get(key, &name).await?)
     }
 
     /// Newest first (featured ones by when they were featured, with `featured_only`).
@@ -279,7 +317,7 @@ impl WeeklyMontages {
         for (row, job, display_name, username, views) in rows {
             let mut outputs = Vec::new();
             for output in stored.iter().filter(|o| o.job_id == job.id) {
-                outputs.push(self.presign(row.id, output.clone()).await?);
+                outputs.push(self.presign(&row, output.clone()).await?);
             }
             montages.push(WeeklyMontage {
                 row,
@@ -292,25 +330,40 @@ impl WeeklyMontages {
         Ok(montages)
     }
 
-    async fn presign(&self, id: Uuid, output: JobOutputRow) -> ServiceResult<Playable> {
-        let name = format!("weekly-{id}-{}", output.format);
-        let poster_url = match &output.poster_key {
-            Some(key) => Some(
-                self.storage
-                    .presign_get(key, &format!("{name}.jpg"))
-                    .await?,
-            ),
-            None => None,
+    /// What a viewer plays of `output`: stable addresses of ours for a public montage,
+    /// presigned links for a private one (only its owner lists it).
+    async fn presign(
+        &self,
+        row: &WeeklyMontageRow,
+        output: JobOutputRow,
+    ) -> ServiceResult<Playable> {
+        let (video_url, poster_url) = if row.visibility == Visibility::Public {
+            let base = format!(
+                "{}/api/v2/weekly-montages/{}/files/{}",
+                self.public_base_url, row.id, output.format
+            );
+            let poster = output.poster_key.as_ref().map(|_| format!("{base}/poster"));
+            (format!("{base}/video"), poster)
+        } else {
+            let name = format!("weekly-{}-{}", row.id, output.format);
+            let poster_url = match &output.poster_key {
+                Some(key) => Some(
+                    self.storage
+                        .presign_get(key, &format!("{name}.jpg"))
+                        .await?,
+                ),
+                None => None,
+            };
+            let video_name = format!("{name}.mp4");
+            let video = self.storage.presign_get(&output.storage_key, &video_name);
+            (video.await?, poster_url)
         };
         Ok(Playable {
             format: output.format,
             width: output.width,
             height: output.height,
             duration_seconds: output.duration_seconds,
-            video_url: self
-                .storage
-                .presign_get(&output.storage_key, &format!("{name}.mp4"))
-                .await?,
+            video_url,
             poster_url,
         })
     }

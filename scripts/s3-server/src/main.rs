@@ -4,6 +4,10 @@
 //! It answers CORS as a bucket whose rule lets any origin GET, HEAD and PUT does: the web app
 //! sends direct-upload parts to presigned URLs from the browser. The signature in each URL is
 //! the authorisation, and no cookies are involved, so `*` gives nothing away.
+//!
+//! Like AWS (`HeadersNotSigned`), it refuses a presigned request carrying an `x-amz-*` header
+//! its URL did not sign: s3s would act on it (an `x-amz-copy-source` turns a part upload into
+//! a copy of any object in the bucket).
 
 use std::{error::Error, path::PathBuf};
 
@@ -93,11 +97,14 @@ impl hyper::service::Service<Request<Incoming>> for Cors {
                 .headers()
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         let s3 = self.0.clone();
+        let unsigned = unsigned_amz_header(&request);
         Box::pin(async move {
             let mut response = if preflight {
                 let mut response = Response::new(Body::empty());
                 *response.status_mut() = StatusCode::NO_CONTENT;
                 response
+            } else if let Some(name) = unsigned {
+                headers_not_signed(&name)
             } else {
                 hyper::service::Service::call(&s3, request).await?
             };
@@ -111,4 +118,35 @@ impl hyper::service::Service<Request<Incoming>> for Cors {
             Ok(response)
         })
     }
+}
+
+/// An `x-amz-*` header of a presigned request that its `X-Amz-SignedHeaders` does not list.
+fn unsigned_amz_header(request: &Request<Incoming>) -> Option<String> {
+    let query = request.uri().query()?;
+    let signed = query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.eq_ignore_ascii_case("X-Amz-SignedHeaders").then(|| value.replace("%3B", ";"))
+    })?;
+    let signed: Vec<String> = signed.split(';').map(str::to_ascii_lowercase).collect();
+    request
+        .headers()
+        .keys()
+        .map(|name| name.as_str())
+        .find(|name| name.starts_with("x-amz-") && !signed.iter().any(|s| s == name))
+        .map(str::to_owned)
+}
+
+/// AWS's answer to an unsigned `x-amz-*` header on a presigned request.
+fn headers_not_signed(name: &str) -> HttpResponse {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+         <Message>There were headers present in the request which were not signed</Message>\
+         <HeadersNotSigned>{name}</HeadersNotSigned></Error>"
+    );
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    response
 }

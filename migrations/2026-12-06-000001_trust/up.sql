@@ -1,0 +1,11 @@
+-- Issue 29: what keeps one player from acting as another.
+
+-- An OAuth or OpenID flow belongs to the browser that started it: the SHA-256 of the value
+-- of the cookie that browser was given. Flows in flight when this lands must start again.
+DELETE FROM oauth_states;
+ALTER TABLE oauth_states ADD COLUMN browser_hash BYTEA NOT NULL;
+
+-- A direct upload's completion holds it: a second completion meanwhile is a conflict. A
+-- completed upload stays until it expires, so a repeated completion answers the same clip.
+ALTER TABLE direct_uploads ADD COLUMN completing_until TIMESTAMPTZ;
+ALTER TABLE direct_uploads ADD COLUMN completed_at TIMESTAMPTZ;
