@@ -10,6 +10,7 @@ use accounts::access::AccessService;
 use accounts::auth::AuthService;
 use accounts::closure::{AccountClosure, Outside};
 use accounts::ratelimit::RateLimiter;
+use accounts::sessions::EndedSessions;
 use accounts::userdata::{DataQuota, UserDataService};
 use accounts::verification::EmailService;
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
@@ -22,7 +23,7 @@ use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
 use engine::queue;
 use engine::status::StatusReader;
-use engine::tasks::BackgroundTasks;
+use engine::tasks::{BackgroundTasks, Pass, Schedule, Task};
 use insights::Insights;
 use library::{
     uploads::{DirectUploads, UploadRules},
@@ -79,6 +80,12 @@ impl AppState {
         };
         let health = HealthMonitor::start(&tasks, probe).await;
         let auth = AuthService::new(db.clone(), config.auth.clone(), limiter.clone());
+        // Before the first request: a restarted instance must not forget who logged out.
+        auth.ended_sessions().refresh().await?;
+        tasks.spawn(
+            SessionWatch(auth.ended_sessions().clone()),
+            Schedule::every(SESSION_POLL),
+        );
         let billing = BillingService::new(db.clone(), config.billing.clone())?;
         let jobs = JobService::new(db.clone());
         let linking = Linking::new(db.clone(), &config)?;
@@ -136,6 +143,21 @@ impl AppState {
             config: Arc::new(config),
             metrics_address,
         })
+    }
+}
+
+/// How soon a session another instance ended is refused here too.
+const SESSION_POLL: Duration = Duration::from_secs(1);
+
+/// Keeps this instance's list of ended sessions current.
+struct SessionWatch(EndedSessions);
+
+impl Task for SessionWatch {
+    const NAME: &'static str = "ended-sessions";
+
+    async fn run(&mut self) -> Result<Pass, ServiceError> {
+        self.0.refresh().await?;
+        Ok(Pass::Idle)
     }
 }
 

@@ -9,3 +9,13 @@ ALTER TABLE oauth_states ADD COLUMN browser_hash BYTEA NOT NULL;
 -- completed upload stays until it expires, so a repeated completion answers the same clip.
 ALTER TABLE direct_uploads ADD COLUMN completing_until TIMESTAMPTZ;
 ALTER TABLE direct_uploads ADD COLUMN completed_at TIMESTAMPTZ;
+
+-- Login sessions that ended (logout, password reset, a reused refresh token, a closed
+-- account): API instances refuse their access tokens until those expire. No foreign key:
+-- a closed account's rows must outlive it.
+CREATE TABLE ended_sessions (
+    session_id   UUID PRIMARY KEY,
+    ended_at     TIMESTAMPTZ NOT NULL,
+    forget_after TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX ended_sessions_ended_at ON ended_sessions (ended_at);

@@ -4,7 +4,7 @@ use chrono::Utc;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, TestApp};
 
 #[tokio::test]
 async fn register_then_login_returns_the_seed_token_shape() {
@@ -200,13 +200,73 @@ async fn logout_revokes_the_refresh_token() {
     assert_error(refresh, 401, "AUTHENTICATION_REQUIRED").await;
 }
 
+/// Whether `token` still opens reads, writes and WebSocket tickets: answers the statuses.
+async fn what_opens(app: &TestApp, token: &str) -> [u16; 3] {
+    let read = app.client.get(app.url("/api/auth/me")).bearer_auth(token);
+    let write = app.client.put(app.url("/api/users/me")).bearer_auth(token);
+    let write = write.json(&json!({"display_name": "Still Here"}));
+    let ticket = app
+        .client
+        .post(app.url("/api/v2/ws/ticket"))
+        .bearer_auth(token);
+    let mut statuses = [0; 3];
+    for (at, request) in [read, write, ticket].into_iter().enumerate() {
+        statuses[at] = request.send().await.unwrap().status().as_u16();
+    }
+    statuses
+}
+
+/// A session ends at logout, when its refresh token is reused (stolen), and with its
+/// account: its access token stops working at once, not when it expires.
+#[tokio::test]
+async fn an_ended_sessions_access_token_stops_working_at_once() {
+    let app = spawn_app().await;
+    let user = app.user().await;
+    let second = app.login(&user.email, &user.password).await;
+    let second: Value = second.json().await.unwrap();
+    let second_access = second["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(what_opens(&app, &user.access_token).await, [200, 200, 200]);
+
+    let logout = app.with_refresh_token("logout", &user.refresh_token).await;
+    assert_eq!(logout.status(), 204);
+    assert_eq!(what_opens(&app, &user.access_token).await, [401, 401, 401]);
+    assert_eq!(
+        what_opens(&app, &second_access).await,
+        [200, 200, 200],
+        "another session of the same account goes on"
+    );
+
+    // The second session's refresh token presented twice: the session is taken as stolen.
+    let refresh = second["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.with_refresh_token("refresh", refresh).await.status(),
+        200
+    );
+    assert_eq!(
+        app.with_refresh_token("refresh", refresh).await.status(),
+        401
+    );
+    assert_eq!(what_opens(&app, &second_access).await, [401, 401, 401]);
+
+    let doomed = app.user().await;
+    let closed = app.client.delete(app.url("/api/users/me"));
+    let closed = closed.bearer_auth(&doomed.access_token);
+    let closed = closed.json(&json!({"password": doomed.password})).send();
+    assert_eq!(closed.await.unwrap().status(), 204);
+    assert_eq!(
+        what_opens(&app, &doomed.access_token).await,
+        [401, 401, 401]
+    );
+}
+
 #[tokio::test]
 async fn expired_forged_and_foreign_algorithm_tokens_are_refused() {
     let app = spawn_app().await;
     let user = app.user().await;
     let auth = &app.config.auth;
     let now = Utc::now().timestamp();
-    let claims = |exp: i64| json!({ "sub": user.user_id, "iss": auth.issuer, "aud": auth.audience, "iat": now - 1000, "exp": exp });
+    let sid = uuid::Uuid::now_v7();
+    let claims = |exp: i64| json!({ "sub": user.user_id, "iss": auth.issuer, "aud": auth.audience, "iat": now - 1000, "exp": exp, "sid": sid });
     let secret = EncodingKey::from_secret(auth.jwt_secret.as_bytes());
     let expired = encode(&Header::new(Algorithm::HS256), &claims(now - 60), &secret).unwrap();
     let forged = encode(

@@ -2,6 +2,7 @@
 //! access tokens and rotating refresh tokens stored only as SHA-256 hashes.
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::profile::{taken_username, Username};
 use crate::ratelimit::{Quota, RateLimiter};
+use crate::sessions::EndedSessions;
 use db::models::{RefreshTokenRow, User};
 use db::schema::{refresh_tokens, users};
 use db::{Db, PgConn};
@@ -46,9 +48,19 @@ impl Email {
                     && label.len() <= 63
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        if local.is_empty() || local.len() > 64 || !domain_ok {
+        // A dot-atom local part (RFC 5322): no quoting, commas, brackets or semicolons,
+        // which the mailer could not address (or would read as several addresses).
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || "!#$%&'*+/=?^_`{|}~-".contains(c))
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..");
+        if local.is_empty() || local.len() > 64 || !domain_ok || !local_ok {
             return Err(invalid());
         }
+        // And what the mailer itself accepts.
+        email.parse::<lettre::Address>().map_err(|_| invalid())?;
         Ok(Self(email))
     }
 
@@ -172,6 +184,8 @@ pub struct AuthService {
     pub(crate) inner: Arc<Keys>,
     hashing: Arc<HashingPool>,
     throttle: LoginThrottle,
+    /// Sessions whose access tokens are refused before they expire.
+    sessions: EndedSessions,
 }
 
 /// Bounds the memory and CPU that password hashing can take: a few hashes at once, a short
@@ -317,6 +331,7 @@ impl AuthService {
             config: config.login_throttle,
         };
         Self {
+            sessions: EndedSessions::new(db.clone(), config.access_ttl),
             db,
             inner: Arc::new(Keys {
                 config,
@@ -329,6 +344,16 @@ impl AuthService {
             hashing,
             throttle,
         }
+    }
+
+    /// The ended sessions this instance refuses; their poll runs in the API's background.
+    pub fn ended_sessions(&self) -> &EndedSessions {
+        &self.sessions
+    }
+
+    /// Ends `sessions` inside the transaction that revoked their refresh tokens.
+    pub(crate) fn end_sessions(&self, conn: &mut PgConn, sessions: &[Uuid]) -> QueryResult<()> {
+        EndedSessions::record(conn, sessions, self.inner.config.access_ttl)
     }
 
     pub(crate) fn db(&self) -> &Db {
@@ -503,8 +528,11 @@ impl AuthService {
             .await?
             .ok_or_else(|| ServiceError::unauthenticated("Invalid refresh token"))?;
         if row.revoked_at.is_some() {
-            let family = row.family_id;
-            self.db.run(move |conn| revoke_family(conn, family)).await?;
+            let (family, ttl) = (row.family_id, self.inner.config.access_ttl);
+            self.db
+                .run(move |conn| revoke_family(conn, family, ttl))
+                .await?;
+            self.sessions.note([family]);
             return Err(ServiceError::unauthenticated(
                 "Refresh token was already used",
             ));
@@ -529,20 +557,30 @@ impl AuthService {
     /// ignored: logging out is idempotent. Returns the session it ended, if any.
     pub async fn logout(&self, presented: &str) -> ServiceResult<Option<EndedSession>> {
         let hash = token_hash(presented);
-        self.db
+        let ttl = self.inner.config.access_ttl;
+        let ended = self
+            .db
             .run(move |conn| {
-                Ok(diesel::update(
-                    refresh_tokens::table
-                        .filter(refresh_tokens::token_hash.eq(hash))
-                        .filter(refresh_tokens::revoked_at.is_null()),
-                )
-                .set(refresh_tokens::revoked_at.eq(Utc::now()))
-                .returning((refresh_tokens::user_id, refresh_tokens::family_id))
-                .get_result(conn)
-                .optional()?
-                .map(|(user, session)| EndedSession { user, session }))
+                conn.transaction(|conn| {
+                    let ended = diesel::update(
+                        refresh_tokens::table
+                            .filter(refresh_tokens::token_hash.eq(hash))
+                            .filter(refresh_tokens::revoked_at.is_null()),
+                    )
+                    .set(refresh_tokens::revoked_at.eq(Utc::now()))
+                    .returning((refresh_tokens::user_id, refresh_tokens::family_id))
+                    .get_result(conn)
+                    .optional()?
+                    .map(|(user, session)| EndedSession { user, session });
+                    if let Some(ended) = ended {
+                        EndedSessions::record(conn, &[ended.session], ttl)?;
+                    }
+                    Ok(ended)
+                })
             })
-            .await
+            .await?;
+        self.sessions.note(ended.map(|e| e.session));
+        Ok(ended)
     }
 
     /// The caller's account; 401 when it no longer exists.
@@ -571,21 +609,35 @@ impl AuthService {
             .await
     }
 
-    /// Checks an access token: HS256 only, right issuer and audience, not expired.
+    /// Checks an access token: HS256 only, right issuer and audience, not expired, and of a
+    /// login session that has not ended (logout, reset, a stolen refresh token, a closed
+    /// account).
     pub fn authenticate(&self, token: &str) -> ServiceResult<AuthUser> {
-        jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
-            .map(|data| AuthUser {
-                id: data.claims.sub,
-                expires_at: data.claims.exp,
-                session: data.claims.sid,
-            })
-            .map_err(|e| {
-                let message = match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => "Access token has expired",
-                    _ => "Invalid access token",
-                };
-                ServiceError::unauthenticated(message)
-            })
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
+                .map_err(|e| {
+                    let message = match e.kind() {
+                        jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                            "Access token has expired"
+                        }
+                        _ => "Invalid access token",
+                    };
+                    ServiceError::unauthenticated(message)
+                })?
+                .claims;
+        let session = claims
+            .sid
+            .ok_or_else(|| ServiceError::unauthenticated("Invalid access token"))?;
+        if self.sessions.is_ended(session) {
+            return Err(ServiceError::unauthenticated(
+                "This session has ended; log in again",
+            ));
+        }
+        Ok(AuthUser {
+            id: claims.sub,
+            expires_at: claims.exp,
+            session: Some(session),
+        })
     }
 
     fn token_pair(
@@ -635,6 +687,7 @@ impl AuthService {
             revoked_at: None,
             created_at: now,
         };
+        let ttl = self.inner.config.access_ttl;
         let issued = self
             .db
             .run(move |conn| {
@@ -651,7 +704,7 @@ impl AuthService {
                         if revoked == 0 {
                             // Lost a race with another use of the same token: one of the
                             // two holders is not the owner, so the session ends for both.
-                            revoke_family(conn, family_id)?;
+                            revoke_family(conn, family_id, ttl)?;
                             return Ok(false);
                         }
                     }
@@ -663,6 +716,7 @@ impl AuthService {
             })
             .await?;
         if !issued {
+            self.sessions.note([family_id]);
             return Err(ServiceError::unauthenticated(
                 "Refresh token was already used",
             ));
@@ -676,7 +730,8 @@ fn session_started(family: Uuid) -> Option<i64> {
     family.get_timestamp().map(|stamp| stamp.to_unix().0 as i64)
 }
 
-fn revoke_family(conn: &mut PgConn, family: Uuid) -> ServiceResult<()> {
+/// Ends a whole session: a refresh token of it was presented twice, so one holder stole it.
+fn revoke_family(conn: &mut PgConn, family: Uuid, access_ttl: Duration) -> ServiceResult<()> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family))
@@ -684,6 +739,7 @@ fn revoke_family(conn: &mut PgConn, family: Uuid) -> ServiceResult<()> {
     )
     .set(refresh_tokens::revoked_at.eq(Utc::now()))
     .execute(conn)?;
+    EndedSessions::record(conn, &[family], access_ttl)?;
     Ok(())
 }
 
@@ -705,8 +761,22 @@ mod tests {
             "a b@example.com",
             "a@@example.com",
             "a@example..com",
+            // What the mailer cannot address.
+            "a,b@example.com",
+            "a\"b@example.com",
+            "a(b)@example.com",
+            "a;b@example.com",
+            ".a@example.com",
+            "a..b@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        for good in [
+            "first.last+tag@example.com",
+            "o'brien@example.ie",
+            "jörg@example.de",
+        ] {
+            assert!(Email::parse(good).is_ok(), "{good:?} should be taken");
         }
     }
 

@@ -72,7 +72,9 @@ impl AccountClosure {
         if let Err(err) = self.outside.uploads.abort_all(user).await {
             tracing::warn!(%user, error = %err, "could not abort a deleted account's direct uploads");
         }
-        self.auth
+        let auth = self.auth.clone();
+        let ended: Vec<EndedSession> = self
+            .auth
             .db()
             .run(move |conn| {
                 conn.transaction(|conn| {
@@ -101,12 +103,17 @@ impl AccountClosure {
                     if diesel::delete(users::table.find(user)).execute(conn)? == 0 {
                         return Err(ServiceError::not_found("Account"));
                     }
+                    auth.end_sessions(conn, &sessions)?;
                     Ok(sessions
                         .into_iter()
                         .map(|session| EndedSession { user, session })
                         .collect())
                 })
             })
-            .await
+            .await?;
+        self.auth
+            .ended_sessions()
+            .note(ended.iter().map(|e| e.session));
+        Ok(ended)
     }
 }

@@ -10,5 +10,6 @@ pub mod mail;
 pub mod mfa;
 pub mod profile;
 pub mod ratelimit;
+pub mod sessions;
 pub mod userdata;
 pub mod verification;

@@ -57,6 +57,9 @@ struct MfaState {
     password_hash: String,
     secret: Option<Vec<u8>>,
     enabled: bool,
+    /// The address was proven: only then may factors be added (else whoever registered an
+    /// address that is not theirs could lock its owner out).
+    verified: bool,
 }
 
 fn invalid_code() -> ServiceError {
@@ -120,6 +123,7 @@ impl AuthService {
                         users::password_hash,
                         users::mfa_secret,
                         users::mfa_enabled_at.is_not_null(),
+                        users::email_verified_at.is_not_null(),
                     ))
                     .first(conn)
                     .optional()?
@@ -135,6 +139,12 @@ impl AuthService {
         if state.enabled {
             return Err(ServiceError::conflict(
                 "Multi-factor login is already on; turn it off first to change authenticator",
+            ));
+        }
+        if !state.verified {
+            return Err(ServiceError::new(
+                ErrorCode::EmailNotVerified,
+                "Confirm your email address first (the link we mailed you), then turn on multi-factor login",
             ));
         }
         let mut secret = vec![0u8; SECRET_BYTES];

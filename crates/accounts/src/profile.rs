@@ -93,7 +93,7 @@ pub(crate) fn apply_email_change(conn: &mut PgConn, used: &EmailTokenRow) -> Ser
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => email_taken(),
             other => other.into(),
         })?;
-    Ok(())
+    crate::verification::void_resets(conn, used.user_id)
 }
 
 #[derive(AsChangeset)]

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use db::models::{EmailTokenRow, User};
-use db::schema::{email_tokens, refresh_tokens, users};
+use db::schema::{email_tokens, mfa_recovery_codes, refresh_tokens, users};
 use db::{Db, PgConn};
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::{AuthUser, EndedSession, TokenPurpose};
@@ -27,6 +27,10 @@ pub(crate) fn issue(
 ) -> ServiceResult<String> {
     let token = secret_token();
     let now = Utc::now();
+    if purpose == TokenPurpose::ResetPassword {
+        // Only the newest reset link works: an older one lying in a mailbox is void.
+        void_resets(conn, user)?;
+    }
     diesel::insert_into(email_tokens::table)
         .values(EmailTokenRow {
             token_hash: token_hash(&token),
@@ -39,6 +43,40 @@ pub(crate) fn issue(
         })
         .execute(conn)?;
     Ok(token)
+}
+
+/// A reset proves the address. Factors added while it was unproven were added by whoever
+/// registered it, not necessarily its owner, who is resetting now: they go.
+fn forget_unproven_factors(conn: &mut PgConn, user: Uuid) -> ServiceResult<()> {
+    let unproven = users::table
+        .find(user)
+        .filter(users::email_verified_at.is_null());
+    let removed = diesel::update(unproven)
+        .set((
+            users::mfa_secret.eq(None::<Vec<u8>>),
+            users::mfa_enabled_at.eq(None::<chrono::DateTime<Utc>>),
+            users::mfa_last_step.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    if removed > 0 {
+        diesel::delete(mfa_recovery_codes::table.filter(mfa_recovery_codes::user_id.eq(user)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Voids every reset link of `user` not yet used: a link was used, a newer one was mailed,
+/// or the address changed (a link mailed to the old address must not take the account).
+pub(crate) fn void_resets(conn: &mut PgConn, user: Uuid) -> ServiceResult<()> {
+    diesel::update(
+        email_tokens::table
+            .filter(email_tokens::user_id.eq(user))
+            .filter(email_tokens::purpose.eq(TokenPurpose::ResetPassword))
+            .filter(email_tokens::used_at.is_null()),
+    )
+    .set(email_tokens::used_at.eq(Utc::now()))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Marks `token` used and answers it, if it is one for one of `purposes`, unused and
@@ -268,14 +306,25 @@ impl AuthService {
         password: Password,
     ) -> ServiceResult<Vec<EndedSession>> {
         let password_hash = self.hash_new_password(password).await?;
-        self.db()
+        let this = self.clone();
+        let ended: Vec<EndedSession> = self
+            .db()
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let used = consume(conn, &token, &[TokenPurpose::ResetPassword])?;
+                    void_resets(conn, used.user_id)?;
                     let account = users::table.find(used.user_id);
+                    let address: String = account.select(users::email).first(conn)?;
+                    if address != used.email {
+                        return Err(ServiceError::new(
+                            ErrorCode::InvalidToken,
+                            "This link was for an address the account no longer uses",
+                        ));
+                    }
                     diesel::update(account)
                         .set(users::password_hash.eq(&password_hash))
                         .execute(conn)?;
+                    forget_unproven_factors(conn, used.user_id)?;
                     diesel::update(
                         account
                             .filter(users::email.eq(&used.email))
@@ -293,6 +342,7 @@ impl AuthService {
                     .get_results(conn)?;
                     sessions.sort_unstable();
                     sessions.dedup();
+                    this.end_sessions(conn, &sessions)?;
                     Ok(sessions
                         .into_iter()
                         .map(|session| EndedSession {
@@ -302,6 +352,8 @@ impl AuthService {
                         .collect())
                 })
             })
-            .await
+            .await?;
+        self.ended_sessions().note(ended.iter().map(|e| e.session));
+        Ok(ended)
     }
 }

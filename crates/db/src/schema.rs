@@ -84,6 +84,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    ended_sessions (session_id) {
+        session_id -> Uuid,
+        ended_at -> Timestamptz,
+        forget_after -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, key) {
         user_id -> Uuid,
         key -> Text,
@@ -419,6 +427,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     clips,
     direct_uploads,
     email_tokens,
+    ended_sessions,
     idempotency_keys,
     import_failures,
     job_inputs,
