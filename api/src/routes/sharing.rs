@@ -99,7 +99,8 @@ pub async fn revoke_share(
 }
 
 /// The public page of a shared montage: an HTML video player with Open Graph tags; each
-/// viewer's first visit of the day counts a view (link unfurlers do not).
+/// viewer's first visit of the day counts a view: one per address and browser family.
+/// Crawlers and link previewers do not count, nor the owner (signed in with a bearer).
 #[utoipa::path(
     get, path = "/s/{token}", tag = "sharing",
     params(("token" = String, Path)),
@@ -111,6 +112,7 @@ pub async fn revoke_share(
 pub async fn share_page(
     state: web::Data<AppState>,
     req: HttpRequest,
+    caller: Option<Caller>,
     path: web::Path<String>,
 ) -> HttpResponse {
     let Ok(shared) = state.insights.shared(&path).await else {
@@ -125,17 +127,18 @@ pub async fn share_page(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if !is_unfurler(&user_agent) {
-        let viewer = Viewer {
-            address: client_address(&req, &state.config.rate_limits),
-            user_agent,
-            id: None,
-        };
-        if let Err(err) = state
+    let viewer = Viewer {
+        address: client_address(&req, &state.config.rate_limits),
+        user_agent,
+        id: None,
+    };
+    // The owner watching their own montage is not a view.
+    let owner = caller.is_some_and(|Caller(user)| user.id == shared.job.user_id);
+    if !viewer.is_crawler() && !owner {
+        let counted = state
             .insights
-            .count_view(shared.job.id, viewer, ViewSource::SharePage)
-            .await
-        {
+            .count_view(shared.job.id, viewer, ViewSource::SharePage);
+        if let Err(err) = counted.await {
             tracing::warn!(error = %err, "a share page view was not counted");
         }
     }
@@ -175,21 +178,6 @@ pub async fn shared_file(
         .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
-}
-
-/// Link previewers fetch the page to unfurl it; they are not viewers.
-fn is_unfurler(user_agent: &str) -> bool {
-    let agent = user_agent.to_ascii_lowercase();
-    [
-        "bot",
-        "facebookexternalhit",
-        "embedly",
-        "preview",
-        "crawler",
-        "spider",
-    ]
-    .iter()
-    .any(|word| agent.contains(word))
 }
 
 /// `scheme://host[:port]` of storage, where the page's `/s/{token}/…` addresses redirect.

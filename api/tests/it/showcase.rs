@@ -248,8 +248,18 @@ async fn visibility_and_featuring(
     assert_eq!(listed.len(), 1, "the public one only");
     assert_eq!(listed[0]["montage_id"], public_id);
     let video = listed[0]["outputs"][0]["video_url"].as_str().unwrap();
-    let played = app.client.get(video).send().await.unwrap();
+    let video = url::Url::parse(video).unwrap();
+    let format = listed[0]["outputs"][0]["format"].as_str().unwrap();
+    let stable = format!("/api/v2/weekly-montages/{public_id}/files/{format}/video");
+    assert_eq!(video.path(), stable, "a stable address, no storage key");
+    let redirect = app.client.get(app.url(&stable)).send().await.unwrap();
+    assert_eq!(redirect.status(), 302);
+    let presigned = redirect.headers()["location"].to_str().unwrap();
+    let played = app.client.get(presigned).send().await.unwrap();
     assert_eq!(played.status(), 200, "anyone can play a public montage");
+    let private = format!("/api/v2/weekly-montages/{private_id}/files/{format}/video");
+    let hidden = app.client.get(app.url(&private)).send().await.unwrap();
+    assert_error(hidden, 404, "RESOURCE_NOT_FOUND").await;
     assert!(public_list(app, "?featured_only=true").await.is_empty());
 
     let feature = |id: &str| format!("/api/v2/admin/weekly-montages/{id}/featured");
@@ -266,8 +276,28 @@ async fn visibility_and_featuring(
 }
 
 async fn page(app: &TestApp, path: &str, agent: &str) -> Response {
-    let request = app.client.get(app.url(path)).header("user-agent", agent);
+    visit(app, path, agent, "198.51.100.1", None).await
+}
+
+/// A visit from `address` (as the trusted proxy reports it) with `agent`, signed in as
+/// `user` if given.
+async fn visit(
+    app: &TestApp,
+    path: &str,
+    agent: &str,
+    address: &str,
+    user: Option<&TestUser>,
+) -> Response {
+    let mut request = app.client.get(app.url(path)).header("user-agent", agent);
+    request = request.header("x-forwarded-for", address);
+    if let Some(user) = user {
+        request = request.bearer_auth(&user.access_token);
+    }
     request.send().await.unwrap()
+}
+
+fn chrome(version: u32) -> String {
+    format!("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{version}.0.0.0 Safari/537.36")
 }
 
 async fn stats(app: &TestApp, user: &TestUser) -> Value {
@@ -281,7 +311,11 @@ async fn recommendations(app: &TestApp, user: &TestUser, top_n: u32) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_montages_play_count_each_viewer_once_a_day_and_revoke() {
-    let mut app = spawn_app_with(&[("PUBLIC_BASE_URL", "https://montage.example")]).await;
+    let mut app = spawn_app_with(&[
+        ("PUBLIC_BASE_URL", "https://montage.example"),
+        ("TRUSTED_PROXY_HEADER", "x-forwarded-for"),
+    ])
+    .await;
     let (user, stranger) = (app.user().await, app.user().await);
     let fresh = recommendations(&app, &user, 5).await;
     assert_eq!(fresh["styles"].as_array().unwrap().len(), 4, "{fresh}");
@@ -348,7 +382,7 @@ async fn shared_montages_play_count_each_viewer_once_a_day_and_revoke() {
 
 /// The share page plays the montage and carries the tags chat apps unfurl.
 async fn the_page_plays_and_unfurls(app: &TestApp, token: &str) {
-    let shared = page(app, &format!("/s/{token}"), "Mozilla/5.0 (first viewer)").await;
+    let shared = page(app, &format!("/s/{token}"), &chrome(120)).await;
     assert_eq!(shared.status(), 200);
     let kind = shared.headers()["content-type"]
         .to_str()
@@ -374,12 +408,18 @@ async fn the_page_plays_and_unfurls(app: &TestApp, token: &str) {
         .split('"')
         .next()
         .unwrap();
-    let video = app
-        .client
-        .get(source.replace("&amp;", "&"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(
+        source,
+        format!("/s/{token}/video"),
+        "a stable address of ours"
+    );
+    assert!(
+        !html.contains("jobs/"),
+        "no storage key on the page: {html}"
+    );
+    let redirect = page(app, source, "x").await;
+    let presigned = redirect.headers()["location"].to_str().unwrap();
+    let video = app.client.get(presigned).send().await.unwrap();
     assert_eq!(video.status(), 200, "the page's video plays");
     assert!(video.bytes().await.unwrap().len() > 1000);
     for file in ["video", "poster"] {
@@ -396,12 +436,22 @@ async fn views_count_once_per_viewer_and_day(
     token: &str,
     job_id: &str,
 ) {
-    for agent in [
-        "Mozilla/5.0 (first viewer)",
-        "Mozilla/5.0 (second viewer)",
-        "Slackbot-LinkExpanding 1.0",
-    ] {
-        assert_eq!(page(app, &format!("/s/{token}"), agent).await.status(), 200);
+    let path = format!("/s/{token}");
+    // One address rotating its browser's version: the first viewer, again.
+    for version in 100..120 {
+        assert_eq!(page(app, &path, &chrome(version)).await.status(), 200);
+    }
+    let cubot = "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+    let visits = [
+        (cubot, "198.51.100.2", None),
+        ("WhatsApp/2.23.20.0 A", "198.51.100.3", None),
+        ("Slackbot-LinkExpanding 1.0", "198.51.100.3", None),
+        // The owner, signed in, watching their own montage.
+        (cubot, "198.51.100.4", Some(user)),
+    ];
+    for (agent, address, signed_in) in visits {
+        let seen = visit(app, &path, agent, address, signed_in).await;
+        assert_eq!(seen.status(), 200);
     }
     let track = format!("/api/v2/analytics/track-view/{job_id}");
     let install = || Some(json!({"viewer_id": "install-1"}));
@@ -422,7 +472,10 @@ async fn views_count_once_per_viewer_and_day(
     assert_error(empty, 422, "VALIDATION_ERROR").await;
 
     let views = stats(app, user).await["views"].clone();
-    assert_eq!(views["total"], 3, "two visitors and one install: {views}");
+    assert_eq!(
+        views["total"], 3,
+        "two visitors (a phone named CUBOT) and one install: {views}"
+    );
     assert_eq!(views["last_7_days"], 3);
     assert_eq!(views["montages"][0]["job_id"], job_id);
     assert_eq!(views["montages"][0]["last_30_days"], 3);

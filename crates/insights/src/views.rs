@@ -2,6 +2,8 @@
 //! their address and browser (or the id the owner's client gives) under that day's random
 //! salt; salts are deleted after two days, so no stored hash leads back to anyone.
 
+use std::sync::LazyLock;
+
 use chrono::{Duration, NaiveDate, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -28,11 +30,51 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// What tells viewers apart: the owner's client's id, or the address and a coarse
+    /// browser family. The full User-Agent would let one address rotating it count as many.
     fn material(&self) -> String {
         match &self.id {
             Some(id) => format!("id\0{id}"),
-            None => format!("client\0{}\0{}", self.address, self.user_agent),
+            None => format!(
+                "client\0{}\0{}",
+                self.address,
+                browser_family(&self.user_agent)
+            ),
         }
+    }
+
+    /// A crawler or link previewer (Discord, WhatsApp, Slack…), by the isbot list, whose
+    /// patterns match whole words: a phone whose name holds "bot" (CUBOT) is a viewer.
+    pub fn is_crawler(&self) -> bool {
+        static CRAWLERS: LazyLock<isbot::Bots> = LazyLock::new(isbot::Bots::default);
+        self.user_agent.trim().is_empty() || CRAWLERS.is_bot(&self.user_agent)
+    }
+}
+
+/// The browser family and whether it is a phone's: coarse on purpose.
+fn browser_family(user_agent: &str) -> &'static str {
+    let agent = user_agent.to_ascii_lowercase();
+    let mobile = agent.contains("mobile") || agent.contains("android");
+    let family = [
+        ("edg", "edge"),
+        ("opr/", "opera"),
+        ("firefox", "firefox"),
+        ("fxios", "firefox"),
+        ("crios", "chrome"),
+        ("chrome", "chrome"),
+        ("safari", "safari"),
+    ]
+    .iter()
+    .find(|(mark, _)| agent.contains(mark))
+    .map_or("other", |(_, family)| family);
+    match (family, mobile) {
+        ("edge", true) => "edge-mobile",
+        ("opera", true) => "opera-mobile",
+        ("firefox", true) => "firefox-mobile",
+        ("chrome", true) => "chrome-mobile",
+        ("safari", true) => "safari-mobile",
+        ("other", true) => "other-mobile",
+        (family, _) => family,
     }
 }
 
@@ -105,4 +147,49 @@ fn salt_of(conn: &mut PgConnection, day: NaiveDate) -> ServiceResult<Vec<u8>> {
         .find(day)
         .select(view_salts::salt)
         .first(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer(user_agent: &str) -> Viewer {
+        Viewer {
+            address: "203.0.113.7".into(),
+            user_agent: user_agent.into(),
+            id: None,
+        }
+    }
+
+    #[test]
+    fn crawlers_and_previewers_are_not_viewers_but_phones_named_bot_are() {
+        for crawler in [
+            "WhatsApp/2.23.20.0 A",
+            "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+            "Twitterbot/1.0",
+            "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+            "TelegramBot (like TwitterBot)",
+            "",
+        ] {
+            assert!(viewer(crawler).is_crawler(), "{crawler:?}");
+        }
+        for phone in [
+            "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+        ] {
+            assert!(!viewer(phone).is_crawler(), "{phone:?}");
+        }
+    }
+
+    #[test]
+    fn one_address_rotating_its_user_agent_is_one_viewer_per_family() {
+        let chrome = |version: u32| {
+            viewer(&format!("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{version}.0 Safari/537.36"))
+        };
+        assert_eq!(chrome(120).material(), chrome(121).material());
+        let firefox =
+            viewer("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0");
+        assert_ne!(chrome(120).material(), firefox.material());
+    }
 }
