@@ -52,21 +52,32 @@ pub fn unique_worker_name() -> String {
     )
 }
 
-/// Runs one worker process until `shutdown` resolves. Then it takes no new jobs, lets running
-/// ones finish for the grace period, and hands back to the queue whatever is still running.
-/// Serves this worker's `/metrics` on its own listener, when configured.
+/// Serves this worker's `/metrics` on its own listener, when configured. Running more
+/// workers on one host is how it scales: when the port is taken (by a sibling), this one
+/// takes a free port on the same address and logs it, instead of not starting.
 async fn serve_metrics(config: &Config, tasks: &BackgroundTasks) -> anyhow::Result<()> {
     let Some(address) = config.metrics.worker_bind else {
         return Ok(());
     };
-    let listener = MetricsListener::bind(address, config.metrics.token.clone())
-        .await
-        .with_context(|| format!("cannot bind the metrics listener {address}"))?;
+    let token = config.metrics.token.clone();
+    let listener = match MetricsListener::bind(address, token.clone()).await {
+        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {
+            let any_port = std::net::SocketAddr::new(address.ip(), 0);
+            let listener = MetricsListener::bind(any_port, token).await;
+            let listener = listener.with_context(|| format!("cannot bind {any_port}"))?;
+            tracing::warn!(wanted = %address, address = %listener.local_addr(),
+                "the metrics port is taken (another worker?): serving metrics on a free port");
+            listener
+        }
+        bound => bound.with_context(|| format!("cannot bind the metrics listener {address}"))?,
+    };
     tracing::info!(address = %listener.local_addr(), "metrics listening");
     tasks.spawn_service(listener.serve());
     Ok(())
 }
 
+/// Runs one worker process until `shutdown` resolves. Then it takes no new jobs, lets running
+/// ones finish for the grace period, and hands back to the queue whatever is still running.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -75,6 +86,10 @@ pub async fn run(
     let db = Db::new(&config.database_url, config.database_pool_size);
     let redis = queue::connect(&config.redis_url, std::time::Duration::from_secs(30)).await?;
     let registry = WorkerRegistry::new(redis.clone(), &config.queue_name);
+    // Stamped before its scratch directory exists, so siblings starting now know it lives.
+    if let Err(err) = registry.beat(&name).await {
+        tracing::warn!(error = %err, "could not stamp the first heartbeat");
+    }
     remove_dead_workers_scratch(&config, &registry).await;
     let scratch_dir = scratch_root(&config).join(&name);
     tokio::fs::create_dir_all(&scratch_dir).await?;
@@ -437,18 +452,35 @@ fn scratch_root(config: &Config) -> std::path::PathBuf {
     config.render.scratch_dir.join(&config.queue_name)
 }
 
-/// Scratch directories of workers that died without cleaning up: any whose owner has no
-/// fresh heartbeat. Best effort; a failure here must not keep the worker from starting.
+/// Scratch directories of workers known to be gone: their heartbeat expired, or they have
+/// none and the directory is older than a job's lease (a sibling starting at this moment
+/// has a young directory and is left alone). Best effort; a failure here must not keep the
+/// worker from starting.
 async fn remove_dead_workers_scratch(config: &Config, registry: &WorkerRegistry) {
-    let Ok(live) = registry.live_names(config.worker_stale_after()).await else {
+    let Ok(stamps) = registry.stamps().await else {
         return;
     };
     let Ok(mut entries) = tokio::fs::read_dir(scratch_root(config)).await else {
         return;
     };
+    let now = std::time::SystemTime::now();
+    let stale_before = now - config.worker_stale_after();
     while let Ok(Some(entry)) = entries.next_entry().await {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("worker-") && !live.contains(&name) {
+        if !name.starts_with("worker-") {
+            continue;
+        }
+        let gone = match stamps.iter().find(|(worker, _)| *worker == name) {
+            Some((_, stamped)) => {
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(*stamped) < stale_before
+            }
+            None => entry
+                .metadata()
+                .await
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|modified| modified + config.engine.lease < now),
+        };
+        if gone {
             tracing::info!(%name, "removing a dead worker's scratch directory");
             let _ = tokio::fs::remove_dir_all(entry.path()).await;
         }

@@ -759,3 +759,56 @@ async fn an_account_deleted_mid_render_leaves_nothing_stored() {
         .unwrap();
     assert!(!theirs.is_empty(), "the other account's objects stay");
 }
+
+/// Workers are scaled out by running more on one host: a second one sharing the metrics
+/// port still starts (on a free port), and a starting worker removes only the scratch of
+/// workers known to be gone, never a sibling's that has not stamped a heartbeat yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_side_by_side_share_a_host_without_harming_each_other() {
+    let scratch = tempfile::tempdir().unwrap();
+    let port = crate::processes::free_port().to_string();
+    let metrics = format!("127.0.0.1:{port}");
+    let app = spawn_app_with(&[
+        ("WORKER_METRICS_BIND", metrics.as_str()),
+        ("WORKER_SCRATCH_DIR", scratch.path().to_str().unwrap()),
+        ("RUST_LOG", "info"),
+    ])
+    .await;
+    let root = scratch.path().join(&app.settings["QUEUE_NAME"]);
+    std::fs::create_dir_all(&root).unwrap();
+    let young = root.join("worker-sibling-just-started");
+    let old = root.join("worker-died-long-ago");
+    std::fs::create_dir_all(&young).unwrap();
+    std::fs::create_dir_all(&old).unwrap();
+    let aged = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(aged.success());
+
+    let mut first = spawn_worker(&app.settings);
+    assert!(
+        first
+            .logged_within("metrics listening", 1, Duration::from_secs(30))
+            .await
+    );
+    let mut second = spawn_worker(&app.settings);
+    assert!(
+        second
+            .logged_within("metrics port is taken", 1, Duration::from_secs(30))
+            .await,
+        "the second worker says where its metrics went"
+    );
+    assert!(
+        second
+            .logged_within("metrics listening", 1, Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        first.is_running() && second.is_running(),
+        "both workers run"
+    );
+    assert!(young.exists(), "a sibling's fresh scratch is kept");
+    assert!(!old.exists(), "a long-dead worker's scratch is removed");
+}

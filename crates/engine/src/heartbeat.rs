@@ -74,6 +74,19 @@ impl WorkerRegistry {
             .map_err(|e| ServiceError::unavailable("queue", e))
     }
 
+    /// Every worker that ever stamped and has not left, with its last stamp (Unix seconds).
+    pub async fn stamps(&self) -> ServiceResult<Vec<(String, f64)>> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZRANGE")
+            .arg(&self.key)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async::<Vec<(String, f64)>>(&mut conn)
+            .await
+            .map_err(|e| ServiceError::unavailable("queue", e))
+    }
+
     pub async fn ping(&self) -> ServiceResult<()> {
         let mut conn = self.conn.clone();
         redis::cmd("PING")
