@@ -60,6 +60,15 @@ ensure_packages() {
   fi
 }
 
+# The test runner: nextest runs each test in a process of its own, which tests that read
+# process-wide metrics need.
+ensure_nextest() {
+  if ! command -v cargo-nextest >/dev/null; then
+    log "Installing cargo-nextest (the test runner)"
+    cargo install cargo-nextest --locked
+  fi
+}
+
 # The browser tests' Chromium (Debian's) and Playwright for Python driving it, in a virtual
 # environment under .data; scripts/test exports BROWSER_PYTHON for the suite.
 PLAYWRIGHT_VERSION=1.65.2
