@@ -114,6 +114,7 @@ pub struct Message {
     responses(
         (status = 200, body = MfaSetupView),
         (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "The account's address is not confirmed yet (EMAIL_NOT_VERIFIED): factors need a proven address", body = ErrorEnvelope),
         (status = 409, description = "Multi-factor login is already on", body = ErrorEnvelope),
     )
 )]
