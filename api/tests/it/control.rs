@@ -251,12 +251,7 @@ async fn a_starting_worker_removes_scratch_left_by_dead_workers() {
     std::fs::create_dir_all(dead.join("some-job")).unwrap();
     std::fs::write(dead.join("some-job/input-00"), b"left over").unwrap();
     // Its worker died long ago: older than a lease, with no heartbeat.
-    let aged = std::process::Command::new("touch")
-        .args(["-d", "1 hour ago"])
-        .arg(&dead)
-        .status()
-        .unwrap();
-    assert!(aged.success());
+    crate::processes::make_old(&dead);
     let other_deployment = scratch
         .path()
         .join("another-queue/worker-elsewhere-1-00000000");

@@ -780,12 +780,7 @@ async fn workers_side_by_side_share_a_host_without_harming_each_other() {
     let old = root.join("worker-died-long-ago");
     std::fs::create_dir_all(&young).unwrap();
     std::fs::create_dir_all(&old).unwrap();
-    let aged = std::process::Command::new("touch")
-        .args(["-d", "1 hour ago"])
-        .arg(&old)
-        .status()
-        .unwrap();
-    assert!(aged.success());
+    crate::processes::make_old(&old);
 
     let mut first = spawn_worker(&app.settings);
     assert!(

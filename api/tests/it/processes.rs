@@ -145,6 +145,16 @@ pub fn spawn_worker(settings: &HashMap<String, String>) -> Process {
     Process { child, log: None }.follow_log()
 }
 
+/// Makes `path` look an hour old, as a long-dead worker's scratch directory is.
+pub fn make_old(path: &std::path::Path) {
+    let aged = Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(aged.success());
+}
+
 /// Waits until something accepts connections on `port`.
 async fn wait_for_port(port: u16) {
     for _ in 0..100 {

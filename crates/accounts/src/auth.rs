@@ -2,7 +2,6 @@
 //! access tokens and rotating refresh tokens stored only as SHA-256 hashes.
 
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -353,7 +352,7 @@ impl AuthService {
 
     /// Ends `sessions` inside the transaction that revoked their refresh tokens.
     pub(crate) fn end_sessions(&self, conn: &mut PgConn, sessions: &[Uuid]) -> QueryResult<()> {
-        EndedSessions::record(conn, sessions, self.inner.config.access_ttl)
+        self.sessions.record(conn, sessions)
     }
 
     pub(crate) fn db(&self) -> &Db {
@@ -528,9 +527,9 @@ impl AuthService {
             .await?
             .ok_or_else(|| ServiceError::unauthenticated("Invalid refresh token"))?;
         if row.revoked_at.is_some() {
-            let (family, ttl) = (row.family_id, self.inner.config.access_ttl);
+            let (family, sessions) = (row.family_id, self.sessions.clone());
             self.db
-                .run(move |conn| revoke_family(conn, family, ttl))
+                .run(move |conn| revoke_family(conn, family, &sessions))
                 .await?;
             self.sessions.note([family]);
             return Err(ServiceError::unauthenticated(
@@ -557,7 +556,7 @@ impl AuthService {
     /// ignored: logging out is idempotent. Returns the session it ended, if any.
     pub async fn logout(&self, presented: &str) -> ServiceResult<Option<EndedSession>> {
         let hash = token_hash(presented);
-        let ttl = self.inner.config.access_ttl;
+        let sessions = self.sessions.clone();
         let ended = self
             .db
             .run(move |conn| {
@@ -573,7 +572,7 @@ impl AuthService {
                     .optional()?
                     .map(|(user, session)| EndedSession { user, session });
                     if let Some(ended) = ended {
-                        EndedSessions::record(conn, &[ended.session], ttl)?;
+                        sessions.record(conn, &[ended.session])?;
                     }
                     Ok(ended)
                 })
@@ -687,7 +686,7 @@ impl AuthService {
             revoked_at: None,
             created_at: now,
         };
-        let ttl = self.inner.config.access_ttl;
+        let sessions = self.sessions.clone();
         let issued = self
             .db
             .run(move |conn| {
@@ -704,7 +703,7 @@ impl AuthService {
                         if revoked == 0 {
                             // Lost a race with another use of the same token: one of the
                             // two holders is not the owner, so the session ends for both.
-                            revoke_family(conn, family_id, ttl)?;
+                            revoke_family(conn, family_id, &sessions)?;
                             return Ok(false);
                         }
                     }
@@ -731,7 +730,7 @@ fn session_started(family: Uuid) -> Option<i64> {
 }
 
 /// Ends a whole session: a refresh token of it was presented twice, so one holder stole it.
-fn revoke_family(conn: &mut PgConn, family: Uuid, access_ttl: Duration) -> ServiceResult<()> {
+fn revoke_family(conn: &mut PgConn, family: Uuid, ended: &EndedSessions) -> ServiceResult<()> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family))
@@ -739,7 +738,7 @@ fn revoke_family(conn: &mut PgConn, family: Uuid, access_ttl: Duration) -> Servi
     )
     .set(refresh_tokens::revoked_at.eq(Utc::now()))
     .execute(conn)?;
-    EndedSessions::record(conn, &[family], access_ttl)?;
+    ended.record(conn, &[family])?;
     Ok(())
 }
 

@@ -61,20 +61,15 @@ impl EndedSessions {
     }
 
     /// Records `sessions` as ended, inside the transaction that revokes them.
-    pub(crate) fn record(
-        conn: &mut PgConn,
-        sessions: &[Uuid],
-        access_ttl: Duration,
-    ) -> QueryResult<()> {
+    pub(crate) fn record(&self, conn: &mut PgConn, sessions: &[Uuid]) -> QueryResult<()> {
         let now = Utc::now();
-        let keep = chrono::Duration::from_std(access_ttl).unwrap_or(chrono::Duration::MAX);
         let rows: Vec<_> = sessions
             .iter()
             .map(|&session| {
                 (
                     ended_sessions::session_id.eq(session),
                     ended_sessions::ended_at.eq(now),
-                    ended_sessions::forget_after.eq(now + keep),
+                    ended_sessions::forget_after.eq(now + self.inner.keep),
                 )
             })
             .collect();

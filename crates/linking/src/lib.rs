@@ -244,9 +244,8 @@ impl Linking {
     }
 
     /// Finishes an authorisation: the state is taken (once) by the browser it was bound to,
-    /// the platform's answer checked
-    /// (the code exchanged, or Steam's assertion verified), the platform account identified
-    /// and linked to the user who started.
+    /// the platform's answer checked (the code exchanged, or Steam's assertion verified), the
+    /// platform account identified and linked to the user who started.
     pub async fn finish(
         &self,
         provider: ProviderId,
