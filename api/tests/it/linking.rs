@@ -44,6 +44,8 @@ struct TwitchState {
     clips: HashMap<String, Vec<(String, String, Vec<u8>)>>,
     /// Clips whose next download link request fails (a Twitch hiccup).
     fail_once: Vec<String>,
+    /// When clips were made, by id (missing: just now).
+    created: HashMap<String, chrono::DateTime<chrono::Utc>>,
 }
 
 /// A local Twitch: its OAuth endpoints (id.twitch.tv) and Helix's `GET /users`, checking
@@ -289,8 +291,28 @@ fn clips(state: &Mutex<TwitchState>, request: &Request) -> ResponseTemplate {
     if caller(&state, request).map(|(id, _)| id) != Some(broadcaster.clone()) {
         return unauthorised();
     }
+    // Helix's window: from `started_at` to `ended_at`, or one week when that is missing.
+    let query = query_of(request);
+    let stamp = |name: &str| {
+        let at = query.get(name)?;
+        Some(chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc())
+    };
+    let window = stamp("started_at").map(|start| {
+        let end = stamp("ended_at").unwrap_or(start + chrono::Duration::days(7));
+        start..end
+    });
     let listed = state.clips.get(&broadcaster).into_iter().flatten();
     let data: Vec<Value> = listed
+        .filter(|(id, ..)| {
+            let created = state
+                .created
+                .get(id)
+                .copied()
+                .unwrap_or_else(chrono::Utc::now);
+            window
+                .as_ref()
+                .is_none_or(|window| window.contains(&created))
+        })
         .map(|(id, title, _)| json!({"id": id, "title": title, "broadcaster_id": broadcaster}))
         .collect();
     ResponseTemplate::new(200).set_body_json(json!({"data": data, "pagination": {}}))
@@ -907,4 +929,37 @@ async fn steam_attempt(
     let result = follow_callback(app, &callback, &browser).await;
     let outcome = result.get("reason").or(result.get("status"));
     outcome.cloned().unwrap_or_default()
+}
+
+/// Back after three weeks: Helix answers one week per request, so a sync walks every week
+/// since the last one, and nothing made meanwhile is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_after_weeks_away_imports_every_week_since_the_last() {
+    let (mut app, twitch) = spawn_with_twitch().await;
+    let user = app.user().await;
+    twitch.sign_in("5005", "AwayStreamer");
+    assert_eq!(link(&app, &user, "twitch").await.0["status"], "linked");
+    app.start_worker().await;
+    let empty = sync_until_done(&app, &user).await;
+    assert_eq!(counts(&empty), [Some(0), Some(0), Some(0)], "{empty}");
+
+    // The last sync was three weeks ago; clips were made 15 and 2 days ago.
+    let away = "UPDATE linked_accounts SET last_synced_at = now() - interval '21 days'";
+    assert_eq!(app.execute_sql(away.into()).await, 1);
+    let video = std::fs::read(media::portrait_no_audio()).unwrap();
+    {
+        let mut state = twitch.state.lock().unwrap();
+        let ago = |days| chrono::Utc::now() - chrono::Duration::days(days);
+        state.created.insert("TwoWeeksAgo".into(), ago(15));
+        state.created.insert("TwoDaysAgo".into(), ago(2));
+        state.clips.insert(
+            "5005".into(),
+            vec![
+                ("TwoWeeksAgo".into(), "old ace".into(), video.clone()),
+                ("TwoDaysAgo".into(), "new ace".into(), video),
+            ],
+        );
+    }
+    let back = sync_until_done(&app, &user).await;
+    assert_eq!(counts(&back), [Some(2), Some(2), Some(0)], "{back}");
 }

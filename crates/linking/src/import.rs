@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use engine::events::JobEvents;
 use storage::Storage;
 
 use crate::oauth::PlatformError;
-use crate::platforms::{self, PlatformClip};
+use crate::platforms::{self, Listing, PlatformClip};
 use crate::Linking;
 
 /// A sync, with the failures its link has on record.
@@ -226,9 +226,8 @@ impl Importer {
         sync: &AccountSyncRow,
         link: &LinkedAccountRow,
     ) -> ServiceResult<AccountSyncRow> {
-        let started = Utc::now();
         let listed = self.list(link).await;
-        let (token, clips) = match listed {
+        let (token, clips, covered_until) = match listed {
             Ok(listed) => listed,
             Err(PlatformError(why)) => {
                 tracing::warn!(sync_id = %sync.id, %why, "a sync could not list the platform's clips");
@@ -257,20 +256,23 @@ impl Importer {
             let reported = self.report(sync.id, progress).await?;
             self.announce(&reported).await;
         }
-        self.end(sync.id, SyncStatus::Success, None, Some((link.id, started)))
-            .await
+        let synced = Some((link.id, covered_until));
+        self.end(sync.id, SyncStatus::Success, None, synced).await
     }
 
-    /// A token, and the clips to import: new since the last sync, not already in the
-    /// library, and earlier failures.
+    /// A token, the clips to import (new since the last sync, not already in the library,
+    /// and earlier failures), and up to when the platform was covered.
     async fn list(
         &self,
         link: &LinkedAccountRow,
-    ) -> Result<(String, Vec<PlatformClip>), PlatformError> {
+    ) -> Result<(String, Vec<PlatformClip>, DateTime<Utc>), PlatformError> {
         let token = self.linking.access_token(link).await?;
         let client = crate::client_of(&self.linking.config, link.provider)
             .ok_or(PlatformError("not configured".into()))?;
-        let mut clips = platforms::twitch_clips(
+        let Listing {
+            mut clips,
+            covered_until,
+        } = platforms::twitch_clips(
             &self.linking.http,
             client,
             &token,
@@ -302,7 +304,7 @@ impl Importer {
         clips.sort_by(|a, b| a.id.cmp(&b.id));
         clips.dedup_by(|a, b| a.id == b.id);
         clips.retain(|clip| !have.iter().flatten().any(|id| *id == clip.id));
-        Ok((token, clips))
+        Ok((token, clips, covered_until))
     }
 
     /// Streams one platform clip into storage and makes it a library clip.
@@ -462,7 +464,8 @@ impl Importer {
             .await
     }
 
-    /// Ends the sync; a successful one moves its link's "synced until" to when it started.
+    /// Ends the sync; a successful one moves its link's "synced until" to what its listing
+    /// covered.
     async fn end(
         &self,
         id: Uuid,

@@ -1,5 +1,6 @@
 //! Who a token belongs to, on each platform.
 
+use chrono::{DateTime, Utc};
 use domain::providers::ProviderId;
 use serde::Deserialize;
 use settings::OAuthClientConfig;
@@ -149,14 +150,75 @@ pub struct PlatformClip {
 
 /// Most clips one sync lists; the next sync carries on from where this one stopped.
 const MAX_LISTED: usize = 1000;
+/// Helix answers at most this span per request: without `ended_at`, one week from
+/// `started_at`.
+const HELIX_WINDOW: chrono::Duration = chrono::Duration::days(7);
 
-/// Helix `GET /clips` of the broadcaster, newest window first, created since `since`.
+/// What one sync lists, and up to when the platform was covered: the next sync starts
+/// there (before `now` when the listing stopped at `MAX_LISTED`).
+#[derive(Debug)]
+pub struct Listing {
+    pub clips: Vec<PlatformClip>,
+    pub covered_until: DateTime<Utc>,
+}
+
+/// The windows from `since` to `now`, each at most Helix's span.
+fn windows(since: DateTime<Utc>, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut windows = Vec::new();
+    let mut start = since;
+    while start < now {
+        let end = (start + HELIX_WINDOW).min(now);
+        windows.push((start, end));
+        start = end;
+    }
+    windows
+}
+
+/// Helix `GET /clips` of the broadcaster created since `since`, window by window up to
+/// now; with no `since` (a first sync), the channel's clips of all time.
 pub async fn twitch_clips(
     http: &reqwest::Client,
     client: &OAuthClientConfig,
     access_token: &str,
     broadcaster: &str,
-    since: Option<chrono::DateTime<chrono::Utc>>,
+    since: Option<DateTime<Utc>>,
+) -> Result<Listing, PlatformError> {
+    let now = Utc::now();
+    let Some(since) = since else {
+        let clips = clips_page_by_page(http, client, access_token, broadcaster, None).await?;
+        return Ok(Listing {
+            clips,
+            covered_until: now,
+        });
+    };
+    let mut clips = Vec::new();
+    for (at, (start, end)) in windows(since, now).into_iter().enumerate() {
+        let window = Some((start, end));
+        let listed = clips_page_by_page(http, client, access_token, broadcaster, window).await?;
+        clips.extend(listed);
+        if clips.len() >= MAX_LISTED {
+            // A window cut short is listed again next time (its clips already imported are
+            // skipped); the first one counts as whole, so that every sync moves on.
+            let covered_until = if at == 0 { end } else { start };
+            return Ok(Listing {
+                clips,
+                covered_until,
+            });
+        }
+    }
+    Ok(Listing {
+        clips,
+        covered_until: now,
+    })
+}
+
+/// One window's clips (or all time's, without one), following the cursor up to the cap.
+async fn clips_page_by_page(
+    http: &reqwest::Client,
+    client: &OAuthClientConfig,
+    access_token: &str,
+    broadcaster: &str,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<Vec<PlatformClip>, PlatformError> {
     #[derive(Deserialize)]
     struct Page {
@@ -168,6 +230,7 @@ pub async fn twitch_clips(
     struct Pagination {
         cursor: Option<String>,
     }
+    let stamp = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut clips = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -175,11 +238,9 @@ pub async fn twitch_clips(
             ("broadcaster_id", broadcaster.to_owned()),
             ("first", "100".into()),
         ];
-        if let Some(since) = since {
-            query.push((
-                "started_at",
-                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            ));
+        if let Some((start, end)) = window {
+            query.push(("started_at", stamp(start)));
+            query.push(("ended_at", stamp(end)));
         }
         if let Some(after) = cursor.take() {
             query.push(("after", after));
@@ -225,4 +286,26 @@ pub async fn twitch_download_url(
         .ok_or(PlatformError(
             "Twitch offers no download of this clip".into(),
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_gap_is_walked_in_windows_helix_answers_whole() {
+        let now = Utc::now();
+        let since = now - chrono::Duration::days(20);
+        let walked = windows(since, now);
+        assert_eq!(walked.len(), 3);
+        assert_eq!(walked[0].0, since);
+        assert_eq!(walked.last().unwrap().1, now);
+        for pair in walked.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "no gap, no overlap");
+        }
+        assert!(walked
+            .iter()
+            .all(|(start, end)| *end - *start <= HELIX_WINDOW));
+        assert!(windows(now, now).is_empty());
+    }
 }
