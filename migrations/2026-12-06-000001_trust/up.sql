@@ -19,3 +19,13 @@ CREATE TABLE ended_sessions (
     forget_after TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX ended_sessions_ended_at ON ended_sessions (ended_at);
+
+-- Posts outlive the link they went through: they keep their platform, the account's name
+-- (as it was when posted) and URL. Open posts of a removed link fail (no token is left).
+ALTER TABLE social_posts ADD COLUMN account_name TEXT NOT NULL DEFAULT '';
+UPDATE social_posts p SET account_name = l.display_name FROM linked_accounts l WHERE l.id = p.link_id;
+ALTER TABLE social_posts ALTER COLUMN account_name DROP DEFAULT;
+ALTER TABLE social_posts ALTER COLUMN link_id DROP NOT NULL;
+ALTER TABLE social_posts DROP CONSTRAINT social_posts_link_id_fkey;
+ALTER TABLE social_posts ADD CONSTRAINT social_posts_link_id_fkey
+    FOREIGN KEY (link_id) REFERENCES linked_accounts (id) ON DELETE SET NULL;

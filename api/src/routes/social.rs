@@ -86,6 +86,8 @@ pub struct PostView {
     pub post_id: Uuid,
     pub job_id: Uuid,
     pub platform: ProviderId,
+    /// The platform account it went to, as named then (kept after an unlink).
+    pub account_name: String,
     pub format: OutputFormat,
     pub caption: String,
     /// PENDING, UPLOADING, PROCESSING, PUBLISHED (see `post_url`) or FAILED (see `error`).
@@ -103,6 +105,7 @@ impl From<SocialPostRow> for PostView {
             post_id: post.id,
             job_id: post.job_id,
             platform: post.platform,
+            account_name: post.account_name,
             format: post.format,
             caption: post.caption,
             status: post.status,
@@ -139,12 +142,12 @@ fn parse_post(body: CreatePost) -> Result<NewPost, ServiceError> {
 
 /// Post a finished montage to a linked account. A worker uploads it; follow the post's
 /// status here or on `/ws` (`type: post`). The same job, format and platform again answers
-/// the first post.
+/// the first post, unless it FAILED: then it is tried again (a new attempt, 202).
 #[utoipa::path(
     post, path = "/api/v2/social/posts", tag = "social", security(("bearer" = [])),
     request_body = CreatePost,
     responses(
-        (status = 202, description = "Queued", body = inline(Envelope<PostView>)),
+        (status = 202, description = "Queued (or a FAILED post of the same output queued again)", body = inline(Envelope<PostView>)),
         (status = 200, description = "Already posted (or being posted): that post", body = inline(Envelope<PostView>)),
         (status = 401, body = ErrorEnvelope),
         (status = 403, description = "The plan's posts per day are used up (QUOTA_EXCEEDED)", body = ErrorEnvelope),

@@ -26,6 +26,8 @@ struct GoogleState {
     sessions: Vec<(Vec<u8>, Value)>,
     /// The next data request stores half of what it carries, then fails (a dropped link).
     fail_next_chunk: bool,
+    /// Uploads are refused, as YouTube does past the channel's quota.
+    refuse_uploads: bool,
     issued: usize,
 }
 
@@ -91,6 +93,12 @@ impl GoogleStandIn {
                 }
                 let metadata: Value = serde_json::from_slice(&request.body).unwrap_or_default();
                 let mut state = shared.lock().unwrap();
+                if state.refuse_uploads {
+                    return ResponseTemplate::new(403).set_body_json(json!({"error": {
+                        "code": 403, "message": "The user has exceeded the number of videos they may upload.",
+                        "errors": [{"reason": "uploadLimitExceeded", "domain": "youtube.video"}],
+                    }}));
+                }
                 state.sessions.push((Vec::new(), metadata));
                 let session = format!("{base}/upload/session/{}", state.sessions.len() - 1);
                 ResponseTemplate::new(200).insert_header("location", session.as_str())
@@ -562,4 +570,65 @@ async fn a_tiktok_post_is_sent_in_chunks_again_after_a_failure_and_polled_until_
     assert_eq!(init["source_info"]["video_size"], montage.len());
     assert_eq!(init["post_info"]["privacy_level"], "SELF_ONLY");
     assert!(state.status_asked >= 2, "polled until published");
+}
+
+/// A post YouTube refused says so in words (its JSON goes to the log); posting the same
+/// montage again tries again; unlinking the account keeps the post, its account and URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_post_is_tried_again_and_posts_outlive_their_link() {
+    let google = GoogleStandIn::start().await;
+    let mut settings = google.settings();
+    settings.push((
+        "OAUTH_RESULT_URL",
+        "https://app.montage.test/accounts/linked".into(),
+    ));
+    settings.push(("OAUTH_CALLBACK_BASE", "https://api.montage.test".into()));
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut app = spawn_app_with(&overrides).await;
+    let user = app.user().await;
+    let linked = link(&app, &user, "youtube").await.0;
+    assert_eq!(linked["status"], "linked");
+    app.start_worker().await;
+    let fields = [("target_duration", "10")];
+    let job = create(&app, &user, &[clip(media::portrait_no_audio())], &fields).await;
+    let ended = app
+        .wait_for_job_end(&user, &job, Duration::from_secs(120))
+        .await;
+    assert_eq!(ended["status"], "SUCCESS");
+
+    google.state.lock().unwrap().refuse_uploads = true;
+    let body = json!({"platform": "youtube", "job_id": job, "caption": "clutch"});
+    let queued = post(&app, &user, body.clone()).await;
+    assert_eq!(queued.status(), 202);
+    let post_id = queued.json::<Value>().await.unwrap()["data"]["post_id"].clone();
+    let post_id = post_id.as_str().unwrap().to_owned();
+    let failed = post_end(&app, &user, &post_id).await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.starts_with("YouTube refused the video"), "{error}");
+    assert!(
+        !error.contains('{') && !error.contains("uploadLimitExceeded"),
+        "words: {error}"
+    );
+
+    google.state.lock().unwrap().refuse_uploads = false;
+    let again = post(&app, &user, body).await;
+    assert_eq!(again.status(), 202, "a failed post is tried again");
+    let again = again.json::<Value>().await.unwrap()["data"].clone();
+    assert_eq!(again["status"], "PENDING", "{again}");
+    let published = post_end(&app, &user, &post_id).await;
+    assert_eq!(published["status"], "PUBLISHED", "{published}");
+
+    let unlink = format!("/api/v2/accounts/links/{}", linked["link_id"]);
+    let unlinked = app
+        .client
+        .delete(app.url(&unlink))
+        .bearer_auth(&user.access_token);
+    assert_eq!(unlinked.send().await.unwrap().status(), 204);
+    let kept = app.user_json("/api/v2/social/posts", &user).await["data"].clone();
+    assert_eq!(kept["total"], 1, "{kept}");
+    let kept = &kept["posts"][0];
+    assert_eq!(kept["platform"], "youtube");
+    assert_eq!(kept["account_name"], "Ace Clips");
+    assert_eq!(kept["post_url"], published["post_url"]);
 }

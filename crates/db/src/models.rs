@@ -212,7 +212,8 @@ pub struct SocialPostRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub job_id: Uuid,
-    pub link_id: Uuid,
+    /// None once the link was removed; the post keeps what it was.
+    pub link_id: Option<Uuid>,
     pub platform: ProviderId,
     pub format: OutputFormat,
     pub caption: String,
@@ -227,6 +228,8 @@ pub struct SocialPostRow {
     pub held_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The platform account's name when it was posted to.
+    pub account_name: String,
 }
 
 /// A direct upload in progress.

@@ -260,7 +260,7 @@ diesel::table! {
         id -> Uuid,
         user_id -> Uuid,
         job_id -> Uuid,
-        link_id -> Uuid,
+        link_id -> Nullable<Uuid>,
         platform -> Text,
         format -> Text,
         caption -> Text,
@@ -273,6 +273,7 @@ diesel::table! {
         held_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        account_name -> Text,
     }
 }
 

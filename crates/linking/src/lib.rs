@@ -524,20 +524,24 @@ impl Linking {
         }
     }
 
-    /// Removes one of the caller's links. Its token is revoked at the platform first where
-    /// the platform allows; a platform that cannot be reached does not keep the link.
+    /// Removes one of the caller's links. Its token is revoked at the platform where the
+    /// platform allows; a platform that cannot be reached does not keep the link. Its posts
+    /// stay (open ones fail).
     pub async fn unlink(&self, user: AuthUser, id: Uuid) -> ServiceResult<()> {
         let link = self
             .db
             .run(move |conn| {
-                Ok(diesel::delete(
-                    linked_accounts::table
-                        .find(id)
-                        .filter(linked_accounts::user_id.eq(user.id)),
-                )
-                .returning(LinkedAccountRow::as_returning())
-                .get_result(conn)
-                .optional()?)
+                conn.transaction(|conn| {
+                    posting::end_open_posts(conn, user.id, id)?;
+                    Ok(diesel::delete(
+                        linked_accounts::table
+                            .find(id)
+                            .filter(linked_accounts::user_id.eq(user.id)),
+                    )
+                    .returning(LinkedAccountRow::as_returning())
+                    .get_result(conn)
+                    .optional()?)
+                })
             })
             .await?
             .ok_or_else(|| ServiceError::not_found("Linked account"))?;

@@ -82,7 +82,8 @@ impl Linking {
             id: Uuid::now_v7(),
             user_id: user.id,
             job_id: post.job_id,
-            link_id: link.id,
+            link_id: Some(link.id),
+            account_name: link.display_name.clone(),
             platform: post.platform,
             format,
             caption: post.caption,
@@ -173,6 +174,7 @@ impl Linking {
                     let now = Utc::now();
                     let due: Option<SocialPostRow> = social_posts::table
                         .filter(social_posts::status.eq_any(OPEN))
+                        .filter(social_posts::link_id.is_not_null())
                         .filter(social_posts::next_attempt_at.le(now))
                         .filter(
                             social_posts::held_until
@@ -185,9 +187,14 @@ impl Linking {
                         .skip_locked()
                         .first(conn)
                         .optional()?;
-                    let Some(post) = due else { return Ok(None) };
+                    let Some((post, Some(link_id))) = due.map(|p| {
+                        let link = p.link_id;
+                        (p, link)
+                    }) else {
+                        return Ok(None);
+                    };
                     let link = linked_accounts::table
-                        .find(post.link_id)
+                        .find(link_id)
                         .select(LinkedAccountRow::as_select())
                         .first(conn)?;
                     // Asking how a processing post is doing is not another attempt.
@@ -206,8 +213,30 @@ impl Linking {
     }
 }
 
+/// Fails the posts still open through link `link` of `user`'s, which is being removed: no
+/// token is left to finish them. Done posts keep their platform, account name and URL.
+pub(crate) fn end_open_posts(conn: &mut PgConnection, user: Uuid, link: Uuid) -> QueryResult<()> {
+    diesel::update(
+        social_posts::table
+            .filter(social_posts::user_id.eq(user))
+            .filter(social_posts::link_id.eq(link))
+            .filter(social_posts::status.eq_any(OPEN)),
+    )
+    .set((
+        social_posts::status.eq(PostStatus::Failed),
+        social_posts::error.eq(
+            "The account was unlinked before the video went out; link it again and post it again",
+        ),
+        social_posts::held_until.eq(None::<chrono::DateTime<Utc>>),
+        social_posts::updated_at.eq(Utc::now()),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Inserts `row` unless its output is already posted there (then that post, not new), within
-/// the daily limit.
+/// the daily limit. A FAILED post of the output is tried again instead: a new attempt, as
+/// `row` asks it (its link and caption).
 fn insert_post(
     conn: &mut PgConnection,
     row: SocialPostRow,
@@ -218,11 +247,14 @@ fn insert_post(
         .filter(social_posts::format.eq(row.format))
         .filter(social_posts::platform.eq(row.platform))
         .select(SocialPostRow::as_select())
+        .for_update()
         .first(conn)
         .optional()?;
-    if let Some(existing) = existing {
-        return Ok((existing, false));
-    }
+    let failed = match existing {
+        Some(existing) if existing.status != PostStatus::Failed => return Ok((existing, false)),
+        Some(failed) => Some(failed.id),
+        None => None,
+    };
     let today: i64 = social_posts::table
         .filter(social_posts::user_id.eq(row.user_id))
         .filter(social_posts::created_at.gt(Utc::now() - chrono::Duration::hours(24)))
@@ -235,11 +267,28 @@ fn insert_post(
         )
         .with_data(serde_json::json!({ "quota": "posts_per_day", "limit": per_day })));
     }
-    let row = diesel::insert_into(social_posts::table)
-        .values(&row)
-        .on_conflict_do_nothing()
-        .returning(SocialPostRow::as_returning())
-        .get_result(conn)?;
+    let row = match failed {
+        Some(id) => diesel::update(social_posts::table.find(id))
+            .set((
+                social_posts::link_id.eq(row.link_id),
+                social_posts::account_name.eq(&row.account_name),
+                social_posts::caption.eq(&row.caption),
+                social_posts::status.eq(PostStatus::Pending),
+                social_posts::error.eq(None::<String>),
+                social_posts::attempts.eq(0),
+                social_posts::upload_session.eq(None::<String>),
+                social_posts::next_attempt_at.eq(row.next_attempt_at),
+                social_posts::held_until.eq(None::<chrono::DateTime<Utc>>),
+                social_posts::created_at.eq(row.created_at),
+                social_posts::updated_at.eq(row.updated_at),
+            ))
+            .returning(SocialPostRow::as_returning())
+            .get_result(conn)?,
+        None => diesel::insert_into(social_posts::table)
+            .values(&row)
+            .returning(SocialPostRow::as_returning())
+            .get_result(conn)?,
+    };
     Ok((row, true))
 }
 
@@ -437,9 +486,22 @@ impl Poster {
                 let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
                 (status, None, None, next)
             }
-            Outcome::Transient(why) | Outcome::Refused(why) => {
-                tracing::warn!(post_id = %post.id, %why, "posting failed");
-                let error = format!("{} refused the upload: {why}", post.platform.name());
+            // What the platform said goes to the log; the player reads words.
+            Outcome::Transient(why) => {
+                tracing::warn!(post_id = %post.id, %why, "posting failed for good");
+                let error = format!(
+                    "{} could not be reached after {} attempts; post it again later",
+                    post.platform.name(),
+                    post.attempts
+                );
+                (PostStatus::Failed, None, Some(error), now)
+            }
+            Outcome::Refused(why) => {
+                tracing::warn!(post_id = %post.id, %why, "the platform refused a post");
+                let platform = post.platform.name();
+                let error = format!(
+                    "{platform} refused the video; check the account on {platform} (its limits and permissions), then post it again"
+                );
                 (PostStatus::Failed, None, Some(error), now)
             }
         };
