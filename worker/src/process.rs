@@ -313,6 +313,23 @@ impl From<StoreError> for JobFailure {
     }
 }
 
+/// A failure of an attempt whose scratch directory vanished under it (removed by something
+/// else on the host) says nothing of the input: the attempt is tried again.
+fn blame_vanished_scratch(failure: JobFailure, scratch: &Path) -> JobFailure {
+    if scratch.exists() || failure.transient {
+        return failure;
+    }
+    tracing::error!(path = %scratch.display(), code = %failure.code, message = %failure.message,
+        "the attempt's scratch directory vanished");
+    JobFailure {
+        transient: true,
+        ..JobFailure::new(
+            FailureCode::InfrastructureError,
+            "The worker's working files vanished",
+        )
+    }
+}
+
 impl From<SandboxError> for JobFailure {
     fn from(err: SandboxError) -> Self {
         match err {
@@ -400,6 +417,7 @@ async fn run_claimed(claimed: ClaimedJob, ctx: Arc<WorkerContext>) -> Result<(),
         claimed: Instant::now(),
     };
     let result = attempt.run(&inputs, &scratch, &stop).await;
+    let result = result.map_err(|failure| blame_vanished_scratch(failure, &scratch));
     attempt_over.cancel();
     let _ = watcher.await;
     if let Err(err) = tokio::fs::remove_dir_all(&scratch).await {

@@ -807,3 +807,33 @@ async fn workers_side_by_side_share_a_host_without_harming_each_other() {
     assert!(young.exists(), "a sibling's fresh scratch is kept");
     assert!(!old.exists(), "a long-dead worker's scratch is removed");
 }
+
+/// Something else on the host removes a running job's scratch files: the attempt fails
+/// for the worker's reason, not the clip's, so the job is tried again and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_scratch_vanishes_is_tried_again() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut app = spawn_app_with(&with_fast_recovery(&[(
+        "WORKER_SCRATCH_DIR",
+        scratch.path().to_str().unwrap(),
+    )]))
+    .await;
+    let user = app.user().await;
+    app.start_worker().await;
+    let job_id = create_long_job(&app, &user).await;
+    wait_for(&app, &user, &job_id, "the render", rendering).await;
+    let root = scratch.path().join(&app.settings["QUEUE_NAME"]);
+    let job_dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flat_map(|worker| std::fs::read_dir(worker.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.ends_with(&job_id))
+        .collect();
+    assert_eq!(job_dirs.len(), 1, "{job_dirs:?}");
+    std::fs::remove_dir_all(&job_dirs[0]).unwrap();
+    let view = app
+        .wait_for_job_end(&user, &job_id, Duration::from_secs(180))
+        .await;
+    assert_eq!(view["status"], "SUCCESS", "{view}");
+    assert_eq!(view["attempts"], 2, "{view}");
+}
