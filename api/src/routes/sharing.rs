@@ -2,12 +2,14 @@
 //! page `/s/{token}` that plays the montage, unfurls in chat apps (Open Graph) and counts a
 //! view.
 
+use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::showcase::ViewSource;
 use insights::shares::{ShareLink, SharedMontage};
 use insights::views::Viewer;
 use serde::{Deserialize, Serialize};
+use settings::Environment;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -73,8 +75,26 @@ pub async fn share_job(
     } else {
         HttpResponse::Ok()
     };
-    Ok(response.json(ok(ShareLinkView::from(link))))
+    let secure = state.config.environment == Environment::Production;
+    let marked = response.cookie(owner_cookie(&link.token, secure));
+    Ok(marked.json(ok(ShareLinkView::from(link))))
 }
+
+/// Marks the browser that asked for a share link as its owner's, for that page only: its
+/// visits are not views. Presence is all it says; a viewer who forged it would only keep
+/// their own visit from counting.
+fn owner_cookie(token: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(OWNER_COOKIE, "1")
+        .path(format!("/s/{token}"))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(time::Duration::days(365))
+        .finish()
+}
+
+/// The cookie that marks the owner's browser on their share page.
+const OWNER_COOKIE: &str = "montage_owner";
 
 /// Revoke the job's live link: its page is gone at once.
 #[utoipa::path(
@@ -100,7 +120,8 @@ pub async fn revoke_share(
 
 /// The public page of a shared montage: an HTML video player with Open Graph tags; each
 /// viewer's first visit of the day counts a view: one per address and browser family.
-/// Crawlers and link previewers do not count, nor the owner (signed in with a bearer).
+/// Crawlers and link previewers do not count, nor the owner (signed in with a bearer, or in
+/// the browser that asked for the link, which `POST …/share` marks with a cookie).
 #[utoipa::path(
     get, path = "/s/{token}", tag = "sharing",
     params(("token" = String, Path)),
@@ -132,8 +153,10 @@ pub async fn share_page(
         user_agent,
         id: None,
     };
-    // The owner watching their own montage is not a view.
-    let owner = caller.is_some_and(|Caller(user)| user.id == shared.job.user_id);
+    // The owner watching their own montage is not a view: signed in, or in the browser
+    // that asked for the link.
+    let owner = caller.is_some_and(|Caller(user)| user.id == shared.job.user_id)
+        || req.cookie(OWNER_COOKIE).is_some();
     if !viewer.is_crawler() && !owner {
         let counted = state
             .insights

@@ -453,6 +453,18 @@ async fn views_count_once_per_viewer_and_day(
         let seen = visit(app, &path, agent, address, signed_in).await;
         assert_eq!(seen.status(), 200);
     }
+    // The owner's browser that asked for the link, signed out on the page.
+    let share = format!("/api/v2/jobs/{job_id}/share");
+    let asked = call(app, Method::POST, &share, Some(user), None).await;
+    let mark = asked.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        mark.contains(&format!("Path=/s/{token}")) && mark.contains("HttpOnly"),
+        "{mark}"
+    );
+    let request = app.client.get(app.url(&path)).header("user-agent", cubot);
+    let request = request.header("x-forwarded-for", "198.51.100.5");
+    let owners = request.header("cookie", mark.split(';').next().unwrap());
+    assert_eq!(owners.send().await.unwrap().status(), 200);
     let track = format!("/api/v2/analytics/track-view/{job_id}");
     let install = || Some(json!({"viewer_id": "install-1"}));
     let counted = data(call(app, Method::POST, &track, Some(user), install()).await).await;
