@@ -228,19 +228,24 @@ async fn post(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response 
         .unwrap()
 }
 
+/// The app with YouTube (its Google stand-in) configured, and `extra` settings.
+async fn spawn_with_google(extra: &[(&str, &str)]) -> (TestApp, GoogleStandIn) {
+    let google = GoogleStandIn::start().await;
+    let settings = google.settings();
+    let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    overrides.extend_from_slice(extra);
+    overrides.push((
+        "OAUTH_RESULT_URL",
+        "https://app.montage.test/accounts/linked",
+    ));
+    overrides.push(("OAUTH_CALLBACK_BASE", "https://api.montage.test"));
+    (spawn_app_with(&overrides).await, google)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_youtube_post_resumes_after_a_failure_mid_upload_and_publishes() {
-    let google = GoogleStandIn::start().await;
-    let mut settings = google.settings();
-    settings.push(("POST_RETRY_BASE_MS", "200".into()));
-    settings.push(("FREE_POSTS_PER_DAY", "1".into()));
-    settings.push((
-        "OAUTH_RESULT_URL",
-        "https://app.montage.test/accounts/linked".into(),
-    ));
-    settings.push(("OAUTH_CALLBACK_BASE", "https://api.montage.test".into()));
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut app = spawn_app_with(&overrides).await;
+    let extra = [("POST_RETRY_BASE_MS", "200"), ("FREE_POSTS_PER_DAY", "1")];
+    let (mut app, google) = spawn_with_google(&extra).await;
     let (user, other) = (app.user().await, app.user().await);
     assert_eq!(link(&app, &user, "youtube").await.0["status"], "linked");
     let connections =
@@ -576,15 +581,7 @@ async fn a_tiktok_post_is_sent_in_chunks_again_after_a_failure_and_polled_until_
 /// montage again tries again; unlinking the account keeps the post, its account and URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_post_is_tried_again_and_posts_outlive_their_link() {
-    let google = GoogleStandIn::start().await;
-    let mut settings = google.settings();
-    settings.push((
-        "OAUTH_RESULT_URL",
-        "https://app.montage.test/accounts/linked".into(),
-    ));
-    settings.push(("OAUTH_CALLBACK_BASE", "https://api.montage.test".into()));
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut app = spawn_app_with(&overrides).await;
+    let (mut app, google) = spawn_with_google(&[]).await;
     let user = app.user().await;
     let linked = link(&app, &user, "youtube").await.0;
     assert_eq!(linked["status"], "linked");
