@@ -107,7 +107,7 @@ pub struct AuthorizeUrl {
     get, path = "/api/v2/accounts/oauth/{provider}", tag = "accounts", security(("bearer" = [])),
     params(("provider" = String, Path), StartQuery),
     responses(
-        (status = 302, description = "Location: the platform's authorisation page"),
+        (status = 302, description = "A redirect", headers(("Location" = String, description = "The platform's authorisation page"))),
         (status = 200, description = "With `redirect=false`", body = inline(Envelope<AuthorizeUrl>)),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such platform, or not offered here", body = ErrorEnvelope),
@@ -172,7 +172,7 @@ pub struct CallbackQuery {
     get, path = "/api/v2/accounts/oauth/{provider}/callback", tag = "accounts",
     params(("provider" = String, Path), CallbackQuery),
     responses(
-        (status = 302, description = "Location: the app's result page, with the outcome"),
+        (status = 302, description = "A redirect", headers(("Location" = String, description = "The app's result page, with the outcome"))),
         (status = 404, description = "No such platform, or not offered here", body = ErrorEnvelope),
         (status = 422, description = "No state", body = ErrorEnvelope),
     )

@@ -169,7 +169,7 @@ pub async fn delete_clip(
     get, path = "/api/v2/clips/{clip_id}/thumbnail", tag = "clips", security(("bearer" = [])),
     params(("clip_id" = Uuid, Path)),
     responses(
-        (status = 302, description = "Location: presigned URL, valid for a few minutes"),
+        (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL, valid for a few minutes"))),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such clip, or not yours", body = ErrorEnvelope),
         (status = 409, description = "No thumbnail yet (the clip is PENDING) or ever (REJECTED)", body = ErrorEnvelope),

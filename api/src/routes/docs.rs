@@ -58,11 +58,40 @@ impl ApiDocument {
         // The areas' paths arrive after the derive ran its modifiers.
         BearerAuth.modify(&mut doc);
         CommonResponses.modify(&mut doc);
-        Self(
-            serde_json::to_vec(&doc)
-                .expect("the document serialises")
-                .into(),
-        )
+        let mut json = serde_json::to_value(&doc).expect("the document serialises");
+        camel_case_links(&mut json);
+        Self(json.to_string().into())
+    }
+}
+
+/// utoipa 5 writes a Link object's fields in snake case (`operation_id`); OpenAPI 3.1 names
+/// them `operationId`, `operationRef` and `requestBody`, and validators reject the others.
+fn camel_case_links(document: &mut serde_json::Value) {
+    let Some(paths) = document
+        .get_mut("paths")
+        .and_then(|paths| paths.as_object_mut())
+    else {
+        return;
+    };
+    let links = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses")?.as_object_mut())
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(|response| response.get_mut("links")?.as_object_mut())
+        .flat_map(|links| links.values_mut())
+        .filter_map(|link| link.as_object_mut());
+    for link in links {
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+            ("request_body", "requestBody"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
+            }
+        }
     }
 }
 

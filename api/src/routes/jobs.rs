@@ -227,8 +227,9 @@ pub struct CreateJobForm {
     target_duration: Option<u32>,
     /// Default `cinematic`.
     style: Option<Style>,
-    /// Comma-separated list of `landscape`, `portrait`. Default `landscape`.
-    formats: Option<String>,
+    /// The layouts to render; the field may repeat, and each may be a comma-separated
+    /// list. Default `landscape`.
+    formats: Option<Vec<OutputFormat>>,
     hud_remove: Option<bool>,
     /// Forced on by plans with a watermark (free).
     watermark: Option<bool>,
@@ -237,7 +238,7 @@ pub struct CreateJobForm {
     /// Library clips to use (yours, not REJECTED), comma-separated; the field may repeat.
     /// They take their place among the files in the order the fields arrive; files and
     /// clips together count against the per-job limit.
-    clip_ids: Option<String>,
+    clip_ids: Option<Vec<Uuid>>,
     /// Keep the uploaded files in your library (they count against your storage and are
     /// not purged with the job's inputs). Send it before the files.
     save_to_library: Option<bool>,
@@ -249,8 +250,13 @@ pub struct CreateJobForm {
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe creation: the same key within 24 hours returns the first job")),
     request_body(content = CreateJobForm, content_type = "multipart/form-data"),
     responses(
-        (status = 201, body = inline(Envelope<JobCreated>)),
-        (status = 200, description = "Replay: this Idempotency-Key was used in the last 24 h; the first job is returned (header Idempotent-Replayed: true)", body = inline(Envelope<JobCreated>)),
+        (status = 201, body = inline(Envelope<JobCreated>), links(
+            ("status" = (operation_id = "get_job", parameters(("job_id" = "$response.body#/data/job_id")))),
+            ("cancel" = (operation_id = "cancel_job", parameters(("job_id" = "$response.body#/data/job_id")))),
+        )),
+        (status = 200, description = "Replay: this Idempotency-Key was used in the last 24 h; the first job is returned (header Idempotent-Replayed: true)", body = inline(Envelope<JobCreated>), links(
+            ("status" = (operation_id = "get_job", parameters(("job_id" = "$response.body#/data/job_id")))),
+        )),
         (status = 400, description = "Malformed multipart body", body = ErrorEnvelope),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "A clip in `clip_ids` is not in your library", body = ErrorEnvelope),
@@ -503,7 +509,12 @@ pub async fn delete_job(
     ),
     responses(
         (status = 200, body = inline(Envelope<JobView>),
-            headers(("ETag" = String, description = "Changes whenever the status does"))),
+            headers(("ETag" = String, description = "Changes whenever the status does")),
+            links(
+                ("download" = (operation_id = "download", parameters(("job_id" = "$request.path.job_id")))),
+                ("poster" = (operation_id = "poster", parameters(("job_id" = "$request.path.job_id")))),
+                ("delete" = (operation_id = "delete_job", parameters(("job_id" = "$request.path.job_id")))),
+            )),
         (status = 304, description = "The status is still the one the client holds"),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours", body = ErrorEnvelope),
@@ -546,8 +557,8 @@ pub async fn list_jobs(
 
 #[derive(Deserialize, IntoParams)]
 pub struct DownloadQuery {
-    /// `landscape` (default) or `portrait`.
-    format: Option<String>,
+    /// Default `landscape`.
+    format: Option<OutputFormat>,
     /// `false`: answer the link as JSON instead of redirecting (a browser's `fetch` cannot
     /// read where a redirect goes). Default `true`.
     redirect: Option<bool>,
@@ -564,7 +575,7 @@ pub struct OutputLink {
     get, path = "/api/v2/jobs/{job_id}/download", tag = "jobs", security(("bearer" = [])),
     params(("job_id" = Uuid, Path), DownloadQuery),
     responses(
-        (status = 302, description = "Location: presigned URL, valid for a few minutes"),
+        (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL, valid for a few minutes"))),
         (status = 200, description = "With `redirect=false`: the presigned URL", body = inline(Envelope<OutputLink>)),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours, or that format was not requested", body = ErrorEnvelope),
@@ -587,7 +598,7 @@ pub async fn download(
     get, path = "/api/v2/jobs/{job_id}/poster", tag = "jobs", security(("bearer" = [])),
     params(("job_id" = Uuid, Path), DownloadQuery),
     responses(
-        (status = 302, description = "Location: presigned URL, valid for a few minutes"),
+        (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL, valid for a few minutes"))),
         (status = 200, description = "With `redirect=false`: the presigned URL", body = inline(Envelope<OutputLink>)),
         (status = 401, body = ErrorEnvelope),
         (status = 404, description = "No such job, or not yours, or no poster for that format", body = ErrorEnvelope),
@@ -617,8 +628,7 @@ async fn redirect_to_output(
     query: &DownloadQuery,
     artefact: Artefact,
 ) -> ApiResult<HttpResponse> {
-    let raw = query.format.as_deref().unwrap_or("landscape");
-    let format = OutputFormat::parse_field("format", raw)?;
+    let format = query.format.unwrap_or(OutputFormat::Landscape);
     let output = state.jobs.output(caller.0, job_id, format).await?;
     let (key, name) = match artefact {
         Artefact::Video => (

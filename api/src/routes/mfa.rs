@@ -15,7 +15,7 @@ use crate::{
 
 /// This area's routes, with their documentation.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(enable, verify, disable, login))]
+#[openapi(paths(enable, verify, disable, mfa_login))]
 struct MfaApi;
 
 pub fn area() -> Area {
@@ -23,7 +23,7 @@ pub fn area() -> Area {
         .handle("enable", enable)
         .handle("verify", verify)
         .handle("disable", disable)
-        .handle("login", login)
+        .handle("mfa_login", mfa_login)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -194,7 +194,7 @@ pub async fn disable(
         (status = 429, description = "Too many wrong codes: growing delays", body = ErrorEnvelope),
     )
 )]
-pub async fn login(
+pub async fn mfa_login(
     state: web::Data<AppState>,
     body: web::Json<MfaLogin>,
 ) -> ApiResult<HttpResponse> {

@@ -184,7 +184,7 @@ pub enum SharedFile {
     get, path = "/s/{token}/{file}", tag = "sharing",
     params(("token" = String, Path), ("file" = inline(SharedFile), Path)),
     responses(
-        (status = 302, description = "Location: presigned URL"),
+        (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL"))),
         (status = 404, body = ErrorEnvelope),
     )
 )]

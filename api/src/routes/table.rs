@@ -72,7 +72,7 @@ impl RouteTable {
     /// Checks that every documented operation has a handler and every handler is
     /// documented; a mismatch is a programming error, caught by any test that starts the app.
     pub fn new(areas: Vec<Area>) -> Self {
-        let mut entries = Vec::new();
+        let mut entries: Vec<(usize, Entry)> = Vec::new();
         for (index, area) in areas.iter().enumerate() {
             let mut served: Vec<&str> = Vec::new();
             for (path, item) in &area.doc.paths.paths {
@@ -81,6 +81,11 @@ impl RouteTable {
                     let (operation, _) = area.handlers.get_key_value(id).unwrap_or_else(|| {
                         panic!("{method} {path} ({id}) is documented but has no handler")
                     });
+                    // Generated clients name their functions by operation id: one id, one route.
+                    assert!(
+                        entries.iter().all(|(_, e)| e.operation != *operation),
+                        "operation id {operation} is used twice"
+                    );
                     served.push(operation);
                     let entry = Entry {
                         path: path.clone(),

@@ -196,7 +196,7 @@ pub async fn get_weekly_montage(
         ("file" = inline(SharedFile), Path),
     ),
     responses(
-        (status = 302, description = "Location: a presigned URL", headers(("Location" = String))),
+        (status = 302, description = "A redirect", headers(("Location" = String, description = "A presigned URL"))),
         (status = 404, description = "No such file of a public montage", body = ErrorEnvelope),
     )
 )]

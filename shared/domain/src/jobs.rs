@@ -108,7 +108,7 @@ impl JobOptionsForm {
         match field {
             "target_duration" => set_once(&mut self.target_duration, field, parse_duration(value)?),
             "style" => set_once(&mut self.style, field, Style::parse_field(field, value)?),
-            "formats" => set_once(&mut self.formats, field, parse_formats(value)?),
+            "formats" => add_formats(self.formats.get_or_insert_with(Vec::new), value),
             "hud_remove" => set_once(&mut self.hud_remove, field, parse_bool(field, value)?),
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
             "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
@@ -191,8 +191,9 @@ fn parse_duration(value: &str) -> ServiceResult<u32> {
         })
 }
 
-fn parse_formats(value: &str) -> ServiceResult<Vec<OutputFormat>> {
-    let mut formats = Vec::new();
+/// `formats` may repeat (an array in the form) and each may be a comma-separated list;
+/// a format named twice counts once.
+fn add_formats(formats: &mut Vec<OutputFormat>, value: &str) -> ServiceResult<()> {
     for name in value.split(',').map(str::trim) {
         let format: OutputFormat = name.to_lowercase().parse().map_err(|()| {
             ServiceError::invalid_field(
@@ -207,7 +208,7 @@ fn parse_formats(value: &str) -> ServiceResult<Vec<OutputFormat>> {
             formats.push(format);
         }
     }
-    Ok(formats)
+    Ok(())
 }
 
 /// A form's boolean: true/false, 1/0, yes/no or on/off.
@@ -311,6 +312,15 @@ mod tests {
             vec![OutputFormat::Portrait, OutputFormat::Landscape]
         );
         assert!(options.hud_remove && !options.watermark);
+    }
+
+    #[test]
+    fn formats_may_repeat_as_an_array() {
+        let options = form(&[("formats", "portrait"), ("formats", "landscape")]).unwrap();
+        assert_eq!(
+            options.formats,
+            vec![OutputFormat::Portrait, OutputFormat::Landscape]
+        );
     }
 
     #[test]
