@@ -92,6 +92,36 @@ ensure_browser() {
   export CHROMIUM=${CHROMIUM:-$(command -v chromium)}
 }
 
+# What a new integrator would run over /openapi.json: a validator and a client generator (with
+# ruff, which the generator formats its output with), pinned, in a virtual environment under .data.
+CONTRACT_TOOLS="openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 ruff==0.17.6"
+ensure_contract_tools() {
+  local venv=$DATA/contract-venv
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$CONTRACT_TOOLS" ]; then
+    log "Installing the contract checks' tools"
+    python3 -m venv "$venv"
+    # shellcheck disable=SC2086 # one word per package
+    "$venv/bin/pip" install -q $CONTRACT_TOOLS
+    echo "$CONTRACT_TOOLS" >"$venv/.installed"
+  fi
+  CONTRACT_VENV=$venv
+}
+
+# Validates the served document and generates a Python client from it; any error or warning
+# about the document fails.
+check_contract() {
+  local api=$1 dir
+  ensure_contract_tools
+  dir=$(mktemp -d)
+  curl -sf "$api/openapi.json" -o "$dir/openapi.json"
+  "$CONTRACT_VENV/bin/openapi-spec-validator" "$dir/openapi.json"
+  (cd "$dir" && PATH="$CONTRACT_VENV/bin:$PATH" openapi-python-client generate \
+    --path openapi.json --fail-on-warning >generate.log 2>&1) || { cat "$dir/generate.log"; return 1; }
+  if grep -qi "warning" "$dir/generate.log"; then cat "$dir/generate.log"; return 1; fi
+  rm -rf "$dir"
+  log "The document validates and a client generates from it without a warning"
+}
+
 wait_for_port() {
   local port=$1 name=$2
   for _ in $(seq 1 100); do

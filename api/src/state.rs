@@ -8,7 +8,7 @@ use accounts::closure::AccountClosure;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::UserDataService;
 use accounts::verification::EmailService;
-use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
 use billing::BillingService;
 use db::Db;
 use domain::error::ServiceError;
@@ -103,7 +103,7 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ServiceError> {
         .ok_or_else(|| ServiceError::internal("application state missing"))?;
     let header = req
         .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
             ServiceError::unauthenticated(
@@ -128,13 +128,33 @@ impl FromRequest for MaybeCaller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if !req
-            .headers()
-            .contains_key(actix_web::http::header::AUTHORIZATION)
-        {
+        if !req.headers().contains_key(header::AUTHORIZATION) {
             return ready(Ok(Self(None)));
         }
         let caller = Caller::from_request(req, payload).into_inner();
         ready(caller.map(|Caller(user)| Self(Some(user))))
+    }
+}
+
+/// The caller of a route a browser may navigate to (a job's download or poster): by bearer
+/// token, or else by the file pass cookie `POST /api/auth/file-pass` set. No other route
+/// reads that cookie.
+pub struct FileCaller(pub AuthUser);
+
+impl FromRequest for FileCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let pass = req.cookie(accounts::file_pass::FILE_PASS_COOKIE);
+        let (Some(pass), false) = (pass, req.headers().contains_key(header::AUTHORIZATION)) else {
+            let caller = Caller::from_request(req, payload).into_inner();
+            return ready(caller.map(|Caller(user)| Self(user)));
+        };
+        let user = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ServiceError::internal("application state missing"))
+            .and_then(|state| state.auth.authenticate_file_pass(pass.value()));
+        ready(user.map(Self).map_err(ApiError::from))
     }
 }

@@ -68,10 +68,14 @@ export function signedIn() {
   return localStorage.getItem(REFRESH_KEY) !== null;
 }
 
-/** Keeps a token pair from login, MFA login or refresh. */
+/**
+ * Keeps a token pair from login, MFA login or refresh, and asks for the file pass that lets
+ * this browser navigate to its downloads (an HttpOnly cookie that lasts as long as the token).
+ */
 export function keep(pair) {
   accessToken = pair.access_token;
   localStorage.setItem(REFRESH_KEY, pair.refresh_token);
+  send('/api/auth/file-pass', { method: 'POST', headers: { authorization: `Bearer ${pair.access_token}` } }).catch(() => {});
 }
 
 export function forget() {

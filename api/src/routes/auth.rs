@@ -1,12 +1,16 @@
-//! `/api/auth`: register, login, refresh, logout, me. Bodies and responses follow seed 001.
+//! `/api/auth`: register, login, refresh, logout, me, and the browser's file pass. Bodies and
+//! responses follow seed 001.
 
 use accounts::auth::{Email, LoginOutcome, Password, TokenPair};
+use accounts::file_pass::FILE_PASS_COOKIE;
 use accounts::profile::Username;
+use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use db::models::User;
 use domain::plans::PlanId;
 use serde::{Deserialize, Serialize};
+use settings::Environment;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -19,7 +23,7 @@ use crate::{
 
 /// This area's routes, with their documentation.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(register, login, refresh, logout, me))]
+#[openapi(paths(register, login, refresh, logout, me, file_pass))]
 struct AuthApi;
 
 pub fn area() -> Area {
@@ -29,6 +33,7 @@ pub fn area() -> Area {
         .handle("refresh", refresh)
         .handle("logout", logout)
         .handle("me", me)
+        .handle("file_pass", file_pass)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -245,4 +250,29 @@ pub async fn logout(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let user = state.auth.user(caller.0).await?;
     Ok(HttpResponse::Ok().json(UserView::from(user)))
+}
+
+/// Lets this browser navigate to the caller's rendered files: a navigation
+/// (`window.location.href = '/api/v2/jobs/{id}/download?format=landscape'`, seed 001) cannot
+/// send a bearer header. Sets the `montage_files` cookie: HttpOnly, SameSite=Strict, limited to
+/// `/api/v2/jobs`, and honoured only by `GET …/download` and `GET …/poster` of the caller's own
+/// jobs. It lasts as long as the access token it was asked with and ends with its session;
+/// ask again after each refresh.
+#[utoipa::path(
+    post, path = "/api/auth/file-pass", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The cookie is set", headers(("Set-Cookie" = String, description = "`montage_files=…; HttpOnly; SameSite=Strict; Path=/api/v2/jobs; Max-Age=…`"))),
+        (status = 401, body = ErrorEnvelope),
+    )
+)]
+pub async fn file_pass(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    let pass = state.auth.file_pass(caller.0)?;
+    let cookie = Cookie::build(FILE_PASS_COOKIE, pass.token)
+        .path("/api/v2/jobs")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.config.environment == Environment::Production)
+        .max_age(time::Duration::seconds(pass.expires_in as i64))
+        .finish();
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }

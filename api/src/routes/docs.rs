@@ -1,9 +1,10 @@
 //! The OpenAPI document, generated from the handlers, and an interactive page over it.
 
+use accounts::file_pass::FILE_PASS_COOKIE;
 use actix_web::{http::header, web, HttpResponse};
 use utoipa::{
     openapi::{
-        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
         Content, Ref, RefOr, Response, ResponseBuilder,
     },
     Modify, OpenApi,
@@ -108,6 +109,11 @@ impl Modify for BearerAuth {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        // What a signed-in browser's navigations to its downloads carry (POST /api/auth/file-pass).
+        components.add_security_scheme(
+            "file_pass",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(FILE_PASS_COOKIE))),
         );
     }
 }

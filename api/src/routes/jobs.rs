@@ -21,7 +21,7 @@ use crate::routes::{table::Area, Page};
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
     middleware::RequestId,
-    state::{AppState, Caller},
+    state::{AppState, Caller, FileCaller},
     upload::{drain, Upload, UploadLimits},
 };
 
@@ -572,7 +572,7 @@ pub struct OutputLink {
 
 /// Redirects to a short-lived link to the rendered video.
 #[utoipa::path(
-    get, path = "/api/v2/jobs/{job_id}/download", tag = "jobs", security(("bearer" = [])),
+    get, path = "/api/v2/jobs/{job_id}/download", tag = "jobs", security(("bearer" = []), ("file_pass" = [])),
     params(("job_id" = Uuid, Path), DownloadQuery),
     responses(
         (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL, valid for a few minutes"))),
@@ -586,7 +586,7 @@ pub struct OutputLink {
 )]
 pub async fn download(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: FileCaller,
     path: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -595,7 +595,7 @@ pub async fn download(
 
 /// Redirects to a short-lived link to an output's poster image (JPEG).
 #[utoipa::path(
-    get, path = "/api/v2/jobs/{job_id}/poster", tag = "jobs", security(("bearer" = [])),
+    get, path = "/api/v2/jobs/{job_id}/poster", tag = "jobs", security(("bearer" = []), ("file_pass" = [])),
     params(("job_id" = Uuid, Path), DownloadQuery),
     responses(
         (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL, valid for a few minutes"))),
@@ -609,7 +609,7 @@ pub async fn download(
 )]
 pub async fn poster(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: FileCaller,
     path: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -623,7 +623,7 @@ enum Artefact {
 
 async fn redirect_to_output(
     state: &AppState,
-    caller: Caller,
+    caller: FileCaller,
     job_id: Uuid,
     query: &DownloadQuery,
     artefact: Artefact,

@@ -1,6 +1,6 @@
 """The web app in a real headless Chromium, as a player uses it: sign up, confirm the address
 through the mailed link, a failed job's message, two clips uploaded and rendered live, the
-result played and both formats downloaded, every page free of console errors, and a
+result played and both formats downloaded (and seed 001's navigation to the download), every page free of console errors, and a
 phone-sized screenshot kept.
 
 Run by the api crate's integration test `web_app`, which starts the app and its worker:
@@ -187,6 +187,24 @@ def download(page, fmt, size):
     return float(probe["format"]["duration"])
 
 
+def navigated_download(browser, context, job_id):
+    """Seed 001's last line in the signed-in browser (its file pass cookie); a signed-out browser is refused."""
+    page = context.new_page()
+    page.goto(f"{BASE}/#/jobs/{job_id}")
+    expect(page.locator("video").first).to_be_visible()
+    with page.expect_download() as started:
+        page.evaluate("id => { window.location.href = `/api/v2/jobs/${id}/download?format=landscape`; }", job_id)
+    path = ARTIFACTS / "montage-navigated.mp4"
+    started.value.save_as(path)
+    video = next(s for s in ffprobe(path)["streams"] if s["codec_type"] == "video")
+    assert (video["width"], video["height"]) == (1920, 1080), f"navigated: {video['width']}x{video['height']}"
+    page.close()
+    stranger = browser.new_context()
+    refused = stranger.new_page().goto(f"{BASE}/api/v2/jobs/{job_id}/download?format=landscape")
+    assert refused.status == 401, f"a signed-out browser got {refused.status}"
+    stranger.close()
+
+
 def every_page_loads(context, console, job_id):
     pages = ["/#/", "/#/jobs", f"/#/jobs/{job_id}", "/#/library", "/#/weekly", "/#/accounts", "/#/plan",
              "/#/settings", "/billing", "/billing/success", "/billing/cancelled", "/accounts/linked?status=linked"]
@@ -234,6 +252,7 @@ def main():
             saved = download(page, fmt, size)
             assert abs(played - saved) < 0.1, f"{fmt}: the player shows {played} s, the file holds {saved} s"
         assert console.errors == [], console.errors
+        navigated_download(browser, context, job_id)
         every_page_loads(context, console, job_id)
         phone_screenshot(browser, context.storage_state(), job_id)
         browser.close()

@@ -340,3 +340,92 @@ async fn expired_forged_and_foreign_algorithm_tokens_are_refused() {
         .unwrap();
     assert_error(basic, 401, "AUTHENTICATION_REQUIRED").await;
 }
+
+/// Asks for a file pass with `access_token`: answers the `montage_files=…` pair and the
+/// cookie's attributes.
+async fn file_pass(app: &TestApp, access_token: &str) -> (String, String) {
+    let answer = app.client.post(app.url("/api/auth/file-pass"));
+    let answer = answer.bearer_auth(access_token).send().await.unwrap();
+    assert_eq!(answer.status(), 204);
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (pair, attributes) = cookie.split_once(';').unwrap();
+    (pair.to_owned(), attributes.to_owned())
+}
+
+/// Seed 001's browser navigates to a download with a file pass cookie instead of a bearer.
+/// The attacks: the pass on any other route, as a bearer, for another player's job, from a
+/// session that ended; an access token in the cookie.
+#[tokio::test]
+async fn a_file_pass_opens_only_its_owners_downloads_and_posters() {
+    let app = spawn_app().await;
+    let (alice, mallory) = (app.user().await, app.user().await);
+    let created = app
+        .create_job(&alice, &[crate::jobs::small_clip()], &[])
+        .await;
+    let created: Value = created.json().await.unwrap();
+    let job_id = created["data"]["job_id"].as_str().unwrap();
+    let (pass, attributes) = file_pass(&app, &alice.access_token).await;
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/api/v2/jobs",
+        "Max-Age=",
+    ] {
+        assert!(
+            attributes.contains(attribute),
+            "{attribute} in {attributes}"
+        );
+    }
+    let with_cookie = |method: reqwest::Method, path: &str, cookie: &str| {
+        let request = app.client.request(method, app.url(path));
+        request.header("cookie", cookie.to_owned()).send()
+    };
+    for file in ["download", "poster"] {
+        let path = format!("/api/v2/jobs/{job_id}/{file}?format=landscape");
+        let opened = with_cookie(reqwest::Method::GET, &path, &pass)
+            .await
+            .unwrap();
+        assert_error(opened, 409, "JOB_NOT_READY").await;
+        let bare = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_error(bare, 401, "AUTHENTICATION_REQUIRED").await;
+    }
+    // Nothing else reads the cookie, reading or writing.
+    let job = format!("/api/v2/jobs/{job_id}");
+    for (method, path) in [
+        (reqwest::Method::GET, job.clone()),
+        (reqwest::Method::DELETE, job.clone()),
+        (reqwest::Method::POST, format!("{job}/cancel")),
+        (reqwest::Method::POST, format!("{job}/share")),
+        (reqwest::Method::GET, "/api/auth/me".to_owned()),
+    ] {
+        let refused = with_cookie(method.clone(), &path, &pass).await.unwrap();
+        assert_error(refused, 401, "AUTHENTICATION_REQUIRED").await;
+    }
+    let token = pass.split_once('=').unwrap().1;
+    let as_bearer = app.client.get(app.url("/api/auth/me")).bearer_auth(token);
+    assert_error(
+        as_bearer.send().await.unwrap(),
+        401,
+        "AUTHENTICATION_REQUIRED",
+    )
+    .await;
+    let download = format!("{job}/download");
+    let forged = format!("montage_files={}", alice.access_token);
+    let forged = with_cookie(reqwest::Method::GET, &download, &forged)
+        .await
+        .unwrap();
+    assert_error(forged, 401, "AUTHENTICATION_REQUIRED").await;
+    // Another player's pass finds nothing of Alice's.
+    let (theirs, _) = file_pass(&app, &mallory.access_token).await;
+    let theirs = with_cookie(reqwest::Method::GET, &download, &theirs)
+        .await
+        .unwrap();
+    assert_error(theirs, 404, "RESOURCE_NOT_FOUND").await;
+    // The pass ends with its session.
+    let logout = app.with_refresh_token("logout", &alice.refresh_token).await;
+    assert_eq!(logout.status(), 204);
+    let ended = with_cookie(reqwest::Method::GET, &download, &pass)
+        .await
+        .unwrap();
+    assert_error(ended, 401, "AUTHENTICATION_REQUIRED").await;
+}

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp, TestUser};
 use testkit::media;
 
-fn small_clip() -> (&'static str, Vec<u8>) {
+pub(crate) fn small_clip() -> (&'static str, Vec<u8>) {
     (
         "clip.mp4",
         std::fs::read(media::portrait_no_audio()).unwrap(),

@@ -297,6 +297,8 @@ pub(crate) struct Keys {
     validation: Validation,
     /// Accepts only the second-step tokens of a multi-factor login.
     pub(crate) mfa_validation: Validation,
+    /// Accepts only file passes (see [`crate::file_pass`]).
+    pub(crate) file_validation: Validation,
     pub(crate) sealer: Sealer,
 }
 
@@ -315,6 +317,8 @@ impl AuthService {
         let mut mfa_validation = validation.clone();
         mfa_validation.set_audience(&[mfa_audience(&config)]);
         mfa_validation.leeway = 0;
+        let mut file_validation = mfa_validation.clone();
+        file_validation.set_audience(&[crate::file_pass::audience(&config)]);
         let sealer = Sealer::from_base64(&config.data_encryption_key)
             .expect("settings checked DATA_ENCRYPTION_KEY at load");
         let encoding = EncodingKey::from_secret(config.jwt_secret.as_bytes());
@@ -338,6 +342,7 @@ impl AuthService {
                 decoding,
                 validation,
                 mfa_validation,
+                file_validation,
                 sealer,
             }),
             hashing,
@@ -612,21 +617,27 @@ impl AuthService {
     /// login session that has not ended (logout, reset, a stolen refresh token, a closed
     /// account).
     pub fn authenticate(&self, token: &str) -> ServiceResult<AuthUser> {
-        let claims =
-            jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
-                .map_err(|e| {
-                    let message = match e.kind() {
-                        jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                            "Access token has expired"
-                        }
-                        _ => "Invalid access token",
-                    };
-                    ServiceError::unauthenticated(message)
-                })?
-                .claims;
-        let session = claims
-            .sid
-            .ok_or_else(|| ServiceError::unauthenticated("Invalid access token"))?;
+        self.session_user(token, &self.inner.validation, "Access token has expired")
+    }
+
+    /// The user of a token of a session that has not ended, checked by `validation` (which
+    /// names the audience, so one kind of token never passes for another).
+    pub(crate) fn session_user(
+        &self,
+        token: &str,
+        validation: &Validation,
+        expired: &str,
+    ) -> ServiceResult<AuthUser> {
+        let invalid = || ServiceError::unauthenticated("Invalid access token");
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ServiceError::unauthenticated(expired)
+                }
+                _ => invalid(),
+            })?
+            .claims;
+        let session = claims.sid.ok_or_else(invalid)?;
         if self.sessions.is_ended(session) {
             return Err(ServiceError::unauthenticated(
                 "This session has ended; log in again",

@@ -6,6 +6,7 @@ pub mod access;
 pub mod auth;
 pub mod closure;
 pub mod directory;
+pub mod file_pass;
 pub mod mail;
 pub mod mfa;
 pub mod profile;
