@@ -5,7 +5,9 @@
 use actix_multipart::{Field, Multipart};
 use domain::clips::clip_key;
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
-use domain::jobs::{input_key, parse_bool, JobOptionsForm, Library, StoredInput};
+use domain::jobs::{
+    input_key, parse_bool, unknown_field, JobOptionsForm, Library, StoredInput, FORM_FIELDS,
+};
 use domain::sniff;
 use futures::TryStreamExt;
 use storage::{ObjectWriter, Storage};
@@ -66,24 +68,61 @@ impl<'a> Upload<'a> {
         }
     }
 
-    /// Reads the whole body. On error, call [`Upload::discard`] and [`Upload::drain`].
-    pub async fn receive(&mut self, multipart: &mut Multipart) -> Result<(), ApiError> {
+    /// Reads the text fields up to the first file, which it answers (none when the body has
+    /// no file): the job's options are checked before any byte of a file is stored. On error,
+    /// call [`Upload::discard`] and [`Upload::drain`].
+    pub async fn receive_options(
+        &mut self,
+        multipart: &mut Multipart,
+    ) -> Result<Option<Field>, ApiError> {
         while let Some(field) = multipart.try_next().await.map_err(|e| self.broken(e))? {
             let name = field.name().unwrap_or_default().to_owned();
             if name == "files" {
-                self.receive_file(field).await?;
-            } else {
-                let text = read_text(field, &name)
-                    .await
-                    .inspect_err(|_| self.stream_failed = true)?;
-                match name.as_str() {
-                    "clip_ids" => self.name_clips(&text)?,
-                    "save_to_library" => self.choose_library(&text)?,
-                    _ => self.form.set(&name, &text)?,
+                return Ok(Some(field));
+            }
+            let text = self.text(field, &name).await?;
+            match name.as_str() {
+                "clip_ids" => self.name_clips(&text)?,
+                "save_to_library" => self.choose_library(&text)?,
+                _ => self.form.set(&name, &text)?,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores `first` and the rest of the files; `clip_ids` may still come between them
+    /// (their place is the order), any other field is refused.
+    pub async fn receive_files(
+        &mut self,
+        first: Field,
+        multipart: &mut Multipart,
+    ) -> Result<(), ApiError> {
+        self.receive_file(first).await?;
+        while let Some(field) = multipart.try_next().await.map_err(|e| self.broken(e))? {
+            let name = field.name().unwrap_or_default().to_owned();
+            match name.as_str() {
+                "files" => self.receive_file(field).await?,
+                "clip_ids" => {
+                    let text = self.text(field, &name).await?;
+                    self.name_clips(&text)?;
                 }
+                known if FORM_FIELDS.contains(&known) => {
+                    return Err(ServiceError::invalid_field(
+                        known,
+                        format!("Send {known} before the files: a job's options are checked before any file is stored"),
+                    )
+                    .into())
+                }
+                unknown => return Err(unknown_field(unknown).into()),
             }
         }
         Ok(())
+    }
+
+    async fn text(&mut self, field: Field, name: &str) -> Result<String, ApiError> {
+        read_text(field, name)
+            .await
+            .inspect_err(|_| self.stream_failed = true)
     }
 
     /// The place the next input takes; refused past the per-job limit.
@@ -112,12 +151,6 @@ impl<'a> Upload<'a> {
 
     /// `save_to_library`: it decides where the files are stored, so it must come first.
     fn choose_library(&mut self, text: &str) -> ServiceResult<()> {
-        if !self.inputs.is_empty() {
-            return Err(ServiceError::invalid_field(
-                "save_to_library",
-                "Send save_to_library before the files it applies to",
-            ));
-        }
         self.save_to_library = parse_bool("save_to_library", text)?;
         Ok(())
     }
@@ -266,13 +299,18 @@ pub async fn drain(multipart: &mut Multipart) {
 }
 
 fn recognise(head: &[u8], label: &str) -> ServiceResult<&'static str> {
-    sniff::container(head).map(sniff::Container::name).ok_or_else(|| {
-        ServiceError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("{label} is not a video file this service can read (MP4, MOV, WebM, MKV, AVI, FLV, MPEG-TS)"),
-        )
-        .with_data(serde_json::json!({ "field": "files", "file": label }))
-    })
+    sniff::container(head)
+        .map(sniff::Container::name)
+        .ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "{label} is not a video file this service can read ({})",
+                    sniff::ACCEPTED
+                ),
+            )
+            .with_data(serde_json::json!({ "field": "files", "file": label }))
+        })
 }
 
 async fn read_text(mut field: Field, name: &str) -> Result<String, ApiError> {

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use domain::sniff;
 use futures::TryStreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::{header, Method};
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::api::{call, data, refusal, text, Api, CliError};
 use crate::follow;
@@ -68,9 +69,10 @@ async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<F
         form = form.text("target_duration", duration.to_string());
     }
     for path in clips {
-        let file = tokio::fs::File::open(path)
+        let mut file = tokio::fs::File::open(path)
             .await
             .map_err(|err| CliError::local(path.display(), err))?;
+        sniff(path, &mut file).await?;
         let size = file
             .metadata()
             .await
@@ -93,6 +95,27 @@ async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<F
         );
     }
     Ok(form)
+}
+
+/// Refuses a file that is not a video the service reads, as the service would at its first
+/// bytes, but before anything is sent; leaves the file at its start.
+async fn sniff(path: &Path, file: &mut tokio::fs::File) -> Result<(), CliError> {
+    let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
+    let local = |err| CliError::local(path.display(), err);
+    (&mut *file)
+        .take(sniff::SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .await
+        .map_err(local)?;
+    file.rewind().await.map_err(local)?;
+    match sniff::container(&head) {
+        Some(_) => Ok(()),
+        None => Err(CliError::Local(format!(
+            "{}: not a video file the service can read ({}); nothing was uploaded",
+            path.display(),
+            sniff::ACCEPTED
+        ))),
+    }
 }
 
 /// Saves the job's outputs (or the one in `format`) into `dir`; their paths.

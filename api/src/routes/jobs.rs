@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
-use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style};
+use domain::jobs::{FailureCode, JobOptions, JobStatus, OutputFormat, Stage, StoredInput, Style};
 use domain::timings::StageTimings;
 use engine::egress::check_callback_url;
 use engine::jobs::{JobDetails, JobScope};
@@ -215,8 +215,12 @@ impl From<JobDetails> for JobView {
     }
 }
 
-/// The multipart form of a new job. It exists only to describe the form in the OpenAPI
-/// document; the handler reads the parts as a stream.
+/// The multipart form of a new job. Send the options first and the files last: the options,
+/// the plan's limits, `callback_url` and the `clip_ids` named so far are checked before any
+/// file is stored, and a refusal comes before the upload. An option after the first file is
+/// refused (422, naming it); only `clip_ids` may come between files (their place is the
+/// order). A file that is not a video is refused at its first 512 bytes. This type exists
+/// only to describe the form in the OpenAPI document; the handler reads the parts as a stream.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct CreateJobForm {
@@ -244,7 +248,8 @@ pub struct CreateJobForm {
     save_to_library: Option<bool>,
 }
 
-/// Upload clips and start a montage job.
+/// Upload clips and start a montage job. Send the option fields before the files: they are
+/// checked before any file is stored (see the form's description).
 #[utoipa::path(
     post, path = "/api/v2/jobs", tag = "jobs", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe creation: the same key within 24 hours returns the first job")),
@@ -357,20 +362,20 @@ struct Submission<'a> {
 }
 
 impl Submission<'_> {
-    /// Stores the clips as they arrive, validates the form against the plan, and records
-    /// the job (or finds the one its idempotency key names).
+    /// Checks the options (the fields before the first file) against the plan, then stores
+    /// the clips as they arrive and records the job (or finds the one its idempotency key
+    /// names).
     async fn submit(
         self,
         upload: &mut Upload<'_>,
         multipart: &mut Multipart,
     ) -> ApiResult<Creation> {
-        upload.receive(multipart).await?;
+        let first_file = upload.receive_options(multipart).await?;
+        let options = self.admit(upload).await?;
+        if let Some(first) = first_file {
+            upload.receive_files(first, multipart).await?;
+        }
         let inputs = self.inputs(upload).await?;
-        let mut options = std::mem::take(&mut upload.form).finish(self.plan.max_duration)?;
-        options.watermark |= self.plan.forced_watermark;
-        options.output_retention = self.plan.output_retention;
-        let allow_private = self.state.config.callbacks.allow_private;
-        check_callback_url(options.callback_url.as_deref(), allow_private).await?;
         let created = self
             .state
             .jobs
@@ -379,6 +384,19 @@ impl Submission<'_> {
         // The relay pushes it to the queue now, or once Redis is reachable again.
         self.state.dispatch.notify_one();
         Ok(created)
+    }
+
+    /// What needs no file: the options within the plan, a callback URL that is not internal,
+    /// and the library clips named so far are the caller's and usable.
+    async fn admit(&self, upload: &mut Upload<'_>) -> ApiResult<JobOptions> {
+        let mut options = std::mem::take(&mut upload.form).finish(self.plan.max_duration)?;
+        options.watermark |= self.plan.forced_watermark;
+        options.output_retention = self.plan.output_retention;
+        let allow_private = self.state.config.callbacks.allow_private;
+        check_callback_url(options.callback_url.as_deref(), allow_private).await?;
+        let named = upload.clip_ids.iter().map(|(_, id)| *id).collect();
+        self.state.clips.for_job(self.caller, named).await?;
+        Ok(options)
     }
 }
 

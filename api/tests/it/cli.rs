@@ -179,6 +179,18 @@ async fn a_failed_job_exits_non_zero_with_its_error() {
 
     let refused = montage(&app, &home, &user, &["render", "missing.mp4"]).await;
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    // A file that is not a video is refused before anything is sent.
+    std::fs::write(home.0.join("notes.txt"), b"not a video ".repeat(100_000)).unwrap();
+    let jobs_before = app.user_json("/api/v2/jobs", &user).await["data"]["total"].clone();
+    let text = montage(&app, &home, &user, &["render", "broken.mp4", "notes.txt"]).await;
+    assert_eq!(text.status.code(), Some(3), "{}", stderr(&text));
+    assert!(
+        stderr(&text).contains("nothing was uploaded"),
+        "{}",
+        stderr(&text)
+    );
+    let jobs_after = app.user_json("/api/v2/jobs", &user).await["data"]["total"].clone();
+    assert_eq!(jobs_before, jobs_after);
     let bad = montage(
         &app,
         &home,

@@ -238,14 +238,16 @@ async fn the_library_is_its_owners_and_a_clip_in_use_stays() {
     // Bad forms: a malformed id, the library switch after the files, no clips at all.
     let garbled = create_with(&app, &owner, &[("clip_ids", "not-a-uuid")], &[]).await;
     assert_error(garbled, 422, "VALIDATION_ERROR").await;
-    let late = app
-        .create_job(
-            &owner,
-            &[clip(media::portrait_no_audio())],
-            &[("save_to_library", "true")],
-        )
-        .await;
-    assert_error(late, 422, "VALIDATION_ERROR").await;
+    let (name, bytes) = clip(media::portrait_no_audio());
+    let late_form = Form::new()
+        .part("files", Part::bytes(bytes).file_name(name.to_owned()))
+        .text("save_to_library", "true");
+    let late = app.client.post(app.url("/api/v2/jobs"));
+    let late = late
+        .bearer_auth(&owner.access_token)
+        .multipart(late_form)
+        .send();
+    assert_error(late.await.unwrap(), 422, "VALIDATION_ERROR").await;
     let empty = create_with(&app, &owner, &[("clip_ids", " , ")], &[]).await;
     assert_error(empty, 422, "VALIDATION_ERROR").await;
 

@@ -324,15 +324,16 @@ impl TestApp {
         files: &[(&str, Vec<u8>)],
         fields: &[(&str, &str)],
     ) -> reqwest::Response {
+        // The options first, as the API asks: they are checked before any file is stored.
         let mut form = reqwest::multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
         for (name, bytes) in files {
             form = form.part(
                 "files",
                 reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
             );
-        }
-        for (name, value) in fields {
-            form = form.text(name.to_string(), value.to_string());
         }
         self.client
             .post(self.url("/api/v2/jobs"))

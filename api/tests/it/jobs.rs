@@ -234,6 +234,68 @@ async fn listing_shows_only_the_callers_jobs_newest_first() {
     }
 }
 
+/// The options come before the files and are checked before any file is read: a refused
+/// option answers its own error even when the file after it is not a video (which, read,
+/// would answer 415), and an option sent after a file is refused.
+#[tokio::test]
+async fn options_are_refused_before_any_file_is_read() {
+    let app = spawn_app_with(&[("CALLBACK_ALLOW_PRIVATE", "false")]).await;
+    let (alice, mallory) = (app.user().await, app.user().await);
+    let kept: Value = app
+        .create_job(&mallory, &[small_clip()], &[("save_to_library", "true")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs = app.user_json("/api/v2/clips", &mallory).await;
+    let their_clip = theirs["data"]["clips"][0]["clip_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(kept["data"]["job_id"].is_string());
+    let text = ("notes.txt", b"not a video".repeat(100));
+    let refusals: [(&[(&str, &str)], u16, &str, &str); 3] = [
+        (
+            &[("target_duration", "61")],
+            422,
+            "VALIDATION_ERROR",
+            "target_duration",
+        ),
+        (
+            &[("callback_url", "http://127.0.0.1:6379/")],
+            422,
+            "VALIDATION_ERROR",
+            "callback_url",
+        ),
+        (
+            &[("clip_ids", &their_clip)],
+            404,
+            "RESOURCE_NOT_FOUND",
+            "clip_ids",
+        ),
+    ];
+    for (fields, status, code, field) in refusals {
+        let refused = app.create_job(&alice, &[text.clone()], fields).await;
+        let body = assert_error(refused, status, code).await;
+        assert_eq!(body["error"]["data"]["field"], field, "{fields:?}");
+    }
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(small_clip().1).file_name("a.mp4"),
+        )
+        .text("style", "chill");
+    let late = app
+        .client
+        .post(app.url("/api/v2/jobs"))
+        .bearer_auth(&alice.access_token);
+    let late = late.multipart(form).send().await.unwrap();
+    let body = assert_error(late, 422, "VALIDATION_ERROR").await;
+    assert_eq!(body["error"]["data"]["field"], "style");
+    let jobs = app.user_json("/api/v2/jobs", &alice).await;
+    assert_eq!(jobs["data"]["total"], 0, "nothing was created: {jobs}");
+}
+
 #[tokio::test]
 async fn another_users_job_is_indistinguishable_from_a_missing_one() {
     let app = spawn_app().await;

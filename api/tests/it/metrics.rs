@@ -78,8 +78,8 @@ const REQUEST_ID: &str = "metrics-test-request-1";
 async fn create_traced(app: &TestApp, user: &TestUser, clip: (&str, Vec<u8>)) -> String {
     let (name, bytes) = clip;
     let form = reqwest::multipart::Form::new()
-        .part("files", Part::bytes(bytes).file_name(name.to_owned()))
-        .text("target_duration", "10");
+        .text("target_duration", "10")
+        .part("files", Part::bytes(bytes).file_name(name.to_owned()));
     let response = app
         .client
         .post(app.url("/api/v2/jobs"))

@@ -197,6 +197,7 @@ impl ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+#[cfg(feature = "diesel")]
 impl From<diesel::result::Error> for ServiceError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};

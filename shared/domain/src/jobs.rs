@@ -112,13 +112,7 @@ impl JobOptionsForm {
             "hud_remove" => set_once(&mut self.hud_remove, field, parse_bool(field, value)?),
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
             "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
-            other => Err(ServiceError::invalid_field(
-                other,
-                format!(
-                    "Unknown field {other:?}; accepted fields are {}",
-                    FORM_FIELDS.join(", ")
-                ),
-            )),
+            other => Err(unknown_field(other)),
         }
     }
 
@@ -148,6 +142,17 @@ impl JobOptionsForm {
             output_retention: None,
         })
     }
+}
+
+/// The refusal of a field the job form does not have.
+pub fn unknown_field(name: &str) -> ServiceError {
+    ServiceError::invalid_field(
+        name,
+        format!(
+            "Unknown field {name:?}; accepted fields are {}",
+            FORM_FIELDS.join(", ")
+        ),
+    )
 }
 
 /// An absolute http(s) URL without credentials, up to 2048 characters.

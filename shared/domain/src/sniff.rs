@@ -3,6 +3,9 @@
 //! it: a text file that merely contains `free` or `ftyp` at offset 4 is not a QuickTime file.
 //! The worker later opens the clip with the one demuxer recognised here, and nothing else.
 
+/// The containers below, as people know them, for messages.
+pub const ACCEPTED: &str = "MP4, MOV, WebM, MKV, AVI, FLV, MPEG-TS";
+
 /// Bytes needed to recognise every container below.
 pub const SNIFF_LEN: usize = 512;
 

@@ -1,29 +1,17 @@
 //! Where a job's time went: seconds per stage of its last successful attempt.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
-use diesel::deserialize::{self, FromSql};
-use diesel::pg::{Pg, PgValue};
-use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::Jsonb;
 use serde::{Deserialize, Serialize};
 
 /// Seconds spent in each stage of a successful attempt (a `JSONB` column). The stages but
 /// `audio` run one after another, so `total` minus their sum is the bookkeeping between them.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::Jsonb)
 )]
-#[diesel(sql_type = Jsonb)]
 #[serde(default)]
 pub struct StageTimings {
     /// Clips from storage to the worker's disk.
@@ -84,18 +72,31 @@ fn millis(seconds: f64) -> f64 {
     (seconds * 1000.0).round() / 1000.0
 }
 
-impl ToSql<Jsonb, Pg> for StageTimings {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        // JSONB's binary form: a version byte, then the text.
-        out.write_all(&[1])?;
-        serde_json::to_writer(out, self)?;
-        Ok(IsNull::No)
-    }
-}
+/// The `JSONB` column's mapping.
+#[cfg(feature = "diesel")]
+mod column {
+    use std::io::Write;
 
-impl FromSql<Jsonb, Pg> for StageTimings {
-    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
-        let value = <serde_json::Value as FromSql<Jsonb, Pg>>::from_sql(bytes)?;
-        Ok(serde_json::from_value(value)?)
+    use diesel::deserialize::{self, FromSql};
+    use diesel::pg::{Pg, PgValue};
+    use diesel::serialize::{self, IsNull, Output, ToSql};
+    use diesel::sql_types::Jsonb;
+
+    use super::StageTimings;
+
+    impl ToSql<Jsonb, Pg> for StageTimings {
+        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+            // JSONB's binary form: a version byte, then the text.
+            out.write_all(&[1])?;
+            serde_json::to_writer(out, self)?;
+            Ok(IsNull::No)
+        }
+    }
+
+    impl FromSql<Jsonb, Pg> for StageTimings {
+        fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+            let value = <serde_json::Value as FromSql<Jsonb, Pg>>::from_sql(bytes)?;
+            Ok(serde_json::from_value(value)?)
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! String-backed enums: one name on the wire, in the database and in messages.
 
 /// Declares a string-backed enum with its wire names, `as_str`, `FromStr`, `ALL`, and its
-/// mapping to a `TEXT` column: a value the enum does not know is a read error naming the
+/// mapping to a `TEXT` column (with the `diesel` feature): a value the enum does not know is a read error naming the
 /// column's type, never a silent default.
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:tt),+ $(,)? }) => {
@@ -9,9 +9,12 @@ macro_rules! wire_enum {
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
         )]
-        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[cfg_attr(
+            feature = "diesel",
+            derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+            diesel(sql_type = diesel::sql_types::Text)
+        )]
         pub enum $name { $(#[serde(rename = $wire)] $variant),+ }
 
         impl $name {
@@ -50,6 +53,7 @@ macro_rules! wire_enum {
                 f.write_str(self.as_str())
             }
         }
+        #[cfg(feature = "diesel")]
         impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
             fn to_sql<'b>(
                 &'b self,
@@ -62,6 +66,7 @@ macro_rules! wire_enum {
             }
         }
 
+        #[cfg(feature = "diesel")]
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
             fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
                 let raw = <String as diesel::deserialize::FromSql<

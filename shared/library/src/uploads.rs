@@ -333,7 +333,11 @@ impl DirectUploads {
                 .await?;
             return Err(ServiceError::new(
                 ErrorCode::UnsupportedMediaType,
-                format!("{} is not a video file this service can read (MP4, MOV, WebM, MKV, AVI, FLV, MPEG-TS)", row.label),
+                format!(
+                    "{} is not a video file this service can read ({})",
+                    row.label,
+                    domain::sniff::ACCEPTED
+                ),
             )
             .with_data(serde_json::json!({ "field": "file", "file": row.label })));
         };
