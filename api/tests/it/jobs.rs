@@ -254,7 +254,9 @@ async fn options_are_refused_before_any_file_is_read() {
         .to_owned();
     assert!(kept["data"]["job_id"].is_string());
     let text = ("notes.txt", b"not a video".repeat(100));
-    let refusals: [(&[(&str, &str)], u16, &str, &str); 3] = [
+    // The fields sent, and the status, code and field of the answer.
+    type Refusal<'a> = (&'a [(&'a str, &'a str)], u16, &'a str, &'a str);
+    let refusals: [Refusal; 3] = [
         (
             &[("target_duration", "61")],
             422,
@@ -275,7 +277,9 @@ async fn options_are_refused_before_any_file_is_read() {
         ),
     ];
     for (fields, status, code, field) in refusals {
-        let refused = app.create_job(&alice, &[text.clone()], fields).await;
+        let refused = app
+            .create_job(&alice, std::slice::from_ref(&text), fields)
+            .await;
         let body = assert_error(refused, status, code).await;
         assert_eq!(body["error"]["data"]["field"], field, "{fields:?}");
     }

@@ -650,6 +650,12 @@ impl AuthService {
         })
     }
 
+    /// Signs `claims` with the service's key (HS256, the only algorithm it accepts).
+    pub(crate) fn sign(&self, claims: &Claims) -> ServiceResult<String> {
+        let header = Header::new(Algorithm::HS256);
+        jsonwebtoken::encode(&header, claims, &self.inner.encoding).map_err(ServiceError::internal)
+    }
+
     fn token_pair(
         &self,
         user_id: Uuid,
@@ -666,12 +672,7 @@ impl AuthService {
             exp: now + config.access_ttl.as_secs() as i64,
             sid: Some(session),
         };
-        let access_token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.inner.encoding,
-        )
-        .map_err(ServiceError::internal)?;
+        let access_token = self.sign(&claims)?;
         Ok(TokenPair {
             access_token,
             refresh_token,

@@ -7,7 +7,6 @@
 use chrono::Utc;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
-use jsonwebtoken::{Algorithm, Header};
 
 use crate::auth::{AuthService, Claims};
 use settings::AuthConfig;
@@ -42,12 +41,7 @@ impl AuthService {
             exp: user.expires_at,
             sid: Some(session),
         };
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.inner.encoding,
-        )
-        .map_err(ServiceError::internal)?;
+        let token = self.sign(&claims)?;
         Ok(FilePass {
             token,
             expires_in: u64::try_from(user.expires_at - now).unwrap_or(0),

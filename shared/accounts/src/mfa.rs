@@ -6,7 +6,6 @@
 
 use chrono::Utc;
 use diesel::prelude::*;
-use jsonwebtoken::{Algorithm, Header};
 use rand::{seq::SliceRandom, RngCore};
 use totp_rs::{Builder, Totp};
 use uuid::Uuid;
@@ -303,12 +302,7 @@ impl AuthService {
             exp: now + ttl as i64,
             sid: None,
         };
-        let mfa_token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.inner.encoding,
-        )
-        .map_err(ServiceError::internal)?;
+        let mfa_token = self.sign(&claims)?;
         Ok(LoginOutcome::MfaRequired {
             mfa_token,
             expires_in: ttl,
