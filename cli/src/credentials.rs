@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
-use crate::api::CliError;
+use crate::error::CliError;
 
 pub struct Credentials;
 

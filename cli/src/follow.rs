@@ -8,7 +8,8 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::api::{text, Api, CliError};
+use crate::api::{text, Api};
+use crate::error::CliError;
 use crate::report::Report;
 
 /// With no event for this long, the job's status is read instead.

@@ -3,6 +3,7 @@
 
 mod api;
 mod credentials;
+mod error;
 mod follow;
 mod render;
 mod report;
@@ -12,7 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use api::{Api, CliError};
+use api::Api;
+use error::CliError;
 use report::Report;
 
 #[derive(Parser)]

@@ -11,7 +11,8 @@ use reqwest::{header, Method};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::api::{call, data, refusal, text, Api, CliError};
+use crate::api::{call, data, refusal, text, Api};
+use crate::error::CliError;
 use crate::follow;
 use crate::report::Report;
 

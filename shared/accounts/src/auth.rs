@@ -297,7 +297,7 @@ pub(crate) struct Keys {
     validation: Validation,
     /// Accepts only the second-step tokens of a multi-factor login.
     pub(crate) mfa_validation: Validation,
-    /// Accepts only file passes (see [`crate::file_pass`]).
+    /// Accepts only file passes.
     pub(crate) file_validation: Validation,
     pub(crate) sealer: Sealer,
 }
@@ -305,6 +305,11 @@ pub(crate) struct Keys {
 /// The audience of the second-step token, so it never passes for an access token.
 pub(crate) fn mfa_audience(config: &AuthConfig) -> String {
     format!("{}:mfa", config.audience)
+}
+
+/// The audience of file passes ([`crate::file_pass`]), so one never passes for an access token.
+pub(crate) fn file_audience(config: &AuthConfig) -> String {
+    format!("{}:files", config.audience)
 }
 
 impl AuthService {
@@ -318,7 +323,7 @@ impl AuthService {
         mfa_validation.set_audience(&[mfa_audience(&config)]);
         mfa_validation.leeway = 0;
         let mut file_validation = mfa_validation.clone();
-        file_validation.set_audience(&[crate::file_pass::audience(&config)]);
+        file_validation.set_audience(&[file_audience(&config)]);
         let sealer = Sealer::from_base64(&config.data_encryption_key)
             .expect("settings checked DATA_ENCRYPTION_KEY at load");
         let encoding = EncodingKey::from_secret(config.jwt_secret.as_bytes());

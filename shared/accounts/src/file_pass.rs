@@ -8,16 +8,10 @@ use chrono::Utc;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 
-use crate::auth::{AuthService, Claims};
-use settings::AuthConfig;
+use crate::auth::{file_audience, AuthService, Claims};
 
 /// The cookie the API keeps a pass in (HttpOnly, SameSite=Strict, path-limited by the API).
 pub const FILE_PASS_COOKIE: &str = "montage_files";
-
-/// The audience of file passes.
-pub(crate) fn audience(config: &AuthConfig) -> String {
-    format!("{}:files", config.audience)
-}
 
 /// A pass and how many seconds it lasts.
 pub struct FilePass {
@@ -36,7 +30,7 @@ impl AuthService {
         let claims = Claims {
             sub: user.id,
             iss: config.issuer.clone(),
-            aud: audience(config),
+            aud: file_audience(config),
             iat: now,
             exp: user.expires_at,
             sid: Some(session),

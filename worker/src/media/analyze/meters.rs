@@ -1,5 +1,5 @@
 //! The measuring itself: one pass over one stretch of a clip. Pictures are sampled on a
-//! fixed grid of [`SAMPLES_PER_SECOND`], so a stretch that starts on a grid point samples
+//! fixed grid (`grid`), so a stretch that starts on a grid point samples
 //! exactly the frames a pass over the whole clip would; what one stretch cannot know (the
 //! change from the previous stretch's last sample) is added when the stretches are joined.
 
@@ -12,28 +12,14 @@ use ffmpeg_next::{
 use planning::montage::ANALYSIS_WINDOW_SECONDS;
 use settings::ClipLimits;
 
+use super::grid::{grid_after, TIME_SLACK};
 use super::{stretch::Stretch, SILENCE_DB, THUMB_HEIGHT, THUMB_WIDTH};
 use crate::media::{audio::resampler, open::open_input, video::share, MediaError};
 
-/// Pictures are sampled this often.
-pub const SAMPLES_PER_SECOND: f64 = 8.0;
 const MEASURE_RATE: i32 = 8_000;
-/// Times this close count as equal (timestamps converted from a time base are inexact).
-const TIME_SLACK: f64 = 1e-6;
 
 fn window_of(time: f64) -> usize {
     (time.max(0.0) / ANALYSIS_WINDOW_SECONDS) as usize
-}
-
-/// The first sampling grid point after `time`.
-fn grid_after(time: f64) -> f64 {
-    ((time + TIME_SLACK) * SAMPLES_PER_SECOND).floor() / SAMPLES_PER_SECOND
-        + 1.0 / SAMPLES_PER_SECOND
-}
-
-/// The first sampling grid point at or after `time`.
-pub fn grid_at_or_after(time: f64) -> f64 {
-    ((time - TIME_SLACK) * SAMPLES_PER_SECOND).ceil() / SAMPLES_PER_SECOND
 }
 
 /// What one stretch measured, to be joined with its neighbours in clip order.

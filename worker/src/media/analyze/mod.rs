@@ -4,6 +4,7 @@
 //! clips are cut into stretches at keyframes ([`stretch`]) that are measured side by side
 //! and joined; the result is the same as one pass over the clip.
 
+mod grid;
 mod meters;
 pub mod stretch;
 
@@ -13,7 +14,8 @@ use domain::clips::ANALYSIS_VERSION;
 use settings::ClipLimits;
 
 use self::{
-    meters::{check_frame_rate, loudness, measure_stretch, Piece, SAMPLES_PER_SECOND},
+    grid::SAMPLES_PER_SECOND,
+    meters::{check_frame_rate, loudness, measure_stretch, Piece},
     stretch::{stretches, Stretch},
 };
 use super::{in_parallel, poster::write_thumbnail, MediaError};

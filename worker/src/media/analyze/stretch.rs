@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ffmpeg_next::{ffi, format};
 
-use super::meters::grid_at_or_after;
+use super::grid::grid_at_or_after;
 use crate::media::{
     open::open_input,
     reader::{seek_to, video_origin},
