@@ -25,10 +25,7 @@ use engine::queue;
 use engine::status::StatusReader;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task};
 use insights::Insights;
-use library::{
-    uploads::{DirectUploads, UploadRules},
-    ClipLibrary,
-};
+use library::{uploads::DirectUploads, ClipLibrary};
 use linking::Linking;
 use settings::Config;
 use storage::Storage;
@@ -60,65 +57,33 @@ impl AppState {
         let redis = queue::connect(&config.redis_url, REDIS_PATIENCE).await?;
         let dispatch = Arc::new(Notify::new());
         let events = JobEvents::new(redis.clone(), &config.queue_name);
-        let relay = Relay::new(
-            db.clone(),
-            queue::JobQueue::new(redis.clone(), &config),
-            events.clone(),
-            &config,
-        );
         let tasks = BackgroundTasks::new();
         // First, so that every measurement from here on is recorded.
         let metrics_address = serve_metrics(&config, &tasks, &db).await?;
-        relay.spawn_on(&tasks, dispatch.clone());
+        let queue = queue::JobQueue::new(redis.clone(), &config);
+        Relay::new(db.clone(), queue, events.clone(), &config).spawn_on(&tasks, dispatch.clone());
         let limiter = RateLimiter::new(redis.clone(), &config.queue_name);
         let workers = WorkerRegistry::new(redis.clone(), &config.queue_name);
-        let probe = HealthProbe {
-            db: db.clone(),
-            workers: workers.clone(),
-            storage: storage.clone(),
-            stale_after: config.worker_stale_after(),
-        };
-        let health = HealthMonitor::start(&tasks, probe).await;
-        let auth = AuthService::new(db.clone(), config.auth.clone(), limiter.clone());
-        // Before the first request: a restarted instance must not forget who logged out.
-        auth.ended_sessions().refresh().await?;
-        tasks.spawn(
-            SessionWatch(auth.ended_sessions().clone()),
-            Schedule::every(SESSION_POLL),
-        );
+        let health = start_health(&tasks, &db, &workers, &storage, &config).await;
+        let auth = start_auth(&db, &config, &limiter, &tasks).await?;
         let billing = BillingService::new(db.clone(), config.billing.clone())?;
         let jobs = JobService::new(db.clone());
         let linking = Linking::new(db.clone(), &config)?;
-        let uploads = DirectUploads::new(
-            db.clone(),
-            storage.clone(),
-            UploadRules::from(&config.limits),
-        );
+        let uploads = DirectUploads::new(db.clone(), storage.clone(), (&config.limits).into());
+        let (weekly, insights) = showcase(&db, &storage, &billing, &jobs, &config);
+        let outside = Outside {
+            billing: billing.clone(),
+            linking: linking.clone(),
+            uploads: uploads.clone(),
+        };
         Ok(Self {
-            closure: AccountClosure::new(
-                auth.clone(),
-                Outside {
-                    billing: billing.clone(),
-                    linking: linking.clone(),
-                    uploads: uploads.clone(),
-                },
-            ),
+            closure: AccountClosure::new(auth.clone(), outside),
             email: EmailService::new(auth.clone(), config.mail.clone())?,
             auth,
             access: AccessService::new(db.clone()),
             clips: ClipLibrary::new(db.clone(), storage.clone()),
-            weekly: WeeklyMontages::new(
-                db.clone(),
-                storage.clone(),
-                &config.showcase.public_base_url,
-            ),
-            insights: Insights::new(
-                db.clone(),
-                storage.clone(),
-                billing.clone(),
-                jobs.clone(),
-                &config.showcase.public_base_url,
-            ),
+            weekly,
+            insights,
             linking,
             uploads,
             user_data: UserDataService::new(db.clone(), DataQuota::from(&config.limits)),
@@ -144,6 +109,61 @@ impl AppState {
             metrics_address,
         })
     }
+}
+
+/// The health monitor, probing every dependency in the background.
+async fn start_health(
+    tasks: &BackgroundTasks,
+    db: &Db,
+    workers: &WorkerRegistry,
+    storage: &Storage,
+    config: &Config,
+) -> HealthMonitor {
+    let probe = HealthProbe {
+        db: db.clone(),
+        workers: workers.clone(),
+        storage: storage.clone(),
+        stale_after: config.worker_stale_after(),
+    };
+    HealthMonitor::start(tasks, probe).await
+}
+
+/// What the public pages show: weekly montages, and share links with their statistics.
+fn showcase(
+    db: &Db,
+    storage: &Storage,
+    billing: &BillingService,
+    jobs: &JobService,
+    config: &Config,
+) -> (WeeklyMontages, Insights) {
+    let public_base_url = &config.showcase.public_base_url;
+    let weekly = WeeklyMontages::new(db.clone(), storage.clone(), public_base_url);
+    let insights = Insights::new(
+        db.clone(),
+        storage.clone(),
+        billing.clone(),
+        jobs.clone(),
+        public_base_url,
+    );
+    (weekly, insights)
+}
+
+/// The accounts' authentication, with the sessions ended so far loaded and the next ones
+/// watched for.
+async fn start_auth(
+    db: &Db,
+    config: &Config,
+    limiter: &RateLimiter,
+    tasks: &BackgroundTasks,
+) -> ServiceResult<AuthService> {
+    let auth = AuthService::new(db.clone(), config.auth.clone(), limiter.clone());
+    // Before the first request: a restarted instance must not forget who logged out.
+    auth.ended_sessions().refresh().await?;
+    tasks.spawn(
+        SessionWatch(auth.ended_sessions().clone()),
+        Schedule::every(SESSION_POLL),
+    );
+    Ok(auth)
 }
 
 /// How soon a session another instance ended is refused here too.

@@ -50,6 +50,16 @@ pub struct JobCreated {
     pub created_at: DateTime<Utc>,
 }
 
+impl From<&JobRow> for JobCreated {
+    fn from(job: &JobRow) -> Self {
+        Self {
+            job_id: job.id,
+            status: job.status,
+            created_at: job.created_at,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Progress {
     pub percent: u8,
@@ -278,13 +288,7 @@ pub async fn create_job(
     request: HttpRequest,
     mut multipart: Multipart,
 ) -> ApiResult<HttpResponse> {
-    let origin = Origin {
-        idempotency_key: idempotency_key(&request)?,
-        request_id: request
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.clone()),
-    };
+    let origin = origin_of(&request)?;
     if let Some(key) = &origin.idempotency_key {
         if let Some(job) = state
             .jobs
@@ -323,11 +327,7 @@ pub async fn create_job(
             tracing::info!(%job_id, files = upload.inputs.len(), "job created");
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, format!("/api/v2/jobs/{job_id}")))
-                .json(ok(JobCreated {
-                    job_id,
-                    status: job.status,
-                    created_at: job.created_at,
-                })))
+                .json(ok(JobCreated::from(&job))))
         }
         Ok(Creation::Existing(job)) => {
             // A concurrent request with the same key won; this one's uploads go.
@@ -340,6 +340,17 @@ pub async fn create_job(
             Err(err)
         }
     }
+}
+
+/// Where a creation request came from: its idempotency key and request id.
+fn origin_of(request: &HttpRequest) -> Result<Origin, ServiceError> {
+    Ok(Origin {
+        idempotency_key: idempotency_key(request)?,
+        request_id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone()),
+    })
 }
 
 fn upload_limits(limits: &Limits, quota_bytes: u64) -> UploadLimits {
@@ -447,11 +458,7 @@ fn replayed(job: &JobRow) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Idempotent-Replayed", "true"))
         .insert_header((header::LOCATION, format!("/api/v2/jobs/{}", job.id)))
-        .json(ok(JobCreated {
-            job_id: job.id,
-            status: job.status,
-            created_at: job.created_at,
-        }))
+        .json(ok(JobCreated::from(job)))
 }
 
 /// Cancel a job: a pending one never starts; a running one stops within seconds.

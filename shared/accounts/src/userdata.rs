@@ -60,24 +60,7 @@ impl UserDataService {
         key: DataKey,
         value: Value,
     ) -> ServiceResult<UserDataRow> {
-        if holds_nul(&value) {
-            return Err(ServiceError::invalid_field(
-                "value",
-                "Text in the value may not contain the NUL character (U+0000)",
-            ));
-        }
-        let size = serde_json::to_vec(&value)
-            .map_err(ServiceError::internal)?
-            .len();
-        if size > self.quota.value_bytes {
-            return Err(ServiceError::too_large(
-                format!(
-                    "The value is {size} bytes as JSON; at most {} are stored",
-                    self.quota.value_bytes
-                ),
-                self.quota.value_bytes as u64,
-            ));
-        }
+        let size = self.stored_size(&value)?;
         let quota = self.quota;
         let row = UserDataRow {
             user_id: user.id,
@@ -118,6 +101,30 @@ impl UserDataService {
                 })
             })
             .await
+    }
+
+    /// The bytes `value` takes as JSON, if it may be stored: no NUL (PostgreSQL's JSONB has
+    /// none) and within the quota.
+    fn stored_size(&self, value: &Value) -> ServiceResult<usize> {
+        if holds_nul(value) {
+            return Err(ServiceError::invalid_field(
+                "value",
+                "Text in the value may not contain the NUL character (U+0000)",
+            ));
+        }
+        let size = serde_json::to_vec(value)
+            .map_err(ServiceError::internal)?
+            .len();
+        if size > self.quota.value_bytes {
+            return Err(ServiceError::too_large(
+                format!(
+                    "The value is {size} bytes as JSON; at most {} are stored",
+                    self.quota.value_bytes
+                ),
+                self.quota.value_bytes as u64,
+            ));
+        }
+        Ok(size)
     }
 
     pub async fn get(

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use diesel::{
-    pg::Pg,
+    pg::{Pg, PgConnection},
     prelude::*,
     sql_types::{Bool, Nullable},
 };
@@ -266,12 +266,7 @@ impl JobService {
 
     /// What `user` has open and stored, for the plan's quotas.
     pub async fn usage(&self, user: AuthUser) -> ServiceResult<Usage> {
-        use diesel::{
-            dsl::{count_star, sql},
-            sql_types::{BigInt, Nullable},
-        };
-        // SUM of BIGINT is NUMERIC in PostgreSQL; cast it back.
-        let total = |column: &str| sql::<Nullable<BigInt>>(&format!("SUM({column})::int8"));
+        use diesel::dsl::count_star;
         self.db
             .run(move |conn| {
                 let open_jobs: i64 = jobs::table
@@ -283,31 +278,7 @@ impl JobService {
                     ]))
                     .select(count_star())
                     .first(conn)?;
-                // A library clip counts once, as the clip, however many jobs use it.
-                let inputs: Option<i64> = job_inputs::table
-                    .inner_join(jobs::table)
-                    .filter(jobs::user_id.eq(user.id))
-                    .filter(jobs::inputs_purged_at.is_null())
-                    .filter(job_inputs::from_library.eq(false))
-                    .select(total("job_inputs.size_bytes"))
-                    .first(conn)?;
-                // A completed upload counts as its clip.
-                let uploading: Option<i64> = direct_uploads::table
-                    .filter(direct_uploads::user_id.eq(user.id))
-                    .filter(direct_uploads::completed_at.is_null())
-                    .select(total("direct_uploads.size_bytes"))
-                    .first(conn)?;
-                let library: Option<i64> = clips::table
-                    .filter(clips::user_id.eq(user.id))
-                    .filter(clips::status.ne(ClipStatus::Rejected))
-                    .select(total("clips.size_bytes"))
-                    .first(conn)?;
-                let outputs: Option<i64> = job_outputs::table
-                    .inner_join(jobs::table)
-                    .filter(jobs::user_id.eq(user.id))
-                    .filter(jobs::outputs_expired_at.is_null())
-                    .select(total("job_outputs.size_bytes"))
-                    .first(conn)?;
+                let stored_bytes = stored_bytes(conn, user.id)?;
                 let verified_at: Option<chrono::DateTime<Utc>> = users::table
                     .find(user.id)
                     .select(users::email_verified_at)
@@ -326,10 +297,7 @@ impl JobService {
                 };
                 Ok(Usage {
                     open_jobs,
-                    stored_bytes: [inputs, library, uploading, outputs]
-                        .into_iter()
-                        .map(|bytes| bytes.unwrap_or(0).max(0) as u64)
-                        .sum(),
+                    stored_bytes,
                     unverified_jobs,
                 })
             })
@@ -399,4 +367,40 @@ impl JobService {
 pub(crate) fn not_ended(status: JobStatus) -> ServiceError {
     ServiceError::conflict("Only ended jobs can be deleted; cancel it first")
         .with_data(serde_json::json!({ "status": status }))
+}
+
+/// The bytes `user` has stored: job inputs, library clips, direct uploads under way, outputs.
+fn stored_bytes(conn: &mut PgConnection, user: Uuid) -> QueryResult<u64> {
+    use diesel::{dsl::sql, sql_types::BigInt};
+    // SUM of BIGINT is NUMERIC in PostgreSQL; cast it back.
+    let total = |column: &str| sql::<Nullable<BigInt>>(&format!("SUM({column})::int8"));
+    // A library clip counts once, as the clip, however many jobs use it.
+    let inputs: Option<i64> = job_inputs::table
+        .inner_join(jobs::table)
+        .filter(jobs::user_id.eq(user))
+        .filter(jobs::inputs_purged_at.is_null())
+        .filter(job_inputs::from_library.eq(false))
+        .select(total("job_inputs.size_bytes"))
+        .first(conn)?;
+    // A completed upload counts as its clip.
+    let uploading: Option<i64> = direct_uploads::table
+        .filter(direct_uploads::user_id.eq(user))
+        .filter(direct_uploads::completed_at.is_null())
+        .select(total("direct_uploads.size_bytes"))
+        .first(conn)?;
+    let library: Option<i64> = clips::table
+        .filter(clips::user_id.eq(user))
+        .filter(clips::status.ne(ClipStatus::Rejected))
+        .select(total("clips.size_bytes"))
+        .first(conn)?;
+    let outputs: Option<i64> = job_outputs::table
+        .inner_join(jobs::table)
+        .filter(jobs::user_id.eq(user))
+        .filter(jobs::outputs_expired_at.is_null())
+        .select(total("job_outputs.size_bytes"))
+        .first(conn)?;
+    Ok([inputs, library, uploading, outputs]
+        .into_iter()
+        .map(|bytes| bytes.unwrap_or(0).max(0) as u64)
+        .sum())
 }

@@ -310,17 +310,24 @@ impl JobService {
                 })
             })
             .await?;
-        if let Some(job) = rerun {
-            return Ok(job);
+        match rerun {
+            Some(job) => Ok(job),
+            None => Err(self.why_not_rerun(job_id).await),
         }
-        let details = self.get(JobScope::Any, job_id).await?;
-        let status = details.job.status;
+    }
+
+    /// Why a job did not run again: its status, or its clips gone.
+    async fn why_not_rerun(&self, job_id: Uuid) -> ServiceError {
+        let status = match self.get(JobScope::Any, job_id).await {
+            Ok(details) => details.job.status,
+            Err(err) => return err,
+        };
         let message = if Transition::Rerun.from().contains(&status) {
             "The job's clips were deleted at the end of their retention; it cannot run again".into()
         } else {
             format!("Only failed or cancelled jobs run again; this one is {status}")
         };
-        Err(ServiceError::conflict(message).with_data(serde_json::json!({ "status": status })))
+        ServiceError::conflict(message).with_data(serde_json::json!({ "status": status }))
     }
 
     /// Removes an ended job of `user`'s and everything that hangs off it (its stored
@@ -415,15 +422,7 @@ impl JobService {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let now = Utc::now();
-                    let Some(current) = jobs::table
-                        .find(delivery.job_id)
-                        .filter(jobs::dispatches.eq(delivery.dispatch))
-                        .filter(jobs::cancel_requested_at.is_null())
-                        .select(JobRow::as_select())
-                        .for_update()
-                        .first(conn)
-                        .optional()?
-                    else {
+                    let Some(current) = lock_delivered(conn, &delivery)? else {
                         return Ok(Claim::Skipped);
                     };
                     let orphaned = current.status == JobStatus::Processing
@@ -949,6 +948,18 @@ fn is_unique_violation(err: &ServiceError) -> bool {
                 )
             )
         })
+}
+
+/// The delivered job, locked, if the delivery is its current one and no cancel is asked.
+fn lock_delivered(conn: &mut PgConnection, delivery: &RenderJob) -> QueryResult<Option<JobRow>> {
+    jobs::table
+        .find(delivery.job_id)
+        .filter(jobs::dispatches.eq(delivery.dispatch))
+        .filter(jobs::cancel_requested_at.is_null())
+        .select(JobRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
 }
 
 #[cfg(test)]

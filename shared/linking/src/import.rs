@@ -327,19 +327,9 @@ impl Importer {
         let id = Uuid::now_v7();
         let key = clip_key(link.user_id, id);
         let (size, container) = self.store(&url, &key, &clip.title).await?;
-        let label: String = clip
-            .title
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(128)
-            .collect();
         let stored = StoredInput {
             storage_key: key.clone(),
-            label: if label.trim().is_empty() {
-                format!("Twitch clip {}", clip.id)
-            } else {
-                label
-            },
+            label: clip.label(),
             container: container.to_owned(),
             size_bytes: size,
             library: Library::Added(id),

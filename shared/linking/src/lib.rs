@@ -356,32 +356,7 @@ impl Linking {
         identity: Identity,
         tokens: Option<Tokens>,
     ) -> ServiceResult<Result<LinkedAccountRow, Refusal>> {
-        let now = Utc::now();
-        let seal = |context, token: Option<&String>| {
-            token
-                .map(|t| self.sealer.seal(context, t.as_bytes()))
-                .transpose()
-        };
-        let row = LinkedAccountRow {
-            id: Uuid::now_v7(),
-            user_id,
-            provider,
-            external_id: identity.external_id,
-            display_name: identity.display_name,
-            access_token: seal(ACCESS_TOKEN, tokens.as_ref().map(|t| &t.access_token))?,
-            refresh_token: seal(
-                REFRESH_TOKEN,
-                tokens.as_ref().and_then(|t| t.refresh_token.as_ref()),
-            )?,
-            token_expires_at: tokens
-                .as_ref()
-                .and_then(|t| t.expires_in)
-                .map(|secs| now + chrono::Duration::seconds(secs)),
-            scopes: tokens.map(|t| t.scope).unwrap_or_default(),
-            last_synced_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let row = self.link_row(user_id, provider, identity, tokens)?;
         self.db
             .run(move |conn| {
                 conn.transaction(|conn| {
@@ -415,6 +390,42 @@ impl Linking {
                 })
             })
             .await
+    }
+
+    /// A new link's row, its tokens sealed.
+    fn link_row(
+        &self,
+        user_id: Uuid,
+        provider: ProviderId,
+        identity: Identity,
+        tokens: Option<Tokens>,
+    ) -> ServiceResult<LinkedAccountRow> {
+        let now = Utc::now();
+        let seal = |context, token: Option<&String>| {
+            token
+                .map(|t| self.sealer.seal(context, t.as_bytes()))
+                .transpose()
+        };
+        Ok(LinkedAccountRow {
+            id: Uuid::now_v7(),
+            user_id,
+            provider,
+            external_id: identity.external_id,
+            display_name: identity.display_name,
+            access_token: seal(ACCESS_TOKEN, tokens.as_ref().map(|t| &t.access_token))?,
+            refresh_token: seal(
+                REFRESH_TOKEN,
+                tokens.as_ref().and_then(|t| t.refresh_token.as_ref()),
+            )?,
+            token_expires_at: tokens
+                .as_ref()
+                .and_then(|t| t.expires_in)
+                .map(|secs| now + chrono::Duration::seconds(secs)),
+            scopes: tokens.map(|t| t.scope).unwrap_or_default(),
+            last_synced_at: None,
+            created_at: now,
+            updated_at: now,
+        })
     }
 
     /// The caller's links, oldest first.

@@ -148,6 +148,24 @@ pub struct PlatformClip {
     pub title: String,
 }
 
+impl PlatformClip {
+    /// The library's name for it: its title without control characters, at most 128 of
+    /// them, or its id when the title is blank.
+    pub fn label(&self) -> String {
+        let label: String = self
+            .title
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(128)
+            .collect();
+        if label.trim().is_empty() {
+            format!("Twitch clip {}", self.id)
+        } else {
+            label
+        }
+    }
+}
+
 /// Most clips one sync lists; the next sync carries on from where this one stopped.
 const MAX_LISTED: usize = 1000;
 /// Helix answers at most this span per request: without `ended_at`, one week from

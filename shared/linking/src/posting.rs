@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -461,65 +461,22 @@ impl Poster {
     /// failed, or due again after a backoff.
     async fn record(&self, post: &SocialPostRow, outcome: Outcome) -> ServiceResult<SocialPostRow> {
         let now = Utc::now();
-        // The session as this attempt leaves it, when it changes it (the row has the one
-        // an upload opened; `post` is from before).
-        let mut session: Option<Option<String>> = None;
-        let (status, url, error, next) = match outcome {
-            Outcome::Published(url) => (PostStatus::Published, Some(url), None, now),
-            Outcome::Processing(publish_id) => {
-                session = Some(Some(publish_id));
-                let poll = chrono::Duration::from_std(self.retry_base).unwrap_or_default();
-                (PostStatus::Processing, None, None, now + poll)
-            }
-            Outcome::Transient(why) if post.attempts < self.max_attempts => {
-                tracing::warn!(post_id = %post.id, attempt = post.attempts, %why, "posting failed; will retry");
-                let delay = retry_delay(post.attempts, self.retry_base, self.retry_max);
-                // A broken TikTok upload starts again; a YouTube session resumes.
-                let status = match (post.platform, post.status) {
-                    (_, PostStatus::Processing) => PostStatus::Processing,
-                    (ProviderId::Tiktok, _) => {
-                        session = Some(None);
-                        PostStatus::Pending
-                    }
-                    _ => PostStatus::Uploading,
-                };
-                let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                (status, None, None, next)
-            }
-            // What the platform said goes to the log; the player reads words.
-            Outcome::Transient(why) => {
-                tracing::warn!(post_id = %post.id, %why, "posting failed for good");
-                let error = format!(
-                    "{} could not be reached after {} attempts; post it again later",
-                    post.platform.name(),
-                    post.attempts
-                );
-                (PostStatus::Failed, None, Some(error), now)
-            }
-            Outcome::Refused(why) => {
-                tracing::warn!(post_id = %post.id, %why, "the platform refused a post");
-                let platform = post.platform.name();
-                let error = format!(
-                    "{platform} refused the video; check the account on {platform} (its limits and permissions), then post it again"
-                );
-                (PostStatus::Failed, None, Some(error), now)
-            }
-        };
+        let next = self.next_state(post, outcome, now);
         let id = post.id;
         self.linking
             .db
             .run(move |conn| {
-                if let Some(session) = session {
+                if let Some(session) = next.session {
                     diesel::update(social_posts::table.find(id))
                         .set(social_posts::upload_session.eq(session))
                         .execute(conn)?;
                 }
                 Ok(diesel::update(social_posts::table.find(id))
                     .set((
-                        social_posts::status.eq(status),
-                        social_posts::post_url.eq(url),
-                        social_posts::error.eq(error),
-                        social_posts::next_attempt_at.eq(next),
+                        social_posts::status.eq(next.status),
+                        social_posts::post_url.eq(next.url),
+                        social_posts::error.eq(next.error),
+                        social_posts::next_attempt_at.eq(next.at),
                         social_posts::held_until.eq(None::<chrono::DateTime<Utc>>),
                         social_posts::updated_at.eq(now),
                     ))
@@ -527,6 +484,84 @@ impl Poster {
                     .get_result(conn)?)
             })
             .await
+    }
+
+    /// Where an attempt's outcome leaves the post.
+    fn next_state(&self, post: &SocialPostRow, outcome: Outcome, now: DateTime<Utc>) -> NextState {
+        let after = |delay| now + chrono::Duration::from_std(delay).unwrap_or_default();
+        let state = |status, at| NextState {
+            status,
+            url: None,
+            error: None,
+            at,
+            session: None,
+        };
+        let failed = |refused| NextState {
+            error: Some(failure_words(post, refused)),
+            ..state(PostStatus::Failed, now)
+        };
+        match outcome {
+            Outcome::Published(url) => NextState {
+                url: Some(url),
+                ..state(PostStatus::Published, now)
+            },
+            Outcome::Processing(publish_id) => NextState {
+                session: Some(Some(publish_id)),
+                ..state(PostStatus::Processing, after(self.retry_base))
+            },
+            Outcome::Transient(why) if post.attempts < self.max_attempts => {
+                tracing::warn!(post_id = %post.id, attempt = post.attempts, %why, "posting failed; will retry");
+                let delay = retry_delay(post.attempts, self.retry_base, self.retry_max);
+                let (status, restart) = status_to_retry(post);
+                NextState {
+                    session: restart.then_some(None),
+                    ..state(status, after(delay))
+                }
+            }
+            // What the platform said goes to the log; the player reads words.
+            Outcome::Transient(why) => {
+                tracing::warn!(post_id = %post.id, %why, "posting failed for good");
+                failed(false)
+            }
+            Outcome::Refused(why) => {
+                tracing::warn!(post_id = %post.id, %why, "the platform refused a post");
+                failed(true)
+            }
+        }
+    }
+}
+
+/// Where a post goes after an attempt.
+struct NextState {
+    status: PostStatus,
+    url: Option<String>,
+    error: Option<String>,
+    /// When it is tried or asked about again.
+    at: DateTime<Utc>,
+    /// The upload session as this attempt leaves it, when it changes it (the row has the
+    /// one an upload opened; the post read before the attempt does not).
+    session: Option<Option<String>>,
+}
+
+/// What the player reads about a post that failed for good: refused by the platform, or
+/// the platform out of reach.
+fn failure_words(post: &SocialPostRow, refused: bool) -> String {
+    let platform = post.platform.name();
+    if refused {
+        format!("{platform} refused the video; check the account on {platform} (its limits and permissions), then post it again")
+    } else {
+        let attempts = post.attempts;
+        format!("{platform} could not be reached after {attempts} attempts; post it again later")
+    }
+}
+
+/// The status a post waits in for its next try, and whether its upload starts again: a
+/// broken TikTok upload does; a YouTube session resumes.
+fn status_to_retry(post: &SocialPostRow) -> (PostStatus, bool) {
+    match (post.platform, post.status) {
+        (_, PostStatus::Processing) => (PostStatus::Processing, false),
+        (ProviderId::Tiktok, _) => (PostStatus::Pending, true),
+        _ => (PostStatus::Uploading, false),
     }
 }
 

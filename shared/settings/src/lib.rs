@@ -238,6 +238,32 @@ impl Config {
                 "outside 1 to 15",
             ));
         }
+        self.check_weekly()?;
+        if self.limits.user_data_keys < 1 {
+            return Err(ConfigError::invalid("USER_DATA_MAX_KEYS", "below 1"));
+        }
+        self.check_jobs()?;
+        let text = &self.render.watermark_text;
+        // Kept to characters that need no escaping inside a libavfilter graph.
+        let plain = |c: char| c.is_alphanumeric() || " .,!?@#&()+-_".contains(c);
+        if !(1..=40).contains(&text.chars().count()) || !text.chars().all(plain) {
+            return Err(ConfigError::invalid("WATERMARK_TEXT", text));
+        }
+        let plans = [&self.billing.free, &self.billing.pro];
+        if plans
+            .iter()
+            .any(|p| p.max_duration < domain::jobs::MIN_TARGET_DURATION)
+        {
+            return Err(ConfigError::invalid(
+                "FREE_MAX_DURATION_SECS/PRO_MAX_DURATION_SECS",
+                "below the 10 s minimum",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The weekly run: a valid hour, a clip range, weeks to catch up and a montage length.
+    fn check_weekly(&self) -> Result<(), ConfigError> {
         let weekly = &self.showcase;
         if weekly.hour > 23 {
             return Err(ConfigError::invalid("WEEKLY_HOUR", "above 23"));
@@ -254,9 +280,11 @@ impl Config {
                 "no week to run, or a montage shorter than a job may be",
             ));
         }
-        if self.limits.user_data_keys < 1 {
-            return Err(ConfigError::invalid("USER_DATA_MAX_KEYS", "below 1"));
-        }
+        Ok(())
+    }
+
+    /// Attempts, prefetch, open jobs per plan, and a lease workers can renew in time.
+    fn check_jobs(&self) -> Result<(), ConfigError> {
         let engine = &self.engine;
         let plans = [&self.billing.free, &self.billing.pro];
         if engine.max_attempts < 1
@@ -274,21 +302,6 @@ impl Config {
             return Err(ConfigError::invalid(
                 "JOB_LEASE_SECS/RECONCILE_SECS",
                 "lease below 2 s or zero interval",
-            ));
-        }
-        let text = &self.render.watermark_text;
-        // Kept to characters that need no escaping inside a libavfilter graph.
-        let plain = |c: char| c.is_alphanumeric() || " .,!?@#&()+-_".contains(c);
-        if !(1..=40).contains(&text.chars().count()) || !text.chars().all(plain) {
-            return Err(ConfigError::invalid("WATERMARK_TEXT", text));
-        }
-        if plans
-            .iter()
-            .any(|p| p.max_duration < domain::jobs::MIN_TARGET_DURATION)
-        {
-            return Err(ConfigError::invalid(
-                "FREE_MAX_DURATION_SECS/PRO_MAX_DURATION_SECS",
-                "below the 10 s minimum",
             ));
         }
         Ok(())

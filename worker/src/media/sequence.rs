@@ -223,23 +223,30 @@ impl AudioSequencer {
                 }
             }
         }
-        let fade = u64::from(fade * SAMPLES_PER_FRAME);
-        let total = total * u64::from(SAMPLES_PER_FRAME);
-        if fade > 0 {
-            for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
-                let position = self.emitted + i as u64;
-                let gain = if position < fade {
-                    position as f32 / fade as f32
-                } else if position + fade >= total {
-                    (total - position) as f32 / fade as f32
-                } else {
-                    continue;
-                };
-                *l *= gain;
-                *r *= gain;
-            }
-        }
+        self.fade_ends(&mut left, &mut right, fade, total);
         self.emitted += left.len() as u64;
         (left, right)
+    }
+
+    /// Fades the montage in at its start and out at its end (`fade` and `total` in frames),
+    /// on the samples that follow the ones emitted so far.
+    fn fade_ends(&self, left: &mut [f32], right: &mut [f32], fade: u32, total: u64) {
+        let fade = u64::from(fade * SAMPLES_PER_FRAME);
+        let total = total * u64::from(SAMPLES_PER_FRAME);
+        if fade == 0 {
+            return;
+        }
+        for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {
+            let position = self.emitted + i as u64;
+            let gain = if position < fade {
+                position as f32 / fade as f32
+            } else if position + fade >= total {
+                (total - position) as f32 / fade as f32
+            } else {
+                continue;
+            };
+            *l *= gain;
+            *r *= gain;
+        }
     }
 }
