@@ -28,7 +28,7 @@ use engine::heartbeat::WorkerRegistry;
 use engine::queue;
 use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
 use futures::{FutureExt, Stream};
-use library::uploads::{DirectUploads, UploadRules};
+use library::uploads::DirectUploads;
 use linking::import::{ImportLimits, Importer};
 use linking::posting::Poster;
 use linking::Linking;
@@ -86,13 +86,7 @@ pub async fn run(
     let db = Db::new(&config.database_url, config.database_pool_size);
     let redis = queue::connect(&config.redis_url, std::time::Duration::from_secs(30)).await?;
     let registry = WorkerRegistry::new(redis.clone(), &config.queue_name);
-    // Stamped before its scratch directory exists, so siblings starting now know it lives.
-    if let Err(err) = registry.beat(&name).await {
-        tracing::warn!(error = %err, "could not stamp the first heartbeat");
-    }
-    remove_dead_workers_scratch(&config, &registry).await;
-    let scratch_dir = scratch_root(&config).join(&name);
-    tokio::fs::create_dir_all(&scratch_dir).await?;
+    let scratch_dir = arrive(&config, &registry, &name).await?;
     let (hand_back_tx, hand_back) = watch::channel(false);
     let dispatch = Arc::new(Notify::new());
     let events = JobEvents::new(redis.clone(), &config.queue_name);
@@ -115,28 +109,10 @@ pub async fn run(
         },
         Schedule::every(config.render.heartbeat_interval),
     );
-    let relay = Relay::new(
-        db.clone(),
-        queue::JobQueue::new(redis, &config),
-        events,
-        &config,
-    );
-    relay.spawn_on(&tasks, dispatch.clone());
+    let queue = queue::JobQueue::new(redis, &config);
+    Relay::new(db.clone(), queue, events, &config).spawn_on(&tasks, dispatch.clone());
     CallbackSender::new(db.clone(), config.callbacks.clone())?.spawn_on(&tasks);
-    let housekeeping = Housekeeping {
-        queue: backend.clone(),
-        uploads: DirectUploads::new(
-            db.clone(),
-            context.storage.clone(),
-            UploadRules::from(&config.limits),
-        ),
-        context: context.clone(),
-        retention: config.render.input_retention,
-    };
-    tasks.spawn(
-        housekeeping,
-        Schedule::every(config.render.queue_vacuum_interval),
-    );
+    spawn_housekeeping(&config, &tasks, &db, backend.clone(), &context);
     if let Some(every) = config.showcase.check_every {
         let run = WeeklyRun::new(db.clone(), config.showcase.clone(), config.billing.clone());
         tasks.spawn(
@@ -161,6 +137,45 @@ pub async fn run(
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");
     result
+}
+
+/// Announces this worker and makes its scratch directory, once the ones dead workers left
+/// are gone; answers the directory.
+async fn arrive(
+    config: &Config,
+    registry: &WorkerRegistry,
+    name: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    // Stamped before its scratch directory exists, so siblings starting now know it lives.
+    if let Err(err) = registry.beat(name).await {
+        tracing::warn!(error = %err, "could not stamp the first heartbeat");
+    }
+    remove_dead_workers_scratch(config, registry).await;
+    let scratch_dir = scratch_root(config).join(name);
+    tokio::fs::create_dir_all(&scratch_dir).await?;
+    Ok(scratch_dir)
+}
+
+/// The periodic clean-up: the queue's finished entries, abandoned direct uploads, and
+/// inputs past their retention.
+fn spawn_housekeeping(
+    config: &Config,
+    tasks: &BackgroundTasks,
+    db: &Db,
+    queue: RedisStorage<queue::RenderJob>,
+    context: &Arc<WorkerContext>,
+) {
+    let uploads = DirectUploads::new(db.clone(), context.storage.clone(), (&config.limits).into());
+    let housekeeping = Housekeeping {
+        queue,
+        uploads,
+        context: context.clone(),
+        retention: config.render.input_retention,
+    };
+    tasks.spawn(
+        housekeeping,
+        Schedule::every(config.render.queue_vacuum_interval),
+    );
 }
 
 /// The library's work on this worker: examining clips, importing them from linked

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use diesel::sql_types::{Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::{pg::PgConnection, prelude::*};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -195,89 +195,125 @@ impl Insights {
         let (signals, latest, featured) = self
             .db
             .run(move |conn| {
-                let today = Utc::now().date_naive();
-                let mut signals: BTreeMap<Style, Signals> = Style::ALL
-                    .iter()
-                    .map(|&s| {
-                        (
-                            s,
-                            Signals {
-                                followed: followed.contains(&s),
-                                ..Signals::default()
-                            },
-                        )
-                    })
-                    .collect();
-                for (scope, pick) in [
-                    (
-                        OWN,
-                        (|s: &mut Signals| &mut s.own_views) as fn(&mut Signals) -> &mut i64,
-                    ),
-                    (SIMILAR, |s: &mut Signals| &mut s.similar_views),
-                    (EVERYONE, |s: &mut Signals| &mut s.everyone_views),
-                ] {
-                    let rows: Vec<StyleViews> = diesel::sql_query(views_by_style(scope))
-                        .bind::<SqlUuid, _>(user.id)
-                        .bind::<Date, _>(today)
-                        .load(conn)?;
-                    for row in rows {
-                        *pick(signals.entry(row.style).or_default()) = row.views;
-                    }
-                }
-                let succeeded = || {
-                    jobs::table
-                        .filter(jobs::user_id.eq(user.id))
-                        .filter(jobs::status.eq(JobStatus::Success))
-                };
-                let made: Vec<(Style, i64)> = succeeded()
-                    .group_by(jobs::style)
-                    .select((jobs::style, diesel::dsl::count_star()))
-                    .load(conn)?;
-                for (style, count) in made {
-                    signals.entry(style).or_default().own_made = count;
-                }
-                // The latest successful job of each style, for its settings.
-                let latest: BTreeMap<Style, JobRow> = succeeded()
-                    .distinct_on(jobs::style)
-                    .order((jobs::style, jobs::created_at.desc()))
-                    .select(JobRow::as_select())
-                    .load(conn)?
-                    .into_iter()
-                    .map(|job| (job.style, job))
-                    .collect();
-                let featured: Vec<FeaturedMontage> = diesel::sql_query(FEATURED).load(conn)?;
-                let owners: Vec<Uuid> = featured.iter().map(|f| f.owner_id).collect();
-                let owner_games: Vec<(Uuid, String)> = user_interests::table
-                    .filter(user_interests::user_id.eq_any(owners))
-                    .filter(user_interests::kind.eq(InterestKind::Game))
-                    .select((user_interests::user_id, user_interests::interest))
-                    .load(conn)?;
-                Ok((signals, latest, (featured, owner_games)))
+                let signals = style_signals(conn, user, &followed)?;
+                let latest = latest_by_style(conn, user)?;
+                Ok((signals, latest, featured_with_games(conn)?))
             })
             .await?;
-        let totals = signals.values().fold(Signals::default(), |sum, s| Signals {
-            followed: false,
-            own_views: sum.own_views + s.own_views,
-            own_made: sum.own_made + s.own_made,
-            similar_views: sum.similar_views + s.similar_views,
-            everyone_views: sum.everyone_views + s.everyone_views,
-        });
-        let mut styles: Vec<StyleRecommendation> = signals
-            .iter()
-            .map(|(&style, s)| recommend(style, *s, totals, latest.get(&style), max_duration))
-            .collect();
-        styles.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.style.as_str().cmp(b.style.as_str()))
-        });
-        styles.truncate(top_n);
+        let styles = rank(&signals, &latest, max_duration, top_n);
         let featured_montages = matching(featured.0, &featured.1, &interests, top_n);
         Ok(Recommendations {
             styles,
             featured_montages,
         })
     }
+}
+
+/// Each style's signals for `user`: followed, views (theirs, similar players', everyone's)
+/// and montages made.
+fn style_signals(
+    conn: &mut PgConnection,
+    user: AuthUser,
+    followed: &BTreeSet<Style>,
+) -> QueryResult<BTreeMap<Style, Signals>> {
+    let today = Utc::now().date_naive();
+    let mut signals: BTreeMap<Style, Signals> = Style::ALL
+        .iter()
+        .map(|&s| {
+            (
+                s,
+                Signals {
+                    followed: followed.contains(&s),
+                    ..Signals::default()
+                },
+            )
+        })
+        .collect();
+    for (scope, pick) in [
+        (
+            OWN,
+            (|s: &mut Signals| &mut s.own_views) as fn(&mut Signals) -> &mut i64,
+        ),
+        (SIMILAR, |s: &mut Signals| &mut s.similar_views),
+        (EVERYONE, |s: &mut Signals| &mut s.everyone_views),
+    ] {
+        let rows: Vec<StyleViews> = diesel::sql_query(views_by_style(scope))
+            .bind::<SqlUuid, _>(user.id)
+            .bind::<Date, _>(today)
+            .load(conn)?;
+        for row in rows {
+            *pick(signals.entry(row.style).or_default()) = row.views;
+        }
+    }
+    let made: Vec<(Style, i64)> = jobs::table
+        .filter(jobs::user_id.eq(user.id))
+        .filter(jobs::status.eq(JobStatus::Success))
+        .group_by(jobs::style)
+        .select((jobs::style, diesel::dsl::count_star()))
+        .load(conn)?;
+    for (style, count) in made {
+        signals.entry(style).or_default().own_made = count;
+    }
+    Ok(signals)
+}
+
+/// The latest successful job of each style, for its settings.
+fn latest_by_style(
+    conn: &mut PgConnection,
+    user: AuthUser,
+) -> QueryResult<BTreeMap<Style, JobRow>> {
+    Ok(jobs::table
+        .filter(jobs::user_id.eq(user.id))
+        .filter(jobs::status.eq(JobStatus::Success))
+        .distinct_on(jobs::style)
+        .order((jobs::style, jobs::created_at.desc()))
+        .select(JobRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|job| (job.style, job))
+        .collect())
+}
+
+/// The games each player follows, by player.
+type GamesOf = Vec<(Uuid, String)>;
+
+/// The featured montages, and the games their owners follow.
+fn featured_with_games(conn: &mut PgConnection) -> QueryResult<(Vec<FeaturedMontage>, GamesOf)> {
+    let featured: Vec<FeaturedMontage> = diesel::sql_query(FEATURED).load(conn)?;
+    let owners: Vec<Uuid> = featured.iter().map(|f| f.owner_id).collect();
+    let owner_games: GamesOf = user_interests::table
+        .filter(user_interests::user_id.eq_any(owners))
+        .filter(user_interests::kind.eq(InterestKind::Game))
+        .select((user_interests::user_id, user_interests::interest))
+        .load(conn)?;
+    Ok((featured, owner_games))
+}
+
+/// The `top_n` styles by score, each with its reason.
+fn rank(
+    signals: &BTreeMap<Style, Signals>,
+    latest: &BTreeMap<Style, JobRow>,
+    max_duration: u32,
+    top_n: usize,
+) -> Vec<StyleRecommendation> {
+    let totals = signals.values().fold(Signals::default(), |sum, s| Signals {
+        followed: false,
+        own_views: sum.own_views + s.own_views,
+        own_made: sum.own_made + s.own_made,
+        similar_views: sum.similar_views + s.similar_views,
+        everyone_views: sum.everyone_views + s.everyone_views,
+    });
+    let mut styles: Vec<StyleRecommendation> = signals
+        .iter()
+        .map(|(&style, s)| recommend(style, *s, totals, latest.get(&style), max_duration))
+        .collect();
+    styles.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.style.as_str().cmp(b.style.as_str()))
+    });
+    styles.truncate(top_n);
+    styles
 }
 
 /// One style's recommendation: its score is a weighted sum of its share of each signal,
@@ -289,41 +325,7 @@ fn recommend(
     latest: Option<&JobRow>,
     max_duration: u32,
 ) -> StyleRecommendation {
-    let share = |value: i64, total: i64| {
-        if total > 0 {
-            value as f64 / total as f64
-        } else {
-            0.0
-        }
-    };
-    let parts = [
-        (
-            if s.followed { 3.0 } else { 0.0 },
-            format!("You follow {style} montages"),
-        ),
-        (
-            2.0 * share(s.own_views, totals.own_views),
-            format!("Your {style} montages drew {} views in the last 30 days", s.own_views),
-        ),
-        (
-            share(s.own_made, totals.own_made),
-            format!("You made {} {style} montages", s.own_made),
-        ),
-        (
-            1.5 * share(s.similar_views, totals.similar_views),
-            format!(
-                "Players who like your games drew {} views with {style} montages in the last 30 days",
-                s.similar_views
-            ),
-        ),
-        (
-            0.5 * share(s.everyone_views, totals.everyone_views),
-            format!(
-                "{style} montages drew {} views across all players in the last 30 days",
-                s.everyone_views
-            ),
-        ),
-    ];
+    let parts = weighted_signals(style, s, totals);
     let prior = DEFAULT_PRIOR
         .iter()
         .find(|(s, _)| *s == style)
@@ -358,6 +360,45 @@ fn recommend(
         score: (score * 1000.0).round() / 1000.0,
         reason,
     }
+}
+
+/// Each signal's weight (its share of all styles' signal, weighted) and what it says.
+fn weighted_signals(style: Style, s: Signals, totals: Signals) -> [(f64, String); 5] {
+    let share = |value: i64, total: i64| {
+        if total > 0 {
+            value as f64 / total as f64
+        } else {
+            0.0
+        }
+    };
+    [
+        (
+            if s.followed { 3.0 } else { 0.0 },
+            format!("You follow {style} montages"),
+        ),
+        (
+            2.0 * share(s.own_views, totals.own_views),
+            format!("Your {style} montages drew {} views in the last 30 days", s.own_views),
+        ),
+        (
+            share(s.own_made, totals.own_made),
+            format!("You made {} {style} montages", s.own_made),
+        ),
+        (
+            1.5 * share(s.similar_views, totals.similar_views),
+            format!(
+                "Players who like your games drew {} views with {style} montages in the last 30 days",
+                s.similar_views
+            ),
+        ),
+        (
+            0.5 * share(s.everyone_views, totals.everyone_views),
+            format!(
+                "{style} montages drew {} views across all players in the last 30 days",
+                s.everyone_views
+            ),
+        ),
+    ]
 }
 
 /// The featured montages by players who like one of the caller's games, or in a style they

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
-use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Uuid as SqlUuid};
+use diesel::{pg::PgConnection, prelude::*};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -112,54 +112,24 @@ impl Insights {
         let (jobs, minutes_rendered, montages, posts, posts_last_day) = self
             .db
             .run(move |conn| {
-                let by_status: Vec<(JobStatus, i64)> = jobs::table
-                    .filter(jobs::user_id.eq(user.id))
-                    .group_by(jobs::status)
-                    .select((jobs::status, diesel::dsl::count_star()))
-                    .load(conn)?;
-                let mut jobs: BTreeMap<String, i64> =
-                    JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
-                jobs.extend(by_status.into_iter().map(|(s, n)| (s.to_string(), n)));
-                let durations: Vec<(Uuid, f64)> = job_outputs::table
-                    .inner_join(jobs::table)
-                    .filter(jobs::user_id.eq(user.id))
-                    .filter(jobs::status.eq(JobStatus::Success))
-                    .select((job_outputs::job_id, job_outputs::duration_seconds))
-                    .load(conn)?;
-                let mut longest: BTreeMap<Uuid, f64> = BTreeMap::new();
-                for (job, seconds) in durations {
-                    let entry = longest.entry(job).or_default();
-                    *entry = entry.max(seconds);
-                }
-                let minutes = (longest.values().sum::<f64>() / 60.0 * 100.0).round() / 100.0;
                 let montages: Vec<MontageViews> = diesel::sql_query(VIEWS_PER_MONTAGE)
                     .bind::<SqlUuid, _>(user.id)
                     .bind::<Date, _>(Utc::now().date_naive())
-                    .load(conn)?;
-                let by_post: Vec<(ProviderId, PostStatus, i64)> = social_posts::table
-                    .filter(social_posts::user_id.eq(user.id))
-                    .group_by((social_posts::platform, social_posts::status))
-                    .select((
-                        social_posts::platform,
-                        social_posts::status,
-                        diesel::dsl::count_star(),
-                    ))
                     .load(conn)?;
                 let recent_posts: i64 = social_posts::table
                     .filter(social_posts::user_id.eq(user.id))
                     .filter(social_posts::created_at.gt(Utc::now() - Duration::hours(24)))
                     .count()
                     .get_result(conn)?;
-                Ok((jobs, minutes, montages, by_post, recent_posts))
+                Ok((
+                    jobs_by_status(conn, user)?,
+                    minutes_rendered(conn, user)?,
+                    montages,
+                    posts_by_platform(conn, user)?,
+                    recent_posts,
+                ))
             })
             .await?;
-        let mut by_platform: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-        for (platform, status, count) in posts {
-            by_platform
-                .entry(platform.to_string())
-                .or_insert_with(|| PostStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect())
-                .insert(status.to_string(), count);
-        }
         let all = ViewCounts {
             last_7_days: montages.iter().map(|m| m.views.last_7_days).sum(),
             last_30_days: montages.iter().map(|m| m.views.last_30_days).sum(),
@@ -169,7 +139,7 @@ impl Insights {
             jobs,
             minutes_rendered,
             views: ViewStats { all, montages },
-            posts: by_platform,
+            posts,
             storage: StorageStats {
                 used_bytes: usage.stored_bytes,
                 quota_bytes: plan.storage_bytes,
@@ -194,4 +164,57 @@ impl Insights {
             },
         })
     }
+}
+
+/// How many of the user's jobs are in each status (every status listed, 0 included).
+fn jobs_by_status(conn: &mut PgConnection, user: AuthUser) -> QueryResult<BTreeMap<String, i64>> {
+    let by_status: Vec<(JobStatus, i64)> = jobs::table
+        .filter(jobs::user_id.eq(user.id))
+        .group_by(jobs::status)
+        .select((jobs::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut jobs: BTreeMap<String, i64> =
+        JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+    jobs.extend(by_status.into_iter().map(|(s, n)| (s.to_string(), n)));
+    Ok(jobs)
+}
+
+/// Minutes of montage rendered: each successful job counts its longest output.
+fn minutes_rendered(conn: &mut PgConnection, user: AuthUser) -> QueryResult<f64> {
+    let durations: Vec<(Uuid, f64)> = job_outputs::table
+        .inner_join(jobs::table)
+        .filter(jobs::user_id.eq(user.id))
+        .filter(jobs::status.eq(JobStatus::Success))
+        .select((job_outputs::job_id, job_outputs::duration_seconds))
+        .load(conn)?;
+    let mut longest: BTreeMap<Uuid, f64> = BTreeMap::new();
+    for (job, seconds) in durations {
+        let entry = longest.entry(job).or_default();
+        *entry = entry.max(seconds);
+    }
+    Ok((longest.values().sum::<f64>() / 60.0 * 100.0).round() / 100.0)
+}
+
+/// The user's posts per platform and status (every status listed per platform posted to).
+fn posts_by_platform(
+    conn: &mut PgConnection,
+    user: AuthUser,
+) -> QueryResult<BTreeMap<String, BTreeMap<String, i64>>> {
+    let counted: Vec<(ProviderId, PostStatus, i64)> = social_posts::table
+        .filter(social_posts::user_id.eq(user.id))
+        .group_by((social_posts::platform, social_posts::status))
+        .select((
+            social_posts::platform,
+            social_posts::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut by_platform: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for (platform, status, count) in counted {
+        by_platform
+            .entry(platform.to_string())
+            .or_insert_with(|| PostStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect())
+            .insert(status.to_string(), count);
+    }
+    Ok(by_platform)
 }
