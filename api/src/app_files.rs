@@ -68,6 +68,7 @@ static FILES: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "icon.svg",
         "main.js",
         "api.js",
+        "contract.js",
         "ui.js",
         "upload.js",
         "live.js",

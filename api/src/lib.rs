@@ -11,3 +11,4 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod upload;
+pub mod web_contract;

@@ -2,6 +2,8 @@
 // token in this browser's storage, turned over through /api/auth/refresh), the envelope
 // unwrapped, and every failure turned into words a player understands.
 
+import { ErrorCode, FailureCode } from './contract.js';
+
 const REFRESH_KEY = 'montage.refresh_token';
 let accessToken = null;
 
@@ -17,38 +19,38 @@ export class ApiError extends Error {
 }
 
 const WORDS = {
-  INVALID_CREDENTIALS: () => 'That email and password do not match.',
-  AUTHENTICATION_REQUIRED: () => 'Please sign in again.',
-  EMAIL_NOT_VERIFIED: () => 'Confirm your email address first: open the link we mailed you.',
-  INVALID_TOKEN: () => 'This link has expired or was already used. Ask for a new one.',
-  INVALID_MFA_CODE: () => 'That code did not work. Codes change every 30 seconds; try the newest one.',
-  RESOURCE_NOT_FOUND: () => 'We could not find that. It may have been deleted.',
-  JOB_NOT_READY: () => 'This montage is not finished yet.',
-  OUTPUTS_EXPIRED: () => "This montage's videos were deleted at the end of your plan's retention.",
-  PAYLOAD_TOO_LARGE: (m) => `That is too big. ${m}`,
-  UNSUPPORTED_MEDIA_TYPE: () => 'That file is not a video we can read.',
-  RATE_LIMIT_EXCEEDED: (m, wait) => `Too many tries at once. Wait ${wait || 'a few'} seconds and try again.`,
-  PAYMENT_PROVIDER_ERROR: () => 'Payments are unavailable right now. Please try again later.',
-  SERVICE_UNAVAILABLE: () => 'Montage is busy right now. Please try again in a moment.',
-  INTERNAL_SERVER_ERROR: () => 'Something went wrong on our side. Please try again in a moment.',
+  [ErrorCode.INVALID_CREDENTIALS]: () => 'That email and password do not match.',
+  [ErrorCode.AUTHENTICATION_REQUIRED]: () => 'Please sign in again.',
+  [ErrorCode.EMAIL_NOT_VERIFIED]: () => 'Confirm your email address first: open the link we mailed you.',
+  [ErrorCode.INVALID_TOKEN]: () => 'This link has expired or was already used. Ask for a new one.',
+  [ErrorCode.INVALID_MFA_CODE]: () => 'That code did not work. Codes change every 30 seconds; try the newest one.',
+  [ErrorCode.RESOURCE_NOT_FOUND]: () => 'We could not find that. It may have been deleted.',
+  [ErrorCode.JOB_NOT_READY]: () => 'This montage is not finished yet.',
+  [ErrorCode.OUTPUTS_EXPIRED]: () => "This montage's videos were deleted at the end of your plan's retention.",
+  [ErrorCode.PAYLOAD_TOO_LARGE]: (m) => `That is too big. ${m}`,
+  [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: () => 'That file is not a video we can read.',
+  [ErrorCode.RATE_LIMIT_EXCEEDED]: (m, wait) => `Too many tries at once. Wait ${wait || 'a few'} seconds and try again.`,
+  [ErrorCode.PAYMENT_PROVIDER_ERROR]: () => 'Payments are unavailable right now. Please try again later.',
+  [ErrorCode.SERVICE_UNAVAILABLE]: () => 'Montage is busy right now. Please try again in a moment.',
+  [ErrorCode.INTERNAL_SERVER_ERROR]: () => 'Something went wrong on our side. Please try again in a moment.',
   NETWORK: () => 'Cannot reach Montage. Check your connection and try again.',
 };
 
 /** Failed jobs' codes, in words. */
 export const JOB_FAILURES = {
-  INVALID_MEDIA: 'One of the clips is not a video we can read.',
-  CLIPS_TOO_SHORT: 'The clips are too short for a montage of that length.',
-  RENDER_FAILED: 'The montage could not be rendered.',
-  RENDER_TIMEOUT: 'Rendering took too long and was stopped.',
-  MEDIA_CRASHED: 'These clips could not be processed.',
-  INFRASTRUCTURE_ERROR: 'Our service had a problem while rendering.',
-  WORKER_LOST: 'The machine rendering this montage stopped.',
+  [FailureCode.INVALID_MEDIA]: 'One of the clips is not a video we can read.',
+  [FailureCode.CLIPS_TOO_SHORT]: 'The clips are too short for a montage of that length.',
+  [FailureCode.RENDER_FAILED]: 'The montage could not be rendered.',
+  [FailureCode.RENDER_TIMEOUT]: 'Rendering took too long and was stopped.',
+  [FailureCode.MEDIA_CRASHED]: 'These clips could not be processed.',
+  [FailureCode.INFRASTRUCTURE_ERROR]: 'Our service had a problem while rendering.',
+  [FailureCode.WORKER_LOST]: 'The machine rendering this montage stopped.',
 };
 
 function explain(code, status, message, retryAfter) {
   const words = WORDS[code];
   if (words) return words(message, retryAfter);
-  if (status >= 500) return WORDS.INTERNAL_SERVER_ERROR();
+  if (status >= 500) return WORDS[ErrorCode.INTERNAL_SERVER_ERROR]();
   // Validation, conflicts and quotas: the API's own sentence names the field or the limit.
   return message || 'That did not work.';
 }
@@ -88,7 +90,7 @@ export function forget() {
 async function refresh() {
   const turn = async () => {
     const token = localStorage.getItem(REFRESH_KEY);
-    if (token === null) throw new ApiError(401, 'AUTHENTICATION_REQUIRED', 'Not signed in');
+    if (token === null) throw new ApiError(401, ErrorCode.AUTHENTICATION_REQUIRED, 'Not signed in');
     const response = await send('/api/auth/refresh', { method: 'POST', headers: json(), body: JSON.stringify({ refresh_token: token }) });
     if (!response.ok) {
       const error = await failure(response);

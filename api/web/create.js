@@ -1,6 +1,7 @@
 // Making a montage: clips uploaded straight to storage (drop or pick, a bar per file,
 // resumable), then style, formats and length within what the plan allows.
 
+import { OutputFormat } from './contract.js';
 import { call } from './api.js';
 import { h, show, errorLine, onSubmit, bytes } from './ui.js';
 import { uploadClip } from './upload.js';
@@ -40,8 +41,8 @@ export async function optionFields() {
         h('input', { type: 'radio', name: 'style', value: style.id, checked: index === 0 }),
         style.name, h('span', { class: 'hint', style: false }, h('br'), style.description))))),
     h('fieldset', {}, h('legend', {}, 'Formats'),
-      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: 'landscape', checked: true }), 'Landscape 16:9 (YouTube)'),
-      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: 'portrait', checked: true }), 'Portrait 9:16 (TikTok, Shorts)')),
+      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: OutputFormat.LANDSCAPE, checked: true }), 'Landscape 16:9 (YouTube)'),
+      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: OutputFormat.PORTRAIT, checked: true }), 'Portrait 9:16 (TikTok, Shorts)')),
     h('label', { for: 'f-target_duration' }, 'Length ', value, length, h('span', { class: 'hint' }, reason,
       plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')));
 }

@@ -2,24 +2,25 @@
 // its poster, a download per format, sharing with its view count, posting to linked
 // accounts; cancel and delete. And the history of montages, a page at a time.
 
+import { JobStatus, Stage } from './contract.js';
 import { call, JOB_FAILURES } from './api.js';
 import { h, show, toast, actionButton, when, bytes, seconds, pager, errorLine, onSubmit } from './ui.js';
 import { follow } from './live.js';
 
-const ENDED = ['SUCCESS', 'FAILED', 'CANCELLED'];
+const ENDED = [JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELLED];
 const STAGES = {
-  queued: 'Queued', downloading: 'Fetching your clips', probing: 'Reading your clips',
-  analyzing: 'Finding the best moments', rendering: 'Rendering', uploading: 'Saving the video',
+  [Stage.QUEUED]: 'Queued', [Stage.DOWNLOADING]: 'Fetching your clips', [Stage.PROBING]: 'Reading your clips',
+  [Stage.ANALYZING]: 'Finding the best moments', [Stage.RENDERING]: 'Rendering', [Stage.UPLOADING]: 'Saving the video',
 };
 
 function describe(job) {
   const stage = job.stage ? (STAGES[job.stage] || job.stage) : '';
   switch (job.status) {
-    case 'PENDING': return 'Waiting for a free renderer…';
-    case 'PROCESSING': return `${stage || 'Working'}…`;
-    case 'RETRYING': return `Trying again (attempt ${job.attempts + 1})…`;
-    case 'SUCCESS': return 'Done!';
-    case 'CANCELLED': return 'Cancelled.';
+    case JobStatus.PENDING: return 'Waiting for a free renderer…';
+    case JobStatus.PROCESSING: return `${stage || 'Working'}…`;
+    case JobStatus.RETRYING: return `Trying again (attempt ${job.attempts + 1})…`;
+    case JobStatus.SUCCESS: return 'Done!';
+    case JobStatus.CANCELLED: return 'Cancelled.';
     default: return 'It did not work.';
   }
 }
@@ -39,7 +40,7 @@ function statusPanel(job) {
     status.textContent = state.status;
     status.className = `status ${state.status}`;
     words.textContent = describe(state);
-    bar.value = state.status === 'SUCCESS' ? 100 : pct;
+    bar.value = state.status === JobStatus.SUCCESS ? 100 : pct;
     percent.textContent = `${bar.value}%`;
     attempts.textContent = state.attempts > 1 ? `attempt ${state.attempts}` : '';
     if (state.error) {
@@ -111,7 +112,7 @@ async function postBlock(job) {
 }
 
 async function endedBlocks(job) {
-  if (job.status !== 'SUCCESS') return [];
+  if (job.status !== JobStatus.SUCCESS) return [];
   if (job.outputs_expired) return [h('p', {}, "This montage's videos were deleted at the end of your plan's retention.")];
   const outputs = await Promise.all(job.outputs.map((output) => outputBlock(job, output)));
   return [h('section', {}, h('h2', {}, 'Your montage'), ...outputs), await shareBlock(job), await postBlock(job)];
@@ -167,7 +168,7 @@ export async function historyView(offset) {
   const rows = page.jobs.map((job) => h('li', {},
     h('div', { class: 'row' }, h('a', { href: `#/jobs/${job.job_id}` }, when(job.created_at)),
       h('span', { class: `status ${job.status}` }, job.status),
-      job.status === 'SUCCESS' ? '' : h('span', { class: 'muted' }, `${job.progress.percent}%`))));
+      job.status === JobStatus.SUCCESS ? '' : h('span', { class: 'muted' }, `${job.progress.percent}%`))));
   show('My montages',
     page.total === 0 ? h('p', {}, 'No montages yet. ', h('a', { href: '#/' }, 'Make one'), '.') : h('ul', { class: 'plain' }, rows),
     page.total > page.limit ? pager(page, (next) => { location.hash = `#/jobs?offset=${Math.max(0, next)}`; }) : '');

@@ -1,12 +1,13 @@
 // The clip library: everything uploaded or imported, a page at a time; pick clips and
 // render them again, in any style.
 
+import { ClipStatus } from './contract.js';
 import { call } from './api.js';
 import { h, show, actionButton, errorLine, onSubmit, bytes, seconds, when, pager, toast } from './ui.js';
 import { optionFields, startJob } from './create.js';
 
 function clipRow(clip, picked, redraw) {
-  const usable = clip.status !== 'REJECTED';
+  const usable = clip.status !== ClipStatus.REJECTED;
   const box = h('input', { type: 'checkbox', id: `c-${clip.clip_id}`, disabled: !usable, checked: picked.has(clip.clip_id) });
   box.addEventListener('change', () => { if (box.checked) picked.add(clip.clip_id); else picked.delete(clip.clip_id); });
   const facts = [clip.duration ? seconds(clip.duration) : '', clip.width ? `${clip.width}×${clip.height}` : '', bytes(clip.size), when(clip.created_at)]
@@ -14,7 +15,7 @@ function clipRow(clip, picked, redraw) {
   return h('li', {},
     h('div', { class: 'row' },
       h('label', { class: 'inline', for: `c-${clip.clip_id}` }, box, h('strong', {}, clip.name)),
-      h('span', { class: `status ${clip.status === 'REJECTED' ? 'FAILED' : ''}` }, clip.status === 'PENDING' ? 'checking…' : clip.status.toLowerCase()),
+      h('span', { class: `status ${clip.status === ClipStatus.REJECTED ? 'FAILED' : ''}` }, clip.status === ClipStatus.PENDING ? 'checking…' : clip.status.toLowerCase()),
       actionButton('Delete', async () => {
         await call('DELETE', `/api/v2/clips/${clip.clip_id}`);
         picked.delete(clip.clip_id);

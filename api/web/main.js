@@ -1,6 +1,7 @@
 // The app's entry: the navigation, the views by `#/…` address, and the pages other systems
 // link to (mails, Stripe, the OAuth callback), which become views once read.
 
+import { ErrorCode } from './contract.js';
 import { signedIn, signOut } from './api.js';
 import { h, toast } from './ui.js';
 import * as auth from './auth.js';
@@ -94,7 +95,7 @@ function landing() {
 window.addEventListener('hashchange', route);
 window.addEventListener('unhandledrejection', (event) => {
   const error = event.reason || {};
-  if (error.code === 'AUTHENTICATION_REQUIRED' || (error.status === 401)) {
+  if (error.code === ErrorCode.AUTHENTICATION_REQUIRED || (error.status === 401)) {
     location.hash = '#/signin';
   }
   toast(error.friendly || 'Something went wrong. Please try again.');
