@@ -11,4 +11,6 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod upload;
-pub mod web_contract;
+// Generates and checks api/web/contract.js; only its test uses it.
+#[cfg(test)]
+mod web_contract;

@@ -98,9 +98,7 @@ impl FromRequest for Caller {
 
 /// The user of the request's bearer token.
 fn authenticate(req: &HttpRequest) -> Result<AuthUser, ServiceError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ServiceError::internal("application state missing"))?;
+    let state = state_of(req)?;
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -147,14 +145,22 @@ impl FromRequest for FileCaller {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let pass = req.cookie(accounts::file_pass::FILE_PASS_COOKIE);
-        let (Some(pass), false) = (pass, req.headers().contains_key(header::AUTHORIZATION)) else {
-            let caller = Caller::from_request(req, payload).into_inner();
-            return ready(caller.map(|Caller(user)| Self(user)));
-        };
-        let user = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| ServiceError::internal("application state missing"))
-            .and_then(|state| state.auth.authenticate_file_pass(pass.value()));
-        ready(user.map(Self).map_err(ApiError::from))
+        match pass {
+            Some(pass) if !req.headers().contains_key(header::AUTHORIZATION) => {
+                let user =
+                    state_of(req).and_then(|state| state.auth.authenticate_file_pass(pass.value()));
+                ready(user.map(Self).map_err(ApiError::from))
+            }
+            _ => ready(
+                Caller::from_request(req, payload)
+                    .into_inner()
+                    .map(|Caller(user)| Self(user)),
+            ),
+        }
     }
+}
+
+fn state_of(req: &HttpRequest) -> Result<&web::Data<AppState>, ServiceError> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ServiceError::internal("application state missing"))
 }

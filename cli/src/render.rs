@@ -111,11 +111,13 @@ async fn sniff(path: &Path, file: &mut tokio::fs::File) -> Result<(), CliError> 
     file.rewind().await.map_err(local)?;
     match sniff::container(&head) {
         Some(_) => Ok(()),
-        None => Err(CliError::Local(format!(
-            "{}: not a video file the service can read ({}); nothing was uploaded",
+        None => Err(CliError::local(
             path.display(),
-            sniff::ACCEPTED
-        ))),
+            format!(
+                "not a video file the service can read ({}); nothing was uploaded",
+                sniff::ACCEPTED
+            ),
+        )),
     }
 }
 

@@ -382,11 +382,11 @@ impl Submission<'_> {
         multipart: &mut Multipart,
     ) -> ApiResult<Creation> {
         let first_file = upload.receive_options(multipart).await?;
-        let options = self.admit(upload).await?;
+        let (options, named_first) = self.admit(upload).await?;
         if let Some(first) = first_file {
             upload.receive_files(first, multipart).await?;
         }
-        let inputs = self.inputs(upload).await?;
+        let inputs = self.inputs(upload, named_first).await?;
         let created = self
             .state
             .jobs
@@ -398,24 +398,30 @@ impl Submission<'_> {
     }
 
     /// What needs no file: the options within the plan, a callback URL that is not internal,
-    /// and the library clips named so far are the caller's and usable.
-    async fn admit(&self, upload: &mut Upload<'_>) -> ApiResult<JobOptions> {
+    /// and the library clips named so far are the caller's and usable (answered, in order).
+    async fn admit(&self, upload: &mut Upload<'_>) -> ApiResult<(JobOptions, Vec<StoredInput>)> {
         let mut options = std::mem::take(&mut upload.form).finish(self.plan.max_duration)?;
         options.watermark |= self.plan.forced_watermark;
         options.output_retention = self.plan.output_retention;
         let allow_private = self.state.config.callbacks.allow_private;
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
         let named = upload.clip_ids.iter().map(|(_, id)| *id).collect();
-        self.state.clips.for_job(self.caller, named).await?;
-        Ok(options)
+        let named = self.state.clips.for_job(self.caller, named).await?;
+        Ok((options, named))
     }
 }
 
 impl Submission<'_> {
-    /// The uploaded files and the named library clips, in the order the form gave them.
-    async fn inputs(&self, upload: &Upload<'_>) -> ApiResult<Vec<StoredInput>> {
+    /// The uploaded files and the named library clips, in the order the form gave them;
+    /// `named_first` are the clips admitted before the files, only later ones are looked up.
+    async fn inputs(
+        &self,
+        upload: &Upload<'_>,
+        mut named: Vec<StoredInput>,
+    ) -> ApiResult<Vec<StoredInput>> {
         let (places, ids): (Vec<usize>, Vec<Uuid>) = upload.clip_ids.iter().copied().unzip();
-        let named = self.state.clips.for_job(self.caller, ids).await?;
+        let later = ids[named.len()..].to_vec();
+        named.extend(self.state.clips.for_job(self.caller, later).await?);
         let mut named = places.into_iter().zip(named).peekable();
         let mut files = upload.inputs.iter().cloned();
         let inputs: Vec<StoredInput> = (0..upload.inputs.len() + upload.clip_ids.len())
