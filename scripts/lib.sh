@@ -10,6 +10,8 @@ DATA=${DATA_DIR:-$ROOT/.data}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 export DOCS_ASSETS_DIR=${DOCS_ASSETS_DIR:-$DATA/swagger-ui}
 SWAGGER_UI_VERSION=5.35.0
+export MUSIC_DIR=${MUSIC_DIR:-$DATA/music}
+MUSIC_PACKAGE=immich-memories-music==0.1.0
 S3_DEV_SERVER_VERSION=0.3.0
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
@@ -200,9 +202,23 @@ ensure_docs_assets() {
   rm -rf "$tmp"
 }
 
+# The music catalogue: the MIT-licensed tracks of a PyPI package, unpacked (never fetched at
+# run time).
+ensure_music() {
+  [ "$(cat "$MUSIC_DIR/.installed" 2>/dev/null)" = "$MUSIC_PACKAGE" ] && return 0
+  log "Installing the music catalogue ($MUSIC_PACKAGE)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m venv "$tmp/venv"
+  rm -rf "$MUSIC_DIR"
+  "$tmp/venv/bin/pip" install -q --no-deps --target "$MUSIC_DIR" "$MUSIC_PACKAGE"
+  echo "$MUSIC_PACKAGE" >"$MUSIC_DIR/.installed"
+  rm -rf "$tmp"
+}
+
 start_services() {
   ensure_packages
   ensure_docs_assets
+  ensure_music
   start_postgres
   start_redis
   start_s3

@@ -97,6 +97,7 @@ async fn examine_in(
         // No formats: examine only.
         formats: Vec::new(),
         hud_remove: false,
+        music: None,
         watermark: None,
         encoder: context.encoder.clone(),
         limits: context.clip_limits,

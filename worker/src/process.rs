@@ -14,6 +14,7 @@ use db::Db;
 use domain::clips::clip_thumbnail_key;
 use domain::error::{ErrorCode, ServiceError};
 use domain::jobs::{output_key, poster_key, FailureCode, Stage};
+use domain::music::TrackId;
 use domain::timings::{StageTimings, TimedStage};
 use engine::events::JobEvents;
 use engine::jobs::JobService;
@@ -21,6 +22,7 @@ use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
 use engine::queue::RenderJob;
 use futures::{StreamExt, TryStreamExt};
 use library::{ClipFacts, ClipLibrary};
+use music::Catalogue;
 use settings::{ClipLimits, Config, EngineConfig};
 use storage::{Storage, StoreError};
 use telemetry::metrics::{self, AttemptEnd, Transfer};
@@ -213,6 +215,8 @@ pub struct WorkerContext {
     pub encoder: EncoderSettings,
     pub watermark: Watermark,
     pub job_timeout: Duration,
+    /// The tracks jobs may lay under their montages.
+    pub music: Catalogue,
     pub engine: EngineConfig,
     /// Turns true when the shutdown grace period is over: running jobs go back to the queue.
     pub hand_back: watch::Receiver<bool>,
@@ -254,6 +258,7 @@ impl WorkerContext {
                 threads: config.render.encoder_threads,
             },
             job_timeout: config.render.job_timeout,
+            music: Catalogue::load(config.music_dir.as_deref())?,
             watermark: Watermark {
                 text: config.render.watermark_text.clone(),
                 font: config.render.watermark_font.clone(),
@@ -564,9 +569,10 @@ impl Attempt<'_> {
             .await?;
         let clips = download_inputs(&ctx.storage, inputs, &library, scratch).await?;
         let thumbnails: Vec<Option<PathBuf>> = clips.iter().map(|c| c.thumbnail.clone()).collect();
+        let music = self.stage_music(scratch).await?;
         let download = started.elapsed();
         stop.check()?;
-        let request = self.media_request(clips, scratch);
+        let request = self.media_request(clips, music, scratch);
         let (progress_tx, progress_rx) = watch::channel((Stage::Probing, 5u8));
         let media = ctx.sandbox.run(&request, &stop.flag, &progress_tx);
         let reporting = self.report_progress(progress_rx);
@@ -603,7 +609,31 @@ impl Attempt<'_> {
         Ok(Stored { outputs, timings })
     }
 
-    fn media_request(&self, clips: Vec<ClipInput>, scratch: &Path) -> MediaRequest {
+    /// Copies the job's track into the scratch directory, where the media process reads.
+    async fn stage_music(&self, scratch: &Path) -> Result<Option<PathBuf>, JobFailure> {
+        let Some(id) = &self.job.music_id else {
+            return Ok(None);
+        };
+        let track = TrackId::parse("music_id", id)
+            .ok()
+            .and_then(|id| self.ctx.music.get(&id))
+            .ok_or_else(|| {
+                JobFailure::new(
+                    FailureCode::InvalidMedia,
+                    format!("The music track {id:?} is no longer offered"),
+                )
+            })?;
+        let staged = scratch.join("music");
+        tokio::fs::copy(&track.path, &staged).await?;
+        Ok(Some(staged))
+    }
+
+    fn media_request(
+        &self,
+        clips: Vec<ClipInput>,
+        music: Option<PathBuf>,
+        scratch: &Path,
+    ) -> MediaRequest {
         let (ctx, job) = (self.ctx, self.job);
         MediaRequest {
             job_id: job.id,
@@ -613,6 +643,7 @@ impl Attempt<'_> {
             target_duration: job.target_duration as u32,
             formats: job.formats.clone(),
             hud_remove: job.hud_remove,
+            music,
             watermark: job.watermark.then(|| ctx.watermark.clone()),
             encoder: ctx.encoder.clone(),
             limits: ctx.clip_limits,

@@ -83,6 +83,8 @@ pub struct JobRow {
     pub timings: Option<StageTimings>,
     /// The id of the request that created the job (`X-Request-ID`), for the logs.
     pub request_id: Option<String>,
+    /// The catalogue track under the montage, if any.
+    pub music_id: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -99,6 +101,8 @@ pub struct NewJob {
     pub callback_url: Option<String>,
     pub output_retention_secs: Option<i64>,
     pub request_id: Option<String>,
+    /// The catalogue track under the montage, if any.
+    pub music_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

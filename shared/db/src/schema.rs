@@ -169,6 +169,7 @@ diesel::table! {
         outputs_expired_at -> Nullable<Timestamptz>,
         timings -> Nullable<Jsonb>,
         request_id -> Nullable<Text>,
+        music_id -> Nullable<Text>,
     }
 }
 

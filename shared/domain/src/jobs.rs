@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::music::TrackId;
 use crate::wire::wire_enum;
 
 pub const MIN_TARGET_DURATION: u32 = 10;
@@ -72,6 +73,8 @@ pub struct JobOptions {
     pub formats: Vec<OutputFormat>,
     pub hud_remove: bool,
     pub watermark: bool,
+    /// A catalogue track to lay under the montage, cut on its beats.
+    pub music: Option<TrackId>,
     /// Where to POST the signed "job ended" webhook, if anywhere.
     pub callback_url: Option<String>,
     /// How long the outputs are kept once the job ends (the plan's), `None` for good.
@@ -87,6 +90,7 @@ pub struct JobOptionsForm {
     formats: Option<Vec<OutputFormat>>,
     hud_remove: Option<bool>,
     watermark: Option<bool>,
+    music: Option<TrackId>,
     callback_url: Option<String>,
 }
 
@@ -97,6 +101,7 @@ pub const FORM_FIELDS: &[&str] = &[
     "formats",
     "hud_remove",
     "watermark",
+    "music_id",
     "callback_url",
     "clip_ids",
     "save_to_library",
@@ -111,6 +116,7 @@ impl JobOptionsForm {
             "formats" => add_formats(self.formats.get_or_insert_with(Vec::new), value),
             "hud_remove" => set_once(&mut self.hud_remove, field, parse_bool(field, value)?),
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
+            "music_id" => set_once(&mut self.music, field, TrackId::parse(field, value)?),
             "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
             other => Err(unknown_field(other)),
         }
@@ -138,6 +144,7 @@ impl JobOptionsForm {
                 .unwrap_or_else(|| vec![OutputFormat::Landscape]),
             hud_remove: self.hud_remove.unwrap_or(false),
             watermark: self.watermark.unwrap_or(false),
+            music: self.music,
             callback_url: self.callback_url,
             output_retention: None,
         })

@@ -7,6 +7,7 @@ pub mod clips;
 pub mod error;
 pub mod identity;
 pub mod jobs;
+pub mod music;
 pub mod plans;
 pub mod providers;
 pub mod sealing;

@@ -110,6 +110,7 @@ impl Walk {
             style: Style::Chill,
             formats: vec![OutputFormat::Landscape],
             hud_remove: false,
+            music: None,
             watermark: false,
             callback_url: None,
             output_retention: None,

@@ -3,4 +3,5 @@
 
 pub mod hud;
 pub mod montage;
+pub mod music;
 pub mod styles;

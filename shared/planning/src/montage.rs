@@ -1,6 +1,7 @@
 //! What a montage is made of: which part of which clip fills which output frames.
 //! Pure arithmetic, so it is tested here and the worker only has to follow the plan.
 
+use crate::music;
 use crate::styles::StylePreset;
 
 /// Output frame rate; every output is constant frame rate.
@@ -198,18 +199,11 @@ pub fn plan_montage(clips: &[ClipScores], target_seconds: u32, preset: &StylePre
     while count > 0 {
         let span = total + (count - 1) * overlap;
         let length = span.div_ceil(count);
-        if let Some(mut picks) = pick_windows(clips, &available, count as usize, length) {
-            picks.sort_unstable();
-            let (base, extra) = (span / count, span % count);
-            let segments = picks
-                .into_iter()
-                .enumerate()
-                .map(|(i, (clip, start))| Segment {
-                    clip,
-                    start_seconds: start as f64 / fps,
-                    frames: (base + u64::from((i as u64) < extra)) as u32,
-                })
-                .collect();
+        let (base, extra) = (span / count, span % count);
+        let frames: Vec<u32> = (0..count)
+            .map(|i| (base + u64::from(i < extra)) as u32)
+            .collect();
+        if let Some(segments) = segments_of(clips, &available, &frames, length) {
             return Plan {
                 segments,
                 overlap_frames: overlap as u32,
@@ -220,13 +214,91 @@ pub fn plan_montage(clips: &[ClipScores], target_seconds: u32, preset: &StylePre
     everything()
 }
 
-/// Chooses `count` non-overlapping windows of `length` frames, best first; `None` when
-/// the clips have no room for that many.
+/// Like [`plan_montage`], with every join (a cut, or a dissolve's centre) on one of
+/// `beats` (output seconds, rising; the last is the montage's end): a whole number of
+/// beats per segment, as near the style's pace as the tempo allows.
+pub fn plan_on_beats(
+    clips: &[ClipScores],
+    target_seconds: u32,
+    preset: &StylePreset,
+    beats: &[f64],
+) -> Plan {
+    let fps = f64::from(OUTPUT_FPS);
+    let total = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+    let available: Vec<u64> = clips
+        .iter()
+        .map(|c| frames_in(c.duration_seconds))
+        .collect();
+    let mut gaps: Vec<f64> = beats.windows(2).map(|p| p[1] - p[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let Some(&beat) = gaps.get(gaps.len() / 2) else {
+        return plan_montage(clips, target_seconds, preset);
+    };
+    if available.iter().sum::<u64>() <= total {
+        return plan_montage(clips, target_seconds, preset);
+    }
+    let overlap = (preset.transition.overlap_seconds() * fps).round() as u64;
+    let per_segment = music::beats_per_segment(beat, preset.segment_seconds);
+    let joins = music::joins_on_beats(beats, per_segment, total);
+    let frames = music::segment_frames(&joins, overlap, total);
+    let longest = frames.iter().skip(1).copied().max().unwrap_or(frames[0]);
+    match segments_of(clips, &available, &frames, u64::from(longest)) {
+        Some(segments) => Plan {
+            segments,
+            overlap_frames: overlap as u32,
+        },
+        None => plan_montage(clips, target_seconds, preset),
+    }
+}
+
+/// Segments of the given lengths, in playing order, from the best windows of `longest`
+/// frames (the first segment may be longer: it grows into the material before its window,
+/// or after it); `None` when the clips have no room for that many.
+fn segments_of(
+    clips: &[ClipScores],
+    available: &[u64],
+    frames: &[u32],
+    longest: u64,
+) -> Option<Vec<Segment>> {
+    // Windows anywhere on the analysis grid find highlights best, but can leave gaps too
+    // short to use; windows tiling each clip always fit as many as there are tiles.
+    let mut picks = pick_windows(clips, available, frames.len(), longest, WINDOW_FRAMES)
+        .or_else(|| pick_windows(clips, available, frames.len(), longest, longest))?;
+    picks.sort_unstable();
+    let (clip, start) = picks[0];
+    let extra = u64::from(frames[0]).saturating_sub(longest);
+    let grown = start.saturating_sub(extra);
+    let end = grown + u64::from(frames[0]);
+    let next = picks[1..]
+        .iter()
+        .find(|(c, _)| *c == clip)
+        .map_or(available[clip], |(_, s)| *s);
+    if end > next {
+        return None;
+    }
+    picks[0].1 = grown;
+    Some(
+        picks
+            .into_iter()
+            .zip(frames)
+            .map(|((clip, start), &frames)| Segment {
+                clip,
+                start_seconds: start as f64 / f64::from(OUTPUT_FPS),
+                frames,
+            })
+            .collect(),
+    )
+}
+
+/// Chooses `count` non-overlapping windows of `length` frames starting every `step`
+/// frames (and at each clip's last start), best first; `None` when the clips have no room
+/// for that many.
 fn pick_windows(
     clips: &[ClipScores],
     available: &[u64],
     count: usize,
     length: u64,
+    step: u64,
 ) -> Option<Vec<(usize, u64)>> {
     let mean_available = available.iter().sum::<u64>() as f64 / available.len() as f64;
     let mut candidates = Vec::new();
@@ -236,8 +308,8 @@ fn pick_windows(
         }
         let last = frames - length;
         let starts = (0..=last)
-            .step_by(WINDOW_FRAMES as usize)
-            .chain((!last.is_multiple_of(WINDOW_FRAMES)).then_some(last));
+            .step_by(step as usize)
+            .chain((!last.is_multiple_of(step)).then_some(last));
         for start in starts {
             let first_window = (start / WINDOW_FRAMES) as usize;
             let end_window =
@@ -462,6 +534,41 @@ mod tests {
             assert!(scores[1][3] > scores[1][0], "motion alone still counts");
             let flat = highlight_scores(&[vec![-20.0; 3]], &[vec![5.0; 3]]);
             assert_eq!(flat, vec![vec![0.0; 3]]);
+        }
+
+        #[test]
+        fn on_music_every_join_lands_on_a_beat_frame() {
+            // Plenty of material, and two thirds of it used (the windows must pack tightly).
+            let cases = [(flat(&[90.0, 70.0, 120.0]), 30), (flat(&[60.0; 3]), 120)];
+            for ((clips, target), bpm) in cases
+                .iter()
+                .flat_map(|case| [90.0, 120.0, 128.0, 150.0].map(|bpm| (case, bpm)))
+            {
+                for style in Style::ALL {
+                    let beats: Vec<f64> = (0..)
+                        .map(|k| f64::from(*target) - f64::from(k) * 60.0 / bpm)
+                        .take_while(|b| *b >= 0.0)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    let plan = plan_on_beats(clips, *target, preset(*style), &beats);
+                    assert_eq!(
+                        plan.output_frames(),
+                        u64::from(target * 30),
+                        "{style} {bpm}"
+                    );
+                    let beat_frames: Vec<u64> =
+                        beats.iter().map(|b| (b * 30.0).round() as u64).collect();
+                    let mut start = 0u64;
+                    for segment in &plan.segments[..plan.segments.len() - 1] {
+                        start += u64::from(segment.frames - plan.overlap_frames);
+                        let join = start + u64::from(plan.overlap_frames / 2);
+                        assert!(beat_frames.contains(&join), "{style} {bpm}: {join}");
+                    }
+                    assert!(plan.segments.len() > 2, "{style} {bpm}: {plan:?}");
+                }
+            }
         }
 
         #[test]

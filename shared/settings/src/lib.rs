@@ -46,6 +46,8 @@ pub struct Config {
     pub queue_name: String,
     /// Where the Swagger UI files for `/docs` are (the `swagger-ui-dist` npm package).
     pub docs_assets_dir: PathBuf,
+    /// Where the music catalogue's package is unpacked; unset for no music.
+    pub music_dir: Option<PathBuf>,
     /// The platforms users may link, in the order clients list them.
     pub providers: Vec<ProviderId>,
     pub auth: AuthConfig,
@@ -74,6 +76,7 @@ struct Service {
     redis_url: String,
     queue_name: String,
     docs_assets_dir: PathBuf,
+    music_dir: Option<PathBuf>,
     #[serde(deserialize_with = "provider_list")]
     account_providers: Vec<ProviderId>,
     stripe_pro_price_id: Option<String>,
@@ -88,6 +91,7 @@ impl Default for Service {
             redis_url: "redis://127.0.0.1:6380/".into(),
             queue_name: "montage".into(),
             docs_assets_dir: ".data/swagger-ui".into(),
+            music_dir: None,
             account_providers: ProviderId::ALL.to_vec(),
             stripe_pro_price_id: None,
         }
@@ -132,6 +136,7 @@ impl Config {
             redis_url: service.redis_url,
             queue_name: service.queue_name,
             docs_assets_dir: service.docs_assets_dir,
+            music_dir: service.music_dir,
             providers: service.account_providers,
             auth,
             s3: section(&vars, "")?,

@@ -433,3 +433,122 @@ pub fn iso_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(body);
     out
 }
+
+/// The sound of a click on every beat from `first` seconds: a 2 kHz burst decaying over
+/// a few milliseconds (an ffmpeg `aevalsrc` expression), `tone` (peak) of a 1 kHz tone
+/// under it.
+fn click_expression(bpm: f64, first: f64, tone: f64) -> String {
+    let period = 60.0 / bpm;
+    format!(
+        "aevalsrc='{tone}*sin(2*PI*1000*t)+0.8*gte(t,{first})*sin(2*PI*2000*t)*exp(-mod(t-{first}+{period},{period})/0.0015)':s=48000:d=40"
+    )
+}
+
+/// 40 s of clicks at `bpm`, the first at `first` seconds, in Ogg Opus (as the catalogue's
+/// tracks are).
+pub fn click_track(bpm: f64, first: f64) -> PathBuf {
+    clip(
+        &format!("clicks-{bpm}.opus"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &click_expression(bpm, first, 0.0),
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "128k",
+        ],
+    )
+}
+
+/// 40 s of a steady 1 kHz tone with clicks at 120 BPM on it: music whose level is easy to
+/// follow (the tone) and that has a beat.
+pub fn tone_with_clicks() -> PathBuf {
+    clip(
+        "tone-with-clicks.opus",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &click_expression(120.0, 0.3, 0.2),
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "128k",
+        ],
+    )
+}
+
+/// 60 s of 384x216 without sound that shows its own frame number: twelve columns, each
+/// black or white for one bit (the lowest on the left), over chroma (`cb`, `cr`) that names
+/// the clip. [`frame_numbers`] reads them back from a render.
+pub fn frame_counter(cb: u8, cr: u8) -> PathBuf {
+    clip(
+        &format!("counter-{cb}-{cr}.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!(
+                "nullsrc=s=384x216:r=30:d=60,geq=lum='if(bitand(floor(N/pow(2,floor(X/32))),1),235,16)':cb={cb}:cr={cr}"
+            ),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )
+}
+
+/// What each frame of a render of [`frame_counter`] clips shows: the source frame's number
+/// and its clip's chroma (rounded to tens, as grading moves it a little).
+pub fn frame_numbers(path: &Path) -> Vec<(u32, [i32; 2])> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-an",
+            "-vf",
+            "scale=12:1:flags=area,format=yuv444p",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(output.status.success(), "ffmpeg could not decode {path:?}");
+    output
+        .stdout
+        .chunks_exact(36)
+        .map(|frame| {
+            let number = (0..12)
+                .filter(|&bit| frame[bit] > 128)
+                .map(|bit| 1 << bit)
+                .sum();
+            let chroma = |plane: &[u8]| {
+                let mean = plane.iter().map(|v| i32::from(*v)).sum::<i32>() / 12;
+                (mean + 5) / 10 * 10
+            };
+            (number, [chroma(&frame[12..24]), chroma(&frame[24..36])])
+        })
+        .collect()
+}
+
+/// The sound of a file, mono at 48 kHz, as ffmpeg decodes it.
+pub fn mono_samples(path: &Path) -> Vec<f32> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(output.status.success(), "ffmpeg could not decode {path:?}");
+    output
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

@@ -181,6 +181,7 @@ impl WeeklyRun {
             formats,
             hud_remove: false,
             watermark: plan.forced_watermark,
+            music: None,
             callback_url: None,
             output_retention: plan.output_retention,
         };

@@ -4,6 +4,7 @@ pub mod analyze;
 mod audio;
 mod layout;
 mod loudness;
+pub mod music;
 mod open;
 mod output;
 mod poster;

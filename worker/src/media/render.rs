@@ -21,6 +21,7 @@ use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
     layout::{Layout, Picture},
     loudness,
+    music::{mix_under, MusicBed},
     open::open_input,
     output::{OutputFile, OutputThread},
     probe::ClipInfo,
@@ -59,6 +60,8 @@ pub struct Montage<'a> {
     pub plan: &'a Plan,
     pub style: &'a StylePreset,
     pub watermark: Option<&'a Watermark>,
+    /// Music under the game sound, if the job asked for it.
+    pub music: Option<&'a MusicBed>,
 }
 
 /// How to run a render: encoder settings, the stop flag (checked every frame; a raised
@@ -77,14 +80,18 @@ pub fn render(
     progress: &mut dyn FnMut(f64),
 ) -> Result<Vec<RenderedOutput>, MediaError> {
     let Montage {
-        clips, plan, style, ..
+        clips,
+        plan,
+        style,
+        music,
+        ..
     } = *montage;
     std::thread::scope(|scope| {
         // The sound is made on its own thread while the pictures start: it is first needed
         // when the first segment's pictures are done.
         let making = spawn_named(scope, "soundtrack", move || {
             let started = Instant::now();
-            montage_audio(clips, plan, style).map(|sound| (sound, started.elapsed()))
+            montage_audio(clips, plan, style, music).map(|sound| (sound, started.elapsed()))
         })?;
         let soundtrack = Soundtrack {
             aac: AacEncoder::new()?,
@@ -282,11 +289,12 @@ fn naming(segment: &Segment) -> impl Fn(MediaError) -> MediaError {
 }
 
 /// The montage's whole sound: each segment's audio (silence where a clip has none), joined
-/// as the style asks, then loudness-normalised.
+/// as the style asks, over the music if any, then loudness-normalised.
 fn montage_audio(
     clips: &[ClipSource],
     plan: &Plan,
     style: &StylePreset,
+    music: Option<&MusicBed>,
 ) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
     let samples = (plan.output_frames() * u64::from(SAMPLES_PER_FRAME)) as usize;
     let (mut left, mut right) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
@@ -296,6 +304,9 @@ fn montage_audio(
         let (l, r) = sequencer.push(index, l, r);
         left.extend_from_slice(&l);
         right.extend_from_slice(&r);
+    }
+    if let Some(bed) = music {
+        mix_under(bed, &mut left, &mut right);
     }
     loudness::normalize(&mut left, &mut right);
     Ok((left, right))

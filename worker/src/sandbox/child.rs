@@ -12,6 +12,7 @@ use planning::styles::preset;
 use super::{ClipReport, MediaDone, MediaMessage, MediaRequest};
 use crate::media::{
     analyze::{analyze_all, ClipMeasurements, ClipToAnalyse, Still, THUMB_HEIGHT, THUMB_WIDTH},
+    music,
     probe::probe,
     render::{render, ClipSource, Montage, OutputTarget, RenderRun, RenderedOutput},
     MediaError,
@@ -95,7 +96,14 @@ fn render_montage(
     report: &mut dyn FnMut(Stage, u8),
 ) -> Result<Vec<RenderedOutput>, Failure> {
     let style = preset(request.style);
-    let plan = plan_montage(scores, request.target_duration, style);
+    let (plan, music) = match &request.music {
+        Some(path) => {
+            let (plan, bed) = music::plan_to_music(path, scores, request.target_duration, style)
+                .map_err(failure)?;
+            (plan, Some(bed))
+        }
+        None => (plan_montage(scores, request.target_duration, style), None),
+    };
     if plan.segments.is_empty() {
         return Err((
             FailureCode::ClipsTooShort,
@@ -116,6 +124,7 @@ fn render_montage(
         plan: &plan,
         style,
         watermark: request.watermark.as_ref(),
+        music: music.as_ref(),
     };
     // The parent stops this process with a signal; nothing here raises the flag.
     let never = AtomicBool::new(false);

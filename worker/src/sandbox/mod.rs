@@ -63,6 +63,8 @@ pub struct MediaRequest {
     pub target_duration: u32,
     pub formats: Vec<OutputFormat>,
     pub hud_remove: bool,
+    /// A track to lay under the montage, cut on its beats.
+    pub music: Option<PathBuf>,
     pub watermark: Option<Watermark>,
     pub encoder: EncoderSettings,
     pub limits: ClipLimits,

@@ -2,4 +2,5 @@
 //! (`testkit::media`). The worker as a process, with the API, is tested in `api/tests`.
 
 mod montage;
+mod music;
 mod probe;

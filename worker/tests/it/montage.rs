@@ -114,6 +114,7 @@ fn render_montage(
             plan: &plan,
             style: preset(style),
             watermark,
+            music: None,
         },
         &[target],
         RenderRun {
