@@ -13,12 +13,18 @@ WORKDIR /docs
 RUN npm pack swagger-ui-dist@5.35.0 && tar -xzf swagger-ui-dist-*.tgz \
     && mkdir out && cp package/swagger-ui.css package/swagger-ui-bundle.js out/
 
+# The music catalogue: MIT-licensed tracks from PyPI, unpacked (never fetched at run time).
+FROM python:3.11-slim-bookworm AS music
+RUN pip install --no-cache-dir --no-deps --target /music immich-memories-music==0.1.0
+
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       ca-certificates libavcodec59 libavformat59 libavfilter8 libavdevice59 libswscale6 \
       libswresample4 libavutil57 curl && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/api /src/target/release/worker /usr/local/bin/
 COPY --from=docs /docs/out /usr/share/montage/swagger-ui
-ENV API_BIND=0.0.0.0:8000 DOCS_ASSETS_DIR=/usr/share/montage/swagger-ui
+COPY --from=music /music /usr/share/montage/music
+ENV API_BIND=0.0.0.0:8000 DOCS_ASSETS_DIR=/usr/share/montage/swagger-ui \
+    MUSIC_DIR=/usr/share/montage/music
 EXPOSE 8000
 CMD ["api"]

@@ -27,6 +27,7 @@ use engine::tasks::{BackgroundTasks, Pass, Schedule, Task};
 use insights::Insights;
 use library::{uploads::DirectUploads, ClipLibrary};
 use linking::Linking;
+use music::Catalogue;
 use settings::Config;
 use storage::Storage;
 use telemetry::MetricsListener;
@@ -71,6 +72,8 @@ impl AppState {
         let linking = Linking::new(db.clone(), &config)?;
         let uploads = DirectUploads::new(db.clone(), storage.clone(), (&config.limits).into());
         let (weekly, insights) = showcase(&db, &storage, &billing, &jobs, &config);
+        let music = Catalogue::load(config.music_dir.as_deref())
+            .map_err(|err| ServiceError::internal(err.to_string()))?;
         let outside = Outside {
             billing: billing.clone(),
             linking: linking.clone(),
@@ -106,6 +109,7 @@ impl AppState {
             storage,
             db,
             config: Arc::new(config),
+            music: Arc::new(music),
             metrics_address,
         })
     }

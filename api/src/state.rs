@@ -22,6 +22,7 @@ use futures::future::{ready, Ready};
 use insights::Insights;
 use library::{uploads::DirectUploads, ClipLibrary};
 use linking::Linking;
+use music::Catalogue;
 use settings::Config;
 use storage::Storage;
 use tokio::sync::Notify;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub tasks: BackgroundTasks,
     /// Wakes this instance's relay, which pushes new jobs to the queue.
     pub dispatch: Arc<Notify>,
+    /// The tracks jobs may be cut to.
+    pub music: Arc<Catalogue>,
     /// Where this instance serves `/metrics`, if it does.
     pub metrics_address: Option<SocketAddr>,
 }

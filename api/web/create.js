@@ -7,6 +7,7 @@ import { h, show, errorLine, onSubmit, bytes } from './ui.js';
 import { uploadClip } from './upload.js';
 
 let stylesCache = null;
+let musicCache = null;
 
 /** Every style with its description (public, read once). */
 export async function styles() {
@@ -15,6 +16,31 @@ export async function styles() {
     stylesCache = await Promise.all(presets.map((id) => call('GET', `/api/v2/styles/${id}`, { auth: false })));
   }
   return stylesCache;
+}
+
+/** The music catalogue (public, read once). */
+async function catalogue() {
+  if (musicCache === null) ({ tracks: musicCache } = await call('GET', '/api/v2/music', { auth: false }));
+  return musicCache;
+}
+
+/** The music choice: none, or a catalogue track by mood, with a player to hear it first. */
+function musicField(tracks) {
+  const player = h('audio', { controls: true, preload: 'none', hidden: true, 'aria-label': 'Preview of the chosen track' });
+  const moods = [...new Set(tracks.map((t) => t.mood))];
+  const select = h('select', { id: 'f-music_id', name: 'music_id' },
+    h('option', { value: '' }, 'No music: the game sound only'),
+    moods.map((mood) => h('optgroup', { label: mood[0].toUpperCase() + mood.slice(1) },
+      tracks.filter((t) => t.mood === mood).map((t) => h('option', { value: t.id }, `${t.title} (${t.bpm} BPM)`)))));
+  select.addEventListener('change', () => {
+    const track = tracks.find((t) => t.id === select.value);
+    player.hidden = !track;
+    if (track) player.src = track.preview_url;
+    else player.removeAttribute('src');
+  });
+  return h('label', { for: 'f-music_id' }, 'Music ', select, player,
+    h('span', { class: 'hint' }, 'Cuts land on the beat; the game sound rises over the music at its loudest moments. ',
+      tracks.length ? `Tracks by ${tracks[0].artist}, ${tracks[0].licence} licence.` : ''));
 }
 
 /** The player's plan with its limits, and the best plan on offer. */
@@ -27,7 +53,7 @@ export async function planLimits() {
 
 /** The style, format and length controls, shared with re-rendering library clips. */
 export async function optionFields() {
-  const [all, { plan, best }] = await Promise.all([styles(), planLimits()]);
+  const [all, { plan, best }, tracks] = await Promise.all([styles(), planLimits(), catalogue()]);
   const max = plan.limits.max_duration;
   const reason = best.id === plan.id
     ? `Your plan, ${plan.name}, allows up to ${max} s.`
@@ -44,7 +70,8 @@ export async function optionFields() {
       h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: OutputFormat.LANDSCAPE, checked: true }), 'Landscape 16:9 (YouTube)'),
       h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: OutputFormat.PORTRAIT, checked: true }), 'Portrait 9:16 (TikTok, Shorts)')),
     h('label', { for: 'f-target_duration' }, 'Length ', value, length, h('span', { class: 'hint' }, reason,
-      plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')));
+      plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')),
+    musicField(tracks));
 }
 
 /** Starts a job from library clips with the options in `data`; answers its id. */
@@ -56,6 +83,7 @@ export async function startJob(clipIds, data) {
   form.set('style', data.get('style'));
   form.set('formats', formats.join(','));
   form.set('target_duration', data.get('target_duration'));
+  if (data.get('music_id')) form.set('music_id', data.get('music_id'));
   const job = await call('POST', '/api/v2/jobs', { form });
   return job.job_id;
 }

@@ -65,6 +65,9 @@ enum Command {
         /// Seconds of montage.
         #[arg(long)]
         duration: Option<u32>,
+        /// A track from `montage music`: the cuts land on its beat.
+        #[arg(long)]
+        music: Option<String>,
         /// Where the outputs go.
         #[arg(short, long, default_value = ".")]
         output: PathBuf,
@@ -90,6 +93,8 @@ enum Command {
     },
     /// Cancel a waiting or running job.
     Cancel { job: String },
+    /// List the music a montage can be cut to (`render --music ID`).
+    Music,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -125,6 +130,7 @@ async fn run(cli: Cli, report: &Report) -> Result<ExitCode, CliError> {
             style,
             formats,
             duration,
+            music,
             output,
             no_wait,
         } => {
@@ -133,6 +139,7 @@ async fn run(cli: Cli, report: &Report) -> Result<ExitCode, CliError> {
                 style,
                 formats,
                 duration,
+                music,
             };
             let wait = (!no_wait).then_some(output.as_path());
             render::run(&api, report, &clips, &options, wait).await
@@ -160,6 +167,11 @@ async fn run(cli: Cli, report: &Report) -> Result<ExitCode, CliError> {
             let api = Api::resume(&server).await?;
             let view = api.post(&format!("/api/v2/jobs/{job}/cancel")).await?;
             report.job(&view);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Music => {
+            let api = Api::resume(&server).await?;
+            report.music(&api.get("/api/v2/music").await?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -21,6 +21,8 @@ pub struct Options {
     pub style: Option<String>,
     pub formats: Option<String>,
     pub duration: Option<u32>,
+    /// A catalogue track's id.
+    pub music: Option<String>,
 }
 
 /// Uploads `clips` as one job; with `output`, follows it and saves its outputs there.
@@ -68,6 +70,9 @@ async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<F
     }
     if let Some(duration) = options.duration {
         form = form.text("target_duration", duration.to_string());
+    }
+    if let Some(music) = &options.music {
+        form = form.text("music_id", music.clone());
     }
     for path in clips {
         let mut file = tokio::fs::File::open(path)

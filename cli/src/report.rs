@@ -111,6 +111,30 @@ impl Report {
     }
 
     /// A page of jobs.
+    /// The music catalogue: one track a line, its id first.
+    pub fn music(&self, catalogue: &Value) {
+        if self.json {
+            println!("{catalogue}");
+            return;
+        }
+        let tracks = catalogue["tracks"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for track in tracks {
+            println!(
+                "{:<28} {:<30} {:<10} {:>4} BPM  {:>3.0} s  {}",
+                track["id"].as_str().unwrap_or_default(),
+                track["title"].as_str().unwrap_or_default(),
+                track["mood"].as_str().unwrap_or_default(),
+                track["bpm"],
+                track["duration_seconds"].as_f64().unwrap_or_default(),
+                track["licence"].as_str().unwrap_or_default(),
+            );
+        }
+        println!("{} tracks", tracks.len());
+    }
+
     pub fn jobs(&self, page: &Value) {
         if self.json {
             println!("{page}");

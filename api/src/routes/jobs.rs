@@ -94,6 +94,8 @@ pub struct JobOptionsView {
     pub formats: Vec<OutputFormat>,
     pub hud_remove: bool,
     pub watermark: bool,
+    /// The catalogue track under the montage, if any.
+    pub music_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -209,6 +211,7 @@ impl From<JobDetails> for JobView {
                 formats: job.formats.clone(),
                 hud_remove: job.hud_remove,
                 watermark: job.watermark,
+                music_id: job.music_id.clone(),
             },
             attempts: job.attempts,
             created_at: job.created_at,
@@ -247,6 +250,10 @@ pub struct CreateJobForm {
     hud_remove: Option<bool>,
     /// Forced on by plans with a watermark (free).
     watermark: Option<bool>,
+    /// A track from `GET /api/v2/music`: its most energetic stretch plays under the
+    /// montage, every cut lands on its beat, and the game's sound rises over it at
+    /// highlights. None by default (the game's sound alone).
+    music_id: Option<String>,
     /// http(s) URL that receives a signed `job.ended` webhook (see docs/engine.md).
     callback_url: Option<String>,
     /// Library clips to use (yours, not REJECTED), comma-separated; the field may repeat.
@@ -405,6 +412,12 @@ impl Submission<'_> {
         options.output_retention = self.plan.output_retention;
         let allow_private = self.state.config.callbacks.allow_private;
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
+        if let Some(track) = &options.music {
+            self.state
+                .music
+                .get(track)
+                .ok_or_else(|| unknown_track(track))?;
+        }
         let named = upload.clip_ids.iter().map(|(_, id)| *id).collect();
         let named = self.state.clips.for_job(self.caller, named).await?;
         Ok((options, named))
@@ -439,6 +452,16 @@ impl Submission<'_> {
         }
         Ok(inputs)
     }
+}
+
+fn unknown_track(track: &domain::music::TrackId) -> ServiceError {
+    ServiceError::invalid_field(
+        "music_id",
+        format!(
+            "Unknown music_id {:?}; GET /api/v2/music lists the tracks",
+            track.as_str()
+        ),
+    )
 }
 
 /// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.

@@ -11,6 +11,7 @@ pub mod interests;
 pub mod jobs;
 pub mod live;
 pub mod mfa;
+pub mod music;
 pub mod recovery;
 pub mod sharing;
 pub mod social;
@@ -54,6 +55,7 @@ pub fn table(http: &HttpConfig) -> RouteTable {
         analytics::area(),
         interests::area(),
         styles::area(),
+        music::area(),
         billing::area(http),
         live::area(),
         docs::area(),

@@ -75,6 +75,19 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
         .unwrap()
         .contains(&user.password));
 
+    let music = montage(&app, &home, &user, &["music"]).await;
+    assert!(music.status.success(), "{}", stderr(&music));
+    assert!(
+        stdout(&music).contains("calm_acoustic_1"),
+        "{}",
+        stdout(&music)
+    );
+    assert!(
+        stdout(&music).ends_with("28 tracks\n"),
+        "{}",
+        stdout(&music)
+    );
+
     std::fs::copy(media::portrait_no_audio(), home.0.join("a.mp4")).unwrap();
     std::fs::copy(media::rotated_small(), home.0.join("b.mp4")).unwrap();
 
@@ -97,6 +110,8 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
         "chill",
         "--formats",
         "landscape,portrait",
+        "--music",
+        "calm_acoustic_1",
         "-o",
         "out",
     ];
@@ -126,6 +141,7 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
         .user_json(&format!("/api/v2/jobs/{job_id}"), &user)
         .await["data"]
         .clone();
+    assert_eq!(job["options"]["music_id"], "calm_acoustic_1", "{job}");
     for output in job["outputs"].as_array().unwrap() {
         let format = output["format"].as_str().unwrap();
         let path = out.join(format!("{job_id}-{format}.mp4"));

@@ -18,6 +18,7 @@ mod jobs;
 mod linking;
 mod metrics;
 mod mfa;
+mod music;
 mod processes;
 mod quotas;
 mod recovery;

@@ -10,7 +10,7 @@ use testkit::media::{self, ffprobe, seconds, stream};
 
 const ONE_FRAME: f64 = 1.0 / 30.0;
 
-async fn download(
+pub(crate) async fn download(
     app: &TestApp,
     user: &TestUser,
     job_id: &str,
