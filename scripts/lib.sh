@@ -118,7 +118,7 @@ check_contract() {
   curl -sf "$api/openapi.json" -o "$dir/openapi.json"
   "$CONTRACT_VENV/bin/openapi-spec-validator" "$dir/openapi.json"
   (cd "$dir" && PATH="$CONTRACT_VENV/bin:$PATH" openapi-python-client generate \
-    --path openapi.json --fail-on-warning >generate.log 2>&1) || { cat "$dir/generate.log"; return 1; }
+    --path openapi.json --config "$ROOT/scripts/contract-client.yaml" --fail-on-warning >generate.log 2>&1) || { cat "$dir/generate.log"; return 1; }
   if grep -qi "warning" "$dir/generate.log"; then cat "$dir/generate.log"; return 1; fi
   rm -rf "$dir"
   log "The document validates and a client generates from it without a warning"

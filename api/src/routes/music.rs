@@ -77,7 +77,7 @@ pub async fn list_music(state: web::Data<AppState>) -> HttpResponse {
     get, path = "/api/v2/music/{track_id}/preview", tag = "music",
     params(("track_id" = String, Path, description = "A track's `id`")),
     responses(
-        (status = 200, description = "The track, Ogg Opus", content_type = "audio/ogg", body = Vec<u8>),
+        (status = 200, description = "The track, Ogg Opus", content_type = "audio/ogg", body = String),
         (status = 404, body = ErrorEnvelope),
     )
 )]
