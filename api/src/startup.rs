@@ -72,15 +72,8 @@ impl AppState {
         let linking = Linking::new(db.clone(), &config)?;
         let uploads = DirectUploads::new(db.clone(), storage.clone(), (&config.limits).into());
         let (weekly, insights) = showcase(&db, &storage, &billing, &jobs, &config);
-        let music = Catalogue::load(config.music_dir.as_deref())
-            .map_err(|err| ServiceError::internal(err.to_string()))?;
-        let outside = Outside {
-            billing: billing.clone(),
-            linking: linking.clone(),
-            uploads: uploads.clone(),
-        };
         Ok(Self {
-            closure: AccountClosure::new(auth.clone(), outside),
+            closure: closure(&auth, &billing, &linking, &uploads),
             email: EmailService::new(auth.clone(), config.mail.clone())?,
             auth,
             access: AccessService::new(db.clone()),
@@ -108,14 +101,31 @@ impl AppState {
             dispatch,
             storage,
             db,
+            music: Arc::new(
+                Catalogue::load(config.music_dir.as_deref()).map_err(ServiceError::internal)?,
+            ),
             config: Arc::new(config),
-            music: Arc::new(music),
             metrics_address,
         })
     }
 }
 
 /// The health monitor, probing every dependency in the background.
+/// Account deletion, which reaches into billing, linked accounts and direct uploads.
+fn closure(
+    auth: &AuthService,
+    billing: &BillingService,
+    linking: &Linking,
+    uploads: &DirectUploads,
+) -> AccountClosure {
+    let outside = Outside {
+        billing: billing.clone(),
+        linking: linking.clone(),
+        uploads: uploads.clone(),
+    };
+    AccountClosure::new(auth.clone(), outside)
+}
+
 async fn start_health(
     tasks: &BackgroundTasks,
     db: &Db,

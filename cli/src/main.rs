@@ -56,18 +56,8 @@ enum Command {
         /// Video files, in the order they happened.
         #[arg(required = true)]
         clips: Vec<PathBuf>,
-        /// cinematic, gaming, energetic or chill.
-        #[arg(long)]
-        style: Option<String>,
-        /// landscape, portrait, or both separated by a comma.
-        #[arg(long)]
-        formats: Option<String>,
-        /// Seconds of montage.
-        #[arg(long)]
-        duration: Option<u32>,
-        /// A track from `montage music`: the cuts land on its beat.
-        #[arg(long)]
-        music: Option<String>,
+        #[command(flatten)]
+        options: render::Options,
         /// Where the outputs go.
         #[arg(short, long, default_value = ".")]
         output: PathBuf,
@@ -127,29 +117,17 @@ async fn run(cli: Cli, report: &Report) -> Result<ExitCode, CliError> {
         }
         Command::Render {
             clips,
-            style,
-            formats,
-            duration,
-            music,
+            options,
             output,
             no_wait,
         } => {
             let api = Api::resume(&server).await?;
-            let options = render::Options {
-                style,
-                formats,
-                duration,
-                music,
-            };
             let wait = (!no_wait).then_some(output.as_path());
             render::run(&api, report, &clips, &options, wait).await
         }
         Command::Jobs { limit, offset } => {
-            let api = Api::resume(&server).await?;
-            let page = api
-                .get(&format!("/api/v2/jobs?limit={limit}&offset={offset}"))
-                .await?;
-            report.jobs(&page);
+            let page = format!("/api/v2/jobs?limit={limit}&offset={offset}");
+            report.jobs(&Api::resume(&server).await?.get(&page).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Download {
@@ -170,8 +148,7 @@ async fn run(cli: Cli, report: &Report) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Music => {
-            let api = Api::resume(&server).await?;
-            report.music(&api.get("/api/v2/music").await?);
+            report.music(&Api::resume(&server).await?.get("/api/v2/music").await?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -17,11 +17,19 @@ use crate::follow;
 use crate::report::Report;
 
 /// The job's options; the service's defaults for any left out.
+#[derive(clap::Args)]
 pub struct Options {
+    /// cinematic, gaming, energetic or chill.
+    #[arg(long)]
     pub style: Option<String>,
+    /// landscape, portrait, or both separated by a comma.
+    #[arg(long)]
     pub formats: Option<String>,
+    /// Seconds of montage.
+    #[arg(long)]
     pub duration: Option<u32>,
-    /// A catalogue track's id.
+    /// A track from `montage music`: the cuts land on its beat.
+    #[arg(long)]
     pub music: Option<String>,
 }
 

@@ -1,7 +1,6 @@
 //! What a montage is made of: which part of which clip fills which output frames.
 //! Pure arithmetic, so it is tested here and the worker only has to follow the plan.
 
-use crate::music;
 use crate::styles::StylePreset;
 
 /// Output frame rate; every output is constant frame rate.
@@ -127,7 +126,7 @@ impl Plan {
     }
 }
 
-fn frames_in(seconds: f64) -> u64 {
+pub(crate) fn frames_in(seconds: f64) -> u64 {
     if seconds.is_finite() && seconds > 0.0 {
         (seconds * f64::from(OUTPUT_FPS)).floor() as u64
     } else {
@@ -214,47 +213,10 @@ pub fn plan_montage(clips: &[ClipScores], target_seconds: u32, preset: &StylePre
     everything()
 }
 
-/// Like [`plan_montage`], with every join (a cut, or a dissolve's centre) on one of
-/// `beats` (output seconds, rising; the last is the montage's end): a whole number of
-/// beats per segment, as near the style's pace as the tempo allows.
-pub fn plan_on_beats(
-    clips: &[ClipScores],
-    target_seconds: u32,
-    preset: &StylePreset,
-    beats: &[f64],
-) -> Plan {
-    let fps = f64::from(OUTPUT_FPS);
-    let total = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
-    let available: Vec<u64> = clips
-        .iter()
-        .map(|c| frames_in(c.duration_seconds))
-        .collect();
-    let mut gaps: Vec<f64> = beats.windows(2).map(|p| p[1] - p[0]).collect();
-    gaps.sort_by(f64::total_cmp);
-    let Some(&beat) = gaps.get(gaps.len() / 2) else {
-        return plan_montage(clips, target_seconds, preset);
-    };
-    if available.iter().sum::<u64>() <= total {
-        return plan_montage(clips, target_seconds, preset);
-    }
-    let overlap = (preset.transition.overlap_seconds() * fps).round() as u64;
-    let per_segment = music::beats_per_segment(beat, preset.segment_seconds);
-    let joins = music::joins_on_beats(beats, per_segment, total);
-    let frames = music::segment_frames(&joins, overlap, total);
-    let longest = frames.iter().skip(1).copied().max().unwrap_or(frames[0]);
-    match segments_of(clips, &available, &frames, u64::from(longest)) {
-        Some(segments) => Plan {
-            segments,
-            overlap_frames: overlap as u32,
-        },
-        None => plan_montage(clips, target_seconds, preset),
-    }
-}
-
 /// Segments of the given lengths, in playing order, from the best windows of `longest`
 /// frames (the first segment may be longer: it grows into the material before its window,
 /// or after it); `None` when the clips have no room for that many.
-fn segments_of(
+pub(crate) fn segments_of(
     clips: &[ClipScores],
     available: &[u64],
     frames: &[u32],
@@ -534,41 +496,6 @@ mod tests {
             assert!(scores[1][3] > scores[1][0], "motion alone still counts");
             let flat = highlight_scores(&[vec![-20.0; 3]], &[vec![5.0; 3]]);
             assert_eq!(flat, vec![vec![0.0; 3]]);
-        }
-
-        #[test]
-        fn on_music_every_join_lands_on_a_beat_frame() {
-            // Plenty of material, and two thirds of it used (the windows must pack tightly).
-            let cases = [(flat(&[90.0, 70.0, 120.0]), 30), (flat(&[60.0; 3]), 120)];
-            for ((clips, target), bpm) in cases
-                .iter()
-                .flat_map(|case| [90.0, 120.0, 128.0, 150.0].map(|bpm| (case, bpm)))
-            {
-                for style in Style::ALL {
-                    let beats: Vec<f64> = (0..)
-                        .map(|k| f64::from(*target) - f64::from(k) * 60.0 / bpm)
-                        .take_while(|b| *b >= 0.0)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    let plan = plan_on_beats(clips, *target, preset(*style), &beats);
-                    assert_eq!(
-                        plan.output_frames(),
-                        u64::from(target * 30),
-                        "{style} {bpm}"
-                    );
-                    let beat_frames: Vec<u64> =
-                        beats.iter().map(|b| (b * 30.0).round() as u64).collect();
-                    let mut start = 0u64;
-                    for segment in &plan.segments[..plan.segments.len() - 1] {
-                        start += u64::from(segment.frames - plan.overlap_frames);
-                        let join = start + u64::from(plan.overlap_frames / 2);
-                        assert!(beat_frames.contains(&join), "{style} {bpm}: {join}");
-                    }
-                    assert!(plan.segments.len() > 2, "{style} {bpm}: {plan:?}");
-                }
-            }
         }
 
         #[test]

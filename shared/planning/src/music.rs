@@ -2,7 +2,8 @@
 //! the montage exactly and ends on a beat, looping a short track bar by bar), where its beats
 //! fall in the montage, and how far the music ducks under the game's highlights.
 
-use crate::montage::{ClipScores, Plan, Segment, OUTPUT_FPS};
+use crate::montage::{frames_in, plan_montage, segments_of, ClipScores, Plan, Segment, OUTPUT_FPS};
+use crate::styles::StylePreset;
 
 /// Beats per bar: loops and phrase-length segments count in these.
 const BEATS_PER_BAR: usize = 4;
@@ -205,6 +206,43 @@ pub fn segment_frames(joins: &[u64], overlap: u64, total: u64) -> Vec<u32> {
     frames
 }
 
+/// Like [`plan_montage`], with every join (a cut, or a dissolve's centre) on one of
+/// `beats` (output seconds, rising; the last is the montage's end): a whole number of
+/// beats per segment, as near the style's pace as the tempo allows.
+pub fn plan_on_beats(
+    clips: &[ClipScores],
+    target_seconds: u32,
+    preset: &StylePreset,
+    beats: &[f64],
+) -> Plan {
+    let fps = f64::from(OUTPUT_FPS);
+    let total = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+    let available: Vec<u64> = clips
+        .iter()
+        .map(|c| frames_in(c.duration_seconds))
+        .collect();
+    let mut gaps: Vec<f64> = beats.windows(2).map(|p| p[1] - p[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let Some(&beat) = gaps.get(gaps.len() / 2) else {
+        return plan_montage(clips, target_seconds, preset);
+    };
+    if available.iter().sum::<u64>() <= total {
+        return plan_montage(clips, target_seconds, preset);
+    }
+    let overlap = (preset.transition.overlap_seconds() * fps).round() as u64;
+    let per_segment = beats_per_segment(beat, preset.segment_seconds);
+    let joins = joins_on_beats(beats, per_segment, total);
+    let frames = segment_frames(&joins, overlap, total);
+    let longest = frames.iter().skip(1).copied().max().unwrap_or(frames[0]);
+    match segments_of(clips, &available, &frames, u64::from(longest)) {
+        Some(segments) => Plan {
+            segments,
+            overlap_frames: overlap as u32,
+        },
+        None => plan_montage(clips, target_seconds, preset),
+    }
+}
+
 /// How far the game rises over the music at each frame of the plan (0 none, 1 all the
 /// way), from the highlight score of the moment each frame shows.
 pub fn duck_weights(plan: &Plan, clips: &[ClipScores], window_seconds: f64) -> Vec<f32> {
@@ -240,6 +278,18 @@ pub fn duck_weights(plan: &Plan, clips: &[ClipScores], window_seconds: f64) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::styles::preset;
+    use domain::jobs::Style;
+
+    fn flat(durations: &[f64]) -> Vec<ClipScores> {
+        durations
+            .iter()
+            .map(|&d| ClipScores {
+                duration_seconds: d,
+                scores: Vec::new(),
+            })
+            .collect()
+    }
 
     fn steady(bpm: f64, seconds: f64) -> TrackBeats {
         let beats: Vec<f64> = (0..)
@@ -293,6 +343,41 @@ mod tests {
         assert_eq!(beats_per_segment(0.4, [3.0, 5.0]), 8); // 150 BPM, cinematic
         assert_eq!(beats_per_segment(60.0 / 90.0, [2.0, 3.0]), 4);
         assert_eq!(beats_per_segment(2.0, [1.0, 2.0]), 1);
+    }
+
+    #[test]
+    fn on_music_every_join_lands_on_a_beat_frame() {
+        // Plenty of material, and two thirds of it used (the windows must pack tightly).
+        let cases = [(flat(&[90.0, 70.0, 120.0]), 30), (flat(&[60.0; 3]), 120)];
+        for ((clips, target), bpm) in cases
+            .iter()
+            .flat_map(|case| [90.0, 120.0, 128.0, 150.0].map(|bpm| (case, bpm)))
+        {
+            for style in Style::ALL {
+                let beats: Vec<f64> = (0..)
+                    .map(|k| f64::from(*target) - f64::from(k) * 60.0 / bpm)
+                    .take_while(|b| *b >= 0.0)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let plan = plan_on_beats(clips, *target, preset(*style), &beats);
+                assert_eq!(
+                    plan.output_frames(),
+                    u64::from(target * 30),
+                    "{style} {bpm}"
+                );
+                let beat_frames: Vec<u64> =
+                    beats.iter().map(|b| (b * 30.0).round() as u64).collect();
+                let mut start = 0u64;
+                for segment in &plan.segments[..plan.segments.len() - 1] {
+                    start += u64::from(segment.frames - plan.overlap_frames);
+                    let join = start + u64::from(plan.overlap_frames / 2);
+                    assert!(beat_frames.contains(&join), "{style} {bpm}: {join}");
+                }
+                assert!(plan.segments.len() > 2, "{style} {bpm}: {plan:?}");
+            }
+        }
     }
 
     #[test]

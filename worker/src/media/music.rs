@@ -6,10 +6,10 @@ use std::path::Path;
 use ffmpeg_next::{codec, media, util::frame};
 use music::beats::{analysis_signal, track_beats, ANALYSIS_RATE};
 use planning::montage::{
-    plan_montage, plan_on_beats, ClipScores, Plan, ANALYSIS_WINDOW_SECONDS, OUTPUT_FPS,
-    SAMPLES_PER_FRAME, SAMPLE_RATE,
+    plan_montage, ClipScores, Plan, ANALYSIS_WINDOW_SECONDS, OUTPUT_FPS, SAMPLES_PER_FRAME,
+    SAMPLE_RATE,
 };
-use planning::music::{duck_weights, MusicCue, TrackBeats};
+use planning::music::{duck_weights, plan_on_beats, MusicCue, TrackBeats};
 use planning::styles::StylePreset;
 
 use super::{audio::resampler, loudness::integrated_loudness, open::open_input, MediaError};
