@@ -317,7 +317,7 @@ fn pick_windows(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn total_frames(plan: &[Segment]) -> u32 {
@@ -372,20 +372,22 @@ mod tests {
         assert!(plan_segments(&[0.0], 10).is_empty());
     }
 
+    /// Clips of these lengths with no analysis.
+    pub(crate) fn flat(durations: &[f64]) -> Vec<ClipScores> {
+        durations
+            .iter()
+            .map(|&d| ClipScores {
+                duration_seconds: d,
+                scores: Vec::new(),
+            })
+            .collect()
+    }
+
     mod planning {
         use super::super::*;
+        use super::flat;
         use crate::styles::preset;
         use domain::jobs::Style;
-
-        fn flat(durations: &[f64]) -> Vec<ClipScores> {
-            durations
-                .iter()
-                .map(|&d| ClipScores {
-                    duration_seconds: d,
-                    scores: Vec::new(),
-                })
-                .collect()
-        }
 
         #[test]
         fn fills_the_target_exactly_in_every_style() {

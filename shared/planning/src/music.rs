@@ -278,18 +278,9 @@ pub fn duck_weights(plan: &Plan, clips: &[ClipScores], window_seconds: f64) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::montage::tests::flat;
     use crate::styles::preset;
     use domain::jobs::Style;
-
-    fn flat(durations: &[f64]) -> Vec<ClipScores> {
-        durations
-            .iter()
-            .map(|&d| ClipScores {
-                duration_seconds: d,
-                scores: Vec::new(),
-            })
-            .collect()
-    }
 
     fn steady(bpm: f64, seconds: f64) -> TrackBeats {
         let beats: Vec<f64> = (0..)

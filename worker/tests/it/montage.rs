@@ -72,6 +72,19 @@ fn sharpness(gray: &[u8], width: usize, rows: std::ops::Range<usize>) -> f64 {
     total as f64 / count as f64
 }
 
+/// The clips as the renderer takes them, probed, each cropped by `crop`.
+pub(crate) fn sources(clips: &[std::path::PathBuf], crop: Option<Crop>) -> Vec<ClipSource> {
+    worker::media::init();
+    clips
+        .iter()
+        .map(|path| ClipSource {
+            info: probe(path, &ClipLimits::default()).unwrap(),
+            path: path.clone(),
+            crop,
+        })
+        .collect()
+}
+
 /// Renders 10 s of `clips` in `style` into one `format` output; returns the directory
 /// (kept alive by the caller) and the file.
 fn render_montage(
@@ -81,15 +94,7 @@ fn render_montage(
     format: OutputFormat,
     watermark: Option<&Watermark>,
 ) -> (tempfile::TempDir, std::path::PathBuf) {
-    worker::media::init();
-    let sources: Vec<ClipSource> = clips
-        .iter()
-        .map(|path| ClipSource {
-            info: probe(path, &ClipLimits::default()).unwrap(),
-            path: path.clone(),
-            crop,
-        })
-        .collect();
+    let sources = sources(clips, crop);
     let scores: Vec<ClipScores> = sources
         .iter()
         .map(|c| ClipScores {

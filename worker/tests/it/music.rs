@@ -11,8 +11,7 @@ use testkit::media;
 use worker::media::{
     analyze::analyze,
     music::{beats, decode, plan_to_music},
-    probe::probe,
-    render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, RenderRun},
+    render::{render, EncoderSettings, Montage, OutputTarget, RenderRun},
 };
 
 const RATE: f64 = 48_000.0;
@@ -26,15 +25,7 @@ fn render_to_music(
     target: u32,
     style: Style,
 ) -> (Plan, tempfile::TempDir, PathBuf) {
-    worker::media::init();
-    let sources: Vec<ClipSource> = clips
-        .iter()
-        .map(|path| ClipSource {
-            info: probe(path, &ClipLimits::default()).unwrap(),
-            path: path.clone(),
-            crop: None,
-        })
-        .collect();
+    let sources = crate::montage::sources(clips, None);
     let scores = scores.unwrap_or_else(|| {
         sources
             .iter()
