@@ -19,25 +19,28 @@ export async function styles() {
 }
 
 /** The music catalogue (public, read once). */
-async function catalogue() {
+export async function catalogue() {
   if (musicCache === null) ({ tracks: musicCache } = await call('GET', '/api/v2/music', { auth: false }));
   return musicCache;
 }
 
-/** The music choice: none, or a catalogue track by mood, with a player to hear it first. */
-function musicField(tracks) {
+/** The music choice (`chosen` first): none, or a catalogue track by mood, with a player to hear it. */
+export function musicField(tracks, chosen = null) {
   const player = h('audio', { controls: true, preload: 'none', hidden: true, 'aria-label': 'Preview of the chosen track' });
   const moods = [...new Set(tracks.map((t) => t.mood))];
   const select = h('select', { id: 'f-music_id', name: 'music_id' },
     h('option', { value: '' }, 'No music: the game sound only'),
     moods.map((mood) => h('optgroup', { label: mood[0].toUpperCase() + mood.slice(1) },
       tracks.filter((t) => t.mood === mood).map((t) => h('option', { value: t.id }, `${t.title} (${t.bpm} BPM)`)))));
-  select.addEventListener('change', () => {
+  const preview = () => {
     const track = tracks.find((t) => t.id === select.value);
     player.hidden = !track;
     if (track) player.src = track.preview_url;
     else player.removeAttribute('src');
-  });
+  };
+  select.value = chosen || '';
+  preview();
+  select.addEventListener('change', preview);
   return h('label', { for: 'f-music_id' }, 'Music ', select, player,
     h('span', { class: 'hint' }, 'Cuts land on the beat; the game sound rises over the music at its loudest moments. ',
       tracks.length ? `Tracks by ${tracks[0].artist}, ${tracks[0].licence} licence.` : ''));

@@ -3,7 +3,7 @@
 
 import { call } from './api.js';
 import { h, show, toast, actionButton, errorLine, onSubmit } from './ui.js';
-import { styles } from './create.js';
+import { catalogue, musicField, styles } from './create.js';
 
 function day(iso) {
   return new Date(iso).toLocaleDateString();
@@ -31,16 +31,17 @@ function montageCard(montage, mine) {
 }
 
 async function settingsForm() {
-  const [settings, all] = await Promise.all([call('GET', '/api/v2/users/me/weekly-montage'), styles()]);
+  const [settings, all, tracks] = await Promise.all([call('GET', '/api/v2/users/me/weekly-montage'), styles(), catalogue()]);
   const line = errorLine();
   const form = h('form', { 'aria-label': 'Weekly montage settings' },
     h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'enabled', checked: settings.enabled }), 'Make me a montage of my best clips each week'),
     h('label', { for: 'f-weekly-style' }, 'Style', h('select', { id: 'f-weekly-style', name: 'style' },
       h('option', { value: '', selected: settings.style === null }, 'The style I use most'),
       all.map((s) => h('option', { value: s.id, selected: settings.style === s.id }, s.name)))),
+    musicField(tracks, settings.music_id),
     line, h('button', { type: 'submit' }, 'Save'));
   onSubmit(form, line, async (data) => {
-    await call('PUT', '/api/v2/users/me/weekly-montage', { json: { enabled: data.get('enabled') === 'on', style: data.get('style') || null } });
+    await call('PUT', '/api/v2/users/me/weekly-montage', { json: { enabled: data.get('enabled') === 'on', style: data.get('style') || null, music_id: data.get('music_id') || null } });
     toast('Saved.');
   });
   const latest = settings.latest_week;

@@ -413,10 +413,7 @@ impl Submission<'_> {
         let allow_private = self.state.config.callbacks.allow_private;
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
         if let Some(track) = &options.music {
-            self.state
-                .music
-                .get(track)
-                .ok_or_else(|| unknown_track(track))?;
+            self.state.music.find("music_id", track.as_str())?;
         }
         let named = upload.clip_ids.iter().map(|(_, id)| *id).collect();
         let named = self.state.clips.for_job(self.caller, named).await?;
@@ -452,16 +449,6 @@ impl Submission<'_> {
         }
         Ok(inputs)
     }
-}
-
-fn unknown_track(track: &domain::music::TrackId) -> ServiceError {
-    ServiceError::invalid_field(
-        "music_id",
-        format!(
-            "Unknown music_id {:?}; GET /api/v2/music lists the tracks",
-            track.as_str()
-        ),
-    )
 }
 
 /// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.

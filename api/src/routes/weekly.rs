@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use domain::access::{Action, Resource};
 use domain::error::ServiceError;
 use domain::jobs::{JobStatus, OutputFormat, Style};
+use domain::music::TrackId;
 use domain::showcase::{Visibility, WeeklyOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use weekly::{WeeklyFilter, WeeklyMontage, WeeklySettings};
+use weekly::{WeeklyChoice, WeeklyFilter, WeeklyMontage, WeeklySettings};
 
 use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
 use crate::routes::{sharing::SharedFile, table::Area, Page};
@@ -288,6 +289,9 @@ pub struct WeeklySettingsView {
     pub enabled: bool,
     /// The style of weekly montages; none: the style the player's jobs use most.
     pub style: Option<Style>,
+    /// The track weekly montages are cut to (`GET /api/v2/music`); none: the game sound alone.
+    #[schema(value_type = Option<String>)]
+    pub music_id: Option<TrackId>,
     /// How the latest week the run looked at went.
     pub latest_week: Option<LatestWeek>,
 }
@@ -306,8 +310,9 @@ pub struct LatestWeek {
 impl From<WeeklySettings> for WeeklySettingsView {
     fn from(settings: WeeklySettings) -> Self {
         Self {
-            enabled: settings.enabled,
-            style: settings.style,
+            enabled: settings.choice.enabled,
+            style: settings.choice.style,
+            music_id: settings.choice.music,
             latest_week: settings.latest.map(|row| LatestWeek {
                 week_start: row.week_start,
                 week_end: row.week_end,
@@ -340,9 +345,11 @@ pub struct WeeklySettingsForm {
     enabled: bool,
     /// A style name, or null for the one the player's jobs use most.
     style: Option<String>,
+    /// A track from `GET /api/v2/music`, or null (or left out) for none.
+    music_id: Option<String>,
 }
 
-/// Turn weekly montages on or off, and choose their style.
+/// Turn weekly montages on or off, and choose their style and music.
 #[utoipa::path(
     put, path = "/api/v2/users/me/weekly-montage", tag = "weekly", security(("bearer" = [])),
     request_body = WeeklySettingsForm,
@@ -357,14 +364,15 @@ pub async fn update_weekly_settings(
     caller: Caller,
     body: web::Json<WeeklySettingsForm>,
 ) -> ApiResult<HttpResponse> {
-    let style = body
-        .style
-        .as_deref()
-        .map(|raw| Style::parse_field("style", raw))
-        .transpose()?;
-    let settings = state
-        .weekly
-        .set_settings(caller.0, body.enabled, style)
-        .await?;
+    let choice = WeeklyChoice {
+        enabled: body.enabled,
+        style: (body.style.as_deref())
+            .map(|raw| Style::parse_field("style", raw))
+            .transpose()?,
+        music: (body.music_id.as_deref())
+            .map(|raw| state.music.find("music_id", raw))
+            .transpose()?,
+    };
+    let settings = state.weekly.set_settings(caller.0, choice).await?;
     Ok(HttpResponse::Ok().json(ok(WeeklySettingsView::from(settings))))
 }

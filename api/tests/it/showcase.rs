@@ -130,9 +130,28 @@ async fn players_with_history(app: &mut TestApp) -> Players {
     let settings = "/api/v2/users/me/weekly-montage";
     let off = json!({"enabled": false, "style": null});
     data(call(app, Method::PUT, settings, Some(&players.off), Some(off)).await).await;
-    let bad = json!({"enabled": true, "style": "vaporwave"});
-    let refused = call(app, Method::PUT, settings, Some(&players.off), Some(bad)).await;
-    assert_error(refused, 422, "VALIDATION_ERROR").await;
+    for bad in [
+        json!({"enabled": true, "style": "vaporwave"}),
+        json!({"enabled": true, "style": null, "music_id": "no_such_track"}),
+        json!({"enabled": true, "style": null, "music_id": "../tracks"}),
+    ] {
+        let refused = call(app, Method::PUT, settings, Some(&players.off), Some(bad)).await;
+        assert_error(refused, 422, "VALIDATION_ERROR").await;
+    }
+    // Recent's montages follow a track; the style stays the one their jobs use most.
+    let cut_to = json!({"enabled": true, "style": null, "music_id": "calm_acoustic_1"});
+    let chosen = data(
+        call(
+            app,
+            Method::PUT,
+            settings,
+            Some(&players.recent),
+            Some(cut_to),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(chosen["music_id"], "calm_acoustic_1", "{chosen}");
     app.stop_workers().await;
 
     for (user, days) in [
@@ -176,6 +195,16 @@ async fn the_weekly_run_makes_each_week_once_across_racing_workers_and_catches_u
     let recent = only_montage(&app, &players.recent).await;
     assert_eq!(recent["montage_id"], recent_week["montage_id"]);
     assert_eq!(recent["style"], "chill", "the style recent's jobs use");
+    let job = app
+        .user_json(
+            &format!("/api/v2/jobs/{}", recent["job_id"].as_str().unwrap()),
+            &players.recent,
+        )
+        .await;
+    assert_eq!(
+        job["data"]["options"]["music_id"], "calm_acoustic_1",
+        "{job}"
+    );
     assert_eq!(recent["clip_count"], 2);
 
     // Catch-up: the week before last is built for `missed` (last week, they did nothing:
@@ -562,6 +591,6 @@ async fn weekly_montage_routes_refuse_bad_input() {
     let settings = weekly_settings(&app, &user).await;
     assert_eq!(
         settings,
-        json!({"enabled": true, "style": null, "latest_week": null})
+        json!({"enabled": true, "style": null, "music_id": null, "latest_week": null})
     );
 }

@@ -388,6 +388,7 @@ diesel::table! {
         enabled -> Bool,
         style -> Nullable<Text>,
         updated_at -> Timestamptz,
+        music_id -> Nullable<Text>,
     }
 }
 

@@ -7,6 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use domain::error::{ServiceError, ServiceResult};
 use domain::music::{Mood, TrackId};
 
 /// The package's name on PyPI, and what players are told about it.
@@ -75,6 +76,20 @@ impl Catalogue {
 
     pub fn get(&self, id: &TrackId) -> Option<&Track> {
         self.tracks.iter().find(|t| &t.id == id)
+    }
+
+    /// A request's `field` naming a track: its id, when the catalogue has it.
+    pub fn find(&self, field: &str, raw: &str) -> ServiceResult<TrackId> {
+        let id = TrackId::parse(field, raw)?;
+        self.get(&id).map(|track| track.id.clone()).ok_or_else(|| {
+            ServiceError::invalid_field(
+                field,
+                format!(
+                    "Unknown {field} {:?}; GET /api/v2/music lists the tracks",
+                    id.as_str()
+                ),
+            )
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use db::Db;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{JobStatus, OutputFormat, Style, MAX_PAGE_SIZE};
+use domain::music::TrackId;
 use domain::showcase::{Visibility, WeeklyOutcome};
 use storage::Storage;
 
@@ -60,10 +61,18 @@ pub struct WeeklyFilter {
 /// A user's weekly montage settings, and how their latest week went.
 #[derive(Debug, Clone)]
 pub struct WeeklySettings {
-    pub enabled: bool,
-    /// The style chosen for weekly montages; none: the one their jobs use most.
-    pub style: Option<Style>,
+    pub choice: WeeklyChoice,
     pub latest: Option<WeeklyMontageRow>,
+}
+
+/// What a player chose for their weekly montages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeeklyChoice {
+    pub enabled: bool,
+    /// The style; none: the one their jobs use most.
+    pub style: Option<Style>,
+    /// A catalogue track the montages are cut to; none: the game sound alone.
+    pub music: Option<TrackId>,
 }
 
 #[derive(Clone)]
@@ -244,9 +253,13 @@ impl WeeklyMontages {
     pub async fn settings(&self, user: AuthUser) -> ServiceResult<WeeklySettings> {
         self.db
             .run(move |conn| {
-                let chosen: Option<(bool, Option<Style>)> = weekly_settings::table
+                let chosen: Option<(bool, Option<Style>, Option<String>)> = weekly_settings::table
                     .find(user.id)
-                    .select((weekly_settings::enabled, weekly_settings::style))
+                    .select((
+                        weekly_settings::enabled,
+                        weekly_settings::style,
+                        weekly_settings::music_id,
+                    ))
                     .first(conn)
                     .optional()?;
                 let latest = weekly_montages::table
@@ -255,10 +268,15 @@ impl WeeklyMontages {
                     .select(WeeklyMontageRow::as_select())
                     .first(conn)
                     .optional()?;
-                let (enabled, style) = chosen.unwrap_or((true, None));
+                let (enabled, style, music) = chosen.unwrap_or((true, None, None));
+                // Only ids that passed `TrackId::parse` are stored.
+                let music = music.and_then(|id| TrackId::parse("music_id", &id).ok());
                 Ok(WeeklySettings {
-                    enabled,
-                    style,
+                    choice: WeeklyChoice {
+                        enabled,
+                        style,
+                        music,
+                    },
                     latest,
                 })
             })
@@ -268,9 +286,14 @@ impl WeeklyMontages {
     pub async fn set_settings(
         &self,
         user: AuthUser,
-        enabled: bool,
-        style: Option<Style>,
+        choice: WeeklyChoice,
     ) -> ServiceResult<WeeklySettings> {
+        let WeeklyChoice {
+            enabled,
+            style,
+            music,
+        } = choice;
+        let music = music.map(|track| track.to_string());
         self.db
             .run(move |conn| {
                 diesel::insert_into(weekly_settings::table)
@@ -278,12 +301,14 @@ impl WeeklyMontages {
                         weekly_settings::user_id.eq(user.id),
                         weekly_settings::enabled.eq(enabled),
                         weekly_settings::style.eq(style),
+                        weekly_settings::music_id.eq(&music),
                     ))
                     .on_conflict(weekly_settings::user_id)
                     .do_update()
                     .set((
                         weekly_settings::enabled.eq(enabled),
                         weekly_settings::style.eq(style),
+                        weekly_settings::music_id.eq(&music),
                         weekly_settings::updated_at.eq(Utc::now()),
                     ))
                     .execute(conn)?;

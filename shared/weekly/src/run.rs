@@ -16,6 +16,7 @@ use db::Db;
 use domain::clips::{ClipStatus, ANALYSIS_VERSION};
 use domain::error::ServiceResult;
 use domain::jobs::{JobOptions, Library, OutputFormat, StoredInput, Style};
+use domain::music::TrackId;
 use domain::plans::PlanId;
 use domain::showcase::{Visibility, WeeklyOutcome};
 use planning::montage::highlight_scores;
@@ -174,14 +175,14 @@ impl WeeklyRun {
             return Ok(Decision::TooLittle(chosen.len()));
         }
         let plan = self.plans.plan(plan);
-        let (style, formats) = preferences(conn, user_id)?;
+        let (style, formats, music) = preferences(conn, user_id)?;
         let options = JobOptions {
             target_duration: self.config.target_seconds.min(plan.max_duration),
             style,
             formats,
             hud_remove: false,
             watermark: plan.forced_watermark,
-            music: None,
+            music,
             callback_url: None,
             output_retention: plan.output_retention,
         };
@@ -300,13 +301,15 @@ fn best_clips(candidates: Vec<Candidate>, most: usize) -> Vec<Candidate> {
 fn preferences(
     conn: &mut PgConnection,
     user_id: Uuid,
-) -> ServiceResult<(Style, Vec<OutputFormat>)> {
-    let chosen: Option<Style> = weekly_settings::table
+) -> ServiceResult<(Style, Vec<OutputFormat>, Option<TrackId>)> {
+    let (chosen, music): (Option<Style>, Option<String>) = weekly_settings::table
         .find(user_id)
-        .select(weekly_settings::style)
-        .first::<Option<Style>>(conn)
+        .select((weekly_settings::style, weekly_settings::music_id))
+        .first(conn)
         .optional()?
-        .flatten();
+        .unwrap_or_default();
+    // Only ids that passed `TrackId::parse` are stored.
+    let music = music.and_then(|id| TrackId::parse("music_id", &id).ok());
     let recent = || {
         jobs::table
             .filter(jobs::user_id.eq(user_id))
@@ -328,5 +331,5 @@ fn preferences(
         .first::<Vec<OutputFormat>>(conn)
         .optional()?
         .unwrap_or_else(|| OutputFormat::ALL.to_vec());
-    Ok((style, formats))
+    Ok((style, formats, music))
 }

@@ -1,0 +1,1 @@
+ALTER TABLE weekly_settings DROP COLUMN music_id;
