@@ -103,17 +103,17 @@ impl Timeline {
             .position(|b| *b >= loop_start)
             .unwrap_or(0);
         let mut beats: Vec<f64> = track.beats[..=last].to_vec();
-        let mut levels: Vec<f64> = track.levels[..=last.min(track.levels.len() - 1)].to_vec();
+        let level = |i: usize| track.levels.get(i).copied().unwrap_or(0.0);
+        let mut levels: Vec<f64> = (0..=last).map(level).collect();
         let length = loop_end - loop_start;
         let mut lap = 1.0;
         while loops && *beats.last().expect("a beat") < target + loop_end {
             for i in first + 1..=last {
                 beats.push(track.beats[i] + lap * length);
-                levels.push(track.levels.get(i).copied().unwrap_or(0.0));
+                levels.push(level(i));
             }
             lap += 1.0;
         }
-        levels.resize(beats.len(), 0.0);
         Self {
             beats,
             levels,
@@ -265,7 +265,7 @@ pub fn duck_weights(plan: &Plan, clips: &[ClipScores], window_seconds: f64) -> V
     for (index, segment) in plan.segments.iter().enumerate() {
         let skip = if index > 0 { plan.overlap_frames } else { 0 };
         let keep = if index < last {
-            segment.frames - plan.overlap_frames
+            segment.frames.saturating_sub(plan.overlap_frames)
         } else {
             segment.frames
         };
