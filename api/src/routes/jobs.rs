@@ -413,7 +413,7 @@ impl Submission<'_> {
         let allow_private = self.state.config.callbacks.allow_private;
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
         if let Some(track) = &options.music {
-            self.state.music.find("music_id", track.as_str())?;
+            self.state.music.require("music_id", track)?;
         }
         let named = upload.clip_ids.iter().map(|(_, id)| *id).collect();
         let named = self.state.clips.for_job(self.caller, named).await?;

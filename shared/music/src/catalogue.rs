@@ -81,7 +81,12 @@ impl Catalogue {
     /// A request's `field` naming a track: its id, when the catalogue has it.
     pub fn find(&self, field: &str, raw: &str) -> ServiceResult<TrackId> {
         let id = TrackId::parse(field, raw)?;
-        self.get(&id).map(|track| track.id.clone()).ok_or_else(|| {
+        self.require(field, &id).map(|track| track.id.clone())
+    }
+
+    /// The track `id` names, or a refusal of `field` that says where the tracks are listed.
+    pub fn require(&self, field: &str, id: &TrackId) -> ServiceResult<&Track> {
+        self.get(id).ok_or_else(|| {
             ServiceError::invalid_field(
                 field,
                 format!(
@@ -142,12 +147,12 @@ fn track_at(
         tracing::warn!(path = %path.display(), "track with an unusable name skipped");
         return Ok(None);
     };
-    let bytes = std::fs::read(path).map_err(|source| CatalogueError::Unreadable {
+    let (head, tail) = ends_of(path).map_err(|source| CatalogueError::Unreadable {
         path: path.to_owned(),
         source,
     })?;
     let duration_seconds =
-        opus_duration(&bytes).ok_or_else(|| CatalogueError::NotOpus(path.to_owned()))?;
+        opus_duration(&head, &tail).ok_or_else(|| CatalogueError::NotOpus(path.to_owned()))?;
     Ok(Some(Track {
         title: title_of(stem),
         bpm: tempos.get(stem).copied(),
@@ -194,13 +199,29 @@ fn read_tempos(dir: &Path) -> Result<HashMap<String, u16>, CatalogueError> {
     Ok(tempos)
 }
 
-/// An Ogg Opus file's length: the last page's granule position (48 kHz samples) less the
-/// pre-skip its `OpusHead` declares.
-pub fn opus_duration(bytes: &[u8]) -> Option<f64> {
-    let head = find(bytes, b"OpusHead")?;
-    let pre_skip = u16::from_le_bytes(bytes.get(head + 10..head + 12)?.try_into().ok()?);
-    let last_page = bytes.windows(4).rposition(|w| w == b"OggS")?;
-    let granule = i64::from_le_bytes(bytes.get(last_page + 6..last_page + 14)?.try_into().ok()?);
+/// The start of a file (where Ogg's first page, with `OpusHead`, is) and its end (at
+/// least its last page, which is at most 65 307 bytes): all a track's length needs.
+fn ends_of(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    const HEAD: u64 = 4096;
+    const TAIL: u64 = 65_536;
+    let mut file = std::fs::File::open(path)?;
+    let mut head = Vec::new();
+    (&mut file).take(HEAD).read_to_end(&mut head)?;
+    let length = file.metadata()?.len();
+    file.seek(SeekFrom::Start(length.saturating_sub(TAIL)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    Ok((head, tail))
+}
+
+/// An Ogg Opus file's length from its `head` and `tail` bytes: the last page's granule
+/// position (48 kHz samples) less the pre-skip its `OpusHead` declares.
+pub fn opus_duration(head: &[u8], tail: &[u8]) -> Option<f64> {
+    let opus = find(head, b"OpusHead")?;
+    let pre_skip = u16::from_le_bytes(head.get(opus + 10..opus + 12)?.try_into().ok()?);
+    let last_page = tail.windows(4).rposition(|w| w == b"OggS")?;
+    let granule = i64::from_le_bytes(tail.get(last_page + 6..last_page + 14)?.try_into().ok()?);
     let samples = granule - i64::from(pre_skip);
     (samples > 0).then(|| samples as f64 / 48_000.0)
 }
@@ -234,7 +255,10 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_ogg_opus_has_no_duration() {
-        assert_eq!(opus_duration(b"RIFF....WAVEfmt "), None);
-        assert_eq!(opus_duration(b""), None);
+        assert_eq!(
+            opus_duration(b"RIFF....WAVEfmt ", b"RIFF....WAVEfmt "),
+            None
+        );
+        assert_eq!(opus_duration(b"", b""), None);
     }
 }
