@@ -7,9 +7,9 @@ use actix_web::{
     HttpResponse, ResponseError,
 };
 use domain::error::{ErrorCode, ServiceError};
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+
+pub use contract::{ok, Envelope, ErrorBody, ErrorEnvelope};
 
 /// HTTP status for each stable error code.
 pub fn status_of(code: ErrorCode) -> StatusCode {
@@ -50,22 +50,6 @@ pub fn code_of(status: StatusCode) -> ErrorCode {
         s if s.is_client_error() => ErrorCode::ValidationError,
         _ => ErrorCode::InternalServerError,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub code: ErrorCode,
-    pub message: String,
-    #[schema(value_type = Object)]
-    pub data: Value,
-}
-
-/// The error envelope.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorEnvelope {
-    /// Always false.
-    pub success: bool,
-    pub error: ErrorBody,
 }
 
 /// A service error on its way to the client, with an optional status override for the few
@@ -155,17 +139,3 @@ impl ResponseError for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
-
-/// The success envelope: `{"success": true, "data": …}`.
-#[derive(Serialize, ToSchema)]
-pub struct Envelope<T> {
-    pub success: bool,
-    pub data: T,
-}
-
-pub fn ok<T: Serialize>(data: T) -> Envelope<T> {
-    Envelope {
-        success: true,
-        data,
-    }
-}

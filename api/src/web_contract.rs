@@ -1,5 +1,5 @@
 //! `api/web/contract.js`: the wire enums the web app uses (statuses, stages, styles, formats,
-//! error codes), generated from the OpenAPI document so the app never retypes them. A test
+//! error codes, the `type` of each `/ws` message), generated from the OpenAPI document so the app never retypes them. A test
 //! fails when the file drifts from the document; `UPDATE_WEB_CONTRACT=1 cargo test -p api
 //! --lib web_contract` writes it again.
 
@@ -36,7 +36,29 @@ pub fn render(document: &Value) -> String {
             entries.join("\n")
         ));
     }
+    module.push_str(&format!(
+        "\nexport const LiveType = Object.freeze({{\n{}\n}});\n",
+        live_types(document).join("\n")
+    ));
     module
+}
+
+/// The `type` each variant of `LiveMessage` carries.
+fn live_types(document: &Value) -> Vec<String> {
+    let variants = document["components"]["schemas"]["LiveMessage"]["oneOf"]
+        .as_array()
+        .expect("the document has LiveMessage");
+    variants
+        .iter()
+        .map(|variant| {
+            let parts = variant["allOf"].as_array().map_or(&[][..], Vec::as_slice);
+            std::iter::once(variant)
+                .chain(parts)
+                .find_map(|part| part["properties"]["type"]["enum"][0].as_str())
+                .expect("every LiveMessage variant names its type")
+        })
+        .map(|value| format!("  {}: '{value}',", value.to_uppercase()))
+        .collect()
 }
 
 #[cfg(test)]

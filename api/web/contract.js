@@ -86,3 +86,10 @@ export const PostStatus = Object.freeze({
   PUBLISHED: 'PUBLISHED',
   FAILED: 'FAILED',
 });
+
+export const LiveType = Object.freeze({
+  JOB: 'job',
+  SYNC: 'sync',
+  POST: 'post',
+  SESSION_ENDED: 'session_ended',
+});

@@ -2,7 +2,7 @@
 // its poster, a download per format, sharing with its view count, posting to linked
 // accounts; cancel and delete. And the history of montages, a page at a time.
 
-import { JobStatus, Stage } from './contract.js';
+import { JobStatus, LiveType, Stage } from './contract.js';
 import { call, JOB_FAILURES } from './api.js';
 import { h, show, toast, actionButton, when, bytes, seconds, pager, errorLine, onSubmit } from './ui.js';
 import { follow } from './live.js';
@@ -156,7 +156,7 @@ export async function jobView(jobId) {
     else update(job);
   };
   const live = follow((event) => {
-    if (event.job_id !== jobId || event.type) return;
+    if (event.type !== LiveType.JOB || event.job_id !== jobId) return;
     if (ENDED.includes(event.status) || event.status !== job.status) reread();
     else update(event);
   }, reread);

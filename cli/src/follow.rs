@@ -4,29 +4,28 @@
 
 use std::time::Duration;
 
+use contract::jobs::JobView;
+use contract::live::{LiveMessage, WsTicket};
+use domain::jobs::{JobStatus, Stage};
 use futures::StreamExt;
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
 
-use crate::api::{text, Api};
+use crate::api::Api;
 use crate::error::CliError;
 use crate::report::Report;
 
 /// With no event for this long, the job's status is read instead.
 const QUIET: Duration = Duration::from_secs(5);
 
-fn is_final(status: &str) -> bool {
-    matches!(status, "SUCCESS" | "FAILED" | "CANCELLED")
-}
-
 /// Shows the job's stage and percent until it ends; its final view.
-pub async fn until_done(api: &Api, report: &Report, job_id: &str) -> Result<Value, CliError> {
+pub async fn until_done(api: &Api, report: &Report, job_id: Uuid) -> Result<JobView, CliError> {
     let path = format!("/api/v2/jobs/{job_id}");
-    let ticket = api.post("/api/v2/ws/ticket").await?;
+    let ticket: WsTicket = api.post("/api/v2/ws/ticket").await?;
     let address = format!(
         "{}/ws?ticket={}",
         api.server.replacen("http", "ws", 1),
-        text(&ticket, "ticket")?
+        ticket.ticket
     );
     let mut events = tokio_tungstenite::connect_async(address.as_str())
         .await
@@ -36,17 +35,17 @@ pub async fn until_done(api: &Api, report: &Report, job_id: &str) -> Result<Valu
         bar: report.stages(),
         last: None,
     };
-    let mut view = api.get(&path).await?;
+    let mut view: JobView = api.get(&path).await?;
     shown.view(report, &view);
-    while !is_final(view["status"].as_str().unwrap_or_default()) {
+    while !view.status.is_final() {
         match listen(&mut events).await {
-            Heard::Event(event) if event["job_id"] == job_id && event.get("type").is_none() => {
-                shown.show(report, &event["status"], &event["stage"], &event["percent"]);
-                if is_final(event["status"].as_str().unwrap_or_default()) {
+            Heard::Message(LiveMessage::Job(event)) if event.job_id == job_id => {
+                shown.show(report, event.status, event.stage, event.percent);
+                if event.status.is_final() {
                     view = api.get(&path).await?;
                 }
             }
-            Heard::Event(_) => {}
+            Heard::Message(_) => {}
             Heard::Nothing => view = api.get(&path).await?,
             Heard::Lost => {
                 events = None;
@@ -64,8 +63,9 @@ type Socket =
 
 /// What listening for an event brought.
 enum Heard {
-    Event(Value),
-    /// Nothing for a while (or no connection): time to read the status.
+    Message(LiveMessage),
+    /// Nothing for a while, no connection, or a message this version does not know: time
+    /// to read the status.
     Nothing,
     /// The connection closed or broke.
     Lost,
@@ -77,10 +77,10 @@ async fn listen(events: &mut Option<Socket>) -> Heard {
         return Heard::Nothing;
     };
     match tokio::time::timeout(QUIET, socket.next()).await {
-        Ok(Some(Ok(Message::Text(message)))) => {
-            Heard::Event(serde_json::from_str(&message).unwrap_or_default())
-        }
-        Ok(Some(Ok(_))) => Heard::Event(Value::Null),
+        Ok(Some(Ok(Message::Text(message)))) => serde_json::from_str(&message)
+            .map(Heard::Message)
+            .unwrap_or(Heard::Nothing),
+        Ok(Some(Ok(_))) => Heard::Nothing,
         Ok(None) | Ok(Some(Err(_))) => Heard::Lost,
         Err(_) => Heard::Nothing,
     }
@@ -89,29 +89,19 @@ async fn listen(events: &mut Option<Socket>) -> Heard {
 /// The stage bar, and what the user was last told, so a line is printed per change only.
 struct Shown {
     bar: indicatif::ProgressBar,
-    last: Option<(String, u64)>,
+    last: Option<(String, u8)>,
 }
 
 impl Shown {
-    /// A job's view, as the API answers it.
-    fn view(&mut self, report: &Report, view: &Value) {
-        self.show(
-            report,
-            &view["status"],
-            &view["stage"],
-            &view["progress"]["percent"],
-        );
+    fn view(&mut self, report: &Report, view: &JobView) {
+        self.show(report, view.status, view.stage, view.progress.percent);
     }
 
-    fn show(&mut self, report: &Report, status: &Value, stage: &Value, percent: &Value) {
-        let stage = stage
-            .as_str()
-            .or(status.as_str())
-            .unwrap_or("queued")
-            .to_owned();
-        let percent = percent.as_u64().unwrap_or(0).min(100);
+    fn show(&mut self, report: &Report, status: JobStatus, stage: Option<Stage>, percent: u8) {
+        let stage = stage.map_or_else(|| status.to_string(), |stage| stage.to_string());
+        let percent = percent.min(100);
         self.bar.set_message(stage.clone());
-        self.bar.set_position(percent);
+        self.bar.set_position(u64::from(percent));
         let now = (stage, percent);
         if self.last.as_ref() != Some(&now) {
             report.line(&format!("{} {}%", now.0, now.1));

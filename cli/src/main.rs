@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use domain::jobs::OutputFormat;
+use uuid::Uuid;
 
 use api::Api;
 use error::CliError;
@@ -74,15 +76,15 @@ enum Command {
     },
     /// Download a finished job's outputs.
     Download {
-        job: String,
+        job: Uuid,
         /// Only this format.
-        #[arg(long)]
-        format: Option<String>,
+        #[arg(long, value_parser = render::format)]
+        format: Option<OutputFormat>,
         #[arg(short, long, default_value = ".")]
         output: PathBuf,
     },
     /// Cancel a waiting or running job.
-    Cancel { job: String },
+    Cancel { job: Uuid },
     /// List the music a montage can be cut to (`render --music ID`).
     Music,
 }
@@ -106,13 +108,13 @@ async fn run(cli: Cli, report: &Report) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Login { email, code } => {
             let password = credentials::password()?;
-            let session = Api::login(&server, &email, &password, code.as_deref()).await?;
-            report.done(&serde_json::json!({"signed_in": email, "user_id": session.user_id}));
+            let user_id = Api::login(&server, &email, &password, code.as_deref()).await?;
+            report.signed_in(&email, user_id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Logout => {
             Api::logout(&server).await?;
-            report.done(&serde_json::json!({"signed_out": true}));
+            report.signed_out();
             Ok(ExitCode::SUCCESS)
         }
         Command::Render {
@@ -137,8 +139,7 @@ async fn run(cli: Cli, report: &Report) -> Result<ExitCode, CliError> {
         } => {
             let api = Api::resume(&server).await?;
             let view = api.get(&format!("/api/v2/jobs/{job}")).await?;
-            let files = render::download(&api, report, &view, format.as_deref(), &output).await?;
-            report.done(&serde_json::json!({"job_id": job, "files": files}));
+            report.saved(&render::download(&api, report, &view, format, &output).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Cancel { job } => {

@@ -4,14 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use contract::jobs::{JobCreated, JobOutputView, JobView};
+use domain::jobs::{JobStatus, OutputFormat, Style};
+use domain::music::TrackId;
 use domain::sniff;
 use futures::TryStreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::{header, Method};
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use uuid::Uuid;
 
-use crate::api::{call, data, refusal, text, Api};
+use crate::api::{data, refusal, Api};
 use crate::error::CliError;
 use crate::follow;
 use crate::report::Report;
@@ -20,17 +24,47 @@ use crate::report::Report;
 #[derive(clap::Args)]
 pub struct Options {
     /// cinematic, gaming, energetic or chill.
-    #[arg(long)]
-    pub style: Option<String>,
+    #[arg(long, value_parser = style)]
+    pub style: Option<Style>,
     /// landscape, portrait, or both separated by a comma.
-    #[arg(long)]
-    pub formats: Option<String>,
+    #[arg(long, value_parser = format, value_delimiter = ',')]
+    pub formats: Vec<OutputFormat>,
     /// Seconds of montage.
     #[arg(long)]
     pub duration: Option<u32>,
     /// A track from `montage music`: the cuts land on its beat.
-    #[arg(long)]
-    pub music: Option<String>,
+    #[arg(long, value_parser = track)]
+    pub music: Option<TrackId>,
+}
+
+fn style(raw: &str) -> Result<Style, String> {
+    Style::parse_field("style", raw).map_err(|err| err.message)
+}
+
+pub fn format(raw: &str) -> Result<OutputFormat, String> {
+    OutputFormat::parse_field("format", raw).map_err(|err| err.message)
+}
+
+fn track(raw: &str) -> Result<TrackId, String> {
+    TrackId::parse("music", raw).map_err(|err| err.message)
+}
+
+/// What `render` and `download` end with.
+#[derive(Serialize)]
+pub struct Saved {
+    pub job_id: Uuid,
+    pub files: Vec<SavedFile>,
+}
+
+/// One output on disk.
+#[derive(Serialize)]
+pub struct SavedFile {
+    pub format: OutputFormat,
+    pub path: PathBuf,
+    pub width: i32,
+    pub height: i32,
+    pub duration: f64,
+    pub size: i64,
 }
 
 /// Uploads `clips` as one job; with `output`, follows it and saves its outputs there.
@@ -42,73 +76,75 @@ pub async fn run(
     output: Option<&Path>,
 ) -> Result<ExitCode, CliError> {
     let form = form(report, clips, options).await?;
-    let created = data(call(api.request(Method::POST, "/api/v2/jobs").multipart(form)).await?)?;
-    let job_id = text(&created, "job_id")?.to_owned();
-    report.line(&format!("job {job_id} created"));
+    let created: JobCreated =
+        data(api.request(Method::POST, "/api/v2/jobs").multipart(form)).await?;
+    report.line(&format!("job {} created", created.job_id));
     let Some(output) = output else {
-        report.job(&created);
+        report.created(&created);
         return Ok(ExitCode::SUCCESS);
     };
-    let view = follow::until_done(api, report, &job_id).await?;
-    let status = view["status"].as_str().unwrap_or_default();
-    if status != "SUCCESS" {
+    let view = follow::until_done(api, report, created.job_id).await?;
+    if view.status != JobStatus::Success {
+        let (code, message) = view.error.map_or_else(
+            || (view.status.to_string(), "the job did not finish".to_owned()),
+            |failure| (failure.code.to_string(), failure.message),
+        );
         return Err(CliError::JobFailed {
-            job_id,
-            status: status.to_owned(),
-            code: view["error"]["code"].as_str().unwrap_or(status).to_owned(),
-            message: view["error"]["message"]
-                .as_str()
-                .unwrap_or("the job did not finish")
-                .to_owned(),
+            job_id: view.job_id.to_string(),
+            status: view.status.to_string(),
+            code,
+            message,
         });
     }
-    let files = download(api, report, &view, None, output).await?;
-    report.done(&json!({"job_id": job_id, "status": status, "files": files}));
+    let saved = download(api, report, &view, None, output).await?;
+    report.saved(&saved);
     Ok(ExitCode::SUCCESS)
 }
 
 /// The job form: options first, then each clip streamed from disk with its own bar.
 async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<Form, CliError> {
     let mut form = Form::new();
-    if let Some(style) = &options.style {
-        form = form.text("style", style.clone());
+    if let Some(style) = options.style {
+        form = form.text("style", style.as_str());
     }
-    if let Some(formats) = &options.formats {
-        form = form.text("formats", formats.clone());
+    for format in &options.formats {
+        form = form.text("formats", format.as_str());
     }
     if let Some(duration) = options.duration {
         form = form.text("target_duration", duration.to_string());
     }
     if let Some(music) = &options.music {
-        form = form.text("music_id", music.clone());
+        form = form.text("music_id", music.to_string());
     }
     for path in clips {
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|err| CliError::local(path.display(), err))?;
-        sniff(path, &mut file).await?;
-        let size = file
-            .metadata()
-            .await
-            .map_err(|err| CliError::local(path.display(), err))?
-            .len();
-        let name = path
-            .file_name()
-            .map_or_else(|| "clip".into(), |n| n.to_string_lossy().into_owned());
-        let bar = report.transfer(&name, size);
-        let stream = tokio_util::io::ReaderStream::new(file).inspect_ok(move |chunk| {
-            bar.inc(chunk.len() as u64);
-            if bar.position() >= size {
-                bar.finish();
-            }
-        });
-        let body = reqwest::Body::wrap_stream(stream);
-        form = form.part(
-            "files",
-            Part::stream_with_length(body, size).file_name(name),
-        );
+        form = form.part("files", clip(report, path).await?);
     }
     Ok(form)
+}
+
+/// One clip, checked and streamed from disk with its own bar.
+async fn clip(report: &Report, path: &Path) -> Result<Part, CliError> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|err| CliError::local(path.display(), err))?;
+    sniff(path, &mut file).await?;
+    let size = file
+        .metadata()
+        .await
+        .map_err(|err| CliError::local(path.display(), err))?
+        .len();
+    let name = path
+        .file_name()
+        .map_or_else(|| "clip".into(), |n| n.to_string_lossy().into_owned());
+    let bar = report.transfer(&format!("upload {name}"), size);
+    let stream = tokio_util::io::ReaderStream::new(file).inspect_ok(move |chunk| {
+        bar.inc(chunk.len() as u64);
+        if bar.position() >= size {
+            bar.finish();
+        }
+    });
+    let body = reqwest::Body::wrap_stream(stream);
+    Ok(Part::stream_with_length(body, size).file_name(name))
 }
 
 /// Refuses a file that is not a video the service reads, as the service would at its first
@@ -134,46 +170,58 @@ async fn sniff(path: &Path, file: &mut tokio::fs::File) -> Result<(), CliError> 
     }
 }
 
-/// Saves the job's outputs (or the one in `format`) into `dir`; their paths.
+/// Saves the job's outputs (or the one in `format`) into `dir`.
 pub async fn download(
     api: &Api,
     report: &Report,
-    view: &Value,
-    format: Option<&str>,
+    view: &JobView,
+    format: Option<OutputFormat>,
     dir: &Path,
-) -> Result<Vec<String>, CliError> {
-    let job_id = text(view, "job_id")?;
-    let listed: Vec<String> = view["outputs"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|o| o["format"].as_str().map(str::to_owned))
-        .collect();
-    // Without outputs, asking for one gets the service's own reason (not ready, expired).
-    let formats = match format {
-        Some(format) => vec![format.to_owned()],
-        None if listed.is_empty() => vec!["landscape".to_owned()],
-        None => listed,
-    };
+) -> Result<Saved, CliError> {
+    let wanted = |output: &&JobOutputView| format.is_none_or(|format| output.format == format);
+    let outputs: Vec<&JobOutputView> = view.outputs.iter().filter(wanted).collect();
+    if outputs.is_empty() {
+        // Nothing to save: the service says why (not ready, expired, not rendered).
+        let format = format.unwrap_or(OutputFormat::Landscape);
+        let route = format!("/api/v2/jobs/{}/download?format={format}", view.job_id);
+        let answer = api.request(Method::GET, &route).send().await?;
+        return Err(refusal(answer).await);
+    }
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|err| CliError::local(dir.display(), err))?;
-    let mut saved = Vec::new();
-    for format in formats {
-        let path = dir.join(format!("{job_id}-{format}.mp4"));
-        let route = format!("/api/v2/jobs/{job_id}/download?format={format}");
-        save(api, report, &route, &path).await?;
+    let mut files = Vec::new();
+    for output in outputs {
+        let path = dir.join(format!("{}-{}.mp4", view.job_id, output.format));
+        save(api, report, output, &path).await?;
         report.line(&format!("saved {}", path.display()));
-        saved.push(path.display().to_string());
+        files.push(SavedFile {
+            format: output.format,
+            path,
+            width: output.width,
+            height: output.height,
+            duration: output.duration,
+            size: output.size,
+        });
     }
-    Ok(saved)
+    Ok(Saved {
+        job_id: view.job_id,
+        files,
+    })
 }
 
 /// Follows the download route's redirect (to a short-lived storage link, which gets no
 /// bearer token) and streams the file to `path`.
-async fn save(api: &Api, report: &Report, route: &str, path: &Path) -> Result<(), CliError> {
-    let redirect = api.request(Method::GET, route).send().await?;
+async fn save(
+    api: &Api,
+    report: &Report,
+    output: &JobOutputView,
+    path: &Path,
+) -> Result<(), CliError> {
+    let redirect = api
+        .request(Method::GET, &output.download_url)
+        .send()
+        .await?;
     if !redirect.status().is_redirection() {
         return Err(refusal(redirect).await);
     }
@@ -187,10 +235,8 @@ async fn save(api: &Api, report: &Report, route: &str, path: &Path) -> Result<()
     if !response.status().is_success() {
         return Err(refusal(response).await);
     }
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let bar = report.transfer(&name, response.content_length().unwrap_or(0));
+    let label = format!("download {}", output.format);
+    let bar = report.transfer(&label, response.content_length().unwrap_or(0));
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|err| CliError::local(path.display(), err))?;

@@ -3,10 +3,17 @@
 
 use std::io::IsTerminal;
 
+use chrono::{DateTime, Utc};
+use contract::jobs::{JobCreated, JobList, JobView, Progress};
+use contract::music::MusicList;
+use domain::jobs::JobStatus;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
 
 use crate::error::CliError;
+use crate::render::Saved;
 
 pub struct Report {
     json: bool,
@@ -77,88 +84,106 @@ impl Report {
         }
     }
 
-    /// The result of a command: `value` as JSON, or its fields as lines.
-    pub fn done(&self, value: &Value) {
+    /// `value` as one JSON document, or `text` when not asked for JSON.
+    fn answer<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
-            return;
+            println!("{}", serde_json::to_string(value).expect("a JSON value"));
+        } else {
+            println!("{}", text());
         }
-        if let Some(fields) = value.as_object() {
-            for (key, value) in fields {
-                match value {
-                    Value::String(text) => println!("{key}: {text}"),
-                    Value::Array(items) => {
-                        for item in items {
-                            println!(
-                                "{key}: {}",
-                                item.as_str().map_or(item.to_string(), str::to_owned)
-                            );
-                        }
-                    }
-                    other => println!("{key}: {other}"),
-                }
-            }
-        }
+    }
+
+    pub fn signed_in(&self, email: &str, user_id: Uuid) {
+        let outcome = json!({"signed_in": email, "user_id": user_id});
+        self.answer(&outcome, || format!("signed in as {email}"));
+    }
+
+    pub fn signed_out(&self) {
+        self.answer(&json!({"signed_out": true}), || "signed out".into());
+    }
+
+    /// A job just made.
+    pub fn created(&self, job: &JobCreated) {
+        self.answer(job, || {
+            format!("{}  {:<10} {}", job.job_id, job.status, job.created_at)
+        });
     }
 
     /// One job, as the API shows it.
-    pub fn job(&self, view: &Value) {
-        if self.json {
-            println!("{view}");
-        } else {
-            println!("{}", summary(view));
-        }
+    pub fn job(&self, view: &JobView) {
+        self.answer(view, || {
+            summary(view.job_id, view.status, &view.progress, view.created_at)
+        });
+    }
+
+    /// The music catalogue: one track a line, its id first.
+    pub fn music(&self, catalogue: &MusicList) {
+        self.answer(catalogue, || {
+            let mut lines: Vec<String> = catalogue
+                .tracks
+                .iter()
+                .map(|track| {
+                    format!(
+                        "{:<28} {:<30} {:<10} {:>4} BPM  {:>3.0} s  {}",
+                        track.id,
+                        track.title,
+                        track.mood,
+                        track.bpm.map_or_else(|| "?".into(), |bpm| bpm.to_string()),
+                        track.duration_seconds,
+                        track.licence,
+                    )
+                })
+                .collect();
+            lines.push(format!("{} tracks", catalogue.tracks.len()));
+            lines.join("\n")
+        });
     }
 
     /// A page of jobs.
-    /// The music catalogue: one track a line, its id first.
-    pub fn music(&self, catalogue: &Value) {
-        if self.json {
-            println!("{catalogue}");
-            return;
-        }
-        let tracks = catalogue["tracks"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for track in tracks {
-            println!(
-                "{:<28} {:<30} {:<10} {:>4} BPM  {:>3.0} s  {}",
-                track["id"].as_str().unwrap_or_default(),
-                track["title"].as_str().unwrap_or_default(),
-                track["mood"].as_str().unwrap_or_default(),
-                track["bpm"],
-                track["duration_seconds"].as_f64().unwrap_or_default(),
-                track["licence"].as_str().unwrap_or_default(),
-            );
-        }
-        println!("{} tracks", tracks.len());
+    pub fn jobs(&self, page: &JobList) {
+        self.answer(page, || {
+            let mut lines: Vec<String> = page
+                .jobs
+                .iter()
+                .map(|job| summary(job.job_id, job.status, &job.progress, job.created_at))
+                .collect();
+            lines.push(format!("{} of {} jobs", page.jobs.len(), page.total));
+            lines.join("\n")
+        });
     }
 
-    pub fn jobs(&self, page: &Value) {
-        if self.json {
-            println!("{page}");
-            return;
-        }
-        let jobs = page["jobs"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for job in jobs {
-            println!("{}", summary(job));
-        }
-        println!("{} of {} jobs", jobs.len(), page["total"]);
+    /// The files a job's outputs were saved to: a line each, with what they hold.
+    pub fn saved(&self, saved: &Saved) {
+        self.answer(saved, || {
+            let mut lines = vec![format!("montage {} saved:", saved.job_id)];
+            lines.extend(saved.files.iter().map(|file| {
+                format!(
+                    "  {:<9} {}x{}  {:.1} s  {:.1} MB  {}",
+                    file.format,
+                    file.width,
+                    file.height,
+                    file.duration,
+                    file.size as f64 / 1e6,
+                    file.path.display(),
+                )
+            }));
+            lines.join("\n")
+        });
     }
 }
 
 /// `id  STATUS  stage  percent  created`.
-fn summary(job: &Value) -> String {
+fn summary(
+    job_id: Uuid,
+    status: JobStatus,
+    progress: &Progress,
+    created_at: DateTime<Utc>,
+) -> String {
     format!(
-        "{}  {:<10} {:<11} {:>3}%  {}",
-        job["job_id"].as_str().unwrap_or("?"),
-        job["status"].as_str().unwrap_or("?"),
-        job["stage"].as_str().unwrap_or("-"),
-        job["progress"]["percent"].as_u64().unwrap_or(0),
-        job["created_at"].as_str().unwrap_or(""),
+        "{job_id}  {status:<10} {:<11} {:>3}%  {created_at}",
+        progress
+            .stage
+            .map_or_else(|| "-".into(), |stage| stage.to_string()),
+        progress.percent,
     )
 }

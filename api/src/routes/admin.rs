@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::routes::jobs::{cancel_in, JobFailure, JobSummary, JobView};
+use crate::routes::jobs::{cancel_in, failure_of, job_summary, job_view};
 use crate::routes::{auth::UserView, table::Area};
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
     state::{AppState, Caller},
 };
+use contract::jobs::{JobFailure, JobSummary, JobView};
 use engine::jobs::{JobDetails, JobScope};
 
 /// This area's routes, with their documentation.
@@ -554,10 +555,10 @@ pub async fn list_all_jobs(
         .jobs
         .iter()
         .map(|job| AdminJobView {
-            summary: JobSummary::from(job),
+            summary: job_summary(job),
             user_id: job.user_id,
             attempts: job.attempts,
-            error: JobFailure::of(job),
+            error: failure_of(job),
         })
         .collect();
     Ok(HttpResponse::Ok().json(JobListing {
@@ -619,7 +620,7 @@ pub async fn rerun_job(
     let job = state.jobs.rerun(path.into_inner()).await?;
     state.events.publish(&job).await;
     state.dispatch.notify_one();
-    let view = JobView::from(JobDetails {
+    let view = job_view(JobDetails {
         job,
         outputs: Vec::new(),
     });

@@ -7,6 +7,9 @@ use accounts::profile::Username;
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use contract::auth::{
+    Credentials, LoginResponse, MfaChallenge, RefreshRequest, TokenResponse, TokenType,
+};
 use db::models::User;
 use domain::plans::PlanId;
 use serde::{Deserialize, Serialize};
@@ -34,15 +37,6 @@ pub fn area() -> Area {
         .handle("logout", logout)
         .handle("me", me)
         .handle("file_pass", file_pass)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct Credentials {
-    #[schema(example = "user@example.com")]
-    pub email: String,
-    /// 10 to 128 characters, at least one letter and one digit, not a common password.
-    #[schema(example = "SecurePassword123!")]
-    pub password: String,
 }
 
 /// A new account: the credentials, and optionally a username (seeds 002, 003).
@@ -87,62 +81,27 @@ impl From<User> for UserView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Always `bearer`.
-    pub token_type: &'static str,
-    pub user_id: Uuid,
-    /// Single-use: each refresh returns a new one and revokes the old.
-    pub refresh_token: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-}
-
-impl From<TokenPair> for TokenResponse {
-    fn from(pair: TokenPair) -> Self {
-        Self {
-            access_token: pair.access_token,
-            token_type: "bearer",
-            user_id: pair.user_id,
-            refresh_token: pair.refresh_token,
-            expires_in: pair.expires_in,
-        }
+pub fn token_response(pair: TokenPair) -> TokenResponse {
+    TokenResponse {
+        access_token: pair.access_token,
+        token_type: TokenType::Bearer,
+        user_id: pair.user_id,
+        refresh_token: pair.refresh_token,
+        expires_in: pair.expires_in,
     }
 }
 
-/// The first login step's answer when the account has multi-factor login on.
-#[derive(Serialize, ToSchema)]
-pub struct MfaChallenge {
-    /// Always true.
-    pub mfa_required: bool,
-    /// Send it with a code to `POST /api/auth/mfa/login`; it is good for `expires_in` seconds
-    /// and for nothing else.
-    pub mfa_token: String,
-    pub expires_in: u64,
-}
-
-/// Tokens, or the second step's challenge when multi-factor login is on.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum LoginResponse {
-    Tokens(TokenResponse),
-    MfaRequired(MfaChallenge),
-}
-
-impl From<LoginOutcome> for LoginResponse {
-    fn from(outcome: LoginOutcome) -> Self {
-        match outcome {
-            LoginOutcome::Tokens(pair) => Self::Tokens(pair.into()),
-            LoginOutcome::MfaRequired {
-                mfa_token,
-                expires_in,
-            } => Self::MfaRequired(MfaChallenge {
-                mfa_required: true,
-                mfa_token,
-                expires_in,
-            }),
-        }
+fn login_response(outcome: LoginOutcome) -> LoginResponse {
+    match outcome {
+        LoginOutcome::Tokens(pair) => LoginResponse::Tokens(token_response(pair)),
+        LoginOutcome::MfaRequired {
+            mfa_token,
+            expires_in,
+        } => LoginResponse::MfaRequired(MfaChallenge {
+            mfa_required: true,
+            mfa_token,
+            expires_in,
+        }),
     }
 }
 
@@ -151,11 +110,6 @@ pub fn tokens(body: impl Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(body)
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct RefreshRequest {
-    pub refresh_token: String,
 }
 
 /// Accepts the refresh token as a form field (as the seed shows) or as JSON.
@@ -212,7 +166,7 @@ pub async fn login(
 ) -> ApiResult<HttpResponse> {
     let Credentials { email, password } = body.into_inner();
     let outcome = state.auth.login(&email, password, &client.0).await?;
-    Ok(tokens(LoginResponse::from(outcome)))
+    Ok(tokens(login_response(outcome)))
 }
 
 /// Rotate a refresh token: returns a new pair; the presented token stops working.
@@ -226,7 +180,7 @@ pub async fn login(
 )]
 pub async fn refresh(state: web::Data<AppState>, body: RefreshBody) -> ApiResult<HttpResponse> {
     let pair = state.auth.refresh(&refresh_token(body)).await?;
-    Ok(tokens(TokenResponse::from(pair)))
+    Ok(tokens(token_response(pair)))
 }
 
 /// Revoke a refresh token. Idempotent.

@@ -44,7 +44,7 @@ pub fn area() -> Area {
             `X-RateLimit-Reset` (Unix seconds); a refusal is 429 `RATE_LIMIT_EXCEEDED` with `Retry-After`.",
         version = "2.0.0"
     ),
-    components(schemas(error::ErrorEnvelope, domain::error::ErrorCode, engine::events::JobEvent)),
+    components(schemas(error::ErrorEnvelope, domain::error::ErrorCode, contract::live::LiveMessage)),
     tags((name = "auth"), (name = "accounts"), (name = "users"), (name = "admin"), (name = "jobs"), (name = "clips"), (name = "uploads"), (name = "social"), (name = "styles"), (name = "live"), (name = "billing"), (name = "system"), (name = "app"))
 )]
 struct ApiDoc;

@@ -2,12 +2,14 @@
 
 use actix_multipart::Multipart;
 use actix_web::{http::header, web, HttpMessage, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
+use contract::jobs::{
+    JobCreated, JobFailure, JobList, JobOptionsView, JobOutputView, JobSummary, JobView, Progress,
+};
 use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
-use domain::jobs::{FailureCode, JobOptions, JobStatus, OutputFormat, Stage, StoredInput, Style};
-use domain::timings::StageTimings;
+use domain::jobs::{JobOptions, OutputFormat, StoredInput, Style};
+use domain::music::TrackId;
 use engine::egress::check_callback_url;
 use engine::jobs::{JobDetails, JobScope};
 use engine::lifecycle::{Cancellation, Creation, Origin};
@@ -43,101 +45,13 @@ pub fn area() -> Area {
         .handle("delete_job", delete_job)
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct JobCreated {
-    pub job_id: Uuid,
-    pub status: JobStatus,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&JobRow> for JobCreated {
-    fn from(job: &JobRow) -> Self {
-        Self {
-            job_id: job.id,
-            status: job.status,
-            created_at: job.created_at,
-        }
+/// What the job's creation answers.
+pub fn job_created(job: &JobRow) -> JobCreated {
+    JobCreated {
+        job_id: job.id,
+        status: job.status,
+        created_at: job.created_at,
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Progress {
-    pub percent: u8,
-    pub stage: Option<Stage>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobFailure {
-    pub code: FailureCode,
-    pub message: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobOutputView {
-    pub format: OutputFormat,
-    pub width: i32,
-    pub height: i32,
-    /// Seconds.
-    pub duration: f64,
-    /// Bytes.
-    pub size: i64,
-    /// Relative URL that redirects to a short-lived download link.
-    pub download_url: String,
-    /// Relative URL that redirects to a short-lived link to the poster (JPEG).
-    pub poster_url: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobOptionsView {
-    pub target_duration: i32,
-    pub style: Style,
-    pub formats: Vec<OutputFormat>,
-    pub hud_remove: bool,
-    pub watermark: bool,
-    /// The catalogue track under the montage, if any.
-    pub music_id: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobView {
-    pub job_id: Uuid,
-    pub status: JobStatus,
-    pub stage: Option<Stage>,
-    pub progress: Progress,
-    pub options: JobOptionsView,
-    pub attempts: i32,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub updated_at: DateTime<Utc>,
-    /// Present when the job FAILED.
-    pub error: Option<JobFailure>,
-    /// Present when the job succeeded (and its outputs have not expired).
-    pub outputs: Vec<JobOutputView>,
-    /// When the outputs will be deleted, on plans that keep them for a limited time.
-    pub outputs_expire_at: Option<DateTime<Utc>>,
-    /// The outputs were deleted at the end of the plan's retention (downloads answer 410).
-    pub outputs_expired: bool,
-    /// Where the successful attempt's time went, seconds per stage (present on SUCCESS).
-    pub timings: Option<StageTimings>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobSummary {
-    pub job_id: Uuid,
-    pub status: JobStatus,
-    pub stage: Option<Stage>,
-    pub progress: Progress,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobList {
-    pub jobs: Vec<JobSummary>,
-    pub total: i64,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 fn progress_of(job: &JobRow) -> Progress {
@@ -162,69 +76,70 @@ fn output_view(job_id: Uuid, output: JobOutputRow) -> JobOutputView {
     }
 }
 
-impl JobFailure {
-    /// The failure a job shows: its code and message, when it has both.
-    pub fn of(job: &JobRow) -> Option<Self> {
-        match (&job.error_code, &job.error_message) {
-            (Some(code), Some(message)) => Some(Self {
-                code: *code,
-                message: message.clone(),
-            }),
-            _ => None,
-        }
+/// The failure a job shows: its code and message, when it has both.
+pub fn failure_of(job: &JobRow) -> Option<JobFailure> {
+    match (&job.error_code, &job.error_message) {
+        (Some(code), Some(message)) => Some(JobFailure {
+            code: *code,
+            message: message.clone(),
+        }),
+        _ => None,
     }
 }
 
-impl From<&JobRow> for JobSummary {
-    fn from(job: &JobRow) -> Self {
-        Self {
-            job_id: job.id,
-            status: job.status,
-            stage: job.stage,
-            progress: progress_of(job),
-            created_at: job.created_at,
-            finished_at: job.finished_at,
-        }
+pub fn job_summary(job: &JobRow) -> JobSummary {
+    JobSummary {
+        job_id: job.id,
+        status: job.status,
+        stage: job.stage,
+        progress: progress_of(job),
+        created_at: job.created_at,
+        finished_at: job.finished_at,
     }
 }
 
-impl From<JobDetails> for JobView {
-    fn from(JobDetails { job, outputs }: JobDetails) -> Self {
-        let error = JobFailure::of(&job);
-        let outputs_expire_at = job
-            .output_retention_secs
-            .zip(job.finished_at)
-            .filter(|_| job.outputs_expired_at.is_none())
-            .map(|(seconds, finished)| finished + chrono::Duration::seconds(seconds));
-        let outputs_expired = job.outputs_expired_at.is_some();
-        JobView {
-            timings: job.timings,
-            outputs_expire_at,
-            outputs_expired,
-            job_id: job.id,
-            status: job.status,
-            stage: job.stage,
-            progress: progress_of(&job),
-            options: JobOptionsView {
-                target_duration: job.target_duration,
-                style: job.style,
-                formats: job.formats.clone(),
-                hud_remove: job.hud_remove,
-                watermark: job.watermark,
-                music_id: job.music_id.clone(),
-            },
-            attempts: job.attempts,
-            created_at: job.created_at,
-            started_at: job.started_at,
-            finished_at: job.finished_at,
-            updated_at: job.updated_at,
-            error,
-            outputs: outputs
-                .into_iter()
-                .filter(|_| !outputs_expired)
-                .map(|o| output_view(job.id, o))
-                .collect(),
-        }
+fn options_view(job: &JobRow) -> JobOptionsView {
+    JobOptionsView {
+        target_duration: job.target_duration,
+        style: job.style,
+        formats: job.formats.clone(),
+        hud_remove: job.hud_remove,
+        watermark: job.watermark,
+        music_id: job
+            .music_id
+            .as_deref()
+            .and_then(|id| TrackId::parse("music_id", id).ok()),
+    }
+}
+
+/// A job as its owner sees it; expired outputs are not listed.
+pub fn job_view(JobDetails { job, outputs }: JobDetails) -> JobView {
+    let outputs_expire_at = job
+        .output_retention_secs
+        .zip(job.finished_at)
+        .filter(|_| job.outputs_expired_at.is_none())
+        .map(|(seconds, finished)| finished + chrono::Duration::seconds(seconds));
+    let outputs_expired = job.outputs_expired_at.is_some();
+    JobView {
+        timings: job.timings,
+        outputs_expire_at,
+        outputs_expired,
+        job_id: job.id,
+        status: job.status,
+        stage: job.stage,
+        progress: progress_of(&job),
+        options: options_view(&job),
+        attempts: job.attempts,
+        created_at: job.created_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        updated_at: job.updated_at,
+        error: failure_of(&job),
+        outputs: outputs
+            .into_iter()
+            .filter(|_| !outputs_expired)
+            .map(|o| output_view(job.id, o))
+            .collect(),
     }
 }
 
@@ -334,7 +249,7 @@ pub async fn create_job(
             tracing::info!(%job_id, files = upload.inputs.len(), "job created");
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, format!("/api/v2/jobs/{job_id}")))
-                .json(ok(JobCreated::from(&job))))
+                .json(ok(job_created(&job))))
         }
         Ok(Creation::Existing(job)) => {
             // A concurrent request with the same key won; this one's uploads go.
@@ -474,7 +389,7 @@ fn replayed(job: &JobRow) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Idempotent-Replayed", "true"))
         .insert_header((header::LOCATION, format!("/api/v2/jobs/{}", job.id)))
-        .json(ok(JobCreated::from(job)))
+        .json(ok(job_created(job)))
 }
 
 /// Cancel a job: a pending one never starts; a running one stops within seconds.
@@ -509,7 +424,7 @@ pub(crate) async fn cancel_in(
     if outcome == Cancellation::Cancelled {
         state.events.publish(&details.job).await;
     }
-    let view = JobView::from(details);
+    let view = job_view(details);
     Ok(match outcome {
         Cancellation::Cancelled => HttpResponse::Ok().json(ok(view)),
         Cancellation::Requested => HttpResponse::Accepted().json(ok(view)),
@@ -568,7 +483,7 @@ pub async fn get_job(
     request: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let details = state.status.get(caller.0, path.into_inner()).await?;
-    Ok(conditional(&request, &ok(JobView::from(details))))
+    Ok(conditional(&request, &ok(job_view(details))))
 }
 
 /// The caller's jobs, newest first.
@@ -587,7 +502,7 @@ pub async fn list_jobs(
 ) -> ApiResult<HttpResponse> {
     let (limit, offset) = page.bounds()?;
     let page = state.jobs.list(caller.0, limit, offset).await?;
-    let jobs = page.jobs.iter().map(JobSummary::from).collect();
+    let jobs = page.jobs.iter().map(job_summary).collect();
     Ok(HttpResponse::Ok().json(ok(JobList {
         jobs,
         total: page.total,

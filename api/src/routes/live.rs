@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use contract::live::WsTicket;
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
 use engine::events::{JobEvents, WS_TICKET_TTL};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::broadcast;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use crate::routes::table::Area;
 use crate::{
@@ -52,8 +53,10 @@ pub struct WsCredentials {
 /// Live updates of the caller's jobs over WebSocket.
 ///
 /// Authenticate with `?token=<access token>` or `?ticket=<ticket>`. Each text message is a
-/// job event `{job_id, status, stage, percent, attempts, ts}` for one of the caller's jobs,
-/// never anyone else's. The server pings every 15 s; answer pongs (browsers do). Close codes:
+/// `LiveMessage` (see the schemas) about the caller's own jobs, imports or posts, never
+/// anyone else's, told apart by its `type`: `job` `{job_id, status, stage, percent,
+/// attempts, ts}`, `sync` (an import's counts) or `post` (a post's outcome). Ignore types
+/// you do not know. The server pings every 15 s; answer pongs (browsers do). Close codes:
 /// 1000 normal closure, 1001 the server is going away, 1011 the event feed failed,
 /// 4000 no message or pong from the client for 45 s, 4001 the token expired (reconnect with
 /// a fresh one), 4002 the user logged out of the session the token belongs to. Sessions are capped per account and per server (429 before the upgrade). Missed events are not replayed: after a
@@ -192,13 +195,6 @@ async fn run_session(
         }
     };
     let _ = session.close(close).await;
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WsTicket {
-    pub ticket: String,
-    /// Seconds the ticket stays valid; it works once.
-    pub expires_in: u64,
 }
 
 /// A single-use ticket for `/ws?ticket=…`, for clients that cannot keep the access token out

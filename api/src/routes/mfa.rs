@@ -6,12 +6,13 @@ use domain::error::ServiceError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::routes::auth::{tokens, TokenResponse};
+use crate::routes::auth::{token_response, tokens};
 use crate::routes::table::Area;
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},
 };
+use contract::auth::{MfaLogin, TokenResponse};
 
 /// This area's routes, with their documentation.
 #[derive(utoipa::OpenApi)]
@@ -89,17 +90,6 @@ impl MfaProofBody {
             )),
         }
     }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MfaLogin {
-    /// From the login answer.
-    mfa_token: String,
-    #[schema(example = "123456")]
-    code: Option<String>,
-    #[schema(example = "abcde-fghjk")]
-    recovery_code: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -205,5 +195,5 @@ pub async fn mfa_login(
     } = body.into_inner();
     let factor = second_factor(code, recovery_code)?;
     let pair = state.auth.mfa_login(&mfa_token, factor).await?;
-    Ok(tokens(TokenResponse::from(pair)))
+    Ok(tokens(token_response(pair)))
 }

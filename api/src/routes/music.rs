@@ -2,11 +2,10 @@
 //! of each for players to listen to first.
 
 use actix_web::{http::header, web, HttpResponse};
+use contract::music::{MusicList, TrackView};
 use domain::error::ServiceError;
-use domain::music::{Mood, TrackId};
+use domain::music::TrackId;
 use music::Track;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
 use crate::routes::table::Area;
@@ -23,43 +22,17 @@ pub fn area() -> Area {
         .handle("music_preview", music_preview)
 }
 
-/// One track of the catalogue.
-#[derive(Serialize, ToSchema)]
-pub struct TrackView {
-    /// The job's `music_id`.
-    #[schema(value_type = String, example = "energetic_electronic_2")]
-    pub id: TrackId,
-    pub title: String,
-    pub artist: &'static str,
-    /// The licence the track is used under (every catalogue track may be redistributed).
-    pub licence: &'static str,
-    pub mood: Mood,
-    /// The tempo the track was made at, as its source lists it.
-    pub bpm: Option<u16>,
-    pub duration_seconds: f64,
-    /// The track itself (Ogg Opus), to listen to before choosing it.
-    pub preview_url: String,
-}
-
-impl From<&Track> for TrackView {
-    fn from(track: &Track) -> Self {
-        Self {
-            preview_url: format!("/api/v2/music/{}/preview", track.id),
-            id: track.id.clone(),
-            title: track.title.clone(),
-            artist: track.artist,
-            licence: track.licence,
-            mood: track.mood,
-            bpm: track.bpm,
-            duration_seconds: track.duration_seconds,
-        }
+fn track_view(track: &Track) -> TrackView {
+    TrackView {
+        preview_url: format!("/api/v2/music/{}/preview", track.id),
+        id: track.id.clone(),
+        title: track.title.clone(),
+        artist: track.artist.to_owned(),
+        licence: track.licence.to_owned(),
+        mood: track.mood,
+        bpm: track.bpm,
+        duration_seconds: track.duration_seconds,
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MusicList {
-    /// By mood, then id. Empty when this deployment ships no music.
-    pub tracks: Vec<TrackView>,
 }
 
 /// The music catalogue: tracks a montage's cuts can follow (`music_id` on `POST /api/v2/jobs`).
@@ -68,7 +41,7 @@ pub struct MusicList {
     responses((status = 200, body = inline(Envelope<MusicList>)))
 )]
 pub async fn list_music(state: web::Data<AppState>) -> HttpResponse {
-    let tracks = state.music.tracks().iter().map(TrackView::from).collect();
+    let tracks = state.music.tracks().iter().map(track_view).collect();
     HttpResponse::Ok().json(ok(MusicList { tracks }))
 }
 

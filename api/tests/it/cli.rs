@@ -129,7 +129,19 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
     assert_eq!(saved.len(), 2, "both formats: {saved:?}");
     for path in &saved {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        assert!(stdout(&render).contains(&name), "{}", stdout(&render));
+        let line = stdout(&render)
+            .lines()
+            .find(|line| line.ends_with(&name))
+            .map(str::to_owned);
+        let line = line.unwrap_or_else(|| panic!("{name} in {}", stdout(&render)));
+        // What each file holds, in words: its format and size.
+        let format = if name.contains("portrait") {
+            "portrait"
+        } else {
+            "landscape"
+        };
+        assert!(line.trim_start().starts_with(format), "{line}");
+        assert!(line.contains(" s ") && line.contains(" MB "), "{line}");
     }
 
     let listed = montage(&app, &home, &user, &["--json", "jobs"]).await;
@@ -156,8 +168,10 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
     ];
     let download = montage(&app, &home, &user, &args).await;
     let files: Value = serde_json::from_slice(&download.stdout).expect("JSON on stdout");
-    let file = files["files"][0].as_str().unwrap();
+    let file = files["files"][0]["path"].as_str().unwrap();
     assert!(file.ends_with(&format!("{job_id}-portrait.mp4")), "{files}");
+    assert_eq!(files["files"][0]["format"], "portrait", "{files}");
+    assert_eq!(files["files"].as_array().unwrap().len(), 1, "{files}");
     let probe = media::ffprobe(&home.0.join(file));
     assert_eq!(media::stream(&probe, "video")["height"], 1920);
 }
@@ -214,10 +228,13 @@ async fn a_failed_job_exits_non_zero_with_its_error() {
         &["render", "broken.mp4", "--style", "vaporwave"],
     )
     .await;
-    assert_eq!(bad.status.code(), Some(3));
+    // Options are the contract's enums: a wrong one is a usage error, and nothing is sent.
+    assert_eq!(bad.status.code(), Some(2));
     assert!(
-        stderr(&bad).contains("VALIDATION_ERROR"),
+        stderr(&bad).contains("cinematic, gaming, energetic, chill"),
         "{}",
         stderr(&bad)
     );
+    let jobs_now = app.user_json("/api/v2/jobs", &user).await["data"]["total"].clone();
+    assert_eq!(jobs_before, jobs_now);
 }

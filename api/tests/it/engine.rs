@@ -371,7 +371,7 @@ pub async fn open_socket(app: &TestApp, query: &str) -> Socket {
         .0
 }
 
-/// Job events received until `job_id` reports `status`.
+/// Job events received until `job_id` reports `status`; each says it is one.
 async fn events_until(socket: &mut Socket, job_id: &str, status: &str) -> Vec<Value> {
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -383,6 +383,7 @@ async fn events_until(socket: &mut Socket, job_id: &str, status: &str) -> Vec<Va
             .unwrap();
         if let Message::Text(text) = message {
             let event: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(event["type"], "job", "{event}");
             let last = event["job_id"] == job_id && event["status"] == status;
             events.push(event);
             if last {

@@ -43,6 +43,14 @@ impl TrackId {
     }
 }
 
+/// Reads validate as parsing does: a client never holds a track id of the wrong shape.
+impl<'de> serde::Deserialize<'de> for TrackId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse("music_id", &raw).map_err(|err| serde::de::Error::custom(err.message))
+    }
+}
+
 impl std::fmt::Display for TrackId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

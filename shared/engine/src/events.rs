@@ -5,38 +5,22 @@
 use std::time::Duration;
 
 use apalis_redis::ConnectionManager;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use contract::live::{JobEvent, LiveMessage};
 use uuid::Uuid;
 
+use db::models::JobRow;
 use domain::identity::{AuthUser, EndedSession};
 
-use db::models::JobRow;
-use domain::jobs::{JobStatus, Stage};
-
-/// What a client hears about one of its jobs.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct JobEvent {
-    pub job_id: Uuid,
-    pub status: JobStatus,
-    pub stage: Option<Stage>,
-    pub percent: u8,
-    pub attempts: i32,
-    pub ts: DateTime<Utc>,
-}
-
-impl From<&JobRow> for JobEvent {
-    fn from(job: &JobRow) -> Self {
-        Self {
-            job_id: job.id,
-            status: job.status,
-            stage: job.stage,
-            percent: job.progress.clamp(0, 100) as u8,
-            attempts: job.attempts,
-            ts: job.updated_at,
-        }
-    }
+/// What a client hears about `job`.
+pub fn job_event(job: &JobRow) -> LiveMessage {
+    LiveMessage::Job(JobEvent {
+        job_id: job.id,
+        status: job.status,
+        stage: job.stage,
+        percent: job.progress.clamp(0, 100) as u8,
+        attempts: job.attempts,
+        ts: job.updated_at,
+    })
 }
 
 #[derive(Clone)]
@@ -56,39 +40,32 @@ impl JobEvents {
     /// Publishes the job's current state to its owner. Best effort and bounded: the job row
     /// stays the truth, and a missed event is repaired by the next one or a status poll.
     pub async fn publish(&self, job: &JobRow) {
-        let Ok(payload) = serde_json::to_string(&JobEvent::from(job)) else {
-            return;
-        };
-        let mut conn = self.conn.clone();
-        let mut command = redis::cmd("PUBLISH");
-        command
-            .arg(format!("{}{}", self.prefix, job.user_id))
-            .arg(payload);
-        let publish = command.query_async::<i64>(&mut conn);
-        match tokio::time::timeout(Duration::from_secs(1), publish).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => tracing::debug!(error = %err, "could not publish a job event"),
-            Err(_) => tracing::debug!("publishing a job event timed out"),
+        if !self.notify(job.user_id, &job_event(job)).await {
+            tracing::debug!(job = %job.id, "could not publish a job event");
         }
     }
 
     /// Tells the user's live connections that `session` ended (a logout), so the ones it
     /// opened close.
     pub async fn session_ended(&self, ended: EndedSession) {
-        let notice = serde_json::json!({ "type": "session_ended", "session": ended.session });
+        let notice = LiveMessage::SessionEnded {
+            session: ended.session,
+        };
         if !self.notify(ended.user, &notice).await {
             tracing::warn!(user = %ended.user, "could not announce a logout to live connections");
         }
     }
 
-    /// Sends `notice` (an object with a `type`) to the user's live connections; whether it
-    /// went out. Best effort and bounded, like job events.
-    pub async fn notify(&self, user: Uuid, notice: &serde_json::Value) -> bool {
+    /// Sends `message` to the user's live connections; whether it went out. Best effort and
+    /// bounded: the rows stay the truth, and a missed message is repaired by the next one
+    /// or a read.
+    pub async fn notify(&self, user: Uuid, message: &LiveMessage) -> bool {
+        let Ok(payload) = serde_json::to_string(message) else {
+            return false;
+        };
         let mut conn = self.conn.clone();
         let mut command = redis::cmd("PUBLISH");
-        command
-            .arg(format!("{}{user}", self.prefix))
-            .arg(notice.to_string());
+        command.arg(format!("{}{user}", self.prefix)).arg(payload);
         let publish = command.query_async::<i64>(&mut conn);
         matches!(
             tokio::time::timeout(Duration::from_secs(1), publish).await,
@@ -98,14 +75,14 @@ impl JobEvents {
 
     /// The session a message on a user's channel says has ended, if it is such a notice.
     pub fn ended_session(payload: &str) -> Option<Uuid> {
-        // Job events never carry a `type`: skip parsing them.
+        // Most messages are job events: skip parsing them.
         if !payload.contains(r#""type":"session_ended""#) {
             return None;
         }
-        let notice: serde_json::Value = serde_json::from_str(payload).ok()?;
-        (notice["type"] == "session_ended")
-            .then(|| notice["session"].as_str()?.parse().ok())
-            .flatten()
+        match serde_json::from_str(payload).ok()? {
+            LiveMessage::SessionEnded { session } => Some(session),
+            _ => None,
+        }
     }
 
     /// The pattern that matches every user's channel.

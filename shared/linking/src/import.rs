@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use contract::live::{LiveMessage, SyncEvent};
 use db::models::{AccountSyncRow, ClipRow, ImportFailureRow, LinkedAccountRow};
 use db::schema::{account_syncs, clips, import_failures, linked_accounts};
 use domain::clips::{clip_key, ClipSource};
@@ -214,9 +215,13 @@ impl Importer {
 
     /// A `sync` event on the owner's `/ws`: the sync's status and counts.
     async fn announce(&self, sync: &AccountSyncRow) {
-        let event = serde_json::json!({
-            "type": "sync", "sync_id": sync.id, "link_id": sync.link_id, "status": sync.status,
-            "found": sync.found, "imported": sync.imported, "failed": sync.failed,
+        let event = LiveMessage::Sync(SyncEvent {
+            sync_id: sync.id,
+            link_id: sync.link_id,
+            status: sync.status,
+            found: sync.found,
+            imported: sync.imported,
+            failed: sync.failed,
         });
         self.events.notify(sync.user_id, &event).await;
     }
