@@ -22,11 +22,6 @@ pub const PAGES: &[&str] = &[
     "/billing/cancelled",
 ];
 
-/// Whether a GET is for one of the app's embedded files.
-pub fn is_app_file(path: &str) -> bool {
-    path.starts_with("/app/") || PAGES.contains(&path)
-}
-
 /// One embedded file with its validator.
 pub struct Asset {
     name: &'static str,

@@ -8,7 +8,7 @@ use accounts::ratelimit::{Decision, Quota};
 use actix_web::{
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    http::{header::HeaderValue, Method},
+    http::header::HeaderValue,
     middleware::Next,
     web, Error, HttpMessage, HttpRequest,
 };
@@ -17,7 +17,8 @@ use settings::RateLimitConfig;
 
 use crate::{
     error::ApiError,
-    state::{AppState, VerifiedCaller},
+    routes::table::{RateClass, RouteTable},
+    state::{bearer_token, AppState, VerifiedCaller},
 };
 
 /// The caller's address: the connection's peer, or the last entry of the trusted proxy's
@@ -25,45 +26,19 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct ClientAddress(pub String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Auth,
-    Upload,
-    General,
-}
-
-impl Class {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Auth => "auth",
-            Self::Upload => "upload",
-            Self::General => "general",
-        }
-    }
-
-    /// Health probes, Stripe's signed webhooks and the web app's embedded files are not
-    /// limited (a file from memory costs less than the limiter's Redis round trip).
-    fn of(method: &Method, path: &str) -> Option<Self> {
-        match path {
-            "/health" | "/api/v2/billing/webhook" => None,
-            p if method == Method::GET && crate::app_files::is_app_file(p) => None,
-            "/api/v2/jobs" if method == Method::POST => Some(Self::Upload),
-            p if p.starts_with("/api/auth/") && method == Method::POST => Some(Self::Auth),
-            _ => Some(Self::General),
-        }
-    }
-
-    fn quota(self, config: &RateLimitConfig) -> Quota {
-        let limit = match self {
-            Self::Auth => config.auth,
-            Self::Upload => config.upload,
-            Self::General => config.general,
-        };
-        Quota {
-            limit,
-            window: config.window,
-        }
-    }
+/// The limiter's key and quota for each counted class.
+fn budget(class: RateClass, config: &RateLimitConfig) -> Option<(&'static str, Quota)> {
+    let (name, limit) = match class {
+        RateClass::Auth => ("auth", config.auth),
+        RateClass::Upload => ("upload", config.upload),
+        RateClass::General => ("general", config.general),
+        RateClass::Unlimited => return None,
+    };
+    let quota = Quota {
+        limit,
+        window: config.window,
+    };
+    Some((name, quota))
 }
 
 /// The client's address: the last hop of the trusted proxy's header, else the peer's.
@@ -83,14 +58,12 @@ pub(crate) fn client_address(req: &HttpRequest, config: &RateLimitConfig) -> Str
 /// token's claim), else the address.
 /// A verified caller is kept with the request, so the handler does not verify the token
 /// again.
-fn subject(req: &ServiceRequest, state: &AppState, class: Class, address: &str) -> String {
-    if class != Class::Auth {
-        let user = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| state.auth.authenticate(token.trim()).ok());
+fn subject(req: &ServiceRequest, state: &AppState, class: RateClass, address: &str) -> String {
+    if class != RateClass::Auth {
+        let user = bearer_token(req.headers())
+            .ok()
+            .flatten()
+            .and_then(|token| state.auth.authenticate(token).ok());
         if let Some(user) = user {
             req.extensions_mut().insert(VerifiedCaller(user));
             return format!("user:{}", user.id);
@@ -110,16 +83,15 @@ pub async fn rate_limit(
     let config = &state.config.rate_limits;
     let address = client_address(req.request(), config);
     req.extensions_mut().insert(ClientAddress(address.clone()));
-    let class = Class::of(req.method(), req.path()).filter(|_| config.enabled);
-    let Some(class) = class else {
+    let class = req
+        .app_data::<web::Data<RouteTable>>()
+        .expect("the route table is registered")
+        .rate_class(req.method(), req.path());
+    let Some((name, quota)) = budget(class, config).filter(|_| config.enabled) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let subject = subject(&req, &state, class, &address);
-    let decision = match state
-        .limiter
-        .hit(class.name(), &subject, class.quota(config))
-        .await
-    {
+    let decision = match state.limiter.hit(name, &subject, quota).await {
         Ok(decision) => decision,
         Err(err) => {
             tracing::warn!(error = %err, "rate limiter unavailable; letting the request through");
@@ -129,7 +101,7 @@ pub async fn rate_limit(
     let mut response = if decision.allowed() {
         next.call(req).await?.map_into_boxed_body()
     } else {
-        telemetry::metrics::rate_limit_refused(class.name());
+        telemetry::metrics::rate_limit_refused(name);
         let refusal = ServiceError::new(
             ErrorCode::RateLimitExceeded,
             format!(
@@ -162,4 +134,55 @@ fn add_headers(headers: &mut actix_web::http::header::HeaderMap, decision: &Deci
     set("x-ratelimit-limit", decision.limit.to_string());
     set("x-ratelimit-remaining", decision.remaining.to_string());
     set("x-ratelimit-reset", decision.reset_at.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::Method;
+
+    use crate::routes::table::RateClass::{self, *};
+
+    fn class(method: Method, path: &str) -> RateClass {
+        crate::routes::table(&Default::default()).rate_class(&method, path)
+    }
+
+    #[test]
+    fn each_request_spends_the_budget_its_route_declares() {
+        let job = "/api/v2/jobs/0191e8f2-8c3e-7d3c-9a43-2b7c3f1d2e4f";
+        for (method, path, expected) in [
+            (Method::POST, "/api/auth/login", Auth),
+            (Method::POST, "/api/auth/mfa/login", Auth),
+            (Method::POST, "/api/auth/password/forgot", Auth),
+            (Method::GET, "/api/auth/me", General),
+            (Method::POST, "/api/v2/jobs", Upload),
+            (Method::GET, "/api/v2/jobs", General),
+            (Method::GET, job, General),
+            (Method::POST, "/api/v2/billing/webhook", Unlimited),
+            (Method::GET, "/health", Unlimited),
+            (Method::GET, "/", Unlimited),
+            (Method::GET, "/app/main.js", Unlimited),
+            // No route: a 404 costs like any call, whatever the path looks like.
+            (Method::GET, "/api/v2/nothing-here", General),
+            (Method::DELETE, "/health", General),
+        ] {
+            assert_eq!(class(method.clone(), path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn every_attempt_at_a_secret_spends_the_auth_budget() {
+        let table = crate::routes::table(&Default::default());
+        let document = crate::routes::docs::ApiDocument::new(&table);
+        let document: serde_json::Value = serde_json::from_slice(&document.0).unwrap();
+        let paths = document["paths"].as_object().unwrap();
+        let posts: Vec<&String> = paths
+            .iter()
+            .filter(|(path, item)| path.starts_with("/api/auth/") && item.get("post").is_some())
+            .map(|(path, _)| path)
+            .collect();
+        assert!(posts.len() >= 10, "{posts:?}");
+        for path in posts {
+            assert_eq!(table.rate_class(&Method::POST, path), Auth, "{path}");
+        }
+    }
 }

@@ -221,12 +221,13 @@ pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let http = state.config.http.clone();
     let state = web::Data::new(state);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let table = Arc::new(routes::table(&http));
+    let table = web::Data::new(routes::table(&http));
     let document = web::Data::new(ApiDocument::new(&table));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(document.clone())
+            .app_data(table.clone())
             .wrap(from_fn(idle_body_timeout))
             .wrap(from_fn(rate_limit))
             .wrap(TracingLogger::<RequestSpan>::new())

@@ -8,7 +8,11 @@ use accounts::closure::AccountClosure;
 use accounts::ratelimit::RateLimiter;
 use accounts::userdata::UserDataService;
 use accounts::verification::EmailService;
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{
+    dev::Payload,
+    http::header::{self, HeaderMap},
+    web, FromRequest, HttpMessage, HttpRequest,
+};
 use billing::BillingService;
 use db::Db;
 use domain::error::ServiceError;
@@ -102,22 +106,27 @@ impl FromRequest for Caller {
 /// The user of the request's bearer token.
 fn authenticate(req: &HttpRequest) -> Result<AuthUser, ServiceError> {
     let state = state_of(req)?;
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ServiceError::unauthenticated(
-                "Authentication required: send Authorization: Bearer <token>",
-            )
-        })?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            ServiceError::unauthenticated("Authorization header must use the Bearer scheme")
-        })?;
-    state.auth.authenticate(token.trim())
+    let token = bearer_token(req.headers())?.ok_or_else(|| {
+        ServiceError::unauthenticated("Authentication required: send Authorization: Bearer <token>")
+    })?;
+    state.auth.authenticate(token)
+}
+
+/// The request's bearer token, by the one rule every reader uses: none without an
+/// `Authorization` header, an error when the header is not `Bearer <token>` (the scheme in
+/// any case, RFC 9110 §11.1).
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ServiceError> {
+    let Some(header) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || ServiceError::unauthenticated("Authorization header must be Bearer <token>");
+    let header = header.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = header.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(Some(token))
 }
 
 /// The caller if the request carries a bearer token (which must then be valid), else none:
@@ -166,4 +175,28 @@ impl FromRequest for FileCaller {
 fn state_of(req: &HttpRequest) -> Result<&web::Data<AppState>, ServiceError> {
     req.app_data::<web::Data<AppState>>()
         .ok_or_else(|| ServiceError::internal("application state missing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+
+    use super::bearer_token;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn one_rule_reads_the_bearer_token() {
+        assert_eq!(bearer_token(&HeaderMap::new()).unwrap(), None);
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc "] {
+            assert_eq!(bearer_token(&with(value)).unwrap(), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "abc", "Bearerabc"] {
+            assert!(bearer_token(&with(value)).is_err(), "{value}");
+        }
+    }
 }

@@ -11,14 +11,12 @@ use domain::sniff;
 use futures::TryStreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::{header, Method};
-use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use uuid::Uuid;
 
 use crate::api::{data, refusal, Api};
 use crate::error::CliError;
 use crate::follow;
-use crate::report::Report;
+use crate::report::{Report, Saved, SavedFile};
 
 /// The job's options; the service's defaults for any left out.
 #[derive(clap::Args)]
@@ -47,24 +45,6 @@ pub fn format(raw: &str) -> Result<OutputFormat, String> {
 
 fn track(raw: &str) -> Result<TrackId, String> {
     TrackId::parse("music", raw).map_err(|err| err.message)
-}
-
-/// What `render` and `download` end with.
-#[derive(Serialize)]
-pub struct Saved {
-    pub job_id: Uuid,
-    pub files: Vec<SavedFile>,
-}
-
-/// One output on disk.
-#[derive(Serialize)]
-pub struct SavedFile {
-    pub format: OutputFormat,
-    pub path: PathBuf,
-    pub width: i32,
-    pub height: i32,
-    pub duration: f64,
-    pub size: i64,
 }
 
 /// Uploads `clips` as one job; with `output`, follows it and saves its outputs there.

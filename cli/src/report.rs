@@ -2,18 +2,36 @@
 //! otherwise, and results as text or (with `--json`) one JSON document on standard output.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use contract::jobs::{JobCreated, JobList, JobView, Progress};
 use contract::music::MusicList;
-use domain::jobs::JobStatus;
+use domain::jobs::{JobStatus, OutputFormat};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::CliError;
-use crate::render::Saved;
+
+/// What `render` and `download` end with.
+#[derive(Serialize)]
+pub struct Saved {
+    pub job_id: Uuid,
+    pub files: Vec<SavedFile>,
+}
+
+/// One output on disk.
+#[derive(Serialize)]
+pub struct SavedFile {
+    pub format: OutputFormat,
+    pub path: PathBuf,
+    pub width: i32,
+    pub height: i32,
+    pub duration: f64,
+    pub size: i64,
+}
 
 pub struct Report {
     json: bool,

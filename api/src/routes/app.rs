@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app_files::{self, SHELL};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::routes::table::Area;
+use crate::routes::table::{Area, RateClass};
 use crate::state::AppState;
 
 /// The addresses the shell answers at: one documented operation each.
@@ -28,6 +28,7 @@ macro_rules! shell_pages {
             Area::new(<WebApi as utoipa::OpenApi>::openapi())
                 $(.handle(stringify!($name), $name))*
                 .handle("app_file", app_file)
+                .rate(RateClass::Unlimited, &[$(stringify!($name),)* "app_file"])
         }
     };
 }

@@ -17,7 +17,7 @@ use settings::Environment;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::routes::table::Area;
+use crate::routes::table::{Area, RateClass};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     rate_limit::ClientAddress,
@@ -37,6 +37,10 @@ pub fn area() -> Area {
         .handle("logout", logout)
         .handle("me", me)
         .handle("file_pass", file_pass)
+        .rate(
+            RateClass::Auth,
+            &["register", "login", "refresh", "logout", "file_pass"],
+        )
 }
 
 /// A new account: the credentials, and optionally a username (seeds 002, 003).

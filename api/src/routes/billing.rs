@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use settings::HttpConfig;
 use utoipa::ToSchema;
 
-use crate::routes::table::Area;
+use crate::routes::table::{Area, RateClass};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},
@@ -28,6 +28,8 @@ pub fn area(http: &HttpConfig) -> Area {
         .resource("webhook", move |resource| {
             resource.app_data(web::PayloadConfig::new(webhook_max_bytes))
         })
+        // Stripe's deliveries are signed and must not be refused for their number.
+        .rate(RateClass::Unlimited, &["webhook"])
 }
 
 #[derive(Serialize, ToSchema)]

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::monitor::Health;
-use crate::routes::table::Area;
+use crate::routes::table::{Area, RateClass};
 use crate::state::AppState;
 
 /// This area's routes, with their documentation.
@@ -12,7 +12,9 @@ use crate::state::AppState;
 struct HealthApi;
 
 pub fn area() -> Area {
-    Area::new(<HealthApi as utoipa::OpenApi>::openapi()).handle("health", health)
+    Area::new(<HealthApi as utoipa::OpenApi>::openapi())
+        .handle("health", health)
+        .rate(RateClass::Unlimited, &["health"])
 }
 
 /// Liveness of the API and its dependencies, as last probed (at most a second ago).

@@ -19,7 +19,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::etag::conditional;
-use crate::routes::{table::Area, Page};
+use crate::routes::{
+    table::{Area, RateClass},
+    Page,
+};
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
     middleware::RequestId,
@@ -43,6 +46,7 @@ pub fn area() -> Area {
         .handle("poster", poster)
         .handle("cancel_job", cancel_job)
         .handle("delete_job", delete_job)
+        .rate(RateClass::Upload, &["create_job"])
 }
 
 /// What the job's creation answers.

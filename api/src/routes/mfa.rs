@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::routes::auth::{token_response, tokens};
-use crate::routes::table::Area;
+use crate::routes::table::{Area, RateClass};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},
@@ -25,6 +25,10 @@ pub fn area() -> Area {
         .handle("verify", verify)
         .handle("disable", disable)
         .handle("mfa_login", mfa_login)
+        .rate(
+            RateClass::Auth,
+            &["enable", "verify", "disable", "mfa_login"],
+        )
 }
 
 #[derive(Serialize, ToSchema)]

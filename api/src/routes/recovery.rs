@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::routes::table::Area;
+use crate::routes::table::{Area, RateClass};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},
@@ -23,6 +23,15 @@ pub fn area() -> Area {
         .handle("resend_verification", resend_verification)
         .handle("forgot_password", forgot_password)
         .handle("reset_password", reset_password)
+        .rate(
+            RateClass::Auth,
+            &[
+                "verify_email",
+                "resend_verification",
+                "forgot_password",
+                "reset_password",
+            ],
+        )
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,23 +1,41 @@
 //! One route table. Each API area lists its handlers by operation, next to the OpenAPI
 //! document its `#[utoipa::path]` attributes make; the path and method of every route come
 //! from that document alone, so what is served and what is documented cannot differ. Routes
-//! sharing a path share one resource, so a wrong method answers 405, not 404.
+//! sharing a path share one resource, so a wrong method answers 405, not 404. Each route's
+//! rate class is declared here too, beside its handler; the limiter asks the table.
 
 use std::collections::BTreeMap;
 
 use actix_web::{
-    dev::HttpServiceFactory, http::Method, web, FromRequest, Handler, Resource, Responder, Route,
+    dev::{HttpServiceFactory, ResourceDef},
+    http::Method,
+    web, FromRequest, Handler, Resource, Responder, Route,
 };
 use utoipa::openapi::OpenApi;
 
 type MakeRoute = Box<dyn Fn() -> Route + Send + Sync>;
 type ConfigureResource = Box<dyn Fn(Resource) -> Resource + Send + Sync>;
 
+/// Which of seed 001's request budgets a route spends, per caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateClass {
+    /// Signing in and everything else that tries a secret: 10 a minute by default.
+    Auth,
+    /// Job creation, which takes uploads: 5 a minute by default.
+    Upload,
+    /// The default: 100 a minute.
+    General,
+    /// Not counted: health probes, Stripe's signed webhooks, the web app's embedded files
+    /// (a file from memory costs less than the limiter's Redis round trip).
+    Unlimited,
+}
+
 /// The routes of one API area and their documentation.
 pub struct Area {
     doc: OpenApi,
     handlers: BTreeMap<&'static str, MakeRoute>,
     resources: BTreeMap<&'static str, ConfigureResource>,
+    rates: BTreeMap<&'static str, RateClass>,
 }
 
 impl Area {
@@ -27,7 +45,16 @@ impl Area {
             doc,
             handlers: BTreeMap::new(),
             resources: BTreeMap::new(),
+            rates: BTreeMap::new(),
         }
+    }
+
+    /// `operations` spend the `class` budget rather than the general one.
+    pub fn rate(mut self, class: RateClass, operations: &[&'static str]) -> Self {
+        for operation in operations {
+            self.rates.insert(operation, class);
+        }
+        self
     }
 
     /// Serves `operation` (the handler's name, its default operation id) with `handler`, at
@@ -60,6 +87,9 @@ struct Entry {
     path: String,
     method: Method,
     operation: &'static str,
+    /// The path as a pattern, to find a request's route before routing.
+    pattern: ResourceDef,
+    rate: RateClass,
 }
 
 /// Every area's routes.
@@ -88,9 +118,15 @@ impl RouteTable {
                     );
                     served.push(operation);
                     let entry = Entry {
+                        pattern: ResourceDef::new(path.as_str()),
                         path: path.clone(),
                         method,
                         operation,
+                        rate: area
+                            .rates
+                            .get(operation)
+                            .copied()
+                            .unwrap_or(RateClass::General),
                     };
                     entries.push((index, entry));
                 }
@@ -101,8 +137,21 @@ impl RouteTable {
                     "handler {handler} has no documented operation"
                 );
             }
+            for rated in area.rates.keys() {
+                assert!(served.contains(rated), "{rated} is rated but not served");
+            }
         }
         Self { areas, entries }
+    }
+
+    /// The budget a request spends: its route's, or the general one when no route matches
+    /// (a 404 costs a client like any other call).
+    pub fn rate_class(&self, method: &Method, path: &str) -> RateClass {
+        self.entries
+            .iter()
+            .map(|(_, entry)| entry)
+            .find(|entry| entry.method == method && entry.pattern.is_match(path))
+            .map_or(RateClass::General, |entry| entry.rate)
     }
 
     /// The OpenAPI paths and schemas of every area, merged into `base`.
