@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use billing::BillingService;
-use db::schema::{jobs, refresh_tokens, storage_purges, users};
+use db::schema::{jobs, refresh_tokens, users};
 use domain::clips::clip_prefix;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::{AuthUser, EndedSession};
@@ -87,12 +87,8 @@ impl AccountClosure {
                         .into_iter()
                         .map(job_prefix)
                         .chain([clip_prefix(user)])
-                        .map(|prefix| storage_purges::prefix.eq(prefix))
                         .collect();
-                    diesel::insert_into(storage_purges::table)
-                        .values(&prefixes)
-                        .on_conflict_do_nothing()
-                        .execute(conn)?;
+                    engine::retention::purge_prefixes(conn, prefixes)?;
                     let mut sessions: Vec<Uuid> = refresh_tokens::table
                         .filter(refresh_tokens::user_id.eq(user))
                         .filter(refresh_tokens::revoked_at.is_null())

@@ -703,17 +703,10 @@ fn entitle(
     plan: PlanId,
     retention: Option<Duration>,
 ) -> ServiceResult<()> {
-    use db::schema::jobs;
     diesel::update(users::table.find(user_id))
         .set(users::plan.eq(plan))
         .execute(conn)?;
-    diesel::update(
-        jobs::table
-            .filter(jobs::user_id.eq(user_id))
-            .filter(jobs::outputs_expired_at.is_null()),
-    )
-    .set(jobs::output_retention_secs.eq(retention.map(|r| r.as_secs() as i64)))
-    .execute(conn)?;
+    engine::retention::retain_outputs_for(conn, user_id, retention)?;
     Ok(())
 }
 

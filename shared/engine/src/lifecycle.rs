@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::jobs::{not_ended, JobScope, JobService};
 use crate::queue::RenderJob;
 use db::models::{ClipRow, JobInputRow, JobOutputRow, JobRow, NewJob};
-use db::schema::{callback_deliveries, clips, idempotency_keys, job_inputs, job_outputs, jobs};
+use db::schema::{callback_deliveries, idempotency_keys, job_inputs, job_outputs, jobs};
 use domain::clips::ClipSource;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
@@ -777,9 +777,7 @@ fn insert_inputs(
             Library::Outside | Library::Existing(_) => None,
         })
         .collect();
-    diesel::insert_into(clips::table)
-        .values(&added)
-        .execute(conn)?;
+    library::insert::clips(conn, &added)?;
     let rows: Vec<JobInputRow> = inputs
         .into_iter()
         .enumerate()

@@ -16,6 +16,35 @@ use crate::jobs::JobService;
 /// How long a taken storage purge is left to its taker before another pass may retry it.
 const PURGE_LEASE_SECS: i64 = 300;
 
+/// Gives every output of `user_id` not yet deleted the retention of a new plan (an upgrade
+/// keeps them longer, a downgrade shortens their life), inside the caller's transaction.
+pub fn retain_outputs_for(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    retention: Option<std::time::Duration>,
+) -> QueryResult<usize> {
+    diesel::update(
+        jobs::table
+            .filter(jobs::user_id.eq(user_id))
+            .filter(jobs::outputs_expired_at.is_null()),
+    )
+    .set(jobs::output_retention_secs.eq(retention.map(|r| r.as_secs() as i64)))
+    .execute(conn)
+}
+
+/// Schedules the removal of everything stored under `prefixes` (a deleted account's), inside
+/// the caller's transaction.
+pub fn purge_prefixes(conn: &mut PgConnection, prefixes: Vec<String>) -> QueryResult<usize> {
+    let rows: Vec<_> = prefixes
+        .into_iter()
+        .map(|prefix| storage_purges::prefix.eq(prefix))
+        .collect();
+    diesel::insert_into(storage_purges::table)
+        .values(&rows)
+        .on_conflict_do_nothing()
+        .execute(conn)
+}
+
 impl JobService {
     /// Schedules the removal of everything stored for `job_id` when the job no longer
     /// exists: a worker whose job was deleted under it (with its account) calls this after

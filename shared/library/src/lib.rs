@@ -2,6 +2,7 @@
 //! the library), their examination by the workers (probe facts, thumbnail, the highlight
 //! analysis every later job reuses), and their use as job inputs.
 
+pub mod insert;
 pub mod uploads;
 
 use std::collections::HashMap;

@@ -357,10 +357,8 @@ impl DirectUploads {
                     diesel::update(direct_uploads::table.find(id))
                         .set(direct_uploads::completed_at.eq(Utc::now()))
                         .execute(conn)?;
-                    Ok(diesel::insert_into(clips::table)
-                        .values(&clip)
-                        .returning(ClipRow::as_returning())
-                        .get_result(conn)?)
+                    let mut added = crate::insert::clips(conn, std::slice::from_ref(&clip))?;
+                    Ok(added.pop().expect("one row inserted, one returned"))
                 })
             })
             .await

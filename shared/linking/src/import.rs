@@ -352,17 +352,14 @@ impl Importer {
             .db
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let inserted = diesel::insert_into(clips::table)
-                        .values(&row)
-                        .on_conflict_do_nothing()
-                        .execute(conn)?;
+                    let inserted = library::insert::imported(conn, &row)?;
                     diesel::delete(import_failures::table.find((link_id, external)))
                         .execute(conn)?;
                     Ok(inserted)
                 })
             })
             .await?;
-        if inserted == 0 {
+        if !inserted {
             // Imported meanwhile by a sync of another worker: this copy goes.
             let _ = self.storage.delete(&[key]).await;
         }
