@@ -16,6 +16,7 @@ const ENUMS: &[&str] = &[
     "ClipStatus",
     "SyncStatus",
     "PostStatus",
+    "WeeklyOutcome",
 ];
 
 /// The module's text: one frozen object per enum, each wire name under its upper-case key.

@@ -87,6 +87,12 @@ export const PostStatus = Object.freeze({
   FAILED: 'FAILED',
 });
 
+export const WeeklyOutcome = Object.freeze({
+  BUILT: 'built',
+  TOO_LITTLE: 'too_little',
+  OVER_QUOTA: 'over_quota',
+});
+
 export const LiveType = Object.freeze({
   JOB: 'job',
   SYNC: 'sync',

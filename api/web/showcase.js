@@ -1,6 +1,7 @@
 // Weekly montages: the player's own (made each week from their best clips; private until
 // they publish one), the setting that turns them on or off, and the community's public ones.
 
+import { WeeklyOutcome } from './contract.js';
 import { call } from './api.js';
 import { h, show, toast, actionButton, errorLine, onSubmit } from './ui.js';
 import { catalogue, musicField, styles } from './create.js';
@@ -45,8 +46,11 @@ async function settingsForm() {
     toast('Saved.');
   });
   const latest = settings.latest_week;
-  const note = latest && latest.outcome === 'too_little'
-    ? h('p', { class: 'muted' }, `Last week had too few clips (${latest.clip_count}) for a montage.`) : '';
+  const missed = {
+    [WeeklyOutcome.TOO_LITTLE]: () => `Last week had too few clips (${latest.clip_count}) for a montage.`,
+    [WeeklyOutcome.OVER_QUOTA]: () => 'Last week\'s montage did not fit your plan: free some storage, or confirm your email address.',
+  }[latest?.outcome];
+  const note = missed ? h('p', { class: 'muted' }, missed()) : '';
   return [note, form];
 }
 

@@ -39,9 +39,15 @@ pub async fn until_done(api: &Api, report: &Report, job_id: Uuid) -> Result<JobV
     shown.view(report, &view);
     while !view.status.is_final() {
         match listen(&mut events).await {
-            Heard::Message(LiveMessage::Job(event)) if event.job_id == job_id => {
-                shown.show(report, event.status, event.stage, event.percent);
-                if event.status.is_final() {
+            Heard::Message(LiveMessage::Job {
+                job_id: heard,
+                status,
+                stage,
+                percent,
+                ..
+            }) if heard == job_id => {
+                shown.show(report, status, stage, percent);
+                if status.is_final() {
                     view = api.get(&path).await?;
                 }
             }

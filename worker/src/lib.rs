@@ -35,7 +35,6 @@ use linking::Linking;
 use settings::Config;
 use telemetry::MetricsListener;
 use tokio::sync::{watch, Notify};
-use weekly::run::WeeklyRun;
 
 use crate::process::WorkerContext;
 
@@ -113,13 +112,7 @@ pub async fn run(
     Relay::new(db.clone(), queue, events, &config).spawn_on(&tasks, dispatch.clone());
     CallbackSender::new(db.clone(), config.callbacks.clone())?.spawn_on(&tasks);
     spawn_housekeeping(&config, &tasks, &db, backend.clone(), &context);
-    if let Some(every) = config.showcase.check_every {
-        let run = WeeklyRun::new(db.clone(), config.showcase.clone(), config.billing.clone());
-        tasks.spawn(
-            weekly_run::WeeklyMontagesTask { run, dispatch },
-            Schedule::every(every),
-        );
-    }
+    weekly_run::spawn_on(&tasks, &config, db.clone(), dispatch);
     spawn_library_work(&config, &tasks, db, &context)?;
     let wakeups = watch_pushes(&config, &tasks);
     let result = consume(

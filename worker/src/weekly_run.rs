@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::Notify;
-
+use db::Db;
 use domain::error::ServiceError;
-use engine::tasks::{Pass, Task as BackgroundTask};
+use domain::showcase::WeeklyOutcome;
+use engine::tasks::{BackgroundTasks, Pass, Schedule, Task as BackgroundTask};
+use settings::Config;
+use tokio::sync::Notify;
 use weekly::run::WeeklyRun;
 
 pub struct WeeklyMontagesTask {
@@ -21,17 +23,38 @@ impl BackgroundTask for WeeklyMontagesTask {
 
     async fn run(&mut self) -> Result<Pass, ServiceError> {
         let pass = self.run.pass(Utc::now()).await?;
-        if pass.built + pass.too_little > 0 {
+        if pass.built + pass.too_little + pass.over_quota > 0 {
             tracing::info!(
                 built = pass.built,
                 too_little = pass.too_little,
+                over_quota = pass.over_quota,
                 "weekly montages decided"
             );
-            telemetry::metrics::weekly_montages(pass.built, pass.too_little);
+            for (outcome, weeks) in [
+                (WeeklyOutcome::Built, pass.built),
+                (WeeklyOutcome::TooLittle, pass.too_little),
+                (WeeklyOutcome::OverQuota, pass.over_quota),
+            ] {
+                telemetry::metrics::weekly_montages(outcome, weeks);
+            }
         }
         if pass.built > 0 {
             self.dispatch.notify_one();
         }
         Ok(if pass.more { Pass::More } else { Pass::Idle })
     }
+}
+
+/// Runs the weekly montages on `tasks`, when this deployment makes them.
+pub fn spawn_on(tasks: &BackgroundTasks, config: &Config, db: Db, dispatch: Arc<Notify>) {
+    let Some(every) = config.showcase.check_every else {
+        return;
+    };
+    let run = WeeklyRun::new(
+        db,
+        config.showcase.clone(),
+        config.billing.clone(),
+        config.mail.unverified_jobs,
+    );
+    tasks.spawn(WeeklyMontagesTask { run, dispatch }, Schedule::every(every));
 }

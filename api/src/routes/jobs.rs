@@ -10,6 +10,7 @@ use domain::error::ServiceError;
 use domain::identity::AuthUser;
 use domain::jobs::{JobOptions, OutputFormat, StoredInput, Style};
 use domain::music::TrackId;
+use engine::admission::{entitle, Requester};
 use engine::egress::check_callback_url;
 use engine::jobs::{JobDetails, JobScope};
 use engine::lifecycle::{Cancellation, Creation, Origin};
@@ -229,7 +230,8 @@ pub async fn create_job(
     // Entitlements follow the plan: quotas, duration limit, forced watermark, retention.
     let plan = state.billing.plan(state.billing.plan_of(caller.0).await?);
     let allowance = state.email.unverified_job_allowance();
-    let admitted = async { state.jobs.usage(caller.0).await?.admit(plan, allowance) }.await;
+    let usage = state.jobs.usage(caller.0).await;
+    let admitted = usage.and_then(|usage| usage.admit(plan, allowance, Requester::Player));
     let quota_bytes = match admitted {
         Ok(left) => left,
         Err(err) => {
@@ -327,8 +329,7 @@ impl Submission<'_> {
     /// and the library clips named so far are the caller's and usable (answered, in order).
     async fn admit(&self, upload: &mut Upload<'_>) -> ApiResult<(JobOptions, Vec<StoredInput>)> {
         let mut options = std::mem::take(&mut upload.form).finish(self.plan.max_duration)?;
-        options.watermark |= self.plan.forced_watermark;
-        options.output_retention = self.plan.output_retention;
+        entitle(&mut options, self.plan);
         let allow_private = self.state.config.callbacks.allow_private;
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
         if let Some(track) = &options.music {

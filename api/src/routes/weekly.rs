@@ -300,7 +300,9 @@ pub struct WeeklySettingsView {
 pub struct LatestWeek {
     pub week_start: DateTime<Utc>,
     pub week_end: DateTime<Utc>,
-    /// `built`, or `too_little` (fewer analysed library clips than the run needs).
+    /// `built`; `too_little` (fewer analysed library clips than the run needs); or
+    /// `over_quota` (the plan's storage is full, or the account's address is unconfirmed
+    /// past its allowance of jobs).
     pub outcome: WeeklyOutcome,
     pub clip_count: i32,
     /// The montage, when one was built.

@@ -109,6 +109,8 @@ struct Players {
     scarce: TestUser,
     /// Two clips last week, but turned weekly montages off.
     off: TestUser,
+    /// Two clips last week, but an unconfirmed address past its allowance of jobs.
+    unconfirmed: TestUser,
 }
 
 /// Renders the players' clips with a worker that never runs the weekly run, then moves
@@ -122,11 +124,19 @@ async fn players_with_history(app: &mut TestApp) -> Players {
         missed: app.user().await,
         scarce: app.user().await,
         off: app.user().await,
+        unconfirmed: app.user().await,
     };
     library_job(app, &players.recent, 2, "chill").await;
     library_job(app, &players.missed, 2, "gaming").await;
     library_job(app, &players.scarce, 1, "gaming").await;
     library_job(app, &players.off, 2, "gaming").await;
+    library_job(app, &players.unconfirmed, 2, "gaming").await;
+    // Everyone else confirmed their address.
+    let confirm = format!(
+        "UPDATE users SET email_verified_at = now() WHERE id <> '{}'",
+        players.unconfirmed.user_id
+    );
+    app.execute_sql(confirm).await;
     let settings = "/api/v2/users/me/weekly-montage";
     let off = json!({"enabled": false, "style": null});
     data(call(app, Method::PUT, settings, Some(&players.off), Some(off)).await).await;
@@ -158,6 +168,7 @@ async fn players_with_history(app: &mut TestApp) -> Players {
         (&players.recent, 2),
         (&players.scarce, 2),
         (&players.off, 2),
+        (&players.unconfirmed, 2),
         (&players.missed, 9),
     ] {
         let sql = format!(
@@ -179,6 +190,8 @@ async fn the_weekly_run_makes_each_week_once_across_racing_workers_and_catches_u
         ("WEEKLY_WEEKDAY", &weekday),
         ("WEEKLY_HOUR", &hour),
         ("WEEKLY_CHECK_SECS", "1"),
+        // An unconfirmed account may make the one job it made, and no weekly one.
+        ("UNVERIFIED_JOB_ALLOWANCE", "1"),
     ])
     .await;
     let players = players_with_history(&mut app).await;
@@ -222,13 +235,25 @@ async fn the_weekly_run_makes_each_week_once_across_racing_workers_and_catches_u
     let scarce_jobs = app.user_json("/api/v2/jobs", &players.scarce).await;
     assert_eq!(scarce_jobs["data"]["total"], 1, "{scarce_jobs}");
     assert!(weekly_settings(&app, &players.off).await["latest_week"].is_null());
+    // The week's job is admitted by the rule any job is: past the allowance, none is made.
+    let unconfirmed = latest_week(&app, &players.unconfirmed, "unconfirmed's week").await;
+    assert_eq!(unconfirmed["outcome"], "over_quota", "{unconfirmed}");
+    assert_eq!(unconfirmed["clip_count"], 2);
+    assert!(unconfirmed["montage_id"].is_null());
+    let their_jobs = app.user_json("/api/v2/jobs", &players.unconfirmed).await;
+    assert_eq!(their_jobs["data"]["total"], 1, "{their_jobs}");
     let address = app.metrics_address.unwrap();
     let metrics = Scrape::parse(scrape(address, None).await.unwrap().text().await.unwrap());
     let built = metrics.value("montage_weekly_montages_total", &[("outcome", "built")]);
     assert_eq!(built, Some(2.0), "two workers, two montages");
-    // The weekly jobs read the stored analyses: seven clips measured by the first jobs,
+    let refused = metrics.value(
+        "montage_weekly_montages_total",
+        &[("outcome", "over_quota")],
+    );
+    assert_eq!(refused, Some(1.0));
+    // The weekly jobs read the stored analyses: nine clips measured by the first jobs,
     // four taken from the library by the two weekly ones.
-    assert_eq!(analyses(&app).await, (7.0, 4.0));
+    assert_eq!(analyses(&app).await, (9.0, 4.0));
 
     visibility_and_featuring(&app, &players, &recent, &missed).await;
 }

@@ -11,7 +11,7 @@ wire_enum!(
 );
 wire_enum!(
     /// What the weekly run made of a user's week.
-    WeeklyOutcome { Built => "built", TooLittle => "too_little" }
+    WeeklyOutcome { Built => "built", TooLittle => "too_little", OverQuota => "over_quota" }
 );
 wire_enum!(
     /// Where a view was counted.

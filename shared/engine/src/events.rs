@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use apalis_redis::ConnectionManager;
-use contract::live::{JobEvent, LiveMessage};
+use contract::live::LiveMessage;
 use uuid::Uuid;
 
 use db::models::JobRow;
@@ -13,14 +13,14 @@ use domain::identity::{AuthUser, EndedSession};
 
 /// What a client hears about `job`.
 pub fn job_event(job: &JobRow) -> LiveMessage {
-    LiveMessage::Job(JobEvent {
+    LiveMessage::Job {
         job_id: job.id,
         status: job.status,
         stage: job.stage,
         percent: job.progress.clamp(0, 100) as u8,
         attempts: job.attempts,
         ts: job.updated_at,
-    })
+    }
 }
 
 #[derive(Clone)]

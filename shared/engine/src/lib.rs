@@ -1,6 +1,7 @@
 //! The job engine: the jobs' state machine in PostgreSQL, the outbox relay to the Redis
 //! queue, live job events, worker heartbeats, and signed "job ended" callbacks.
 
+pub mod admission;
 pub mod callbacks;
 pub mod dispatch;
 pub mod egress;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use contract::live::{LiveMessage, SyncEvent};
+use contract::live::LiveMessage;
 use db::models::{AccountSyncRow, ClipRow, ImportFailureRow, LinkedAccountRow};
 use db::schema::{account_syncs, clips, import_failures, linked_accounts};
 use domain::clips::{clip_key, ClipSource};
@@ -215,14 +215,14 @@ impl Importer {
 
     /// A `sync` event on the owner's `/ws`: the sync's status and counts.
     async fn announce(&self, sync: &AccountSyncRow) {
-        let event = LiveMessage::Sync(SyncEvent {
+        let event = LiveMessage::Sync {
             sync_id: sync.id,
             link_id: sync.link_id,
             status: sync.status,
             found: sync.found,
             imported: sync.imported,
             failed: sync.failed,
-        });
+        };
         self.events.notify(sync.user_id, &event).await;
     }
 

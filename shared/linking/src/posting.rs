@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use contract::live::{LiveMessage, PostEvent};
+use contract::live::LiveMessage;
 use db::models::{LinkedAccountRow, SocialPostRow};
 use db::schema::{linked_accounts, social_posts};
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
@@ -334,14 +334,14 @@ impl Poster {
             Ok(outcome) | Err(outcome) => outcome,
         };
         let ended = self.record(&post, outcome).await?;
-        let event = LiveMessage::Post(PostEvent {
+        let event = LiveMessage::Post {
             post_id: ended.id,
             job_id: ended.job_id,
             platform: ended.platform,
             status: ended.status,
             post_url: ended.post_url.clone(),
             error: ended.error.clone(),
-        });
+        };
         self.events.notify(ended.user_id, &event).await;
         Ok(ended)
     }

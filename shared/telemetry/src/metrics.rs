@@ -280,10 +280,9 @@ pub fn clip_analysis(stored: bool) {
     counter!(CLIP_ANALYSES, "analysis" => analysis).increment(1);
 }
 
-/// Weeks the weekly run decided by this worker.
-pub fn weekly_montages(built: usize, too_little: usize) {
-    counter!(WEEKLY_MONTAGES, "outcome" => "built").increment(built as u64);
-    counter!(WEEKLY_MONTAGES, "outcome" => "too_little").increment(too_little as u64);
+/// Weeks the weekly run decided by this worker, with `outcome`.
+pub fn weekly_montages(outcome: domain::showcase::WeeklyOutcome, weeks: usize) {
+    counter!(WEEKLY_MONTAGES, "outcome" => outcome.as_str()).increment(weeks as u64);
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use domain::jobs::{JobOptions, Library, OutputFormat, StoredInput, Style};
 use domain::music::TrackId;
 use domain::plans::PlanId;
 use domain::showcase::{Visibility, WeeklyOutcome};
+use engine::admission::{self, entitle, Requester};
 use planning::montage::highlight_scores;
 use settings::{BillingConfig, ShowcaseConfig};
 
@@ -36,6 +37,7 @@ const BEST_WINDOWS: usize = 6;
 pub struct Pass {
     pub built: usize,
     pub too_little: usize,
+    pub over_quota: usize,
     /// Users or weeks remain: run again at once.
     pub more: bool,
 }
@@ -45,6 +47,8 @@ pub struct WeeklyRun {
     db: Db,
     config: ShowcaseConfig,
     plans: BillingConfig,
+    /// Jobs an account may make before it confirms its address.
+    unverified_allowance: i64,
 }
 
 /// A library clip the week's montage may use, with its stored analysis.
@@ -67,11 +71,34 @@ struct StoredScores {
 enum Decision {
     Built(JobOptions, Vec<StoredInput>),
     TooLittle(usize),
+    /// Enough clips, but the plan's quotas refused the job.
+    OverQuota(usize),
+}
+
+impl Decision {
+    /// The row's outcome and clip count.
+    fn outcome(&self) -> (WeeklyOutcome, usize) {
+        match self {
+            Self::Built(_, inputs) => (WeeklyOutcome::Built, inputs.len()),
+            Self::TooLittle(count) => (WeeklyOutcome::TooLittle, *count),
+            Self::OverQuota(count) => (WeeklyOutcome::OverQuota, *count),
+        }
+    }
 }
 
 impl WeeklyRun {
-    pub fn new(db: Db, config: ShowcaseConfig, plans: BillingConfig) -> Self {
-        Self { db, config, plans }
+    pub fn new(
+        db: Db,
+        config: ShowcaseConfig,
+        plans: BillingConfig,
+        unverified_allowance: i64,
+    ) -> Self {
+        Self {
+            db,
+            config,
+            plans,
+            unverified_allowance,
+        }
     }
 
     /// Looks at up to a batch of users of the oldest week not yet done, at `now`.
@@ -109,6 +136,7 @@ impl WeeklyRun {
                     match run.settle(conn, user_id, plan, week)? {
                         Some(WeeklyOutcome::Built) => pass.built += 1,
                         Some(WeeklyOutcome::TooLittle) => pass.too_little += 1,
+                        Some(WeeklyOutcome::OverQuota) => pass.over_quota += 1,
                         None => {}
                     }
                 }
@@ -126,11 +154,9 @@ impl WeeklyRun {
         week: Week,
     ) -> ServiceResult<Option<WeeklyOutcome>> {
         let decision = self.decide(conn, user_id, plan, week)?;
-        let (outcome, clip_count) = match &decision {
-            Decision::Built(_, inputs) => (WeeklyOutcome::Built, inputs.len()),
-            Decision::TooLittle(count) => (WeeklyOutcome::TooLittle, *count),
-        };
         conn.transaction(|conn| {
+            let decision = self.admit(conn, user_id, plan, decision)?;
+            let (outcome, clip_count) = decision.outcome();
             let id = Uuid::now_v7();
             // The week's row first: a worker that finds it taken leaves the week alone.
             let claimed = diesel::insert_into(weekly_montages::table)
@@ -162,6 +188,29 @@ impl WeeklyRun {
         })
     }
 
+    /// The week's job, unless the plan's quotas refuse it by the rule every job is admitted
+    /// by (storage, an unverified account's allowance).
+    fn admit(
+        &self,
+        conn: &mut PgConnection,
+        user_id: Uuid,
+        plan: PlanId,
+        decision: Decision,
+    ) -> ServiceResult<Decision> {
+        let Decision::Built(_, inputs) = &decision else {
+            return Ok(decision);
+        };
+        let usage = admission::usage_in(conn, user_id)?;
+        let plan = self.plans.plan(plan);
+        match usage.admit(plan, self.unverified_allowance, Requester::WeeklyRun) {
+            Ok(_) => Ok(decision),
+            Err(refusal) => {
+                tracing::info!(%user_id, reason = %refusal, "the week's montage is over the plan's quotas");
+                Ok(Decision::OverQuota(inputs.len()))
+            }
+        }
+    }
+
     /// The montage the user's week makes, from the best of its analysed clips.
     fn decide(
         &self,
@@ -176,16 +225,17 @@ impl WeeklyRun {
         }
         let plan = self.plans.plan(plan);
         let (style, formats, music) = preferences(conn, user_id)?;
-        let options = JobOptions {
+        let mut options = JobOptions {
             target_duration: self.config.target_seconds.min(plan.max_duration),
             style,
             formats,
             hud_remove: false,
-            watermark: plan.forced_watermark,
+            watermark: false,
             music,
             callback_url: None,
-            output_retention: plan.output_retention,
+            output_retention: None,
         };
+        entitle(&mut options, plan);
         Ok(Decision::Built(
             options,
             chosen.into_iter().map(|c| c.input).collect(),
