@@ -46,6 +46,21 @@ export function musicField(tracks, chosen = null) {
       tracks.length ? `Tracks by ${tracks[0].artist}, ${tracks[0].licence} licence.` : ''));
 }
 
+/** Where streamers usually put their camera, as `x,y,w,h` fractions of the frame. */
+const CAMERA_CORNERS = [
+  ['Top left', '0.02,0.03,0.25,0.3'], ['Top right', '0.73,0.03,0.25,0.3'],
+  ['Bottom left', '0.02,0.67,0.25,0.3'], ['Bottom right', '0.73,0.67,0.25,0.3'],
+];
+
+/** Where the player's camera sits in their clips, if anywhere: the portrait cut puts it on top. */
+function facecamField() {
+  return h('label', { for: 'f-facecam' }, 'Your camera ',
+    h('select', { id: 'f-facecam', name: 'facecam' },
+      h('option', { value: '' }, 'No camera in my clips'),
+      CAMERA_CORNERS.map(([name, box]) => h('option', { value: box }, name))),
+    h('span', { class: 'hint' }, 'The portrait cut shows your camera in its top third and the game below it.'));
+}
+
 /** The player's plan with its limits, and the best plan on offer. */
 export async function planLimits() {
   const [me, { plans }] = await Promise.all([call('GET', '/api/users/me'), call('GET', '/api/v2/billing/plans', { auth: false })]);
@@ -74,7 +89,7 @@ export async function optionFields() {
       h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: OutputFormat.PORTRAIT, checked: true }), 'Portrait 9:16 (TikTok, Shorts)')),
     h('label', { for: 'f-target_duration' }, 'Length ', value, length, h('span', { class: 'hint' }, reason,
       plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')),
-    musicField(tracks));
+    musicField(tracks), facecamField());
 }
 
 /** Starts a job from library clips with the options in `data`; answers its id. */
@@ -86,7 +101,7 @@ export async function startJob(clipIds, data) {
   form.set('style', data.get('style'));
   form.set('formats', formats.join(','));
   form.set('target_duration', data.get('target_duration'));
-  if (data.get('music_id')) form.set('music_id', data.get('music_id'));
+  for (const field of ['music_id', 'facecam']) if (data.get(field)) form.set(field, data.get(field));
   const job = await call('POST', '/api/v2/jobs', { form });
   return job.job_id;
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use contract::jobs::{JobCreated, JobOutputView, JobView};
+use domain::facecam::Facecam;
 use domain::jobs::{JobStatus, OutputFormat, Style};
 use domain::music::TrackId;
 use domain::sniff;
@@ -33,6 +34,14 @@ pub struct Options {
     /// A track from `montage music`: the cuts land on its beat.
     #[arg(long, value_parser = track)]
     pub music: Option<TrackId>,
+    /// Where your camera sits in the clips, x,y,w,h in fractions of the frame (say
+    /// 0.75,0.05,0.2,0.3): the portrait cut shows it in its top third.
+    #[arg(long, value_parser = facecam)]
+    pub facecam: Option<Facecam>,
+}
+
+fn facecam(raw: &str) -> Result<Facecam, String> {
+    Facecam::parse("facecam", raw).map_err(|err| err.message)
 }
 
 fn style(raw: &str) -> Result<Style, String> {
@@ -95,6 +104,9 @@ async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<F
     }
     if let Some(music) = &options.music {
         form = form.text("music_id", music.to_string());
+    }
+    if let Some(facecam) = options.facecam {
+        form = form.text("facecam", facecam.to_string());
     }
     for path in clips {
         form = form.part("files", clip(report, path).await?);

@@ -98,6 +98,7 @@ async fn examine_in(
         formats: Vec::new(),
         hud_remove: false,
         music: None,
+        facecam: None,
         watermark: None,
         encoder: context.encoder.clone(),
         limits: context.clip_limits,

@@ -644,6 +644,7 @@ impl Attempt<'_> {
             formats: job.formats.clone(),
             hud_remove: job.hud_remove,
             music,
+            facecam: job.facecam,
             watermark: job.watermark.then(|| ctx.watermark.clone()),
             encoder: ctx.encoder.clone(),
             limits: ctx.clip_limits,

@@ -114,6 +114,7 @@ fn options_view(job: &JobRow) -> JobOptionsView {
             .music_id
             .as_deref()
             .and_then(|id| TrackId::parse("music_id", id).ok()),
+        facecam: job.facecam,
     }
 }
 
@@ -174,6 +175,12 @@ pub struct CreateJobForm {
     /// montage, every cut lands on its beat, and the game's sound rises over it at
     /// highlights. None by default (the game's sound alone).
     music_id: Option<String>,
+    /// Where the streamer's camera sits in the clips, as `x,y,w,h` fractions of the frame
+    /// (`0.75,0.05,0.2,0.3`: the top-right corner). The portrait cut is then split: the
+    /// camera fills its top third and the gameplay, cropped clear of the camera, the rest;
+    /// the landscape cut keeps the whole picture. `hud_remove` does not apply with it.
+    #[schema(example = "0.75,0.05,0.2,0.3")]
+    facecam: Option<String>,
     /// http(s) URL that receives a signed `job.ended` webhook (see docs/engine.md).
     callback_url: Option<String>,
     /// Library clips to use (yours, not REJECTED), comma-separated; the field may repeat.

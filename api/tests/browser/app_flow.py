@@ -100,7 +100,12 @@ def upload_and_start(page, files, seconds):
     expect(preview).to_have_attribute("src", "/api/v2/music/calm_acoustic_1/preview")
     length = page.get_by_label("Length")
     length.evaluate("(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", str(seconds))
-    page.get_by_role("button", name="Make my montage").click()
+    page.get_by_label("Your camera").select_option(label="Top right")
+    creating = lambda r: r.method == "POST" and r.url.endswith("/api/v2/jobs")
+    with page.expect_request(creating) as created:
+        page.get_by_role("button", name="Make my montage").click()
+    form = created.value.post_data
+    assert 'name="facecam"' in form and "0.73,0.03,0.25,0.3" in form, form
     expect(page.get_by_role("heading", name="Montage", exact=True)).to_be_visible()
     job_id = page.url.rsplit("/", 1)[-1]
     assert re.fullmatch(r"[0-9a-f-]{36}", job_id), page.url

@@ -112,6 +112,8 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
         "landscape,portrait",
         "--music",
         "calm_acoustic_1",
+        "--facecam",
+        "0.7,0.05,0.25,0.3",
         "-o",
         "out",
     ];
@@ -154,6 +156,7 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
         .await["data"]
         .clone();
     assert_eq!(job["options"]["music_id"], "calm_acoustic_1", "{job}");
+    assert_eq!(job["options"]["facecam"]["w"], 0.25, "{job}");
     for output in job["outputs"].as_array().unwrap() {
         let format = output["format"].as_str().unwrap();
         let path = out.join(format!("{job_id}-{format}.mp4"));

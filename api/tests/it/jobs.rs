@@ -38,6 +38,7 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
                 ("style", "chill"),
                 ("formats", "portrait"),
                 ("hud_remove", "true"),
+                ("facecam", "0.75, 0.05, 0.2, 0.3"),
             ],
         )
         .await;
@@ -61,6 +62,8 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
     assert_eq!(data["options"]["style"], "chill");
     assert_eq!(data["options"]["formats"], serde_json::json!(["portrait"]));
     assert_eq!(data["options"]["hud_remove"], true);
+    let camera = serde_json::json!({"x": 0.75, "y": 0.05, "w": 0.2, "h": 0.3});
+    assert_eq!(data["options"]["facecam"], camera);
     // Not asked for, but the free plan forces it (see billing.rs for the pro plan).
     assert_eq!(data["options"]["watermark"], true);
     assert!(data["error"].is_null());
@@ -88,6 +91,11 @@ async fn bad_job_requests_are_refused_and_leave_nothing_behind() {
         &[("formats", "landscape,square")],
         &[("watermark", "perhaps")],
         &[("style", "chill"), ("style", "gaming")],
+        // A camera outside the frame, too small, or not four numbers.
+        &[("facecam", "0.9,0.05,0.2,0.3")],
+        &[("facecam", "0.1,0.1,0.01,0.3")],
+        &[("facecam", "top-right")],
+        &[("facecam", "0.1,0.1,0.2")],
     ];
     for fields in bad_fields {
         let body = assert_error(

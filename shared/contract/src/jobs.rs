@@ -1,6 +1,7 @@
 //! `/api/v2/jobs`: what a job looks like from outside.
 
 use chrono::{DateTime, Utc};
+use domain::facecam::Facecam;
 use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style};
 use domain::music::TrackId;
 use domain::timings::StageTimings;
@@ -52,6 +53,8 @@ pub struct JobOptionsView {
     /// The catalogue track under the montage, if any.
     #[schema(value_type = Option<String>)]
     pub music_id: Option<TrackId>,
+    /// Where the streamer's camera sits, if given: the portrait cut is split under it.
+    pub facecam: Option<Facecam>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

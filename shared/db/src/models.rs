@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use domain::{
     clips::{ClipSource, ClipStatus},
+    facecam::Facecam,
     identity::TokenPurpose,
     jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style},
     plans::PlanId,
@@ -85,6 +86,8 @@ pub struct JobRow {
     pub request_id: Option<String>,
     /// The catalogue track under the montage, if any.
     pub music_id: Option<String>,
+    /// Where the streamer's camera sits, if the player said.
+    pub facecam: Option<Facecam>,
 }
 
 #[derive(Debug, Insertable)]
@@ -103,6 +106,8 @@ pub struct NewJob {
     pub request_id: Option<String>,
     /// The catalogue track under the montage, if any.
     pub music_id: Option<String>,
+    /// Where the streamer's camera sits, if the player said.
+    pub facecam: Option<Facecam>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -170,6 +170,7 @@ diesel::table! {
         timings -> Nullable<Jsonb>,
         request_id -> Nullable<Text>,
         music_id -> Nullable<Text>,
+        facecam -> Nullable<Text>,
     }
 }
 

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::facecam::Facecam;
 use crate::music::TrackId;
 use crate::wire::wire_enum;
 
@@ -75,6 +76,8 @@ pub struct JobOptions {
     pub watermark: bool,
     /// A catalogue track to lay under the montage, cut on its beats.
     pub music: Option<TrackId>,
+    /// Where the streamer's camera sits: the portrait cut puts it in its top third.
+    pub facecam: Option<Facecam>,
     /// Where to POST the signed "job ended" webhook, if anywhere.
     pub callback_url: Option<String>,
     /// How long the outputs are kept once the job ends (the plan's), `None` for good.
@@ -91,6 +94,7 @@ pub struct JobOptionsForm {
     hud_remove: Option<bool>,
     watermark: Option<bool>,
     music: Option<TrackId>,
+    facecam: Option<Facecam>,
     callback_url: Option<String>,
 }
 
@@ -102,6 +106,7 @@ pub const FORM_FIELDS: &[&str] = &[
     "hud_remove",
     "watermark",
     "music_id",
+    "facecam",
     "callback_url",
     "clip_ids",
     "save_to_library",
@@ -117,6 +122,7 @@ impl JobOptionsForm {
             "hud_remove" => set_once(&mut self.hud_remove, field, parse_bool(field, value)?),
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
             "music_id" => set_once(&mut self.music, field, TrackId::parse(field, value)?),
+            "facecam" => set_once(&mut self.facecam, field, Facecam::parse(field, value)?),
             "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
             other => Err(unknown_field(other)),
         }
@@ -145,6 +151,7 @@ impl JobOptionsForm {
             hud_remove: self.hud_remove.unwrap_or(false),
             watermark: self.watermark.unwrap_or(false),
             music: self.music,
+            facecam: self.facecam,
             callback_url: self.callback_url,
             output_retention: None,
         })

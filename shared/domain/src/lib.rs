@@ -5,6 +5,7 @@
 pub mod access;
 pub mod clips;
 pub mod error;
+pub mod facecam;
 pub mod identity;
 pub mod jobs;
 pub mod music;

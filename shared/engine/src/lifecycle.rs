@@ -751,6 +751,7 @@ pub fn insert_job(
             output_retention_secs: options.output_retention.map(|r| r.as_secs() as i64),
             request_id,
             music_id: options.music.map(|track| track.to_string()),
+            facecam: options.facecam,
         })
         .returning(JobRow::as_returning())
         .get_result(conn)?;

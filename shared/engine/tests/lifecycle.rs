@@ -111,6 +111,7 @@ impl Walk {
             formats: vec![OutputFormat::Landscape],
             hud_remove: false,
             music: None,
+            facecam: None,
             watermark: false,
             callback_url: None,
             output_retention: None,

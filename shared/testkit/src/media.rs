@@ -65,6 +65,43 @@ pub fn h264_1080p60() -> PathBuf {
     )
 }
 
+/// Where [`facecam_clip`]'s camera sits, in fractions of the frame: the top-right corner.
+pub const FACECAM: [f64; 4] = [0.75, 0.05, 0.2, 0.3];
+
+/// 1080p gameplay (moving grey noise on green) with a streamer's camera drawn as a solid
+/// magenta box at [`FACECAM`], and a tone: the marker shows where the camera ends up.
+pub fn facecam_clip() -> PathBuf {
+    let [x, y, w, h] = FACECAM.map(|f| f * 1000.0);
+    let graph = format!(
+        "color=c=0x2a8040:size=1920x1080:rate=30,noise=alls=8:allf=t,\
+         drawbox=x=iw*{x}/1000:y=ih*{y}/1000:w=iw*{w}/1000:h=ih*{h}/1000:color=0xff00ff:t=fill"
+    );
+    clip(
+        "facecam.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &graph,
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=48000",
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+}
+
 /// 720p VP9 with Opus in WebM.
 pub fn vp9_720p_webm() -> PathBuf {
     clip(

@@ -232,6 +232,7 @@ impl WeeklyRun {
             hud_remove: false,
             watermark: false,
             music,
+            facecam: None,
             callback_url: None,
             output_retention: None,
         };

@@ -1,7 +1,9 @@
-//! Lays the montage's pictures out into one output's frame (fit over a blurred fill, or
-//! fill), joins the segments and hands finished frames to that output's encoder. Each
-//! output runs this on its own thread (see `output.rs`).
+//! Lays the montage's pictures out into one output's frame (fit over a blurred fill, fill,
+//! or the portrait split under a streamer's camera), joins the segments and hands finished
+//! frames to that output's encoder. Each output runs this on its own thread (see
+//! `output.rs`).
 
+use domain::facecam::Facecam;
 use ffmpeg_next::util::frame;
 
 use super::{
@@ -58,6 +60,46 @@ fn layout_chain(source_aspect: f64, (width, height): (u32, u32), finish: &str) -
     )
 }
 
+/// The portrait split: the camera's rectangle fills the top third; the gameplay fills the
+/// rest, cropped at full height to that part's shape, centred unless the camera would show
+/// in it, then moved clear of the camera (as far as the frame allows).
+fn split_chain(
+    source_aspect: f64,
+    cam: Facecam,
+    (width, height): (u32, u32),
+    finish: &str,
+) -> String {
+    let top = (height / 3) & !1;
+    let bottom = height - top;
+    let share = (f64::from(width) / f64::from(bottom) / source_aspect).min(1.0);
+    let start = gameplay_start(share, cam);
+    let Facecam { x, y, w, h } = cam;
+    format!(
+        "[in]split[cam][game];\
+         [cam]crop=iw*{w}:ih*{h}:iw*{x}:ih*{y},\
+         scale={width}:{top}:force_original_aspect_ratio=increase:flags=bicubic,crop={width}:{top}[top];\
+         [game]crop=iw*{share}:ih:iw*{start}:0,scale={width}:{bottom}:flags=bicubic,setsar=1[rest];\
+         [top][rest]vstack{finish},setsar=1,format=yuv420p[out]"
+    )
+}
+
+/// Where a full-height crop `share` of the frame's width starts: centred, or beside the
+/// camera when centred would show it.
+fn gameplay_start(share: f64, cam: Facecam) -> f64 {
+    let centred = (1.0 - share) / 2.0;
+    let overlaps = |start: f64| start < cam.x + cam.w && cam.x < start + share;
+    if !overlaps(centred) {
+        return centred;
+    }
+    let (left_of, right_of) = ((cam.x - share).max(0.0), (cam.x + cam.w).min(1.0 - share));
+    let shown = |start: f64| (start + share).min(cam.x + cam.w) - start.max(cam.x);
+    if shown(left_of) <= shown(right_of) {
+        left_of
+    } else {
+        right_of
+    }
+}
+
 /// One montage picture, upright and graded, for output slot `slot` of segment `segment`
 /// (of `len` slots).
 pub struct Picture {
@@ -70,6 +112,8 @@ pub struct Picture {
 /// One output's picture stage.
 pub struct Layout {
     size: (u32, u32),
+    /// The streamer's camera, for a portrait output: the split layout.
+    facecam: Option<Facecam>,
     /// The watermark step, if any, sized to this output.
     finish: String,
     sequencer: VideoSequencer,
@@ -79,9 +123,16 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(size: (u32, u32), watermark: Option<&Watermark>, sequencer: VideoSequencer) -> Self {
+    /// An output of `size`; a camera rectangle splits a portrait one.
+    pub fn new(
+        size: (u32, u32),
+        watermark: Option<&Watermark>,
+        facecam: Option<Facecam>,
+        sequencer: VideoSequencer,
+    ) -> Self {
         Self {
             size,
+            facecam: facecam.filter(|_| size.1 > size.0),
             finish: watermark.map(|w| w.filter(size.1)).unwrap_or_default(),
             sequencer,
             chain: None,
@@ -100,7 +151,11 @@ impl Layout {
             .as_ref()
             .is_none_or(|(segment, _)| *segment != picture.segment)
         {
-            let spec = layout_chain(displayed_aspect(&picture.frame), self.size, &self.finish);
+            let aspect = displayed_aspect(&picture.frame);
+            let spec = match self.facecam {
+                Some(cam) => split_chain(aspect, cam, self.size, &self.finish),
+                None => layout_chain(aspect, self.size, &self.finish),
+            };
             self.chain = Some((picture.segment, FilterChain::new(&picture.frame, &spec)?));
         }
         let (_, chain) = self.chain.as_mut().expect("built above");
@@ -116,5 +171,29 @@ impl Layout {
                 .push(&mut self.laid, segment, slot, len, &mut *encode)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cam(x: f64, w: f64) -> Facecam {
+        Facecam::new(x, 0.05, w, 0.3).unwrap()
+    }
+
+    #[test]
+    fn the_gameplay_is_cropped_clear_of_the_camera() {
+        let share = 0.4746;
+        // A corner camera does not show in the centre.
+        assert!((gameplay_start(share, cam(0.75, 0.2)) - 0.2627).abs() < 1e-3);
+        // One right of centre pushes the crop left of it, one left of centre right of it.
+        let start = gameplay_start(share, cam(0.6, 0.2));
+        assert!(start + share <= 0.6 + 1e-9, "{start}");
+        let start = gameplay_start(share, cam(0.2, 0.2));
+        assert!(start >= 0.4 - 1e-9, "{start}");
+        // A camera in the middle cannot be avoided: the crop shows as little of it as it can.
+        let start = gameplay_start(share, cam(0.3, 0.4));
+        assert!((0.0..=1.0 - share).contains(&start), "{start}");
     }
 }

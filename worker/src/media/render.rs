@@ -8,6 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use domain::facecam::Facecam;
 use domain::jobs::OutputFormat;
 use domain::timings::{StageTimings, TimedStage};
 use ffmpeg_next::{self as ffmpeg, codec, media, util::frame, Packet};
@@ -62,6 +63,8 @@ pub struct Montage<'a> {
     pub watermark: Option<&'a Watermark>,
     /// Music under the game sound, if the job asked for it.
     pub music: Option<&'a MusicBed>,
+    /// Where the streamer's camera sits: portrait outputs are split.
+    pub facecam: Option<Facecam>,
 }
 
 /// How to run a render: encoder settings, the stop flag (checked every frame; a raised
@@ -178,6 +181,7 @@ fn open_outputs<'scope>(
         plan,
         style,
         watermark,
+        facecam,
         ..
     } = *montage;
     // A third of the way in: past any fade-in, usually in the thick of it.
@@ -187,7 +191,8 @@ fn open_outputs<'scope>(
         .map(|t| {
             let size = t.format.dimensions();
             let output = OutputFile::create(&t.path, size, aac, settings, poster_frame)?;
-            let layout = Layout::new(size, watermark, VideoSequencer::new(plan, style));
+            let sequencer = VideoSequencer::new(plan, style);
+            let layout = Layout::new(size, watermark, facecam, sequencer);
             OutputThread::spawn(scope, &format!("output-{}", t.format), output, layout)
         })
         .collect()

@@ -125,6 +125,7 @@ fn render_montage(
         style,
         watermark: request.watermark.as_ref(),
         music: music.as_ref(),
+        facecam: request.facecam,
     };
     // The parent stops this process with a signal; nothing here raises the flag.
     let never = AtomicBool::new(false);
@@ -206,7 +207,8 @@ fn apply_measurements(
         if measured.duration_seconds > 0.0 {
             clip.info.duration_seconds = clip.info.duration_seconds.min(measured.duration_seconds);
         }
-        if request.hud_remove {
+        // The camera's rectangle refers to the whole picture: no HUD crop under it.
+        if request.hud_remove && request.facecam.is_none() {
             let (width, height) = (THUMB_WIDTH as usize, THUMB_HEIGHT as usize);
             let found = hud::detect(&measured.change_map, width, height);
             clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));

@@ -14,6 +14,7 @@ mod parent;
 
 use std::path::PathBuf;
 
+use domain::facecam::Facecam;
 use domain::jobs::{FailureCode, OutputFormat, Stage, Style};
 use domain::timings::StageTimings;
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,8 @@ pub struct MediaRequest {
     pub hud_remove: bool,
     /// A track to lay under the montage, cut on its beats.
     pub music: Option<PathBuf>,
+    /// Where the streamer's camera sits: portrait outputs are split.
+    pub facecam: Option<Facecam>,
     pub watermark: Option<Watermark>,
     pub encoder: EncoderSettings,
     pub limits: ClipLimits,

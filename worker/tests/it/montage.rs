@@ -1,5 +1,6 @@
 //! The montage logic on real decoded media, through the same library calls the worker makes.
 
+use domain::facecam::Facecam;
 use domain::jobs::{OutputFormat, Style};
 use planning::hud;
 use planning::hud::Crop;
@@ -93,6 +94,7 @@ fn render_montage(
     crop: Option<Crop>,
     format: OutputFormat,
     watermark: Option<&Watermark>,
+    facecam: Option<Facecam>,
 ) -> (tempfile::TempDir, std::path::PathBuf) {
     let sources = sources(clips, crop);
     let scores: Vec<ClipScores> = sources
@@ -120,6 +122,7 @@ fn render_montage(
             style: preset(style),
             watermark,
             music: None,
+            facecam,
         },
         &[target],
         RenderRun {
@@ -140,7 +143,7 @@ fn render_frame(
     format: OutputFormat,
     watermark: Option<&Watermark>,
 ) -> Vec<u8> {
-    let (_dir, path) = render_montage(&[clip], Style::Gaming, crop, format, watermark);
+    let (_dir, path) = render_montage(&[clip], Style::Gaming, crop, format, watermark, None);
     let raw = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&path)
@@ -196,14 +199,9 @@ fn an_energetic_montage_cuts_far_more_often_than_a_chill_one() {
         media::hevc_480p(),
         media::rotated_small(),
     ];
-    let (_a, energetic) = render_montage(
-        &clips,
-        Style::Energetic,
-        None,
-        OutputFormat::Landscape,
-        None,
-    );
-    let (_b, chill) = render_montage(&clips, Style::Chill, None, OutputFormat::Landscape, None);
+    let landscape = OutputFormat::Landscape;
+    let (_a, energetic) = render_montage(&clips, Style::Energetic, None, landscape, None, None);
+    let (_b, chill) = render_montage(&clips, Style::Chill, None, landscape, None, None);
     let (fast, slow) = (scene_scores(&energetic), scene_scores(&chill));
     let cuts = |scores: &[f64]| scores.iter().filter(|&&s| s > 0.1).count();
     let top = |scores: &[f64]| {
@@ -405,5 +403,62 @@ fn an_analysis_cut_into_stretches_measures_exactly_what_one_pass_does() {
         std::fs::read(dir.path().join("cut.jpg")).unwrap(),
         std::fs::read(dir.path().join("whole.jpg")).unwrap(),
         "the same still"
+    );
+}
+
+/// Frame `n` of `path` as RGB bytes, with its size.
+fn rgb_frame(path: &std::path::Path, n: u32, (width, height): (u32, u32)) -> Vec<u8> {
+    let raw = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(raw.stdout.len(), (width * height * 3) as usize);
+    raw.stdout
+}
+
+/// The share of the pixels in `rows` that are the camera's marker colour.
+fn magenta_share(rgb: &[u8], width: u32, rows: std::ops::Range<u32>) -> f64 {
+    let row_bytes = (width * 3) as usize;
+    let band = &rgb[rows.start as usize * row_bytes..rows.end as usize * row_bytes];
+    let marker = band
+        .chunks_exact(3)
+        .filter(|p| p[0] > 170 && p[2] > 170 && p[1] < 100)
+        .count();
+    marker as f64 / (band.len() / 3) as f64
+}
+
+#[test]
+fn the_streamers_camera_fills_the_top_third_of_the_portrait_cut_and_nothing_else() {
+    let [x, y, w, h] = media::FACECAM;
+    let cam = Facecam::new(x, y, w, h).unwrap();
+    let clip = [media::facecam_clip()];
+    let portrait = OutputFormat::Portrait;
+    let (_p, split) = render_montage(&clip, Style::Gaming, None, portrait, None, Some(cam));
+    let (width, height) = portrait.dimensions();
+    for n in [15, 150] {
+        let frame = rgb_frame(&split, n, (width, height));
+        let top = magenta_share(&frame, width, 0..height / 3);
+        let rest = magenta_share(&frame, width, height / 3..height);
+        assert!(
+            top > 0.97,
+            "frame {n}: the camera fills the top third ({top:.4})"
+        );
+        assert!(
+            rest < 0.0005,
+            "frame {n}: and shows nowhere below ({rest:.5})"
+        );
+    }
+    // The landscape cut keeps the whole picture, camera in its corner.
+    let landscape = OutputFormat::Landscape;
+    let (_l, whole) = render_montage(&clip, Style::Gaming, None, landscape, None, Some(cam));
+    let (width, height) = landscape.dimensions();
+    let frame = rgb_frame(&whole, 15, (width, height));
+    let share = magenta_share(&frame, width, 0..height);
+    assert!(
+        (share - w * h).abs() < 0.01,
+        "{share:.4} of the frame, as drawn"
     );
 }
