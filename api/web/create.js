@@ -47,7 +47,7 @@ export function musicField(tracks, chosen = null) {
 }
 
 /** Where streamers usually put their camera, as `x,y,w,h` fractions of the frame. */
-const CAMERA_CORNERS = [
+export const CAMERA_CORNERS = [
   ['Top left', '0.02,0.03,0.25,0.3'], ['Top right', '0.73,0.03,0.25,0.3'],
   ['Bottom left', '0.02,0.67,0.25,0.3'], ['Bottom right', '0.73,0.67,0.25,0.3'],
 ];

@@ -4,7 +4,31 @@
 import { ClipStatus } from './contract.js';
 import { call } from './api.js';
 import { h, show, actionButton, errorLine, onSubmit, bytes, seconds, when, pager, toast } from './ui.js';
-import { optionFields, startJob } from './create.js';
+import { CAMERA_CORNERS, optionFields, startJob } from './create.js';
+
+/** The clip's camera corner, kept with the clip for every montage made from it. */
+function cameraChoice(clip) {
+  const box = ({ x, y, w, h: height }) => [x, y, w, height].join(',');
+  const kept = clip.facecam ? box(clip.facecam) : '';
+  const known = CAMERA_CORNERS.some(([, value]) => value === kept);
+  const select = h('select', { 'aria-label': `Camera in ${clip.name}` },
+    h('option', { value: '' }, 'No camera'),
+    CAMERA_CORNERS.map(([name, value]) => h('option', { value }, `Camera ${name.toLowerCase()}`)),
+    kept && !known ? h('option', { value: kept }, 'Camera where you set it') : '');
+  select.value = kept;
+  select.addEventListener('change', async () => {
+    const [x, y, w, height] = select.value ? select.value.split(',').map(Number) : [];
+    const facecam = select.value ? { x, y, w, h: height } : null;
+    try {
+      await call('PUT', `/api/v2/clips/${clip.clip_id}/facecam`, { json: { facecam } });
+      toast(facecam ? 'Camera saved: portrait cuts show it on top.' : 'Camera cleared.');
+    } catch (error) {
+      select.value = kept;
+      toast(error.friendly || 'The camera could not be saved.');
+    }
+  });
+  return select;
+}
 
 function clipRow(clip, picked, redraw) {
   const usable = clip.status !== ClipStatus.REJECTED;
@@ -16,6 +40,7 @@ function clipRow(clip, picked, redraw) {
     h('div', { class: 'row' },
       h('label', { class: 'inline', for: `c-${clip.clip_id}` }, box, h('strong', {}, clip.name)),
       h('span', { class: `status ${clip.status === ClipStatus.REJECTED ? 'FAILED' : ''}` }, clip.status === ClipStatus.PENDING ? 'checking…' : clip.status.toLowerCase()),
+      usable ? cameraChoice(clip) : '',
       actionButton('Delete', async () => {
         await call('DELETE', `/api/v2/clips/${clip.clip_id}`);
         picked.delete(clip.clip_id);

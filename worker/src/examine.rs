@@ -90,6 +90,7 @@ async fn examine_in(
             label: clip.label.clone(),
             analysis: None,
             thumbnail: Some(thumbnail.to_owned()),
+            facecam: None,
         }],
         scratch: scratch.to_owned(),
         style: Style::Cinematic,

@@ -71,6 +71,7 @@ async fn download_inputs(
                     .filter(|clip| clip.thumbnail_key.is_none())
                     .map(|_| scratch.join(format!("thumbnail-{:02}.jpg", input.position))),
                 analysis: stored.as_ref().map(|(path, _)| path.clone()),
+                facecam: row.and_then(|clip| clip.facecam),
             };
             let size = input.size_bytes.max(0) as u64;
             async move {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use db::models::ClipRow;
 use domain::clips::{ClipSource, ClipStatus};
 use domain::error::ServiceError;
+use domain::facecam::Facecam;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -14,7 +15,7 @@ use crate::routes::{table::Area, Page};
 use crate::state::{AppState, Caller};
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_clips, get_clip, delete_clip, clip_thumbnail))]
+#[openapi(paths(list_clips, get_clip, delete_clip, clip_thumbnail, set_clip_facecam))]
 struct ClipsApi;
 
 pub fn area() -> Area {
@@ -23,6 +24,7 @@ pub fn area() -> Area {
         .handle("get_clip", get_clip)
         .handle("delete_clip", delete_clip)
         .handle("clip_thumbnail", clip_thumbnail)
+        .handle("set_clip_facecam", set_clip_facecam)
 }
 
 /// A library clip. The probe facts and the thumbnail are there once it is READY.
@@ -49,6 +51,9 @@ pub struct ClipView {
     pub has_audio: Option<bool>,
     /// Relative URL that redirects to a short-lived link to a JPEG thumbnail.
     pub thumbnail_url: Option<String>,
+    /// Where the streamer's camera sits in the clip, if its owner said: montages made from
+    /// it split their portrait cut under it.
+    pub facecam: Option<Facecam>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -70,6 +75,7 @@ impl From<ClipRow> for ClipView {
             width: clip.width,
             height: clip.height,
             has_audio: clip.has_audio,
+            facecam: clip.facecam,
             created_at: clip.created_at,
         }
     }
@@ -141,6 +147,42 @@ pub async fn get_clip(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let clip = state.clips.get(caller.0, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ok(ClipView::from(clip))))
+}
+
+/// The streamer's camera in a clip.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FacecamChoice {
+    /// Fractions of the frame; `null` forgets it.
+    facecam: Option<Facecam>,
+}
+
+/// Where the streamer's camera sits in a library clip, kept with the clip: every montage
+/// made from it shows the camera in the top third of its portrait cut (a job's own
+/// `facecam` applies to clips that have none).
+#[utoipa::path(
+    put, path = "/api/v2/clips/{clip_id}/facecam", tag = "clips", security(("bearer" = [])),
+    params(("clip_id" = Uuid, Path)),
+    request_body = FacecamChoice,
+    responses(
+        (status = 200, body = inline(Envelope<ClipView>)),
+        (status = 422, description = "Not a camera rectangle inside the frame (VALIDATION_ERROR)", body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope),
+        (status = 404, description = "No such clip, or not yours", body = ErrorEnvelope),
+    )
+)]
+pub async fn set_clip_facecam(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<Uuid>,
+    body: web::Json<FacecamChoice>,
+) -> ApiResult<HttpResponse> {
+    let facecam = body.into_inner().facecam;
+    let clip = state
+        .clips
+        .set_facecam(caller.0, path.into_inner(), facecam)
+        .await?;
     Ok(HttpResponse::Ok().json(ok(ClipView::from(clip))))
 }
 

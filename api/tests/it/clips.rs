@@ -679,3 +679,56 @@ async fn open_uploads_are_capped_and_racing_completions_agree() {
     );
     assert_eq!(library(&app, &user, "").await["total"], 1);
 }
+
+#[tokio::test]
+async fn a_clip_keeps_where_its_owners_camera_sits() {
+    let app = spawn_app().await;
+    let (owner, other) = (app.user().await, app.user().await);
+    let fields = [("save_to_library", "true")];
+    let upload = create_with(&app, &owner, &fields, &[clip(media::portrait_no_audio())]).await;
+    created_job(upload).await;
+    let id = library(&app, &owner, "").await["clips"][0]["clip_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v2/clips/{id}/facecam");
+    let put = |user: &TestUser, body: Value| {
+        app.client
+            .put(app.url(&path))
+            .bearer_auth(&user.access_token)
+            .json(&body)
+            .send()
+    };
+    let camera = json!({"x": 0.02, "y": 0.67, "w": 0.25, "h": 0.3});
+    let set = put(&owner, json!({ "facecam": camera })).await.unwrap();
+    assert_eq!(set.status(), 200);
+    let clip = app.user_json(&format!("/api/v2/clips/{id}"), &owner).await;
+    assert_eq!(clip["data"]["facecam"], camera, "{clip}");
+
+    // Someone else's clip is not theirs to change; a rectangle outside the frame, too
+    // small or misspelt is refused and changes nothing.
+    let theirs = put(&other, json!({ "facecam": camera })).await.unwrap();
+    assert_error(theirs, 404, "RESOURCE_NOT_FOUND").await;
+    for bad in [
+        json!({"facecam": {"x": 0.9, "y": 0.0, "w": 0.2, "h": 0.2}}),
+        json!({"facecam": {"x": 0.1, "y": 0.1, "w": 0.01, "h": 0.2}}),
+        json!({"facecam": "0.1,0.1,0.2,0.2"}),
+        json!({"camera": camera}),
+    ] {
+        let refused = put(&owner, bad.clone()).await.unwrap();
+        assert!(
+            refused.status().is_client_error(),
+            "{bad}: {}",
+            refused.status()
+        );
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["success"], false, "{body}");
+    }
+    let kept = app.user_json(&format!("/api/v2/clips/{id}"), &owner).await;
+    assert_eq!(kept["data"]["facecam"], camera, "{kept}");
+
+    let cleared = put(&owner, json!({ "facecam": null })).await.unwrap();
+    assert_eq!(cleared.status(), 200);
+    let clip = app.user_json(&format!("/api/v2/clips/{id}"), &owner).await;
+    assert!(clip["data"]["facecam"].is_null(), "{clip}");
+}

@@ -147,6 +147,8 @@ pub struct ClipRow {
     pub examining_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the streamer's camera sits in this clip, if its owner said.
+    pub facecam: Option<Facecam>,
 }
 
 /// An OAuth authorisation in flight: who started it, for which platform, until when.
@@ -293,6 +295,7 @@ impl ClipRow {
             thumbnail_key: None,
             analysis: None,
             examining_until: None,
+            facecam: None,
             created_at: now,
             updated_at: now,
         }

@@ -51,6 +51,7 @@ diesel::table! {
         examining_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        facecam -> Nullable<Text>,
     }
 }
 

@@ -16,6 +16,7 @@ use db::schema::{clips, job_inputs, jobs};
 use db::Db;
 use domain::clips::{clip_thumbnail_key, ClipSource, ClipStatus};
 use domain::error::{ServiceError, ServiceResult};
+use domain::facecam::Facecam;
 use domain::identity::AuthUser;
 use domain::jobs::{JobStatus, Library, StoredInput, MAX_PAGE_SIZE};
 use storage::Storage;
@@ -113,6 +114,26 @@ impl ClipLibrary {
                     .filter(clips::user_id.eq(user.id))
                     .select(ClipRow::as_select())
                     .first(conn)
+                    .optional()?
+                    .ok_or_else(|| ServiceError::not_found("Clip"))
+            })
+            .await
+    }
+
+    /// Keeps (or, with `None`, forgets) where the streamer's camera sits in one of the
+    /// caller's clips; the clip as it is now.
+    pub async fn set_facecam(
+        &self,
+        user: AuthUser,
+        id: Uuid,
+        facecam: Option<Facecam>,
+    ) -> ServiceResult<ClipRow> {
+        self.db
+            .run(move |conn| {
+                diesel::update(clips::table.find(id).filter(clips::user_id.eq(user.id)))
+                    .set((clips::facecam.eq(facecam), clips::updated_at.eq(Utc::now())))
+                    .returning(ClipRow::as_returning())
+                    .get_result(conn)
                     .optional()?
                     .ok_or_else(|| ServiceError::not_found("Clip"))
             })

@@ -112,8 +112,8 @@ pub struct Picture {
 /// One output's picture stage.
 pub struct Layout {
     size: (u32, u32),
-    /// The streamer's camera, for a portrait output: the split layout.
-    facecam: Option<Facecam>,
+    /// For a portrait output, each segment's camera, if its clip has one: the split layout.
+    facecams: Vec<Option<Facecam>>,
     /// The watermark step, if any, sized to this output.
     finish: String,
     sequencer: VideoSequencer,
@@ -123,16 +123,22 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// An output of `size`; a camera rectangle splits a portrait one.
+    /// An output of `size`; a portrait one is split under the camera of each segment that
+    /// has one (`facecams`, by segment).
     pub fn new(
         size: (u32, u32),
         watermark: Option<&Watermark>,
-        facecam: Option<Facecam>,
+        facecams: &[Option<Facecam>],
         sequencer: VideoSequencer,
     ) -> Self {
+        let portrait = size.1 > size.0;
         Self {
             size,
-            facecam: facecam.filter(|_| size.1 > size.0),
+            facecams: if portrait {
+                facecams.to_vec()
+            } else {
+                Vec::new()
+            },
             finish: watermark.map(|w| w.filter(size.1)).unwrap_or_default(),
             sequencer,
             chain: None,
@@ -152,7 +158,8 @@ impl Layout {
             .is_none_or(|(segment, _)| *segment != picture.segment)
         {
             let aspect = displayed_aspect(&picture.frame);
-            let spec = match self.facecam {
+            let facecam = self.facecams.get(picture.segment).copied().flatten();
+            let spec = match facecam {
                 Some(cam) => split_chain(aspect, cam, self.size, &self.finish),
                 None => layout_chain(aspect, self.size, &self.finish),
             };

@@ -38,6 +38,8 @@ pub struct ClipSource {
     pub info: ClipInfo,
     /// Cropped off every frame first (HUD removal).
     pub crop: Option<Crop>,
+    /// Where the streamer's camera sits: portrait outputs split this clip's pictures.
+    pub facecam: Option<Facecam>,
 }
 
 pub struct OutputTarget {
@@ -63,8 +65,6 @@ pub struct Montage<'a> {
     pub watermark: Option<&'a Watermark>,
     /// Music under the game sound, if the job asked for it.
     pub music: Option<&'a MusicBed>,
-    /// Where the streamer's camera sits: portrait outputs are split.
-    pub facecam: Option<Facecam>,
 }
 
 /// How to run a render: encoder settings, the stop flag (checked every frame; a raised
@@ -178,12 +178,18 @@ fn open_outputs<'scope>(
     settings: &EncoderSettings,
 ) -> Result<Vec<OutputThread<'scope>>, MediaError> {
     let Montage {
+        clips,
         plan,
         style,
         watermark,
-        facecam,
         ..
     } = *montage;
+    // The camera of each segment's clip, for portrait outputs.
+    let facecams: Vec<Option<Facecam>> = plan
+        .segments
+        .iter()
+        .map(|s| clips[s.clip].facecam)
+        .collect();
     // A third of the way in: past any fade-in, usually in the thick of it.
     let poster_frame = plan.output_frames() / 3;
     targets
@@ -192,7 +198,7 @@ fn open_outputs<'scope>(
             let size = t.format.dimensions();
             let output = OutputFile::create(&t.path, size, aac, settings, poster_frame)?;
             let sequencer = VideoSequencer::new(plan, style);
-            let layout = Layout::new(size, watermark, facecam, sequencer);
+            let layout = Layout::new(size, watermark, &facecams, sequencer);
             OutputThread::spawn(scope, &format!("output-{}", t.format), output, layout)
         })
         .collect()

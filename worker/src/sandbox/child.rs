@@ -125,7 +125,6 @@ fn render_montage(
         style,
         watermark: request.watermark.as_ref(),
         music: music.as_ref(),
-        facecam: request.facecam,
     };
     // The parent stops this process with a signal; nothing here raises the flag.
     let never = AtomicBool::new(false);
@@ -208,7 +207,7 @@ fn apply_measurements(
             clip.info.duration_seconds = clip.info.duration_seconds.min(measured.duration_seconds);
         }
         // The camera's rectangle refers to the whole picture: no HUD crop under it.
-        if request.hud_remove && request.facecam.is_none() {
+        if request.hud_remove && clip.facecam.is_none() {
             let (width, height) = (THUMB_WIDTH as usize, THUMB_HEIGHT as usize);
             let found = hud::detect(&measured.change_map, width, height);
             clip.crop = Some(found.unwrap_or(Crop::margin(hud::FALLBACK_MARGIN)));
@@ -243,6 +242,7 @@ fn probe_all(request: &MediaRequest) -> Result<Vec<ClipSource>, Failure> {
                 path: input.path.clone(),
                 info,
                 crop: None,
+                facecam: input.facecam.or(request.facecam),
             })
         })
         .collect()

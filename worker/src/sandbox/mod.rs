@@ -40,6 +40,8 @@ pub struct ClipInput {
     pub analysis: Option<PathBuf>,
     /// Where to write a thumbnail of the clip (a library clip not examined yet).
     pub thumbnail: Option<PathBuf>,
+    /// Where the streamer's camera sits in this clip, as its library row keeps it.
+    pub facecam: Option<Facecam>,
 }
 
 /// What the media process found out about one clip, for the library.
@@ -66,7 +68,7 @@ pub struct MediaRequest {
     pub hud_remove: bool,
     /// A track to lay under the montage, cut on its beats.
     pub music: Option<PathBuf>,
-    /// Where the streamer's camera sits: portrait outputs are split.
+    /// Where the streamer's camera sits in clips that do not say: portrait outputs are split.
     pub facecam: Option<Facecam>,
     pub watermark: Option<Watermark>,
     pub encoder: EncoderSettings,

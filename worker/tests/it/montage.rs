@@ -82,6 +82,7 @@ pub(crate) fn sources(clips: &[std::path::PathBuf], crop: Option<Crop>) -> Vec<C
             info: probe(path, &ClipLimits::default()).unwrap(),
             path: path.clone(),
             crop,
+            facecam: None,
         })
         .collect()
 }
@@ -96,7 +97,10 @@ fn render_montage(
     watermark: Option<&Watermark>,
     facecam: Option<Facecam>,
 ) -> (tempfile::TempDir, std::path::PathBuf) {
-    let sources = sources(clips, crop);
+    let mut sources = sources(clips, crop);
+    for source in &mut sources {
+        source.facecam = facecam;
+    }
     let scores: Vec<ClipScores> = sources
         .iter()
         .map(|c| ClipScores {
@@ -122,7 +126,6 @@ fn render_montage(
             style: preset(style),
             watermark,
             music: None,
-            facecam,
         },
         &[target],
         RenderRun {

@@ -44,7 +44,6 @@ fn render_to_music(
         style: preset(style),
         watermark: None,
         music: Some(&bed),
-        facecam: None,
     };
     let target = OutputTarget {
         format: OutputFormat::Landscape,
