@@ -9,6 +9,19 @@ use serde_json::Value;
 
 use crate::clip_dir;
 
+/// The encoding of most generated clips: H.264 (fast) and AAC, ending with the shorter input.
+const H264_AAC: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+    "-c:a",
+    "aac",
+    "-shortest",
+];
+
 /// Generates a clip with `args` between the inputs and the output name, once: the cache
 /// key includes the arguments, so a changed recipe makes a new clip. Parallel test
 /// processes may race: each writes a private file and renames it in place.
@@ -42,26 +55,21 @@ pub fn h264_1080p60() -> PathBuf {
     clip(
         "h264-1080p60.mp4",
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1920x1080:rate=60",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=60",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100",
+                "-t",
+                "4",
+            ][..],
+            H264_AAC,
+        ]
+        .concat(),
     )
 }
 
@@ -79,26 +87,21 @@ pub fn facecam_clip() -> PathBuf {
     clip(
         "facecam.mp4",
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            &graph,
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=330:sample_rate=48000",
-            "-t",
-            "12",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                &graph,
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=330:sample_rate=48000",
+                "-t",
+                "12",
+            ][..],
+            H264_AAC,
+        ]
+        .concat(),
     )
 }
 
@@ -330,26 +333,21 @@ pub fn long_1080p() -> PathBuf {
     clip(
         "long-1080p.mp4",
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1920x1080:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=300",
-            "-t",
-            "30",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1920x1080:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=300",
+                "-t",
+                "30",
+            ][..],
+            H264_AAC,
+        ]
+        .concat(),
     )
 }
 
