@@ -20,7 +20,7 @@ RUN pip install --no-cache-dir --no-deps --target /music immich-memories-music==
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       ca-certificates libavcodec59 libavformat59 libavfilter8 libavdevice59 libswscale6 \
-      libswresample4 libavutil57 curl && rm -rf /var/lib/apt/lists/*
+      libswresample4 libavutil57 curl fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/api /src/target/release/worker /usr/local/bin/
 COPY --from=docs /docs/out /usr/share/montage/swagger-ui
 COPY --from=music /music /usr/share/montage/music

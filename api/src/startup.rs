@@ -17,6 +17,7 @@ use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use billing::BillingService;
 use db::Db;
 use domain::error::{ServiceError, ServiceResult};
+use engine::admission::TitleFonts;
 use engine::dispatch::Relay;
 use engine::events::{JobEvents, WsTickets};
 use engine::heartbeat::WorkerRegistry;
@@ -104,6 +105,7 @@ impl AppState {
             music: Arc::new(
                 Catalogue::load(config.music_dir.as_deref()).map_err(ServiceError::internal)?,
             ),
+            title_fonts: TitleFonts::load(&config.render.font_dir)?,
             config: Arc::new(config),
             metrics_address,
         })

@@ -17,6 +17,7 @@ use billing::BillingService;
 use db::Db;
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
+use engine::admission::TitleFonts;
 use engine::events::{JobEvents, WsTickets};
 use engine::heartbeat::WorkerRegistry;
 use engine::jobs::JobService;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub dispatch: Arc<Notify>,
     /// The tracks jobs may be cut to.
     pub music: Arc<Catalogue>,
+    /// The styles' title typefaces, to refuse a title they cannot draw.
+    pub title_fonts: TitleFonts,
     /// Where this instance serves `/metrics`, if it does.
     pub metrics_address: Option<SocketAddr>,
 }

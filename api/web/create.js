@@ -89,6 +89,8 @@ export async function optionFields() {
       h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'formats', value: OutputFormat.PORTRAIT, checked: true }), 'Portrait 9:16 (TikTok, Shorts)')),
     h('label', { for: 'f-target_duration' }, 'Length ', value, length, h('span', { class: 'hint' }, reason,
       plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')),
+    h('label', { for: 'f-title' }, 'Title ',
+      h('input', { id: 'f-title', name: 'title', maxlength: 40, placeholder: 'Shown over the first seconds (optional)' })),
     musicField(tracks), facecamField());
 }
 
@@ -101,7 +103,7 @@ export async function startJob(clipIds, data) {
   form.set('style', data.get('style'));
   form.set('formats', formats.join(','));
   form.set('target_duration', data.get('target_duration'));
-  for (const field of ['music_id', 'facecam']) if (data.get(field)) form.set(field, data.get(field));
+  for (const field of ['music_id', 'facecam', 'title']) if (data.get(field)?.trim()) form.set(field, data.get(field));
   const job = await call('POST', '/api/v2/jobs', { form });
   return job.job_id;
 }

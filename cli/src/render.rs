@@ -9,6 +9,7 @@ use domain::facecam::Facecam;
 use domain::jobs::{JobStatus, OutputFormat, Style};
 use domain::music::TrackId;
 use domain::sniff;
+use domain::title::Title;
 use futures::TryStreamExt;
 use reqwest::multipart::{Form, Part};
 use reqwest::{header, Method};
@@ -38,6 +39,13 @@ pub struct Options {
     /// 0.75,0.05,0.2,0.3): the portrait cut shows it in its top third.
     #[arg(long, value_parser = facecam)]
     pub facecam: Option<Facecam>,
+    /// One line of up to 40 characters shown over the first seconds.
+    #[arg(long, value_parser = title)]
+    pub title: Option<Title>,
+}
+
+fn title(raw: &str) -> Result<Title, String> {
+    Title::parse("title", raw).map_err(|err| err.message)
 }
 
 fn facecam(raw: &str) -> Result<Facecam, String> {
@@ -107,6 +115,9 @@ async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<F
     }
     if let Some(facecam) = options.facecam {
         form = form.text("facecam", facecam.to_string());
+    }
+    if let Some(title) = &options.title {
+        form = form.text("title", title.to_string());
     }
     for path in clips {
         form = form.part("files", clip(report, path).await?);

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::{
     media::analyze::ClipMeasurements,
-    media::render::{EncoderSettings, RenderedOutput, Watermark},
+    media::render::{Caption, EncoderSettings, RenderedOutput, Watermark},
     sandbox::{ClipInput, ClipReport, MediaRequest, MediaSandbox, SandboxError, SandboxLimits},
 };
 
@@ -218,6 +218,8 @@ pub struct WorkerContext {
     pub job_timeout: Duration,
     /// The tracks jobs may lay under their montages.
     pub music: Catalogue,
+    /// Where the styles' title typefaces are.
+    pub font_dir: PathBuf,
     pub engine: EngineConfig,
     /// Turns true when the shutdown grace period is over: running jobs go back to the queue.
     pub hand_back: watch::Receiver<bool>,
@@ -264,6 +266,7 @@ impl WorkerContext {
                 text: config.render.watermark_text.clone(),
                 font: config.render.watermark_font.clone(),
             },
+            font_dir: config.render.font_dir.clone(),
         })
     }
 }
@@ -571,9 +574,10 @@ impl Attempt<'_> {
         let clips = download_inputs(&ctx.storage, inputs, &library, scratch).await?;
         let thumbnails: Vec<Option<PathBuf>> = clips.iter().map(|c| c.thumbnail.clone()).collect();
         let music = self.stage_music(scratch).await?;
+        let title = self.stage_title(scratch).await?;
         let download = started.elapsed();
         stop.check()?;
-        let request = self.media_request(clips, music, scratch);
+        let request = self.media_request(clips, Staged { music, title }, scratch);
         let (progress_tx, progress_rx) = watch::channel((Stage::Probing, 5u8));
         let media = ctx.sandbox.run(&request, &stop.flag, &progress_tx);
         let reporting = self.report_progress(progress_rx);
@@ -629,12 +633,25 @@ impl Attempt<'_> {
         Ok(Some(staged))
     }
 
-    fn media_request(
-        &self,
-        clips: Vec<ClipInput>,
-        music: Option<PathBuf>,
-        scratch: &Path,
-    ) -> MediaRequest {
+    /// Writes the job's title into the scratch directory, where the title filter reads it
+    /// (a file: its text is never parsed as filter syntax).
+    async fn stage_title(&self, scratch: &Path) -> Result<Option<Caption>, JobFailure> {
+        let Some(title) = &self.job.title else {
+            return Ok(None);
+        };
+        let file = scratch.join("title.txt");
+        tokio::fs::write(&file, title).await?;
+        Ok(Some(Caption {
+            file,
+            font: self
+                .ctx
+                .font_dir
+                .join(planning::styles::preset(self.job.style).title_font),
+            chars: title.chars().count(),
+        }))
+    }
+
+    fn media_request(&self, clips: Vec<ClipInput>, staged: Staged, scratch: &Path) -> MediaRequest {
         let (ctx, job) = (self.ctx, self.job);
         MediaRequest {
             job_id: job.id,
@@ -644,7 +661,8 @@ impl Attempt<'_> {
             target_duration: job.target_duration as u32,
             formats: job.formats.clone(),
             hud_remove: job.hud_remove,
-            music,
+            music: staged.music,
+            title: staged.title,
             facecam: job.facecam,
             watermark: job.watermark.then(|| ctx.watermark.clone()),
             encoder: ctx.encoder.clone(),
@@ -690,4 +708,10 @@ impl Attempt<'_> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// What a job's render reads from the scratch directory besides its clips.
+struct Staged {
+    music: Option<PathBuf>,
+    title: Option<Caption>,
 }

@@ -10,6 +10,7 @@ use domain::error::ServiceError;
 use domain::identity::AuthUser;
 use domain::jobs::{JobOptions, OutputFormat, StoredInput, Style};
 use domain::music::TrackId;
+use domain::title::Title;
 use engine::admission::{entitle, Requester};
 use engine::egress::check_callback_url;
 use engine::jobs::{JobDetails, JobScope};
@@ -115,6 +116,10 @@ fn options_view(job: &JobRow) -> JobOptionsView {
             .as_deref()
             .and_then(|id| TrackId::parse("music_id", id).ok()),
         facecam: job.facecam,
+        title: job
+            .title
+            .as_deref()
+            .and_then(|title| Title::parse("title", title).ok()),
     }
 }
 
@@ -181,6 +186,11 @@ pub struct CreateJobForm {
     /// the landscape cut keeps the whole picture. `hud_remove` does not apply with it.
     #[schema(example = "0.75,0.05,0.2,0.3")]
     facecam: Option<String>,
+    /// One line of up to 40 characters drawn over the first seconds (at most 3) in the
+    /// style's typeface; refused (422, naming the character) when the typeface has no glyph
+    /// for one of its characters.
+    #[schema(example = "1v4 clutch on Mirage")]
+    title: Option<String>,
     /// http(s) URL that receives a signed `job.ended` webhook (see docs/engine.md).
     callback_url: Option<String>,
     /// Library clips to use (yours, not REJECTED), comma-separated; the field may repeat.
@@ -341,6 +351,9 @@ impl Submission<'_> {
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
         if let Some(track) = &options.music {
             self.state.music.require("music_id", track)?;
+        }
+        if let Some(title) = &options.title {
+            self.state.title_fonts.require(options.style, title)?;
         }
         let named = upload.clip_ids.iter().map(|(_, id)| *id).collect();
         let named = self.state.clips.for_job(self.caller, named).await?;

@@ -39,6 +39,7 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
                 ("formats", "portrait"),
                 ("hud_remove", "true"),
                 ("facecam", "0.75, 0.05, 0.2, 0.3"),
+                ("title", " Ace on Mirage — 1v5! "),
             ],
         )
         .await;
@@ -64,6 +65,7 @@ async fn creating_a_job_stores_it_pending_with_its_options() {
     assert_eq!(data["options"]["hud_remove"], true);
     let camera = serde_json::json!({"x": 0.75, "y": 0.05, "w": 0.2, "h": 0.3});
     assert_eq!(data["options"]["facecam"], camera);
+    assert_eq!(data["options"]["title"], "Ace on Mirage — 1v5!");
     // Not asked for, but the free plan forces it (see billing.rs for the pro plan).
     assert_eq!(data["options"]["watermark"], true);
     assert!(data["error"].is_null());
@@ -96,6 +98,10 @@ async fn bad_job_requests_are_refused_and_leave_nothing_behind() {
         &[("facecam", "0.1,0.1,0.01,0.3")],
         &[("facecam", "top-right")],
         &[("facecam", "0.1,0.1,0.2")],
+        // A title too long, on two lines, or in a script the style's typeface lacks.
+        &[("title", "A title that goes on far longer than forty")],
+        &[("title", "two\nlines")],
+        &[("title", "最高のプレイ")],
     ];
     for fields in bad_fields {
         let body = assert_error(
@@ -105,6 +111,10 @@ async fn bad_job_requests_are_refused_and_leave_nothing_behind() {
         )
         .await;
         assert_eq!(body["error"]["data"]["field"], fields[0].0, "{fields:?}");
+        if fields[0].1.starts_with('最') {
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("no glyph for '最'"), "{message}");
+        }
     }
     let no_files = app
         .create_job(&user, &[], &[("target_duration", "20")])

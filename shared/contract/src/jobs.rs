@@ -5,6 +5,7 @@ use domain::facecam::Facecam;
 use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style};
 use domain::music::TrackId;
 use domain::timings::StageTimings;
+use domain::title::Title;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -55,6 +56,9 @@ pub struct JobOptionsView {
     pub music_id: Option<TrackId>,
     /// Where the streamer's camera sits, if given: the portrait cut is split under it.
     pub facecam: Option<Facecam>,
+    /// Drawn over the first seconds, if given.
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Title>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

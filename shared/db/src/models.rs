@@ -88,6 +88,8 @@ pub struct JobRow {
     pub music_id: Option<String>,
     /// Where the streamer's camera sits, if the player said.
     pub facecam: Option<Facecam>,
+    /// Drawn over the first seconds, if the player gave one.
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -108,6 +110,8 @@ pub struct NewJob {
     pub music_id: Option<String>,
     /// Where the streamer's camera sits, if the player said.
     pub facecam: Option<Facecam>,
+    /// Drawn over the first seconds, if the player gave one.
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -172,6 +172,7 @@ diesel::table! {
         request_id -> Nullable<Text>,
         music_id -> Nullable<Text>,
         facecam -> Nullable<Text>,
+        title -> Nullable<Text>,
     }
 }
 

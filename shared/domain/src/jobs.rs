@@ -5,6 +5,7 @@ use uuid::Uuid;
 use crate::error::{ServiceError, ServiceResult};
 use crate::facecam::Facecam;
 use crate::music::TrackId;
+use crate::title::Title;
 use crate::wire::wire_enum;
 
 pub const MIN_TARGET_DURATION: u32 = 10;
@@ -78,6 +79,8 @@ pub struct JobOptions {
     pub music: Option<TrackId>,
     /// Where the streamer's camera sits: the portrait cut puts it in its top third.
     pub facecam: Option<Facecam>,
+    /// Drawn over the first seconds in the style's typography.
+    pub title: Option<Title>,
     /// Where to POST the signed "job ended" webhook, if anywhere.
     pub callback_url: Option<String>,
     /// How long the outputs are kept once the job ends (the plan's), `None` for good.
@@ -95,6 +98,7 @@ pub struct JobOptionsForm {
     watermark: Option<bool>,
     music: Option<TrackId>,
     facecam: Option<Facecam>,
+    title: Option<Title>,
     callback_url: Option<String>,
 }
 
@@ -107,6 +111,7 @@ pub const FORM_FIELDS: &[&str] = &[
     "watermark",
     "music_id",
     "facecam",
+    "title",
     "callback_url",
     "clip_ids",
     "save_to_library",
@@ -123,6 +128,7 @@ impl JobOptionsForm {
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
             "music_id" => set_once(&mut self.music, field, TrackId::parse(field, value)?),
             "facecam" => set_once(&mut self.facecam, field, Facecam::parse(field, value)?),
+            "title" => set_once(&mut self.title, field, Title::parse(field, raw)?),
             "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
             other => Err(unknown_field(other)),
         }
@@ -152,6 +158,7 @@ impl JobOptionsForm {
             watermark: self.watermark.unwrap_or(false),
             music: self.music,
             facecam: self.facecam,
+            title: self.title,
             callback_url: self.callback_url,
             output_retention: None,
         })

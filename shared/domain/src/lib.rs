@@ -16,5 +16,6 @@ pub mod showcase;
 pub mod signing;
 pub mod sniff;
 pub mod timings;
+pub mod title;
 pub mod userdata;
 mod wire;

@@ -3,6 +3,9 @@
 //! account's allowance) and its entitlements on the job's options (forced watermark, how
 //! long outputs are kept). Checked from what needs no file, before any byte is stored.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use chrono::Utc;
 use diesel::dsl::count_star;
 use diesel::pg::PgConnection;
@@ -12,7 +15,8 @@ use uuid::Uuid;
 use db::schema::{clips, direct_uploads, job_inputs, job_outputs, jobs, users};
 use domain::clips::ClipStatus;
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
-use domain::jobs::{JobOptions, JobStatus};
+use domain::jobs::{JobOptions, JobStatus, Style};
+use domain::title::Title;
 use settings::PlanConfig;
 
 /// What a user has open and stored, against the plan's quotas.
@@ -86,6 +90,66 @@ impl Usage {
     /// The bytes the plan lets this user store on top of what they have.
     pub fn storage_left(&self, plan: &PlanConfig) -> u64 {
         plan.storage_bytes.saturating_sub(self.stored_bytes)
+    }
+}
+
+/// The styles' title typefaces, read once: a title is let in only when its style's face
+/// has a glyph for every character, so no montage shows empty boxes.
+#[derive(Clone)]
+pub struct TitleFonts {
+    faces: Arc<Vec<(Style, Vec<u8>)>>,
+}
+
+impl TitleFonts {
+    /// Reads each style's typeface from `dir`.
+    pub fn load(dir: &Path) -> ServiceResult<Self> {
+        let faces = Style::ALL
+            .iter()
+            .map(|&style| {
+                let path = dir.join(planning::styles::preset(style).title_font);
+                let bytes = std::fs::read(&path).map_err(|err| {
+                    ServiceError::internal(format!(
+                        "cannot read the typeface {}: {err}",
+                        path.display()
+                    ))
+                })?;
+                ttf_parser::Face::parse(&bytes, 0).map_err(|err| {
+                    ServiceError::internal(format!(
+                        "{} is not a TrueType font: {err}",
+                        path.display()
+                    ))
+                })?;
+                Ok((style, bytes))
+            })
+            .collect::<ServiceResult<_>>()?;
+        Ok(Self {
+            faces: Arc::new(faces),
+        })
+    }
+
+    /// Refuses a `title` the `style`'s typeface cannot draw, naming the first character it
+    /// lacks.
+    pub fn require(&self, style: Style, title: &Title) -> ServiceResult<()> {
+        let (_, bytes) = self
+            .faces
+            .iter()
+            .find(|(face_style, _)| *face_style == style)
+            .expect("a face per style");
+        let face = ttf_parser::Face::parse(bytes, 0).expect("checked when loaded");
+        let missing = title
+            .as_str()
+            .chars()
+            .find(|c| !c.is_whitespace() && face.glyph_index(*c).is_none());
+        match missing {
+            None => Ok(()),
+            Some(c) => Err(ServiceError::invalid_field(
+                "title",
+                format!(
+                    "The {style} style's typeface has no glyph for {c:?} (U+{:04X}); titles may use Latin, Greek and Cyrillic letters, digits and punctuation",
+                    u32::from(c)
+                ),
+            )),
+        }
     }
 }
 
@@ -168,4 +232,22 @@ fn stored_bytes(conn: &mut PgConnection, user: Uuid) -> QueryResult<u64> {
         .into_iter()
         .map(|bytes| bytes.unwrap_or(0).max(0) as u64)
         .sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_is_let_in_only_when_its_typeface_draws_it() {
+        let fonts = TitleFonts::load(Path::new("/usr/share/fonts/truetype/dejavu")).unwrap();
+        let title = |raw: &str| Title::parse("title", raw).unwrap();
+        for style in Style::ALL {
+            fonts
+                .require(*style, &title("Ace — 1v5, Ελλάδα, Москва!"))
+                .unwrap();
+            let refused = fonts.require(*style, &title("最高のプレイ")).unwrap_err();
+            assert!(refused.message.contains("U+6700"), "{}", refused.message);
+        }
+    }
 }

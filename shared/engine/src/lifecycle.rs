@@ -752,6 +752,7 @@ pub fn insert_job(
             request_id,
             music_id: options.music.map(|track| track.to_string()),
             facecam: options.facecam,
+            title: options.title.map(|title| title.to_string()),
         })
         .returning(JobRow::as_returning())
         .get_result(conn)?;

@@ -44,6 +44,9 @@ pub struct StylePreset {
     pub grade: Grade,
     /// Fade in from black and out to black over this many seconds (0 for none).
     pub fade_seconds: f64,
+    /// The typeface of the montage's title: a TrueType file in the font directory
+    /// (`FONT_DIR`; the Debian package `fonts-dejavu-core` has them all).
+    pub title_font: &'static str,
 }
 
 const NEUTRAL: Grade = Grade {
@@ -69,6 +72,7 @@ pub static PRESETS: [StylePreset; 4] = [
             ..NEUTRAL
         },
         fade_seconds: 0.0,
+        title_font: "DejaVuSerif-Bold.ttf",
     },
     StylePreset {
         id: Style::Gaming,
@@ -82,6 +86,7 @@ pub static PRESETS: [StylePreset; 4] = [
             ..NEUTRAL
         },
         fade_seconds: 0.0,
+        title_font: "DejaVuSans-Bold.ttf",
     },
     StylePreset {
         id: Style::Energetic,
@@ -96,6 +101,7 @@ pub static PRESETS: [StylePreset; 4] = [
             ..NEUTRAL
         },
         fade_seconds: 0.0,
+        title_font: "DejaVuSans-Bold.ttf",
     },
     StylePreset {
         id: Style::Chill,
@@ -112,6 +118,7 @@ pub static PRESETS: [StylePreset; 4] = [
             softness: 0.8,
         },
         fade_seconds: 1.0,
+        title_font: "DejaVuSerif.ttf",
     },
 ];
 

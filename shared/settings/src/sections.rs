@@ -558,6 +558,8 @@ pub struct RenderConfig {
     /// The mark drawn on outputs of jobs with `watermark=true`.
     pub watermark_text: String,
     pub watermark_font: PathBuf,
+    /// Where the styles' title typefaces are (`planning::styles`).
+    pub font_dir: PathBuf,
 }
 
 impl Default for RenderConfig {
@@ -575,6 +577,7 @@ impl Default for RenderConfig {
             job_timeout: Duration::from_secs(1800),
             watermark_text: "Montage".into(),
             watermark_font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),
+            font_dir: "/usr/share/fonts/truetype/dejavu".into(),
         }
     }
 }

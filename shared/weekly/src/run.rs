@@ -233,6 +233,7 @@ impl WeeklyRun {
             watermark: false,
             music,
             facecam: None,
+            title: None,
             callback_url: None,
             output_retention: None,
         };

@@ -34,6 +34,38 @@ impl Watermark {
     }
 }
 
+/// The montage's title: its text in a file (never parsed as filter syntax), the style's
+/// typeface, and its length in characters (to size it to one line).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Caption {
+    pub file: std::path::PathBuf,
+    pub font: std::path::PathBuf,
+    pub chars: usize,
+}
+
+/// Longest the title stays on screen, and how long it fades in and out.
+pub const TITLE_SECONDS: f64 = 3.0;
+const TITLE_FADE_SECONDS: f64 = 0.4;
+
+impl Caption {
+    /// A `drawtext` step (with its leading comma) that shows the title for `seconds` from the
+    /// start of the first segment, centred in the upper part of a `width`x`height` frame.
+    pub fn filter(&self, (width, height): (u32, u32), seconds: f64) -> String {
+        let by_height = f64::from(height) / 12.0;
+        let by_width = f64::from(width) * 0.9 / (0.62 * self.chars.max(1) as f64);
+        let size = by_height.min(by_width).floor().max(12.0) as u32;
+        let fade = TITLE_FADE_SECONDS.min(seconds / 3.0);
+        format!(
+            ",drawtext=fontfile='{}':textfile='{}':expansion=none:fontsize={size}:\
+             fontcolor=white:borderw={}:bordercolor=black@0.6:x=(w-tw)/2:y=h*0.14:\
+             alpha='min(1\\,t/{fade:.3})*max(0\\,min(1\\,({seconds:.3}-t)/{fade:.3}))'",
+            self.font.display(),
+            self.file.display(),
+            (size / 16).max(2),
+        )
+    }
+}
+
 /// Aspect ratios closer than this fill the frame (a sliver is cropped) instead of getting
 /// a blurred background.
 const SAME_SHAPE: f64 = 0.03;
@@ -116,6 +148,8 @@ pub struct Layout {
     facecams: Vec<Option<Facecam>>,
     /// The watermark step, if any, sized to this output.
     finish: String,
+    /// The title step, if any, for the first segment's pictures.
+    title: String,
     sequencer: VideoSequencer,
     /// The chain for the current segment (frames of another clip are shaped differently).
     chain: Option<(usize, FilterChain)>,
@@ -129,11 +163,13 @@ impl Layout {
         size: (u32, u32),
         watermark: Option<&Watermark>,
         facecams: &[Option<Facecam>],
+        title: String,
         sequencer: VideoSequencer,
     ) -> Self {
         let portrait = size.1 > size.0;
         Self {
             size,
+            title,
             facecams: if portrait {
                 facecams.to_vec()
             } else {
@@ -159,9 +195,15 @@ impl Layout {
         {
             let aspect = displayed_aspect(&picture.frame);
             let facecam = self.facecams.get(picture.segment).copied().flatten();
+            let title = if picture.segment == 0 {
+                self.title.as_str()
+            } else {
+                ""
+            };
+            let finish = format!("{title}{}", self.finish);
             let spec = match facecam {
-                Some(cam) => split_chain(aspect, cam, self.size, &self.finish),
-                None => layout_chain(aspect, self.size, &self.finish),
+                Some(cam) => split_chain(aspect, cam, self.size, &finish),
+                None => layout_chain(aspect, self.size, &finish),
             };
             self.chain = Some((picture.segment, FilterChain::new(&picture.frame, &spec)?));
         }

@@ -16,11 +16,11 @@ use planning::hud::Crop;
 use planning::montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
 use planning::styles::StylePreset;
 
-pub use super::layout::Watermark;
+pub use super::layout::{Caption, Watermark};
 pub use super::output::EncoderSettings;
 use super::{
     audio::{frame_pts, AacEncoder, SegmentAudio},
-    layout::{Layout, Picture},
+    layout::{Layout, Picture, TITLE_SECONDS},
     loudness,
     music::{mix_under, MusicBed},
     open::open_input,
@@ -65,6 +65,8 @@ pub struct Montage<'a> {
     pub watermark: Option<&'a Watermark>,
     /// Music under the game sound, if the job asked for it.
     pub music: Option<&'a MusicBed>,
+    /// The title over the first seconds, if the job has one.
+    pub title: Option<&'a Caption>,
 }
 
 /// How to run a render: encoder settings, the stop flag (checked every frame; a raised
@@ -182,8 +184,14 @@ fn open_outputs<'scope>(
         plan,
         style,
         watermark,
+        title,
         ..
     } = *montage;
+    // On the first shot, for as long as it lasts up to the title's time.
+    let title_seconds = plan
+        .segments
+        .first()
+        .map_or(0.0, |first| first.duration_seconds().min(TITLE_SECONDS));
     // The camera of each segment's clip, for portrait outputs.
     let facecams: Vec<Option<Facecam>> = plan
         .segments
@@ -198,7 +206,10 @@ fn open_outputs<'scope>(
             let size = t.format.dimensions();
             let output = OutputFile::create(&t.path, size, aac, settings, poster_frame)?;
             let sequencer = VideoSequencer::new(plan, style);
-            let layout = Layout::new(size, watermark, &facecams, sequencer);
+            let title = title
+                .map(|t| t.filter(size, title_seconds))
+                .unwrap_or_default();
+            let layout = Layout::new(size, watermark, &facecams, title, sequencer);
             OutputThread::spawn(scope, &format!("output-{}", t.format), output, layout)
         })
         .collect()

@@ -125,6 +125,7 @@ fn render_montage(
         style,
         watermark: request.watermark.as_ref(),
         music: music.as_ref(),
+        title: request.title.as_ref(),
     };
     // The parent stops this process with a signal; nothing here raises the flag.
     let never = AtomicBool::new(false);

@@ -22,7 +22,7 @@ use settings::ClipLimits;
 use uuid::Uuid;
 
 use crate::media::analyze::ClipMeasurements;
-use crate::media::render::{EncoderSettings, RenderedOutput, Watermark};
+use crate::media::render::{Caption, EncoderSettings, RenderedOutput, Watermark};
 
 pub use fork_server::run_media_mode;
 pub use parent::{MediaSandbox, SandboxError, SandboxLimits};
@@ -68,6 +68,8 @@ pub struct MediaRequest {
     pub hud_remove: bool,
     /// A track to lay under the montage, cut on its beats.
     pub music: Option<PathBuf>,
+    /// The montage's title, drawn over its first seconds.
+    pub title: Option<Caption>,
     /// Where the streamer's camera sits in clips that do not say: portrait outputs are split.
     pub facecam: Option<Facecam>,
     pub watermark: Option<Watermark>,

@@ -13,7 +13,9 @@ use worker::media::{
         THUMB_HEIGHT, THUMB_WIDTH,
     },
     probe::probe,
-    render::{render, ClipSource, EncoderSettings, Montage, OutputTarget, RenderRun, Watermark},
+    render::{
+        render, Caption, ClipSource, EncoderSettings, Montage, OutputTarget, RenderRun, Watermark,
+    },
 };
 
 use testkit::media;
@@ -87,16 +89,29 @@ pub(crate) fn sources(clips: &[std::path::PathBuf], crop: Option<Crop>) -> Vec<C
         .collect()
 }
 
+/// What a test montage looks like besides its style: none of these by default.
+#[derive(Default, Clone, Copy)]
+struct Look<'a> {
+    crop: Option<Crop>,
+    watermark: Option<&'a Watermark>,
+    facecam: Option<Facecam>,
+    title: Option<&'a Caption>,
+}
+
 /// Renders 10 s of `clips` in `style` into one `format` output; returns the directory
 /// (kept alive by the caller) and the file.
 fn render_montage(
     clips: &[std::path::PathBuf],
     style: Style,
-    crop: Option<Crop>,
     format: OutputFormat,
-    watermark: Option<&Watermark>,
-    facecam: Option<Facecam>,
+    look: Look<'_>,
 ) -> (tempfile::TempDir, std::path::PathBuf) {
+    let Look {
+        crop,
+        watermark,
+        facecam,
+        title,
+    } = look;
     let mut sources = sources(clips, crop);
     for source in &mut sources {
         source.facecam = facecam;
@@ -126,6 +141,7 @@ fn render_montage(
             style: preset(style),
             watermark,
             music: None,
+            title,
         },
         &[target],
         RenderRun {
@@ -146,7 +162,12 @@ fn render_frame(
     format: OutputFormat,
     watermark: Option<&Watermark>,
 ) -> Vec<u8> {
-    let (_dir, path) = render_montage(&[clip], Style::Gaming, crop, format, watermark, None);
+    let look = Look {
+        crop,
+        watermark,
+        ..Look::default()
+    };
+    let (_dir, path) = render_montage(&[clip], Style::Gaming, format, look);
     let raw = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&path)
@@ -203,8 +224,8 @@ fn an_energetic_montage_cuts_far_more_often_than_a_chill_one() {
         media::rotated_small(),
     ];
     let landscape = OutputFormat::Landscape;
-    let (_a, energetic) = render_montage(&clips, Style::Energetic, None, landscape, None, None);
-    let (_b, chill) = render_montage(&clips, Style::Chill, None, landscape, None, None);
+    let (_a, energetic) = render_montage(&clips, Style::Energetic, landscape, Look::default());
+    let (_b, chill) = render_montage(&clips, Style::Chill, landscape, Look::default());
     let (fast, slow) = (scene_scores(&energetic), scene_scores(&chill));
     let cuts = |scores: &[f64]| scores.iter().filter(|&&s| s > 0.1).count();
     let top = |scores: &[f64]| {
@@ -439,7 +460,11 @@ fn the_streamers_camera_fills_the_top_third_of_the_portrait_cut_and_nothing_else
     let cam = Facecam::new(x, y, w, h).unwrap();
     let clip = [media::facecam_clip()];
     let portrait = OutputFormat::Portrait;
-    let (_p, split) = render_montage(&clip, Style::Gaming, None, portrait, None, Some(cam));
+    let look = Look {
+        facecam: Some(cam),
+        ..Look::default()
+    };
+    let (_p, split) = render_montage(&clip, Style::Gaming, portrait, look);
     let (width, height) = portrait.dimensions();
     for n in [15, 150] {
         let frame = rgb_frame(&split, n, (width, height));
@@ -456,7 +481,7 @@ fn the_streamers_camera_fills_the_top_third_of_the_portrait_cut_and_nothing_else
     }
     // The landscape cut keeps the whole picture, camera in its corner.
     let landscape = OutputFormat::Landscape;
-    let (_l, whole) = render_montage(&clip, Style::Gaming, None, landscape, None, Some(cam));
+    let (_l, whole) = render_montage(&clip, Style::Gaming, landscape, look);
     let (width, height) = landscape.dimensions();
     let frame = rgb_frame(&whole, 15, (width, height));
     let share = magenta_share(&frame, width, 0..height);
@@ -464,4 +489,49 @@ fn the_streamers_camera_fills_the_top_third_of_the_portrait_cut_and_nothing_else
         (share - w * h).abs() < 0.01,
         "{share:.4} of the frame, as drawn"
     );
+}
+
+/// The share of pixels in `rows` that are near white (title text; the test clip has none).
+fn white_share(rgb: &[u8], width: u32, rows: std::ops::Range<u32>) -> f64 {
+    let row_bytes = (width * 3) as usize;
+    let band = &rgb[rows.start as usize * row_bytes..rows.end as usize * row_bytes];
+    let white = band
+        .chunks_exact(3)
+        .filter(|p| p.iter().all(|&v| v > 215))
+        .count();
+    white as f64 / (band.len() / 3) as f64
+}
+
+#[test]
+fn the_title_shows_over_the_first_seconds_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("title.txt");
+    // Filter syntax in the text stays text: it is read from a file, without expansion.
+    let text = "GG: 100% ',[x]";
+    std::fs::write(&file, text).unwrap();
+    let caption = Caption {
+        file,
+        font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),
+        chars: text.chars().count(),
+    };
+    let clip = [media::facecam_clip()];
+    let look = Look {
+        title: Some(&caption),
+        ..Look::default()
+    };
+    let landscape = OutputFormat::Landscape;
+    let (_t, titled) = render_montage(&clip, Style::Gaming, landscape, look);
+    let (width, height) = landscape.dimensions();
+    let band = (height / 10)..(height * 3 / 10);
+    let shown = white_share(
+        &rgb_frame(&titled, 30, (width, height)),
+        width,
+        band.clone(),
+    );
+    let gone = white_share(&rgb_frame(&titled, 150, (width, height)), width, band);
+    assert!(
+        shown > 0.01,
+        "the title at 1 s covers {shown:.4} of its band"
+    );
+    assert!(gone < 0.0005, "and is gone at 5 s ({gone:.5})");
 }

@@ -44,6 +44,7 @@ fn render_to_music(
         style: preset(style),
         watermark: None,
         music: Some(&bed),
+        title: None,
     };
     let target = OutputTarget {
         format: OutputFormat::Landscape,
