@@ -248,9 +248,10 @@ fn escape(text: &str) -> String {
 fn player_page(state: &AppState, shared: &SharedMontage) -> String {
     let base = format!("/s/{}", shared.token);
     let page_url = state.insights.public_url(&base);
-    let title = match &shared.owner_name {
-        Some(owner) => format!("{owner}'s montage"),
-        None => "A gaming montage".to_owned(),
+    let title = match (&shared.job.title, &shared.owner_name) {
+        (Some(title), _) => title.clone(),
+        (None, Some(owner)) => format!("{owner}'s montage"),
+        (None, None) => "A gaming montage".to_owned(),
     };
     let output = shared.main_output();
     let (width, height) = output.map_or((1920, 1080), |o| (o.width, o.height));
@@ -287,10 +288,13 @@ fn player_page(state: &AppState, shared: &SharedMontage) -> String {
 <meta property="og:video:height" content="{height}">
 {og_image}<meta name="twitter:card" content="summary_large_image">
 <meta name="twitter:title" content="{title}">
-<style>body{{margin:0;background:#000;display:flex;min-height:100vh;align-items:center;justify-content:center}}video{{max-width:100vw;max-height:100vh}}</style>
+<style>body{{margin:0;background:#000;color:#f2f2f7;font:16px/1.4 system-ui,sans-serif}}main{{display:flex;flex-direction:column;min-height:100vh;align-items:center;justify-content:center;gap:.5rem}}h1{{font-size:1.1rem;margin:.5rem 1rem 0;text-align:center;overflow-wrap:anywhere}}video{{max-width:100vw;max-height:calc(100vh - 4rem)}}</style>
 </head>
 <body>
+<main>
+<h1>{title}</h1>
 <video controls playsinline preload="metadata" src="{source}"{poster_attribute}></video>
+</main>
 </body>
 </html>
 "#,
@@ -303,6 +307,6 @@ fn player_page(state: &AppState, shared: &SharedMontage) -> String {
 
 fn gone_page() -> String {
     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Montage not found</title></head>\
-     <body><p>This montage is no longer shared, or the link is wrong.</p></body></html>\n"
+     <body><main><h1>Montage not found</h1><p>This montage is no longer shared, or the link is wrong.</p></main></body></html>\n"
         .to_owned()
 }

@@ -380,7 +380,12 @@ async fn shared_montages_play_count_each_viewer_once_a_day_and_revoke() {
     assert_eq!(fresh["featured_montages"], json!([]));
 
     let files = [clip(media::portrait_no_audio())];
-    let fields = [("target_duration", "10"), ("style", "chill")];
+    // A title that must be escaped to stay text on the page.
+    let fields = [
+        ("target_duration", "10"),
+        ("style", "chill"),
+        ("title", "<b>Ace</b> & \"1v4\""),
+    ];
     let job_id = create(&app, &user, &files, &fields).await;
     let share = format!("/api/v2/jobs/{job_id}/share");
     let early = call(&app, Method::POST, &share, Some(&user), None).await;
@@ -451,9 +456,16 @@ async fn the_page_plays_and_unfurls(app: &TestApp, token: &str) {
         format!("<meta property=\"og:url\" content=\"{base}\">"),
         "<meta property=\"og:type\" content=\"video.other\">".to_owned(),
         "<meta property=\"og:video:type\" content=\"video/mp4\">".to_owned(),
+        // The montage's own title, escaped, names the page, its card and its heading.
+        "<title>&lt;b&gt;Ace&lt;/b&gt; &amp; &quot;1v4&quot;</title>".to_owned(),
+        "<meta property=\"og:title\" content=\"&lt;b&gt;Ace&lt;/b&gt; &amp; &quot;1v4&quot;\">"
+            .to_owned(),
+        "<main>".to_owned(),
+        "<h1>&lt;b&gt;Ace&lt;/b&gt; &amp; &quot;1v4&quot;</h1>".to_owned(),
     ] {
         assert!(html.contains(&tag), "{tag} missing from {html}");
     }
+    assert!(!html.contains("<b>Ace"), "the title stays text: {html}");
     let video_tag = html.split("<video").nth(1).expect("a video element");
     let source = video_tag
         .split("src=\"")
