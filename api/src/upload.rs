@@ -6,7 +6,8 @@ use actix_multipart::{Field, Multipart};
 use domain::clips::clip_key;
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::jobs::{
-    input_key, parse_bool, unknown_field, JobOptionsForm, Library, StoredInput, FORM_FIELDS,
+    input_key, music_key, parse_bool, unknown_field, JobOptionsForm, Library, StoredInput,
+    FORM_FIELDS,
 };
 use domain::sniff;
 use futures::TryStreamExt;
@@ -39,6 +40,10 @@ pub struct Upload<'a> {
     pub inputs: Vec<StoredInput>,
     /// Library clips named in `clip_ids`, each with its place among all the job's inputs.
     pub clip_ids: Vec<(usize, Uuid)>,
+    /// The storage key of the track sent in `music`, once stored.
+    pub music: Option<String>,
+    /// The options chose a catalogue track (`music_id`): a `music` file is then refused.
+    pub track_chosen: bool,
     /// Files from here on go to the owner's library (`save_to_library`).
     save_to_library: bool,
     total_bytes: u64,
@@ -62,6 +67,8 @@ impl<'a> Upload<'a> {
             form: JobOptionsForm::default(),
             inputs: Vec::new(),
             clip_ids: Vec::new(),
+            music: None,
+            track_chosen: false,
             save_to_library: false,
             total_bytes: 0,
             stream_failed: false,
@@ -77,7 +84,7 @@ impl<'a> Upload<'a> {
     ) -> Result<Option<Field>, ApiError> {
         while let Some(field) = multipart.try_next().await.map_err(|e| self.broken(e))? {
             let name = field.name().unwrap_or_default().to_owned();
-            if name == "files" {
+            if matches!(name.as_str(), "files" | "music") {
                 return Ok(Some(field));
             }
             let text = self.text(field, &name).await?;
@@ -90,33 +97,37 @@ impl<'a> Upload<'a> {
         Ok(None)
     }
 
-    /// Stores `first` and the rest of the files; `clip_ids` may still come between them
-    /// (their place is the order), any other field is refused.
+    /// Stores `first` and the rest of the files (clips and the music); `clip_ids` may still
+    /// come between them (their place is the order), any other field is refused.
     pub async fn receive_files(
         &mut self,
         first: Field,
         multipart: &mut Multipart,
     ) -> Result<(), ApiError> {
-        self.receive_file(first).await?;
-        while let Some(field) = multipart.try_next().await.map_err(|e| self.broken(e))? {
-            let name = field.name().unwrap_or_default().to_owned();
-            match name.as_str() {
-                "files" => self.receive_file(field).await?,
-                "clip_ids" => {
-                    let text = self.text(field, &name).await?;
-                    self.name_clips(&text)?;
-                }
-                known if FORM_FIELDS.contains(&known) => {
-                    return Err(ServiceError::invalid_field(
-                        known,
-                        format!("Send {known} before the files: a job's options are checked before any file is stored"),
-                    )
-                    .into())
-                }
-                unknown => return Err(unknown_field(unknown).into()),
-            }
+        let mut next = Some(first);
+        while let Some(field) = next.take() {
+            self.receive_part(field).await?;
+            next = multipart.try_next().await.map_err(|e| self.broken(e))?;
         }
         Ok(())
+    }
+
+    async fn receive_part(&mut self, field: Field) -> Result<(), ApiError> {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "files" => self.receive_file(field).await,
+            "music" => self.receive_music(field).await,
+            "clip_ids" => {
+                let text = self.text(field, &name).await?;
+                Ok(self.name_clips(&text)?)
+            }
+            known if FORM_FIELDS.contains(&known) => Err(ServiceError::invalid_field(
+                known,
+                format!("Send {known} before the files: a job's options are checked before any file is stored"),
+            )
+            .into()),
+            unknown => Err(unknown_field(unknown).into()),
+        }
     }
 
     async fn text(&mut self, field: Field, name: &str) -> Result<String, ApiError> {
@@ -155,36 +166,60 @@ impl<'a> Upload<'a> {
         Ok(())
     }
 
-    async fn receive_file(&mut self, mut field: Field) -> Result<(), ApiError> {
+    async fn receive_file(&mut self, field: Field) -> Result<(), ApiError> {
         let position = self.next_position("files")?;
-        let label = field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .and_then(sanitize_label)
-            .unwrap_or_else(|| format!("clip-{}", position + 1));
+        let label = file_label(&field).unwrap_or_else(|| format!("clip-{}", position + 1));
         let (key, library) = if self.save_to_library {
             let clip = Uuid::now_v7();
             (clip_key(self.owner, clip), Library::Added(clip))
         } else {
             (input_key(self.job_id, position), Library::Outside)
         };
+        let (container, size_bytes) = self.store(field, &key, &label, &CLIP).await?;
+        self.inputs.push(StoredInput {
+            storage_key: key,
+            label,
+            container: container.to_owned(),
+            size_bytes,
+            library,
+        });
+        Ok(())
+    }
+
+    /// `music`: the montage's track, one at most, and not with a catalogue `music_id`.
+    async fn receive_music(&mut self, field: Field) -> Result<(), ApiError> {
+        if self.track_chosen || self.music.is_some() {
+            return Err(ServiceError::invalid_field(
+                "music",
+                "A montage takes one track: send one `music` file, or a `music_id`, not both",
+            )
+            .into());
+        }
+        let label = file_label(&field).unwrap_or_else(|| "The music".to_owned());
+        let key = music_key(self.job_id);
+        self.store(field, &key, &label, &MUSIC).await?;
+        self.music = Some(key);
+        Ok(())
+    }
+
+    /// Streams one file part to `key`: its format and size, or nothing kept.
+    async fn store(
+        &mut self,
+        mut field: Field,
+        key: &str,
+        label: &str,
+        kind: &FileKind,
+    ) -> Result<(&'static str, u64), ApiError> {
         let mut writer = self.storage.writer(
-            key.clone(),
+            key.to_owned(),
             self.limits.part_bytes,
             self.limits.part_concurrency,
         );
-        match self.stream_file(&mut field, &mut writer, &label).await {
-            Ok(container) => {
+        match self.stream_file(&mut field, &mut writer, label, kind).await {
+            Ok(format) => {
                 let size_bytes = writer.finish().await?;
                 telemetry::metrics::upload_received(size_bytes);
-                self.inputs.push(StoredInput {
-                    storage_key: key,
-                    label,
-                    container: container.to_owned(),
-                    size_bytes,
-                    library,
-                });
-                Ok(())
+                Ok((format, size_bytes))
             }
             Err(err) => {
                 writer.abort().await;
@@ -193,65 +228,74 @@ impl<'a> Upload<'a> {
         }
     }
 
-    /// Copies one part into `writer`, checking limits as bytes arrive and the container as
+    /// Copies one part into `writer`, checking limits as bytes arrive and the format as
     /// soon as enough of the head is in.
     async fn stream_file(
         &mut self,
         field: &mut Field,
         writer: &mut ObjectWriter,
         label: &str,
+        kind: &FileKind,
     ) -> Result<&'static str, ApiError> {
-        let mut head: Vec<u8> = Vec::with_capacity(sniff::SNIFF_LEN);
-        let mut container = None;
+        let mut head: Vec<u8> = Vec::with_capacity(kind.sniff_len);
+        let mut format = None;
         while let Some(chunk) = field.try_next().await.map_err(|e| self.broken(e))? {
             self.total_bytes += chunk.len() as u64;
-            if writer.written() + chunk.len() as u64 > self.limits.max_file_bytes {
-                return Err(ServiceError::too_large(
-                    format!(
-                        "{label} is larger than the {} MiB per-file limit",
-                        self.limits.max_file_bytes >> 20
-                    ),
-                    self.limits.max_file_bytes,
-                )
-                .into());
-            }
-            if self.total_bytes > self.limits.quota_bytes {
-                return Err(ServiceError::new(
-                    ErrorCode::QuotaExceeded,
-                    format!(
-                        "The upload would exceed your plan's storage: {} MiB left",
-                        self.limits.quota_bytes >> 20
-                    ),
-                )
-                .with_data(serde_json::json!({ "quota": "storage", "left_bytes": self.limits.quota_bytes }))
-                .into());
-            }
-            if self.total_bytes > self.limits.max_total_bytes {
-                return Err(ServiceError::too_large(
-                    format!(
-                        "The upload is larger than the {} MiB total limit",
-                        self.limits.max_total_bytes >> 20
-                    ),
-                    self.limits.max_total_bytes,
-                )
-                .into());
-            }
-            if container.is_none() {
-                let wanted = sniff::SNIFF_LEN - head.len();
+            self.check_size(writer.written() + chunk.len() as u64, label)?;
+            if format.is_none() {
+                let wanted = kind.sniff_len - head.len();
                 head.extend_from_slice(&chunk[..chunk.len().min(wanted)]);
-                if head.len() >= sniff::SNIFF_LEN {
-                    container = Some(recognise(&head, label)?);
+                if head.len() >= kind.sniff_len {
+                    format = Some(kind.recognise(&head, label)?);
                 }
             }
             writer.write(&chunk).await?;
         }
         if head.is_empty() {
-            return Err(ServiceError::invalid_field("files", format!("{label} is empty")).into());
+            return Err(
+                ServiceError::invalid_field(kind.field, format!("{label} is empty")).into(),
+            );
         }
-        match container {
-            Some(container) => Ok(container),
-            None => Ok(recognise(&head, label)?),
+        match format {
+            Some(format) => Ok(format),
+            None => Ok(kind.recognise(&head, label)?),
         }
+    }
+
+    /// Refuses a file of `file_bytes` so far past the per-file limit, or the request past
+    /// the storage quota or the total limit.
+    fn check_size(&self, file_bytes: u64, label: &str) -> ServiceResult<()> {
+        if file_bytes > self.limits.max_file_bytes {
+            return Err(ServiceError::too_large(
+                format!(
+                    "{label} is larger than the {} MiB per-file limit",
+                    self.limits.max_file_bytes >> 20
+                ),
+                self.limits.max_file_bytes,
+            ));
+        }
+        if self.total_bytes > self.limits.quota_bytes {
+            return Err(ServiceError::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "The upload would exceed your plan's storage: {} MiB left",
+                    self.limits.quota_bytes >> 20
+                ),
+            )
+            .with_data(
+                serde_json::json!({ "quota": "storage", "left_bytes": self.limits.quota_bytes }),
+            ));
+        }
+        if self.total_bytes > self.limits.max_total_bytes {
+            return Err(ServiceError::too_large(
+                format!(
+                    "The upload is larger than the {} MiB total limit",
+                    self.limits.max_total_bytes >> 20
+                ),
+                self.limits.max_total_bytes,
+            ));
+        }
+        Ok(())
     }
 
     fn broken(&mut self, err: actix_multipart::MultipartError) -> ApiError {
@@ -268,7 +312,8 @@ impl<'a> Upload<'a> {
 
     /// Removes every object this request stored.
     pub async fn discard(&self) {
-        let keys: Vec<String> = self.inputs.iter().map(|i| i.storage_key.clone()).collect();
+        let clips = self.inputs.iter().map(|i| i.storage_key.clone());
+        let keys: Vec<String> = clips.chain(self.music.clone()).collect();
         if let Err(err) = self.storage.delete(&keys).await {
             tracing::warn!(error = %err, job_id = %self.job_id, "could not remove uploaded inputs");
         }
@@ -298,19 +343,53 @@ pub async fn drain(multipart: &mut Multipart) {
     let _ = tokio::time::timeout(DRAIN_TIME, skip).await;
 }
 
-fn recognise(head: &[u8], label: &str) -> ServiceResult<&'static str> {
-    sniff::container(head)
-        .map(sniff::Container::name)
-        .ok_or_else(|| {
+/// What a file part must be: the field it comes in and how its first bytes are recognised.
+struct FileKind {
+    field: &'static str,
+    sniff_len: usize,
+    sniff: fn(&[u8]) -> Option<&'static str>,
+    /// What the file must be, for the refusal.
+    expected: &'static str,
+    accepted: &'static str,
+}
+
+const CLIP: FileKind = FileKind {
+    field: "files",
+    sniff_len: sniff::SNIFF_LEN,
+    sniff: |head| sniff::container(head).map(sniff::Container::name),
+    expected: "a video file",
+    accepted: sniff::ACCEPTED,
+};
+
+const MUSIC: FileKind = FileKind {
+    field: "music",
+    sniff_len: sniff::AUDIO_SNIFF_LEN,
+    sniff: |head| sniff::audio(head).map(sniff::AudioFormat::name),
+    expected: "an audio file",
+    accepted: sniff::AUDIO_ACCEPTED,
+};
+
+impl FileKind {
+    fn recognise(&self, head: &[u8], label: &str) -> ServiceResult<&'static str> {
+        (self.sniff)(head).ok_or_else(|| {
             ServiceError::new(
                 ErrorCode::UnsupportedMediaType,
                 format!(
-                    "{label} is not a video file this service can read ({})",
-                    sniff::ACCEPTED
+                    "{label} is not {} this service can read ({})",
+                    self.expected, self.accepted
                 ),
             )
-            .with_data(serde_json::json!({ "field": "files", "file": label }))
+            .with_data(serde_json::json!({ "field": self.field, "file": label }))
         })
+    }
+}
+
+/// The part's file name, kept only as a safe label.
+fn file_label(field: &Field) -> Option<String> {
+    field
+        .content_disposition()
+        .and_then(|cd| cd.get_filename())
+        .and_then(sanitize_label)
 }
 
 async fn read_text(mut field: Field, name: &str) -> Result<String, ApiError> {

@@ -24,12 +24,21 @@ export async function catalogue() {
   return musicCache;
 }
 
-/** The music choice (`chosen` first): none, or a catalogue track by mood, with a player to hear it. */
-export function musicField(tracks, chosen = null) {
+/** The music select's value for "my own track" (no catalogue id has a colon). */
+const OWN_TRACK = ':own';
+
+/**
+ * The music choice (`chosen` first): none, a catalogue track by mood with a player to hear it,
+ * or (with `own`) the player's own audio file, sent with the job.
+ */
+export function musicField(tracks, chosen = null, { own = false } = {}) {
   const player = h('audio', { controls: true, preload: 'none', hidden: true, 'aria-label': 'Preview of the chosen track' });
+  const file = h('input', { id: 'f-music', name: 'music', type: 'file', hidden: true, 'aria-label': 'Your track',
+    accept: 'audio/mpeg,audio/mp4,audio/aac,audio/ogg,audio/flac,audio/wav,.mp3,.m4a,.aac,.ogg,.opus,.flac,.wav' });
   const moods = [...new Set(tracks.map((t) => t.mood))];
   const select = h('select', { id: 'f-music_id', name: 'music_id' },
     h('option', { value: '' }, 'No music: the game sound only'),
+    own && h('option', { value: OWN_TRACK }, 'My own track (MP3, M4A, Ogg, FLAC, WAV)'),
     moods.map((mood) => h('optgroup', { label: mood[0].toUpperCase() + mood.slice(1) },
       tracks.filter((t) => t.mood === mood).map((t) => h('option', { value: t.id }, `${t.title} (${t.bpm} BPM)`)))));
   const preview = () => {
@@ -37,11 +46,13 @@ export function musicField(tracks, chosen = null) {
     player.hidden = !track;
     if (track) player.src = track.preview_url;
     else player.removeAttribute('src');
+    file.hidden = select.value !== OWN_TRACK;
+    file.required = !file.hidden;
   };
   select.value = chosen || '';
   preview();
   select.addEventListener('change', preview);
-  return h('label', { for: 'f-music_id' }, 'Music ', select, player,
+  return h('label', { for: 'f-music_id' }, 'Music ', select, player, file,
     h('span', { class: 'hint' }, 'Cuts land on the beat; the game sound rises over the music at its loudest moments. ',
       tracks.length ? `Tracks by ${tracks[0].artist}, ${tracks[0].licence} licence.` : ''));
 }
@@ -91,7 +102,7 @@ export async function optionFields() {
       plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')),
     h('label', { for: 'f-title' }, 'Title ',
       h('input', { id: 'f-title', name: 'title', maxlength: 40, placeholder: 'Shown over the first seconds (optional)' })),
-    musicField(tracks), facecamField());
+    musicField(tracks, null, { own: true }), facecamField());
 }
 
 /** Starts a job from library clips with the options in `data`; answers its id. */
@@ -103,7 +114,12 @@ export async function startJob(clipIds, data) {
   form.set('style', data.get('style'));
   form.set('formats', formats.join(','));
   form.set('target_duration', data.get('target_duration'));
-  for (const field of ['music_id', 'facecam', 'title']) if (data.get(field)?.trim()) form.set(field, data.get(field));
+  for (const field of ['music_id', 'facecam', 'title']) {
+    const value = data.get(field)?.trim();
+    if (value && value !== OWN_TRACK) form.set(field, value);
+  }
+  // The player's own track is a file: it goes after the options.
+  if (data.get('music_id') === OWN_TRACK) form.set('music', data.get('music'));
   const job = await call('POST', '/api/v2/jobs', { form });
   return job.job_id;
 }

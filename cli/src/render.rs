@@ -35,6 +35,9 @@ pub struct Options {
     /// A track from `montage music`: the cuts land on its beat.
     #[arg(long, value_parser = track)]
     pub music: Option<TrackId>,
+    /// Or your own track (MP3, AAC/M4A, Opus/Ogg, FLAC, WAV), uploaded with the clips.
+    #[arg(long, value_name = "FILE", conflicts_with = "music")]
+    pub music_file: Option<PathBuf>,
     /// Where your camera sits in the clips, x,y,w,h in fractions of the frame (say
     /// 0.75,0.05,0.2,0.3): the portrait cut shows it in its top third.
     #[arg(long, value_parser = facecam)]
@@ -120,17 +123,42 @@ async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<F
         form = form.text("title", title.to_string());
     }
     for path in clips {
-        form = form.part("files", clip(report, path).await?);
+        form = form.part("files", file_part(report, path, &CLIP).await?);
+    }
+    if let Some(path) = &options.music_file {
+        form = form.part("music", file_part(report, path, &MUSIC).await?);
     }
     Ok(form)
 }
 
-/// One clip, checked and streamed from disk with its own bar.
-async fn clip(report: &Report, path: &Path) -> Result<Part, CliError> {
+/// What a file sent with a job must be, recognised as the service recognises it.
+struct Kind {
+    sniff_len: usize,
+    recognised: fn(&[u8]) -> bool,
+    refusal: &'static str,
+    accepted: &'static str,
+}
+
+const CLIP: Kind = Kind {
+    sniff_len: sniff::SNIFF_LEN,
+    recognised: |head| sniff::container(head).is_some(),
+    refusal: "not a video file the service can read",
+    accepted: sniff::ACCEPTED,
+};
+
+const MUSIC: Kind = Kind {
+    sniff_len: sniff::AUDIO_SNIFF_LEN,
+    recognised: |head| sniff::audio(head).is_some(),
+    refusal: "not an audio file the service can read",
+    accepted: sniff::AUDIO_ACCEPTED,
+};
+
+/// One file, checked and streamed from disk with its own bar.
+async fn file_part(report: &Report, path: &Path, kind: &Kind) -> Result<Part, CliError> {
     let mut file = tokio::fs::File::open(path)
         .await
         .map_err(|err| CliError::local(path.display(), err))?;
-    sniff(path, &mut file).await?;
+    sniff(path, &mut file, kind).await?;
     let size = file
         .metadata()
         .await
@@ -150,27 +178,24 @@ async fn clip(report: &Report, path: &Path) -> Result<Part, CliError> {
     Ok(Part::stream_with_length(body, size).file_name(name))
 }
 
-/// Refuses a file that is not a video the service reads, as the service would at its first
-/// bytes, but before anything is sent; leaves the file at its start.
-async fn sniff(path: &Path, file: &mut tokio::fs::File) -> Result<(), CliError> {
-    let mut head = Vec::with_capacity(sniff::SNIFF_LEN);
+/// Refuses a file the service would refuse at its first bytes, but before anything is
+/// sent; leaves the file at its start.
+async fn sniff(path: &Path, file: &mut tokio::fs::File, kind: &Kind) -> Result<(), CliError> {
+    let mut head = Vec::with_capacity(kind.sniff_len);
     let local = |err| CliError::local(path.display(), err);
     (&mut *file)
-        .take(sniff::SNIFF_LEN as u64)
+        .take(kind.sniff_len as u64)
         .read_to_end(&mut head)
         .await
         .map_err(local)?;
     file.rewind().await.map_err(local)?;
-    match sniff::container(&head) {
-        Some(_) => Ok(()),
-        None => Err(CliError::local(
-            path.display(),
-            format!(
-                "not a video file the service can read ({}); nothing was uploaded",
-                sniff::ACCEPTED
-            ),
-        )),
+    if (kind.recognised)(&head) {
+        return Ok(());
     }
+    Err(CliError::local(
+        path.display(),
+        format!("{} ({}); nothing was uploaded", kind.refusal, kind.accepted),
+    ))
 }
 
 /// Saves the job's outputs (or the one in `format`) into `dir`.

@@ -13,8 +13,8 @@ use db::models::{ClipRow, JobInputRow, JobOutputRow, JobRow};
 use db::Db;
 use domain::clips::clip_thumbnail_key;
 use domain::error::{ErrorCode, ServiceError};
-use domain::jobs::{output_key, poster_key, FailureCode, Stage};
-use domain::music::TrackId;
+use domain::jobs::{music_key, output_key, poster_key, FailureCode, Stage};
+use domain::music::Music;
 use domain::timings::{StageTimings, TimedStage};
 use engine::events::JobEvents;
 use engine::jobs::JobService;
@@ -614,22 +614,31 @@ impl Attempt<'_> {
         Ok(Stored { outputs, timings })
     }
 
-    /// Copies the job's track into the scratch directory, where the media process reads.
+    /// Puts the job's track in the scratch directory, where the media process reads: a copy
+    /// of the catalogue's, or the player's own from storage (the media process proves what
+    /// it is, as it does clips).
     async fn stage_music(&self, scratch: &Path) -> Result<Option<PathBuf>, JobFailure> {
-        let Some(id) = &self.job.music_id else {
-            return Ok(None);
-        };
-        let track = TrackId::parse("music_id", id)
-            .ok()
-            .and_then(|id| self.ctx.music.get(&id))
-            .ok_or_else(|| {
-                JobFailure::new(
-                    FailureCode::InvalidMedia,
-                    format!("The music track {id:?} is no longer offered"),
-                )
-            })?;
         let staged = scratch.join("music");
-        tokio::fs::copy(&track.path, &staged).await?;
+        match &self.job.music {
+            None => return Ok(None),
+            Some(Music::Uploaded) => {
+                let size = self
+                    .ctx
+                    .storage
+                    .download_to(&music_key(self.job.id), &staged)
+                    .await?;
+                metrics::transferred(Transfer::Download, size);
+            }
+            Some(Music::Track(id)) => {
+                let track = self.ctx.music.get(id).ok_or_else(|| {
+                    JobFailure::new(
+                        FailureCode::InvalidMedia,
+                        format!("The music track {id:?} is no longer offered"),
+                    )
+                })?;
+                tokio::fs::copy(&track.path, &staged).await?;
+            }
+        }
         Ok(Some(staged))
     }
 

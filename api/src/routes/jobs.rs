@@ -9,7 +9,7 @@ use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
 use domain::jobs::{JobOptions, OutputFormat, StoredInput, Style};
-use domain::music::TrackId;
+use domain::music::Music;
 use domain::title::Title;
 use engine::admission::{entitle, Requester};
 use engine::egress::check_callback_url;
@@ -111,10 +111,8 @@ fn options_view(job: &JobRow) -> JobOptionsView {
         formats: job.formats.clone(),
         hud_remove: job.hud_remove,
         watermark: job.watermark,
-        music_id: job
-            .music_id
-            .as_deref()
-            .and_then(|id| TrackId::parse("music_id", id).ok()),
+        music_id: job.music.as_ref().and_then(Music::track).cloned(),
+        music_uploaded: job.music == Some(Music::Uploaded),
         facecam: job.facecam,
         title: job
             .title
@@ -180,6 +178,13 @@ pub struct CreateJobForm {
     /// montage, every cut lands on its beat, and the game's sound rises over it at
     /// highlights. None by default (the game's sound alone).
     music_id: Option<String>,
+    /// Or the player's own track, treated like `music_id`'s: MP3, AAC/M4A, Opus/Ogg, FLAC
+    /// or WAV, recognised from its first bytes (415 otherwise), within the per-file limit,
+    /// up to 10 minutes played. A file part like `files` (after the options); one at most,
+    /// and not with `music_id` (422). A file that only looks like audio fails the job
+    /// (`INVALID_MEDIA`).
+    #[schema(value_type = Option<String>, format = Binary)]
+    music: Option<Vec<u8>>,
     /// Where the streamer's camera sits in the clips, as `x,y,w,h` fractions of the frame
     /// (`0.75,0.05,0.2,0.3`: the top-right corner). The portrait cut is then split: the
     /// camera fills its top third and the gameplay, cropped clear of the camera, the rest;
@@ -327,9 +332,13 @@ impl Submission<'_> {
         multipart: &mut Multipart,
     ) -> ApiResult<Creation> {
         let first_file = upload.receive_options(multipart).await?;
-        let (options, named_first) = self.admit(upload).await?;
+        let (mut options, named_first) = self.admit(upload).await?;
+        upload.track_chosen = options.music.is_some();
         if let Some(first) = first_file {
             upload.receive_files(first, multipart).await?;
+        }
+        if upload.music.is_some() {
+            options.music = Some(Music::Uploaded);
         }
         let inputs = self.inputs(upload, named_first).await?;
         let created = self
@@ -349,7 +358,7 @@ impl Submission<'_> {
         entitle(&mut options, self.plan);
         let allow_private = self.state.config.callbacks.allow_private;
         check_callback_url(options.callback_url.as_deref(), allow_private).await?;
-        if let Some(track) = &options.music {
+        if let Some(track) = options.music.as_ref().and_then(Music::track) {
             self.state.music.require("music_id", track)?;
         }
         if let Some(title) = &options.title {

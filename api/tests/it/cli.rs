@@ -91,11 +91,27 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
     std::fs::copy(media::portrait_no_audio(), home.0.join("a.mp4")).unwrap();
     std::fs::copy(media::rotated_small(), home.0.join("b.mp4")).unwrap();
 
-    // Before any worker runs: a job made and cancelled.
-    let args = ["--json", "render", "a.mp4", "--no-wait"];
+    std::fs::copy(media::tone_with_clicks_mp3(), home.0.join("song.mp3")).unwrap();
+
+    // Before any worker runs: a job made (with the player's own track) and cancelled.
+    let args = [
+        "--json",
+        "render",
+        "a.mp4",
+        "--music-file",
+        "song.mp3",
+        "--no-wait",
+    ];
     let queued: Value =
         serde_json::from_slice(&montage(&app, &home, &user, &args).await.stdout).unwrap();
     let queued_id = queued["job_id"].as_str().expect("the created job");
+    let queued_job = app
+        .user_json(&format!("/api/v2/jobs/{queued_id}"), &user)
+        .await;
+    assert_eq!(
+        queued_job["data"]["options"]["music_uploaded"], true,
+        "{queued_job}"
+    );
     let cancel = montage(&app, &home, &user, &["--json", "cancel", queued_id]).await;
     let cancelled: Value = serde_json::from_slice(&cancel.stdout).unwrap();
     assert_eq!(cancelled["status"], "CANCELLED", "{cancelled}");
@@ -222,6 +238,24 @@ async fn a_failed_job_exits_non_zero_with_its_error() {
         "{}",
         stderr(&text)
     );
+    let args = ["render", "broken.mp4", "--music-file", "notes.txt"];
+    let not_music = montage(&app, &home, &user, &args).await;
+    assert_eq!(not_music.status.code(), Some(3), "{}", stderr(&not_music));
+    assert!(
+        stderr(&not_music).contains("not an audio file"),
+        "{}",
+        stderr(&not_music)
+    );
+    let args = [
+        "render",
+        "broken.mp4",
+        "--music",
+        "calm_acoustic_1",
+        "--music-file",
+        "x.mp3",
+    ];
+    let both = montage(&app, &home, &user, &args).await;
+    assert_eq!(both.status.code(), Some(2), "one track: {}", stderr(&both));
     let jobs_after = app.user_json("/api/v2/jobs", &user).await["data"]["total"].clone();
     assert_eq!(jobs_before, jobs_after);
     let bad = montage(

@@ -335,29 +335,31 @@ async fn uploaded_clips_are_deleted_after_the_retention_and_outputs_stay() {
         spawn_app_with(&[("QUEUE_VACUUM_SECS", "1"), ("INPUT_RETENTION_HOURS", "0")]).await;
     app.start_worker().await;
     let user = app.user().await;
-    let job_id = create(
-        &app,
-        &user,
-        &[
-            clip(media::portrait_no_audio()),
-            clip(media::rotated_small()),
-        ],
-        &[],
-    )
-    .await;
+    let read = |path: std::path::PathBuf| std::fs::read(path).unwrap();
+    let parts = [
+        ("files", "a.mp4", read(media::portrait_no_audio())),
+        ("files", "b.mp4", read(media::rotated_small())),
+        ("music", "song.mp3", read(media::tone_with_clicks_mp3())),
+    ];
+    let response = app.create_job_with(&user, &[], &parts).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let job_id = created["data"]["job_id"].as_str().unwrap();
     let view = app
-        .wait_for_job_end(&user, &job_id, Duration::from_secs(60))
+        .wait_for_job_end(&user, job_id, Duration::from_secs(60))
         .await;
     assert_eq!(view["status"], "SUCCESS", "{view}");
+    // The clips and the player's track go; what is left is the outputs.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !app
         .storage
-        .keys_under(&format!("jobs/{job_id}/inputs/"))
+        .keys_under(&format!("jobs/{job_id}/"))
         .await
         .unwrap()
-        .is_empty()
+        .iter()
+        .all(|key| key.contains("/outputs/"))
     {
-        assert!(tokio::time::Instant::now() < deadline, "clips still stored");
+        assert!(tokio::time::Instant::now() < deadline, "inputs still stored");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let outputs = app

@@ -324,14 +324,28 @@ impl TestApp {
         files: &[(&str, Vec<u8>)],
         fields: &[(&str, &str)],
     ) -> reqwest::Response {
+        let parts: Vec<_> = files
+            .iter()
+            .map(|(name, bytes)| ("files", *name, bytes.clone()))
+            .collect();
+        self.create_job_with(user, fields, &parts).await
+    }
+
+    /// Creates a job from `fields` and then the file `parts` (field, file name, bytes).
+    pub async fn create_job_with(
+        &self,
+        user: &TestUser,
+        fields: &[(&str, &str)],
+        parts: &[(&str, &str, Vec<u8>)],
+    ) -> reqwest::Response {
         // The options first, as the API asks: they are checked before any file is stored.
         let mut form = reqwest::multipart::Form::new();
         for (name, value) in fields {
             form = form.text(name.to_string(), value.to_string());
         }
-        for (name, bytes) in files {
+        for (field, name, bytes) in parts {
             form = form.part(
-                "files",
+                field.to_string(),
                 reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
             );
         }

@@ -54,6 +54,8 @@ pub struct JobOptionsView {
     /// The catalogue track under the montage, if any.
     #[schema(value_type = Option<String>)]
     pub music_id: Option<TrackId>,
+    /// The player sent their own track (the form's `music` file).
+    pub music_uploaded: bool,
     /// Where the streamer's camera sits, if given: the portrait cut is split under it.
     pub facecam: Option<Facecam>,
     /// Drawn over the first seconds, if given.

@@ -9,6 +9,7 @@ use domain::{
     facecam::Facecam,
     identity::TokenPurpose,
     jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style},
+    music::Music,
     plans::PlanId,
     providers::{PostStatus, ProviderId, SyncStatus},
     showcase::{Visibility, WeeklyOutcome},
@@ -84,8 +85,8 @@ pub struct JobRow {
     pub timings: Option<StageTimings>,
     /// The id of the request that created the job (`X-Request-ID`), for the logs.
     pub request_id: Option<String>,
-    /// The catalogue track under the montage, if any.
-    pub music_id: Option<String>,
+    /// The music under the montage, if any.
+    pub music: Option<Music>,
     /// Where the streamer's camera sits, if the player said.
     pub facecam: Option<Facecam>,
     /// Drawn over the first seconds, if the player gave one.
@@ -106,8 +107,8 @@ pub struct NewJob {
     pub callback_url: Option<String>,
     pub output_retention_secs: Option<i64>,
     pub request_id: Option<String>,
-    /// The catalogue track under the montage, if any.
-    pub music_id: Option<String>,
+    /// The music under the montage, if any.
+    pub music: Option<Music>,
     /// Where the streamer's camera sits, if the player said.
     pub facecam: Option<Facecam>,
     /// Drawn over the first seconds, if the player gave one.

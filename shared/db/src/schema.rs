@@ -170,7 +170,7 @@ diesel::table! {
         outputs_expired_at -> Nullable<Timestamptz>,
         timings -> Nullable<Jsonb>,
         request_id -> Nullable<Text>,
-        music_id -> Nullable<Text>,
+        music -> Nullable<Text>,
         facecam -> Nullable<Text>,
         title -> Nullable<Text>,
     }

@@ -3,6 +3,7 @@
 //! cropped clear of the camera, the rest.
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::wire::text_column;
 
 /// The smallest side a camera rectangle may have, as a fraction of the frame's.
 pub const MIN_SIDE: f64 = 0.05;
@@ -90,29 +91,7 @@ impl std::fmt::Display for Facecam {
     }
 }
 
-#[cfg(feature = "diesel")]
-impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for Facecam {
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
-    ) -> diesel::serialize::Result {
-        use std::io::Write;
-        write!(out, "{self}")?;
-        Ok(diesel::serialize::IsNull::No)
-    }
-}
-
-#[cfg(feature = "diesel")]
-impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for Facecam {
-    fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-        let raw = <String as diesel::deserialize::FromSql<
-            diesel::sql_types::Text,
-            diesel::pg::Pg,
-        >>::from_sql(value)?;
-        raw.parse()
-            .map_err(|why| format!("facecam {raw:?} in the database {why}").into())
-    }
-}
+text_column!(Facecam);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::error::{ServiceError, ServiceResult};
 use crate::facecam::Facecam;
-use crate::music::TrackId;
+use crate::music::{Music, TrackId};
 use crate::title::Title;
 use crate::wire::wire_enum;
 
@@ -75,8 +75,8 @@ pub struct JobOptions {
     pub formats: Vec<OutputFormat>,
     pub hud_remove: bool,
     pub watermark: bool,
-    /// A catalogue track to lay under the montage, cut on its beats.
-    pub music: Option<TrackId>,
+    /// A track to lay under the montage, cut on its beats.
+    pub music: Option<Music>,
     /// Where the streamer's camera sits: the portrait cut puts it in its top third.
     pub facecam: Option<Facecam>,
     /// Drawn over the first seconds in the style's typography.
@@ -110,6 +110,7 @@ pub const FORM_FIELDS: &[&str] = &[
     "hud_remove",
     "watermark",
     "music_id",
+    "music",
     "facecam",
     "title",
     "callback_url",
@@ -156,7 +157,7 @@ impl JobOptionsForm {
                 .unwrap_or_else(|| vec![OutputFormat::Landscape]),
             hud_remove: self.hud_remove.unwrap_or(false),
             watermark: self.watermark.unwrap_or(false),
-            music: self.music,
+            music: self.music.map(Music::Track),
             facecam: self.facecam,
             title: self.title,
             callback_url: self.callback_url,
@@ -281,6 +282,11 @@ impl Library {
 /// The storage prefix every object of a job is under.
 pub fn job_prefix(job_id: Uuid) -> String {
     format!("jobs/{job_id}/")
+}
+
+/// The storage key of the track a job's form uploaded (`music`).
+pub fn music_key(job_id: Uuid) -> String {
+    format!("jobs/{job_id}/music")
 }
 
 /// The storage key of a job's input clip.

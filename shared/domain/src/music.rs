@@ -1,7 +1,7 @@
 //! Music for montages: the catalogue's vocabulary and the ids jobs name tracks by.
 
 use crate::error::{ServiceError, ServiceResult};
-use crate::wire::wire_enum;
+use crate::wire::{text_column, wire_enum};
 
 wire_enum!(
     /// The feel of a catalogue track.
@@ -57,6 +57,56 @@ impl std::fmt::Display for TrackId {
     }
 }
 
+/// The music under a montage: a catalogue track, or the player's own, sent with the job's
+/// form and stored at the job's [`crate::jobs::music_key`]. Stored as the track's id, or
+/// `:upload` (which no id can be).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::Text)
+)]
+pub enum Music {
+    Track(TrackId),
+    Uploaded,
+}
+
+const UPLOADED: &str = ":upload";
+
+impl Music {
+    /// The catalogue track, if it is one.
+    pub fn track(&self) -> Option<&TrackId> {
+        match self {
+            Self::Track(id) => Some(id),
+            Self::Uploaded => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Music {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Track(id) => f.write_str(id.as_str()),
+            Self::Uploaded => f.write_str(UPLOADED),
+        }
+    }
+}
+
+impl std::str::FromStr for Music {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        if raw == UPLOADED {
+            return Ok(Self::Uploaded);
+        }
+        TrackId::parse("music", raw)
+            .map(Self::Track)
+            .map_err(|_| "is not a track id".to_owned())
+    }
+}
+
+text_column!(Music);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +129,15 @@ mod tests {
         ] {
             assert!(TrackId::parse("music_id", bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn music_reads_back_as_stored_and_no_track_id_passes_for_an_upload() {
+        let track = Music::Track(TrackId::parse("music_id", "happy_1").unwrap());
+        for music in [track, Music::Uploaded] {
+            assert_eq!(music.to_string().parse::<Music>(), Ok(music));
+        }
+        assert!(TrackId::parse("music_id", ":upload").is_err());
+        assert!("../etc".parse::<Music>().is_err());
     }
 }

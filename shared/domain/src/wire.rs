@@ -81,3 +81,35 @@ macro_rules! wire_enum {
     };
 }
 pub(crate) use wire_enum;
+
+/// Stores a type in a Text column as its `Display` writes it and reads it back with its
+/// `FromStr` (whose error displays why the text is not one).
+macro_rules! text_column {
+    ($name:ty) => {
+        #[cfg(feature = "diesel")]
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                use std::io::Write;
+                write!(out, "{self}")?;
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        #[cfg(feature = "diesel")]
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let raw = <String as diesel::deserialize::FromSql<
+                    diesel::sql_types::Text,
+                    diesel::pg::Pg,
+                >>::from_sql(value)?;
+                raw.parse().map_err(|why| {
+                    format!("{} {raw:?} in the database {why}", stringify!($name)).into()
+                })
+            }
+        }
+    };
+}
+pub(crate) use text_column;

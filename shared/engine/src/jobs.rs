@@ -14,7 +14,8 @@ use db::schema::{idempotency_keys, job_inputs, job_outputs, jobs};
 use db::Db;
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::AuthUser;
-use domain::jobs::{JobStatus, OutputFormat, IDEMPOTENCY_WINDOW_HOURS};
+use domain::jobs::{music_key, JobStatus, OutputFormat, IDEMPOTENCY_WINDOW_HOURS};
+use domain::music::Music;
 
 use crate::admission::{usage_in, Usage};
 
@@ -103,7 +104,7 @@ impl JobService {
             .await
     }
 
-    /// The storage keys (inputs, outputs, posters) of an ended job of `user`'s, so they can
+    /// The storage keys (inputs, uploaded music, outputs, posters) of an ended job of `user`'s, so they can
     /// be removed before the job itself ([`JobService::discard`]). A job still pending or
     /// running is a conflict: cancel it first.
     pub async fn ended_job_keys(&self, user: AuthUser, job_id: Uuid) -> ServiceResult<Vec<String>> {
@@ -122,6 +123,9 @@ impl JobService {
                     .load(conn)?)
             })
             .await?;
+        if details.job.music == Some(Music::Uploaded) {
+            keys.push(music_key(job_id));
+        }
         for output in details.outputs {
             keys.push(output.storage_key);
             keys.extend(output.poster_key);

@@ -750,7 +750,7 @@ pub fn insert_job(
             callback_url: options.callback_url,
             output_retention_secs: options.output_retention.map(|r| r.as_secs() as i64),
             request_id,
-            music_id: options.music.map(|track| track.to_string()),
+            music: options.music,
             facecam: options.facecam,
             title: options.title.map(|title| title.to_string()),
         })

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use db::schema::{job_inputs, job_outputs, jobs, storage_purges};
 use domain::error::ServiceResult;
-use domain::jobs::job_prefix;
+use domain::jobs::{job_prefix, music_key};
+use domain::music::Music;
 
 use crate::jobs::JobService;
 
@@ -132,11 +133,17 @@ impl JobService {
                         .set(jobs::inputs_purged_at.eq(now))
                         .execute(conn)?;
                     // A library clip's object is the library's, not the job's.
-                    let keys: Vec<(Uuid, String)> = job_inputs::table
+                    let mut keys: Vec<(Uuid, String)> = job_inputs::table
                         .filter(job_inputs::job_id.eq_any(&due))
                         .filter(job_inputs::from_library.eq(false))
                         .select((job_inputs::job_id, job_inputs::storage_key))
                         .load(conn)?;
+                    let uploaded_music: Vec<Uuid> = jobs::table
+                        .filter(jobs::id.eq_any(&due))
+                        .filter(jobs::music.eq(Music::Uploaded))
+                        .select(jobs::id)
+                        .load(conn)?;
+                    keys.extend(uploaded_music.into_iter().map(|job| (job, music_key(job))));
                     Ok(keys_by_job(due, keys))
                 })
             })

@@ -482,35 +482,37 @@ fn click_expression(bpm: f64, first: f64, tone: f64) -> String {
 /// 40 s of clicks at `bpm`, the first at `first` seconds, in Ogg Opus (as the catalogue's
 /// tracks are).
 pub fn click_track(bpm: f64, first: f64) -> PathBuf {
-    clip(
+    encoded_audio(
         &format!("clicks-{bpm}.opus"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &click_expression(bpm, first, 0.0),
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "128k",
-        ],
+        &click_expression(bpm, first, 0.0),
+        "libopus",
     )
 }
 
 /// 40 s of a steady 1 kHz tone with clicks at 120 BPM on it: music whose level is easy to
 /// follow (the tone) and that has a beat.
 pub fn tone_with_clicks() -> PathBuf {
-    clip(
+    encoded_audio(
         "tone-with-clicks.opus",
+        &click_expression(120.0, 0.3, 0.2),
+        "libopus",
+    )
+}
+
+/// The same in MP3, as a player's own track might be.
+pub fn tone_with_clicks_mp3() -> PathBuf {
+    encoded_audio(
+        "tone-with-clicks.mp3",
+        &click_expression(120.0, 0.3, 0.2),
+        "libmp3lame",
+    )
+}
+
+fn encoded_audio(name: &str, expression: &str, encoder: &str) -> PathBuf {
+    clip(
+        name,
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            &click_expression(120.0, 0.3, 0.2),
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "128k",
+            "-f", "lavfi", "-i", expression, "-c:a", encoder, "-b:a", "128k",
         ],
     )
 }

@@ -16,7 +16,7 @@ use db::Db;
 use domain::clips::{ClipStatus, ANALYSIS_VERSION};
 use domain::error::ServiceResult;
 use domain::jobs::{JobOptions, Library, OutputFormat, StoredInput, Style};
-use domain::music::TrackId;
+use domain::music::{Music, TrackId};
 use domain::plans::PlanId;
 use domain::showcase::{Visibility, WeeklyOutcome};
 use engine::admission::{self, entitle, Requester};
@@ -231,7 +231,7 @@ impl WeeklyRun {
             formats,
             hud_remove: false,
             watermark: false,
-            music,
+            music: music.map(Music::Track),
             facecam: None,
             title: None,
             callback_url: None,

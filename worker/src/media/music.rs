@@ -12,7 +12,7 @@ use planning::montage::{
 use planning::music::{duck_weights, plan_on_beats, MusicCue, TrackBeats};
 use planning::styles::StylePreset;
 
-use super::{audio::resampler, loudness::integrated_loudness, open::open_input, MediaError};
+use super::{audio::resampler, loudness::integrated_loudness, open::open_audio, MediaError};
 
 /// Longest track a montage takes: ten minutes.
 const MAX_SECONDS: usize = 600;
@@ -74,7 +74,7 @@ pub fn plan_to_music(
 
 /// Decodes the sound of `path`, resampled to 48 kHz stereo.
 pub fn decode(path: &Path) -> Result<Track, MediaError> {
-    let mut input = open_input(path)?;
+    let mut input = open_audio(path)?;
     let stream = input
         .streams()
         .best(media::Type::Audio)
