@@ -226,7 +226,7 @@ pub struct CreateJobForm {
         (status = 404, description = "A clip in `clip_ids` is not in your library", body = ErrorEnvelope),
         (status = 403, description = "The plan's quota is used up: jobs waiting or running, or stored bytes (QUOTA_EXCEEDED); or the account's address is unverified and its allowance of jobs used (EMAIL_NOT_VERIFIED); nothing was kept", body = ErrorEnvelope),
         (status = 413, description = "A file or the whole upload exceeds its limit", body = ErrorEnvelope),
-        (status = 415, description = "Not multipart, or a file is not a recognised video container", body = ErrorEnvelope),
+        (status = 415, description = "Not multipart, or a file is not a recognised video container (`files`) or audio format (`music`)", body = ErrorEnvelope),
         (status = 422, description = "Unknown field, bad value, no files or too many", body = ErrorEnvelope),
         (status = 503, description = "Storage or database unavailable; nothing was kept. (A queue outage does not refuse jobs: they wait in PENDING and are queued when it returns.)", body = ErrorEnvelope),
     )
