@@ -74,9 +74,11 @@ ensure_nextest() {
 # The browser tests' Chromium (Debian's) and Playwright for Python driving it, in a virtual
 # environment under .data; scripts/test exports BROWSER_PYTHON for the suite.
 PLAYWRIGHT_VERSION=1.65.2
+AXE_VERSION=4.14.1
 ensure_browser() {
   local missing=()
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v npm >/dev/null || missing+=(npm)
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     log "Installing: ${missing[*]}"
@@ -92,6 +94,15 @@ ensure_browser() {
   fi
   export BROWSER_PYTHON=$venv/bin/python
   export CHROMIUM=${CHROMIUM:-$(command -v chromium)}
+  # axe-core, which the browser tests run on every page, from its npm package.
+  local axe=$DATA/axe
+  if [ "$(cat "$axe/.installed" 2>/dev/null)" != "$AXE_VERSION" ]; then
+    log "Installing axe-core $AXE_VERSION for the browser tests"
+    mkdir -p "$axe"
+    npm install --silent --no-audit --no-fund --prefix "$axe" "axe-core@$AXE_VERSION" >/dev/null
+    echo "$AXE_VERSION" >"$axe/.installed"
+  fi
+  export AXE_JS=$axe/node_modules/axe-core/axe.min.js
 }
 
 # What a new integrator would run over /openapi.json: a validator and a client generator (with

@@ -38,7 +38,7 @@ export function musicField(tracks, chosen = null, { own = false } = {}) {
   const moods = [...new Set(tracks.map((t) => t.mood))];
   const select = h('select', { id: 'f-music_id', name: 'music_id' },
     h('option', { value: '' }, 'No music: the game sound only'),
-    own && h('option', { value: OWN_TRACK }, 'My own track (MP3, M4A, Ogg, FLAC, WAV)'),
+    own && h('option', { value: OWN_TRACK }, 'My own track…'),
     moods.map((mood) => h('optgroup', { label: mood[0].toUpperCase() + mood.slice(1) },
       tracks.filter((t) => t.mood === mood).map((t) => h('option', { value: t.id }, `${t.title} (${t.bpm} BPM)`)))));
   const preview = () => {

@@ -13,6 +13,7 @@ pub mod live;
 pub mod mfa;
 pub mod music;
 pub mod recovery;
+pub mod share_page;
 pub mod sharing;
 pub mod social;
 pub mod styles;

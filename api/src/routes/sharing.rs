@@ -5,8 +5,9 @@
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::showcase::ViewSource;
-use insights::shares::{ShareLink, SharedMontage};
+use domain::error::ErrorCode;
+use domain::jobs::OutputFormat;
+use insights::shares::{ShareLink, Visitor};
 use insights::views::Viewer;
 use serde::{Deserialize, Serialize};
 use settings::Environment;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
 use crate::rate_limit::client_address;
+use crate::routes::share_page;
 use crate::routes::table::Area;
 use crate::state::{AppState, Caller};
 
@@ -118,16 +120,19 @@ pub async fn revoke_share(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The public page of a shared montage: an HTML video player with Open Graph tags; each
-/// viewer's first visit of the day counts a view: one per address and browser family.
-/// Crawlers and link previewers do not count, nor the owner (signed in with a bearer, or in
-/// the browser that asked for the link, which `POST …/share` marks with a cookie).
+/// The public page of a shared montage: its poster at once, the portrait cut on portrait
+/// screens and the landscape cut elsewhere, who made it, when, and its views, with Open Graph
+/// and Twitter cards; no script. Each viewer's first visit of the day counts a view: one per
+/// address and browser family. Crawlers and link previewers do not count, nor the owner
+/// (signed in with a bearer, or in the browser that asked for the link, which `POST …/share`
+/// marks with a cookie).
 #[utoipa::path(
     get, path = "/s/{token}", tag = "sharing",
     params(("token" = String, Path)),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 404, description = "Revoked, unknown, or no longer playable", content_type = "text/html", body = String),
+        (status = 503, description = "The database is unavailable", content_type = "text/html", body = String),
     )
 )]
 pub async fn share_page(
@@ -136,37 +141,38 @@ pub async fn share_page(
     caller: Option<Caller>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let Ok(shared) = state.insights.shared(&path).await else {
-        return html(HttpResponse::NotFound(), &gone_page(), None);
-    };
-    if shared.main_output().is_none() {
-        return html(HttpResponse::NotFound(), &gone_page(), None);
-    }
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let viewer = Viewer {
-        address: client_address(&req, &state.config.rate_limits),
-        user_agent,
-        id: None,
+    let visitor = Visitor {
+        viewer: Viewer {
+            address: client_address(&req, &state.config.rate_limits),
+            user_agent,
+            id: None,
+        },
+        user: caller.map(|Caller(user)| user.id),
+        owner_marked: req.cookie(OWNER_COOKIE).is_some(),
     };
-    // The owner watching their own montage is not a view: signed in, or in the browser
-    // that asked for the link.
-    let owner = caller.is_some_and(|Caller(user)| user.id == shared.job.user_id)
-        || req.cookie(OWNER_COOKIE).is_some();
-    if !viewer.is_crawler() && !owner {
-        let counted = state
-            .insights
-            .count_view(shared.job.id, viewer, ViewSource::SharePage);
-        if let Err(err) = counted.await {
-            tracing::warn!(error = %err, "a share page view was not counted");
+    match state.insights.visit(&path, visitor).await {
+        Ok(page) => {
+            let body = share_page::render(&page, |path| state.insights.public_url(path));
+            html(HttpResponse::Ok(), &body, Some(storage_origin(&state)))
+        }
+        Err(err) if err.code == ErrorCode::ResourceNotFound => {
+            html(HttpResponse::NotFound(), &share_page::gone(), None)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "a share page could not be shown");
+            html(
+                HttpResponse::ServiceUnavailable(),
+                &share_page::unavailable(),
+                None,
+            )
         }
     }
-    let page = player_page(&state, &shared);
-    html(HttpResponse::Ok(), &page, Some(storage_origin(&state)))
 }
 
 /// A shared montage's file, by the name its page gives it.
@@ -179,23 +185,33 @@ pub enum SharedFile {
     Poster,
 }
 
+/// Which cut of a shared montage a file is.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SharedFormat {
+    /// The cut; the landscape one (or the only one) when left out.
+    format: Option<OutputFormat>,
+}
+
 /// Redirects to a short-lived link to the shared montage's video or poster.
 #[utoipa::path(
     get, path = "/s/{token}/{file}", tag = "sharing",
-    params(("token" = String, Path), ("file" = inline(SharedFile), Path)),
+    params(("token" = String, Path), ("file" = inline(SharedFile), Path), SharedFormat),
     responses(
         (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL"))),
-        (status = 404, body = ErrorEnvelope),
+        (status = 422, description = "Unknown format", body = ErrorEnvelope),
+        (status = 404, description = "No such link, or no such cut", body = ErrorEnvelope),
     )
 )]
 pub async fn shared_file(
     state: web::Data<AppState>,
     path: web::Path<(String, SharedFile)>,
+    query: web::Query<SharedFormat>,
 ) -> ApiResult<HttpResponse> {
     let (token, file) = path.into_inner();
+    let poster = matches!(file, SharedFile::Poster);
     let url = state
         .insights
-        .shared_file(&token, matches!(file, SharedFile::Poster))
+        .shared_file(&token, poster, query.format)
         .await?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
@@ -227,86 +243,4 @@ fn html(
             ),
         ))
         .body(body.to_owned())
-}
-
-/// Text safe inside HTML elements and double-quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-fn player_page(state: &AppState, shared: &SharedMontage) -> String {
-    let base = format!("/s/{}", shared.token);
-    let page_url = state.insights.public_url(&base);
-    let title = match (&shared.job.title, &shared.owner_name) {
-        (Some(title), _) => title.clone(),
-        (None, Some(owner)) => format!("{owner}'s montage"),
-        (None, None) => "A gaming montage".to_owned(),
-    };
-    let output = shared.main_output();
-    let (width, height) = output.map_or((1920, 1080), |o| (o.width, o.height));
-    let has_poster = output.is_some_and(|o| o.poster_key.is_some());
-    let poster_url = state.insights.public_url(&format!("{base}/poster"));
-    let og_image = if has_poster {
-        format!(
-            "<meta property=\"og:image\" content=\"{}\">\n<meta name=\"twitter:image\" content=\"{}\">\n",
-            escape(&poster_url),
-            escape(&poster_url)
-        )
-    } else {
-        String::new()
-    };
-    let poster_attribute = if has_poster {
-        format!(" poster=\"{}\"", escape(&poster_url))
-    } else {
-        String::new()
-    };
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<meta property="og:type" content="video.other">
-<meta property="og:title" content="{title}">
-<meta property="og:url" content="{page}">
-<meta property="og:video" content="{video}">
-<meta property="og:video:secure_url" content="{video}">
-<meta property="og:video:type" content="video/mp4">
-<meta property="og:video:width" content="{width}">
-<meta property="og:video:height" content="{height}">
-{og_image}<meta name="twitter:card" content="summary_large_image">
-<meta name="twitter:title" content="{title}">
-<style>body{{margin:0;background:#000;color:#f2f2f7;font:16px/1.4 system-ui,sans-serif}}main{{display:flex;flex-direction:column;min-height:100vh;align-items:center;justify-content:center;gap:.5rem}}h1{{font-size:1.1rem;margin:.5rem 1rem 0;text-align:center;overflow-wrap:anywhere}}video{{max-width:100vw;max-height:calc(100vh - 4rem)}}</style>
-</head>
-<body>
-<main>
-<h1>{title}</h1>
-<video controls playsinline preload="metadata" src="{source}"{poster_attribute}></video>
-</main>
-</body>
-</html>
-"#,
-        title = escape(&title),
-        page = escape(&page_url),
-        video = escape(&state.insights.public_url(&format!("{base}/video"))),
-        source = escape(&format!("{base}/video")),
-    )
-}
-
-fn gone_page() -> String {
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Montage not found</title></head>\
-     <body><main><h1>Montage not found</h1><p>This montage is no longer shared, or the link is wrong.</p></main></body></html>\n"
-        .to_owned()
 }

@@ -1,7 +1,8 @@
 """The web app in a real headless Chromium, as a player uses it: sign up, confirm the address
 through the mailed link, a failed job's message, two clips uploaded and rendered live, the
-result played and both formats downloaded (and seed 001's navigation to the download), every page free of console errors, and a
-phone-sized screenshot kept.
+result played and both formats downloaded (and seed 001's navigation to the download), every
+page free of console errors and of serious axe-core findings, screenshots of every page at
+390 and 1280 px kept, and the share page opened signed out on a phone.
 
 Run by the api crate's integration test `web_app`, which starts the app and its worker:
     app_flow.py BASE_URL MAIL_DIR ARTIFACTS CLIP CLIP BROKEN_CLIP
@@ -25,6 +26,10 @@ EMAIL = f"player-{os.getpid()}-{int(time.time())}@example.com"
 PASSWORD = "clip-montage-42"
 TARGET_SECONDS = 10
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+# axe-core from its npm package (scripts/lib.sh installs it); evaluated through the DevTools
+# protocol, which the pages' Content-Security-Policy does not stop, so the pages keep theirs.
+AXE = Path(os.environ["AXE_JS"]).read_text()
 
 
 def eventually(what, check, timeout=60.0):
@@ -221,32 +226,73 @@ def navigated_download(browser, context, job_id):
     stranger.close()
 
 
+def accessibility_findings(page):
+    """axe-core's serious and critical findings on the page as it stands."""
+    page.evaluate(AXE + "\n;0")
+    return page.evaluate("""async () => (await axe.run(document, { resultTypes: ['violations'] })).violations
+        .filter((v) => ['serious', 'critical'].includes(v.impact))
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`)""")
+
+
+def shot_name(address):
+    return re.sub(r"[^a-z0-9]+", "-", address.lower()).strip("-") or "create"
+
+
 def every_page_loads(context, console, job_id):
+    """Every page of the app, signed in, at phone and desktop widths: it loads without a console
+    error, axe-core finds nothing serious, nothing scrolls sideways, and a screenshot is kept."""
     pages = ["/#/", "/#/jobs", f"/#/jobs/{job_id}", "/#/library", "/#/weekly", "/#/accounts", "/#/plan",
              "/#/settings", "/billing", "/billing/success", "/billing/cancelled", "/accounts/linked?status=linked"]
+    # One signed-in context, resized: a copy of its session would spend its single-use refresh token.
     page = context.new_page()
     console.watch(page)
-    for address in pages:
-        before = len(console.errors)
-        page.goto(BASE + address)
-        expect(page.locator("main h1")).to_be_visible()
-        page.wait_for_load_state("networkidle")
-        assert len(console.errors) == before, console.errors[before:]
+    for size, viewport in (("390", PHONE), ("1280", DESKTOP)):
+        page.set_viewport_size(viewport)
+        for address in pages:
+            before = len(console.errors)
+            page.goto(BASE + address)
+            expect(page.locator("main h1")).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            assert len(console.errors) == before, console.errors[before:]
+            assert accessibility_findings(page) == [], f"{address} at {size} px"
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{address} is {overflow}px wider than {size} px"
+            name = shot_name(address.replace(job_id, "job"))
+            page.screenshot(path=ARTIFACTS / f"{size}-{name}.png", full_page=True)
     page.close()
 
 
-def phone_screenshot(browser, storage, job_id):
-    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, storage_state=storage)
-    page = phone.new_page()
-    page.goto(f"{BASE}/#/jobs/{job_id}")
-    expect(page.locator("video").first).to_be_visible()
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page is {overflow}px wider than a phone"
-    page.screenshot(path=ARTIFACTS / "phone-job.png", full_page=True)
-    page.goto(BASE + "/#/")
-    expect(page.get_by_role("heading", name="Make a montage", exact=True)).to_be_visible()
-    page.screenshot(path=ARTIFACTS / "phone-create.png", full_page=True)
-    phone.close()
+def share_page_for_friends(browser, page, console):
+    """The link the job page gives, opened signed out on a phone: the poster shows before play,
+    the portrait cut is the one shown, nothing scrolls sideways, and axe-core finds nothing serious."""
+    page.get_by_role("button", name="Get a public link").click()
+    link = page.locator("a[href*='/s/']")
+    path = link.evaluate("a => new URL(a.href).pathname")
+    friend = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    phone = friend.new_page()
+    console.watch(phone)
+    portrait_poster = lambda r: (r.ok and r.headers.get("content-type") == "image/jpeg"
+                                 and r.request.redirected_from is not None
+                                 and "/poster?format=portrait" in r.request.redirected_from.url)
+    with phone.expect_response(portrait_poster):
+        phone.goto(BASE + path)
+    expect(phone.get_by_role("heading", level=1)).to_be_visible()
+    expect(phone.locator("video.portrait")).to_be_visible()
+    expect(phone.locator("video.landscape")).to_be_hidden()
+    assert phone.locator("video.portrait").evaluate("v => v.paused && v.currentTime === 0")
+    expect(phone.get_by_role("link", name="Make your own montage")).to_have_attribute("href", "/")
+    overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the share page is {overflow}px wider than a phone"
+    assert accessibility_findings(phone) == []
+    phone.screenshot(path=ARTIFACTS / "390-share.png", full_page=True)
+    friend.close()
+    wide = browser.new_context(viewport=DESKTOP)
+    desktop = wide.new_page()
+    desktop.goto(BASE + path)
+    expect(desktop.locator("video.landscape")).to_be_visible()
+    expect(desktop.locator("video.portrait")).to_be_hidden()
+    desktop.screenshot(path=ARTIFACTS / "1280-share.png", full_page=True)
+    wide.close()
 
 
 def main():
@@ -269,8 +315,8 @@ def main():
             assert abs(played - saved) < 0.1, f"{fmt}: the player shows {played} s, the file holds {saved} s"
         assert console.errors == [], console.errors
         navigated_download(browser, context, job_id)
+        share_page_for_friends(browser, page, console)
         every_page_loads(context, console, job_id)
-        phone_screenshot(browser, context.storage_state(), job_id)
         browser.close()
     print("browser flow passed", flush=True)
 

@@ -359,7 +359,10 @@ async fn uploaded_clips_are_deleted_after_the_retention_and_outputs_stay() {
         .iter()
         .all(|key| key.contains("/outputs/"))
     {
-        assert!(tokio::time::Instant::now() < deadline, "inputs still stored");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "inputs still stored"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let outputs = app

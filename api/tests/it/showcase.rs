@@ -384,6 +384,7 @@ async fn shared_montages_play_count_each_viewer_once_a_day_and_revoke() {
     let fields = [
         ("target_duration", "10"),
         ("style", "chill"),
+        ("formats", "landscape,portrait"),
         ("title", "<b>Ace</b> & \"1v4\""),
     ];
     let job_id = create(&app, &user, &files, &fields).await;
@@ -466,32 +467,59 @@ async fn the_page_plays_and_unfurls(app: &TestApp, token: &str) {
         assert!(html.contains(&tag), "{tag} missing from {html}");
     }
     assert!(!html.contains("<b>Ace"), "the title stays text: {html}");
-    let video_tag = html.split("<video").nth(1).expect("a video element");
-    let source = video_tag
-        .split("src=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    assert_eq!(
-        source,
-        format!("/s/{token}/video"),
-        "a stable address of ours"
+    assert!(!html.contains("<script"), "no script: {html}");
+    assert!(
+        html.contains("1 view"),
+        "this visit is counted and shown: {html}"
     );
+    assert!(
+        html.contains("<a class=\"cta\" href=\"/\">Make your own montage</a>"),
+        "{html}"
+    );
+    // Both cuts, each with its poster, each shown on screens of its orientation.
+    let page_base = format!("/s/{token}");
+    for format in ["landscape", "portrait"] {
+        let video = html
+            .split(&format!("<video class=\"{format}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("a {format} player in {html}"));
+        let video = video.split('>').next().unwrap();
+        assert!(
+            video.contains(&format!("src=\"{page_base}/video?format={format}\"")),
+            "a stable address of ours: {video}"
+        );
+        assert!(
+            video.contains(&format!("poster=\"{page_base}/poster?format={format}\"")),
+            "{video}"
+        );
+        let hidden = if format == "landscape" {
+            "portrait"
+        } else {
+            "landscape"
+        };
+        assert!(
+            html.contains(&format!(
+                "@media (orientation:{hidden}){{video.{format}{{display:none}}}}"
+            )),
+            "{html}"
+        );
+    }
     assert!(
         !html.contains("jobs/"),
         "no storage key on the page: {html}"
     );
-    let redirect = page(app, source, "x").await;
-    let presigned = redirect.headers()["location"].to_str().unwrap();
-    let video = app.client.get(presigned).send().await.unwrap();
-    assert_eq!(video.status(), 200, "the page's video plays");
-    assert!(video.bytes().await.unwrap().len() > 1000);
     for file in ["video", "poster"] {
-        let redirect = page(app, &format!("/s/{token}/{file}"), "x").await;
-        assert_eq!(redirect.status(), 302, "{file}");
+        for query in ["", "?format=landscape", "?format=portrait"] {
+            let redirect = page(app, &format!("{page_base}/{file}{query}"), "x").await;
+            assert_eq!(redirect.status(), 302, "{file}{query}");
+            let presigned = redirect.headers()["location"].to_str().unwrap();
+            let fetched = app.client.get(presigned).send().await.unwrap();
+            assert_eq!(fetched.status(), 200, "{file}{query} plays");
+            assert!(fetched.bytes().await.unwrap().len() > 1000);
+        }
     }
+    let unknown = page(app, &format!("{page_base}/video?format=square"), "x").await;
+    assert_error(unknown, 422, "VALIDATION_ERROR").await;
 }
 
 /// Share page visits (not unfurlers) and the owner's client's reports, once per viewer.

@@ -10,8 +10,9 @@ use db::schema::{job_outputs, jobs, share_links, users};
 use domain::error::{ErrorCode, ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 use domain::jobs::{JobStatus, OutputFormat};
-use domain::showcase::ShareToken;
+use domain::showcase::{ShareToken, ViewSource};
 
+use crate::views::Viewer;
 use crate::Insights;
 
 /// A job's live share link.
@@ -41,6 +42,30 @@ impl SharedMontage {
             .find(|o| o.format == OutputFormat::Landscape)
             .or_else(|| self.outputs.first())
     }
+
+    /// The output in `format`, or the main one when no format is asked for.
+    pub fn output(&self, format: Option<OutputFormat>) -> Option<&JobOutputRow> {
+        match format {
+            Some(format) => self.outputs.iter().find(|o| o.format == format),
+            None => self.main_output(),
+        }
+    }
+}
+
+/// Who opened a share page.
+pub struct Visitor {
+    pub viewer: Viewer,
+    /// The signed-in user, if the request carried a bearer.
+    pub user: Option<Uuid>,
+    /// The browser carries the owner's mark for this page (set when they asked for the link).
+    pub owner_marked: bool,
+}
+
+/// A share page as it is shown: the montage and how many have watched it, this visit
+/// included.
+pub struct SharePage {
+    pub montage: SharedMontage,
+    pub views: i64,
 }
 
 impl Insights {
@@ -135,16 +160,47 @@ impl Insights {
         })
     }
 
-    /// A short-lived link to the video (or the poster, with `poster`) of the montage behind
-    /// a live link.
-    pub async fn shared_file(&self, token: &str, poster: bool) -> ServiceResult<String> {
-        self.file_url(&self.shared(token).await?, poster).await
+    /// Opens a share page: the first visit of the day of each viewer counts as a view, but
+    /// not crawlers' and link previewers', nor the owner's (signed in, or in the browser
+    /// that asked for the link).
+    pub async fn visit(&self, token: &str, visitor: Visitor) -> ServiceResult<SharePage> {
+        let montage = self.shared(token).await?;
+        if montage.main_output().is_none() {
+            return Err(ServiceError::not_found("Shared montage"));
+        }
+        let owner = visitor.owner_marked || visitor.user == Some(montage.job.user_id);
+        if !owner && !visitor.viewer.is_crawler() {
+            let counted = self
+                .count_view(montage.job.id, visitor.viewer, ViewSource::SharePage)
+                .await;
+            if let Err(err) = counted {
+                tracing::warn!(error = %err, "a share page view was not counted");
+            }
+        }
+        let views = self.views_of(montage.job.id).await?;
+        Ok(SharePage { montage, views })
     }
 
-    /// A short-lived link to a shared montage's video (or its poster, with `poster`).
-    async fn file_url(&self, shared: &SharedMontage, poster: bool) -> ServiceResult<String> {
+    /// A short-lived link to the video (or the poster, with `poster`) in `format` (the
+    /// main one when none) of the montage behind a live link.
+    pub async fn shared_file(
+        &self,
+        token: &str,
+        poster: bool,
+        format: Option<OutputFormat>,
+    ) -> ServiceResult<String> {
+        self.file_url(&self.shared(token).await?, poster, format)
+            .await
+    }
+
+    async fn file_url(
+        &self,
+        shared: &SharedMontage,
+        poster: bool,
+        format: Option<OutputFormat>,
+    ) -> ServiceResult<String> {
         let output = shared
-            .main_output()
+            .output(format)
             .ok_or_else(|| ServiceError::not_found("Shared montage"))?;
         // The name says nothing of the job: the link is all a viewer should learn.
         let name = "montage";

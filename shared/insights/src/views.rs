@@ -121,6 +121,20 @@ impl Insights {
     }
 }
 
+impl Insights {
+    /// Every view a montage has had.
+    pub async fn views_of(&self, job_id: Uuid) -> ServiceResult<i64> {
+        self.db
+            .run(move |conn| {
+                Ok(montage_views::table
+                    .filter(montage_views::job_id.eq(job_id))
+                    .count()
+                    .get_result(conn)?)
+            })
+            .await
+    }
+}
+
 /// The day's salt, made by whoever needs it first; making one deletes those older than
 /// yesterday's. Every other view of the day only reads it.
 fn salt_of(conn: &mut PgConnection, day: NaiveDate) -> ServiceResult<Vec<u8>> {
