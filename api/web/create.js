@@ -72,6 +72,15 @@ function facecamField() {
     h('span', { class: 'hint' }, 'The portrait cut shows your camera in its top third and the game below it.'));
 }
 
+/** The outputs' frame rate: as the clips are (the service's default), or a fixed one. */
+function frameRateField() {
+  return h('label', { for: 'f-fps' }, 'Frame rate ',
+    h('select', { id: 'f-fps', name: 'fps' },
+      h('option', { value: '' }, 'Match my clips (60 fps when most are)'),
+      h('option', { value: '60' }, '60 fps: smoothest motion'),
+      h('option', { value: '30' }, '30 fps: smaller files')));
+}
+
 /** The player's plan with its limits, and the best plan on offer. */
 export async function planLimits() {
   const [me, { plans }] = await Promise.all([call('GET', '/api/users/me'), call('GET', '/api/v2/billing/plans', { auth: false })]);
@@ -102,7 +111,7 @@ export async function optionFields() {
       plan.limits.watermark ? ' Videos on this plan carry a watermark.' : '', ' ', best.id !== plan.id ? h('a', { href: '#/plan' }, 'See plans') : '')),
     h('label', { for: 'f-title' }, 'Title ',
       h('input', { id: 'f-title', name: 'title', maxlength: 40, placeholder: 'Shown over the first seconds (optional)' })),
-    musicField(tracks, null, { own: true }), facecamField());
+    musicField(tracks, null, { own: true }), facecamField(), frameRateField());
 }
 
 /** Starts a job from library clips with the options in `data`; answers its id. */
@@ -114,7 +123,7 @@ export async function startJob(clipIds, data) {
   form.set('style', data.get('style'));
   form.set('formats', formats.join(','));
   form.set('target_duration', data.get('target_duration'));
-  for (const field of ['music_id', 'facecam', 'title']) {
+  for (const field of ['music_id', 'facecam', 'title', 'fps']) {
     const value = data.get(field)?.trim();
     if (value && value !== OWN_TRACK) form.set(field, value);
   }

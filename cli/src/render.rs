@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use contract::jobs::{JobCreated, JobOutputView, JobView};
 use domain::facecam::Facecam;
-use domain::jobs::{JobStatus, OutputFormat, Style};
+use domain::jobs::{FrameRate, JobStatus, OutputFormat, Style};
 use domain::music::TrackId;
 use domain::sniff;
 use domain::title::Title;
@@ -45,6 +45,13 @@ pub struct Options {
     /// One line of up to 40 characters shown over the first seconds.
     #[arg(long, value_parser = title)]
     pub title: Option<Title>,
+    /// 30 or 60 frames per second; by default 60 when most of the clips are 50 fps or more.
+    #[arg(long, value_parser = fps)]
+    pub fps: Option<FrameRate>,
+}
+
+fn fps(raw: &str) -> Result<FrameRate, String> {
+    FrameRate::parse_field("fps", raw).map_err(|err| err.message)
 }
 
 fn title(raw: &str) -> Result<Title, String> {
@@ -121,6 +128,9 @@ async fn form(report: &Report, clips: &[PathBuf], options: &Options) -> Result<F
     }
     if let Some(title) = &options.title {
         form = form.text("title", title.to_string());
+    }
+    if let Some(fps) = options.fps {
+        form = form.text("fps", fps.fps().to_string());
     }
     for path in clips {
         form = form.part("files", file_part(report, path, &CLIP).await?);

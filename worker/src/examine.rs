@@ -99,6 +99,7 @@ async fn examine_in(
         formats: Vec::new(),
         hud_remove: false,
         music: None,
+        fps: None,
         title: None,
         facecam: None,
         watermark: None,

@@ -649,14 +649,14 @@ impl Attempt<'_> {
             return Ok(None);
         };
         let file = scratch.join("title.txt");
-        tokio::fs::write(&file, title).await?;
+        tokio::fs::write(&file, title.as_str()).await?;
         Ok(Some(Caption {
             file,
             font: self
                 .ctx
                 .font_dir
                 .join(planning::styles::preset(self.job.style).title_font),
-            chars: title.chars().count(),
+            chars: title.as_str().chars().count(),
         }))
     }
 
@@ -673,6 +673,7 @@ impl Attempt<'_> {
             music: staged.music,
             title: staged.title,
             facecam: job.facecam,
+            fps: job.fps,
             watermark: job.watermark.then(|| ctx.watermark.clone()),
             encoder: ctx.encoder.clone(),
             limits: ctx.clip_limits,

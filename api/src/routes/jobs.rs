@@ -8,9 +8,8 @@ use contract::jobs::{
 use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
-use domain::jobs::{JobOptions, OutputFormat, StoredInput, Style};
+use domain::jobs::{FrameRate, JobOptions, OutputFormat, StoredInput, Style};
 use domain::music::Music;
-use domain::title::Title;
 use engine::admission::{entitle, Requester};
 use engine::egress::check_callback_url;
 use engine::jobs::{JobDetails, JobScope};
@@ -114,10 +113,8 @@ fn options_view(job: &JobRow) -> JobOptionsView {
         music_id: job.music.as_ref().and_then(Music::track).cloned(),
         music_uploaded: job.music == Some(Music::Uploaded),
         facecam: job.facecam,
-        title: job
-            .title
-            .as_deref()
-            .and_then(|title| Title::parse("title", title).ok()),
+        fps: job.fps,
+        title: job.title.clone(),
     }
 }
 
@@ -191,6 +188,9 @@ pub struct CreateJobForm {
     /// the landscape cut keeps the whole picture. `hud_remove` does not apply with it.
     #[schema(example = "0.75,0.05,0.2,0.3")]
     facecam: Option<String>,
+    /// Frames per second of the outputs, 30 or 60. Default: 60 when most of the footage
+    /// (by length) is 50 fps or more, else 30.
+    fps: Option<FrameRate>,
     /// One line of up to 40 characters drawn over the first seconds (at most 3) in the
     /// style's typeface; refused (422, naming the character) when the typeface has no glyph
     /// for one of its characters.

@@ -95,7 +95,7 @@ fn cuts_of(montage: &SharedMontage) -> Vec<Cut> {
 
 fn title_of(montage: &SharedMontage) -> String {
     match (&montage.job.title, &montage.owner_name) {
-        (Some(title), _) => title.clone(),
+        (Some(title), _) => title.to_string(),
         (None, Some(owner)) => format!("{owner}'s montage"),
         (None, None) => "A gaming montage".to_owned(),
     }

@@ -130,6 +130,8 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
         "calm_acoustic_1",
         "--facecam",
         "0.7,0.05,0.25,0.3",
+        "--fps",
+        "60",
         "-o",
         "out",
     ];
@@ -173,6 +175,7 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
         .clone();
     assert_eq!(job["options"]["music_id"], "calm_acoustic_1", "{job}");
     assert_eq!(job["options"]["facecam"]["w"], 0.25, "{job}");
+    assert_eq!(job["options"]["fps"], 60, "{job}");
     for output in job["outputs"].as_array().unwrap() {
         let format = output["format"].as_str().unwrap();
         let path = out.join(format!("{job_id}-{format}.mp4"));
@@ -193,6 +196,7 @@ async fn the_command_renders_with_progress_and_downloads_each_format() {
     assert_eq!(files["files"].as_array().unwrap().len(), 1, "{files}");
     let probe = media::ffprobe(&home.0.join(file));
     assert_eq!(media::stream(&probe, "video")["height"], 1920);
+    assert_eq!(media::stream(&probe, "video")["avg_frame_rate"], "60/1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

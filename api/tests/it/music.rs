@@ -90,6 +90,9 @@ async fn a_montage_cut_to_a_catalogue_track_carries_it_and_an_unknown_track_is_r
     let path = download(&app, &user, &job_id, "landscape").await;
     let probe = ffprobe(&path);
     assert_eq!(stream(&probe, "audio")["codec_name"], "aac");
+    // No rate asked: the footage is all 60 fps, so the montage is too.
+    assert!(job["options"]["fps"].is_null(), "{job}");
+    assert_eq!(stream(&probe, "video")["avg_frame_rate"], "60/1");
     let (lufs, _) = media::loudness(&path);
     assert!((lufs + 14.0).abs() <= 1.0, "{lufs} LUFS");
 }

@@ -72,6 +72,7 @@ async fn mixed_clips_render_to_exact_playable_outputs_in_both_formats() {
                 ("target_duration", "10"),
                 ("formats", "landscape,portrait"),
                 ("style", "gaming"),
+                ("fps", "30"),
             ],
         )
         .await;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::facecam::Facecam;
+use domain::jobs::FrameRate;
 use domain::jobs::{FailureCode, JobStatus, OutputFormat, Stage, Style};
 use domain::music::TrackId;
 use domain::timings::StageTimings;
@@ -58,6 +59,9 @@ pub struct JobOptionsView {
     pub music_uploaded: bool,
     /// Where the streamer's camera sits, if given: the portrait cut is split under it.
     pub facecam: Option<Facecam>,
+    /// The frame rate chosen (30 or 60); none: as most of the footage is (60 when most of
+    /// it is 50 fps or more). The outputs' own rate shows in each output's file.
+    pub fps: Option<FrameRate>,
     /// Drawn over the first seconds, if given.
     #[schema(value_type = Option<String>)]
     pub title: Option<Title>,

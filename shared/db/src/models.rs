@@ -8,12 +8,13 @@ use domain::{
     clips::{ClipSource, ClipStatus},
     facecam::Facecam,
     identity::TokenPurpose,
-    jobs::{FailureCode, JobStatus, OutputFormat, Stage, StoredInput, Style},
+    jobs::{FailureCode, FrameRate, JobStatus, OutputFormat, Stage, StoredInput, Style},
     music::Music,
     plans::PlanId,
     providers::{PostStatus, ProviderId, SyncStatus},
     showcase::{Visibility, WeeklyOutcome},
     timings::StageTimings,
+    title::Title,
 };
 
 use crate::schema::{
@@ -90,7 +91,9 @@ pub struct JobRow {
     /// Where the streamer's camera sits, if the player said.
     pub facecam: Option<Facecam>,
     /// Drawn over the first seconds, if the player gave one.
-    pub title: Option<String>,
+    pub title: Option<Title>,
+    /// The outputs' frame rate, if the player chose one (else the footage decides).
+    pub fps: Option<FrameRate>,
 }
 
 #[derive(Debug, Insertable)]
@@ -112,7 +115,9 @@ pub struct NewJob {
     /// Where the streamer's camera sits, if the player said.
     pub facecam: Option<Facecam>,
     /// Drawn over the first seconds, if the player gave one.
-    pub title: Option<String>,
+    pub title: Option<Title>,
+    /// The outputs' frame rate, if the player chose one (else the footage decides).
+    pub fps: Option<FrameRate>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

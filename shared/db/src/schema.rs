@@ -173,6 +173,7 @@ diesel::table! {
         music -> Nullable<Text>,
         facecam -> Nullable<Text>,
         title -> Nullable<Text>,
+        fps -> Nullable<Int2>,
     }
 }
 

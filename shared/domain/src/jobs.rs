@@ -47,6 +47,110 @@ wire_enum!(
     }
 );
 
+/// An output frame rate: every output is constant frame rate. Written as the number (30,
+/// 60) in forms, JSON and the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::SmallInt)
+)]
+#[serde(try_from = "u32", into = "u32")]
+pub enum FrameRate {
+    Thirty,
+    Sixty,
+}
+
+impl FrameRate {
+    /// Frames per second.
+    pub const fn fps(self) -> u32 {
+        match self {
+            Self::Thirty => 30,
+            Self::Sixty => 60,
+        }
+    }
+
+    /// The rate a montage of footage shot at these rates (frames per second, each with its
+    /// length in seconds) plays at without asking: 60 when most of the footage is 50 fps or
+    /// more, else 30.
+    pub fn for_footage(clips: impl IntoIterator<Item = (f64, f64)>) -> Self {
+        let (mut fast, mut all) = (0.0, 0.0);
+        for (fps, seconds) in clips {
+            all += seconds;
+            if fps >= 50.0 {
+                fast += seconds;
+            }
+        }
+        if all > 0.0 && fast * 2.0 > all {
+            Self::Sixty
+        } else {
+            Self::Thirty
+        }
+    }
+
+    pub fn parse_field(field: &str, raw: &str) -> ServiceResult<Self> {
+        raw.trim()
+            .parse::<u32>()
+            .ok()
+            .and_then(|fps| Self::try_from(fps).ok())
+            .ok_or_else(|| ServiceError::invalid_field(field, format!("{field} must be 30 or 60")))
+    }
+}
+
+/// In the document: the integer 30 or 60.
+impl utoipa::PartialSchema for FrameRate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .enum_values(Some([30, 60]))
+            .description(Some("Frames per second"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FrameRate {}
+
+impl TryFrom<u32> for FrameRate {
+    type Error = String;
+
+    fn try_from(fps: u32) -> Result<Self, String> {
+        match fps {
+            30 => Ok(Self::Thirty),
+            60 => Ok(Self::Sixty),
+            other => Err(format!("{other} is not a frame rate (30 or 60)")),
+        }
+    }
+}
+
+impl From<FrameRate> for u32 {
+    fn from(rate: FrameRate) -> u32 {
+        rate.fps()
+    }
+}
+
+#[cfg(feature = "diesel")]
+impl diesel::serialize::ToSql<diesel::sql_types::SmallInt, diesel::pg::Pg> for FrameRate {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        use std::io::Write;
+        out.write_all(&(self.fps() as i16).to_be_bytes())?;
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
+#[cfg(feature = "diesel")]
+impl diesel::deserialize::FromSql<diesel::sql_types::SmallInt, diesel::pg::Pg> for FrameRate {
+    fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let fps = <i16 as diesel::deserialize::FromSql<
+            diesel::sql_types::SmallInt,
+            diesel::pg::Pg,
+        >>::from_sql(value)?;
+        Ok(Self::try_from(u32::try_from(fps)?)?)
+    }
+}
+
 impl JobStatus {
     /// Whether the job has ended and will not change again.
     pub fn is_final(self) -> bool {
@@ -79,6 +183,8 @@ pub struct JobOptions {
     pub music: Option<Music>,
     /// Where the streamer's camera sits: the portrait cut puts it in its top third.
     pub facecam: Option<Facecam>,
+    /// The outputs' frame rate; `None`: as the footage asks ([`FrameRate::for_footage`]).
+    pub fps: Option<FrameRate>,
     /// Drawn over the first seconds in the style's typography.
     pub title: Option<Title>,
     /// Where to POST the signed "job ended" webhook, if anywhere.
@@ -98,6 +204,7 @@ pub struct JobOptionsForm {
     watermark: Option<bool>,
     music: Option<TrackId>,
     facecam: Option<Facecam>,
+    fps: Option<FrameRate>,
     title: Option<Title>,
     callback_url: Option<String>,
 }
@@ -112,6 +219,7 @@ pub const FORM_FIELDS: &[&str] = &[
     "music_id",
     "music",
     "facecam",
+    "fps",
     "title",
     "callback_url",
     "clip_ids",
@@ -129,6 +237,7 @@ impl JobOptionsForm {
             "watermark" => set_once(&mut self.watermark, field, parse_bool(field, value)?),
             "music_id" => set_once(&mut self.music, field, TrackId::parse(field, value)?),
             "facecam" => set_once(&mut self.facecam, field, Facecam::parse(field, value)?),
+            "fps" => set_once(&mut self.fps, field, FrameRate::parse_field(field, value)?),
             "title" => set_once(&mut self.title, field, Title::parse(field, raw)?),
             "callback_url" => set_once(&mut self.callback_url, field, parse_callback_url(value)?),
             other => Err(unknown_field(other)),
@@ -159,6 +268,7 @@ impl JobOptionsForm {
             watermark: self.watermark.unwrap_or(false),
             music: self.music.map(Music::Track),
             facecam: self.facecam,
+            fps: self.fps,
             title: self.title,
             callback_url: self.callback_url,
             output_retention: None,
@@ -316,6 +426,27 @@ mod tests {
             form.set(field, value)?;
         }
         form.finish(60)
+    }
+
+    #[test]
+    fn the_frame_rate_is_30_or_60_and_follows_most_of_the_footage() {
+        assert_eq!(form(&[("fps", "60")]).unwrap().fps, Some(FrameRate::Sixty));
+        assert_eq!(form(&[]).unwrap().fps, None);
+        for bad in ["24", "60.0", "sixty", ""] {
+            assert!(form(&[("fps", bad)]).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            FrameRate::for_footage([(59.94, 30.0), (30.0, 20.0)]),
+            FrameRate::Sixty
+        );
+        assert_eq!(
+            FrameRate::for_footage([(60.0, 20.0), (30.0, 20.0)]),
+            FrameRate::Thirty
+        );
+        assert_eq!(FrameRate::for_footage([(50.0, 1.0)]), FrameRate::Sixty);
+        assert_eq!(FrameRate::for_footage([]), FrameRate::Thirty);
+        assert_eq!(serde_json::to_string(&FrameRate::Sixty).unwrap(), "60");
+        assert!(serde_json::from_str::<FrameRate>("25").is_err());
     }
 
     #[test]

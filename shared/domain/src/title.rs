@@ -1,6 +1,7 @@
 //! A montage's title, drawn over its first seconds.
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::wire::text_column;
 
 /// Longest title, in characters: it must fit one line of a portrait frame.
 pub const MAX_TITLE_CHARS: usize = 40;
@@ -8,6 +9,11 @@ pub const MAX_TITLE_CHARS: usize = 40;
 /// One line of text, 1 to [`MAX_TITLE_CHARS`] characters, no control characters. Whether
 /// the style's font has every glyph is checked at admission (`engine::admission`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow),
+    diesel(sql_type = diesel::sql_types::Text)
+)]
 #[serde(transparent)]
 pub struct Title(String);
 
@@ -48,6 +54,16 @@ impl std::fmt::Display for Title {
         f.write_str(&self.0)
     }
 }
+
+impl std::str::FromStr for Title {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Self::parse("title", raw).map_err(|err| err.message)
+    }
+}
+
+text_column!(Title);
 
 #[cfg(test)]
 mod tests {

@@ -752,7 +752,8 @@ pub fn insert_job(
             request_id,
             music: options.music,
             facecam: options.facecam,
-            title: options.title.map(|title| title.to_string()),
+            title: options.title,
+            fps: options.fps,
         })
         .returning(JobRow::as_returning())
         .get_result(conn)?;

@@ -112,6 +112,7 @@ impl Walk {
             hud_remove: false,
             music: None,
             facecam: None,
+            fps: None,
             title: None,
             watermark: false,
             callback_url: None,

@@ -1,14 +1,18 @@
 //! What a montage is made of: which part of which clip fills which output frames.
 //! Pure arithmetic, so it is tested here and the worker only has to follow the plan.
 
+pub use domain::jobs::FrameRate;
+
 use crate::styles::StylePreset;
 
-/// Output frame rate; every output is constant frame rate.
-pub const OUTPUT_FPS: u32 = 30;
-/// Output audio sample rate. 48 000 / 30 = 1 600 samples per frame, so audio and video
-/// cut at exactly the same instants.
+/// Output audio sample rate: a whole number of samples per frame at every [`FrameRate`]
+/// (1 600 at 30 fps, 800 at 60), so audio and video cut at exactly the same instants.
 pub const SAMPLE_RATE: u32 = 48_000;
-pub const SAMPLES_PER_FRAME: u32 = SAMPLE_RATE / OUTPUT_FPS;
+
+/// Audio samples in one frame at `rate`.
+pub const fn samples_per_frame(rate: FrameRate) -> u32 {
+    SAMPLE_RATE / rate.fps()
+}
 
 /// A piece of one input clip, in output order.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +26,8 @@ pub struct Segment {
 }
 
 impl Segment {
-    pub fn duration_seconds(&self) -> f64 {
-        f64::from(self.frames) / f64::from(OUTPUT_FPS)
+    pub fn duration_seconds(&self, rate: FrameRate) -> f64 {
+        f64::from(self.frames) / f64::from(rate.fps())
     }
 }
 
@@ -31,18 +35,9 @@ impl Segment {
 /// share, and what a short clip cannot fill passes to the longer ones. When all the clips
 /// together are shorter than the target, all of their material is used. Each segment is
 /// taken from the middle of its clip.
-pub fn plan_segments(clip_durations: &[f64], target_seconds: u32) -> Vec<Segment> {
-    let available: Vec<u64> = clip_durations
-        .iter()
-        .map(|d| {
-            if d.is_finite() && *d > 0.0 {
-                (d * f64::from(OUTPUT_FPS)).floor() as u64
-            } else {
-                0
-            }
-        })
-        .collect();
-    let wanted = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+pub fn plan_segments(clip_durations: &[f64], target_seconds: u32, rate: FrameRate) -> Vec<Segment> {
+    let available: Vec<u64> = clip_durations.iter().map(|&d| frames_in(d, rate)).collect();
+    let wanted = u64::from(target_seconds) * u64::from(rate.fps());
     let mut remaining = wanted.min(available.iter().sum());
 
     let mut shares = vec![0u64; available.len()];
@@ -70,7 +65,7 @@ pub fn plan_segments(clip_durations: &[f64], target_seconds: u32) -> Vec<Segment
         .enumerate()
         .filter(|(_, frames)| **frames > 0)
         .map(|(clip, &frames)| {
-            let length = frames as f64 / f64::from(OUTPUT_FPS);
+            let length = frames as f64 / f64::from(rate.fps());
             Segment {
                 clip,
                 start_seconds: ((clip_durations[clip] - length) / 2.0).max(0.0),
@@ -82,7 +77,11 @@ pub fn plan_segments(clip_durations: &[f64], target_seconds: u32) -> Vec<Segment
 
 /// Length of the windows that highlight analysis scores.
 pub const ANALYSIS_WINDOW_SECONDS: f64 = 0.5;
-const WINDOW_FRAMES: u64 = (ANALYSIS_WINDOW_SECONDS * OUTPUT_FPS as f64) as u64;
+
+/// Output frames in one analysis window at `rate`.
+fn window_frames(rate: FrameRate) -> u64 {
+    (ANALYSIS_WINDOW_SECONDS * f64::from(rate.fps())) as u64
+}
 
 /// What the planner knows of a clip: its length and, if analysed, a score per
 /// [`ANALYSIS_WINDOW_SECONDS`] window (higher is more worth keeping).
@@ -92,15 +91,31 @@ pub struct ClipScores {
     pub scores: Vec<f64>,
 }
 
-/// The montage: segments in playing order, and how many frames consecutive segments
-/// overlap (for dissolves).
+/// The montage: segments in playing order, how many frames consecutive segments overlap
+/// (for dissolves), and the frame rate every count is in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub segments: Vec<Segment>,
     pub overlap_frames: u32,
+    pub rate: FrameRate,
 }
 
 impl Plan {
+    /// Frames per second.
+    pub fn fps(&self) -> u32 {
+        self.rate.fps()
+    }
+
+    /// Audio samples per frame.
+    pub fn samples_per_frame(&self) -> u32 {
+        samples_per_frame(self.rate)
+    }
+
+    /// Seconds from the montage's start to output frame `frame`.
+    pub fn seconds(&self, frames: u64) -> f64 {
+        frames as f64 / f64::from(self.fps())
+    }
+
     /// Frames in the finished montage.
     pub fn output_frames(&self) -> u64 {
         self.segments
@@ -126,9 +141,9 @@ impl Plan {
     }
 }
 
-pub(crate) fn frames_in(seconds: f64) -> u64 {
+pub(crate) fn frames_in(seconds: f64, rate: FrameRate) -> u64 {
     if seconds.is_finite() && seconds > 0.0 {
-        (seconds * f64::from(OUTPUT_FPS)).floor() as u64
+        (seconds * f64::from(rate.fps())).floor() as u64
     } else {
         0
     }
@@ -174,17 +189,23 @@ pub fn highlight_scores(loudness_db: &[Vec<f64>], motion: &[Vec<f64>]) -> Vec<Ve
 /// asks, the highest-scoring windows first, no two overlapping, spread across clips, then
 /// played in the order they happened (clip upload order, then time). Deterministic. With
 /// less material than the target, everything is used, joined by cuts.
-pub fn plan_montage(clips: &[ClipScores], target_seconds: u32, preset: &StylePreset) -> Plan {
-    let fps = f64::from(OUTPUT_FPS);
+pub fn plan_montage(
+    clips: &[ClipScores],
+    target_seconds: u32,
+    preset: &StylePreset,
+    rate: FrameRate,
+) -> Plan {
+    let fps = f64::from(rate.fps());
     let available: Vec<u64> = clips
         .iter()
-        .map(|c| frames_in(c.duration_seconds))
+        .map(|c| frames_in(c.duration_seconds, rate))
         .collect();
-    let total = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+    let total = u64::from(target_seconds) * u64::from(rate.fps());
     let durations: Vec<f64> = clips.iter().map(|c| c.duration_seconds).collect();
     let everything = || Plan {
-        segments: plan_segments(&durations, target_seconds),
+        segments: plan_segments(&durations, target_seconds, rate),
         overlap_frames: 0,
+        rate,
     };
     if available.iter().sum::<u64>() <= total {
         return everything();
@@ -202,10 +223,11 @@ pub fn plan_montage(clips: &[ClipScores], target_seconds: u32, preset: &StylePre
         let frames: Vec<u32> = (0..count)
             .map(|i| (base + u64::from(i < extra)) as u32)
             .collect();
-        if let Some(segments) = segments_of(clips, &available, &frames, length) {
+        if let Some(segments) = segments_of(clips, &available, &frames, length, rate) {
             return Plan {
                 segments,
                 overlap_frames: overlap as u32,
+                rate,
             };
         }
         count -= 1;
@@ -221,11 +243,14 @@ pub(crate) fn segments_of(
     available: &[u64],
     frames: &[u32],
     longest: u64,
+    rate: FrameRate,
 ) -> Option<Vec<Segment>> {
     // Windows anywhere on the analysis grid find highlights best, but can leave gaps too
     // short to use; windows tiling each clip always fit as many as there are tiles.
-    let mut picks = pick_windows(clips, available, frames.len(), longest, WINDOW_FRAMES)
-        .or_else(|| pick_windows(clips, available, frames.len(), longest, longest))?;
+    let window = window_frames(rate);
+    let picks = pick_windows(clips, available, frames.len(), [longest, window], window);
+    let mut picks = picks
+        .or_else(|| pick_windows(clips, available, frames.len(), [longest, window], longest))?;
     picks.sort_unstable();
     let (clip, start) = picks[0];
     let extra = u64::from(frames[0]).saturating_sub(longest);
@@ -245,7 +270,7 @@ pub(crate) fn segments_of(
             .zip(frames)
             .map(|((clip, start), &frames)| Segment {
                 clip,
-                start_seconds: start as f64 / f64::from(OUTPUT_FPS),
+                start_seconds: start as f64 / f64::from(rate.fps()),
                 frames,
             })
             .collect(),
@@ -253,13 +278,13 @@ pub(crate) fn segments_of(
 }
 
 /// Chooses `count` non-overlapping windows of `length` frames starting every `step`
-/// frames (and at each clip's last start), best first; `None` when the clips have no room
-/// for that many.
+/// frames (and at each clip's last start), best first, scored on analysis windows of
+/// `window` frames; `None` when the clips have no room for that many.
 fn pick_windows(
     clips: &[ClipScores],
     available: &[u64],
     count: usize,
-    length: u64,
+    [length, window]: [u64; 2],
     step: u64,
 ) -> Option<Vec<(usize, u64)>> {
     let mean_available = available.iter().sum::<u64>() as f64 / available.len() as f64;
@@ -273,9 +298,8 @@ fn pick_windows(
             .step_by(step as usize)
             .chain((!last.is_multiple_of(step)).then_some(last));
         for start in starts {
-            let first_window = (start / WINDOW_FRAMES) as usize;
-            let end_window =
-                ((start + length).div_ceil(WINDOW_FRAMES) as usize).max(first_window + 1);
+            let first_window = (start / window) as usize;
+            let end_window = ((start + length).div_ceil(window) as usize).max(first_window + 1);
             let window = scores
                 .get(first_window..end_window.min(scores.len()))
                 .unwrap_or_default();
@@ -326,8 +350,8 @@ pub(crate) mod tests {
 
     #[test]
     fn fills_the_target_exactly_from_clips_in_order() {
-        let plan = plan_segments(&[20.0, 20.0, 20.0], 30);
-        assert_eq!(total_frames(&plan), 30 * OUTPUT_FPS);
+        let plan = plan_segments(&[20.0, 20.0, 20.0], 30, FrameRate::Thirty);
+        assert_eq!(total_frames(&plan), 30 * 30);
         assert_eq!(
             plan.iter().map(|s| s.clip).collect::<Vec<_>>(),
             vec![0, 1, 2]
@@ -341,7 +365,7 @@ pub(crate) mod tests {
 
     #[test]
     fn short_clips_pass_their_share_to_long_ones() {
-        let plan = plan_segments(&[2.0, 40.0, 3.5], 20);
+        let plan = plan_segments(&[2.0, 40.0, 3.5], 20, FrameRate::Thirty);
         assert_eq!(total_frames(&plan), 600);
         assert_eq!(plan[0].frames, 60);
         assert_eq!(plan[2].frames, 105);
@@ -351,7 +375,7 @@ pub(crate) mod tests {
 
     #[test]
     fn uses_all_material_when_there_is_less_than_the_target() {
-        let plan = plan_segments(&[3.0, 4.0], 60);
+        let plan = plan_segments(&[3.0, 4.0], 60, FrameRate::Thirty);
         assert_eq!(total_frames(&plan), 210);
         assert!(plan.iter().all(|s| s.start_seconds == 0.0));
     }
@@ -359,17 +383,21 @@ pub(crate) mod tests {
     #[test]
     fn rounding_never_loses_or_adds_a_frame() {
         for target in 10..=60 {
-            let plan = plan_segments(&[7.3, 11.1, 5.55, 30.0, 0.9, 13.37, 2.0], target);
-            assert_eq!(total_frames(&plan), target * OUTPUT_FPS, "target {target}");
+            let plan = plan_segments(
+                &[7.3, 11.1, 5.55, 30.0, 0.9, 13.37, 2.0],
+                target,
+                FrameRate::Thirty,
+            );
+            assert_eq!(total_frames(&plan), target * 30, "target {target}");
         }
     }
 
     #[test]
     fn skips_clips_without_a_whole_frame() {
-        let plan = plan_segments(&[0.01, f64::NAN, 12.0], 10);
+        let plan = plan_segments(&[0.01, f64::NAN, 12.0], 10, FrameRate::Thirty);
         assert_eq!(plan.len(), 1);
         assert_eq!(plan[0].clip, 2);
-        assert!(plan_segments(&[0.0], 10).is_empty());
+        assert!(plan_segments(&[0.0], 10, FrameRate::Thirty).is_empty());
     }
 
     /// Clips of these lengths with no analysis.
@@ -391,13 +419,17 @@ pub(crate) mod tests {
 
         #[test]
         fn fills_the_target_exactly_in_every_style() {
-            for style in Style::ALL {
+            for (style, rate) in Style::ALL
+                .iter()
+                .flat_map(|style| [FrameRate::Thirty, FrameRate::Sixty].map(|rate| (style, rate)))
+            {
                 for target in [10, 17, 30, 60] {
-                    let plan = plan_montage(&flat(&[40.0, 25.0, 33.3]), target, preset(*style));
+                    let plan =
+                        plan_montage(&flat(&[40.0, 25.0, 33.3]), target, preset(*style), rate);
                     assert_eq!(
                         plan.output_frames(),
-                        u64::from(target * OUTPUT_FPS),
-                        "{style} {target}"
+                        u64::from(target * rate.fps()),
+                        "{style} {target} {rate:?}"
                     );
                 }
             }
@@ -413,6 +445,7 @@ pub(crate) mod tests {
             let plan = Plan {
                 segments: vec![segment(0), segment(1), segment(2)],
                 overlap_frames: 6,
+                rate: FrameRate::Thirty,
             };
             // Each segment but the last holds its tail for the dissolve into the next.
             let through: Vec<u64> = (0..3).map(|i| plan.frames_final_through(i)).collect();
@@ -423,14 +456,19 @@ pub(crate) mod tests {
         #[test]
         fn pace_follows_the_style() {
             let clips = flat(&[60.0, 60.0]);
-            let cuts = |style| plan_montage(&clips, 30, preset(style)).segments.len();
+            let cuts = |style| {
+                plan_montage(&clips, 30, preset(style), FrameRate::Thirty)
+                    .segments
+                    .len()
+            };
             assert!(cuts(Style::Energetic) > cuts(Style::Gaming));
             assert!(cuts(Style::Gaming) > cuts(Style::Cinematic));
             assert!(cuts(Style::Cinematic) > cuts(Style::Chill));
             for style in Style::ALL {
                 let [lo, hi] = preset(*style).segment_seconds;
-                for segment in plan_montage(&clips, 30, preset(*style)).segments {
-                    let seconds = segment.duration_seconds();
+                for segment in plan_montage(&clips, 30, preset(*style), FrameRate::Thirty).segments
+                {
+                    let seconds = segment.duration_seconds(FrameRate::Thirty);
                     assert!(
                         seconds >= lo - 0.05 && seconds <= hi + 0.05,
                         "{style}: {seconds}"
@@ -453,11 +491,11 @@ pub(crate) mod tests {
                     scores: vec![0.0; 80],
                 },
             ];
-            let plan = plan_montage(&clips, 10, preset(Style::Gaming));
+            let plan = plan_montage(&clips, 10, preset(Style::Gaming), FrameRate::Thirty);
             let burst = plan.segments.iter().find(|s| {
                 s.clip == 0
                     && s.start_seconds <= 25.0
-                    && s.start_seconds + s.duration_seconds() >= 27.0
+                    && s.start_seconds + s.duration_seconds(FrameRate::Thirty) >= 27.0
             });
             assert!(burst.is_some(), "{plan:?}");
             let order: Vec<(usize, f64)> = plan
@@ -470,18 +508,24 @@ pub(crate) mod tests {
             assert_eq!(order, sorted);
             assert_eq!(
                 plan,
-                plan_montage(&clips, 10, preset(Style::Gaming)),
+                plan_montage(&clips, 10, preset(Style::Gaming), FrameRate::Thirty),
                 "deterministic"
             );
         }
 
         #[test]
         fn segments_never_overlap_within_a_clip() {
-            let plan = plan_montage(&flat(&[12.0, 100.0]), 60, preset(Style::Energetic));
+            let plan = plan_montage(
+                &flat(&[12.0, 100.0]),
+                60,
+                preset(Style::Energetic),
+                FrameRate::Thirty,
+            );
             for (a, b) in plan.segments.iter().zip(plan.segments.iter().skip(1)) {
                 if a.clip == b.clip {
                     assert!(
-                        a.start_seconds + a.duration_seconds() <= b.start_seconds + 1e-9,
+                        a.start_seconds + a.duration_seconds(FrameRate::Thirty)
+                            <= b.start_seconds + 1e-9,
                         "{a:?} {b:?}"
                     );
                 }
@@ -502,7 +546,12 @@ pub(crate) mod tests {
 
         #[test]
         fn too_little_material_uses_all_of_it_with_cuts() {
-            let plan = plan_montage(&flat(&[3.0, 4.0]), 30, preset(Style::Chill));
+            let plan = plan_montage(
+                &flat(&[3.0, 4.0]),
+                30,
+                preset(Style::Chill),
+                FrameRate::Thirty,
+            );
             assert_eq!(plan.overlap_frames, 0);
             assert_eq!(plan.output_frames(), 210);
         }

@@ -2,7 +2,7 @@
 //! the montage exactly and ends on a beat, looping a short track bar by bar), where its beats
 //! fall in the montage, and how far the music ducks under the game's highlights.
 
-use crate::montage::{frames_in, plan_montage, segments_of, ClipScores, Plan, Segment, OUTPUT_FPS};
+use crate::montage::{frames_in, plan_montage, segments_of, ClipScores, FrameRate, Plan, Segment};
 use crate::styles::StylePreset;
 
 /// Beats per bar: loops and phrase-length segments count in these.
@@ -171,10 +171,10 @@ pub fn beats_per_segment(beat: f64, [lo, hi]: [f64; 2]) -> usize {
 /// cut's first frame or a dissolve's centre): every `per_segment`-th beat, counted back
 /// from the last so the montage ends on a phrase. A first segment under half a phrase is
 /// merged into the next.
-pub fn joins_on_beats(beats: &[f64], per_segment: usize, total: u64) -> Vec<u64> {
+pub fn joins_on_beats(beats: &[f64], per_segment: usize, total: u64, rate: FrameRate) -> Vec<u64> {
     let frames: Vec<u64> = beats
         .iter()
-        .map(|b| (b * f64::from(OUTPUT_FPS)).round() as u64)
+        .map(|b| (b * f64::from(rate.fps())).round() as u64)
         .collect();
     let Some(last) = frames.len().checked_sub(1) else {
         return Vec::new();
@@ -214,32 +214,34 @@ pub fn plan_on_beats(
     target_seconds: u32,
     preset: &StylePreset,
     beats: &[f64],
+    rate: FrameRate,
 ) -> Plan {
-    let fps = f64::from(OUTPUT_FPS);
-    let total = u64::from(target_seconds) * u64::from(OUTPUT_FPS);
+    let fps = f64::from(rate.fps());
+    let total = u64::from(target_seconds) * u64::from(rate.fps());
     let available: Vec<u64> = clips
         .iter()
-        .map(|c| frames_in(c.duration_seconds))
+        .map(|c| frames_in(c.duration_seconds, rate))
         .collect();
     let mut gaps: Vec<f64> = beats.windows(2).map(|p| p[1] - p[0]).collect();
     gaps.sort_by(f64::total_cmp);
     let Some(&beat) = gaps.get(gaps.len() / 2) else {
-        return plan_montage(clips, target_seconds, preset);
+        return plan_montage(clips, target_seconds, preset, rate);
     };
     if available.iter().sum::<u64>() <= total {
-        return plan_montage(clips, target_seconds, preset);
+        return plan_montage(clips, target_seconds, preset, rate);
     }
     let overlap = (preset.transition.overlap_seconds() * fps).round() as u64;
     let per_segment = beats_per_segment(beat, preset.segment_seconds);
-    let joins = joins_on_beats(beats, per_segment, total);
+    let joins = joins_on_beats(beats, per_segment, total, rate);
     let frames = segment_frames(&joins, overlap, total);
     let longest = frames.iter().skip(1).copied().max().unwrap_or(frames[0]);
-    match segments_of(clips, &available, &frames, u64::from(longest)) {
+    match segments_of(clips, &available, &frames, u64::from(longest), rate) {
         Some(segments) => Plan {
             segments,
             overlap_frames: overlap as u32,
+            rate,
         },
-        None => plan_montage(clips, target_seconds, preset),
+        None => plan_montage(clips, target_seconds, preset, rate),
     }
 }
 
@@ -250,7 +252,7 @@ pub fn duck_weights(plan: &Plan, clips: &[ClipScores], window_seconds: f64) -> V
     let mut add = |segment: &Segment, slots: std::ops::Range<u32>| {
         let scores = &clips[segment.clip].scores;
         for slot in slots {
-            let at = segment.start_seconds + f64::from(slot) / f64::from(OUTPUT_FPS);
+            let at = segment.start_seconds + f64::from(slot) / f64::from(plan.fps());
             let score = scores
                 .get((at / window_seconds) as usize)
                 .copied()
@@ -340,10 +342,13 @@ mod tests {
     fn on_music_every_join_lands_on_a_beat_frame() {
         // Plenty of material, and two thirds of it used (the windows must pack tightly).
         let cases = [(flat(&[90.0, 70.0, 120.0]), 30), (flat(&[60.0; 3]), 120)];
-        for ((clips, target), bpm) in cases
+        let rates = [FrameRate::Thirty, FrameRate::Sixty];
+        for (((clips, target), bpm), rate) in cases
             .iter()
             .flat_map(|case| [90.0, 120.0, 128.0, 150.0].map(|bpm| (case, bpm)))
+            .flat_map(|case| rates.map(|rate| (case, rate)))
         {
+            let fps = f64::from(rate.fps());
             for style in Style::ALL {
                 let beats: Vec<f64> = (0..)
                     .map(|k| f64::from(*target) - f64::from(k) * 60.0 / bpm)
@@ -352,14 +357,14 @@ mod tests {
                     .into_iter()
                     .rev()
                     .collect();
-                let plan = plan_on_beats(clips, *target, preset(*style), &beats);
+                let plan = plan_on_beats(clips, *target, preset(*style), &beats, rate);
                 assert_eq!(
                     plan.output_frames(),
-                    u64::from(target * 30),
-                    "{style} {bpm}"
+                    u64::from(target * rate.fps()),
+                    "{style} {bpm} {rate:?}"
                 );
                 let beat_frames: Vec<u64> =
-                    beats.iter().map(|b| (b * 30.0).round() as u64).collect();
+                    beats.iter().map(|b| (b * fps).round() as u64).collect();
                 let mut start = 0u64;
                 for segment in &plan.segments[..plan.segments.len() - 1] {
                     start += u64::from(segment.frames - plan.overlap_frames);
@@ -374,8 +379,8 @@ mod tests {
     #[test]
     fn joins_fall_on_beats_and_segments_fill_the_total() {
         let beats: Vec<f64> = (0..=60).map(|k| 0.1 + f64::from(k) * 0.5).collect();
-        let total = (beats[60] * f64::from(OUTPUT_FPS)).round() as u64;
-        let joins = joins_on_beats(&beats, 4, total);
+        let total = (beats[60] * 30.0).round() as u64;
+        let joins = joins_on_beats(&beats, 4, total, FrameRate::Thirty);
         let on_beat: Vec<u64> = beats.iter().map(|b| (b * 30.0).round() as u64).collect();
         assert!(joins.iter().all(|j| on_beat.contains(j)), "{joins:?}");
         for overlap in [0, 15, 30] {

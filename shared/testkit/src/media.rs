@@ -517,18 +517,18 @@ fn encoded_audio(name: &str, expression: &str, encoder: &str) -> PathBuf {
     )
 }
 
-/// 60 s of 384x216 without sound that shows its own frame number: twelve columns, each
-/// black or white for one bit (the lowest on the left), over chroma (`cb`, `cr`) that names
-/// the clip. [`frame_numbers`] reads them back from a render.
-pub fn frame_counter(cb: u8, cr: u8) -> PathBuf {
+/// `seconds` of 384x216 at `fps` without sound that shows its own frame number: twelve
+/// columns, each black or white for one bit (the lowest on the left), over chroma (`cb`,
+/// `cr`) that names the clip. [`frame_numbers`] reads them back from a render.
+pub fn frame_counter(cb: u8, cr: u8, (fps, seconds): (u32, u32)) -> PathBuf {
     clip(
-        &format!("counter-{cb}-{cr}.mp4"),
+        &format!("counter-{cb}-{cr}-{fps}x{seconds}.mp4"),
         &[
             "-f",
             "lavfi",
             "-i",
             &format!(
-                "nullsrc=s=384x216:r=30:d=60,geq=lum='if(bitand(floor(N/pow(2,floor(X/32))),1),235,16)':cb={cb}:cr={cr}"
+                "nullsrc=s=384x216:r={fps}:d={seconds},geq=lum='if(bitand(floor(N/pow(2,floor(X/32))),1),235,16)':cb={cb}:cr={cr}"
             ),
             "-c:v",
             "libx264",
@@ -571,6 +571,22 @@ pub fn frame_numbers(path: &Path) -> Vec<(u32, [i32; 2])> {
             };
             (number, [chroma(&frame[12..24]), chroma(&frame[24..36])])
         })
+        .collect()
+}
+
+/// The MD5 of each decoded frame of a file's video, in order (ffmpeg's `framemd5`).
+pub fn frame_md5s(path: &Path) -> Vec<String> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-an", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(output.status.success(), "ffmpeg could not decode {path:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(',').next().map(|md5| md5.trim().to_owned()))
         .collect()
 }
 

@@ -233,6 +233,7 @@ impl WeeklyRun {
             watermark: false,
             music: music.map(Music::Track),
             facecam: None,
+            fps: None,
             title: None,
             callback_url: None,
             output_retention: None,

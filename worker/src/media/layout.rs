@@ -205,7 +205,8 @@ impl Layout {
                 Some(cam) => split_chain(aspect, cam, self.size, &finish),
                 None => layout_chain(aspect, self.size, &finish),
             };
-            self.chain = Some((picture.segment, FilterChain::new(&picture.frame, &spec)?));
+            let chain = FilterChain::new(&picture.frame, &spec, self.sequencer.rate())?;
+            self.chain = Some((picture.segment, chain));
         }
         let (_, chain) = self.chain.as_mut().expect("built above");
         let Picture {

@@ -6,7 +6,7 @@ use std::path::Path;
 use ffmpeg_next::{codec, media, util::frame};
 use music::beats::{analysis_signal, track_beats, ANALYSIS_RATE};
 use planning::montage::{
-    plan_montage, ClipScores, Plan, ANALYSIS_WINDOW_SECONDS, OUTPUT_FPS, SAMPLES_PER_FRAME,
+    plan_montage, samples_per_frame, ClipScores, FrameRate, Plan, ANALYSIS_WINDOW_SECONDS,
     SAMPLE_RATE,
 };
 use planning::music::{duck_weights, plan_on_beats, MusicCue, TrackBeats};
@@ -40,11 +40,12 @@ pub struct Track {
 }
 
 /// What the music adds to a render: the track, the stretch the plan put under the montage,
-/// and how far the game rises over it at each output frame.
+/// and how far the game rises over it at each output frame (at `rate`).
 pub struct MusicBed {
     pub track: Track,
     pub cue: MusicCue,
     pub duck: Vec<f32>,
+    pub rate: FrameRate,
 }
 
 /// Decodes the music and tracks its beats, picks the stretch under the montage and plans
@@ -55,6 +56,7 @@ pub fn plan_to_music(
     scores: &[ClipScores],
     target: u32,
     style: &StylePreset,
+    rate: FrameRate,
 ) -> Result<(Plan, MusicBed), MediaError> {
     let track = decode(path).map_err(|err| match err {
         MediaError::Invalid(why) => MediaError::Invalid(format!("The music {why}")),
@@ -62,14 +64,20 @@ pub fn plan_to_music(
     })?;
     let beats = beats(&track);
     let (plan, cue) = match MusicCue::choose(&beats, f64::from(target)) {
-        Some(cue) => (plan_on_beats(scores, target, style, &cue.beats), cue),
+        Some(cue) => (plan_on_beats(scores, target, style, &cue.beats, rate), cue),
         None => (
-            plan_montage(scores, target, style),
+            plan_montage(scores, target, style, rate),
             MusicCue::from_start(beats.duration_seconds, f64::from(target)),
         ),
     };
     let duck = duck_weights(&plan, scores, ANALYSIS_WINDOW_SECONDS);
-    Ok((plan, MusicBed { track, cue, duck }))
+    let bed = MusicBed {
+        track,
+        cue,
+        duck,
+        rate,
+    };
+    Ok((plan, bed))
 }
 
 /// Decodes the sound of `path`, resampled to 48 kHz stereo.
@@ -165,7 +173,7 @@ pub fn mix_under(bed: &MusicBed, left: &mut [f32], right: &mut [f32]) {
     let (music_left, music_right) = lay(&bed.track, &bed.cue, left.len());
     let music_gain = level_gain(&music_left, &music_right, MUSIC_LUFS);
     let game_gain = level_gain(left, right, GAME_LUFS);
-    let weights = smoothed_weights(&bed.duck, left.len());
+    let weights = smoothed_weights(&bed.duck, left.len(), bed.rate);
     for (i, weight) in weights.into_iter().enumerate() {
         let music = music_gain * db(-MUSIC_DUCK_DB * weight);
         let game = game_gain * db(-GAME_UNDER_DB * (1.0 - weight));
@@ -238,8 +246,9 @@ fn fade(channel: &mut [f32], cue: &MusicCue) {
 
 /// Per-sample ducking weights from per-frame ones: looking a little ahead, rising fast
 /// and falling slowly.
-fn smoothed_weights(frames: &[f32], len: usize) -> Vec<f32> {
-    let ahead = (LOOK_AHEAD_SECONDS * f64::from(OUTPUT_FPS)).ceil() as usize;
+fn smoothed_weights(frames: &[f32], len: usize, rate: FrameRate) -> Vec<f32> {
+    let ahead = (LOOK_AHEAD_SECONDS * f64::from(rate.fps())).ceil() as usize;
+    let per_frame = samples_per_frame(rate) as usize;
     let at = |frame: usize| frames.get(frame).copied().unwrap_or(0.0);
     let rate = SAMPLE_RATE as f32;
     let (attack, release) = (
@@ -249,7 +258,7 @@ fn smoothed_weights(frames: &[f32], len: usize) -> Vec<f32> {
     let mut level = 0.0f32;
     (0..len)
         .map(|n| {
-            let frame = n / SAMPLES_PER_FRAME as usize;
+            let frame = n / per_frame;
             let target = at(frame).max(at(frame + ahead));
             let keep = if target > level { attack } else { release };
             level = target + (level - target) * keep;

@@ -7,7 +7,7 @@ use std::{
 };
 
 use ffmpeg_next::{codec, encoder, format, util::frame, Dictionary, Packet, Rational};
-use planning::montage::OUTPUT_FPS;
+use planning::montage::FrameRate;
 
 use super::{
     audio::AacEncoder,
@@ -33,19 +33,21 @@ pub struct OutputFile {
     height: u32,
     poster_at: i64,
     poster: Option<frame::Video>,
+    /// One output frame.
+    time_base: Rational,
 }
 
-const VIDEO_TIME_BASE: Rational = Rational(1, OUTPUT_FPS as i32);
-
 impl OutputFile {
-    /// Opens the file; the frame with timestamp `poster_at` becomes its poster.
+    /// Opens the file for frames at `rate`; the frame with timestamp `poster_at` becomes
+    /// its poster.
     pub fn create(
         path: &Path,
         (width, height): (u32, u32),
         audio: &AacEncoder,
         settings: &EncoderSettings,
-        poster_at: u64,
+        (rate, poster_at): (FrameRate, u64),
     ) -> Result<Self, MediaError> {
+        let time_base = Rational(1, rate.fps() as i32);
         let mut context = format::output_as(path, "mp4")?;
         let h264 = encoder::find_by_name("libx264")
             .ok_or_else(|| MediaError::Internal("libx264 is not available".into()))?;
@@ -55,8 +57,8 @@ impl OutputFile {
         video.set_width(width);
         video.set_height(height);
         video.set_format(format::Pixel::YUV420P);
-        video.set_time_base(VIDEO_TIME_BASE);
-        video.set_frame_rate(Some(Rational(OUTPUT_FPS as i32, 1)));
+        video.set_time_base(time_base);
+        video.set_frame_rate(Some(Rational(rate.fps() as i32, 1)));
         video.set_aspect_ratio(Rational(1, 1));
         video.set_flags(codec::Flags::GLOBAL_HEADER);
         let mut options = Dictionary::new();
@@ -71,7 +73,7 @@ impl OutputFile {
         let video_index = {
             let mut stream = context.add_stream(h264)?;
             stream.set_parameters(&video);
-            stream.set_time_base(VIDEO_TIME_BASE);
+            stream.set_time_base(time_base);
             stream.index()
         };
         let audio_index = {
@@ -94,6 +96,7 @@ impl OutputFile {
             height,
             poster_at: poster_at as i64,
             poster: None,
+            time_base,
         })
     }
 
@@ -121,7 +124,7 @@ impl OutputFile {
             // Each packet is one frame at the constant rate; without this the muxer cannot
             // know the last frame's length and the stream reads one frame short.
             packet.set_duration(1);
-            packet.rescale_ts(VIDEO_TIME_BASE, stream_time_base);
+            packet.rescale_ts(self.time_base, stream_time_base);
             packet.write_interleaved(&mut self.context)?;
         }
         Ok(())

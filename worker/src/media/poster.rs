@@ -9,6 +9,8 @@ use ffmpeg_next::{
     Packet, Rational,
 };
 
+use planning::montage::FrameRate;
+
 use super::{
     video::{upright_chain, FilterChain},
     MediaError,
@@ -28,7 +30,8 @@ pub fn write_thumbnail(
     );
     let spec = upright_chain(picture, None, rotation, Some(&fit), false)
         .expect("a chain with a scale step");
-    let mut chain = FilterChain::new(picture, &spec)?;
+    // One picture: no filter here depends on time, so any rate does.
+    let mut chain = FilterChain::new(picture, &spec, FrameRate::Thirty)?;
     let mut input = super::video::share(picture)?;
     chain.push(&mut input, 0)?;
     let mut small = frame::Video::empty();

@@ -17,6 +17,9 @@ pub struct ClipInfo {
     pub rotation: u32,
     pub has_audio: bool,
     pub video_codec: String,
+    /// Frames per second as the stream declares them (its average, else its base rate);
+    /// 0 when it declares neither.
+    pub frame_rate: f64,
 }
 
 impl ClipInfo {
@@ -45,6 +48,11 @@ pub fn probe(path: &Path, limits: &ClipLimits) -> Result<ClipInfo, MediaError> {
         .ok_or_else(|| invalid("contains no video stream".into()))?;
     let index = stream.index();
     let rotation = rotation_of(&stream);
+    let frame_rate = [stream.avg_frame_rate(), stream.rate()]
+        .into_iter()
+        .map(f64::from)
+        .find(|fps| fps.is_finite() && *fps > 0.0)
+        .unwrap_or(0.0);
     let stream_duration =
         (stream.duration() > 0).then(|| stream.duration() as f64 * f64::from(stream.time_base()));
     let context = codec::context::Context::from_parameters(stream.parameters())?;
@@ -75,6 +83,7 @@ pub fn probe(path: &Path, limits: &ClipLimits) -> Result<ClipInfo, MediaError> {
         rotation,
         has_audio,
         video_codec,
+        frame_rate,
     })
 }
 

@@ -13,7 +13,7 @@ use domain::jobs::OutputFormat;
 use domain::timings::{StageTimings, TimedStage};
 use ffmpeg_next::{self as ffmpeg, codec, media, util::frame, Packet};
 use planning::hud::Crop;
-use planning::montage::{Plan, Segment, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
+use planning::montage::{FrameRate, Plan, Segment, SAMPLE_RATE};
 use planning::styles::StylePreset;
 
 pub use super::layout::{Caption, Watermark};
@@ -125,10 +125,7 @@ fn render_pictures<'scope>(
     } = *montage;
     let started = Instant::now();
     let mut outputs = open_outputs(scope, targets, montage, &soundtrack.aac, run.settings)?;
-    let grade = GradeSteps {
-        filter: style.grade.filter(),
-        chroma_shift: style.grade.chroma_shift(),
-    };
+    let grade = GradeSteps::of(style);
     let total_frames: u64 = plan.segments.iter().map(|s| u64::from(s.frames)).sum();
     let mut frames_done = 0u64;
     // Consecutive segments of one clip share a reader, so the decode can carry on.
@@ -149,6 +146,7 @@ fn render_pictures<'scope>(
                 .filter(|n| n.clip == segment.clip)
                 .map(|n| n.start_seconds),
             grade: &grade,
+            rate: plan.rate,
             stop: run.stop,
         };
         render_video(
@@ -161,7 +159,8 @@ fn render_pictures<'scope>(
         .map_err(naming(segment))?;
         frames_done += u64::from(segment.frames);
         // Sound up to the last finished frame, so the files stay interleaved.
-        let upto = (plan.frames_final_through(index) * u64::from(SAMPLES_PER_FRAME)) as usize;
+        let upto =
+            (plan.frames_final_through(index) * u64::from(plan.samples_per_frame())) as usize;
         soundtrack.send(Some(upto), &mut outputs)?;
     }
     soundtrack.send(None, &mut outputs)?;
@@ -188,10 +187,9 @@ fn open_outputs<'scope>(
         ..
     } = *montage;
     // On the first shot, for as long as it lasts up to the title's time.
-    let title_seconds = plan
-        .segments
-        .first()
-        .map_or(0.0, |first| first.duration_seconds().min(TITLE_SECONDS));
+    let title_seconds = plan.segments.first().map_or(0.0, |first| {
+        first.duration_seconds(plan.rate).min(TITLE_SECONDS)
+    });
     // The camera of each segment's clip, for portrait outputs.
     let facecams: Vec<Option<Facecam>> = plan
         .segments
@@ -204,7 +202,8 @@ fn open_outputs<'scope>(
         .iter()
         .map(|t| {
             let size = t.format.dimensions();
-            let output = OutputFile::create(&t.path, size, aac, settings, poster_frame)?;
+            let output =
+                OutputFile::create(&t.path, size, aac, settings, (plan.rate, poster_frame))?;
             let sequencer = VideoSequencer::new(plan, style);
             let title = title
                 .map(|t| t.filter(size, title_seconds))
@@ -220,7 +219,7 @@ fn finish_outputs(
     plan: &Plan,
     outputs: Vec<OutputThread<'_>>,
 ) -> Result<Vec<RenderedOutput>, MediaError> {
-    let duration_seconds = plan.output_frames() as f64 / f64::from(OUTPUT_FPS);
+    let duration_seconds = plan.seconds(plan.output_frames());
     targets
         .iter()
         .zip(outputs)
@@ -318,11 +317,11 @@ fn montage_audio(
     style: &StylePreset,
     music: Option<&MusicBed>,
 ) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
-    let samples = (plan.output_frames() * u64::from(SAMPLES_PER_FRAME)) as usize;
+    let samples = (plan.output_frames() * u64::from(plan.samples_per_frame())) as usize;
     let (mut left, mut right) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
     let mut sequencer = AudioSequencer::new(plan, style);
     for (index, segment) in plan.segments.iter().enumerate() {
-        let (l, r) = segment_audio(&clips[segment.clip], segment).map_err(naming(segment))?;
+        let (l, r) = segment_audio(&clips[segment.clip], segment, plan).map_err(naming(segment))?;
         let (l, r) = sequencer.push(index, l, r);
         left.extend_from_slice(&l);
         right.extend_from_slice(&r);
@@ -334,8 +333,12 @@ fn montage_audio(
     Ok((left, right))
 }
 
-fn segment_audio(clip: &ClipSource, segment: &Segment) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
-    let len = (segment.frames * SAMPLES_PER_FRAME) as usize;
+fn segment_audio(
+    clip: &ClipSource,
+    segment: &Segment,
+    plan: &Plan,
+) -> Result<(Vec<f32>, Vec<f32>), MediaError> {
+    let len = (segment.frames * plan.samples_per_frame()) as usize;
     let start = (segment.start_seconds * f64::from(SAMPLE_RATE)).round() as i64;
     if !clip.info.has_audio {
         return Ok((vec![0.0; len], vec![0.0; len]));
@@ -377,6 +380,7 @@ struct SegmentPictures<'a> {
     /// Where the next segment starts, when it comes from the same clip.
     next_start: Option<f64>,
     grade: &'a GradeSteps,
+    rate: FrameRate,
     /// Checked every frame, so a cancelled or timed-out job stops within a frame's work.
     stop: &'a AtomicBool,
 }
@@ -406,10 +410,20 @@ struct GradeSteps {
     chroma_shift: Option<(i16, i16)>,
 }
 
+impl GradeSteps {
+    fn of(style: &StylePreset) -> Self {
+        Self {
+            filter: style.grade.filter(),
+            chroma_shift: style.grade.chroma_shift(),
+        }
+    }
+}
+
 /// Makes a clip's picked frames into montage pictures: crop, upright and grade.
 struct Upright<'a> {
     clip: &'a ClipSource,
     grade: &'a GradeSteps,
+    rate: FrameRate,
     /// Built at the first frame (its shape decides the crop); `None` inside when the
     /// frames need no crop, turn or grade filter.
     chain: Option<Option<FilterChain>>,
@@ -439,7 +453,7 @@ impl Upright<'_> {
                     chroma_shift.is_some(),
                 );
                 let chain = spec
-                    .map(|spec| FilterChain::new(picked, &spec))
+                    .map(|spec| FilterChain::new(picked, &spec, self.rate))
                     .transpose()?;
                 self.chain.insert(chain)
             }
@@ -472,6 +486,7 @@ fn render_video(
     let mut upright = Upright {
         clip,
         grade: pictures.grade,
+        rate: pictures.rate,
         chain: None,
         graded: frame::Video::empty(),
     };
@@ -482,12 +497,12 @@ fn render_video(
         upright.make(picked, slot, |picture| {
             pictures.fan_out(picture, slot, outputs)
         })?;
-        if slot.is_multiple_of(OUTPUT_FPS) {
+        if slot.is_multiple_of(pictures.rate.fps()) {
             progress(slot);
         }
         Ok(())
     };
-    let mut selector = FrameSelector::new(segment.start_seconds, segment.frames);
+    let mut selector = FrameSelector::new(segment.start_seconds, segment.frames, pictures.rate);
     reader.read_segment(&mut selector, pictures.next_start, &mut emit)
 }
 

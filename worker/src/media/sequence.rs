@@ -5,7 +5,7 @@
 use std::f32::consts::FRAC_PI_2;
 
 use ffmpeg_next::util::frame;
-use planning::montage::{Plan, OUTPUT_FPS, SAMPLES_PER_FRAME, SAMPLE_RATE};
+use planning::montage::{FrameRate, Plan, SAMPLE_RATE};
 use planning::styles::{StylePreset, Transition};
 
 use super::{
@@ -27,11 +27,13 @@ struct Joins {
     fade: u32,
     segments: usize,
     total: u64,
+    rate: FrameRate,
+    samples_per_frame: u32,
 }
 
 impl Joins {
     fn new(plan: &Plan, style: &StylePreset) -> Self {
-        let frames = |seconds: f64| (seconds * f64::from(OUTPUT_FPS)).round() as u32;
+        let frames = |seconds: f64| (seconds * f64::from(plan.fps())).round() as u32;
         let flash = match style.transition {
             Transition::Flash { seconds } => frames(seconds),
             Transition::Cut | Transition::Dissolve { .. } => 0,
@@ -42,6 +44,8 @@ impl Joins {
             fade: frames(style.fade_seconds),
             segments: plan.segments.len(),
             total: plan.output_frames(),
+            rate: plan.rate,
+            samples_per_frame: plan.samples_per_frame(),
         }
     }
 
@@ -81,6 +85,11 @@ impl VideoSequencer {
             held: Vec::new(),
             next: 0,
         }
+    }
+
+    /// The frame rate of the montage being joined.
+    pub fn rate(&self) -> FrameRate {
+        self.joins.rate
     }
 
     /// Places frame `slot` of segment `segment` (of `len` frames), and hands every finished
@@ -191,10 +200,11 @@ impl AudioSequencer {
             fade,
             segments,
             total,
+            samples_per_frame,
             ..
         } = self.joins;
         let last = segment + 1 == segments;
-        let overlap = (overlap * SAMPLES_PER_FRAME) as usize;
+        let overlap = (overlap * samples_per_frame) as usize;
         if overlap > 0 {
             if segment > 0 {
                 for i in 0..overlap.min(left.len()) {
@@ -223,16 +233,20 @@ impl AudioSequencer {
                 }
             }
         }
-        self.fade_ends(&mut left, &mut right, fade, total);
+        self.fade_ends(
+            &mut left,
+            &mut right,
+            fade * samples_per_frame,
+            total * u64::from(samples_per_frame),
+        );
         self.emitted += left.len() as u64;
         (left, right)
     }
 
-    /// Fades the montage in at its start and out at its end (`fade` and `total` in frames),
+    /// Fades the montage in at its start and out at its end (`fade` and `total` in samples),
     /// on the samples that follow the ones emitted so far.
     fn fade_ends(&self, left: &mut [f32], right: &mut [f32], fade: u32, total: u64) {
-        let fade = u64::from(fade * SAMPLES_PER_FRAME);
-        let total = total * u64::from(SAMPLES_PER_FRAME);
+        let fade = u64::from(fade);
         if fade == 0 {
             return;
         }

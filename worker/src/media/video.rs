@@ -3,7 +3,7 @@
 
 use ffmpeg_next::{self as ffmpeg, ffi, filter, util::frame};
 use planning::hud::Crop;
-use planning::montage::OUTPUT_FPS;
+use planning::montage::FrameRate;
 
 use super::MediaError;
 
@@ -15,6 +15,8 @@ const TIME_EPSILON: f64 = 0.000_5;
 /// source has none newer (what the `fps` filter does, but with an exact slot count).
 pub struct FrameSelector {
     start: f64,
+    /// Output frames per second.
+    fps: f64,
     slots: u32,
     next: u32,
     /// The newest frame offered, and its time: shown until a newer one comes.
@@ -22,9 +24,10 @@ pub struct FrameSelector {
 }
 
 impl FrameSelector {
-    pub fn new(start: f64, slots: u32) -> Self {
+    pub fn new(start: f64, slots: u32, rate: FrameRate) -> Self {
         Self {
             start,
+            fps: f64::from(rate.fps()),
             slots,
             next: 0,
             pending: None,
@@ -46,7 +49,7 @@ impl FrameSelector {
     }
 
     fn slot_time(&self, slot: u32) -> f64 {
-        self.start + f64::from(slot) / f64::from(OUTPUT_FPS)
+        self.start + f64::from(slot) / self.fps
     }
 
     /// Whether a frame shown from `time` (seconds from the clip's start) for `duration` can
@@ -57,10 +60,10 @@ impl FrameSelector {
             return false;
         }
         // The first slot not before `time`; the frame fills it if it is still showing then.
-        let first = ((time - TIME_EPSILON - self.start) * f64::from(OUTPUT_FPS)).ceil();
+        let first = ((time - TIME_EPSILON - self.start) * self.fps).ceil();
         let slot = first.max(f64::from(self.next));
         slot < f64::from(self.slots)
-            && self.start + slot / f64::from(OUTPUT_FPS) + TIME_EPSILON < time + duration
+            && self.start + slot / self.fps + TIME_EPSILON < time + duration
     }
 
     /// Takes a decoded frame shown from `time` (seconds from the clip's start) and emits
@@ -113,15 +116,16 @@ pub struct FilterChain {
 
 impl FilterChain {
     /// Builds `spec` (which reads `[in]` and writes `[out]`) for frames shaped like
-    /// `sample`, timed in output frames.
-    pub fn new(sample: &frame::Video, spec: &str) -> Result<Self, MediaError> {
+    /// `sample`, timed in output frames at `rate`.
+    pub fn new(sample: &frame::Video, spec: &str, rate: FrameRate) -> Result<Self, MediaError> {
         let mut graph = filter::Graph::new();
         let (sar_num, sar_den) = pixel_aspect(sample);
         let args = format!(
-            "video_size={}x{}:pix_fmt={}:time_base=1/{OUTPUT_FPS}:pixel_aspect={sar_num}/{sar_den}",
+            "video_size={}x{}:pix_fmt={}:time_base=1/{}:pixel_aspect={sar_num}/{sar_den}",
             sample.width(),
             sample.height(),
             ffi::AVPixelFormat::from(sample.format()) as i32,
+            rate.fps(),
         );
         let buffer = filter::find("buffer")
             .ok_or_else(|| MediaError::Internal("no buffer filter".into()))?;
@@ -278,7 +282,7 @@ mod tests {
 
     /// Feeds frames at the given times and returns, per slot, which frame filled it.
     fn select(start: f64, slots: u32, times: &[f64]) -> Vec<i64> {
-        let mut selector = FrameSelector::new(start, slots);
+        let mut selector = FrameSelector::new(start, slots, FrameRate::Thirty);
         let mut picked = Vec::new();
         for (i, time) in times.iter().enumerate() {
             selector
@@ -318,7 +322,7 @@ mod tests {
 
     #[test]
     fn wants_only_frames_a_slot_shows() {
-        let selector = FrameSelector::new(1.0, 30);
+        let selector = FrameSelector::new(1.0, 30, FrameRate::Thirty);
         let sixtieth = 1.0 / 60.0;
         // Before the segment: nothing shows them.
         assert!(!selector.wants(0.5, sixtieth));

@@ -6,13 +6,13 @@ use domain::jobs::{FailureCode, Stage};
 use domain::timings::{StageTimings, TimedStage};
 use planning::hud;
 use planning::hud::Crop;
-use planning::montage::{highlight_scores, plan_montage, ClipScores};
-use planning::styles::preset;
+use planning::montage::{highlight_scores, plan_montage, ClipScores, FrameRate, Plan};
+use planning::styles::{preset, StylePreset};
 
 use super::{ClipReport, MediaDone, MediaMessage, MediaRequest};
 use crate::media::{
     analyze::{analyze_all, ClipMeasurements, ClipToAnalyse, Still, THUMB_HEIGHT, THUMB_WIDTH},
-    music,
+    music::{self, MusicBed},
     probe::probe,
     render::{render, ClipSource, Montage, OutputTarget, RenderRun, RenderedOutput},
     MediaError,
@@ -96,14 +96,7 @@ fn render_montage(
     report: &mut dyn FnMut(Stage, u8),
 ) -> Result<Vec<RenderedOutput>, Failure> {
     let style = preset(request.style);
-    let (plan, music) = match &request.music {
-        Some(path) => {
-            let (plan, bed) = music::plan_to_music(path, scores, request.target_duration, style)
-                .map_err(failure)?;
-            (plan, Some(bed))
-        }
-        None => (plan_montage(scores, request.target_duration, style), None),
-    };
+    let (plan, music) = plan_for(request, clips, scores, style)?;
     if plan.segments.is_empty() {
         return Err((
             FailureCode::ClipsTooShort,
@@ -144,6 +137,31 @@ fn render_montage(
         timings,
     };
     render(&montage, &targets, run, &mut progress).map_err(failure)
+}
+
+/// The montage's plan at the job's frame rate (or the footage's), on the music's beats when
+/// there is music.
+fn plan_for(
+    request: &MediaRequest,
+    clips: &[ClipSource],
+    scores: &[ClipScores],
+    style: &StylePreset,
+) -> Result<(Plan, Option<MusicBed>), Failure> {
+    let footage = clips
+        .iter()
+        .map(|c| (c.info.frame_rate, c.info.duration_seconds));
+    let rate = request
+        .fps
+        .unwrap_or_else(|| FrameRate::for_footage(footage));
+    let target = request.target_duration;
+    Ok(match &request.music {
+        Some(path) => {
+            let (plan, bed) =
+                music::plan_to_music(path, scores, target, style, rate).map_err(failure)?;
+            (plan, Some(bed))
+        }
+        None => (plan_montage(scores, target, style, rate), None),
+    })
 }
 
 /// Each clip's measurements, and whether they were measured now: the library's stored

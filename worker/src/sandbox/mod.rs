@@ -15,7 +15,7 @@ mod parent;
 use std::path::PathBuf;
 
 use domain::facecam::Facecam;
-use domain::jobs::{FailureCode, OutputFormat, Stage, Style};
+use domain::jobs::{FailureCode, FrameRate, OutputFormat, Stage, Style};
 use domain::timings::StageTimings;
 use serde::{Deserialize, Serialize};
 use settings::ClipLimits;
@@ -72,6 +72,8 @@ pub struct MediaRequest {
     pub title: Option<Caption>,
     /// Where the streamer's camera sits in clips that do not say: portrait outputs are split.
     pub facecam: Option<Facecam>,
+    /// The outputs' frame rate; `None`: as most of the footage is.
+    pub fps: Option<FrameRate>,
     pub watermark: Option<Watermark>,
     pub encoder: EncoderSettings,
     pub limits: ClipLimits,

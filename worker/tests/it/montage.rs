@@ -4,7 +4,7 @@ use domain::facecam::Facecam;
 use domain::jobs::{OutputFormat, Style};
 use planning::hud;
 use planning::hud::Crop;
-use planning::montage::{highlight_scores, plan_montage, ClipScores};
+use planning::montage::{highlight_scores, plan_montage, ClipScores, FrameRate};
 use planning::styles::preset;
 use settings::ClipLimits;
 use worker::media::{
@@ -52,9 +52,10 @@ fn a_loud_moving_burst_in_a_quiet_still_clip_makes_the_montage() {
         })
         .collect();
     for style in Style::ALL {
-        let plan = plan_montage(&scores, 10, preset(*style));
+        let plan = plan_montage(&scores, 10, preset(*style), FrameRate::Thirty);
         let covers_burst = plan.segments.iter().any(|s| {
-            s.clip == 0 && s.start_seconds < 13.5 && s.start_seconds + s.duration_seconds() > 12.5
+            let end = s.start_seconds + s.duration_seconds(plan.rate);
+            s.clip == 0 && s.start_seconds < 13.5 && end > 12.5
         });
         assert!(covers_burst, "{style}: {plan:?}");
     }
@@ -96,6 +97,8 @@ struct Look<'a> {
     watermark: Option<&'a Watermark>,
     facecam: Option<Facecam>,
     title: Option<&'a Caption>,
+    /// 30 fps unless given.
+    rate: Option<FrameRate>,
 }
 
 /// Renders 10 s of `clips` in `style` into one `format` output; returns the directory
@@ -111,6 +114,7 @@ fn render_montage(
         watermark,
         facecam,
         title,
+        rate,
     } = look;
     let mut sources = sources(clips, crop);
     for source in &mut sources {
@@ -123,7 +127,8 @@ fn render_montage(
             scores: Vec::new(),
         })
         .collect();
-    let plan = plan_montage(&scores, 10, preset(style));
+    let rate = rate.unwrap_or(FrameRate::Thirty);
+    let plan = plan_montage(&scores, 10, preset(style), rate);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.mp4");
     let target = OutputTarget {
@@ -534,4 +539,33 @@ fn the_title_shows_over_the_first_seconds_only() {
         "the title at 1 s covers {shown:.4} of its band"
     );
     assert!(gone < 0.0005, "and is gone at 5 s ({gone:.5})");
+}
+
+#[test]
+fn a_60_fps_montage_of_60_fps_clips_repeats_no_frame_and_lasts_exactly_its_length() {
+    let clips = [(90, 160), (160, 90)].map(|(cb, cr)| media::frame_counter(cb, cr, (60, 15)));
+    for style in [Style::Gaming, Style::Cinematic] {
+        let look = Look {
+            rate: Some(FrameRate::Sixty),
+            ..Look::default()
+        };
+        let (_dir, path) = render_montage(&clips, style, OutputFormat::Landscape, look);
+        let probe = media::ffprobe(&path);
+        let video = media::stream(&probe, "video");
+        assert_eq!(video["avg_frame_rate"], "60/1", "{style}");
+        let md5s = media::frame_md5s(&path);
+        assert_eq!(md5s.len(), 600, "{style}: 10 s at 60 fps, to the frame");
+        let repeated: Vec<usize> = (1..md5s.len())
+            .filter(|&i| md5s[i] == md5s[i - 1])
+            .collect();
+        assert!(
+            repeated.is_empty(),
+            "{style}: frames repeated at {repeated:?}"
+        );
+        // Within a shot, each output frame is the source's next frame: none skipped either.
+        let shown = media::frame_numbers(&path);
+        let steps = shown.windows(2).filter(|pair| pair[0].1 == pair[1].1);
+        let skipped = steps.filter(|pair| pair[1].0 == pair[0].0 + 2).count();
+        assert_eq!(skipped, 0, "{style}: a 60 fps source plays frame by frame");
+    }
 }

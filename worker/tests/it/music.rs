@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use domain::jobs::{OutputFormat, Style};
-use planning::montage::{highlight_scores, ClipScores, Plan, OUTPUT_FPS};
+use planning::montage::{highlight_scores, ClipScores, FrameRate, Plan};
 use planning::styles::preset;
 use settings::ClipLimits;
 use testkit::media;
@@ -35,7 +35,8 @@ fn render_to_music(
             })
             .collect()
     });
-    let (plan, bed) = plan_to_music(music, &scores, target, preset(style)).unwrap();
+    let (plan, bed) =
+        plan_to_music(music, &scores, target, preset(style), FrameRate::Thirty).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.mp4");
     let montage = Montage {
@@ -91,7 +92,8 @@ fn clicks(samples: &[f32]) -> Vec<f64> {
 
 #[test]
 fn every_cut_lands_within_a_frame_of_a_click() {
-    let clips = [(90, 160), (160, 90), (128, 128)].map(|(cb, cr)| media::frame_counter(cb, cr));
+    let clips =
+        [(90, 160), (160, 90), (128, 128)].map(|(cb, cr)| media::frame_counter(cb, cr, (30, 60)));
     // Scattered moments worth keeping, so that the picks are apart and most joins show;
     // none is a highlight the music would dip under.
     let scores: Vec<ClipScores> = (0..3)
@@ -110,7 +112,7 @@ fn every_cut_lands_within_a_frame_of_a_click() {
         let (cuts, clicks) = (cuts(&path), clicks(&media::mono_samples(&path)));
         assert_eq!(cuts.len(), visible_joins(&plan), "{bpm}: {cuts:?}");
         assert!(cuts.len() >= 4, "{bpm}: {cuts:?}");
-        let frame = 1.0 / f64::from(OUTPUT_FPS);
+        let frame = 1.0 / f64::from(plan.fps());
         let mut worst = 0.0f64;
         for cut in &cuts {
             let at = *cut as f64 * frame;
@@ -139,7 +141,7 @@ fn visible_joins(plan: &Plan) -> usize {
         .filter(|pair| {
             let (a, b) = (&pair[0], &pair[1]);
             a.clip != b.clip
-                || (a.start_seconds + a.duration_seconds() - b.start_seconds).abs() > 0.01
+                || (a.start_seconds + a.duration_seconds(plan.rate) - b.start_seconds).abs() > 0.01
         })
         .count()
 }
