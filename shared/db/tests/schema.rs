@@ -161,6 +161,6 @@ fn an_unknown_value_in_a_typed_column_is_an_error_that_names_it() {
     }
     assert_eq!(
         cause.to_string(),
-        r#"unknown JobStatus "PAUSED" in the database"#
+        r#"JobStatus "PAUSED" in the database is not a known value"#
     );
 }

@@ -53,31 +53,7 @@ macro_rules! wire_enum {
                 f.write_str(self.as_str())
             }
         }
-        #[cfg(feature = "diesel")]
-        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
-            ) -> diesel::serialize::Result {
-                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
-                    self.as_str(),
-                    out,
-                )
-            }
-        }
-
-        #[cfg(feature = "diesel")]
-        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
-            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-                let raw = <String as diesel::deserialize::FromSql<
-                    diesel::sql_types::Text,
-                    diesel::pg::Pg,
-                >>::from_sql(value)?;
-                raw.parse().map_err(|()| {
-                    format!("unknown {} {raw:?} in the database", stringify!($name)).into()
-                })
-            }
-        }
+        $crate::wire::text_column!($name);
     };
 }
 pub(crate) use wire_enum;
@@ -105,7 +81,8 @@ macro_rules! text_column {
                     diesel::sql_types::Text,
                     diesel::pg::Pg,
                 >>::from_sql(value)?;
-                raw.parse().map_err(|why| {
+                raw.parse::<$name>().map_err(|why| {
+                    let why = $crate::wire::Unparsed::why(why);
                     format!("{} {raw:?} in the database {why}", stringify!($name)).into()
                 })
             }
@@ -113,3 +90,21 @@ macro_rules! text_column {
     };
 }
 pub(crate) use text_column;
+
+/// Why a stored text is not a value, for [`text_column`]'s error: a wire enum's parse says
+/// nothing (`()`), the others say why.
+pub(crate) trait Unparsed {
+    fn why(self) -> String;
+}
+
+impl Unparsed for () {
+    fn why(self) -> String {
+        "is not a known value".to_owned()
+    }
+}
+
+impl Unparsed for String {
+    fn why(self) -> String {
+        self
+    }
+}
