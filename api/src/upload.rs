@@ -40,8 +40,8 @@ pub struct Upload<'a> {
     pub inputs: Vec<StoredInput>,
     /// Library clips named in `clip_ids`, each with its place among all the job's inputs.
     pub clip_ids: Vec<(usize, Uuid)>,
-    /// The storage key of the track sent in `music`, once stored.
-    pub music: Option<String>,
+    /// The track sent in `music` is stored (at the job's `music_key`).
+    pub music: bool,
     /// The options chose a catalogue track (`music_id`): a `music` file is then refused.
     pub track_chosen: bool,
     /// Files from here on go to the owner's library (`save_to_library`).
@@ -67,7 +67,7 @@ impl<'a> Upload<'a> {
             form: JobOptionsForm::default(),
             inputs: Vec::new(),
             clip_ids: Vec::new(),
-            music: None,
+            music: false,
             track_chosen: false,
             save_to_library: false,
             total_bytes: 0,
@@ -188,7 +188,7 @@ impl<'a> Upload<'a> {
 
     /// `music`: the montage's track, one at most, and not with a catalogue `music_id`.
     async fn receive_music(&mut self, field: Field) -> Result<(), ApiError> {
-        if self.track_chosen || self.music.is_some() {
+        if self.track_chosen || self.music {
             return Err(ServiceError::invalid_field(
                 "music",
                 "A montage takes one track: send one `music` file, or a `music_id`, not both",
@@ -196,9 +196,9 @@ impl<'a> Upload<'a> {
             .into());
         }
         let label = file_label(&field).unwrap_or_else(|| "The music".to_owned());
-        let key = music_key(self.job_id);
-        self.store(field, &key, &label, &MUSIC).await?;
-        self.music = Some(key);
+        self.store(field, &music_key(self.job_id), &label, &MUSIC)
+            .await?;
+        self.music = true;
         Ok(())
     }
 
@@ -313,7 +313,8 @@ impl<'a> Upload<'a> {
     /// Removes every object this request stored.
     pub async fn discard(&self) {
         let clips = self.inputs.iter().map(|i| i.storage_key.clone());
-        let keys: Vec<String> = clips.chain(self.music.clone()).collect();
+        let music = self.music.then(|| music_key(self.job_id));
+        let keys: Vec<String> = clips.chain(music).collect();
         if let Err(err) = self.storage.delete(&keys).await {
             tracing::warn!(error = %err, job_id = %self.job_id, "could not remove uploaded inputs");
         }

@@ -337,7 +337,7 @@ impl Submission<'_> {
         if let Some(first) = first_file {
             upload.receive_files(first, multipart).await?;
         }
-        if upload.music.is_some() {
+        if upload.music {
             options.music = Some(Music::Uploaded);
         }
         let inputs = self.inputs(upload, named_first).await?;

@@ -5,7 +5,7 @@
 use std::f32::consts::FRAC_PI_2;
 
 use ffmpeg_next::util::frame;
-use planning::montage::{FrameRate, Plan, SAMPLE_RATE};
+use planning::montage::{samples_per_frame, FrameRate, Plan, SAMPLE_RATE};
 use planning::styles::{StylePreset, Transition};
 
 use super::{
@@ -28,7 +28,6 @@ struct Joins {
     segments: usize,
     total: u64,
     rate: FrameRate,
-    samples_per_frame: u32,
 }
 
 impl Joins {
@@ -45,7 +44,6 @@ impl Joins {
             segments: plan.segments.len(),
             total: plan.output_frames(),
             rate: plan.rate,
-            samples_per_frame: plan.samples_per_frame(),
         }
     }
 
@@ -200,9 +198,10 @@ impl AudioSequencer {
             fade,
             segments,
             total,
-            samples_per_frame,
+            rate,
             ..
         } = self.joins;
+        let samples_per_frame = samples_per_frame(rate);
         let last = segment + 1 == segments;
         let overlap = (overlap * samples_per_frame) as usize;
         if overlap > 0 {
