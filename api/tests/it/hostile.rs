@@ -196,12 +196,18 @@ async fn cancel_kills_the_media_process_in_analysis_and_in_render() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_time_limit_kills_the_media_process() {
     // Long enough for the media process to start on a loaded machine (the limit counts from
-    // the claim, download included), far too short for this job, which takes about 20 s.
+    // the claim, download included), far too short for this job: 20 s of both formats at
+    // 60 fps, four times the frames of one 30 fps output (which alone took 9.8 s once).
     let app = spawn_app_with(&[("JOB_TIMEOUT_SECS", "10")]).await;
     let mut worker = spawn_worker(&app.settings);
     let user = app.user().await;
     let long = clip(media::long_1080p());
-    let job_id = create(&app, &user, &[long], &[("target_duration", "20")]).await;
+    let heavy = [
+        ("target_duration", "20"),
+        ("formats", "landscape,portrait"),
+        ("fps", "60"),
+    ];
+    let job_id = create(&app, &user, &[long], &heavy).await;
     eventually(Duration::from_secs(60), "the media process", || async {
         (!media_processes(&job_id).is_empty()).then_some(())
     })
