@@ -3,6 +3,7 @@
 pub mod app_files;
 pub mod error;
 pub mod etag;
+pub mod guard;
 pub mod hub;
 pub mod middleware;
 pub mod monitor;

@@ -17,6 +17,10 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
 use crate::{
     error::{code_of, envelope},
+    routes::{
+        policy::{Answer, Policy},
+        table::RouteTable,
+    },
     state::AppState,
 };
 
@@ -35,7 +39,8 @@ fn valid_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| id.to_owned())
 }
 
-/// Keeps a well-formed incoming `X-Request-ID` (or makes one) and puts it on the response
+/// Looks up the route's policy once (later middleware reads it from the request), keeps a
+/// well-formed incoming `X-Request-ID` (or makes one) and puts it on the response
 /// (the request's span, [`RequestSpan`], carries it on every log line), and turns plain-text
 /// error responses from the framework (unknown route, wrong method, bad payload) into the
 /// error envelope.
@@ -50,6 +55,11 @@ pub async fn request_context(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     req.extensions_mut().insert(Started(Instant::now()));
+    let policy = req
+        .app_data::<web::Data<RouteTable>>()
+        .expect("the route table is registered")
+        .policy(req.method(), req.path());
+    req.extensions_mut().insert(policy);
     let mut response = into_envelope(next.call(req).await?.map_into_boxed_body());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -176,12 +186,20 @@ fn stalled(idle: std::time::Duration) -> PayloadError {
 
 fn into_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
-    // Our own answers are JSON envelopes, or HTML pages (a share page that is gone).
+    // Our own answers are JSON envelopes, or the pages of a route that answers pages (a
+    // share page that is gone).
+    let pages = response
+        .request()
+        .extensions()
+        .get::<Policy>()
+        .is_some_and(|policy| policy.answer == Answer::Raw);
     let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+        .is_some_and(|v| {
+            v.starts_with("application/json") || (pages && v.starts_with("text/html"))
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_ours {
         return response;
     }

@@ -17,8 +17,9 @@ use settings::RateLimitConfig;
 
 use crate::{
     error::ApiError,
-    routes::table::{RateClass, RouteTable},
-    state::{bearer_token, AppState, VerifiedCaller},
+    guard::{bearer_token, policy_of},
+    routes::policy::RateClass,
+    state::{AppState, VerifiedCaller},
 };
 
 /// The caller's address: the connection's peer, or the last entry of the trusted proxy's
@@ -83,10 +84,7 @@ pub async fn rate_limit(
     let config = &state.config.rate_limits;
     let address = client_address(req.request(), config);
     req.extensions_mut().insert(ClientAddress(address.clone()));
-    let class = req
-        .app_data::<web::Data<RouteTable>>()
-        .expect("the route table is registered")
-        .rate_class(req.method(), req.path());
+    let class = policy_of(&req).rate;
     let Some((name, quota)) = budget(class, config).filter(|_| config.enabled) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
@@ -140,10 +138,12 @@ fn add_headers(headers: &mut actix_web::http::header::HeaderMap, decision: &Deci
 mod tests {
     use actix_web::http::Method;
 
-    use crate::routes::table::RateClass::{self, *};
+    use crate::routes::policy::RateClass::{self, *};
 
     fn class(method: Method, path: &str) -> RateClass {
-        crate::routes::table(&Default::default()).rate_class(&method, path)
+        crate::routes::table(&Default::default())
+            .policy(&method, path)
+            .rate
     }
 
     #[test]
@@ -182,7 +182,7 @@ mod tests {
             .collect();
         assert!(posts.len() >= 10, "{posts:?}");
         for path in posts {
-            assert_eq!(table.rate_class(&Method::POST, path), Auth, "{path}");
+            assert_eq!(table.policy(&Method::POST, path).rate, Auth, "{path}");
         }
     }
 }

@@ -37,6 +37,7 @@ use tracing_actix_web::TracingLogger;
 use weekly::WeeklyMontages;
 
 use crate::{
+    guard::guard,
     hub::EventHub,
     middleware::{idle_body_timeout, request_context, RequestSpan},
     monitor::{HealthMonitor, HealthProbe, JobCensus},
@@ -231,6 +232,7 @@ pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .app_data(document.clone())
             .app_data(table.clone())
             .wrap(from_fn(idle_body_timeout))
+            .wrap(from_fn(guard))
             .wrap(from_fn(rate_limit))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(from_fn(request_context))

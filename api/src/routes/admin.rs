@@ -1,5 +1,5 @@
 //! Roles, permissions and the admin's view of the accounts (seeds 002, 003, 004). Every
-//! admin route first asks `AccessService::require` for the permission it needs.
+//! admin route declares the permission it needs in its area; the guard checks it first.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::routes::jobs::{cancel_in, failure_of, job_summary, job_view};
-use crate::routes::{auth::UserView, table::Area};
+use crate::routes::{auth::UserView, policy::Paging, table::Area};
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
     state::{AppState, Caller},
@@ -55,6 +55,18 @@ pub fn area() -> Area {
         .handle("list_all_jobs", list_all_jobs)
         .handle("cancel_any_job", cancel_any_job)
         .handle("rerun_job", rerun_job)
+        .permit("assign_role", Action::Write, Resource::Role)
+        .permit("revoke_role", Action::Write, Resource::Role)
+        .permit("list_users", Action::Read, Resource::User)
+        .permit("get_user", Action::Read, Resource::User)
+        .permit("update_user", Action::Write, Resource::User)
+        .permit("delete_user", Action::Delete, Resource::User)
+        .permit("list_roles", Action::Read, Resource::Role)
+        .permit("create_role", Action::Write, Resource::Role)
+        .permit("list_all_jobs", Action::Read, Resource::Job)
+        .permit("cancel_any_job", Action::Write, Resource::Job)
+        .permit("rerun_job", Action::Write, Resource::Job)
+        .paged(Paging::Numbered, &["list_users", "list_all_jobs"])
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -137,14 +149,9 @@ async fn roles_view(state: &AppState, user_id: Uuid) -> ApiResult<UserRoles> {
 )]
 pub async fn assign_role(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<Uuid>,
     body: web::Json<RoleGrant>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Write, Resource::Role)
-        .await?;
     let user_id = path.into_inner();
     ApplicationId::parse(body.application_id.as_deref())?;
     state
@@ -168,13 +175,8 @@ pub async fn assign_role(
 )]
 pub async fn revoke_role(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<(Uuid, String)>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Write, Resource::Role)
-        .await?;
     let (user_id, role) = path.into_inner();
     state
         .access
@@ -266,13 +268,8 @@ fn with_roles(page: UserPage, mut roles: BTreeMap<Uuid, Vec<String>>) -> Vec<Adm
 )]
 pub async fn list_users(
     state: web::Data<AppState>,
-    caller: Caller,
     query: web::Query<UserQuery>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Read, Resource::User)
-        .await?;
     let filter = query.into_inner().parse()?;
     let (page, per_page) = (filter.page, filter.per_page);
     let found = state.auth.search_users(filter).await?;
@@ -301,13 +298,8 @@ pub async fn list_users(
 )]
 pub async fn get_user(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Read, Resource::User)
-        .await?;
     let user_id = path.into_inner();
     let user = state.auth.account(user_id).await?;
     let UserRoles { roles, .. } = roles_view(&state, user_id).await?;
@@ -344,14 +336,9 @@ pub struct AdminUserUpdate {
 )]
 pub async fn update_user(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<Uuid>,
     body: web::Json<AdminUserUpdate>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Write, Resource::User)
-        .await?;
     let AdminUserUpdate {
         username,
         display_name,
@@ -385,13 +372,8 @@ pub async fn update_user(
 )]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Delete, Resource::User)
-        .await?;
     for session in state.closure.close(path.into_inner()).await? {
         state.events.session_ended(session).await;
     }
@@ -443,11 +425,7 @@ pub struct RoleList {
         (status = 403, description = "Not permitted (INSUFFICIENT_PERMISSIONS)", body = ErrorEnvelope),
     )
 )]
-pub async fn list_roles(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Read, Resource::Role)
-        .await?;
+pub async fn list_roles(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let roles = state.access.roles().await?;
     Ok(HttpResponse::Ok().json(RoleList {
         roles: roles.into_iter().map(RoleView::from).collect(),
@@ -468,13 +446,8 @@ pub async fn list_roles(state: web::Data<AppState>, caller: Caller) -> ApiResult
 )]
 pub async fn create_role(
     state: web::Data<AppState>,
-    caller: Caller,
     body: web::Json<RoleView>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Write, Resource::Role)
-        .await?;
     let RoleView {
         name,
         description,
@@ -536,13 +509,8 @@ pub struct JobListing {
 )]
 pub async fn list_all_jobs(
     state: web::Data<AppState>,
-    caller: Caller,
     query: web::Query<JobQuery>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Read, Resource::Job)
-        .await?;
     let JobQuery {
         page,
         per_page,
@@ -585,13 +553,8 @@ pub async fn list_all_jobs(
 )]
 pub async fn cancel_any_job(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Write, Resource::Job)
-        .await?;
     cancel_in(&state, JobScope::Any, path.into_inner()).await
 }
 
@@ -610,13 +573,8 @@ pub async fn cancel_any_job(
 )]
 pub async fn rerun_job(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Write, Resource::Job)
-        .await?;
     let job = state.jobs.rerun(path.into_inner()).await?;
     state.events.publish(&job).await;
     state.dispatch.notify_one();

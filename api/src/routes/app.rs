@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app_files::{self, SHELL};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::routes::table::{Area, RateClass};
+use crate::routes::{policy::RateClass, table::Area};
 use crate::state::AppState;
 
 /// The addresses the shell answers at: one documented operation each.

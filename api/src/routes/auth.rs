@@ -17,7 +17,7 @@ use settings::Environment;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::routes::table::{Area, RateClass};
+use crate::routes::{policy::RateClass, table::Area};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     rate_limit::ClientAddress,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use settings::HttpConfig;
 use utoipa::ToSchema;
 
-use crate::routes::table::{Area, RateClass};
+use crate::routes::{policy::RateClass, table::Area};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
-use crate::routes::{table::Area, Page};
+use crate::routes::{policy::Paging, table::Area, Page};
 use crate::state::{AppState, Caller};
 
 #[derive(utoipa::OpenApi)]
@@ -25,6 +25,7 @@ pub fn area() -> Area {
         .handle("delete_clip", delete_clip)
         .handle("clip_thumbnail", clip_thumbnail)
         .handle("set_clip_facecam", set_clip_facecam)
+        .paged(Paging::Offset, &["list_clips"])
 }
 
 /// A library clip. The probe facts and the thumbnail are there once it is READY.

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use crate::monitor::Health;
-use crate::routes::table::{Area, RateClass};
+use crate::routes::{policy::RateClass, table::Area};
 use crate::state::AppState;
 
 /// This area's routes, with their documentation.

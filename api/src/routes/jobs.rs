@@ -21,13 +21,14 @@ use uuid::Uuid;
 
 use crate::etag::conditional;
 use crate::routes::{
-    table::{Area, RateClass},
+    policy::{Paging, RateClass},
+    table::Area,
     Page,
 };
 use crate::{
     error::{ok, ApiResult, Envelope, ErrorEnvelope},
     middleware::RequestId,
-    state::{AppState, Caller, FileCaller},
+    state::{AppState, Caller},
     upload::{drain, Upload, UploadLimits},
 };
 
@@ -48,6 +49,7 @@ pub fn area() -> Area {
         .handle("cancel_job", cancel_job)
         .handle("delete_job", delete_job)
         .rate(RateClass::Upload, &["create_job"])
+        .paged(Paging::Offset, &["list_jobs"])
 }
 
 /// What the job's creation answers.
@@ -576,7 +578,7 @@ pub struct OutputLink {
 )]
 pub async fn download(
     state: web::Data<AppState>,
-    caller: FileCaller,
+    caller: Caller,
     path: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -599,7 +601,7 @@ pub async fn download(
 )]
 pub async fn poster(
     state: web::Data<AppState>,
-    caller: FileCaller,
+    caller: Caller,
     path: web::Path<Uuid>,
     query: web::Query<DownloadQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -613,7 +615,7 @@ enum Artefact {
 
 async fn redirect_to_output(
     state: &AppState,
-    caller: FileCaller,
+    caller: Caller,
     job_id: Uuid,
     query: &DownloadQuery,
     artefact: Artefact,

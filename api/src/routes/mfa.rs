@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::routes::auth::{token_response, tokens};
-use crate::routes::table::{Area, RateClass};
+use crate::routes::{policy::RateClass, table::Area};
 use crate::{
     error::{ApiResult, ErrorEnvelope},
     state::{AppState, Caller},

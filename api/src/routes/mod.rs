@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod live;
 pub mod mfa;
 pub mod music;
+pub mod policy;
 pub mod recovery;
 pub mod share_page;
 pub mod sharing;

@@ -18,7 +18,7 @@ use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
 use crate::rate_limit::client_address;
 use crate::routes::share_page;
 use crate::routes::table::Area;
-use crate::state::{AppState, Caller};
+use crate::state::{AppState, Caller, MaybeCaller};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(share_job, revoke_share, share_page, shared_file))]
@@ -127,7 +127,7 @@ pub async fn revoke_share(
 /// (signed in with a bearer, or in the browser that asked for the link, which `POST …/share`
 /// marks with a cookie).
 #[utoipa::path(
-    get, path = "/s/{token}", tag = "sharing",
+    get, path = "/s/{token}", tag = "sharing", security((), ("bearer" = [])),
     params(("token" = String, Path)),
     responses(
         (status = 200, description = "The page", content_type = "text/html", body = String),
@@ -138,7 +138,7 @@ pub async fn revoke_share(
 pub async fn share_page(
     state: web::Data<AppState>,
     req: HttpRequest,
-    caller: Option<Caller>,
+    caller: MaybeCaller,
     path: web::Path<String>,
 ) -> HttpResponse {
     let user_agent = req
@@ -153,7 +153,7 @@ pub async fn share_page(
             user_agent,
             id: None,
         },
-        user: caller.map(|Caller(user)| user.id),
+        user: caller.0.map(|user| user.id),
         owner_marked: req.cookie(OWNER_COOKIE).is_some(),
     };
     match state.insights.visit(&path, visitor).await {

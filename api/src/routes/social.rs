@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
-use crate::routes::{table::Area, Page};
+use crate::routes::{policy::Paging, table::Area, Page};
 use crate::state::{AppState, Caller};
 
 #[derive(utoipa::OpenApi)]
@@ -25,6 +25,7 @@ pub fn area() -> Area {
         .handle("create_post", create_post)
         .handle("list_posts", list_posts)
         .handle("get_post", get_post)
+        .paged(Paging::Offset, &["list_posts"])
 }
 
 /// A linked account montages can be posted to.

@@ -2,7 +2,8 @@
 //! document its `#[utoipa::path]` attributes make; the path and method of every route come
 //! from that document alone, so what is served and what is documented cannot differ. Routes
 //! sharing a path share one resource, so a wrong method answers 405, not 404. Each route's
-//! rate class is declared here too, beside its handler; the limiter asks the table.
+//! policy (`policy::Policy`) is declared here too, beside its handler; the middleware asks
+//! the table once per request.
 
 use std::collections::BTreeMap;
 
@@ -11,31 +12,20 @@ use actix_web::{
     http::Method,
     web, FromRequest, Handler, Resource, Responder, Route,
 };
-use utoipa::openapi::OpenApi;
+use domain::access::{self, Action};
+use utoipa::openapi::{path::Operation, OpenApi};
+
+use super::policy::{Declared, Paging, Permission, Policy, RateClass};
 
 type MakeRoute = Box<dyn Fn() -> Route + Send + Sync>;
 type ConfigureResource = Box<dyn Fn(Resource) -> Resource + Send + Sync>;
-
-/// Which of seed 001's request budgets a route spends, per caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateClass {
-    /// Signing in and everything else that tries a secret: 10 a minute by default.
-    Auth,
-    /// Job creation, which takes uploads: 5 a minute by default.
-    Upload,
-    /// The default: 100 a minute.
-    General,
-    /// Not counted: health probes, Stripe's signed webhooks, the web app's embedded files
-    /// (a file from memory costs less than the limiter's Redis round trip).
-    Unlimited,
-}
 
 /// The routes of one API area and their documentation.
 pub struct Area {
     doc: OpenApi,
     handlers: BTreeMap<&'static str, MakeRoute>,
     resources: BTreeMap<&'static str, ConfigureResource>,
-    rates: BTreeMap<&'static str, RateClass>,
+    declared: BTreeMap<&'static str, Declared>,
 }
 
 impl Area {
@@ -45,16 +35,38 @@ impl Area {
             doc,
             handlers: BTreeMap::new(),
             resources: BTreeMap::new(),
-            rates: BTreeMap::new(),
+            declared: BTreeMap::new(),
         }
     }
 
-    /// `operations` spend the `class` budget rather than the general one.
-    pub fn rate(mut self, class: RateClass, operations: &[&'static str]) -> Self {
+    fn declare(mut self, operations: &[&'static str], change: impl Fn(&mut Declared)) -> Self {
         for operation in operations {
-            self.rates.insert(operation, class);
+            change(self.declared.entry(operation).or_default());
         }
         self
+    }
+
+    /// `operations` spend the `class` budget rather than the general one.
+    pub fn rate(self, class: RateClass, operations: &[&'static str]) -> Self {
+        self.declare(operations, |declared| declared.rate = class)
+    }
+
+    /// `operation` needs the caller's roles to allow `action` on `resource`.
+    pub fn permit(
+        self,
+        operation: &'static str,
+        action: Action,
+        resource: access::Resource,
+    ) -> Self {
+        let permission = Permission { action, resource };
+        self.declare(&[operation], |declared| {
+            declared.permission = Some(permission)
+        })
+    }
+
+    /// `operations` are listings paged by `paging`'s parameters.
+    pub fn paged(self, paging: Paging, operations: &[&'static str]) -> Self {
+        self.declare(operations, |declared| declared.paging = Some(paging))
     }
 
     /// Serves `operation` (the handler's name, its default operation id) with `handler`, at
@@ -89,7 +101,7 @@ struct Entry {
     operation: &'static str,
     /// The path as a pattern, to find a request's route before routing.
     pattern: ResourceDef,
-    rate: RateClass,
+    policy: Policy,
 }
 
 /// Every area's routes.
@@ -106,8 +118,8 @@ impl RouteTable {
         for (index, area) in areas.iter().enumerate() {
             let mut served: Vec<&str> = Vec::new();
             for (path, item) in &area.doc.paths.paths {
-                for (method, operation) in operations(item) {
-                    let id = operation.operation_id.as_deref().unwrap_or_default();
+                for (method, operation_doc) in operations(item) {
+                    let id = operation_doc.operation_id.as_deref().unwrap_or_default();
                     let (operation, _) = area.handlers.get_key_value(id).unwrap_or_else(|| {
                         panic!("{method} {path} ({id}) is documented but has no handler")
                     });
@@ -117,16 +129,13 @@ impl RouteTable {
                         "operation id {operation} is used twice"
                     );
                     served.push(operation);
+                    let declared = area.declared.get(operation).copied().unwrap_or_default();
                     let entry = Entry {
                         pattern: ResourceDef::new(path.as_str()),
                         path: path.clone(),
                         method,
                         operation,
-                        rate: area
-                            .rates
-                            .get(operation)
-                            .copied()
-                            .unwrap_or(RateClass::General),
+                        policy: Policy::of(operation_doc, declared, operation),
                     };
                     entries.push((index, entry));
                 }
@@ -137,27 +146,44 @@ impl RouteTable {
                     "handler {handler} has no documented operation"
                 );
             }
-            for rated in area.rates.keys() {
-                assert!(served.contains(rated), "{rated} is rated but not served");
+            for declared in area.declared.keys() {
+                assert!(
+                    served.contains(declared),
+                    "{declared} is declared but not served"
+                );
             }
         }
         Self { areas, entries }
     }
 
-    /// The budget a request spends: its route's, or the general one when no route matches
-    /// (a 404 costs a client like any other call).
-    pub fn rate_class(&self, method: &Method, path: &str) -> RateClass {
+    /// The policy of a request's route, or `Policy::UNROUTED` when none matches (a 404 costs
+    /// a client like any other call).
+    pub fn policy(&self, method: &Method, path: &str) -> Policy {
         self.entries
             .iter()
             .map(|(_, entry)| entry)
             .find(|entry| entry.method == method && entry.pattern.is_match(path))
-            .map_or(RateClass::General, |entry| entry.rate)
+            .map_or(Policy::UNROUTED, |entry| entry.policy)
     }
 
-    /// The OpenAPI paths and schemas of every area, merged into `base`.
+    /// The OpenAPI paths and schemas of every area, merged into `base`, each operation
+    /// showing its policy as `x-policy`.
     pub fn document(&self, mut base: OpenApi) -> OpenApi {
         for area in &self.areas {
             base.merge(area.doc.clone());
+        }
+        for (_, entry) in &self.entries {
+            let item = base.paths.paths.get_mut(&entry.path).expect("merged");
+            if let Some(operation) = operation_mut(item, &entry.method) {
+                let policy = serde_json::to_value(entry.policy).expect("serialisable");
+                let extensions = utoipa::openapi::extensions::ExtensionsBuilder::new()
+                    .add("x-policy", policy)
+                    .build();
+                operation
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .merge(extensions);
+            }
         }
         base
     }
@@ -184,6 +210,20 @@ impl RouteTable {
             }
         }
         resource
+    }
+}
+
+fn operation_mut<'a>(
+    item: &'a mut utoipa::openapi::PathItem,
+    method: &Method,
+) -> Option<&'a mut Operation> {
+    match *method {
+        Method::GET => item.get.as_mut(),
+        Method::POST => item.post.as_mut(),
+        Method::PUT => item.put.as_mut(),
+        Method::DELETE => item.delete.as_mut(),
+        Method::PATCH => item.patch.as_mut(),
+        _ => None,
     }
 }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use weekly::{WeeklyChoice, WeeklyFilter, WeeklyMontage, WeeklySettings};
 
 use crate::error::{ok, ApiResult, Envelope, ErrorEnvelope};
-use crate::routes::{sharing::SharedFile, table::Area, Page};
+use crate::routes::{policy::Paging, sharing::SharedFile, table::Area, Page};
 use crate::state::{AppState, Caller, MaybeCaller};
 
 #[derive(utoipa::OpenApi)]
@@ -39,6 +39,12 @@ pub fn area() -> Area {
         .handle("feature_weekly_montage", feature_weekly_montage)
         .handle("weekly_settings", weekly_settings)
         .handle("update_weekly_settings", update_weekly_settings)
+        .permit(
+            "feature_weekly_montage",
+            Action::Write,
+            Resource::WeeklyMontage,
+        )
+        .paged(Paging::Offset, &["list_weekly_montages"])
 }
 
 /// One output of a weekly montage, playable by whoever may see it.
@@ -268,14 +274,9 @@ pub struct Featuring {
 )]
 pub async fn feature_weekly_montage(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<Uuid>,
     body: web::Json<Featuring>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .access
-        .require(caller.0, Action::Write, Resource::WeeklyMontage)
-        .await?;
     let montage = state
         .weekly
         .feature(path.into_inner(), body.featured)

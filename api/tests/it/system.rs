@@ -121,3 +121,84 @@ async fn every_documented_route_is_served() {
         .unwrap();
     assert!(init.text().await.unwrap().contains("/openapi.json"));
 }
+
+/// Each operation's documented `x-policy`, as (method, concrete path, policy).
+async fn documented_policies(app: &crate::helpers::TestApp) -> Vec<(String, String, Value)> {
+    let doc: Value = app.public_json("/openapi.json").await;
+    let mut policies = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let policy = operation["x-policy"].clone();
+            assert!(policy.is_object(), "{method} {path} documents its policy");
+            let concrete = path
+                .replace("{style_id}", "chill")
+                .replace("{asset}", "init.js")
+                .replace("{role}", "moderator");
+            // Every other parameter is an id: a well-formed one that names nothing.
+            let concrete = with_nil_ids(&concrete);
+            policies.push((method.to_uppercase(), concrete, policy));
+        }
+    }
+    policies
+}
+
+/// `path` with each remaining parameter replaced by the nil UUID.
+fn with_nil_ids(path: &str) -> String {
+    path.split('/')
+        .map(|part| {
+            if part.starts_with('{') {
+                uuid::Uuid::nil().to_string()
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn every_route_admits_only_the_callers_its_policy_names() {
+    let app = spawn_app().await;
+    let policies = documented_policies(&app).await;
+    let signed_in: Vec<_> = policies
+        .iter()
+        .filter(|(_, _, policy)| policy["access"] == "signed_in")
+        .collect();
+    assert!(signed_in.len() >= 40, "{signed_in:?}");
+    for (method, path, _) in &signed_in {
+        let url = app.url(path);
+        let anonymous = app.client.request(method.parse().unwrap(), &url);
+        let response = anonymous.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{method} {path} without a token");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["error"]["code"], "AUTHENTICATION_REQUIRED",
+            "{method} {path}"
+        );
+    }
+
+    // A player tries every route that needs a permission their roles do not give.
+    let player = app.user().await;
+    let guarded: Vec<_> = policies
+        .iter()
+        .filter(|(_, _, policy)| policy["permission"].is_object())
+        .collect();
+    assert!(guarded.len() >= 12, "{guarded:?}");
+    for (method, path, policy) in guarded {
+        let request = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .bearer_auth(&player.access_token)
+            // Even a well-formed body gets no further than the permission check.
+            .json(&serde_json::json!({"role": "admin", "featured": true}));
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            (status.as_u16(), &body["error"]["code"]),
+            (403, &Value::from("INSUFFICIENT_PERMISSIONS")),
+            "{method} {path} needs {}",
+            policy["permission"]
+        );
+    }
+}
