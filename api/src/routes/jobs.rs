@@ -8,7 +8,7 @@ use contract::jobs::{
 use db::models::{JobOutputRow, JobRow};
 use domain::error::ServiceError;
 use domain::identity::AuthUser;
-use domain::jobs::{FrameRate, JobOptions, OutputFormat, StoredInput, Style};
+use domain::jobs::{FrameRate, JobOptions, JobStatus, OutputFormat, StoredInput, Style};
 use domain::music::Music;
 use engine::admission::{entitle, Requester};
 use engine::egress::check_callback_url;
@@ -95,6 +95,12 @@ pub fn failure_of(job: &JobRow) -> Option<JobFailure> {
 }
 
 pub fn job_summary(job: &JobRow) -> JobSummary {
+    let kept = job.status == JobStatus::Success && job.outputs_expired_at.is_none();
+    let poster_url = job
+        .formats
+        .first()
+        .filter(|_| kept)
+        .map(|format| format!("/api/v2/jobs/{}/poster?format={format}", job.id));
     JobSummary {
         job_id: job.id,
         status: job.status,
@@ -102,6 +108,10 @@ pub fn job_summary(job: &JobRow) -> JobSummary {
         progress: progress_of(job),
         created_at: job.created_at,
         finished_at: job.finished_at,
+        style: job.style,
+        target_duration: job.target_duration,
+        title: job.title.clone(),
+        poster_url,
     }
 }
 

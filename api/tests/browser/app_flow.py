@@ -173,14 +173,15 @@ def failed_job(page):
     assert sys.stdin.readline().strip() == "go"
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("is not a video we can read", timeout=60_000)
-    expect(page.locator(".status")).to_have_text("FAILED")
+    expect(page.locator(".status")).to_have_text("Failed")
 
 
 def rendered_job(page):
     job_id = upload_and_start(page, CLIPS, TARGET_SECONDS)
-    bar = page.get_by_role("progressbar", name="Progress")
-    expect(page.locator(".status")).to_have_text("SUCCESS", timeout=120_000)
-    expect(bar).to_have_attribute("value", "100")
+    # Once rendered, the status is in words, the result comes first and the progress goes.
+    expect(page.locator(".status")).to_have_text("Ready", timeout=120_000)
+    expect(page.locator("main section").first).to_have_class("result")
+    expect(page.get_by_role("progressbar", name="Progress")).to_be_hidden()
     return job_id
 
 
@@ -295,6 +296,22 @@ def share_page_for_friends(browser, page, console):
     wide.close()
 
 
+def history_shows_posters(page, job_id):
+    """The history is a gallery: the rendered montage shows its poster (through the file pass
+    cookie), its length and its status in words, and leads to its page; the failed one says so."""
+    page.goto(f"{BASE}/#/jobs")
+    card = page.locator(f"a[href='#/jobs/{job_id}']")
+    expect(card).to_contain_text(f"{TARGET_SECONDS} s")
+    expect(card.locator(".status")).to_have_text("Ready")
+    poster = card.locator("img.poster")
+    expect(poster).to_be_visible()
+    poster.evaluate("img => img.decode()")
+    assert poster.evaluate("img => img.naturalWidth") > 0, "the poster loaded"
+    expect(page.locator(".gallery .status", has_text="Failed")).to_have_count(1)
+    card.click()
+    expect(page.locator("main .result video").first).to_be_visible()
+
+
 def main():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     console = Console()
@@ -316,6 +333,7 @@ def main():
         assert console.errors == [], console.errors
         navigated_download(browser, context, job_id)
         share_page_for_friends(browser, page, console)
+        history_shows_posters(page, job_id)
         every_page_loads(context, console, job_id)
         browser.close()
     print("browser flow passed", flush=True)

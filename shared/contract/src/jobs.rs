@@ -99,6 +99,14 @@ pub struct JobSummary {
     pub progress: Progress,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub style: Style,
+    /// Seconds asked for.
+    pub target_duration: i32,
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Title>,
+    /// The poster of its first format, once it succeeded and while its outputs are kept
+    /// (a link like `outputs[].poster_url`).
+    pub poster_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
