@@ -73,6 +73,7 @@ static FILES: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "library.js",
         "account.js",
         "showcase.js",
+        "home.js",
     ]
     .into()
 });

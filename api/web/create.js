@@ -1,9 +1,9 @@
 // Making a montage: clips uploaded straight to storage (drop or pick, a bar per file,
 // resumable), then style, formats and length within what the plan allows.
 
-import { OutputFormat } from './contract.js';
+import { ClipStatus, OutputFormat } from './contract.js';
 import { call } from './api.js';
-import { h, show, errorLine, onSubmit, bytes } from './ui.js';
+import { h, show, errorLine, onSubmit, bytes, seconds } from './ui.js';
 import { uploadClip } from './upload.js';
 
 let stylesCache = null;
@@ -133,37 +133,91 @@ export async function startJob(clipIds, data) {
   return job.job_id;
 }
 
-function fileRow(file) {
+const CHECK_EVERY_MS = 1500;
+
+/**
+ * One clip of the montage being made, in the montage's order: its thumbnail and length once
+ * the service has examined it, its upload's progress, buttons to move it and to take it out.
+ */
+function clipRow(file, list, onChange) {
   const bar = h('progress', { max: 100, value: 0, 'aria-label': `Upload of ${file.name}` });
   const note = h('span', { class: 'muted' }, `${bytes(file.size)}, waiting`);
-  const row = h('li', {}, h('div', { class: 'row' }, h('strong', {}, file.name), note), bar);
-  return { row, bar, note };
+  const thumb = h('div', { class: 'thumb placeholder', 'aria-hidden': 'true' });
+  const move = (label, step) => h('button', { type: 'button', class: 'secondary icon', 'aria-label': `Move ${file.name} ${label}`,
+    onclick: () => {
+      const sibling = step < 0 ? row.previousElementSibling : row.nextElementSibling;
+      if (sibling) sibling.insertAdjacentElement(step < 0 ? 'beforebegin' : 'afterend', row);
+      onChange();
+    } }, step < 0 ? '↑' : '↓');
+  const remove = h('button', { type: 'button', class: 'secondary icon', 'aria-label': `Remove ${file.name}`,
+    onclick: () => { row.remove(); onChange(); } }, '✕');
+  const row = h('li', { class: 'clip', draggable: true },
+    thumb, h('div', { class: 'clip-facts' }, h('strong', {}, file.name), note, bar),
+    h('div', { class: 'clip-actions' }, move('earlier', -1), move('later', 1), remove));
+  row.addEventListener('dragstart', () => row.classList.add('dragging'));
+  row.addEventListener('dragend', () => { row.classList.remove('dragging'); onChange(); });
+  list.append(row);
+  return { row, bar, note, thumb };
+}
+
+/** Drag to reorder: the dragged clip goes before the clip under the pointer. */
+function reorderable(list) {
+  list.addEventListener('dragover', (event) => {
+    const dragged = list.querySelector('.dragging');
+    if (!dragged) return;
+    event.preventDefault();
+    const after = [...list.children].find((row) => row !== dragged
+      && event.clientY < row.getBoundingClientRect().top + row.offsetHeight / 2);
+    list.insertBefore(dragged, after || null);
+  });
+  return list;
+}
+
+/** Waits for the service's look at the clip, then shows its thumbnail and length. */
+async function examined(clipId, shown, stillHere) {
+  while (stillHere()) {
+    const clip = await call('GET', `/api/v2/clips/${clipId}`);
+    if (clip.status !== ClipStatus.PENDING) {
+      if (clip.thumbnail_url) shown.thumb.replaceChildren(h('img', { src: clip.thumbnail_url, alt: '' }));
+      shown.thumb.classList.remove('placeholder');
+      shown.note.textContent = clip.rejection || `${seconds(clip.duration)} · ${bytes(clip.size)}, uploaded`;
+      shown.note.className = clip.rejection ? 'error' : 'ok';
+      return clip.status;
+    }
+    await new Promise((done) => { setTimeout(done, CHECK_EVERY_MS); });
+  }
+  return ClipStatus.PENDING;
 }
 
 export async function createView() {
-  const clips = [];
   let uploading = 0;
-  const list = h('ul', { class: 'plain', 'aria-label': 'Clips' });
+  let here = true;
+  const list = reorderable(h('ul', { class: 'plain clips', 'aria-label': 'Clips, in the montage\'s order' }));
   const line = errorLine();
   const start = h('button', { type: 'submit', disabled: true }, 'Make my montage');
-  const ready = () => { start.disabled = uploading > 0 || clips.length === 0; };
+  // The montage's clips are the uploaded rows, in the order they stand.
+  const chosen = () => [...list.querySelectorAll('li[data-clip]')].map((row) => row.dataset.clip);
+  const ready = () => { start.disabled = uploading > 0 || chosen().length === 0; };
 
   const add = async (file) => {
-    const { row, bar, note } = fileRow(file);
-    list.append(row);
+    const shown = clipRow(file, list, ready);
     uploading += 1;
     ready();
     try {
       const clip = await uploadClip(file, (sent, total) => {
-        bar.value = Math.floor((sent / total) * 100);
-        note.textContent = `${bytes(sent)} of ${bytes(total)}`;
+        shown.bar.value = Math.floor((sent / total) * 100);
+        shown.note.textContent = `${bytes(sent)} of ${bytes(total)}`;
       });
-      clips.push(clip.clip_id);
-      note.textContent = `${bytes(file.size)}, uploaded`;
-      note.className = 'ok';
+      shown.row.dataset.clip = clip.clip_id;
+      shown.note.textContent = `${bytes(file.size)}, uploaded`;
+      shown.note.className = 'ok';
+      examined(clip.clip_id, shown, () => here && shown.row.isConnected).then((status) => {
+        if (status === ClipStatus.REJECTED) delete shown.row.dataset.clip;
+        ready();
+      }).catch(() => {});
     } catch (error) {
-      note.textContent = error.friendly || 'The upload failed.';
-      note.className = 'error';
+      shown.note.textContent = error.friendly || 'The upload failed.';
+      shown.note.className = 'error';
     } finally {
       uploading -= 1;
       ready();
@@ -186,10 +240,11 @@ export async function createView() {
 
   const form = h('form', { class: 'wide', 'aria-label': 'Montage options' }, await optionFields(), line, start);
   onSubmit(form, line, async (data) => {
-    location.hash = `#/jobs/${await startJob(clips, data)}`;
+    location.hash = `#/jobs/${await startJob(chosen(), data)}`;
   });
   show('Make a montage',
     h('section', {}, h('h2', {}, '1. Your clips'), drop, list,
       h('p', { class: 'hint' }, 'Or pick clips you uploaded before in your ', h('a', { href: '#/library' }, 'library'), '.')),
     h('section', {}, h('h2', {}, '2. How it looks'), form));
+  return () => { here = false; };
 }

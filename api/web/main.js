@@ -10,6 +10,7 @@ import * as job from './job.js';
 import * as library from './library.js';
 import * as account from './account.js';
 import * as showcase from './showcase.js';
+import * as home from './home.js';
 
 const PRIVATE = [
   [/^\/$/, () => create.createView()],
@@ -57,6 +58,7 @@ async function route() {
     const match = path.match(pattern);
     if (match) return view(params, ...match.slice(1));
   }
+  if (path === '/' && !signedIn()) return home.homeView();
   for (const [pattern, view] of PRIVATE) {
     const match = path.match(pattern);
     if (!match) continue;

@@ -213,20 +213,20 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpRes
 /// Lets this browser navigate to the caller's rendered files: a navigation
 /// (`window.location.href = '/api/v2/jobs/{id}/download?format=landscape'`, seed 001) cannot
 /// send a bearer header. Sets the `montage_files` cookie: HttpOnly, SameSite=Strict, limited to
-/// `/api/v2/jobs`, and honoured only by `GET …/download` and `GET …/poster` of the caller's own
-/// jobs. It lasts as long as the access token it was asked with and ends with its session;
+/// `/api/v2`, and honoured only by the routes whose policy names it (`GET …/download` and
+/// `GET …/poster` of the caller's own jobs, `GET …/thumbnail` of their own clips). It lasts as long as the access token it was asked with and ends with its session;
 /// ask again after each refresh.
 #[utoipa::path(
     post, path = "/api/auth/file-pass", tag = "auth", security(("bearer" = [])),
     responses(
-        (status = 204, description = "The cookie is set", headers(("Set-Cookie" = String, description = "`montage_files=…; HttpOnly; SameSite=Strict; Path=/api/v2/jobs; Max-Age=…`"))),
+        (status = 204, description = "The cookie is set", headers(("Set-Cookie" = String, description = "`montage_files=…; HttpOnly; SameSite=Strict; Path=/api/v2; Max-Age=…`"))),
         (status = 401, body = ErrorEnvelope),
     )
 )]
 pub async fn file_pass(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let pass = state.auth.file_pass(caller.0)?;
     let cookie = Cookie::build(FILE_PASS_COOKIE, pass.token)
-        .path("/api/v2/jobs")
+        .path("/api/v2")
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(state.config.environment == Environment::Production)

@@ -209,7 +209,7 @@ pub async fn delete_clip(
 
 /// Redirects to a short-lived link to the clip's thumbnail (JPEG).
 #[utoipa::path(
-    get, path = "/api/v2/clips/{clip_id}/thumbnail", tag = "clips", security(("bearer" = [])),
+    get, path = "/api/v2/clips/{clip_id}/thumbnail", tag = "clips", security(("bearer" = []), ("file_pass" = [])),
     params(("clip_id" = Uuid, Path)),
     responses(
         (status = 302, description = "A redirect", headers(("Location" = String, description = "Presigned URL, valid for a few minutes"))),

@@ -74,8 +74,23 @@ class Console:
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: uncaught {e}"))
 
 
+def landing_page(page):
+    """A signed-out visitor lands on what the service does, with signing up as the main action,
+    at phone and desktop widths, with nothing serious for axe-core and no sideways scroll."""
+    for size, viewport in (("390", PHONE), ("1280", DESKTOP)):
+        page.set_viewport_size(viewport)
+        page.goto(BASE + "/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your best plays, made into montages")
+        expect(page.get_by_role("link", name="Make your first montage, free")).to_have_attribute("href", "#/signup")
+        assert accessibility_findings(page) == [], f"the landing page at {size} px"
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the landing page is {overflow}px wider than {size} px"
+        page.screenshot(path=ARTIFACTS / f"{size}-landing.png", full_page=True)
+
+
 def sign_up(page):
-    page.goto(BASE + "/")
+    landing_page(page)
+    page.get_by_role("link", name="Sign in", exact=True).first.click()
     expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
     page.get_by_role("link", name="Create an account").click()
     page.get_by_label("Email").fill(EMAIL)
@@ -90,13 +105,29 @@ def confirm_address(page):
     assert page.url == BASE + "/", f"the token leaves the address bar: {page.url}"
 
 
-def upload_and_start(page, files, seconds):
+def upload_and_start(page, files, seconds, examined=False):
+    """Uploads `files` on the create page, orders and sets the montage up, and starts it. With
+    `examined` (a worker runs), each clip first shows the thumbnail the service made of it."""
     page.goto(BASE + "/#/")
     page.get_by_label("Choose clips").set_input_files(files)
     for name in files:
         row = page.get_by_role("listitem").filter(has_text=Path(name).name)
         expect(row.get_by_text("uploaded")).to_be_visible(timeout=60_000)
         expect(row.get_by_role("progressbar")).to_have_attribute("value", "100")
+        if examined:
+            thumbnail = row.locator(".thumb img")
+            expect(thumbnail).to_be_visible(timeout=60_000)
+            thumbnail.evaluate("img => img.decode()")
+            assert thumbnail.evaluate("img => img.naturalWidth") > 0, f"the thumbnail of {name} loaded"
+            expect(row).to_contain_text(re.compile(r"\d+ s ·"))
+    if examined:
+        page.screenshot(path=ARTIFACTS / "390-create-clips.png" if page.viewport_size["width"] < 500
+                        else ARTIFACTS / "1280-create-clips.png", full_page=True)
+    uploaded = page.locator("li[data-clip]").evaluate_all("rows => rows.map((r) => r.dataset.clip)")
+    if len(files) > 1:
+        # The last clip moved first: the montage's order is the list's.
+        page.get_by_role("button", name=f"Move {Path(files[-1]).name} earlier").click()
+        uploaded = uploaded[:-2] + [uploaded[-1], uploaded[-2]]
     page.get_by_label("Chill").check()
     music = page.get_by_label("Music")
     own = page.get_by_label("Your track")
@@ -117,6 +148,7 @@ def upload_and_start(page, files, seconds):
         page.get_by_role("button", name="Make my montage").click()
     form = created.value.post_data
     assert 'name="facecam"' in form and "0.73,0.03,0.25,0.3" in form, form
+    assert ",".join(uploaded) in form, f"clip_ids in the list's order {uploaded}: {form}"
     expect(page.get_by_role("heading", name="Montage", exact=True)).to_be_visible()
     job_id = page.url.rsplit("/", 1)[-1]
     assert re.fullmatch(r"[0-9a-f-]{36}", job_id), page.url
@@ -177,7 +209,7 @@ def failed_job(page):
 
 
 def rendered_job(page):
-    job_id = upload_and_start(page, CLIPS, TARGET_SECONDS)
+    job_id = upload_and_start(page, CLIPS, TARGET_SECONDS, examined=True)
     # Once rendered, the status is in words, the result comes first and the progress goes.
     expect(page.locator(".status")).to_have_text("Ready", timeout=120_000)
     expect(page.locator("main section").first).to_have_class("result")

@@ -365,12 +365,7 @@ async fn a_file_pass_opens_only_its_owners_downloads_and_posters() {
     let created: Value = created.json().await.unwrap();
     let job_id = created["data"]["job_id"].as_str().unwrap();
     let (pass, attributes) = file_pass(&app, &alice.access_token).await;
-    for attribute in [
-        "HttpOnly",
-        "SameSite=Strict",
-        "Path=/api/v2/jobs",
-        "Max-Age=",
-    ] {
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api/v2;", "Max-Age="] {
         assert!(
             attributes.contains(attribute),
             "{attribute} in {attributes}"
@@ -389,6 +384,10 @@ async fn a_file_pass_opens_only_its_owners_downloads_and_posters() {
         let bare = app.client.get(app.url(&path)).send().await.unwrap();
         assert_error(bare, 401, "AUTHENTICATION_REQUIRED").await;
     }
+    // A clip's thumbnail, for the web app's <img>: admitted, and nobody's clip is found.
+    let thumbnail = format!("/api/v2/clips/{}/thumbnail", uuid::Uuid::nil());
+    let opened = with_cookie(reqwest::Method::GET, &thumbnail, &pass);
+    assert_error(opened.await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
     // Nothing else reads the cookie, reading or writing.
     let job = format!("/api/v2/jobs/{job_id}");
     for (method, path) in [
@@ -397,6 +396,11 @@ async fn a_file_pass_opens_only_its_owners_downloads_and_posters() {
         (reqwest::Method::POST, format!("{job}/cancel")),
         (reqwest::Method::POST, format!("{job}/share")),
         (reqwest::Method::GET, "/api/auth/me".to_owned()),
+        (reqwest::Method::GET, "/api/v2/clips".to_owned()),
+        (
+            reqwest::Method::GET,
+            format!("/api/v2/clips/{}", uuid::Uuid::nil()),
+        ),
     ] {
         let refused = with_cookie(method.clone(), &path, &pass).await.unwrap();
         assert_error(refused, 401, "AUTHENTICATION_REQUIRED").await;
