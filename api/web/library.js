@@ -36,18 +36,23 @@ function clipRow(clip, picked, redraw) {
   box.addEventListener('change', () => { if (box.checked) picked.add(clip.clip_id); else picked.delete(clip.clip_id); });
   const facts = [clip.duration ? seconds(clip.duration) : '', clip.width ? `${clip.width}×${clip.height}` : '', bytes(clip.size), when(clip.created_at)]
     .filter(Boolean).join(' · ');
-  return h('li', {},
-    h('div', { class: 'row' },
+  const thumb = clip.thumbnail_url
+    ? h('div', { class: 'thumb' }, h('img', { src: clip.thumbnail_url, alt: '', loading: 'lazy' }))
+    : h('div', { class: `thumb ${clip.status === ClipStatus.PENDING ? 'placeholder' : ''}`, 'aria-hidden': 'true' });
+  const state = clip.status === ClipStatus.PENDING ? 'Checking…' : clip.status === ClipStatus.REJECTED ? 'Not usable' : 'Ready';
+  return h('li', { class: 'clip' }, thumb,
+    h('div', { class: 'clip-facts' },
       h('label', { class: 'inline', for: `c-${clip.clip_id}` }, box, h('strong', {}, clip.name)),
-      h('span', { class: `status ${clip.status === ClipStatus.REJECTED ? 'FAILED' : ''}` }, clip.status === ClipStatus.PENDING ? 'checking…' : clip.status.toLowerCase()),
-      usable ? cameraChoice(clip) : '',
-      actionButton('Delete', async () => {
-        await call('DELETE', `/api/v2/clips/${clip.clip_id}`);
-        picked.delete(clip.clip_id);
-        toast(`${clip.name} deleted.`);
-        redraw();
-      }, { class: 'secondary', 'aria-label': `Delete ${clip.name}` })),
-    h('p', { class: 'muted' }, facts, clip.rejection ? h('span', { class: 'error' }, ` ${clip.rejection}`) : ''));
+      h('span', { class: 'muted' }, facts),
+      h('span', { class: `status ${clip.status === ClipStatus.REJECTED ? 'FAILED' : ''}` }, state),
+      clip.rejection ? h('span', { class: 'error' }, clip.rejection) : '',
+      usable ? cameraChoice(clip) : ''),
+    h('div', { class: 'clip-actions' }, actionButton('✕', async () => {
+      await call('DELETE', `/api/v2/clips/${clip.clip_id}`);
+      picked.delete(clip.clip_id);
+      toast(`${clip.name} deleted.`);
+      redraw();
+    }, { class: 'secondary icon', 'aria-label': `Delete ${clip.name}` })));
 }
 
 export async function libraryView(offset) {
@@ -66,7 +71,7 @@ export async function libraryView(offset) {
     location.hash = `#/jobs/${await startJob([...picked], data)}`;
   });
   show('Library',
-    h('section', {}, h('ul', { class: 'plain', 'aria-label': 'Clips' }, page.clips.map((clip) => clipRow(clip, picked, redraw))),
+    h('section', {}, h('ul', { class: 'plain clips library', 'aria-label': 'Clips' }, page.clips.map((clip) => clipRow(clip, picked, redraw))),
       page.total > page.limit ? pager(page, (next) => { location.hash = `#/library?offset=${Math.max(0, next)}`; }) : ''),
     h('section', {}, h('h2', {}, 'Render them again'), form));
 }
