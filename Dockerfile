@@ -17,6 +17,12 @@ RUN npm pack swagger-ui-dist@5.35.0 && tar -xzf swagger-ui-dist-*.tgz \
 FROM python:3.11-slim-bookworm AS music
 RUN pip install --no-cache-dir --no-deps --target /music immich-memories-music==0.1.0
 
+# The clips the styles' samples are rendered from, generated (never shipped as files).
+FROM debian:bookworm-slim AS samples
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
+COPY scripts/sample-clips /usr/local/bin/
+RUN mkdir /samples && sample-clips /samples
+
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       ca-certificates libavcodec59 libavformat59 libavfilter8 libavdevice59 libswscale6 \
@@ -24,7 +30,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 COPY --from=build /src/target/release/api /src/target/release/worker /usr/local/bin/
 COPY --from=docs /docs/out /usr/share/montage/swagger-ui
 COPY --from=music /music /usr/share/montage/music
+COPY --from=samples /samples /usr/share/montage/sample-clips
+# Workers render each style's sample from STYLE_SAMPLE_CLIPS once per deployment.
 ENV API_BIND=0.0.0.0:8000 DOCS_ASSETS_DIR=/usr/share/montage/swagger-ui \
-    MUSIC_DIR=/usr/share/montage/music
+    MUSIC_DIR=/usr/share/montage/music STYLE_SAMPLE_CLIPS=/usr/share/montage/sample-clips
 EXPOSE 8000
 CMD ["api"]

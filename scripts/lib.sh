@@ -12,6 +12,11 @@ export DOCS_ASSETS_DIR=${DOCS_ASSETS_DIR:-$DATA/swagger-ui}
 SWAGGER_UI_VERSION=5.35.0
 export MUSIC_DIR=${MUSIC_DIR:-$DATA/music}
 MUSIC_PACKAGE=immich-memories-music==0.1.0
+# Where the generated clips the styles' samples are rendered from are made. Not STYLE_SAMPLE_CLIPS
+# itself: a worker given that renders the samples, which only scripts/dev's and the browser
+# test's workers should.
+export SAMPLE_CLIPS_DIR=${SAMPLE_CLIPS_DIR:-$DATA/sample-clips}
+SAMPLE_CLIPS_MADE=1
 S3_DEV_SERVER_VERSION=0.3.0
 PG_PORT=${PG_PORT:-5433}
 REDIS_PORT=${REDIS_PORT:-6380}
@@ -226,10 +231,22 @@ ensure_music() {
   rm -rf "$tmp"
 }
 
+# Gameplay-like clips from ffmpeg's own generators, each with a tone that swells every two
+# seconds (moments the analysis picks): made here, never shipped as files. The Dockerfile makes
+# the same with the same command.
+ensure_sample_clips() {
+  [ "$(cat "$SAMPLE_CLIPS_DIR/.made" 2>/dev/null)" = "$SAMPLE_CLIPS_MADE" ] && return 0
+  log "Generating the clips the style samples are cut from"
+  mkdir -p "$SAMPLE_CLIPS_DIR"
+  "$ROOT/scripts/sample-clips" "$SAMPLE_CLIPS_DIR"
+  echo "$SAMPLE_CLIPS_MADE" >"$SAMPLE_CLIPS_DIR/.made"
+}
+
 start_services() {
   ensure_packages
   ensure_docs_assets
   ensure_music
+  ensure_sample_clips
   start_postgres
   start_redis
   start_s3

@@ -89,9 +89,23 @@ export async function planLimits() {
   return { me, plan, best };
 }
 
+/** The samples the service rendered of its styles, by style (none yet: an empty map). */
+async function styleSamples() {
+  const { samples } = await call('GET', '/api/v2/style-samples', { auth: false }).catch(() => ({ samples: [] }));
+  return new Map(samples.map((sample) => [sample.style, sample.video_url]));
+}
+
+/** A style's looping sample, muted (still, with controls, for visitors who ask for less motion). */
+function samplePlayer(url) {
+  if (!url) return '';
+  const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+  return h('video', { class: 'sample', src: url, muted: true, loop: true, playsinline: true, autoplay: !still,
+    preload: still ? 'none' : 'auto', 'aria-hidden': 'true', tabindex: -1 });
+}
+
 /** The style, format and length controls, shared with re-rendering library clips. */
 export async function optionFields() {
-  const [all, { plan, best }, tracks] = await Promise.all([styles(), planLimits(), catalogue()]);
+  const [all, { plan, best }, tracks, samples] = await Promise.all([styles(), planLimits(), catalogue(), styleSamples()]);
   const max = plan.limits.max_duration;
   const reason = best.id === plan.id
     ? `Your plan, ${plan.name}, allows up to ${max} s.`
@@ -101,7 +115,7 @@ export async function optionFields() {
   length.addEventListener('input', () => { value.textContent = `${length.value} s`; });
   return h('div', { class: 'options' },
     h('fieldset', {}, h('legend', {}, 'Style'),
-      h('div', { class: 'styles' }, all.map((style, index) => h('label', {},
+      h('div', { class: 'styles' }, all.map((style, index) => h('label', {}, samplePlayer(samples.get(style.id)),
         h('input', { type: 'radio', name: 'style', value: style.id, checked: index === 0 }),
         style.name, h('span', { class: 'hint', style: false }, h('br'), style.description))))),
     h('fieldset', {}, h('legend', {}, 'Formats'),

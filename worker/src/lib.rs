@@ -4,6 +4,7 @@ mod examine;
 mod linked;
 pub mod media;
 mod process;
+mod samples;
 pub mod sandbox;
 mod weekly_run;
 
@@ -114,6 +115,13 @@ pub async fn run(
     spawn_housekeeping(&config, &tasks, &db, backend.clone(), &context);
     weekly_run::spawn_on(&tasks, &config, db.clone(), dispatch);
     spawn_library_work(&config, &tasks, db, &context)?;
+    if let Some(clips) = config.render.style_sample_clips.clone() {
+        let samples = samples::StyleSamples {
+            context: context.clone(),
+            clips,
+        };
+        tasks.spawn(samples, Schedule::every(SAMPLES_LOOK_EVERY));
+    }
     let wakeups = watch_pushes(&config, &tasks);
     let result = consume(
         &config,
@@ -235,6 +243,8 @@ fn wakeup_stream(wakeups: &watch::Receiver<u64>) -> Pin<Box<dyn Stream<Item = ()
 
 /// The first pause after the queue fails; it doubles at each failure in a row, up to
 /// [`QUEUE_RETRY_MAX`].
+/// How often a worker looks for a style sample storage lacks (one is rendered at start).
+const SAMPLES_LOOK_EVERY: Duration = Duration::from_secs(3600);
 const QUEUE_RETRY_FIRST: Duration = Duration::from_millis(500);
 const QUEUE_RETRY_MAX: Duration = Duration::from_secs(30);
 

@@ -344,6 +344,32 @@ def history_shows_posters(page, job_id):
     expect(page.locator("main .result video").first).to_be_visible()
 
 
+def style_samples_play(page):
+    """Each style shows the sample the service rendered of it (the worker renders the missing
+    ones when it starts), playing muted on a loop; a sample is a real 10 s landscape montage."""
+    deadline = time.monotonic() + 240
+    samples = page.locator(".styles video.sample")
+    page.goto(BASE + "/#/")
+    while True:
+        page.reload()  # the create page lists the samples once, as it opens
+        expect(page.get_by_role("heading", name="Make a montage")).to_be_visible()
+        if samples.count() == 4:
+            break
+        assert time.monotonic() < deadline, f"{samples.count()} of the 4 style samples were rendered"
+        page.wait_for_timeout(2000)  # a worker renders them one by one: look again
+    first = samples.first
+    first.evaluate("""(v) => new Promise((done) => {
+        const tick = () => (v.readyState >= 2 && v.currentTime > 0.5 ? done() : setTimeout(tick, 50)); tick(); })""")
+    assert first.evaluate("v => v.muted && v.loop"), "a sample plays muted on a loop"
+    saved = ARTIFACTS / "style-sample.mp4"
+    saved.write_bytes(page.request.get(first.get_attribute("src")).body())
+    probe = ffprobe(saved)
+    video = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    assert (video["width"], video["height"]) == (1920, 1080), video
+    assert abs(float(probe["format"]["duration"]) - 10) < 0.1, probe["format"]["duration"]
+    page.screenshot(path=ARTIFACTS / "1280-create-samples.png", full_page=True)
+
+
 def main():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     console = Console()
@@ -366,6 +392,7 @@ def main():
         navigated_download(browser, context, job_id)
         share_page_for_friends(browser, page, console)
         history_shows_posters(page, job_id)
+        style_samples_play(page)
         every_page_loads(context, console, job_id)
         browser.close()
     print("browser flow passed", flush=True)

@@ -18,6 +18,14 @@ fn browser_python() -> String {
     )
 }
 
+/// The generated clips scripts/lib.sh makes, from which this test's worker renders the
+/// styles' samples.
+fn sample_clips() -> String {
+    std::env::var("SAMPLE_CLIPS_DIR").expect(
+        "SAMPLE_CLIPS_DIR names the generated sample clips: run scripts/test, which makes them",
+    )
+}
+
 fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -32,6 +40,7 @@ async fn a_player_signs_up_uploads_watches_live_plays_and_downloads_in_a_browser
     let mut app = spawn_app_with(&[
         ("MAIL_DIR", mail.to_str().unwrap()),
         ("UNVERIFIED_JOB_ALLOWANCE", "0"),
+        ("STYLE_SAMPLE_CLIPS", &sample_clips()),
     ])
     .await;
     let broken = scratch.join("broken.mp4");

@@ -410,6 +410,15 @@ pub fn output_key(job_id: Uuid, format: OutputFormat) -> String {
     format!("jobs/{job_id}/outputs/{}.mp4", format.as_str())
 }
 
+/// Where the styles' samples are kept. The version part changes when the styles' look does,
+/// so that workers render them again and no stale sample is shown.
+pub const STYLE_SAMPLES_PREFIX: &str = "samples/v1/";
+
+/// The storage key of the service's own short sample of `style`.
+pub fn style_sample_key(style: Style) -> String {
+    format!("{STYLE_SAMPLES_PREFIX}{}.mp4", style.as_str())
+}
+
 /// The storage key of an output's poster image.
 pub fn poster_key(job_id: Uuid, format: OutputFormat) -> String {
     format!("jobs/{job_id}/outputs/{}.jpg", format.as_str())

@@ -560,6 +560,9 @@ pub struct RenderConfig {
     pub watermark_font: PathBuf,
     /// Where the styles' title typefaces are (`planning::styles`).
     pub font_dir: PathBuf,
+    /// Generated clips (made by the scripts and the Dockerfile) from which workers render
+    /// each style's sample once and keep it in storage; unset for no samples.
+    pub style_sample_clips: Option<PathBuf>,
 }
 
 impl Default for RenderConfig {
@@ -578,6 +581,7 @@ impl Default for RenderConfig {
             watermark_text: "Montage".into(),
             watermark_font: "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf".into(),
             font_dir: "/usr/share/fonts/truetype/dejavu".into(),
+            style_sample_clips: None,
         }
     }
 }
