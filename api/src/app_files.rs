@@ -74,6 +74,7 @@ static FILES: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         "account.js",
         "showcase.js",
         "home.js",
+        "facecam.js",
     ]
     .into()
 });

@@ -1,6 +1,7 @@
 // The plan (Stripe Checkout to upgrade, its portal to manage), linked platform accounts, and
 // the player's settings: profile, email confirmation, two-step sign-in, closing the account.
 
+import { SyncStatus } from './contract.js';
 import { call, forget } from './api.js';
 import { h, show, toast, actionButton, errorLine, onSubmit, field, when } from './ui.js';
 
@@ -41,11 +42,33 @@ export function linkedResult(params) {
     : reasons[params.get('reason')] || 'Linking did not work.';
 }
 
+const SYNC_WORDS = {
+  [SyncStatus.PENDING]: 'Import waiting', [SyncStatus.RUNNING]: 'Importing',
+  [SyncStatus.SUCCESS]: 'Last import', [SyncStatus.FAILED]: 'Last import failed',
+};
+
+/** How the link's latest import went, the clips that still fail, and "link again" when the platform refused. */
+function syncOutcome(sync, linkAgain) {
+  const counts = `${sync.imported} of ${sync.found} new clips imported${sync.finished_at ? `, ${when(sync.finished_at)}` : ''}`;
+  const outcome = h('div', { class: 'sync' },
+    h('p', {}, h('span', { class: `status ${sync.status}` }, SYNC_WORDS[sync.status] || sync.status), ' ',
+      sync.status === SyncStatus.FAILED ? sync.error : counts));
+  if (sync.status === SyncStatus.FAILED) outcome.append(linkAgain());
+  if (sync.failures && sync.failures.length) {
+    outcome.append(h('details', {}, h('summary', {}, `${sync.failures.length} clip${sync.failures.length > 1 ? 's' : ''} could not be imported`),
+      h('ul', {}, sync.failures.map((f) => h('li', {}, `${f.title}: ${f.error} (tried ${f.attempts}×)`)))));
+  }
+  return outcome;
+}
+
 export async function linkedView() {
   const [{ providers }, { links }] = await Promise.all([
     call('GET', '/api/v2/accounts/providers', { auth: false }), call('GET', '/api/v2/accounts/links')]);
   const notice = lastLinkResult ? h('p', { role: 'status' }, lastLinkResult) : '';
   lastLinkResult = null;
+  const linkAgain = (provider) => actionButton('Link again', async () => {
+    location.href = (await call('GET', `/api/v2/accounts/oauth/${provider}?redirect=false`)).authorize_url;
+  }, { 'aria-label': `Link ${provider} again` });
   const linked = links.map((link) => h('li', {}, h('div', { class: 'row' },
     h('strong', {}, link.provider), link.display_name || link.external_id,
     h('span', { class: 'muted' }, `linked ${when(link.linked_at)}`),
@@ -53,7 +76,8 @@ export async function linkedView() {
       await call('DELETE', `/api/v2/accounts/links/${link.link_id}`);
       toast('Unlinked.');
       linkedView();
-    }, { class: 'secondary', 'aria-label': `Unlink ${link.provider}` }))));
+    }, { class: 'secondary', 'aria-label': `Unlink ${link.provider}` })),
+  link.last_sync ? syncOutcome(link.last_sync, () => linkAgain(link.provider)) : ''));
   const offers = providers.filter((p) => !links.some((l) => l.provider === p.id)).map((p) => h('li', {},
     h('div', { class: 'row' }, h('strong', {}, p.name), h('span', { class: 'muted' }, p.description),
       actionButton(`Link ${p.name}`, async () => {

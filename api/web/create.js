@@ -5,6 +5,7 @@ import { ClipStatus, OutputFormat } from './contract.js';
 import { call } from './api.js';
 import { h, show, errorLine, onSubmit, bytes, seconds } from './ui.js';
 import { uploadClip } from './upload.js';
+import { facecamPlacer } from './facecam.js';
 
 let stylesCache = null;
 let musicCache = null;
@@ -188,11 +189,14 @@ function reorderable(list) {
 }
 
 /** Waits for the service's look at the clip, then shows its thumbnail and length. */
-async function examined(clipId, shown, stillHere) {
+async function examined(clipId, shown, stillHere, onThumbnail) {
   while (stillHere()) {
     const clip = await call('GET', `/api/v2/clips/${clipId}`);
     if (clip.status !== ClipStatus.PENDING) {
-      if (clip.thumbnail_url) shown.thumb.replaceChildren(h('img', { src: clip.thumbnail_url, alt: '' }));
+      if (clip.thumbnail_url) {
+        shown.thumb.replaceChildren(h('img', { src: clip.thumbnail_url, alt: '' }));
+        onThumbnail(clip.thumbnail_url);
+      }
       shown.thumb.classList.remove('placeholder');
       shown.note.textContent = clip.rejection || `${seconds(clip.duration)} · ${bytes(clip.size)}, uploaded`;
       shown.note.className = clip.rejection ? 'error' : 'ok';
@@ -225,7 +229,7 @@ export async function createView() {
       shown.row.dataset.clip = clip.clip_id;
       shown.note.textContent = `${bytes(file.size)}, uploaded`;
       shown.note.className = 'ok';
-      examined(clip.clip_id, shown, () => here && shown.row.isConnected).then((status) => {
+      examined(clip.clip_id, shown, () => here && shown.row.isConnected, placer.showOn).then((status) => {
         if (status === ClipStatus.REJECTED) delete shown.row.dataset.clip;
         ready();
       }).catch(() => {});
@@ -253,6 +257,10 @@ export async function createView() {
   });
 
   const form = h('form', { class: 'wide', 'aria-label': 'Montage options' }, await optionFields(), line, start);
+  // The camera can be placed by hand on the first clip's thumbnail.
+  const camera = form.querySelector('#f-facecam');
+  const placer = facecamPlacer(camera);
+  camera.closest('label').after(placer.frame);
   onSubmit(form, line, async (data) => {
     location.hash = `#/jobs/${await startJob(chosen(), data)}`;
   });

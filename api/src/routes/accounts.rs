@@ -225,11 +225,15 @@ pub struct LinkView {
     pub can_post: bool,
     pub linked_at: DateTime<Utc>,
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// The latest import from this account, with the clips that failed so far; a FAILED one
+    /// says why (the platform refused: link the account again).
+    pub last_sync: Option<SyncView>,
 }
 
 impl From<LinkedAccountRow> for LinkView {
     fn from(link: LinkedAccountRow) -> Self {
         Self {
+            last_sync: None,
             link_id: link.id,
             provider: link.provider,
             can_import: link.provider.can_import(),
@@ -257,9 +261,23 @@ pub struct LinkList {
     )
 )]
 pub async fn list_links(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
-    let links = state.linking.links(caller.0).await?;
+    let (links, syncs) = futures::try_join!(
+        state.linking.links(caller.0),
+        state.linking.last_syncs(caller.0)
+    )?;
+    let mut syncs: Vec<SyncView> = syncs.into_iter().map(SyncView::from).collect();
+    let links = links.into_iter().map(|link| {
+        let last_sync = syncs
+            .iter()
+            .position(|sync| sync.link_id == link.id)
+            .map(|found| syncs.swap_remove(found));
+        LinkView {
+            last_sync,
+            ..LinkView::from(link)
+        }
+    });
     Ok(HttpResponse::Ok().json(ok(LinkList {
-        links: links.into_iter().map(LinkView::from).collect(),
+        links: links.collect(),
     })))
 }
 

@@ -142,12 +142,23 @@ def upload_and_start(page, files, seconds, examined=False):
     expect(preview).to_have_attribute("src", "/api/v2/music/calm_acoustic_1/preview")
     length = page.get_by_label("Length")
     length.evaluate("(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", str(seconds))
-    page.get_by_label("Your camera").select_option(label="Top right")
+    camera = page.locator("#f-facecam")
+    if examined:
+        # Placed by hand on the first clip's thumbnail, from the keyboard.
+        box = page.get_by_role("group", name=re.compile("^Your camera on the clip"))
+        expect(box).to_be_visible()
+        for key in ["ArrowLeft"] * 3 + ["Shift+ArrowDown"] * 2:
+            box.press(key)
+        placed = "0.700,0.030,0.250,0.320"
+        expect(camera).to_have_value(placed)
+    else:
+        camera.select_option(label="Top right")
+        placed = "0.73,0.03,0.25,0.3"
     creating = lambda r: r.method == "POST" and r.url.endswith("/api/v2/jobs")
     with page.expect_request(creating) as created:
         page.get_by_role("button", name="Make my montage").click()
     form = created.value.post_data
-    assert 'name="facecam"' in form and "0.73,0.03,0.25,0.3" in form, form
+    assert 'name="facecam"' in form and placed in form, form
     assert ",".join(uploaded) in form, f"clip_ids in the list's order {uploaded}: {form}"
     expect(page.get_by_role("heading", name="Montage", exact=True)).to_be_visible()
     job_id = page.url.rsplit("/", 1)[-1]

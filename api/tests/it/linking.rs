@@ -753,6 +753,11 @@ async fn imported_twitch_clips_arrive_once_survive_failures_and_render_by_id() {
     assert_eq!(counts(&second), [Some(2), Some(1), Some(1)], "{second}");
     assert_eq!(second["failures"][0]["external_id"], "NotAVideo");
     assert_eq!(second["failures"][0]["attempts"], 2);
+    // The link shows its latest import and what still fails, for the accounts page.
+    let shown = links(&app, &user).await[0]["last_sync"].clone();
+    assert_eq!(shown["sync_id"], second["sync_id"], "{shown}");
+    assert_eq!(shown["status"], "SUCCESS", "{shown}");
+    assert_eq!(shown["failures"][0]["external_id"], "NotAVideo", "{shown}");
     // Each Twitch clip arrives once, however often the account syncs.
     let third = sync_until_done(&app, &user).await;
     assert_eq!(third["imported"], 0, "{third}");

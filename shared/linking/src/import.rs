@@ -4,6 +4,7 @@
 //! once per platform clip id. A clip that fails is recorded and tried again by the next
 //! sync; it never fails the sync. Only a refused token or an unreachable platform does.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -81,6 +82,36 @@ impl Linking {
                     .select(ImportFailureRow::as_select())
                     .load(conn)?;
                 Ok(SyncReport { sync, failures })
+            })
+            .await
+    }
+
+    /// The latest sync of each of the caller's links that has one, with the failures each
+    /// link has on record, by link.
+    pub async fn last_syncs(&self, user: AuthUser) -> ServiceResult<Vec<SyncReport>> {
+        self.db
+            .run(move |conn| {
+                let latest: Vec<AccountSyncRow> = account_syncs::table
+                    .filter(account_syncs::user_id.eq(user.id))
+                    .distinct_on(account_syncs::link_id)
+                    .order((account_syncs::link_id, account_syncs::created_at.desc()))
+                    .select(AccountSyncRow::as_select())
+                    .load(conn)?;
+                let links: Vec<Uuid> = latest.iter().map(|sync| sync.link_id).collect();
+                let failures: Vec<ImportFailureRow> = import_failures::table
+                    .filter(import_failures::link_id.eq_any(&links))
+                    .order(import_failures::updated_at.desc())
+                    .select(ImportFailureRow::as_select())
+                    .load(conn)?;
+                let mut by_link: HashMap<Uuid, Vec<ImportFailureRow>> = HashMap::new();
+                for failure in failures {
+                    by_link.entry(failure.link_id).or_default().push(failure);
+                }
+                let reports = latest.into_iter().map(|sync| SyncReport {
+                    failures: by_link.remove(&sync.link_id).unwrap_or_default(),
+                    sync,
+                });
+                Ok(reports.collect())
             })
             .await
     }
