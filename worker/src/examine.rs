@@ -3,16 +3,14 @@
 //! sandbox like any job. A clip that is not usable video is REJECTED with the reason; a
 //! failure of ours leaves it PENDING for a later pass.
 
-use std::{path::Path, sync::atomic::AtomicBool, sync::Arc};
+use std::{path::Path, sync::Arc};
 
 use db::models::ClipRow;
 use domain::error::ServiceError;
-use domain::jobs::{Stage, Style};
 use engine::tasks::{Pass, Task as BackgroundTask};
-use tokio::sync::watch;
 
 use crate::process::{record_examination, WorkerContext};
-use crate::sandbox::{ClipInput, ClipReport, MediaRequest, SandboxError};
+use crate::sandbox::{ClipInput, ClipReport, SandboxError};
 
 /// How long a clip taken for examination is this worker's before another may take it.
 const HOLD_MINUTES: i64 = 10;
@@ -83,33 +81,16 @@ async fn examine_in(
         .download_to(&clip.storage_key, &path)
         .await
         .map_err(|e| failed(&e))?;
-    let request = MediaRequest {
-        job_id: clip.id,
-        clips: vec![ClipInput {
-            path,
-            label: clip.label.clone(),
-            analysis: None,
-            thumbnail: Some(thumbnail.to_owned()),
-            facecam: None,
-        }],
-        scratch: scratch.to_owned(),
-        style: Style::Cinematic,
-        target_duration: domain::jobs::MIN_TARGET_DURATION,
-        // No formats: examine only.
-        formats: Vec::new(),
-        hud_remove: false,
-        music: None,
-        fps: None,
-        title: None,
+    let clip_input = ClipInput {
+        path,
+        label: clip.label.clone(),
+        analysis: None,
+        thumbnail: Some(thumbnail.to_owned()),
         facecam: None,
-        watermark: None,
-        encoder: context.encoder.clone(),
-        limits: context.clip_limits,
     };
-    let never = AtomicBool::new(false);
-    let (progress, _) = watch::channel((Stage::Probing, 0u8));
-    let run = context.sandbox.run(&request, &never, &progress);
-    match tokio::time::timeout(context.job_timeout, run).await {
+    // No formats: examine only.
+    let request = context.own_media_request(clip.id, vec![clip_input], scratch, Vec::new());
+    match context.run_own_media(&request).await {
         Ok(Ok(mut done)) => done.clips.pop().ok_or_else(|| failed(&"no report")),
         Ok(Err(SandboxError::Failed { message, .. } | SandboxError::Crashed(message))) => {
             Err(Refusal::Rejected(message))

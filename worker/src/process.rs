@@ -13,7 +13,9 @@ use db::models::{ClipRow, JobInputRow, JobOutputRow, JobRow};
 use db::Db;
 use domain::clips::clip_thumbnail_key;
 use domain::error::{ErrorCode, ServiceError};
-use domain::jobs::{music_key, output_key, poster_key, FailureCode, Stage};
+use domain::jobs::{
+    music_key, output_key, poster_key, FailureCode, OutputFormat, Stage, Style, MIN_TARGET_DURATION,
+};
 use domain::music::Music;
 use domain::timings::{StageTimings, TimedStage};
 use engine::events::JobEvents;
@@ -34,7 +36,9 @@ use uuid::Uuid;
 use crate::{
     media::analyze::ClipMeasurements,
     media::render::{Caption, EncoderSettings, RenderedOutput, Watermark},
-    sandbox::{ClipInput, ClipReport, MediaRequest, MediaSandbox, SandboxError, SandboxLimits},
+    sandbox::{
+        ClipInput, ClipReport, MediaDone, MediaRequest, MediaSandbox, SandboxError, SandboxLimits,
+    },
 };
 
 /// Clips downloaded, or outputs uploaded, at once per job.
@@ -268,6 +272,47 @@ impl WorkerContext {
             },
             font_dir: config.render.font_dir.clone(),
         })
+    }
+}
+
+impl WorkerContext {
+    /// A request for media work of the service's own (an examination, a style sample): no
+    /// music, title, camera or watermark, at the shortest length.
+    pub fn own_media_request(
+        &self,
+        id: Uuid,
+        clips: Vec<ClipInput>,
+        scratch: &Path,
+        formats: Vec<OutputFormat>,
+    ) -> MediaRequest {
+        MediaRequest {
+            job_id: id,
+            clips,
+            scratch: scratch.to_owned(),
+            style: Style::Cinematic,
+            target_duration: MIN_TARGET_DURATION,
+            formats,
+            hud_remove: false,
+            music: None,
+            title: None,
+            facecam: None,
+            fps: None,
+            watermark: None,
+            encoder: self.encoder.clone(),
+            limits: self.clip_limits,
+        }
+    }
+
+    /// Media work no owner follows: never stopped, its progress unread, bounded by the job
+    /// timeout.
+    pub async fn run_own_media(
+        &self,
+        request: &MediaRequest,
+    ) -> Result<Result<MediaDone, SandboxError>, tokio::time::error::Elapsed> {
+        let never = AtomicBool::new(false);
+        let (progress, _) = watch::channel((Stage::Probing, 0u8));
+        let run = self.sandbox.run(request, &never, &progress);
+        tokio::time::timeout(self.job_timeout, run).await
     }
 }
 

@@ -4,15 +4,12 @@
 //! again when `STYLE_SAMPLES_PREFIX` changes). Two workers starting together may both render
 //! a sample; the second upload replaces the first with the same thing.
 
-use std::{path::Path, path::PathBuf, sync::atomic::AtomicBool, sync::Arc};
+use std::{path::Path, path::PathBuf, sync::Arc};
 
 use domain::error::ServiceError;
-use domain::jobs::{
-    style_sample_key, FrameRate, OutputFormat, Stage, Style, MIN_TARGET_DURATION,
-    STYLE_SAMPLES_PREFIX,
-};
+use domain::jobs::{style_sample_key, FrameRate, OutputFormat, Style, STYLE_SAMPLES_PREFIX};
 use engine::tasks::{Pass, Task as BackgroundTask};
-use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::process::WorkerContext;
 use crate::sandbox::{ClipInput, MediaRequest};
@@ -61,26 +58,14 @@ async fn render(
     tokio::fs::create_dir_all(scratch)
         .await
         .map_err(|e| failed(&e))?;
+    let clips = sample_clips(clips).await.map_err(|e| failed(&e))?;
     let request = MediaRequest {
-        job_id: uuid::Uuid::nil(),
-        clips: sample_clips(clips).await.map_err(|e| failed(&e))?,
-        scratch: scratch.to_owned(),
         style,
-        target_duration: MIN_TARGET_DURATION,
-        formats: vec![OutputFormat::Landscape],
-        hud_remove: false,
-        music: None,
-        title: None,
-        facecam: None,
         fps: Some(FrameRate::Thirty),
-        watermark: None,
-        encoder: context.encoder.clone(),
-        limits: context.clip_limits,
+        ..context.own_media_request(Uuid::nil(), clips, scratch, vec![OutputFormat::Landscape])
     };
-    let never = AtomicBool::new(false);
-    let (progress, _) = watch::channel((Stage::Probing, 0u8));
-    let run = context.sandbox.run(&request, &never, &progress);
-    let done = tokio::time::timeout(context.job_timeout, run)
+    let done = context
+        .run_own_media(&request)
         .await
         .map_err(|e| failed(&e))?
         .map_err(|e| failed(&e))?;
