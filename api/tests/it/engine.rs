@@ -393,6 +393,26 @@ async fn events_until(socket: &mut Socket, job_id: &str, status: &str) -> Vec<Va
     }
 }
 
+/// Waits for the server's session of `socket` to answer a ping: it subscribed to the events
+/// before it started reading, so nothing said after this is missed.
+async fn session_answers(socket: &mut Socket) {
+    socket
+        .send(Message::Ping(b"ready".to_vec().into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("the session answers in time")
+            .expect("socket open")
+            .unwrap();
+        if matches!(message, Message::Pong(_)) {
+            return;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_clients_hear_their_own_jobs_progress_and_nothing_else() {
     let mut app = spawn_app_with(&[]).await;
@@ -405,7 +425,9 @@ async fn websocket_clients_hear_their_own_jobs_progress_and_nothing_else() {
         .unwrap()
         .to_owned();
     let mut bob_socket = open_socket(&app, &format!("ticket={ticket}")).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for socket in [&mut alice_socket, &mut bob_socket] {
+        session_answers(socket).await;
+    }
 
     app.start_worker().await;
     let fields = [("target_duration", "10")];
