@@ -115,13 +115,6 @@ pub async fn run(
     spawn_housekeeping(&config, &tasks, &db, backend.clone(), &context);
     weekly_run::spawn_on(&tasks, &config, db.clone(), dispatch);
     spawn_library_work(&config, &tasks, db, &context)?;
-    if let Some(clips) = config.render.style_sample_clips.clone() {
-        let samples = samples::StyleSamples {
-            context: context.clone(),
-            clips,
-        };
-        tasks.spawn(samples, Schedule::every(SAMPLES_LOOK_EVERY));
-    }
     let wakeups = watch_pushes(&config, &tasks);
     let result = consume(
         &config,
@@ -180,7 +173,7 @@ fn spawn_housekeeping(
 }
 
 /// The library's work on this worker: examining clips, importing them from linked
-/// accounts, and posting montages to them.
+/// accounts, posting montages to them, and the styles' samples.
 fn spawn_library_work(
     config: &Config,
     tasks: &BackgroundTasks,
@@ -192,6 +185,13 @@ fn spawn_library_work(
         context: context.clone(),
     };
     tasks.spawn(examination, poll.clone());
+    if let Some(clips) = config.render.style_sample_clips.clone() {
+        let samples = samples::StyleSamples {
+            context: context.clone(),
+            clips,
+        };
+        tasks.spawn(samples, Schedule::every(SAMPLES_LOOK_EVERY));
+    }
     let importer = Importer {
         linking: Linking::new(db, config)?,
         storage: context.storage.clone(),
