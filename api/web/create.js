@@ -3,7 +3,7 @@
 
 import { ClipStatus, OutputFormat } from './contract.js';
 import { call } from './api.js';
-import { h, show, errorLine, onSubmit, bytes, seconds } from './ui.js';
+import { h, show, errorLine, onSubmit, bytes, seconds, capitalized } from './ui.js';
 import { uploadClip } from './upload.js';
 import { facecamPlacer } from './facecam.js';
 
@@ -40,7 +40,7 @@ export function musicField(tracks, chosen = null, { own = false } = {}) {
   const select = h('select', { id: 'f-music_id', name: 'music_id' },
     h('option', { value: '' }, 'No music: the game sound only'),
     own && h('option', { value: OWN_TRACK }, 'My own track…'),
-    moods.map((mood) => h('optgroup', { label: mood[0].toUpperCase() + mood.slice(1) },
+    moods.map((mood) => h('optgroup', { label: capitalized(mood) },
       tracks.filter((t) => t.mood === mood).map((t) => h('option', { value: t.id }, `${t.title} (${t.bpm} BPM)`)))));
   const preview = () => {
     const track = tracks.find((t) => t.id === select.value);
@@ -148,7 +148,7 @@ export async function startJob(clipIds, data) {
   return job.job_id;
 }
 
-const CHECK_EVERY_MS = 1500;
+const CHECK_EVERY_MS = 2000;
 
 /**
  * One clip of the montage being made, in the montage's order: its thumbnail and length once
@@ -188,23 +188,44 @@ function reorderable(list) {
   return list;
 }
 
-/** Waits for the service's look at the clip, then shows its thumbnail and length. */
-async function examined(clipId, shown, stillHere, onThumbnail) {
-  while (stillHere()) {
-    const clip = await call('GET', `/api/v2/clips/${clipId}`);
-    if (clip.status !== ClipStatus.PENDING) {
-      if (clip.thumbnail_url) {
-        shown.thumb.replaceChildren(h('img', { src: clip.thumbnail_url, alt: '' }));
-        onThumbnail(clip.thumbnail_url);
-      }
-      shown.thumb.classList.remove('placeholder');
-      shown.note.textContent = clip.rejection || `${seconds(clip.duration)} · ${bytes(clip.size)}, uploaded`;
-      shown.note.className = clip.rejection ? 'error' : 'ok';
-      return clip.status;
-    }
-    await new Promise((done) => { setTimeout(done, CHECK_EVERY_MS); });
+/** The thumbnail and length the service found, or why it refused the clip. */
+function showExamined(clip, shown, onThumbnail) {
+  if (clip.thumbnail_url) {
+    shown.thumb.replaceChildren(h('img', { src: clip.thumbnail_url, alt: '' }));
+    onThumbnail(clip.thumbnail_url);
   }
-  return ClipStatus.PENDING;
+  shown.thumb.classList.remove('placeholder');
+  shown.note.textContent = clip.rejection || `${seconds(clip.duration)} · ${bytes(clip.size)}, uploaded`;
+  shown.note.className = clip.rejection ? 'error' : 'ok';
+}
+
+/**
+ * Follows the uploaded clips until the service has examined them: one listing every few
+ * seconds for all the clips waiting, not a request per clip (they share the rate budget).
+ * Answers `watch(clipId, shown)`, which resolves to the clip's status once examined.
+ */
+function examinations(stillHere, onThumbnail) {
+  const waiting = new Map();
+  let polling = false;
+  const poll = async () => {
+    polling = true;
+    while (waiting.size > 0 && stillHere()) {
+      await new Promise((done) => { setTimeout(done, CHECK_EVERY_MS); });
+      const { clips } = await call('GET', '/api/v2/clips?limit=100').catch(() => ({ clips: [] }));
+      for (const clip of clips) {
+        const entry = waiting.get(clip.clip_id);
+        if (!entry || clip.status === ClipStatus.PENDING) continue;
+        waiting.delete(clip.clip_id);
+        if (entry.shown.row.isConnected) showExamined(clip, entry.shown, onThumbnail);
+        entry.resolve(clip.status);
+      }
+    }
+    polling = false;
+  };
+  return (clipId, shown) => new Promise((resolve) => {
+    waiting.set(clipId, { shown, resolve });
+    if (!polling) poll();
+  });
 }
 
 export async function createView() {
@@ -229,10 +250,10 @@ export async function createView() {
       shown.row.dataset.clip = clip.clip_id;
       shown.note.textContent = `${bytes(file.size)}, uploaded`;
       shown.note.className = 'ok';
-      examined(clip.clip_id, shown, () => here && shown.row.isConnected, placer.showOn).then((status) => {
+      examined(clip.clip_id, shown).then((status) => {
         if (status === ClipStatus.REJECTED) delete shown.row.dataset.clip;
         ready();
-      }).catch(() => {});
+      });
     } catch (error) {
       shown.note.textContent = error.friendly || 'The upload failed.';
       shown.note.className = 'error';
@@ -260,6 +281,7 @@ export async function createView() {
   // The camera can be placed by hand on the first clip's thumbnail.
   const camera = form.querySelector('#f-facecam');
   const placer = facecamPlacer(camera);
+  const examined = examinations(() => here, placer.showOn);
   camera.closest('label').after(placer.frame);
   onSubmit(form, line, async (data) => {
     location.hash = `#/jobs/${await startJob(chosen(), data)}`;

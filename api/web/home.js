@@ -24,9 +24,9 @@ function featured(montage) {
 }
 
 async function showcase() {
-  const listing = (query) => call('GET', `/api/v2/weekly-montages?${query}&limit=6`, { auth: false });
-  let { montages } = await listing('featured_only=true');
-  if (montages.length === 0) ({ montages } = await listing('offset=0'));
+  const listing = (featuredOnly) => call('GET', `/api/v2/weekly-montages?limit=6&featured_only=${featuredOnly}`, { auth: false });
+  let { montages } = await listing(true);
+  if (montages.length === 0) ({ montages } = await listing(false));
   const playable = montages.filter((m) => m.outputs.length > 0);
   if (playable.length === 0) return '';
   return h('section', { 'aria-labelledby': 'made-here' }, h('h2', { id: 'made-here' }, 'Made here this week'),

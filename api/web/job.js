@@ -4,7 +4,7 @@
 
 import { JobStatus, LiveType, PostStatus, Stage } from './contract.js';
 import { call, JOB_FAILURES } from './api.js';
-import { h, show, toast, actionButton, when, bytes, seconds, pager, errorLine, onSubmit } from './ui.js';
+import { h, show, toast, actionButton, when, bytes, seconds, pager, errorLine, onSubmit, capitalized } from './ui.js';
 import { follow } from './live.js';
 
 const ENDED = [JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELLED];
@@ -239,7 +239,7 @@ function historyCard(job) {
     : h('div', { class: 'poster placeholder', 'aria-hidden': 'true' }, ended ? 'No video' : `${job.progress.percent}%`);
   return h('li', {}, h('a', { href: `#/jobs/${job.job_id}`, class: 'montage-card' }, poster,
     h('span', { class: 'montage-meta' },
-      h('strong', {}, job.title || `${job.style[0].toUpperCase()}${job.style.slice(1)} montage`),
+      h('strong', {}, job.title || `${capitalized(job.style)} montage`),
       h('span', { class: 'muted' }, `${job.target_duration} s · ${when(job.created_at)}`),
       h('span', { class: `status ${job.status}` }, STATUS_WORDS[job.status] || job.status))));
 }

@@ -97,6 +97,11 @@ export function when(iso) {
   return iso ? new Date(iso).toLocaleString() : '';
 }
 
+/** `word` with its first letter in capitals (style and mood ids as titles). */
+export function capitalized(word) {
+  return word[0].toUpperCase() + word.slice(1);
+}
+
 export function seconds(s) {
   return `${Math.round(s)} s`;
 }
