@@ -2,7 +2,7 @@
 // montages playing, and signing up as the main action.
 
 import { call } from './api.js';
-import { h, show } from './ui.js';
+import { count, h, show } from './ui.js';
 
 const POINTS = [
   ['Cut on the beat', 'Every cut lands on the music: a catalogue track or your own.'],
@@ -20,7 +20,7 @@ function featured(montage) {
   return h('li', { class: 'card' },
     h('video', { src: output.video_url, poster: output.poster_url, muted: true, loop: true, playsinline: true,
       autoplay: !still, controls: still, preload: still ? 'none' : 'auto', 'aria-label': `Montage by ${montage.owner || 'a player'}` }),
-    h('p', { class: 'muted' }, `${montage.owner || 'A player'} · ${montage.views} views`));
+    h('p', { class: 'muted' }, `${montage.owner || 'A player'} · ${count(montage.views, 'view')}`));
 }
 
 async function showcase() {

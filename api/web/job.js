@@ -4,7 +4,7 @@
 
 import { JobStatus, LiveType, PostStatus, Stage } from './contract.js';
 import { call, JOB_FAILURES } from './api.js';
-import { h, show, toast, actionButton, when, bytes, seconds, pager, errorLine, onSubmit, capitalized } from './ui.js';
+import { h, show, toast, actionButton, when, bytes, seconds, pager, errorLine, onSubmit, capitalized, count } from './ui.js';
 import { follow } from './live.js';
 
 const ENDED = [JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELLED];
@@ -18,6 +18,11 @@ const STATUS_WORDS = {
   [JobStatus.PENDING]: 'In line', [JobStatus.PROCESSING]: 'Working', [JobStatus.RETRYING]: 'Retrying',
   [JobStatus.SUCCESS]: 'Ready', [JobStatus.FAILED]: 'Failed', [JobStatus.CANCELLED]: 'Cancelled',
 };
+
+/** A montage's status on its coloured chip, in words. */
+export function statusChip(status) {
+  return h('span', { class: `status ${status}` }, STATUS_WORDS[status] || status);
+}
 
 function describe(job) {
   const stage = job.stage ? (STAGES[job.stage] || 'Working') : '';
@@ -115,7 +120,7 @@ function shareLink(share, job) {
 async function shareBlock(job) {
   const stats = await call('GET', '/api/v2/analytics/user/stats');
   const seen = stats.views.montages.find((m) => m.job_id === job.job_id);
-  const views = h('p', { class: 'muted' }, `${seen ? seen.total : 0} views (${seen ? seen.last_7_days : 0} this week)`);
+  const views = h('p', { class: 'muted' }, `${count(seen ? seen.total : 0, 'view')} (${seen ? seen.last_7_days : 0} this week)`);
   const place = h('div', {});
   const stop = actionButton('Stop sharing', async () => {
     await call('DELETE', `/api/v2/jobs/${job.job_id}/share`);
@@ -192,12 +197,12 @@ function controls(job) {
       toast('Cancelling…');
     }, { class: 'secondary' });
   }
+  const ask = { title: 'Delete this montage?', text: 'Its videos go with it and its share link stops working. This cannot be undone.', yes: 'Delete' };
   return actionButton('Delete montage', async () => {
-    if (!window.confirm('Delete this montage and its videos? This cannot be undone.')) return;
     await call('DELETE', `/api/v2/jobs/${job.job_id}`);
     toast('Deleted.');
     location.hash = '#/jobs';
-  }, { class: 'secondary quiet-danger' });
+  }, { class: 'secondary quiet-danger', ask });
 }
 
 export async function jobView(jobId) {
@@ -241,7 +246,7 @@ function historyCard(job) {
     h('span', { class: 'montage-meta' },
       h('strong', {}, job.title || `${capitalized(job.style)} montage`),
       h('span', { class: 'muted' }, `${job.target_duration} s · ${when(job.created_at)}`),
-      h('span', { class: `status ${job.status}` }, STATUS_WORDS[job.status] || job.status))));
+      statusChip(job.status))));
 }
 
 export async function historyView(offset) {

@@ -52,7 +52,8 @@ function clipRow(clip, picked, redraw) {
       picked.delete(clip.clip_id);
       toast(`${clip.name} deleted.`);
       redraw();
-    }, { class: 'secondary icon', 'aria-label': `Delete ${clip.name}` })));
+    }, { class: 'secondary icon', 'aria-label': `Delete ${clip.name}`,
+      ask: { title: `Delete ${clip.name}?`, text: 'The clip leaves your library for good. Montages already made stay as they are.', yes: 'Delete' } })));
 }
 
 export async function libraryView(offset) {

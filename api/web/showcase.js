@@ -3,8 +3,9 @@
 
 import { WeeklyOutcome } from './contract.js';
 import { call } from './api.js';
-import { h, show, toast, actionButton, errorLine, onSubmit } from './ui.js';
+import { count, h, show, toast, actionButton, errorLine, onSubmit } from './ui.js';
 import { catalogue, musicField, styles } from './create.js';
+import { statusChip } from './job.js';
 
 function day(iso) {
   return new Date(iso).toLocaleDateString();
@@ -26,8 +27,8 @@ function montageCard(montage, mine) {
   }, { class: 'secondary' }) : '';
   return h('li', {}, h('div', { class: 'row' },
     h('strong', {}, `${day(montage.week_start)} to ${day(montage.week_end)}`),
-    mine ? h('span', { class: `status ${montage.status}` }, montage.status) : h('span', {}, montage.owner || 'A player'),
-    h('span', { class: 'muted' }, `${montage.style}, ${montage.clip_count} clips, ${montage.views} views${montage.featured ? ', featured' : ''}`),
+    mine ? statusChip(montage.status) : h('span', {}, montage.owner || 'A player'),
+    h('span', { class: 'muted' }, `${montage.style}, ${count(montage.clip_count, 'clip')}, ${count(montage.views, 'view')}${montage.featured ? ', featured' : ''}`),
     mine ? h('a', { href: `#/jobs/${montage.job_id}` }, 'Open') : '', visibility), player(montage));
 }
 

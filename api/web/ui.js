@@ -70,10 +70,48 @@ export function onSubmit(form, line, action) {
   return form;
 }
 
-/** A button whose click runs `action`, disabled meanwhile; refusals go to the toast. */
-export function actionButton(text, action, props = {}) {
+/**
+ * Asks before something that cannot be undone, in a modal dialog: the rest of the page is
+ * inert while it is open (focus stays inside), Escape or "Keep it" answers no, and focus goes
+ * back to what opened it. Resolves to the answer.
+ */
+function confirmed({ title, text, yes }) {
+  const opener = document.activeElement;
+  const keep = h('button', { type: 'button', class: 'secondary' }, 'Keep it');
+  const confirm = h('button', { type: 'button', class: 'danger' }, yes);
+  const dialog = h('dialog', { 'aria-labelledby': 'dialog-title', 'aria-describedby': 'dialog-text' },
+    h('h2', { id: 'dialog-title' }, title), h('p', { id: 'dialog-text' }, text),
+    h('p', { class: 'row' }, keep, confirm));
+  document.body.append(dialog);
+  return new Promise((answer) => {
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      if (opener instanceof HTMLElement) opener.focus();
+      answer(dialog.returnValue === 'yes');
+    });
+    // The page behind is inert; Tab past either end comes round instead of leaving the page.
+    dialog.addEventListener('keydown', (event) => {
+      if (event.key !== 'Tab') return;
+      const [end, other] = event.shiftKey ? [keep, confirm] : [confirm, keep];
+      if (document.activeElement !== end) return;
+      event.preventDefault();
+      other.focus();
+    });
+    keep.addEventListener('click', () => dialog.close('no'));
+    confirm.addEventListener('click', () => dialog.close('yes'));
+    dialog.showModal();
+    keep.focus();
+  });
+}
+
+/**
+ * A button whose click runs `action`, disabled meanwhile; refusals go to the toast. With
+ * `ask` (`confirmed`'s question), only once the player said yes.
+ */
+export function actionButton(text, action, { ask, ...props } = {}) {
   const button = h('button', { type: 'button', ...props }, text);
   button.addEventListener('click', async () => {
+    if (ask && !(await confirmed(ask))) return;
     button.disabled = true;
     try {
       await action();
@@ -85,6 +123,11 @@ export function actionButton(text, action, props = {}) {
     }
   });
   return button;
+}
+
+/** "1 view", "3 views". */
+export function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 export function bytes(n) {

@@ -6,8 +6,9 @@ page free of console errors and of serious axe-core findings, screenshots of eve
 
 Run by the api crate's integration test `web_app`, which starts the app and its worker:
     app_flow.py BASE_URL MAIL_DIR ARTIFACTS CLIP CLIP BROKEN_CLIP
-It prints `start-worker` once a job waits with no worker running, and waits for `go` on
-standard input before going on.
+It asks the test for what only the service's side can do, a line each, and waits for `go` on
+standard input before going on: `start-worker` once a job waits with no worker running,
+`weekly-run` to make last week's montage, `feature` to have an admin feature it.
 """
 
 import json
@@ -212,8 +213,7 @@ def failed_job(page):
     """With no worker running the job waits; once one runs, the failure is shown in words."""
     upload_and_start(page, [BROKEN], TARGET_SECONDS)
     expect(page.get_by_text("Waiting for a free renderer")).to_be_visible()
-    print("start-worker", flush=True)
-    assert sys.stdin.readline().strip() == "go"
+    ask_the_test("start-worker")
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("is not a video we can read", timeout=60_000)
     expect(page.locator(".status")).to_have_text("Failed")
@@ -221,8 +221,18 @@ def failed_job(page):
 
 def rendered_job(page):
     job_id = upload_and_start(page, CLIPS, TARGET_SECONDS, examined=True)
+    # Every estimate the page shows while the montage renders, kept as it changes.
+    page.evaluate("""() => {
+        window.estimates = [];
+        new MutationObserver(() => {
+            const said = document.querySelector('main [role=status]')?.textContent.match(/About \\d+ (s|min) left/);
+            if (said) window.estimates.push(said[0]);
+        }).observe(document.getElementById('main'), { subtree: true, childList: true, characterData: true });
+    }""")
     # Once rendered, the status is in words, the result comes first and the progress goes.
     expect(page.locator(".status")).to_have_text("Ready", timeout=120_000)
+    estimates = page.evaluate("window.estimates")
+    assert estimates, "the page said how long was left while it rendered"
     expect(page.locator("main section").first).to_have_class("result")
     expect(page.get_by_role("progressbar", name="Progress")).to_be_hidden()
     return job_id
@@ -312,6 +322,12 @@ def share_page_for_friends(browser, page, console):
     page.get_by_role("button", name="Get a public link").click()
     link = page.locator("a[href*='/s/']")
     path = link.evaluate("a => new URL(a.href).pathname")
+    address = link.get_attribute("href")
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.get_by_text("Link copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == address
+    page.get_by_role("button", name="Share…").click()
+    eventually("the share sheet to get the link", lambda: page.evaluate("window.sharedThroughSheet?.url") == address)
     friend = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     phone = friend.new_page()
     console.watch(phone)
@@ -355,6 +371,77 @@ def history_shows_posters(page, job_id):
     expect(page.locator("main .result video").first).to_be_visible()
 
 
+def delete_asks_first(page):
+    """Deleting asks in a modal dialog: focus starts on the safe answer and stays inside while
+    tabbing, Escape keeps the montage and gives focus back to the button; "Delete" deletes."""
+    page.goto(f"{BASE}/#/jobs")
+    failed = page.locator(".gallery a", has=page.locator(".status", has_text="Failed"))
+    failed.click()
+    delete = page.get_by_role("button", name="Delete montage")
+    delete.click()
+    dialog = page.get_by_role("dialog", name="Delete this montage?")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Keep it")).to_be_focused()
+    # Read once it has risen into place: mid-animation its colours are still fading in.
+    page.wait_for_function("d => d.getAnimations().length === 0", arg=dialog.element_handle())
+    findings = accessibility_findings(page)
+    assert findings == [], f"the open dialog: {findings}"
+    for key in ("Tab", "Tab", "Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"):
+        page.keyboard.press(key)
+        assert page.evaluate("document.activeElement.closest('dialog') !== null"), "focus left the dialog"
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(delete).to_be_focused()
+    delete.click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="My montages")).to_be_visible()
+    expect(page.locator(".gallery .status", has_text="Failed")).to_have_count(0)
+
+
+def ask_the_test(what):
+    """Has the Rust test do `what` on the service's side, and waits until it has."""
+    print(what, flush=True)
+    assert sys.stdin.readline().strip() == "go", f"the test did not {what}"
+
+
+def weekly_montage_published(page):
+    """Last week's clips make a weekly montage; the player follows it to ready and publishes it."""
+    ask_the_test("weekly-run")
+    page.goto(f"{BASE}/#/weekly")
+    card = page.locator("main li", has=page.get_by_role("button", name="Publish"))
+    expect(card).to_have_count(1)
+    card.get_by_role("link", name="Open").click()
+    expect(page.locator(".status")).to_have_text("Ready", timeout=120_000)
+    page.goto(f"{BASE}/#/weekly")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_text("Published: everyone can watch it.")).to_be_visible()
+    expect(page.get_by_role("button", name="Make private")).to_be_visible()
+
+
+def landing_plays_featured(browser, console):
+    """Once an admin features it, a signed-out visitor's landing page plays it, muted, with its poster."""
+    ask_the_test("feature")
+    for size, viewport in (("390", PHONE), ("1280", DESKTOP)):
+        visitor = browser.new_context(viewport=viewport)
+        page = visitor.new_page()
+        console.watch(page)
+        page.goto(BASE + "/")
+        showcase = page.get_by_role("region", name="Made here this week")
+        video = showcase.locator("video")
+        expect(video).to_have_count(1)
+        assert video.evaluate("v => v.muted && v.loop && v.poster !== ''")
+        try:
+            page.wait_for_function("v => v.currentTime > 0.2", arg=video.element_handle(), timeout=20_000)
+        except Exception:
+            state = video.evaluate("v => ({src: v.currentSrc, ready: v.readyState, network: v.networkState, error: v.error && v.error.message, paused: v.paused, muted: v.muted, autoplay: v.autoplay})")
+            raise AssertionError(f"the featured montage did not play: {state} {console.errors}")
+        assert accessibility_findings(page) == [], f"the landing page with its showcase at {size} px"
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the landing page with its showcase is {overflow}px wider than {size} px"
+        page.screenshot(path=ARTIFACTS / f"{size}-landing-featured.png", full_page=True)
+        visitor.close()
+
+
 def style_samples_play(page):
     """Each style shows the sample the service rendered of it (the worker renders the missing
     ones when it starts), playing muted on a loop; a sample is a real 10 s landscape montage."""
@@ -388,6 +475,10 @@ def main():
         browser = playwright.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
                                              args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
         context = browser.new_context(accept_downloads=True)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=BASE)
+        # A phone's share sheet, which desktop Chromium lacks: it keeps what it was given.
+        context.add_init_script("Object.defineProperty(navigator, 'share', "
+                                "{ value: async (data) => { window.sharedThroughSheet = data; } })")
         page = context.new_page()
         console.watch(page)
         sign_up(page)
@@ -403,6 +494,9 @@ def main():
         navigated_download(browser, context, job_id)
         share_page_for_friends(browser, page, console)
         history_shows_posters(page, job_id)
+        delete_asks_first(page)
+        weekly_montage_published(page)
+        landing_plays_featured(browser, console)
         style_samples_play(page)
         every_page_loads(context, console, job_id)
         browser.close()

@@ -103,8 +103,12 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         .await
         .unwrap();
 
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let mut settings: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), database_url(&db_name)),
+        // Links the app gives out (share pages, weekly montages' files) lead back to it.
+        ("PUBLIC_BASE_URL".into(), address.clone()),
         ("DATABASE_POOL_SIZE".into(), "4".into()),
         ("QUEUE_NAME".into(), format!("test-{id}")),
         ("S3_BUCKET".into(), format!("test-{}", &id[..20])),
@@ -151,8 +155,6 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let state = AppState::build(config.clone()).await.expect("app starts");
     let storage = state.storage.clone();
     let metrics_address = state.metrics_address;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let server = api::startup::run(listener, state).unwrap();
     tokio::spawn(server);
     let client = reqwest::Client::builder()

@@ -7,9 +7,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use std::time::Duration;
+
+use chrono::{Datelike, Timelike, Utc};
+use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::helpers::spawn_app_with;
+use crate::admin::grant_admin;
+use crate::helpers::{eventually, spawn_app_with, TestApp};
+use crate::metrics::{scrape, Scrape};
 use testkit::media;
 
 fn browser_python() -> String {
@@ -41,6 +47,8 @@ async fn a_player_signs_up_uploads_watches_live_plays_and_downloads_in_a_browser
         ("MAIL_DIR", mail.to_str().unwrap()),
         ("UNVERIFIED_JOB_ALLOWANCE", "0"),
         ("STYLE_SAMPLE_CLIPS", &sample_clips()),
+        // Only the worker `weekly_montage_made` starts makes weekly montages.
+        ("WEEKLY_CHECK_SECS", "0"),
     ])
     .await;
     let broken = scratch.join("broken.mp4");
@@ -70,13 +78,16 @@ async fn a_player_signs_up_uploads_watches_live_plays_and_downloads_in_a_browser
     let mut passed = false;
     while let Some(line) = said.recv().await {
         match line.as_str() {
-            "start-worker" => {
-                app.start_worker().await;
-                writeln!(stdin, "go").unwrap();
+            "start-worker" => app.start_worker().await,
+            "weekly-run" => weekly_montage_made(&mut app).await,
+            "feature" => feature_the_public_montage(&app).await,
+            "browser flow passed" => {
+                passed = true;
+                continue;
             }
-            "browser flow passed" => passed = true,
-            _ => {}
+            _ => continue,
         }
+        writeln!(stdin, "go").unwrap();
     }
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
@@ -86,6 +97,44 @@ async fn a_player_signs_up_uploads_watches_live_plays_and_downloads_in_a_browser
         "the browser flow failed: {status}"
     );
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The player's clips were made last week, and a worker that makes weekly montages starts
+/// now: the week's montage is made from them. Answers once it is.
+async fn weekly_montage_made(app: &mut TestApp) {
+    app.execute_sql("UPDATE clips SET created_at = now() - interval '2 days'".into())
+        .await;
+    let mut weekly = app.config.clone();
+    let now = Utc::now();
+    // The run is due at this very hour: the latest week ended within the hour.
+    (weekly.showcase.weekday, weekly.showcase.hour) = (now.weekday(), now.hour());
+    weekly.showcase.check_every = Some(Duration::from_secs(1));
+    app.start_worker_with(weekly).await;
+    let metrics = app.metrics_address.expect("the test app serves metrics");
+    eventually(Duration::from_secs(30), "the weekly montage", || async {
+        let scraped = Scrape::parse(scrape(metrics, None).await.ok()?.text().await.ok()?);
+        scraped.value("montage_weekly_montages_total", &[("outcome", "built")])
+    })
+    .await;
+}
+
+/// An admin features the montage the player published.
+async fn feature_the_public_montage(app: &TestApp) {
+    let admin = app.user().await;
+    assert!(grant_admin(app, &admin.email).status.success());
+    let public = app.public_json("/api/v2/weekly-montages").await;
+    let id = public["data"]["montages"][0]["montage_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the player published their montage: {public}"));
+    let featured = app
+        .client
+        .put(app.url(&format!("/api/v2/admin/weekly-montages/{id}/featured")))
+        .bearer_auth(&admin.access_token)
+        .json(&json!({"featured": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(featured.status(), 200);
 }
 
 /// The modules each app file imports (`from './x.js'`).
