@@ -29,6 +29,7 @@ use insights::Insights;
 use library::{uploads::DirectUploads, ClipLibrary};
 use linking::Linking;
 use music::Catalogue;
+use redis::aio::ConnectionManager;
 use settings::Config;
 use storage::Storage;
 use telemetry::MetricsListener;
@@ -49,6 +50,25 @@ use crate::{
 /// How long start-up waits for Redis before giving up.
 const REDIS_PATIENCE: Duration = Duration::from_secs(30);
 
+/// A connection for each of Redis's roles; one shared when their URLs name one server.
+struct RedisRoles {
+    queue: ConnectionManager,
+    events: ConnectionManager,
+    limiter: ConnectionManager,
+}
+
+impl RedisRoles {
+    async fn connect(config: &Config) -> ServiceResult<Self> {
+        let queue = queue::connect(&config.redis_url, REDIS_PATIENCE).await?;
+        let shared = (config.redis_url.as_str(), &queue);
+        Ok(Self {
+            events: queue::connect_role(&config.events_redis_url, shared, REDIS_PATIENCE).await?,
+            limiter: queue::connect_role(&config.limiter_redis_url, shared, REDIS_PATIENCE).await?,
+            queue,
+        })
+    }
+}
+
 impl AppState {
     /// Connects to every dependency (migrating the database first) and starts this
     /// instance's relay.
@@ -57,16 +77,16 @@ impl AppState {
         db.migrate().await?;
         let storage = Storage::new(&config.s3);
         storage.ensure_bucket().await?;
-        let redis = queue::connect(&config.redis_url, REDIS_PATIENCE).await?;
+        let redis = RedisRoles::connect(&config).await?;
         let dispatch = Arc::new(Notify::new());
-        let events = JobEvents::new(redis.clone(), &config.queue_name);
+        let events = JobEvents::new(redis.events.clone(), &config.queue_name);
         let tasks = BackgroundTasks::new();
         // First, so that every measurement from here on is recorded.
         let metrics_address = serve_metrics(&config, &tasks, &db).await?;
-        let queue = queue::JobQueue::new(redis.clone(), &config);
+        let queue = queue::JobQueue::new(redis.queue.clone(), &config);
         Relay::new(db.clone(), queue, events.clone(), &config).spawn_on(&tasks, dispatch.clone());
-        let limiter = RateLimiter::new(redis.clone(), &config.queue_name);
-        let workers = WorkerRegistry::new(redis.clone(), &config.queue_name);
+        let limiter = RateLimiter::new(redis.limiter, &config.queue_name);
+        let workers = WorkerRegistry::new(redis.queue, &config.queue_name);
         let health = start_health(&tasks, &db, &workers, &storage, &config).await;
         let auth = start_auth(&db, &config, &limiter, &tasks).await?;
         let billing = BillingService::new(db.clone(), config.billing.clone())?;
@@ -89,16 +109,17 @@ impl AppState {
             health,
             billing,
             jobs,
-            status: StatusReader::start(db.clone()).map_err(ServiceError::internal)?,
+            status: StatusReader::start(db.clone(), events.clone())
+                .map_err(ServiceError::internal)?,
             hub: EventHub::start(
                 &tasks,
-                config.redis_url.clone(),
+                config.events_redis_url.clone(),
                 events.clone(),
                 &config.http,
             ),
             tasks,
             events,
-            tickets: WsTickets::new(redis.clone(), &config.queue_name),
+            tickets: WsTickets::new(redis.events, &config.queue_name),
             workers,
             dispatch,
             storage,

@@ -1,11 +1,15 @@
 //! Render workers: consume job ids from the apalis queue and render in-process.
 
 mod examine;
+mod leases;
 mod linked;
 pub mod media;
 mod process;
 mod samples;
 pub mod sandbox;
+#[cfg(feature = "scale-bench")]
+pub mod simulated;
+mod stop;
 mod weekly_run;
 
 use std::{
@@ -37,6 +41,7 @@ use settings::Config;
 use telemetry::MetricsListener;
 use tokio::sync::{watch, Notify};
 
+pub use crate::process::Render;
 use crate::process::WorkerContext;
 
 /// A name no other worker process has: apalis tracks liveness per name, and two processes
@@ -82,6 +87,15 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with(config, shutdown, Render::Media).await
+}
+
+/// [`run`], with the attempts' work given: only the scale bench gives another.
+pub async fn run_with(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    render: Render,
+) -> anyhow::Result<()> {
     let name = unique_worker_name();
     let db = Db::new(&config.database_url, config.database_pool_size);
     let redis = queue::connect(&config.redis_url, std::time::Duration::from_secs(30)).await?;
@@ -89,26 +103,29 @@ pub async fn run(
     let scratch_dir = arrive(&config, &registry, &name).await?;
     let (hand_back_tx, hand_back) = watch::channel(false);
     let dispatch = Arc::new(Notify::new());
-    let events = JobEvents::new(redis.clone(), &config.queue_name);
-    let context = Arc::new(WorkerContext::new(
-        &config,
-        db.clone(),
-        events.clone(),
-        hand_back,
-        dispatch.clone(),
-        scratch_dir.clone(),
-    )?);
+    let events_redis = queue::connect_role(
+        &config.events_redis_url,
+        (config.redis_url.as_str(), &redis),
+        std::time::Duration::from_secs(30),
+    )
+    .await?;
+    let events = JobEvents::new(events_redis, &config.queue_name);
+    let context = Arc::new(WorkerContext {
+        render,
+        ..WorkerContext::new(
+            &config,
+            db.clone(),
+            events.clone(),
+            hand_back,
+            dispatch.clone(),
+            scratch_dir.clone(),
+        )?
+    });
     let backend = RedisStorage::<queue::RenderJob>::new(redis.clone())
         .with_config(queue::storage_config(&config));
     let tasks = BackgroundTasks::new();
     serve_metrics(&config, &tasks).await?;
-    tasks.spawn(
-        Heartbeat {
-            registry: registry.clone(),
-            name: name.clone(),
-        },
-        Schedule::every(config.render.heartbeat_interval),
-    );
+    spawn_liveness(&config, &tasks, (&registry, &name), &context);
     let queue = queue::JobQueue::new(redis, &config);
     Relay::new(db.clone(), queue, events, &config).spawn_on(&tasks, dispatch.clone());
     CallbackSender::new(db.clone(), config.callbacks.clone())?.spawn_on(&tasks);
@@ -131,6 +148,31 @@ pub async fn run(
     let _ = tokio::fs::remove_dir_all(&scratch_dir).await;
     tracing::info!(%name, "worker stopped");
     result
+}
+
+/// What tells the others that this worker and its jobs live: its heartbeat (for the queue)
+/// and its running jobs' leases (for the database).
+fn spawn_liveness(
+    config: &Config,
+    tasks: &BackgroundTasks,
+    (registry, name): (&WorkerRegistry, &str),
+    context: &Arc<WorkerContext>,
+) {
+    tasks.spawn(
+        Heartbeat {
+            registry: registry.clone(),
+            name: name.to_owned(),
+        },
+        Schedule::every(config.render.heartbeat_interval),
+    );
+    tasks.spawn(
+        leases::LeaseRenewal {
+            leases: context.leases.clone(),
+            jobs: context.jobs.clone(),
+            lease_for: config.engine.lease,
+        },
+        Schedule::every(config.engine.lease_renewal),
+    );
 }
 
 /// Announces this worker and makes its scratch directory, once the ones dead workers left

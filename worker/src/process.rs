@@ -2,7 +2,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, AtomicU8, Ordering},
+    sync::atomic::AtomicBool,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -20,7 +20,7 @@ use domain::music::Music;
 use domain::timings::{StageTimings, TimedStage};
 use engine::events::JobEvents;
 use engine::jobs::JobService;
-use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseState, LeaseToken};
+use engine::lifecycle::{retry_delay, Claim, ClaimedJob, LeaseToken};
 use engine::queue::RenderJob;
 use futures::{StreamExt, TryStreamExt};
 use library::{ClipFacts, ClipLibrary};
@@ -33,12 +33,16 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 use uuid::Uuid;
 
+#[cfg(feature = "scale-bench")]
+use crate::simulated::SimulatedRender;
 use crate::{
+    leases::Leases,
     media::analyze::ClipMeasurements,
     media::render::{Caption, EncoderSettings, RenderedOutput, Watermark},
     sandbox::{
         ClipInput, ClipReport, MediaDone, MediaRequest, MediaSandbox, SandboxError, SandboxLimits,
     },
+    stop::{Stop, StopReason},
 };
 
 /// Clips downloaded, or outputs uploaded, at once per job.
@@ -129,81 +133,15 @@ pub async fn record_examination(
     }
 }
 
-/// Why a running job has to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StopReason {
-    Cancelled = 1,
-    TimedOut = 2,
-    /// Another worker took the job over (this one stalled past its lease), or it was deleted.
-    LeaseLost = 3,
-    /// This worker is shutting down and the grace period ran out.
-    ShuttingDown = 4,
-}
-
-/// Raised by the watcher, checked by the job between stages and by the renderer every frame.
-#[derive(Default)]
-struct Stop {
-    flag: AtomicBool,
-    reason: AtomicU8,
-}
-
-impl Stop {
-    fn request(&self, reason: StopReason) {
-        self.reason.store(reason as u8, Ordering::Relaxed);
-        self.flag.store(true, Ordering::Release);
-    }
-
-    fn reason(&self) -> Option<StopReason> {
-        match self.reason.load(Ordering::Relaxed) {
-            1 => Some(StopReason::Cancelled),
-            2 => Some(StopReason::TimedOut),
-            3 => Some(StopReason::LeaseLost),
-            4 => Some(StopReason::ShuttingDown),
-            _ => None,
-        }
-    }
-
-    fn check(&self) -> Result<(), JobFailure> {
-        if self.flag.load(Ordering::Acquire) {
-            Err(SandboxError::Stopped.into())
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// Renews the job's lease once a second and raises `stop` when the owner cancels the job,
-/// it runs out of time, the lease is lost, or the worker's shutdown grace period ends.
-async fn watch_job(
-    ctx: Arc<WorkerContext>,
-    job_id: Uuid,
-    lease: LeaseToken,
-    stop: Arc<Stop>,
-    attempt_over: CancellationToken,
-) {
+/// Raises `stop` when the job runs out of time or the worker's shutdown grace period ends;
+/// the process's [`Leases`] raise it when the owner cancels the job or its lease is lost.
+async fn watch_job(ctx: Arc<WorkerContext>, stop: Arc<Stop>, attempt_over: CancellationToken) {
     let deadline = tokio::time::Instant::now() + ctx.job_timeout;
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            () = attempt_over.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return stop.request(StopReason::TimedOut);
-        }
-        if *ctx.hand_back.borrow() {
-            return stop.request(StopReason::ShuttingDown);
-        }
-        match ctx.jobs.renew_lease(job_id, lease, ctx.engine.lease).await {
-            Ok(LeaseState::Held {
-                cancel_requested: true,
-            }) => return stop.request(StopReason::Cancelled),
-            Ok(LeaseState::Held { .. }) => {}
-            Ok(LeaseState::Lost) => return stop.request(StopReason::LeaseLost),
-            // The lease outlives a database blip; if the blip outlives the lease, the next
-            // renewal reports it lost.
-            Err(err) => tracing::warn!(%job_id, error = %err, "could not renew the job's lease"),
-        }
+    let mut hand_back = ctx.hand_back.clone();
+    tokio::select! {
+        () = attempt_over.cancelled() => {}
+        () = tokio::time::sleep_until(deadline) => stop.request(StopReason::TimedOut),
+        Ok(_) = hand_back.wait_for(|over| *over) => stop.request(StopReason::ShuttingDown),
     }
 }
 
@@ -232,6 +170,19 @@ pub struct WorkerContext {
     /// Every job this process runs. A job is a task of its own, so it carries on when the
     /// queue's connection fails under it; shutdown waits for all of them.
     pub running: TaskTracker,
+    /// The running jobs' leases, renewed together.
+    pub leases: Arc<Leases>,
+    pub render: Render,
+}
+
+/// What an attempt does between its claim and its end.
+pub enum Render {
+    /// The product's: the clips rendered into the montage in the media sandbox.
+    Media,
+    /// The scale bench's stand-in, which only waits and reports progress; it exists only in
+    /// builds with the `scale-bench` feature, which production images never enable.
+    #[cfg(feature = "scale-bench")]
+    Simulated(SimulatedRender),
 }
 
 impl WorkerContext {
@@ -257,6 +208,8 @@ impl WorkerContext {
             hand_back,
             dispatch,
             running: TaskTracker::new(),
+            leases: Arc::default(),
+            render: Render::Media,
             scratch_dir,
             sandbox: MediaSandbox::new(config.media.program.clone(), sandbox_limits)?,
             clip_limits: config.media.clip_limits,
@@ -457,23 +410,24 @@ async fn run_claimed(claimed: ClaimedJob, ctx: Arc<WorkerContext>) -> Result<(),
     let scratch = ctx.scratch_dir.join(job.id.to_string());
     let stop = Arc::new(Stop::default());
     let attempt_over = CancellationToken::new();
-    let watcher = tokio::spawn(watch_job(
-        ctx.clone(),
-        job.id,
-        lease,
-        stop.clone(),
-        attempt_over.clone(),
-    ));
+    let held = ctx.leases.hold(job.id, lease, stop.clone());
+    let watcher = tokio::spawn(watch_job(ctx.clone(), stop.clone(), attempt_over.clone()));
     let attempt = Attempt {
         ctx: &ctx,
         job: &job,
         lease,
         claimed: Instant::now(),
+        row_stage: std::sync::Mutex::new(job.stage),
     };
-    let result = attempt.run(&inputs, &scratch, &stop).await;
+    let result = match &ctx.render {
+        Render::Media => attempt.run(&inputs, &scratch, &stop).await,
+        #[cfg(feature = "scale-bench")]
+        Render::Simulated(simulated) => attempt.simulate(simulated, &scratch, &stop).await,
+    };
     let result = result.map_err(|failure| blame_vanished_scratch(failure, &scratch));
     attempt_over.cancel();
     let _ = watcher.await;
+    drop(held);
     if let Err(err) = tokio::fs::remove_dir_all(&scratch).await {
         tracing::warn!(error = %err, path = %scratch.display(), "could not remove scratch directory");
     }
@@ -490,6 +444,8 @@ struct Attempt<'a> {
     job: &'a JobRow,
     lease: LeaseToken,
     claimed: Instant,
+    /// The stage the job's row has: progress within it goes to Redis only.
+    row_stage: std::sync::Mutex<Option<Stage>>,
 }
 
 /// What a successful attempt stored, and where its time went.
@@ -591,13 +547,29 @@ impl Attempt<'_> {
             .await
     }
 
+    /// Reports the attempt's stage and how far it is within it. A new stage is written to
+    /// the job's row (fenced by the lease, like every write of the attempt); progress within
+    /// a stage is only kept in Redis and published, which spares the database a write per
+    /// tick per running job.
     async fn progress(&self, stage: Stage, percent: u8) -> Result<(), ServiceError> {
+        let row_stage = *self.row_stage.lock().expect("no holder panics");
+        if row_stage == Some(stage) {
+            let job = JobRow {
+                stage: Some(stage),
+                progress: i16::from(percent.min(100)),
+                updated_at: chrono::Utc::now(),
+                ..self.job.clone()
+            };
+            self.ctx.events.publish_progress(&job).await;
+            return Ok(());
+        }
         if let Some(job) = self
             .ctx
             .jobs
             .set_progress(self.job.id, self.lease, stage, percent)
             .await?
         {
+            *self.row_stage.lock().expect("no holder panics") = Some(stage);
             self.ctx.events.publish(&job).await;
         }
         Ok(())
@@ -752,7 +724,7 @@ impl Attempt<'_> {
         })
     }
 
-    /// Writes media progress to the job row, at most twice a second.
+    /// Reports the media process's progress, at most twice a second.
     async fn report_progress(&self, mut progress: watch::Receiver<(Stage, u8)>) {
         progress.mark_changed();
         while progress.changed().await.is_ok() {
@@ -762,6 +734,29 @@ impl Attempt<'_> {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+}
+
+#[cfg(feature = "scale-bench")]
+impl Attempt<'_> {
+    /// The scale bench's attempt: the simulated render's wait, its progress reported as a
+    /// render's, then nothing stored.
+    async fn simulate(
+        &self,
+        render: &SimulatedRender,
+        scratch: &Path,
+        stop: &Stop,
+    ) -> Result<Stored, JobFailure> {
+        // As a render's: the engine tells a stopped job from one whose files vanished by it.
+        tokio::fs::create_dir_all(scratch).await?;
+        render
+            .wait(stop, |percent| self.progress(Stage::Rendering, percent))
+            .await?;
+        render.record_effect(self.job.id)?;
+        Ok(Stored {
+            outputs: Vec::new(),
+            timings: StageTimings::default(),
+        })
     }
 }
 

@@ -547,7 +547,7 @@ pub async fn list_jobs(
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
     let (limit, offset) = page.bounds()?;
-    let page = state.jobs.list(caller.0, limit, offset).await?;
+    let page = state.status.list(caller.0, limit, offset).await?;
     let jobs = page.jobs.iter().map(job_summary).collect();
     Ok(HttpResponse::Ok().json(ok(JobList {
         jobs,

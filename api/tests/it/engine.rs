@@ -443,6 +443,14 @@ async fn websocket_clients_hear_their_own_jobs_progress_and_nothing_else() {
     for stage in ["downloading", "rendering", "done"] {
         assert!(stages.contains(&stage), "{stage} missing from {stages:?}");
     }
+    // Progress within a stage (kept in Redis, not the row) is told with its own stage.
+    let rendering_from = stages.iter().position(|s| *s == "rendering").unwrap();
+    assert!(
+        stages[rendering_from..]
+            .iter()
+            .all(|s| ["rendering", "uploading", "done"].contains(s)),
+        "stages only go forward: {stages:?}"
+    );
     let percents: Vec<u64> = heard.iter().filter_map(|e| e["percent"].as_u64()).collect();
     assert!(
         percents.windows(2).all(|w| w[0] <= w[1]) && percents.last() == Some(&100),
@@ -859,4 +867,94 @@ async fn a_job_whose_scratch_vanishes_is_tried_again() {
         .await;
     assert_eq!(view["status"], "SUCCESS", "{view}");
     assert_eq!(view["attempts"], 2, "{view}");
+}
+
+/// A running job's progress within its stage comes from its worker's mark in Redis (the row
+/// changes only with the stage), for polls, lists and live events alike; a mark left by an
+/// attempt that no longer holds the job never shows. Events and marks live in the Redis
+/// `EVENTS_REDIS_URL` names (here another database of the same server), not the queue's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_marks_show_only_for_the_attempt_holding_the_job() {
+    use db::models::JobRow;
+    use diesel::prelude::*;
+
+    let queue_redis = std::env::var("REDIS_URL").unwrap_or("redis://127.0.0.1:6380/".into());
+    let events_redis = format!("{}/2", queue_redis.trim_end_matches('/'));
+    let app = spawn_app_with(&[("EVENTS_REDIS_URL", &events_redis)]).await;
+    let user = app.user().await;
+    let job_id = create_small(&app, &user).await;
+    // The job as a worker's attempt has it: rendering, at 10 % in its row, under a lease.
+    let lease = uuid::Uuid::new_v4();
+    app.execute_sql(format!(
+        "UPDATE jobs SET status = 'PROCESSING', stage = 'rendering', progress = 10, attempts = 1, \
+         started_at = now(), lease_token = '{lease}', lease_expires_at = now() + interval '1 hour' \
+         WHERE id = '{job_id}'"
+    ))
+    .await;
+    let url = app.settings["DATABASE_URL"].clone();
+    let id: uuid::Uuid = job_id.parse().unwrap();
+    let row: JobRow = tokio::task::spawn_blocking(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        db::schema::jobs::table
+            .find(id)
+            .select(JobRow::as_select())
+            .first(&mut conn)
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let connect = |url: String| async move {
+        engine::queue::connect(&url, Duration::from_secs(5))
+            .await
+            .unwrap()
+    };
+    let events_conn = connect(events_redis).await;
+    let events = engine::events::JobEvents::new(events_conn.clone(), &app.config.queue_name);
+    let mut socket = open_socket(&app, &format!("token={}", user.access_token)).await;
+    session_answers(&mut socket).await;
+    let mark = |lease, percent| JobRow {
+        lease_token: Some(lease),
+        progress: percent,
+        updated_at: chrono::Utc::now(),
+        ..row.clone()
+    };
+    let percent = |view: Value| view["progress"]["percent"].as_u64();
+
+    events.publish_progress(&mark(lease, 55)).await;
+    assert_eq!(percent(job(&app, &user, &job_id).await), Some(55));
+    let list = app.user_json("/api/v2/jobs", &user).await;
+    assert_eq!(list["data"]["jobs"][0]["progress"]["percent"], 55, "{list}");
+    let heard = events_until(&mut socket, &job_id, "PROCESSING").await;
+    assert_eq!(heard.last().unwrap()["percent"], 55, "{heard:?}");
+    let key = format!("{}:job-progress:{job_id}", app.config.queue_name);
+    let exists = |mut conn: redis::aio::ConnectionManager| {
+        let key = key.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        exists(events_conn.clone()).await,
+        1,
+        "the mark is in the events' Redis"
+    );
+    assert_eq!(
+        exists(connect(queue_redis).await).await,
+        0,
+        "and not in the queue's"
+    );
+
+    // A worker that lost the job (another attempt took it over) still ticks.
+    events
+        .publish_progress(&mark(uuid::Uuid::new_v4(), 77))
+        .await;
+    assert_eq!(
+        percent(job(&app, &user, &job_id).await),
+        Some(10),
+        "the stale mark is ignored: the row's own progress shows"
+    );
 }

@@ -5,11 +5,18 @@
 use std::time::Duration;
 
 use apalis_redis::ConnectionManager;
+use chrono::{DateTime, Utc};
 use contract::live::LiveMessage;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use db::models::JobRow;
 use domain::identity::{AuthUser, EndedSession};
+use domain::jobs::{JobStatus, Stage};
+
+/// A progress mark outlives its last tick this long: a running stage ticks twice a second,
+/// and a mark left by a dead worker is ignored anyway (its lease no longer holds the row).
+const PROGRESS_MARK_TTL: Duration = Duration::from_secs(600);
 
 /// What a client hears about `job`.
 pub fn job_event(job: &JobRow) -> LiveMessage {
@@ -27,6 +34,32 @@ pub fn job_event(job: &JobRow) -> LiveMessage {
 pub struct JobEvents {
     conn: ConnectionManager,
     prefix: String,
+    marks: String,
+}
+
+/// How far a running attempt is within its stage. The worker keeps it in Redis, not in the
+/// job's row (written when the stage changes), so a render's progress costs the database
+/// nothing; readers lay it over the row. It counts only while its attempt's lease holds the
+/// row and the row is still at its stage, so a stale worker's mark never shows.
+#[derive(Serialize, Deserialize)]
+struct ProgressMark {
+    lease: Uuid,
+    stage: Stage,
+    percent: u8,
+    at: DateTime<Utc>,
+}
+
+impl ProgressMark {
+    fn lay_over(self, job: &mut JobRow) {
+        let current = job.status == JobStatus::Processing
+            && job.lease_token == Some(self.lease)
+            && job.stage == Some(self.stage)
+            && self.at >= job.updated_at;
+        if current {
+            job.progress = i16::from(self.percent.min(100));
+            job.updated_at = self.at;
+        }
+    }
 }
 
 impl JobEvents {
@@ -34,6 +67,70 @@ impl JobEvents {
         Self {
             conn,
             prefix: format!("{queue_name}:job-events:"),
+            marks: format!("{queue_name}:job-progress:"),
+        }
+    }
+
+    /// Keeps a running attempt's progress within its stage (`job` as its worker sees it,
+    /// lease included) as the job's mark, and publishes it, in one round trip. Best effort
+    /// and bounded, like [`Self::publish`].
+    pub async fn publish_progress(&self, job: &JobRow) {
+        let (Some(lease), Some(stage)) = (job.lease_token, job.stage) else {
+            return;
+        };
+        let mark = ProgressMark {
+            lease,
+            stage,
+            percent: job.progress.clamp(0, 100) as u8,
+            at: job.updated_at,
+        };
+        let (Ok(mark), Ok(event)) = (
+            serde_json::to_string(&mark),
+            serde_json::to_string(&job_event(job)),
+        ) else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(format!("{}{}", self.marks, job.id))
+            .arg(mark)
+            .arg("EX")
+            .arg(PROGRESS_MARK_TTL.as_secs())
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(format!("{}{}", self.prefix, job.user_id))
+            .arg(event)
+            .ignore();
+        let mut conn = self.conn.clone();
+        let sent = tokio::time::timeout(Duration::from_secs(1), pipe.query_async::<()>(&mut conn));
+        if !matches!(sent.await, Ok(Ok(()))) {
+            tracing::debug!(job = %job.id, "could not record a job's progress");
+        }
+    }
+
+    /// Lays the running jobs' progress marks over their rows, from one round trip. Rows stay
+    /// as read when Redis does not answer: their progress is then their stage's start.
+    pub async fn lay_progress_over(&self, jobs: &mut [JobRow]) {
+        let running: Vec<usize> = (0..jobs.len())
+            .filter(|&i| jobs[i].status == JobStatus::Processing)
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let mut command = redis::cmd("MGET");
+        for &i in &running {
+            command.arg(format!("{}{}", self.marks, jobs[i].id));
+        }
+        let mut conn = self.conn.clone();
+        let read = command.query_async::<Vec<Option<String>>>(&mut conn);
+        let Ok(Ok(marks)) = tokio::time::timeout(Duration::from_secs(1), read).await else {
+            tracing::debug!("could not read progress marks");
+            return;
+        };
+        for (i, mark) in running.into_iter().zip(marks) {
+            if let Some(mark) = mark.and_then(|m| serde_json::from_str::<ProgressMark>(&m).ok()) {
+                mark.lay_over(&mut jobs[i]);
+            }
         }
     }
 

@@ -16,6 +16,7 @@
 //!  FAILED / CANCELLED ─rerun (an operator)─▶ PENDING
 //! ```
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -467,28 +468,40 @@ impl JobService {
             .await
     }
 
-    /// Extends the lease and reports whether the owner asked to cancel.
-    pub async fn renew_lease(
+    /// Extends every lease given, in one statement, and reports for each job whether it is
+    /// still held and whether its owner asked to cancel. One statement per worker process
+    /// per renewal, however many jobs it runs, keeps renewals off the database's back.
+    pub async fn renew_leases(
         &self,
-        job_id: Uuid,
-        lease: LeaseToken,
+        leases: Vec<(Uuid, LeaseToken)>,
         lease_for: Duration,
-    ) -> ServiceResult<LeaseState> {
-        self.db
+    ) -> ServiceResult<HashMap<Uuid, LeaseState>> {
+        let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) =
+            leases.iter().map(|(id, token)| (*id, token.0)).unzip();
+        let renewed: Vec<(Uuid, Option<DateTime<Utc>>)> = self
+            .db
             .run(move |conn| {
-                let renewed: Option<Option<DateTime<Utc>>> = diesel::update(held(job_id, lease))
-                    .set(jobs::lease_expires_at.eq(lease_deadline(lease_for)))
-                    .returning(jobs::cancel_requested_at)
-                    .get_result(conn)
-                    .optional()?;
-                Ok(match renewed {
-                    Some(cancel) => LeaseState::Held {
-                        cancel_requested: cancel.is_some(),
-                    },
-                    None => LeaseState::Lost,
-                })
+                // Tokens are never reused, so a row holding one of them is that lease's job.
+                Ok(diesel::update(
+                    jobs::table
+                        .filter(jobs::id.eq_any(ids))
+                        .filter(jobs::lease_token.eq_any(tokens))
+                        .filter(jobs::status.eq(JobStatus::Processing)),
+                )
+                .set(jobs::lease_expires_at.eq(lease_deadline(lease_for)))
+                .returning((jobs::id, jobs::cancel_requested_at))
+                .get_results(conn)?)
             })
-            .await
+            .await?;
+        let mut states: HashMap<Uuid, LeaseState> = leases
+            .iter()
+            .map(|(id, _)| (*id, LeaseState::Lost))
+            .collect();
+        for (id, cancel) in renewed {
+            let cancel_requested = cancel.is_some();
+            states.insert(id, LeaseState::Held { cancel_requested });
+        }
+        Ok(states)
     }
 
     pub async fn set_progress(

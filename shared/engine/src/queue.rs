@@ -105,6 +105,19 @@ pub async fn connect(redis_url: &str, patience: Duration) -> ServiceResult<Conne
     }
 }
 
+/// A connection to `url` for one of Redis's roles: `shared`'s own when it names the same
+/// server, so a single-Redis deployment keeps one connection.
+pub async fn connect_role(
+    url: &str,
+    shared: (&str, &ConnectionManager),
+    patience: Duration,
+) -> ServiceResult<ConnectionManager> {
+    if url == shared.0 {
+        return Ok(shared.1.clone());
+    }
+    connect(url, patience).await
+}
+
 /// Pushes render jobs and answers whether a pushed one is still waiting or running.
 #[derive(Clone)]
 pub struct JobQueue {

@@ -5,6 +5,9 @@
 //! every change committed before its request was made (which includes anything the client
 //! could have seen: events and callbacks go out after the commit), while the database sees
 //! one query per round trip instead of one per request.
+//!
+//! A running job's progress within its stage is laid over its row from its Redis mark
+//! ([`JobEvents::lay_progress_over`]), read after the row, so no fresher than it.
 
 use std::collections::HashMap;
 
@@ -18,7 +21,8 @@ use db::Db;
 use domain::error::{ServiceError, ServiceResult};
 use domain::identity::AuthUser;
 
-use crate::jobs::JobDetails;
+use crate::events::JobEvents;
+use crate::jobs::{JobDetails, JobPage, JobService};
 
 /// Reads waiting for a query at most; beyond it a read is refused as unavailable rather
 /// than queued without bound.
@@ -32,17 +36,24 @@ type Reply = oneshot::Sender<ServiceResult<Option<JobDetails>>>;
 #[derive(Clone)]
 pub struct StatusReader {
     requests: mpsc::Sender<(Uuid, Reply)>,
+    jobs: JobService,
+    events: JobEvents,
 }
 
 impl StatusReader {
     /// Starts the reading thread, which keeps one connection of `db`'s pool; it ends with
     /// the last clone.
-    pub fn start(db: Db) -> std::io::Result<Self> {
+    pub fn start(db: Db, events: JobEvents) -> std::io::Result<Self> {
         let (requests, waiting) = mpsc::channel(MAX_WAITING);
+        let jobs = JobService::new(db.clone());
         std::thread::Builder::new()
             .name("status-reader".into())
             .spawn(move || serve(&db, waiting))?;
-        Ok(Self { requests })
+        Ok(Self {
+            requests,
+            jobs,
+            events,
+        })
     }
 
     /// The caller's job as committed when this call was made.
@@ -54,9 +65,20 @@ impl StatusReader {
         let details = answer
             .await
             .map_err(|_| ServiceError::unavailable("database", "the status reader stopped"))??;
-        details
+        let mut details = details
             .filter(|d| d.job.user_id == user.id)
-            .ok_or_else(|| ServiceError::not_found("Job"))
+            .ok_or_else(|| ServiceError::not_found("Job"))?;
+        self.events
+            .lay_progress_over(std::slice::from_mut(&mut details.job))
+            .await;
+        Ok(details)
+    }
+
+    /// The caller's jobs, newest first, with their progress.
+    pub async fn list(&self, user: AuthUser, limit: i64, offset: i64) -> ServiceResult<JobPage> {
+        let mut page = self.jobs.list(user, limit, offset).await?;
+        self.events.lay_progress_over(&mut page.jobs).await;
+        Ok(page)
     }
 }
 

@@ -295,3 +295,55 @@ async fn every_operation_from_every_status_follows_the_transition_table() {
         }
     }
 }
+
+#[tokio::test]
+async fn leases_are_renewed_together_and_each_comes_back_held_cancelled_or_lost() {
+    use engine::lifecycle::LeaseState;
+    let walk = Walk::new().await;
+    let running = walk.place(JobStatus::Processing).await;
+    let cancelled = walk.place(JobStatus::Processing).await;
+    walk.jobs
+        .cancel(walk.user, cancelled.id)
+        .await
+        .expect("cancel asked");
+    let ended = walk.place(JobStatus::Success).await;
+    let other = walk.place(JobStatus::Processing).await;
+    let leases = vec![
+        (running.id, running.lease),
+        (cancelled.id, cancelled.lease),
+        (ended.id, ended.lease),
+        // Another attempt's lease does not hold this job.
+        (other.id, running.lease),
+    ];
+    let states = walk
+        .jobs
+        .renew_leases(leases, Duration::from_secs(600))
+        .await
+        .expect("one renewal");
+    let held = |cancel_requested| LeaseState::Held { cancel_requested };
+    assert_eq!(states[&running.id], held(false));
+    assert_eq!(states[&cancelled.id], held(true));
+    assert_eq!(states[&ended.id], LeaseState::Lost);
+    assert_eq!(states[&other.id], LeaseState::Lost);
+    let remaining = |id: Uuid| -> f64 {
+        sql_query("SELECT extract(epoch FROM lease_expires_at - now())::float8 AS secs FROM jobs WHERE id = $1")
+            .bind::<sql_types::Uuid, _>(id)
+            .get_result::<Remaining>(&mut walk.scratch.connect())
+            .expect("lease")
+            .secs
+    };
+    assert!(
+        remaining(running.id) > 500.0,
+        "the renewal extended the lease"
+    );
+    assert!(
+        remaining(other.id) < 100.0,
+        "the foreign lease extended nothing"
+    );
+}
+
+#[derive(QueryableByName)]
+struct Remaining {
+    #[diesel(sql_type = sql_types::Double)]
+    secs: f64,
+}

@@ -40,7 +40,13 @@ pub struct Config {
     pub environment: Environment,
     pub database_url: String,
     pub database_pool_size: u32,
+    /// The queue's Redis (apalis, push notifications, worker heartbeats).
     pub redis_url: String,
+    /// The Redis of live job events, progress marks and WebSocket tickets; by default the
+    /// queue's. Their keys never meet the queue's, so moving them is configuration.
+    pub events_redis_url: String,
+    /// The rate limiter's Redis; by default the queue's.
+    pub limiter_redis_url: String,
     /// Redis key namespace for the render queue and heartbeats; lets several deployments
     /// (or test runs) share one Redis.
     pub queue_name: String,
@@ -74,6 +80,8 @@ struct Service {
     database_url: String,
     database_pool_size: u32,
     redis_url: String,
+    events_redis_url: Option<String>,
+    limiter_redis_url: Option<String>,
     queue_name: String,
     docs_assets_dir: PathBuf,
     music_dir: Option<PathBuf>,
@@ -89,6 +97,8 @@ impl Default for Service {
             database_url: "postgres://montage@127.0.0.1:5433/montage".into(),
             database_pool_size: 10,
             redis_url: "redis://127.0.0.1:6380/".into(),
+            events_redis_url: None,
+            limiter_redis_url: None,
             queue_name: "montage".into(),
             docs_assets_dir: ".data/swagger-ui".into(),
             music_dir: None,
@@ -133,6 +143,12 @@ impl Config {
             environment: service.app_env,
             database_url: service.database_url,
             database_pool_size: service.database_pool_size,
+            events_redis_url: service
+                .events_redis_url
+                .unwrap_or(service.redis_url.clone()),
+            limiter_redis_url: service
+                .limiter_redis_url
+                .unwrap_or(service.redis_url.clone()),
             redis_url: service.redis_url,
             queue_name: service.queue_name,
             docs_assets_dir: service.docs_assets_dir,
@@ -302,11 +318,14 @@ impl Config {
                 "below 1",
             ));
         }
-        if engine.lease < Duration::from_secs(2) || engine.reconcile_interval.is_zero() {
-            // Workers renew leases every second; a shorter lease would lapse under them.
+        // A lease must survive a renewal or two going astray, or it lapses under its job.
+        if engine.lease < engine.lease_renewal * 2
+            || engine.lease_renewal.is_zero()
+            || engine.reconcile_interval.is_zero()
+        {
             return Err(ConfigError::invalid(
-                "JOB_LEASE_SECS/RECONCILE_SECS",
-                "lease below 2 s or zero interval",
+                "JOB_LEASE_SECS/JOB_LEASE_RENEW_MS/RECONCILE_SECS",
+                "lease below two renewals, or zero interval",
             ));
         }
         Ok(())
@@ -513,6 +532,34 @@ mod tests {
     }
 
     #[test]
+    fn leases_outlast_two_renewals() {
+        let lease =
+            |secs, renew_ms| config(&[("JOB_LEASE_SECS", secs), ("JOB_LEASE_RENEW_MS", renew_ms)]);
+        assert!(lease("10", "5000").is_ok());
+        assert!(
+            lease("9", "5000").is_err(),
+            "a lease shorter than two renewals lapses"
+        );
+        assert!(lease("10", "0").is_err());
+    }
+
+    #[test]
+    fn redis_roles_share_the_queues_server_unless_told_otherwise() {
+        let shared = config(&[("REDIS_URL", "redis://queue:6379/")]).unwrap();
+        assert_eq!(shared.events_redis_url, "redis://queue:6379/");
+        assert_eq!(shared.limiter_redis_url, "redis://queue:6379/");
+        let split = config(&[
+            ("REDIS_URL", "redis://queue:6379/"),
+            ("EVENTS_REDIS_URL", "redis://events:6379/"),
+            ("LIMITER_REDIS_URL", "redis://limiter:6379/"),
+        ])
+        .unwrap();
+        assert_eq!(split.redis_url, "redis://queue:6379/");
+        assert_eq!(split.events_redis_url, "redis://events:6379/");
+        assert_eq!(split.limiter_redis_url, "redis://limiter:6379/");
+    }
+
+    #[test]
     fn watermark_text_must_be_plain() {
         assert!(config(&[("WATERMARK_TEXT", "GG wp!")]).is_ok());
         for bad in ["", "a:b", "it's", "%{pts}", &"x".repeat(41)] {
@@ -524,6 +571,7 @@ mod tests {
     fn each_section_reads_its_variables_in_their_units() {
         let config = config(&[
             ("JOB_LEASE_SECS", "45"),
+            ("JOB_LEASE_RENEW_MS", "1500"),
             ("RELAY_INTERVAL_MS", "250"),
             ("MAX_FILE_MIB", "2"),
             ("WEBHOOK_MAX_KIB", "8"),
@@ -538,6 +586,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.engine.lease, Duration::from_secs(45));
+        assert_eq!(config.engine.lease_renewal, Duration::from_millis(1500));
         assert_eq!(config.engine.relay_interval, Duration::from_millis(250));
         assert_eq!(config.limits.max_file_bytes, 2 * 1024 * 1024);
         assert_eq!(config.http.webhook_max_bytes, 8 * 1024);

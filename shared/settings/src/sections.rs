@@ -296,6 +296,10 @@ pub struct EngineConfig {
     /// A running job whose worker has not renewed its lease for this long is taken up again.
     #[serde(rename = "job_lease_secs", deserialize_with = "units::secs")]
     pub lease: Duration,
+    /// Each worker process renews all its running jobs' leases together this often (one
+    /// statement), which is also how soon a running job hears it was cancelled.
+    #[serde(rename = "job_lease_renew_ms", deserialize_with = "units::millis")]
+    pub lease_renewal: Duration,
     /// Attempts per job, counting the first; transient failures retry until then.
     #[serde(rename = "job_max_attempts")]
     pub max_attempts: i32,
@@ -330,6 +334,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(30),
+            lease_renewal: Duration::from_millis(1000),
             max_attempts: 3,
             retry_base: Duration::from_secs(10),
             retry_max: Duration::from_secs(600),

@@ -29,6 +29,8 @@ const REALTIME_FACTOR: &str = "montage_render_realtime_factor";
 const TRANSFER_BYTES: &str = "montage_storage_transfer_bytes_total";
 const CLIP_ANALYSES: &str = "montage_clip_analyses_total";
 const WEEKLY_MONTAGES: &str = "montage_weekly_montages_total";
+const LEASE_RENEWAL_SECONDS: &str = "montage_lease_renewal_seconds";
+const LEASES_LOST: &str = "montage_leases_lost_total";
 
 /// Request latencies: from well under a millisecond (a status poll) to a long upload.
 const HTTP_BUCKETS: &[f64] = &[
@@ -38,6 +40,10 @@ const HTTP_BUCKETS: &[f64] = &[
 const JOB_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0,
     640.0,
+];
+/// A lease renewal's round trip: a millisecond when the database keeps up, seconds when not.
+const RENEWAL_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 /// Seconds of montage per second of job: under 1 is slower than real time.
 const FACTOR_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0];
@@ -54,6 +60,7 @@ pub fn recorder() -> PrometheusHandle {
                 (ENQUEUE_TO_START_SECONDS, JOB_BUCKETS),
                 (STAGE_SECONDS, JOB_BUCKETS),
                 (REALTIME_FACTOR, FACTOR_BUCKETS),
+                (LEASE_RENEWAL_SECONDS, RENEWAL_BUCKETS),
             ];
             let builder =
                 buckets
@@ -97,6 +104,11 @@ fn describe() {
         QUEUE_DEPTH,
         "Jobs due to start that no worker has claimed yet (pending or retrying)"
     );
+    describe_job_metrics();
+}
+
+/// The workers' series: attempts, their stages and leases, transfers and analyses.
+fn describe_job_metrics() {
     describe_counter!(JOB_ATTEMPTS, "Attempts claimed by this worker");
     describe_histogram!(
         ENQUEUE_TO_START_SECONDS,
@@ -125,6 +137,15 @@ fn describe() {
     describe_counter!(
         CLIP_ANALYSES,
         "Clips a job or an examination needed analysed: measured, or stored by the library"
+    );
+    describe_histogram!(
+        LEASE_RENEWAL_SECONDS,
+        Unit::Seconds,
+        "Round trip of each renewal of a running job's lease"
+    );
+    describe_counter!(
+        LEASES_LOST,
+        "Running jobs this worker found taken over (it stalled past the lease) or deleted"
     );
     describe_counter!(
         WEEKLY_MONTAGES,
@@ -229,6 +250,14 @@ impl AttemptEnd {
             Self::HandedBack => "handed_back",
             Self::LeaseLost => "lease_lost",
         }
+    }
+}
+
+/// One renewal of a running job's lease, and whether the job was still this worker's.
+pub fn lease_renewed(round_trip: Duration, held: bool) {
+    histogram!(LEASE_RENEWAL_SECONDS).record(round_trip);
+    if !held {
+        counter!(LEASES_LOST).increment(1);
     }
 }
 
