@@ -39,8 +39,8 @@ WATCHER_EMAIL = f"scale-watch-{USER_ID}-"
 BENCH = Path(ENV["BENCH"])
 BINARY = Path(ENV["TARGET"]) / "release" / "scale-bench"
 PROCESSES = int(ENV.get("SCALE_PROCESSES", "4"))
-RENDER_SECS = float(ENV.get("SCALE_RENDER_SECS", "90"))
-WINDOW_SECS = float(ENV.get("SCALE_WINDOW_SECS", "20"))
+RENDER_SECS = float(ENV.get("SCALE_RENDER_SECS", "120"))
+WINDOW_SECS = float(ENV.get("SCALE_WINDOW_SECS", "15"))
 WATCHERS = int(ENV.get("SCALE_WATCHERS", "200"))
 METRICS_PORT = 19100
 
@@ -420,7 +420,7 @@ def show(figures):
 
 def main():
     results, tokens = [], watcher_tokens()
-    for n in [int(x) for x in ENV.get("SCALE_STEPS", "500,1000,2000,5000,10000").split(",")]:
+    for n in [int(x) for x in ENV.get("SCALE_STEPS", "1000,2500,5000,10000").split(",")]:
         figures = step(n, tokens)
         show(figures)
         results.append(figures)
