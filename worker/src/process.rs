@@ -554,13 +554,10 @@ impl Attempt<'_> {
     async fn progress(&self, stage: Stage, percent: u8) -> Result<(), ServiceError> {
         let row_stage = *self.row_stage.lock().expect("no holder panics");
         if row_stage == Some(stage) {
-            let job = JobRow {
-                stage: Some(stage),
-                progress: i16::from(percent.min(100)),
-                updated_at: chrono::Utc::now(),
-                ..self.job.clone()
-            };
-            self.ctx.events.publish_progress(&job).await;
+            self.ctx
+                .events
+                .publish_progress(self.job, stage, percent)
+                .await;
             return Ok(());
         }
         if let Some(job) = self

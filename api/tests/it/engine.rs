@@ -877,6 +877,7 @@ async fn a_job_whose_scratch_vanishes_is_tried_again() {
 async fn progress_marks_show_only_for_the_attempt_holding_the_job() {
     use db::models::JobRow;
     use diesel::prelude::*;
+    use domain::jobs::Stage;
 
     let queue_redis = std::env::var("REDIS_URL").unwrap_or("redis://127.0.0.1:6380/".into());
     let events_redis = format!("{}/2", queue_redis.trim_end_matches('/'));
@@ -912,15 +913,16 @@ async fn progress_marks_show_only_for_the_attempt_holding_the_job() {
     let events = engine::events::JobEvents::new(events_conn.clone(), &app.config.queue_name);
     let mut socket = open_socket(&app, &format!("token={}", user.access_token)).await;
     session_answers(&mut socket).await;
-    let mark = |lease, percent| JobRow {
+    // The row as an attempt holding `lease` claimed it.
+    let claimed = |lease| JobRow {
         lease_token: Some(lease),
-        progress: percent,
-        updated_at: chrono::Utc::now(),
         ..row.clone()
     };
     let percent = |view: Value| view["progress"]["percent"].as_u64();
 
-    events.publish_progress(&mark(lease, 55)).await;
+    events
+        .publish_progress(&claimed(lease), Stage::Rendering, 55)
+        .await;
     assert_eq!(percent(job(&app, &user, &job_id).await), Some(55));
     let list = app.user_json("/api/v2/jobs", &user).await;
     assert_eq!(list["data"]["jobs"][0]["progress"]["percent"], 55, "{list}");
@@ -950,7 +952,7 @@ async fn progress_marks_show_only_for_the_attempt_holding_the_job() {
 
     // A worker that lost the job (another attempt took it over) still ticks.
     events
-        .publish_progress(&mark(uuid::Uuid::new_v4(), 77))
+        .publish_progress(&claimed(uuid::Uuid::new_v4()), Stage::Rendering, 77)
         .await;
     assert_eq!(
         percent(job(&app, &user, &job_id).await),

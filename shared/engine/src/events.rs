@@ -71,23 +71,29 @@ impl JobEvents {
         }
     }
 
-    /// Keeps a running attempt's progress within its stage (`job` as its worker sees it,
-    /// lease included) as the job's mark, and publishes it, in one round trip. Best effort
-    /// and bounded, like [`Self::publish`].
-    pub async fn publish_progress(&self, job: &JobRow) {
-        let (Some(lease), Some(stage)) = (job.lease_token, job.stage) else {
+    /// Keeps a running attempt's progress within `stage` as the job's mark, and publishes
+    /// it, in one round trip. `job` is the row as the attempt claimed it (its lease fences
+    /// the mark). Best effort and bounded, like [`Self::publish`].
+    pub async fn publish_progress(&self, job: &JobRow, stage: Stage, percent: u8) {
+        let Some(lease) = job.lease_token else {
             return;
         };
         let mark = ProgressMark {
             lease,
             stage,
-            percent: job.progress.clamp(0, 100) as u8,
-            at: job.updated_at,
+            percent: percent.min(100),
+            at: Utc::now(),
         };
-        let (Ok(mark), Ok(event)) = (
-            serde_json::to_string(&mark),
-            serde_json::to_string(&job_event(job)),
-        ) else {
+        let event = LiveMessage::Job {
+            job_id: job.id,
+            status: job.status,
+            stage: Some(stage),
+            percent: mark.percent,
+            attempts: job.attempts,
+            ts: mark.at,
+        };
+        let (Ok(mark), Ok(event)) = (serde_json::to_string(&mark), serde_json::to_string(&event))
+        else {
             return;
         };
         let mut pipe = redis::pipe();
